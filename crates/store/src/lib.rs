@@ -1,0 +1,71 @@
+//! Berth's metadata store: accounts, organizations, repositories, collaborators and tokens,
+//! kept in SQLite (the embedded default) or PostgreSQL (for several replicas).
+//!
+//! One codebase serves both through sqlx's `Any` driver: every statement is written once with
+//! `$N` placeholders, and columns are limited to `BIGINT` and `TEXT` (booleans 0/1, times in Unix
+//! seconds) so no value changes type on the way through. Each database keeps its own migrations
+//! folder (`migrations/sqlite`, `migrations/postgres`), run at [`Store::connect`].
+//!
+//! **Architecture Invariant:** the store knows nothing of HTTP or of who may do what; it stores and
+//! returns domain values. Callers pass `now` in, so the store never reads the clock.
+
+mod accounts;
+mod db;
+mod repos;
+mod tokens;
+
+pub use accounts::Account;
+pub use db::{Backend, Store};
+pub use repos::{Collaborator, Repo, RepoAccessFacts};
+pub use tokens::{NewToken, TokenKind, TokenRecord};
+
+/// A window of a listing: `limit` rows after skipping `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One page of a listing and the total number of rows it was cut from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. a login or repository name already taken).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A stored value no longer parses; the database was changed behind Berth's back.
+    #[error("stored {what} is not valid: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("cannot open the database at {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`.
+pub(crate) fn conflict_as(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Db(e),
+    }
+}
+
+pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { what, detail: detail.to_string() }
+}

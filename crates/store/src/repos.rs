@@ -1,0 +1,238 @@
+//! Repositories and their collaborators.
+//!
+//! Every repository query returns the repository together with the asking user's relationship to
+//! it ([`RepoAccessFacts`]) in one round trip, so the service can hand both to the pure access
+//! decision without a second query.
+
+use berth_domain::{AccountKind, Login, OrgRole, Permission, RepoName, Visibility};
+
+use crate::accounts::{Account, AccountRow};
+use crate::{Result, Store, conflict_as, corrupt};
+
+/// A repository with its owner's login and kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    pub id: i64,
+    pub owner_id: i64,
+    pub owner_login: Login,
+    pub owner_kind: AccountKind,
+    pub name: RepoName,
+    pub visibility: Visibility,
+    pub clone_url: Option<String>,
+    pub description: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Repo {
+    /// `owner/name` as given at creation.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner_login, self.name)
+    }
+}
+
+/// A user's standing with respect to one repository, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RepoAccessFacts {
+    pub is_owner: bool,
+    pub org_role: Option<OrgRole>,
+    pub collaborator: Option<Permission>,
+}
+
+/// A collaborator and their role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collaborator {
+    pub account: Account,
+    pub permission: Permission,
+}
+
+#[derive(sqlx::FromRow)]
+struct RepoRow {
+    id: i64,
+    owner_id: i64,
+    owner_login: String,
+    owner_kind: String,
+    name: String,
+    visibility: String,
+    clone_url: Option<String>,
+    description: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    org_role: Option<String>,
+    collaborator: Option<String>,
+}
+
+impl RepoRow {
+    fn into_parts(self, user_id: Option<i64>) -> Result<(Repo, RepoAccessFacts)> {
+        let facts = RepoAccessFacts {
+            is_owner: user_id == Some(self.owner_id),
+            org_role: self
+                .org_role
+                .map(|r| OrgRole::parse(&r).ok_or_else(|| corrupt("org role", r)))
+                .transpose()?,
+            collaborator: self
+                .collaborator
+                .map(|p| Permission::parse(&p).ok_or_else(|| corrupt("collaborator permission", p)))
+                .transpose()?,
+        };
+        let repo = Repo {
+            id: self.id,
+            owner_id: self.owner_id,
+            owner_login: Login::parse(&self.owner_login).map_err(|e| corrupt("login", e))?,
+            owner_kind: AccountKind::parse(&self.owner_kind)
+                .ok_or_else(|| corrupt("account kind", &self.owner_kind))?,
+            name: RepoName::parse(&self.name).map_err(|e| corrupt("repository name", e))?,
+            visibility: Visibility::parse(&self.visibility)
+                .ok_or_else(|| corrupt("visibility", &self.visibility))?,
+            clone_url: self.clone_url,
+            description: self.description,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        };
+        Ok((repo, facts))
+    }
+}
+
+/// The one repository SELECT; `$1` is the asking user's id (or -1), filters follow from `$2`.
+const REPO_SELECT: &str = "\
+    SELECT r.id, r.owner_id, o.login AS owner_login, o.kind AS owner_kind, r.name, r.visibility, \
+           r.clone_url, r.description, r.created_at, r.updated_at, \
+           m.role AS org_role, c.permission AS collaborator \
+    FROM repositories r \
+    JOIN accounts o ON o.id = r.owner_id \
+    LEFT JOIN org_members m ON m.org_id = r.owner_id AND m.user_id = $1 \
+    LEFT JOIN collaborators c ON c.repo_id = r.id AND c.user_id = $1";
+
+impl Store {
+    pub async fn create_repo(
+        &self,
+        owner_id: i64,
+        name: &RepoName,
+        visibility: Visibility,
+        clone_url: Option<&str>,
+        description: Option<&str>,
+        now: i64,
+    ) -> Result<Repo> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO repositories (owner_id, name, name_key, visibility, clone_url, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(owner_id)
+        .bind(name.as_str())
+        .bind(name.key())
+        .bind(visibility.as_str())
+        .bind(clone_url)
+        .bind(description)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(conflict_as("repository"))?;
+        let (repo, _) = self.repo_by_id(id, None).await?.ok_or_else(|| corrupt("repository", "vanished after insert"))?;
+        Ok(repo)
+    }
+
+    /// A repository by `owner/name` (case-insensitive), with `user_id`'s standing towards it.
+    pub async fn repo_by_name(
+        &self,
+        owner: &Login,
+        name: &RepoName,
+        user_id: Option<i64>,
+    ) -> Result<Option<(Repo, RepoAccessFacts)>> {
+        let row: Option<RepoRow> =
+            sqlx::query_as(&format!("{REPO_SELECT} WHERE o.login_key = $2 AND r.name_key = $3"))
+                .bind(user_id.unwrap_or(-1))
+                .bind(owner.key())
+                .bind(name.key())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| r.into_parts(user_id)).transpose()
+    }
+
+    pub async fn repo_by_id(&self, id: i64, user_id: Option<i64>) -> Result<Option<(Repo, RepoAccessFacts)>> {
+        let row: Option<RepoRow> = sqlx::query_as(&format!("{REPO_SELECT} WHERE r.id = $2"))
+            .bind(user_id.unwrap_or(-1))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.into_parts(user_id)).transpose()
+    }
+
+    /// Every repository of one owner, by name, with `user_id`'s standing towards each. The caller
+    /// filters by access and pages.
+    pub async fn repos_of_owner(
+        &self,
+        owner_id: i64,
+        user_id: Option<i64>,
+    ) -> Result<Vec<(Repo, RepoAccessFacts)>> {
+        let rows: Vec<RepoRow> =
+            sqlx::query_as(&format!("{REPO_SELECT} WHERE r.owner_id = $2 ORDER BY r.name_key"))
+                .bind(user_id.unwrap_or(-1))
+                .bind(owner_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(|r| r.into_parts(user_id)).collect()
+    }
+
+    /// Every repository a user owns, collaborates on, or whose owning org they belong to, ordered
+    /// by full name.
+    pub async fn repos_related_to(&self, user_id: i64) -> Result<Vec<(Repo, RepoAccessFacts)>> {
+        let rows: Vec<RepoRow> = sqlx::query_as(&format!(
+            "{REPO_SELECT} WHERE r.owner_id = $1 OR m.role IS NOT NULL OR c.permission IS NOT NULL \
+             ORDER BY o.login_key, r.name_key"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|r| r.into_parts(Some(user_id))).collect()
+    }
+
+    pub async fn set_collaborator(&self, repo_id: i64, user_id: i64, permission: Permission) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO collaborators (repo_id, user_id, permission) VALUES ($1, $2, $3) \
+             ON CONFLICT (repo_id, user_id) DO UPDATE SET permission = excluded.permission",
+        )
+        .bind(repo_id)
+        .bind(user_id)
+        .bind(permission.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a collaborator; returns whether they were one.
+    pub async fn remove_collaborator(&self, repo_id: i64, user_id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM collaborators WHERE repo_id = $1 AND user_id = $2")
+            .bind(repo_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A repository's collaborators, ordered by login.
+    pub async fn collaborators(&self, repo_id: i64) -> Result<Vec<Collaborator>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            account: AccountRow,
+            permission: String,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT a.id, a.login, a.kind, a.site_admin, a.name, a.created_at, a.updated_at, c.permission \
+             FROM collaborators c JOIN accounts a ON a.id = c.user_id \
+             WHERE c.repo_id = $1 ORDER BY a.login_key",
+        )
+        .bind(repo_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Collaborator {
+                    permission: Permission::parse(&r.permission)
+                        .ok_or_else(|| corrupt("collaborator permission", &r.permission))?,
+                    account: r.account.try_into()?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,175 @@
+//! Access tokens, stored only as a keyed hash (the token itself is shown once, at creation).
+
+use berth_domain::Scopes;
+
+use crate::{Result, Store, conflict_as, corrupt};
+
+/// Whom a token acts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A personal access token: acts as its user, limited by its scopes.
+    Personal,
+    /// A repository token (like Actions' `GITHUB_TOKEN`): acts as its repository.
+    Repository,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Personal => "personal",
+            Self::Repository => "repository",
+        }
+    }
+}
+
+/// What to store for a new token.
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    /// The keyed hash of the token (never the token).
+    pub hash: &'a str,
+    pub kind: TokenKind,
+    pub user_id: Option<i64>,
+    pub repo_id: Option<i64>,
+    pub created_by: Option<i64>,
+    pub scopes: Scopes,
+    pub note: &'a str,
+    /// The token's last eight characters, shown in listings so users can tell tokens apart.
+    pub last_eight: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+/// A stored token, without its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub kind: TokenKind,
+    pub user_id: Option<i64>,
+    pub repo_id: Option<i64>,
+    pub scopes: Scopes,
+    pub note: String,
+    pub last_eight: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl TokenRecord {
+    /// Whether the token may be used at `now`.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| now < t)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: i64,
+    kind: String,
+    user_id: Option<i64>,
+    repo_id: Option<i64>,
+    scopes: String,
+    note: String,
+    last_eight: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = crate::StoreError;
+    fn try_from(r: TokenRow) -> Result<Self> {
+        Ok(TokenRecord {
+            id: r.id,
+            kind: match r.kind.as_str() {
+                "personal" => TokenKind::Personal,
+                "repository" => TokenKind::Repository,
+                other => return Err(corrupt("token kind", other)),
+            },
+            user_id: r.user_id,
+            repo_id: r.repo_id,
+            scopes: Scopes::parse(r.scopes.split(' ')).map_err(|w| corrupt("token scope", w))?,
+            note: r.note,
+            last_eight: r.last_eight,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, kind, user_id, repo_id, scopes, note, last_eight, created_at, expires_at, revoked_at";
+
+impl Store {
+    pub async fn insert_token(&self, t: &NewToken<'_>, now: i64) -> Result<TokenRecord> {
+        let row: TokenRow = sqlx::query_as(&format!(
+            "INSERT INTO tokens (token_hash, kind, user_id, repo_id, created_by, scopes, note, last_eight, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {TOKEN_COLUMNS}"
+        ))
+        .bind(t.hash)
+        .bind(t.kind.as_str())
+        .bind(t.user_id)
+        .bind(t.repo_id)
+        .bind(t.created_by)
+        .bind(t.scopes.to_words())
+        .bind(t.note)
+        .bind(t.last_eight)
+        .bind(now)
+        .bind(t.expires_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(conflict_as("token"))?;
+        row.try_into()
+    }
+
+    /// The token whose keyed hash is `hash`, live or not.
+    pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let row: Option<TokenRow> =
+            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = $1"))
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// A user's personal tokens that are not revoked, newest first.
+    pub async fn personal_tokens(&self, user_id: i64) -> Result<Vec<TokenRecord>> {
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE kind = 'personal' AND user_id = $1 AND revoked_at IS NULL \
+             ORDER BY id DESC"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// A repository's tokens that are not revoked, newest first.
+    pub async fn repository_tokens(&self, repo_id: i64) -> Result<Vec<TokenRecord>> {
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE kind = 'repository' AND repo_id = $1 AND revoked_at IS NULL \
+             ORDER BY id DESC"
+        ))
+        .bind(repo_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    pub async fn token_by_id(&self, id: i64) -> Result<Option<TokenRecord>> {
+        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// Revokes a token; returns whether it was live.
+    pub async fn revoke_token(&self, id: i64, now: i64) -> Result<bool> {
+        let done = sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
