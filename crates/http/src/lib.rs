@@ -1,1 +1,42 @@
-//! placeholder
+//! Berth's HTTP edge: the GitHub-shaped REST API under `/api/v3`.
+//!
+//! A handler is parse → call → render: it turns path, query and body into domain values, calls
+//! one [`berth_service::Berth`] method with the caller's [`Principal`](berth_service::Principal),
+//! and renders the result in GitHub's JSON shape.
+//!
+//! **Architecture Invariant:** this is the only crate that knows axum and JSON wire shapes.
+//! **Architecture Invariant:** the caller is resolved once, by the [`auth`] middleware; handlers
+//! receive it through the [`auth::Caller`] extractor and never read credentials themselves.
+
+pub mod auth;
+pub mod error;
+mod paging;
+mod render;
+mod routes;
+mod wire;
+
+use axum::Router;
+use axum::routing::get;
+use berth_service::Berth;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub berth: Berth,
+    /// The external base URL (`http://host:port`) used in the URLs of JSON objects.
+    pub base_url: String,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let api = routes::api()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .fallback(|| async { ApiError::not_found() });
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .nest("/api/v3", api)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,177 @@
+//! The command line, as clap sees it. Raw flags are turned into validated values by the
+//! subcommand that uses them (`serve::Settings`, the client's commands).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about = "Development environments whose images live in private registries")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every client command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The server to talk to (overrides the one saved by `berth login`).
+    #[arg(long, global = true, env = "BERTH_SERVER")]
+    pub server: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Save a server and token for later commands (the token is read from standard input).
+    Login {
+        #[arg(long, env = "BERTH_SERVER")]
+        server: String,
+    },
+    /// Forget the saved server and token.
+    Logout,
+    /// Users (site administrators).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Organizations and their members.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Repositories and their collaborators.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Personal and repository access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `berth serve`: every flag may also come from `BERTH_*` or the config file (flags win, then
+/// the environment, then the file, then the defaults).
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Where Berth keeps its database, keys and blobs [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "BERTH_LISTEN")]
+    pub listen: Option<String>,
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A TOML file with any of: data_dir, listen, tls_cert, tls_key, database_url, external_url.
+    #[arg(long, env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].
+    #[arg(long, env = "BERTH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The URL clients reach this server at, used in API responses [default: from --listen].
+    #[arg(long, env = "BERTH_EXTERNAL_URL")]
+    pub external_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create { login: String },
+    /// Show a user (yourself when no login is given).
+    Show { login: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization owned by an existing user.
+    Create {
+        login: String,
+        /// The user who becomes its first owner.
+        #[arg(long)]
+        admin: String,
+    },
+    /// Organization members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a member or change their role.
+    Add {
+        org: String,
+        login: String,
+        #[arg(long, default_value = "member", value_parser = ["member", "owner"])]
+        role: String,
+    },
+    /// Remove a member.
+    Remove { org: String, login: String },
+    /// List members.
+    List { org: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create OWNER/NAME (OWNER is you or an organization you belong to).
+    Create {
+        full_name: String,
+        #[arg(long, default_value = "private", value_parser = ["public", "private", "internal"])]
+        visibility: String,
+        /// The git URL environments clone (any git URL, file:// included).
+        #[arg(long)]
+        clone_url: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Show a repository.
+    Show { full_name: String },
+    /// List your repositories, or an account's.
+    List { owner: Option<String> },
+    /// Repository collaborators.
+    #[command(subcommand)]
+    Collaborator(CollaboratorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CollaboratorCommand {
+    /// Add a collaborator or change their permission.
+    Add {
+        full_name: String,
+        login: String,
+        #[arg(long, default_value = "write", value_parser = ["read", "write", "admin"])]
+        permission: String,
+    },
+    /// Remove a collaborator.
+    Remove { full_name: String, login: String },
+    /// List collaborators.
+    List { full_name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        /// Comma-separated scopes, e.g. repo,write:packages.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Expire after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// Create it for another user (site administrators: impersonation).
+        #[arg(long, conflicts_with = "repo")]
+        user: Option<String>,
+        /// Create a repository token that acts as OWNER/NAME instead.
+        #[arg(long)]
+        repo: Option<String>,
+    },
+    /// List your tokens.
+    List,
+    /// Revoke one of your tokens.
+    Revoke { id: i64 },
+}

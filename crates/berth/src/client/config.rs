@@ -1,0 +1,65 @@
+//! Where `berth login` keeps the server and token: `$BERTH_CONFIG_DIR/config.json`, else
+//! `<user config dir>/berth/config.json`, written 0600 in a 0700 directory.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+pub struct Saved {
+    pub server: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for Saved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Saved").field("server", &self.server).field("token", &"<redacted>").finish()
+    }
+}
+
+fn dir() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("BERTH_CONFIG_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    dirs::config_dir()
+        .map(|d| d.join("berth"))
+        .context("cannot find a configuration directory; set BERTH_CONFIG_DIR or HOME")
+}
+
+pub fn load() -> anyhow::Result<Option<Saved>> {
+    let path = dir()?.join("config.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+            format!("{} is damaged; run `berth login` again", path.display())
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+pub fn save(saved: &Saved) -> anyhow::Result<PathBuf> {
+    let dir = dir()?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("config.json");
+    let tmp = dir.join("config.json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(&serde_json::to_vec_pretty(saved)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+pub fn forget() -> anyhow::Result<()> {
+    let path = dir()?.join("config.json");
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}

@@ -1,0 +1,20 @@
+//! The command-line client: each command is one or two API calls and a table (or `--json`).
+#![allow(clippy::print_stdout, reason = "printing results is what the client is for")]
+
+mod commands;
+mod config;
+mod http;
+mod output;
+
+use crate::cli::{Command, Global};
+
+pub async fn run(global: Global, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Login { server } => commands::login(&server).await,
+        Command::Logout => config::forget(),
+        command => {
+            let client = http::Client::from_env(global.server.as_deref())?;
+            commands::run(&client, global.json, command).await
+        }
+    }
+}

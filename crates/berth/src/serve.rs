@@ -1,0 +1,198 @@
+//! `berth serve`: settings from flags, environment and config file; the data directory and its
+//! keys; the first start's site administrator; HTTP or HTTPS with graceful shutdown.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use berth_http::AppState;
+use berth_service::{Berth, SystemClock, TokenHasher};
+use berth_store::Store;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+const DEFAULT_DATA_DIR: &str = "./berth-data";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const TOKEN_KEY_FILE: &str = "token.key";
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// The config file's keys: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    database_url: Option<String>,
+    external_url: Option<String>,
+}
+
+/// Validated settings: flags > `BERTH_*` environment (both via clap) > config file > defaults.
+#[derive(Debug)]
+struct Settings {
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    tls: Option<(PathBuf, PathBuf)>,
+    database_url: Option<String>,
+    external_url: Option<String>,
+}
+
+impl Settings {
+    fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("the config file {} is not valid", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let listen = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen
+            .parse()
+            .with_context(|| format!("--listen {listen:?} is not an address such as 127.0.0.1:8080"))?;
+        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
+        };
+        Ok(Settings {
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            listen,
+            tls,
+            database_url: args.database_url.or(file.database_url),
+            external_url: args.external_url.or(file.external_url),
+        })
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if std::env::var("BERTH_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Creates `path` with mode 0600 and `contents`, never replacing an existing file: written to a
+/// temporary name first and linked into place, so a crash leaves no half-written key.
+fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::hard_link(&tmp, path).with_context(|| format!("cannot create {}", path.display()))?;
+    std::fs::remove_file(&tmp)?;
+    Ok(())
+}
+
+/// The data directory: created when missing, and checked to be a writable directory.
+fn open_data_dir(dir: &Path) -> anyhow::Result<()> {
+    let hint = "choose another with --data-dir, or fix its permissions";
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {} ({hint})", dir.display()))?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").with_context(|| format!("the data directory {} is not writable ({hint})", dir.display()))?;
+    std::fs::remove_file(&probe)?;
+    Ok(())
+}
+
+/// The key that tokens are hashed with: generated on first start, kept in the data directory.
+fn token_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let path = dir.join(TOKEN_KEY_FILE);
+    if !path.exists() {
+        write_private_file(&path, &TokenHasher::generate_key())?;
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read the token key {}", path.display()))?;
+    bytes.try_into().map_err(|_| anyhow::anyhow!("the token key {} is damaged (it must be 32 bytes); restore it from a backup", path.display()))
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let settings = Settings::resolve(args)?;
+    open_data_dir(&settings.data_dir)?;
+    let db_url = settings
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::sqlite_url(&settings.data_dir.join("berth.db")));
+    let store = Store::connect(&db_url).await?;
+    let berth = Berth::new(store, TokenHasher::new(token_key(&settings.data_dir)?), Arc::new(SystemClock));
+
+    let bootstrap_token = std::env::var("BERTH_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(SecretString::from);
+    if let Some(minted) = berth.bootstrap(bootstrap_token.as_ref()).await? {
+        if bootstrap_token.is_some() {
+            tracing::info!("created the site administrator admin with the token from BERTH_BOOTSTRAP_TOKEN");
+        } else {
+            let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
+            write_private_file(&path, format!("{}\n", minted.token.expose_secret()).as_bytes())?;
+            tracing::info!(path = %path.display(), "created the site administrator admin; its token is in the file");
+        }
+    }
+
+    let listener = std::net::TcpListener::bind(settings.listen).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (another program uses it; choose another with --listen)" } else { "" };
+        anyhow::anyhow!("cannot listen on {}: {e}{hint}", settings.listen)
+    })?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let scheme = if settings.tls.is_some() { "https" } else { "http" };
+    let base_url = settings.external_url.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
+    let app = berth_http::app(AppState { berth: berth.clone(), base_url: base_url.trim_end_matches('/').to_owned() });
+
+    match &settings.tls {
+        None => {
+            tracing::info!("listening on {scheme}://{local}");
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
+                format!("cannot load the TLS certificate {} and key {} (both must be PEM files)", cert.display(), key.display())
+            })?;
+            let handle = axum_server::Handle::new();
+            let on_signal = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            tracing::info!("listening on {scheme}://{local}");
+            axum_server::from_tcp_rustls(listener, config).handle(handle).serve(app.into_make_service()).await?;
+        }
+    }
+    berth.store().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,77 @@
+//! The one table from service errors to GitHub's JSON error shapes:
+//! `{"message": …, "documentation_url": …}`, plus `errors: [{resource, field, code}]` on 422.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_service::ServiceError;
+use serde_json::json;
+
+const DOCS: &str = "https://docs.github.com/rest";
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: serde_json::Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, body: json!({ "message": message.into(), "documentation_url": DOCS }) }
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not Found")
+    }
+
+    pub fn bad_credentials() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Bad credentials")
+    }
+
+    /// A body that is not JSON at all (GitHub's 400).
+    pub fn unparsable(detail: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, format!("Problems parsing JSON: {detail}"))
+    }
+
+    /// A 422 for one field, the shape GitHub uses for validation failures.
+    pub fn invalid(resource: &str, field: &str, code: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: json!({
+                "message": "Validation Failed",
+                "errors": [{ "resource": resource, "field": field, "code": code, "message": message }],
+                "documentation_url": DOCS,
+            }),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "Requires authentication"),
+            ServiceError::BadCredentials => Self::bad_credentials(),
+            ServiceError::NotFound => Self::not_found(),
+            ServiceError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, message),
+            ServiceError::Invalid(i) => Self::invalid(i.resource, i.field, i.code, i.message),
+            ServiceError::Store(e) => {
+                // The detail goes to the log only; the client learns that it was not its fault.
+                tracing::error!(error = %e, "store error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,98 @@
+//! `/repos/{owner}/{repo}`, repository creation and collaborators.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use berth_domain::{Permission, RepoName, Visibility};
+use berth_service::repos::NewRepo;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::paging::Paging;
+use crate::wire::{Body, path_login, path_repo};
+use crate::{AppState, render};
+
+pub async fn get(State(s): State<AppState>, Caller(p): Caller, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    let (owner, name) = path_repo(&owner, &name)?;
+    let view = s.berth.repo_for(&p, &owner, &name, Permission::Read).await?;
+    Ok(Json(render::repo(&s.base_url, &view)))
+}
+
+#[derive(Deserialize)]
+pub struct CreateRepo {
+    name: Option<String>,
+    visibility: Option<String>,
+    private: Option<bool>,
+    clone_url: Option<String>,
+    description: Option<String>,
+}
+
+impl CreateRepo {
+    /// GitHub's rules: `visibility` wins over `private`; with neither, the repository is public.
+    fn parse(self) -> Result<NewRepo, ApiError> {
+        let name = self.name.ok_or_else(|| ApiError::invalid("Repository", "name", "missing_field", "name is required"))?;
+        let name = RepoName::parse(&name).map_err(|e| ApiError::invalid("Repository", "name", "invalid", e.to_string()))?;
+        let visibility = match (self.visibility.as_deref(), self.private) {
+            (Some(word), _) => Visibility::parse(word).ok_or_else(|| {
+                ApiError::invalid("Repository", "visibility", "invalid", format!("visibility must be public, private or internal, not {word:?}"))
+            })?,
+            (None, Some(true)) => Visibility::Private,
+            (None, _) => Visibility::Public,
+        };
+        Ok(NewRepo { name, visibility, clone_url: self.clone_url, description: self.description })
+    }
+}
+
+pub async fn create_for_user(State(s): State<AppState>, Caller(p): Caller, Body(body): Body<CreateRepo>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let view = s.berth.create_repo(&p, None, body.parse()?).await?;
+    Ok((StatusCode::CREATED, Json(render::repo(&s.base_url, &view))))
+}
+
+pub async fn create_for_org(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(org): Path<String>,
+    Body(body): Body<CreateRepo>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let org = path_login(&org)?;
+    let view = s.berth.create_repo(&p, Some(&org), body.parse()?).await?;
+    Ok((StatusCode::CREATED, Json(render::repo(&s.base_url, &view))))
+}
+
+pub async fn collaborators(State(s): State<AppState>, Caller(p): Caller, Path((owner, name)): Path<(String, String)>, paging: Paging) -> ApiResult<Response> {
+    let (owner, name) = path_repo(&owner, &name)?;
+    let listing = s.berth.list_collaborators(&p, &owner, &name, paging.window()).await?;
+    let items = listing.items.iter().map(|c| render::collaborator(&s.base_url, c)).collect();
+    Ok(paging.respond(&s, items, listing.total))
+}
+
+#[derive(Deserialize)]
+pub struct CollaboratorBody {
+    permission: Option<String>,
+}
+
+/// Adds the collaborator at once (Berth has no invitations) and answers 204, as GitHub does for
+/// an existing collaborator.
+pub async fn add_collaborator(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, login)): Path<(String, String, String)>,
+    Body(body): Body<CollaboratorBody>,
+) -> ApiResult<StatusCode> {
+    let (owner, name) = path_repo(&owner, &name)?;
+    let word = body.permission.as_deref().unwrap_or("push");
+    let permission = Permission::parse(word).ok_or_else(|| {
+        ApiError::invalid("Collaborator", "permission", "invalid", format!("permission must be read, write or admin (or pull, push), not {word:?}"))
+    })?;
+    s.berth.set_collaborator(&p, &owner, &name, &path_login(&login)?, permission).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn remove_collaborator(State(s): State<AppState>, Caller(p): Caller, Path((owner, name, login)): Path<(String, String, String)>) -> ApiResult<StatusCode> {
+    let (owner, name) = path_repo(&owner, &name)?;
+    s.berth.remove_collaborator(&p, &owner, &name, &path_login(&login)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,51 @@
+//! Turning the raw parts of a request into domain values.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use berth_domain::{Login, RepoName};
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// A JSON request body. Unlike `axum::Json` it does not insist on a `Content-Type` (GitHub does
+/// not), answers 400 for text that is not JSON and 422 for JSON of the wrong shape, naming the
+/// field at fault.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| ApiError::unparsable(e.body_text()))?;
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
+            if e.is_data() {
+                ApiError::invalid("Body", "body", "invalid", format!("invalid request: {e}"))
+            } else {
+                ApiError::unparsable(e)
+            }
+        })
+    }
+}
+
+/// A login taken from a path: a malformed one names nothing, so it is a 404.
+pub fn path_login(s: &str) -> Result<Login, ApiError> {
+    Login::parse(s).map_err(|_| ApiError::not_found())
+}
+
+pub fn path_repo(owner: &str, name: &str) -> Result<(Login, RepoName), ApiError> {
+    Ok((path_login(owner)?, RepoName::parse(name).map_err(|_| ApiError::not_found())?))
+}
+
+/// A login given in a body: a malformed one is a 422 naming the rule it breaks.
+pub fn body_login(resource: &str, field: &str, s: &str) -> Result<Login, ApiError> {
+    Login::parse(s).map_err(|e| ApiError::invalid(resource, field, "invalid", e.to_string()))
+}
+
+/// An ISO 8601 / RFC 3339 time given in a body, as Unix seconds.
+pub fn body_time(resource: &str, field: &str, s: &str) -> Result<i64, ApiError> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|e| ApiError::invalid(resource, field, "invalid", format!("{field} must be an RFC 3339 time such as 2030-01-31T00:00:00Z: {e}")))
+}
