@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "berth", version, about = "Development environments whose images live in private registries")]
+#[command(
+    name = "berth",
+    version,
+    about = "Development environments whose images live in private registries"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -48,22 +48,33 @@ impl Settings {
     fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("the config file {} is not valid", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("the config file {} is not valid", path.display()))?
             }
             None => FileSettings::default(),
         };
-        let listen = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen
-            .parse()
-            .with_context(|| format!("--listen {listen:?} is not an address such as 127.0.0.1:8080"))?;
-        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen.parse().with_context(|| {
+            format!("--listen {listen:?} is not an address such as 127.0.0.1:8080")
+        })?;
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             _ => bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
         };
         Ok(Settings {
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             listen,
             tls,
             database_url: args.database_url.or(file.database_url),
@@ -73,7 +84,8 @@ impl Settings {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -106,9 +118,19 @@ fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 /// The data directory: created when missing, and checked to be a writable directory.
 fn open_data_dir(dir: &Path) -> anyhow::Result<()> {
     let hint = "choose another with --data-dir, or fix its permissions";
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {} ({hint})", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} ({hint})",
+            dir.display()
+        )
+    })?;
     let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"").with_context(|| format!("the data directory {} is not writable ({hint})", dir.display()))?;
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "the data directory {} is not writable ({hint})",
+            dir.display()
+        )
+    })?;
     std::fs::remove_file(&probe)?;
     Ok(())
 }
@@ -119,8 +141,14 @@ fn token_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
     if !path.exists() {
         write_private_file(&path, &TokenHasher::generate_key())?;
     }
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read the token key {}", path.display()))?;
-    bytes.try_into().map_err(|_| anyhow::anyhow!("the token key {} is damaged (it must be 32 bytes); restore it from a backup", path.display()))
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("cannot read the token key {}", path.display()))?;
+    bytes.try_into().map_err(|_| {
+        anyhow::anyhow!(
+            "the token key {} is damaged (it must be 32 bytes); restore it from a backup",
+            path.display()
+        )
+    })
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -132,40 +160,74 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| Store::sqlite_url(&settings.data_dir.join("berth.db")));
     let store = Store::connect(&db_url).await?;
-    let berth = Berth::new(store, TokenHasher::new(token_key(&settings.data_dir)?), Arc::new(SystemClock));
+    let berth = Berth::new(
+        store,
+        TokenHasher::new(token_key(&settings.data_dir)?),
+        Arc::new(SystemClock),
+    );
 
-    let bootstrap_token = std::env::var("BERTH_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(SecretString::from);
+    let bootstrap_token = std::env::var("BERTH_BOOTSTRAP_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
     if let Some(minted) = berth.bootstrap(bootstrap_token.as_ref()).await? {
         if bootstrap_token.is_some() {
-            tracing::info!("created the site administrator admin with the token from BERTH_BOOTSTRAP_TOKEN");
+            tracing::info!(
+                "created the site administrator admin with the token from BERTH_BOOTSTRAP_TOKEN"
+            );
         } else {
             let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
-            write_private_file(&path, format!("{}\n", minted.token.expose_secret()).as_bytes())?;
+            write_private_file(
+                &path,
+                format!("{}\n", minted.token.expose_secret()).as_bytes(),
+            )?;
             tracing::info!(path = %path.display(), "created the site administrator admin; its token is in the file");
         }
     }
 
     let listener = std::net::TcpListener::bind(settings.listen).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (another program uses it; choose another with --listen)" } else { "" };
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program uses it; choose another with --listen)"
+        } else {
+            ""
+        };
         anyhow::anyhow!("cannot listen on {}: {e}{hint}", settings.listen)
     })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    let scheme = if settings.tls.is_some() { "https" } else { "http" };
-    let base_url = settings.external_url.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
-    let app = berth_http::app(AppState { berth: berth.clone(), base_url: base_url.trim_end_matches('/').to_owned() });
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let base_url = settings
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
+    let app = berth_http::app(AppState {
+        berth: berth.clone(),
+        base_url: base_url.trim_end_matches('/').to_owned(),
+    });
 
     match &settings.tls {
         None => {
             tracing::info!("listening on {scheme}://{local}");
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
         }
         Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
-                format!("cannot load the TLS certificate {} and key {} (both must be PEM files)", cert.display(), key.display())
-            })?;
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot load the TLS certificate {} and key {} (both must be PEM files)",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
             let handle = axum_server::Handle::new();
             let on_signal = handle.clone();
             tokio::spawn(async move {
@@ -173,7 +235,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
             });
             tracing::info!("listening on {scheme}://{local}");
-            axum_server::from_tcp_rustls(listener, config).handle(handle).serve(app.into_make_service()).await?;
+            axum_server::from_tcp_rustls(listener, config)
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await?;
         }
     }
     berth.store().close().await;

@@ -26,7 +26,11 @@ pub enum Visibility {
 }
 
 impl Visibility {
-    pub const ALL: [Visibility; 3] = [Visibility::Public, Visibility::Private, Visibility::Internal];
+    pub const ALL: [Visibility; 3] = [
+        Visibility::Public,
+        Visibility::Private,
+        Visibility::Internal,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -127,7 +131,9 @@ pub enum Actor {
         scopes: Scopes,
     },
     /// A repository token; `same_repo` is whether it was issued for this repository.
-    RepoToken { same_repo: bool },
+    RepoToken {
+        same_repo: bool,
+    },
 }
 
 /// The effective permission of `actor` on a repository; `None` when it cannot see it.
@@ -137,17 +143,27 @@ pub fn repo_permission(actor: &Actor, repo: RepoFacts) -> Option<Permission> {
         Actor::Anonymous => public_read,
         Actor::RepoToken { same_repo: true } => Some(Permission::Write),
         Actor::RepoToken { same_repo: false } => public_read,
-        Actor::User { is_owner, org_role, collaborator, site_admin, scopes } => {
+        Actor::User {
+            is_owner,
+            org_role,
+            collaborator,
+            site_admin,
+            scopes,
+        } => {
             if site_admin && scopes.has(Scope::SiteAdmin) {
                 return Some(Permission::Admin);
             }
             if !scopes.has(Scope::Repo) {
                 return public_read;
             }
-            let owner_role = (is_owner || org_role == Some(OrgRole::Owner)).then_some(Permission::Admin);
+            let owner_role =
+                (is_owner || org_role == Some(OrgRole::Owner)).then_some(Permission::Admin);
             let internal_member = (repo.visibility == Visibility::Internal && org_role.is_some())
                 .then_some(Permission::Read);
-            [owner_role, collaborator, internal_member, public_read].into_iter().flatten().max()
+            [owner_role, collaborator, internal_member, public_read]
+                .into_iter()
+                .flatten()
+                .max()
         }
     }
 }
@@ -175,7 +191,8 @@ mod tests {
             return Some(Permission::Admin);
         }
         let full_token = sc.has(Scope::Repo);
-        let admin = full_token && (is_owner || org_role == Some(OrgRole::Owner) || collab == Some(Permission::Admin));
+        let admin = full_token
+            && (is_owner || org_role == Some(OrgRole::Owner) || collab == Some(Permission::Admin));
         let write = admin || (full_token && collab == Some(Permission::Write));
         let read = write
             || public
@@ -195,8 +212,19 @@ mod tests {
     #[test]
     fn user_table_over_visibility_membership_collaborator_and_scopes() {
         let roles = [None, Some(OrgRole::Member), Some(OrgRole::Owner)];
-        let collabs = [None, Some(Permission::Read), Some(Permission::Write), Some(Permission::Admin)];
-        let scope_sets = [scopes(&[]), scopes(&["repo"]), scopes(&["read:packages"]), scopes(&["site_admin"]), scopes(&["repo", "site_admin"])];
+        let collabs = [
+            None,
+            Some(Permission::Read),
+            Some(Permission::Write),
+            Some(Permission::Admin),
+        ];
+        let scope_sets = [
+            scopes(&[]),
+            scopes(&["repo"]),
+            scopes(&["read:packages"]),
+            scopes(&["site_admin"]),
+            scopes(&["repo", "site_admin"]),
+        ];
         let mut rows = 0;
         for vis in Visibility::ALL {
             for is_owner in [false, true] {
@@ -204,10 +232,19 @@ mod tests {
                     for collab in collabs {
                         for site_admin in [false, true] {
                             for sc in scope_sets {
-                                let actor = Actor::User { is_owner, org_role, collaborator: collab, site_admin, scopes: sc };
+                                let actor = Actor::User {
+                                    is_owner,
+                                    org_role,
+                                    collaborator: collab,
+                                    site_admin,
+                                    scopes: sc,
+                                };
                                 let got = repo_permission(&actor, RepoFacts { visibility: vis });
                                 let want = oracle(vis, is_owner, org_role, collab, site_admin, sc);
-                                assert_eq!(got, want, "{vis:?} owner={is_owner} org={org_role:?} collab={collab:?} site_admin={site_admin} scopes={sc:?}");
+                                assert_eq!(
+                                    got, want,
+                                    "{vis:?} owner={is_owner} org={org_role:?} collab={collab:?} site_admin={site_admin} scopes={sc:?}"
+                                );
                                 rows += 1;
                             }
                         }
@@ -221,28 +258,138 @@ mod tests {
     #[test]
     fn required_rows() {
         let repo = scopes(&["repo"]);
-        let user = |org_role, collaborator| Actor::User { is_owner: false, org_role, collaborator, site_admin: false, scopes: repo };
+        let user = |org_role, collaborator| Actor::User {
+            is_owner: false,
+            org_role,
+            collaborator,
+            site_admin: false,
+            scopes: repo,
+        };
         let facts = |visibility| RepoFacts { visibility };
         use Permission::*;
         use Visibility::*;
         let rows: &[(Actor, Visibility, Option<Permission>, &str)] = &[
             (Actor::Anonymous, Public, Some(Read), "anyone reads public"),
-            (Actor::Anonymous, Private, None, "anonymous cannot see private"),
-            (Actor::Anonymous, Internal, None, "anonymous cannot see internal"),
-            (user(Some(OrgRole::Member), None), Internal, Some(Read), "members read internal"),
-            (user(Some(OrgRole::Member), None), Private, None, "members have no base permission"),
-            (user(Some(OrgRole::Owner), None), Private, Some(Admin), "org owners are admin"),
-            (user(None, Some(Write)), Private, Some(Write), "collaborator role applies"),
-            (user(Some(OrgRole::Member), Some(Admin)), Internal, Some(Admin), "the stronger role wins"),
-            (user(None, None), Internal, None, "outsiders cannot see internal"),
-            (Actor::User { is_owner: true, org_role: None, collaborator: None, site_admin: false, scopes: scopes(&["read:packages"]) }, Private, None, "no repo scope, no private repo"),
-            (Actor::User { is_owner: true, org_role: None, collaborator: None, site_admin: false, scopes: scopes(&[]) }, Public, Some(Read), "no repo scope reads public only"),
-            (Actor::User { is_owner: false, org_role: None, collaborator: None, site_admin: true, scopes: scopes(&["site_admin"]) }, Private, Some(Admin), "site admin with its scope"),
-            (Actor::User { is_owner: false, org_role: None, collaborator: None, site_admin: true, scopes: repo }, Private, None, "site admin without its scope is a user"),
-            (Actor::RepoToken { same_repo: true }, Private, Some(Write), "repo token writes its repo"),
-            (Actor::RepoToken { same_repo: false }, Private, None, "repo token cannot see others' private"),
-            (Actor::RepoToken { same_repo: false }, Internal, None, "repo token cannot see internal"),
-            (Actor::RepoToken { same_repo: false }, Public, Some(Read), "repo token reads public"),
+            (
+                Actor::Anonymous,
+                Private,
+                None,
+                "anonymous cannot see private",
+            ),
+            (
+                Actor::Anonymous,
+                Internal,
+                None,
+                "anonymous cannot see internal",
+            ),
+            (
+                user(Some(OrgRole::Member), None),
+                Internal,
+                Some(Read),
+                "members read internal",
+            ),
+            (
+                user(Some(OrgRole::Member), None),
+                Private,
+                None,
+                "members have no base permission",
+            ),
+            (
+                user(Some(OrgRole::Owner), None),
+                Private,
+                Some(Admin),
+                "org owners are admin",
+            ),
+            (
+                user(None, Some(Write)),
+                Private,
+                Some(Write),
+                "collaborator role applies",
+            ),
+            (
+                user(Some(OrgRole::Member), Some(Admin)),
+                Internal,
+                Some(Admin),
+                "the stronger role wins",
+            ),
+            (
+                user(None, None),
+                Internal,
+                None,
+                "outsiders cannot see internal",
+            ),
+            (
+                Actor::User {
+                    is_owner: true,
+                    org_role: None,
+                    collaborator: None,
+                    site_admin: false,
+                    scopes: scopes(&["read:packages"]),
+                },
+                Private,
+                None,
+                "no repo scope, no private repo",
+            ),
+            (
+                Actor::User {
+                    is_owner: true,
+                    org_role: None,
+                    collaborator: None,
+                    site_admin: false,
+                    scopes: scopes(&[]),
+                },
+                Public,
+                Some(Read),
+                "no repo scope reads public only",
+            ),
+            (
+                Actor::User {
+                    is_owner: false,
+                    org_role: None,
+                    collaborator: None,
+                    site_admin: true,
+                    scopes: scopes(&["site_admin"]),
+                },
+                Private,
+                Some(Admin),
+                "site admin with its scope",
+            ),
+            (
+                Actor::User {
+                    is_owner: false,
+                    org_role: None,
+                    collaborator: None,
+                    site_admin: true,
+                    scopes: repo,
+                },
+                Private,
+                None,
+                "site admin without its scope is a user",
+            ),
+            (
+                Actor::RepoToken { same_repo: true },
+                Private,
+                Some(Write),
+                "repo token writes its repo",
+            ),
+            (
+                Actor::RepoToken { same_repo: false },
+                Private,
+                None,
+                "repo token cannot see others' private",
+            ),
+            (
+                Actor::RepoToken { same_repo: false },
+                Internal,
+                None,
+                "repo token cannot see internal",
+            ),
+            (
+                Actor::RepoToken { same_repo: false },
+                Public,
+                Some(Read),
+                "repo token reads public",
+            ),
         ];
         for (actor, vis, want, why) in rows {
             assert_eq!(repo_permission(actor, facts(*vis)), *want, "{why}");

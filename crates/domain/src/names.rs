@@ -13,7 +13,11 @@ pub enum NameError {
     #[error("{what} is longer than {max} characters")]
     TooLong { what: &'static str, max: usize },
     #[error("{what} may only contain {allowed}; found {found:?}")]
-    BadCharacter { what: &'static str, allowed: &'static str, found: char },
+    BadCharacter {
+        what: &'static str,
+        allowed: &'static str,
+        found: char,
+    },
     #[error("{what} must not start or end with '-'")]
     EdgeHyphen { what: &'static str },
     #[error("{what} must not be '.' or '..'")]
@@ -36,9 +40,15 @@ impl Login {
             return Err(NameError::Empty { what: WHAT });
         }
         if s.chars().count() > Self::MAX_LEN {
-            return Err(NameError::TooLong { what: WHAT, max: Self::MAX_LEN });
+            return Err(NameError::TooLong {
+                what: WHAT,
+                max: Self::MAX_LEN,
+            });
         }
-        if let Some(found) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
+        if let Some(found) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
             return Err(NameError::BadCharacter {
                 what: WHAT,
                 allowed: "letters, digits and '-'",
@@ -107,10 +117,14 @@ impl RepoName {
             return Err(NameError::Empty { what: WHAT });
         }
         if s.chars().count() > Self::MAX_LEN {
-            return Err(NameError::TooLong { what: WHAT, max: Self::MAX_LEN });
+            return Err(NameError::TooLong {
+                what: WHAT,
+                max: Self::MAX_LEN,
+            });
         }
-        if let Some(found) =
-            s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        if let Some(found) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
         {
             return Err(NameError::BadCharacter {
                 what: WHAT,

@@ -97,12 +97,17 @@ impl Scopes {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
-        Scope::ALL.into_iter().filter(|s| self.granted & s.bit() != 0)
+        Scope::ALL
+            .into_iter()
+            .filter(|s| self.granted & s.bit() != 0)
     }
 
     /// The granted scopes as GitHub writes them in `X-OAuth-Scopes`: comma and space separated.
     pub fn header_value(&self) -> String {
-        self.iter().map(Scope::as_str).collect::<Vec<_>>().join(", ")
+        self.iter()
+            .map(Scope::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The granted scopes as stored: space separated.
@@ -142,7 +147,11 @@ mod tests {
         assert!(s.has(Scope::ReadPackages));
         assert!(s.has(Scope::CodespaceSecrets));
         assert!(!s.has(Scope::DeletePackages));
-        assert_eq!(s.header_value(), "write:packages, codespace", "implied scopes are not listed");
+        assert_eq!(
+            s.header_value(),
+            "write:packages, codespace",
+            "implied scopes are not listed"
+        );
         let r = Scopes::parse(["read:packages"]).unwrap();
         assert!(!r.has(Scope::WritePackages), "read does not imply write");
     }

@@ -25,22 +25,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         // The middleware always runs first on /api/v3; anywhere else the caller is anonymous.
-        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or(Caller(Principal::Anonymous)))
+        Ok(parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller(Principal::Anonymous)))
     }
 }
 
 /// The token in an `Authorization` header; `Ok(None)` when there is none, `Err` when the header
 /// is present but not a form Berth reads.
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<SecretString>, ApiError> {
-    let Some(value) = headers.get(AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value.to_str().map_err(|_| ApiError::bad_credentials())?;
-    let (scheme, rest) = value.split_once(' ').ok_or_else(ApiError::bad_credentials)?;
+    let (scheme, rest) = value
+        .split_once(' ')
+        .ok_or_else(ApiError::bad_credentials)?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
         return Ok(Some(SecretString::from(rest.to_owned())));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| ApiError::bad_credentials())?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .map_err(|_| ApiError::bad_credentials())?;
         let decoded = String::from_utf8(decoded).map_err(|_| ApiError::bad_credentials())?;
         let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
         let token = if password.is_empty() { user } else { password };

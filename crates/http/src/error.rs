@@ -17,7 +17,10 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, body: json!({ "message": message.into(), "documentation_url": DOCS }) }
+        Self {
+            status,
+            body: json!({ "message": message.into(), "documentation_url": DOCS }),
+        }
     }
 
     pub fn not_found() -> Self {
@@ -30,7 +33,10 @@ impl ApiError {
 
     /// A body that is not JSON at all (GitHub's 400).
     pub fn unparsable(detail: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, format!("Problems parsing JSON: {detail}"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("Problems parsing JSON: {detail}"),
+        )
     }
 
     /// A 422 for one field, the shape GitHub uses for validation failures.
@@ -54,7 +60,9 @@ impl ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "Requires authentication"),
+            ServiceError::Unauthenticated => {
+                Self::new(StatusCode::UNAUTHORIZED, "Requires authentication")
+            }
             ServiceError::BadCredentials => Self::bad_credentials(),
             ServiceError::NotFound => Self::not_found(),
             ServiceError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, message),

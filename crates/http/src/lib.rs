@@ -32,7 +32,10 @@ pub struct AppState {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let api = routes::api()
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .fallback(|| async { ApiError::not_found() });
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

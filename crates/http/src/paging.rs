@@ -23,7 +23,10 @@ pub struct Paging {
 
 impl Paging {
     pub fn window(&self) -> Window {
-        Window { limit: self.per_page, offset: (self.page - 1) * self.per_page }
+        Window {
+            limit: self.per_page,
+            offset: (self.page - 1) * self.per_page,
+        }
     }
 
     fn link(&self, base: &str, page: i64) -> String {
@@ -37,16 +40,30 @@ impl Paging {
     }
 
     /// Renders one page of `total` items as a JSON array with GitHub's `Link` header.
-    pub fn respond<T: serde::Serialize>(&self, state: &AppState, items: Vec<T>, total: i64) -> Response {
+    pub fn respond<T: serde::Serialize>(
+        &self,
+        state: &AppState,
+        items: Vec<T>,
+        total: i64,
+    ) -> Response {
         let last = ((total + self.per_page - 1) / self.per_page).max(1);
         let mut rels = Vec::new();
         if self.page < last {
-            rels.push(format!("{}; rel=\"next\"", self.link(&state.base_url, self.page + 1)));
-            rels.push(format!("{}; rel=\"last\"", self.link(&state.base_url, last)));
+            rels.push(format!(
+                "{}; rel=\"next\"",
+                self.link(&state.base_url, self.page + 1)
+            ));
+            rels.push(format!(
+                "{}; rel=\"last\"",
+                self.link(&state.base_url, last)
+            ));
         }
         if self.page > 1 {
             rels.push(format!("{}; rel=\"first\"", self.link(&state.base_url, 1)));
-            rels.push(format!("{}; rel=\"prev\"", self.link(&state.base_url, (self.page - 1).min(last))));
+            rels.push(format!(
+                "{}; rel=\"prev\"",
+                self.link(&state.base_url, (self.page - 1).min(last))
+            ));
         }
         let mut response = axum::Json(items).into_response();
         if !rels.is_empty()
@@ -62,7 +79,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let OriginalUri(uri) = OriginalUri::from_request_parts(parts, state).await.map_err(|_| ApiError::not_found())?;
+        let OriginalUri(uri) = OriginalUri::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found())?;
         let query = uri.query().unwrap_or("");
         let (mut per_page, mut page, mut other_query) = (None, None, Vec::new());
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -75,6 +94,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
         // Like GitHub, values that are not numbers fall back to the defaults.
         let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE);
         let page = page.unwrap_or(1).max(1);
-        Ok(Paging { per_page, page, path: uri.path().to_owned(), other_query })
+        Ok(Paging {
+            per_page,
+            page,
+            path: uri.path().to_owned(),
+            other_query,
+        })
     }
 }

@@ -17,8 +17,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| ApiError::unparsable(e.body_text()))?;
-        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::unparsable(e.body_text()))?;
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Bytes::from_static(b"{}")
+        } else {
+            bytes
+        };
         serde_json::from_slice(&bytes).map(Body).map_err(|e| {
             if e.is_data() {
                 ApiError::invalid("Body", "body", "invalid", format!("invalid request: {e}"))
@@ -35,7 +41,10 @@ pub fn path_login(s: &str) -> Result<Login, ApiError> {
 }
 
 pub fn path_repo(owner: &str, name: &str) -> Result<(Login, RepoName), ApiError> {
-    Ok((path_login(owner)?, RepoName::parse(name).map_err(|_| ApiError::not_found())?))
+    Ok((
+        path_login(owner)?,
+        RepoName::parse(name).map_err(|_| ApiError::not_found())?,
+    ))
 }
 
 /// A login given in a body: a malformed one is a 422 naming the rule it breaks.
@@ -47,5 +56,12 @@ pub fn body_login(resource: &str, field: &str, s: &str) -> Result<Login, ApiErro
 pub fn body_time(resource: &str, field: &str, s: &str) -> Result<i64, ApiError> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
-        .map_err(|e| ApiError::invalid(resource, field, "invalid", format!("{field} must be an RFC 3339 time such as 2030-01-31T00:00:00Z: {e}")))
+        .map_err(|e| {
+            ApiError::invalid(
+                resource,
+                field,
+                "invalid",
+                format!("{field} must be an RFC 3339 time such as 2030-01-31T00:00:00Z: {e}"),
+            )
+        })
 }

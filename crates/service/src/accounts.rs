@@ -11,7 +11,12 @@ use crate::{Berth, MintedToken, Principal, Result, ServiceError};
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 
 fn taken(resource: &'static str, login: &Login) -> ServiceError {
-    ServiceError::invalid(resource, "login", "already_exists", format!("the login {login} is already taken"))
+    ServiceError::invalid(
+        resource,
+        "login",
+        "already_exists",
+        format!("the login {login} is already taken"),
+    )
 }
 
 impl Berth {
@@ -22,7 +27,11 @@ impl Berth {
             return Ok(None);
         }
         let login = Login::parse(BOOTSTRAP_ADMIN).expect("a valid login");
-        let admin = match self.store.create_account(&login, AccountKind::User, true, self.now()).await {
+        let admin = match self
+            .store
+            .create_account(&login, AccountKind::User, true, self.now())
+            .await
+        {
             Ok(a) => a,
             // Another replica bootstrapped the same database a moment ago.
             Err(StoreError::Conflict(_)) => return Ok(None),
@@ -33,7 +42,10 @@ impl Berth {
 
     /// Any account by login (public information).
     pub async fn account(&self, login: &Login) -> Result<Account> {
-        self.store.account_by_login(login).await?.ok_or(ServiceError::NotFound)
+        self.store
+            .account_by_login(login)
+            .await?
+            .ok_or(ServiceError::NotFound)
     }
 
     /// An organization by login; a user's login is `NotFound` here.
@@ -48,7 +60,12 @@ impl Berth {
     async fn user_account(&self, login: &Login) -> Result<Account> {
         let account = self.account(login).await?;
         if account.kind != AccountKind::User {
-            return Err(ServiceError::invalid("User", "login", "invalid", format!("{login} is an organization, not a user")));
+            return Err(ServiceError::invalid(
+                "User",
+                "login",
+                "invalid",
+                format!("{login} is an organization, not a user"),
+            ));
         }
         Ok(account)
     }
@@ -56,28 +73,58 @@ impl Berth {
     /// Creates a user (site administrators only).
     pub async fn create_user(&self, p: &Principal, login: &Login) -> Result<Account> {
         self.check(p, Access::SiteAdmin).await?;
-        self.store.create_account(login, AccountKind::User, false, self.now()).await.map_err(|e| match e {
-            StoreError::Conflict(_) => taken("User", login),
-            e => e.into(),
-        })
+        self.store
+            .create_account(login, AccountKind::User, false, self.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => taken("User", login),
+                e => e.into(),
+            })
     }
 
     /// Creates an organization owned by the existing user `admin` (site administrators only).
-    pub async fn create_organization(&self, p: &Principal, login: &Login, admin: &Login) -> Result<Account> {
+    pub async fn create_organization(
+        &self,
+        p: &Principal,
+        login: &Login,
+        admin: &Login,
+    ) -> Result<Account> {
         self.check(p, Access::SiteAdmin).await?;
-        let owner = self.store.account_by_login(admin).await?.filter(|a| a.kind == AccountKind::User).ok_or_else(|| {
-            ServiceError::invalid("Organization", "admin", "invalid", format!("no user with the login {admin}"))
-        })?;
-        let org = self.store.create_account(login, AccountKind::Organization, false, self.now()).await.map_err(|e| match e {
-            StoreError::Conflict(_) => taken("Organization", login),
-            e => e.into(),
-        })?;
-        self.store.set_membership(org.id, owner.id, OrgRole::Owner).await?;
+        let owner = self
+            .store
+            .account_by_login(admin)
+            .await?
+            .filter(|a| a.kind == AccountKind::User)
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "Organization",
+                    "admin",
+                    "invalid",
+                    format!("no user with the login {admin}"),
+                )
+            })?;
+        let org = self
+            .store
+            .create_account(login, AccountKind::Organization, false, self.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => taken("Organization", login),
+                e => e.into(),
+            })?;
+        self.store
+            .set_membership(org.id, owner.id, OrgRole::Owner)
+            .await?;
         Ok(org)
     }
 
     /// Adds a user to an organization or changes their role (org owners).
-    pub async fn set_membership(&self, p: &Principal, org: &Login, login: &Login, role: OrgRole) -> Result<(Account, Account, OrgRole)> {
+    pub async fn set_membership(
+        &self,
+        p: &Principal,
+        org: &Login,
+        login: &Login,
+        role: OrgRole,
+    ) -> Result<(Account, Account, OrgRole)> {
         let org = self.organization(org).await?;
         self.check(p, Access::OrgOwner { org: &org }).await?;
         let user = self.user_account(login).await?;
@@ -86,14 +133,26 @@ impl Berth {
     }
 
     /// A user's membership: visible to the user themself and to the org's members.
-    pub async fn membership(&self, p: &Principal, org: &Login, login: &Login) -> Result<(Account, Account, OrgRole)> {
+    pub async fn membership(
+        &self,
+        p: &Principal,
+        org: &Login,
+        login: &Login,
+    ) -> Result<(Account, Account, OrgRole)> {
         let org = self.organization(org).await?;
         let caller = self.check(p, Access::User).await?;
         let user = self.user_account(login).await?;
-        if caller.id != user.id && self.store.membership(org.id, caller.id).await?.is_none() && self.check(p, Access::SiteAdmin).await.is_err() {
+        if caller.id != user.id
+            && self.store.membership(org.id, caller.id).await?.is_none()
+            && self.check(p, Access::SiteAdmin).await.is_err()
+        {
             return Err(ServiceError::NotFound);
         }
-        let role = self.store.membership(org.id, user.id).await?.ok_or(ServiceError::NotFound)?;
+        let role = self
+            .store
+            .membership(org.id, user.id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
         Ok((org, user, role))
     }
 
@@ -109,11 +168,21 @@ impl Berth {
     }
 
     /// An organization's members (visible to its members and site administrators).
-    pub async fn list_members(&self, p: &Principal, org: &Login, w: Window) -> Result<Listing<(Account, OrgRole)>> {
+    pub async fn list_members(
+        &self,
+        p: &Principal,
+        org: &Login,
+        w: Window,
+    ) -> Result<Listing<(Account, OrgRole)>> {
         let org = self.organization(org).await?;
         let caller = self.check(p, Access::User).await?;
-        if self.store.membership(org.id, caller.id).await?.is_none() && self.check(p, Access::SiteAdmin).await.is_err() {
-            return Err(ServiceError::Forbidden(format!("you must be a member of {} to list its members", org.login)));
+        if self.store.membership(org.id, caller.id).await?.is_none()
+            && self.check(p, Access::SiteAdmin).await.is_err()
+        {
+            return Err(ServiceError::Forbidden(format!(
+                "you must be a member of {} to list its members",
+                org.login
+            )));
         }
         Ok(self.store.list_members(org.id, w).await?)
     }

@@ -24,17 +24,23 @@ pub enum Access<'a> {
 }
 
 fn scope_missing(scope: Scope) -> ServiceError {
-    ServiceError::Forbidden(format!("this needs a token with the {scope} scope; create one with `berth token create --scopes {scope}`"))
+    ServiceError::Forbidden(format!(
+        "this needs a token with the {scope} scope; create one with `berth token create --scopes {scope}`"
+    ))
 }
 
 impl Berth {
     /// Checks `access` for `p` and returns the acting user.
     pub async fn check<'p>(&self, p: &'p Principal, access: Access<'_>) -> Result<&'p Account> {
         let (account, scopes) = match p {
-            Principal::User { account, scopes, .. } => (account, *scopes),
+            Principal::User {
+                account, scopes, ..
+            } => (account, *scopes),
             Principal::Anonymous => return Err(ServiceError::Unauthenticated),
             Principal::Repository { .. } => {
-                return Err(ServiceError::Forbidden("repository tokens cannot do this; use a personal access token".into()));
+                return Err(ServiceError::Forbidden(
+                    "repository tokens cannot do this; use a personal access token".into(),
+                ));
             }
         };
         let site_admin = account.site_admin && scopes.has(Scope::SiteAdmin);
@@ -43,50 +49,86 @@ impl Berth {
             Access::Scope(scope) if scopes.has(scope) => Ok(account),
             Access::Scope(scope) => Err(scope_missing(scope)),
             Access::SiteAdmin if site_admin => Ok(account),
-            Access::SiteAdmin => Err(ServiceError::Forbidden("must be a site administrator acting with the site_admin scope".into())),
+            Access::SiteAdmin => Err(ServiceError::Forbidden(
+                "must be a site administrator acting with the site_admin scope".into(),
+            )),
             Access::OrgOwner { .. } | Access::OrgMember { .. } if site_admin => Ok(account),
             Access::OrgOwner { org } => {
                 let role = self.store.membership(org.id, account.id).await?;
                 match role {
                     None => Err(ServiceError::NotFound),
-                    Some(OrgRole::Member) => Err(ServiceError::Forbidden(format!("you must be an owner of {} to do this", org.login))),
+                    Some(OrgRole::Member) => Err(ServiceError::Forbidden(format!(
+                        "you must be an owner of {} to do this",
+                        org.login
+                    ))),
                     Some(OrgRole::Owner) if scopes.has(Scope::AdminOrg) => Ok(account),
                     Some(OrgRole::Owner) => Err(scope_missing(Scope::AdminOrg)),
                 }
             }
             Access::OrgMember { org } => {
                 if self.store.membership(org.id, account.id).await?.is_none() {
-                    return Err(ServiceError::Forbidden(format!("you must be a member of {} to do this", org.login)));
+                    return Err(ServiceError::Forbidden(format!(
+                        "you must be a member of {} to do this",
+                        org.login
+                    )));
                 }
-                if scopes.has(Scope::Repo) { Ok(account) } else { Err(scope_missing(Scope::Repo)) }
+                if scopes.has(Scope::Repo) {
+                    Ok(account)
+                } else {
+                    Err(scope_missing(Scope::Repo))
+                }
             }
         }
     }
 
     /// The caller's permission on a repository (`None`: cannot see it).
-    pub fn repo_permission(&self, p: &Principal, repo: &Repo, facts: RepoAccessFacts) -> Option<Permission> {
+    pub fn repo_permission(
+        &self,
+        p: &Principal,
+        repo: &Repo,
+        facts: RepoAccessFacts,
+    ) -> Option<Permission> {
         let actor = match p {
             Principal::Anonymous => Actor::Anonymous,
-            Principal::User { account, scopes, .. } => Actor::User {
+            Principal::User {
+                account, scopes, ..
+            } => Actor::User {
                 is_owner: facts.is_owner,
                 org_role: facts.org_role,
                 collaborator: facts.collaborator,
                 site_admin: account.site_admin,
                 scopes: *scopes,
             },
-            Principal::Repository { repo: own, .. } => Actor::RepoToken { same_repo: own.id == repo.id },
+            Principal::Repository { repo: own, .. } => Actor::RepoToken {
+                same_repo: own.id == repo.id,
+            },
         };
-        repo_permission(&actor, RepoFacts { visibility: repo.visibility })
+        repo_permission(
+            &actor,
+            RepoFacts {
+                visibility: repo.visibility,
+            },
+        )
     }
 
     /// Requires at least `at_least` on the repository. A repository the caller cannot see is
     /// `NotFound`, exactly as a missing one.
-    pub fn check_repo(&self, p: &Principal, repo: &Repo, facts: RepoAccessFacts, at_least: Permission) -> Result<Permission> {
+    pub fn check_repo(
+        &self,
+        p: &Principal,
+        repo: &Repo,
+        facts: RepoAccessFacts,
+        at_least: Permission,
+    ) -> Result<Permission> {
         match self.repo_permission(p, repo, facts) {
             None => Err(ServiceError::NotFound),
             Some(have) if have >= at_least => Ok(have),
             Some(_) if matches!(p, Principal::Anonymous) => Err(ServiceError::Unauthenticated),
-            Some(_) => Err(ServiceError::Forbidden(format!("must have {} rights to repository {}", at_least.as_str(), repo.full_name()))),
+            Some(_) => Err(ServiceError::Forbidden(format!(
+                "must have {} rights to repository {}",
+                at_least.as_str(),
+                repo.full_name()
+            ))),
         }
     }
 }

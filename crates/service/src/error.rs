@@ -34,7 +34,17 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    pub fn invalid(resource: &'static str, field: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid(Invalid { resource, field, code, message: message.into() })
+    pub fn invalid(
+        resource: &'static str,
+        field: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Invalid(Invalid {
+            resource,
+            field,
+            code,
+            message: message.into(),
+        })
     }
 }

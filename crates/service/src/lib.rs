@@ -36,7 +36,11 @@ pub struct Berth {
 
 impl Berth {
     pub fn new(store: Store, hasher: TokenHasher, clock: Arc<dyn Clock>) -> Self {
-        Self { store, hasher: Arc::new(hasher), clock }
+        Self {
+            store,
+            hasher: Arc::new(hasher),
+            clock,
+        }
     }
 
     pub fn store(&self) -> &Store {

@@ -8,9 +8,16 @@ use berth_store::{Account, Repo};
 pub enum Principal {
     Anonymous,
     /// A user, through a personal access token with `scopes`.
-    User { account: Account, scopes: Scopes, token_id: i64 },
+    User {
+        account: Account,
+        scopes: Scopes,
+        token_id: i64,
+    },
     /// A repository token: acts as `repo`.
-    Repository { repo: Repo, token_id: i64 },
+    Repository {
+        repo: Repo,
+        token_id: i64,
+    },
 }
 
 impl Principal {

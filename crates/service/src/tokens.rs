@@ -32,7 +32,9 @@ impl std::fmt::Debug for TokenHasher {
 
 impl TokenHasher {
     pub fn new(key: [u8; 32]) -> Self {
-        Self { key: SecretBox::new(Box::new(key)) }
+        Self {
+            key: SecretBox::new(Box::new(key)),
+        }
     }
 
     /// A fresh random key for a new data directory.
@@ -41,7 +43,8 @@ impl TokenHasher {
     }
 
     pub fn hash(&self, token: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.key.expose_secret()).expect("any key length works");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.key.expose_secret())
+            .expect("any key length works");
         mac.update(token.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
@@ -59,7 +62,11 @@ fn mint_value(kind: TokenKind) -> String {
         TokenKind::Personal => PERSONAL_PREFIX,
         TokenKind::Repository => REPOSITORY_PREFIX,
     };
-    let random: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(RANDOM_LEN).map(char::from).collect();
+    let random: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(RANDOM_LEN)
+        .map(char::from)
+        .collect();
     format!("{prefix}{random}")
 }
 
@@ -77,20 +84,39 @@ impl Berth {
     /// `BadCredentials`, as GitHub answers.
     pub async fn authenticate(&self, token: &SecretString) -> Result<Principal> {
         let hash = self.hasher.hash(token.expose_secret());
-        let record = self.store.token_by_hash(&hash).await?.ok_or(ServiceError::BadCredentials)?;
+        let record = self
+            .store
+            .token_by_hash(&hash)
+            .await?
+            .ok_or(ServiceError::BadCredentials)?;
         if !record.is_live(self.now()) {
             return Err(ServiceError::BadCredentials);
         }
         match record.kind {
             TokenKind::Personal => {
                 let user_id = record.user_id.ok_or(ServiceError::BadCredentials)?;
-                let account = self.store.account_by_id(user_id).await?.ok_or(ServiceError::BadCredentials)?;
-                Ok(Principal::User { account, scopes: record.scopes, token_id: record.id })
+                let account = self
+                    .store
+                    .account_by_id(user_id)
+                    .await?
+                    .ok_or(ServiceError::BadCredentials)?;
+                Ok(Principal::User {
+                    account,
+                    scopes: record.scopes,
+                    token_id: record.id,
+                })
             }
             TokenKind::Repository => {
                 let repo_id = record.repo_id.ok_or(ServiceError::BadCredentials)?;
-                let (repo, _) = self.store.repo_by_id(repo_id, None).await?.ok_or(ServiceError::BadCredentials)?;
-                Ok(Principal::Repository { repo, token_id: record.id })
+                let (repo, _) = self
+                    .store
+                    .repo_by_id(repo_id, None)
+                    .await?
+                    .ok_or(ServiceError::BadCredentials)?;
+                Ok(Principal::Repository {
+                    repo,
+                    token_id: record.id,
+                })
             }
         }
     }
@@ -98,27 +124,59 @@ impl Berth {
     async fn mint(&self, new: NewToken<'_>, value: String) -> Result<MintedToken> {
         let hash = self.hasher.hash(&value);
         let last_eight = value[value.len() - 8..].to_owned();
-        let record = self.store.insert_token(&NewToken { hash: &hash, last_eight: &last_eight, ..new }, self.now()).await?;
-        Ok(MintedToken { token: SecretString::from(value), record })
+        let record = self
+            .store
+            .insert_token(
+                &NewToken {
+                    hash: &hash,
+                    last_eight: &last_eight,
+                    ..new
+                },
+                self.now(),
+            )
+            .await?;
+        Ok(MintedToken {
+            token: SecretString::from(value),
+            record,
+        })
     }
 
     fn check_expiry(&self, req: &TokenRequest) -> Result<()> {
         match req.expires_at {
-            Some(t) if t <= self.now() => Err(ServiceError::invalid("Token", "expires_at", "invalid", "expires_at must be in the future")),
+            Some(t) if t <= self.now() => Err(ServiceError::invalid(
+                "Token",
+                "expires_at",
+                "invalid",
+                "expires_at must be in the future",
+            )),
             _ => Ok(()),
         }
     }
 
     /// Creates a personal token for `for_login` (site admins only: GHES impersonation) or, when
     /// `None`, for the caller. A caller can only hand on scopes its own token has.
-    pub async fn create_personal_token(&self, p: &Principal, for_login: Option<&Login>, req: TokenRequest) -> Result<MintedToken> {
+    pub async fn create_personal_token(
+        &self,
+        p: &Principal,
+        for_login: Option<&Login>,
+        req: TokenRequest,
+    ) -> Result<MintedToken> {
         self.check_expiry(&req)?;
         let target = match for_login {
             Some(login) => {
                 self.check(p, Access::SiteAdmin).await?;
-                let account = self.store.account_by_login(login).await?.ok_or(ServiceError::NotFound)?;
+                let account = self
+                    .store
+                    .account_by_login(login)
+                    .await?
+                    .ok_or(ServiceError::NotFound)?;
                 if account.kind != berth_domain::AccountKind::User {
-                    return Err(ServiceError::invalid("Token", "login", "invalid", format!("{login} is an organization; tokens belong to users")));
+                    return Err(ServiceError::invalid(
+                        "Token",
+                        "login",
+                        "invalid",
+                        format!("{login} is an organization; tokens belong to users"),
+                    ));
                 }
                 account
             }
@@ -126,7 +184,12 @@ impl Berth {
                 let caller = self.check(p, Access::User).await?.clone();
                 let caller_scopes = p.scopes().unwrap_or_default();
                 let is_site_admin = caller.site_admin && caller_scopes.has(Scope::SiteAdmin);
-                if let Some(missing) = req.scopes.iter().find(|s| !caller_scopes.has(*s)).filter(|_| !is_site_admin) {
+                if let Some(missing) = req
+                    .scopes
+                    .iter()
+                    .find(|s| !caller_scopes.has(*s))
+                    .filter(|_| !is_site_admin)
+                {
                     return Err(ServiceError::Forbidden(format!(
                         "the token you are using lacks the {missing} scope, so it cannot create a token with it"
                     )));
@@ -135,7 +198,15 @@ impl Berth {
             }
         };
         if req.scopes.has(Scope::SiteAdmin) && !target.site_admin {
-            return Err(ServiceError::invalid("Token", "scopes", "invalid", format!("site_admin can only be granted to site administrators, and {} is not one", target.login)));
+            return Err(ServiceError::invalid(
+                "Token",
+                "scopes",
+                "invalid",
+                format!(
+                    "site_admin can only be granted to site administrators, and {} is not one",
+                    target.login
+                ),
+            ));
         }
         let new = NewToken {
             hash: "",
@@ -152,9 +223,17 @@ impl Berth {
     }
 
     /// Creates a token that acts as the repository (admins of the repository only).
-    pub async fn create_repository_token(&self, p: &Principal, owner: &Login, name: &RepoName, req: TokenRequest) -> Result<MintedToken> {
+    pub async fn create_repository_token(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &RepoName,
+        req: TokenRequest,
+    ) -> Result<MintedToken> {
         self.check_expiry(&req)?;
-        let view = self.repo_for(p, owner, name, berth_domain::Permission::Admin).await?;
+        let view = self
+            .repo_for(p, owner, name, berth_domain::Permission::Admin)
+            .await?;
         let new = NewToken {
             hash: "",
             kind: TokenKind::Repository,
@@ -171,7 +250,11 @@ impl Berth {
 
     /// Creates the bootstrap token of the first site admin, with every scope. `value` is the
     /// operator-chosen token (`BERTH_BOOTSTRAP_TOKEN`) or `None` to generate one.
-    pub(crate) async fn mint_bootstrap_token(&self, admin_id: i64, value: Option<&SecretString>) -> Result<MintedToken> {
+    pub(crate) async fn mint_bootstrap_token(
+        &self,
+        admin_id: i64,
+        value: Option<&SecretString>,
+    ) -> Result<MintedToken> {
         let new = NewToken {
             hash: "",
             kind: TokenKind::Personal,
@@ -194,14 +277,24 @@ impl Berth {
     pub async fn list_personal_tokens(&self, p: &Principal) -> Result<Vec<TokenRecord>> {
         let user = self.check(p, Access::User).await?;
         let now = self.now();
-        Ok(self.store.personal_tokens(user.id).await?.into_iter().filter(|t| t.is_live(now)).collect())
+        Ok(self
+            .store
+            .personal_tokens(user.id)
+            .await?
+            .into_iter()
+            .filter(|t| t.is_live(now))
+            .collect())
     }
 
     /// Revokes one of the caller's personal tokens (site admins: anyone's). Someone else's token
     /// is `NotFound`.
     pub async fn revoke_personal_token(&self, p: &Principal, id: i64) -> Result<()> {
         let user = self.check(p, Access::User).await?;
-        let record = self.store.token_by_id(id).await?.ok_or(ServiceError::NotFound)?;
+        let record = self
+            .store
+            .token_by_id(id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
         let own = record.kind == TokenKind::Personal && record.user_id == Some(user.id);
         if !own && self.check(p, Access::SiteAdmin).await.is_err() {
             return Err(ServiceError::NotFound);
@@ -237,6 +330,9 @@ mod tests {
 
     #[test]
     fn debug_does_not_show_the_key() {
-        assert_eq!(format!("{:?}", TokenHasher::new([7; 32])), "TokenHasher(..)");
+        assert_eq!(
+            format!("{:?}", TokenHasher::new([7; 32])),
+            "TokenHasher(..)"
+        );
     }
 }

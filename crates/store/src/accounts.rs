@@ -73,26 +73,30 @@ impl Store {
     }
 
     pub async fn account_by_login(&self, login: &Login) -> Result<Option<Account>> {
-        let row: Option<AccountRow> =
-            sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE login_key = $1"))
-                .bind(login.key())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE login_key = $1"
+        ))
+        .bind(login.key())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
-        let row: Option<AccountRow> =
-            sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     /// Whether any account exists yet (a fresh data directory has none).
     pub async fn has_accounts(&self) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n > 0)
     }
 
@@ -127,11 +131,16 @@ impl Store {
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        role.map(|r| OrgRole::parse(&r).ok_or_else(|| corrupt("org role", r))).transpose()
+        role.map(|r| OrgRole::parse(&r).ok_or_else(|| corrupt("org role", r)))
+            .transpose()
     }
 
     /// An organization's members with their roles, ordered by login.
-    pub async fn list_members(&self, org_id: i64, w: Window) -> Result<Listing<(Account, OrgRole)>> {
+    pub async fn list_members(
+        &self,
+        org_id: i64,
+        w: Window,
+    ) -> Result<Listing<(Account, OrgRole)>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]

@@ -41,7 +41,10 @@ impl Store {
                 ),
             });
         };
-        let connect_err = |source| StoreError::Connect { url: redact_url(url), source };
+        let connect_err = |source| StoreError::Connect {
+            url: redact_url(url),
+            source,
+        };
         let options = AnyConnectOptions::from_str(url).map_err(connect_err)?;
         let mut pool_options = AnyPoolOptions::new().max_connections(16);
         if backend == Backend::Sqlite {
@@ -55,7 +58,10 @@ impl Store {
                 })
             });
         }
-        let pool = pool_options.connect_with(options).await.map_err(connect_err)?;
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(connect_err)?;
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
@@ -83,7 +89,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -95,7 +106,10 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(super::redact_url("postgres://u:hunter2@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact_url("postgres://u:hunter2@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact_url("sqlite:///x.db"), "sqlite:///x.db");
     }

@@ -12,6 +12,7 @@
 mod accounts;
 mod db;
 mod repos;
+pub mod testing;
 mod tokens;
 
 pub use accounts::Account;
@@ -67,5 +68,8 @@ pub(crate) fn conflict_as(what: &'static str) -> impl FnOnce(sqlx::Error) -> Sto
 }
 
 pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::Corrupt { what, detail: detail.to_string() }
+    StoreError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
 }

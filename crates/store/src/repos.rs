@@ -127,7 +127,10 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(conflict_as("repository"))?;
-        let (repo, _) = self.repo_by_id(id, None).await?.ok_or_else(|| corrupt("repository", "vanished after insert"))?;
+        let (repo, _) = self
+            .repo_by_id(id, None)
+            .await?
+            .ok_or_else(|| corrupt("repository", "vanished after insert"))?;
         Ok(repo)
     }
 
@@ -138,17 +141,22 @@ impl Store {
         name: &RepoName,
         user_id: Option<i64>,
     ) -> Result<Option<(Repo, RepoAccessFacts)>> {
-        let row: Option<RepoRow> =
-            sqlx::query_as(&format!("{REPO_SELECT} WHERE o.login_key = $2 AND r.name_key = $3"))
-                .bind(user_id.unwrap_or(-1))
-                .bind(owner.key())
-                .bind(name.key())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<RepoRow> = sqlx::query_as(&format!(
+            "{REPO_SELECT} WHERE o.login_key = $2 AND r.name_key = $3"
+        ))
+        .bind(user_id.unwrap_or(-1))
+        .bind(owner.key())
+        .bind(name.key())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| r.into_parts(user_id)).transpose()
     }
 
-    pub async fn repo_by_id(&self, id: i64, user_id: Option<i64>) -> Result<Option<(Repo, RepoAccessFacts)>> {
+    pub async fn repo_by_id(
+        &self,
+        id: i64,
+        user_id: Option<i64>,
+    ) -> Result<Option<(Repo, RepoAccessFacts)>> {
         let row: Option<RepoRow> = sqlx::query_as(&format!("{REPO_SELECT} WHERE r.id = $2"))
             .bind(user_id.unwrap_or(-1))
             .bind(id)
@@ -164,12 +172,13 @@ impl Store {
         owner_id: i64,
         user_id: Option<i64>,
     ) -> Result<Vec<(Repo, RepoAccessFacts)>> {
-        let rows: Vec<RepoRow> =
-            sqlx::query_as(&format!("{REPO_SELECT} WHERE r.owner_id = $2 ORDER BY r.name_key"))
-                .bind(user_id.unwrap_or(-1))
-                .bind(owner_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<RepoRow> = sqlx::query_as(&format!(
+            "{REPO_SELECT} WHERE r.owner_id = $2 ORDER BY r.name_key"
+        ))
+        .bind(user_id.unwrap_or(-1))
+        .bind(owner_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(|r| r.into_parts(user_id)).collect()
     }
 
@@ -183,10 +192,17 @@ impl Store {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(|r| r.into_parts(Some(user_id))).collect()
+        rows.into_iter()
+            .map(|r| r.into_parts(Some(user_id)))
+            .collect()
     }
 
-    pub async fn set_collaborator(&self, repo_id: i64, user_id: i64, permission: Permission) -> Result<()> {
+    pub async fn set_collaborator(
+        &self,
+        repo_id: i64,
+        user_id: i64,
+        permission: Permission,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO collaborators (repo_id, user_id, permission) VALUES ($1, $2, $3) \
              ON CONFLICT (repo_id, user_id) DO UPDATE SET permission = excluded.permission",

@@ -123,11 +123,12 @@ impl Store {
 
     /// The token whose keyed hash is `hash`, live or not.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let row: Option<TokenRow> =
-            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = $1"))
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -156,20 +157,22 @@ impl Store {
     }
 
     pub async fn token_by_id(&self, id: i64) -> Result<Option<TokenRecord>> {
-        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<TokenRow> =
+            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     /// Revokes a token; returns whether it was live.
     pub async fn revoke_token(&self, id: i64, now: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 }

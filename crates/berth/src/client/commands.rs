@@ -9,20 +9,37 @@ use serde_json::{Value, json};
 
 use super::http::Client;
 use super::{config, output};
-use crate::cli::{CollaboratorCommand, Command, MemberCommand, OrgCommand, RepoCommand, TokenCommand, UserCommand};
+use crate::cli::{
+    CollaboratorCommand, Command, MemberCommand, OrgCommand, RepoCommand, TokenCommand, UserCommand,
+};
 
 /// `berth login`: reads the token from standard input, checks it, and saves both.
 pub async fn login(server: &str) -> anyhow::Result<()> {
     let mut token = String::new();
-    std::io::stdin().lock().read_line(&mut token).context("cannot read the token from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut token)
+        .context("cannot read the token from standard input")?;
     let token = token.trim().to_owned();
     if token.is_empty() {
-        bail!("no token on standard input; pipe one in, e.g. `berth login --server URL < admin-token`");
+        bail!(
+            "no token on standard input; pipe one in, e.g. `berth login --server URL < admin-token`"
+        );
     }
     let client = Client::new(server, Some(SecretString::from(token.clone())))?;
-    let me = client.call(Method::GET, "/user", None).await?.unwrap_or_default();
-    let path = config::save(&config::Saved { server: server.trim_end_matches('/').to_owned(), token })?;
-    println!("logged in to {server} as {} (saved in {})", output::field(&me, &["login"]), path.display());
+    let me = client
+        .call(Method::GET, "/user", None)
+        .await?
+        .unwrap_or_default();
+    let path = config::save(&config::Saved {
+        server: server.trim_end_matches('/').to_owned(),
+        token,
+    })?;
+    println!(
+        "logged in to {server} as {} (saved in {})",
+        output::field(&me, &["login"]),
+        path.display()
+    );
     Ok(())
 }
 
@@ -41,7 +58,12 @@ fn show(as_json: bool, value: &Value, header: &[&str], row: Vec<String>) {
     }
 }
 
-fn show_many(as_json: bool, values: &[Value], header: &[&str], row: impl Fn(&Value) -> Vec<String>) {
+fn show_many(
+    as_json: bool,
+    values: &[Value],
+    header: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) {
     if as_json {
         output::json(&Value::Array(values.to_vec()));
     } else {
@@ -51,24 +73,55 @@ fn show_many(as_json: bool, values: &[Value], header: &[&str], row: impl Fn(&Val
 
 const ACCOUNT_HEADER: &[&str] = &["LOGIN", "TYPE", "ID", "SITE ADMIN"];
 fn account_row(v: &Value) -> Vec<String> {
-    vec![output::field(v, &["login"]), output::field(v, &["type"]), output::field(v, &["id"]), output::field(v, &["site_admin"])]
+    vec![
+        output::field(v, &["login"]),
+        output::field(v, &["type"]),
+        output::field(v, &["id"]),
+        output::field(v, &["site_admin"]),
+    ]
 }
 
 const REPO_HEADER: &[&str] = &["REPOSITORY", "VISIBILITY", "PERMISSION", "CLONE URL"];
 fn repo_row(v: &Value) -> Vec<String> {
-    vec![output::field(v, &["full_name"]), output::field(v, &["visibility"]), output::field(v, &["role_name"]), output::field(v, &["clone_url"])]
+    vec![
+        output::field(v, &["full_name"]),
+        output::field(v, &["visibility"]),
+        output::field(v, &["role_name"]),
+        output::field(v, &["clone_url"]),
+    ]
 }
 
 const TOKEN_HEADER: &[&str] = &["ID", "NOTE", "SCOPES", "LAST EIGHT", "EXPIRES"];
 fn token_row(v: &Value) -> Vec<String> {
-    let scopes = v["scopes"].as_array().map(|s| s.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default();
-    vec![output::field(v, &["id"]), output::field(v, &["note"]), scopes, output::field(v, &["token_last_eight"]), output::field(v, &["expires_at"])]
+    let scopes = v["scopes"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    vec![
+        output::field(v, &["id"]),
+        output::field(v, &["note"]),
+        scopes,
+        output::field(v, &["token_last_eight"]),
+        output::field(v, &["expires_at"]),
+    ]
 }
 
 pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<()> {
     match command {
         Command::User(UserCommand::Create { login }) => {
-            let v = c.call(Method::POST, "/admin/users", Some(json!({ "login": login }))).await?.unwrap_or_default();
+            let v = c
+                .call(
+                    Method::POST,
+                    "/admin/users",
+                    Some(json!({ "login": login })),
+                )
+                .await?
+                .unwrap_or_default();
             show(as_json, &v, ACCOUNT_HEADER, account_row(&v));
         }
         Command::User(UserCommand::Show { login }) => {
@@ -77,13 +130,22 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             show(as_json, &v, ACCOUNT_HEADER, account_row(&v));
         }
         Command::Org(OrgCommand::Create { login, admin }) => {
-            let v = c.call(Method::POST, "/admin/organizations", Some(json!({ "login": login, "admin": admin }))).await?.unwrap_or_default();
+            let v = c
+                .call(
+                    Method::POST,
+                    "/admin/organizations",
+                    Some(json!({ "login": login, "admin": admin })),
+                )
+                .await?
+                .unwrap_or_default();
             show(as_json, &v, ACCOUNT_HEADER, account_row(&v));
         }
         Command::Org(OrgCommand::Member(m)) => member(c, as_json, m).await?,
         Command::Repo(r) => repo(c, as_json, r).await?,
         Command::Token(t) => token(c, as_json, t).await?,
-        Command::Serve(_) | Command::Login { .. } | Command::Logout => unreachable!("handled by the caller"),
+        Command::Serve(_) | Command::Login { .. } | Command::Logout => {
+            unreachable!("handled by the caller")
+        }
     }
     Ok(())
 }
@@ -92,12 +154,28 @@ async fn member(c: &Client, as_json: bool, command: MemberCommand) -> anyhow::Re
     match command {
         MemberCommand::Add { org, login, role } => {
             let role = if role == "owner" { "admin" } else { "member" };
-            let v = c.call(Method::PUT, &format!("/orgs/{org}/memberships/{login}"), Some(json!({ "role": role }))).await?.unwrap_or_default();
-            let row = vec![output::field(&v, &["organization", "login"]), output::field(&v, &["user", "login"]), output::field(&v, &["role"])];
+            let v = c
+                .call(
+                    Method::PUT,
+                    &format!("/orgs/{org}/memberships/{login}"),
+                    Some(json!({ "role": role })),
+                )
+                .await?
+                .unwrap_or_default();
+            let row = vec![
+                output::field(&v, &["organization", "login"]),
+                output::field(&v, &["user", "login"]),
+                output::field(&v, &["role"]),
+            ];
             show(as_json, &v, &["ORG", "LOGIN", "ROLE"], row);
         }
         MemberCommand::Remove { org, login } => {
-            c.call(Method::DELETE, &format!("/orgs/{org}/memberships/{login}"), None).await?;
+            c.call(
+                Method::DELETE,
+                &format!("/orgs/{org}/memberships/{login}"),
+                None,
+            )
+            .await?;
             if !as_json {
                 println!("removed {login} from {org}");
             }
@@ -112,46 +190,85 @@ async fn member(c: &Client, as_json: bool, command: MemberCommand) -> anyhow::Re
 
 async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result<()> {
     match command {
-        RepoCommand::Create { full_name, visibility, clone_url, description } => {
+        RepoCommand::Create {
+            full_name,
+            visibility,
+            clone_url,
+            description,
+        } => {
             let (owner, name) = split_full_name(&full_name)?;
-            let me = c.call(Method::GET, "/user", None).await?.unwrap_or_default();
-            let path = if me["login"].as_str().is_some_and(|l| l.eq_ignore_ascii_case(owner)) {
+            let me = c
+                .call(Method::GET, "/user", None)
+                .await?
+                .unwrap_or_default();
+            let path = if me["login"]
+                .as_str()
+                .is_some_and(|l| l.eq_ignore_ascii_case(owner))
+            {
                 "/user/repos".to_owned()
             } else {
                 format!("/orgs/{owner}/repos")
             };
             let body = json!({ "name": name, "visibility": visibility, "clone_url": clone_url, "description": description });
-            let v = c.call(Method::POST, &path, Some(body)).await?.unwrap_or_default();
+            let v = c
+                .call(Method::POST, &path, Some(body))
+                .await?
+                .unwrap_or_default();
             show(as_json, &v, REPO_HEADER, repo_row(&v));
         }
         RepoCommand::Show { full_name } => {
             let (owner, name) = split_full_name(&full_name)?;
-            let v = c.call(Method::GET, &format!("/repos/{owner}/{name}"), None).await?.unwrap_or_default();
+            let v = c
+                .call(Method::GET, &format!("/repos/{owner}/{name}"), None)
+                .await?
+                .unwrap_or_default();
             show(as_json, &v, REPO_HEADER, repo_row(&v));
         }
         RepoCommand::List { owner } => {
-            let path = owner.map_or_else(|| "/user/repos".to_owned(), |o| format!("/users/{o}/repos"));
+            let path =
+                owner.map_or_else(|| "/user/repos".to_owned(), |o| format!("/users/{o}/repos"));
             let repos = c.all_pages(&path).await?;
             show_many(as_json, &repos, REPO_HEADER, repo_row);
         }
-        RepoCommand::Collaborator(CollaboratorCommand::Add { full_name, login, permission }) => {
+        RepoCommand::Collaborator(CollaboratorCommand::Add {
+            full_name,
+            login,
+            permission,
+        }) => {
             let (owner, name) = split_full_name(&full_name)?;
-            c.call(Method::PUT, &format!("/repos/{owner}/{name}/collaborators/{login}"), Some(json!({ "permission": permission }))).await?;
+            c.call(
+                Method::PUT,
+                &format!("/repos/{owner}/{name}/collaborators/{login}"),
+                Some(json!({ "permission": permission })),
+            )
+            .await?;
             if !as_json {
                 println!("{login} now has {permission} access to {owner}/{name}");
             }
         }
         RepoCommand::Collaborator(CollaboratorCommand::Remove { full_name, login }) => {
             let (owner, name) = split_full_name(&full_name)?;
-            c.call(Method::DELETE, &format!("/repos/{owner}/{name}/collaborators/{login}"), None).await?;
+            c.call(
+                Method::DELETE,
+                &format!("/repos/{owner}/{name}/collaborators/{login}"),
+                None,
+            )
+            .await?;
             if !as_json {
                 println!("removed {login} from {owner}/{name}");
             }
         }
         RepoCommand::Collaborator(CollaboratorCommand::List { full_name }) => {
             let (owner, name) = split_full_name(&full_name)?;
-            let collaborators = c.all_pages(&format!("/repos/{owner}/{name}/collaborators")).await?;
-            show_many(as_json, &collaborators, &["LOGIN", "PERMISSION"], |v| vec![output::field(v, &["login"]), output::field(v, &["role_name"])]);
+            let collaborators = c
+                .all_pages(&format!("/repos/{owner}/{name}/collaborators"))
+                .await?;
+            show_many(as_json, &collaborators, &["LOGIN", "PERMISSION"], |v| {
+                vec![
+                    output::field(v, &["login"]),
+                    output::field(v, &["role_name"]),
+                ]
+            });
         }
     }
     Ok(())
@@ -159,10 +276,17 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
 
 async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { scopes, note, expires_in_days, user, repo } => {
+        TokenCommand::Create {
+            scopes,
+            note,
+            expires_in_days,
+            user,
+            repo,
+        } => {
             let expires_at = expires_in_days.map(|d| {
                 let t = time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(d));
-                t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
             });
             let body = json!({ "scopes": scopes, "note": note, "expires_at": expires_at });
             let path = match (&user, &repo) {
@@ -173,7 +297,10 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
                 (Some(login), None) => format!("/admin/users/{login}/authorizations"),
                 (None, None) => "/user/tokens".to_owned(),
             };
-            let v = c.call(Method::POST, &path, Some(body)).await?.unwrap_or_default();
+            let v = c
+                .call(Method::POST, &path, Some(body))
+                .await?
+                .unwrap_or_default();
             if as_json {
                 output::json(&v);
             } else {
@@ -182,11 +309,20 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
             }
         }
         TokenCommand::List => {
-            let v = c.call(Method::GET, "/user/tokens", None).await?.unwrap_or_default();
-            show_many(as_json, v.as_array().map(Vec::as_slice).unwrap_or_default(), TOKEN_HEADER, token_row);
+            let v = c
+                .call(Method::GET, "/user/tokens", None)
+                .await?
+                .unwrap_or_default();
+            show_many(
+                as_json,
+                v.as_array().map(Vec::as_slice).unwrap_or_default(),
+                TOKEN_HEADER,
+                token_row,
+            );
         }
         TokenCommand::Revoke { id } => {
-            c.call(Method::DELETE, &format!("/user/tokens/{id}"), None).await?;
+            c.call(Method::DELETE, &format!("/user/tokens/{id}"), None)
+                .await?;
             if !as_json {
                 println!("revoked token {id}");
             }

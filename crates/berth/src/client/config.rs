@@ -16,7 +16,10 @@ pub struct Saved {
 
 impl std::fmt::Debug for Saved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Saved").field("server", &self.server).field("token", &"<redacted>").finish()
+        f.debug_struct("Saved")
+            .field("server", &self.server)
+            .field("token", &"<redacted>")
+            .finish()
     }
 }
 
@@ -42,12 +45,19 @@ pub fn load() -> anyhow::Result<Option<Saved>> {
 
 pub fn save(saved: &Saved) -> anyhow::Result<PathBuf> {
     let dir = dir()?;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join("config.json");
     let tmp = dir.join("config.json.tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     f.write_all(&serde_json::to_vec_pretty(saved)?)?;
     f.sync_all()?;

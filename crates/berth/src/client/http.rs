@@ -17,8 +17,14 @@ pub struct Client {
 
 impl Client {
     pub fn new(server: &str, token: Option<SecretString>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().user_agent(concat!("berth-cli/", env!("CARGO_PKG_VERSION"))).build()?;
-        Ok(Self { http, server: server.trim_end_matches('/').to_owned(), token })
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("berth-cli/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            server: server.trim_end_matches('/').to_owned(),
+            token,
+        })
     }
 
     /// The server and token from `--server`/`BERTH_SERVER` and `BERTH_TOKEN`, else from
@@ -29,29 +35,62 @@ impl Client {
             .map(str::to_owned)
             .or_else(|| saved.as_ref().map(|s| s.server.clone()))
             .context("no server: run `berth login --server URL`, or set BERTH_SERVER")?;
-        let token = std::env::var("BERTH_TOKEN").ok().filter(|t| !t.is_empty()).or_else(|| saved.map(|s| s.token));
+        let token = std::env::var("BERTH_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| saved.map(|s| s.token));
         Self::new(&server, token.map(SecretString::from))
     }
 
     /// One call; `Ok(None)` for an empty (204) answer.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Option<Value>> {
-        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}/api/v3{path}", self.server) };
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Option<Value>> {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}/api/v3{path}", self.server)
+        };
         Ok(self.send(method, &url, body).await?.0)
     }
 
-    async fn send(&self, method: Method, url: &str, body: Option<Value>) -> anyhow::Result<(Option<Value>, Option<String>)> {
-        let mut req = self.http.request(method, url).header("accept", "application/vnd.github+json");
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(Option<Value>, Option<String>)> {
+        let mut req = self
+            .http
+            .request(method, url)
+            .header("accept", "application/vnd.github+json");
         if let Some(token) = &self.token {
             req = req.bearer_auth(token.expose_secret());
         }
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach {} (is the server running, and is --server right?)", self.server))?;
+        let resp = req.send().await.with_context(|| {
+            format!(
+                "cannot reach {} (is the server running, and is --server right?)",
+                self.server
+            )
+        })?;
         let status = resp.status();
-        let next = resp.headers().get("link").and_then(|v| v.to_str().ok()).and_then(next_link);
+        let next = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_link);
         let bytes = resp.bytes().await?;
-        let value: Option<Value> = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
+        let value: Option<Value> = if bytes.is_empty() {
+            None
+        } else {
+            serde_json::from_slice(&bytes).ok()
+        };
         if status.is_success() {
             return Ok((value, next));
         }
@@ -60,7 +99,11 @@ impl Client {
 
     /// Every page of a listing, following `Link: rel="next"`.
     pub async fn all_pages(&self, path: &str) -> anyhow::Result<Vec<Value>> {
-        let mut url = format!("{}/api/v3{path}{}per_page=100", self.server, if path.contains('?') { "&" } else { "?" });
+        let mut url = format!(
+            "{}/api/v3{path}{}per_page=100",
+            self.server,
+            if path.contains('?') { "&" } else { "?" }
+        );
         let mut items = Vec::new();
         loop {
             let (value, next) = self.send(Method::GET, &url, None).await?;
@@ -76,16 +119,21 @@ impl Client {
 }
 
 fn next_link(header: &str) -> Option<String> {
-    header.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
-        let start = part.find('<')? + 1;
-        let end = part.find('>')?;
-        Some(part[start..end].to_owned())
-    })
+    header
+        .split(',')
+        .find(|part| part.contains("rel=\"next\""))
+        .and_then(|part| {
+            let start = part.find('<')? + 1;
+            let end = part.find('>')?;
+            Some(part[start..end].to_owned())
+        })
 }
 
 /// The server's message, its field errors, and what to do about it.
 fn describe(status: StatusCode, body: Option<&Value>) -> String {
-    let message = body.and_then(|b| b["message"].as_str()).unwrap_or("the server gave no reason");
+    let message = body
+        .and_then(|b| b["message"].as_str())
+        .unwrap_or("the server gave no reason");
     let details: Vec<&str> = body
         .and_then(|b| b["errors"].as_array())
         .map(|errs| errs.iter().filter_map(|e| e["message"].as_str()).collect())
@@ -96,7 +144,9 @@ fn describe(status: StatusCode, body: Option<&Value>) -> String {
         text.push_str(&details.join("; "));
     }
     let hint = match status {
-        StatusCode::UNAUTHORIZED => Some("run `berth login --server URL` with a valid token, or set BERTH_TOKEN"),
+        StatusCode::UNAUTHORIZED => {
+            Some("run `berth login --server URL` with a valid token, or set BERTH_TOKEN")
+        }
         StatusCode::NOT_FOUND => Some("check the name, and that your token can see it"),
         _ => None,
     };
@@ -114,7 +164,10 @@ mod tests {
     #[test]
     fn finds_the_next_link() {
         let h = r#"<http://x/api/v3/user/repos?per_page=1&page=2>; rel="next", <http://x/api/v3/user/repos?per_page=1&page=3>; rel="last""#;
-        assert_eq!(next_link(h).as_deref(), Some("http://x/api/v3/user/repos?per_page=1&page=2"));
+        assert_eq!(
+            next_link(h).as_deref(),
+            Some("http://x/api/v3/user/repos?per_page=1&page=2")
+        );
         assert_eq!(next_link(r#"<http://x/a?page=1>; rel="first""#), None);
     }
 
@@ -122,7 +175,10 @@ mod tests {
     fn errors_name_the_field_and_the_remedy() {
         let body = serde_json::json!({"message": "Validation Failed", "errors": [{"message": "the login x is already taken"}]});
         let text = describe(StatusCode::UNPROCESSABLE_ENTITY, Some(&body));
-        assert_eq!(text, "Validation Failed (HTTP 422): the login x is already taken");
+        assert_eq!(
+            text,
+            "Validation Failed (HTTP 422): the login x is already taken"
+        );
         assert!(describe(StatusCode::UNAUTHORIZED, None).contains("berth login"));
     }
 }

@@ -1,5 +1,8 @@
 //! The command-line client: each command is one or two API calls and a table (or `--json`).
-#![allow(clippy::print_stdout, reason = "printing results is what the client is for")]
+#![allow(
+    clippy::print_stdout,
+    reason = "printing results is what the client is for"
+)]
 
 mod commands;
 mod config;

@@ -15,7 +15,14 @@ use crate::wire::{Body, body_login, path_login};
 use crate::{AppState, render};
 
 fn required<'a>(resource: &str, field: &str, v: &'a Option<String>) -> Result<&'a str, ApiError> {
-    v.as_deref().ok_or_else(|| ApiError::invalid(resource, field, "missing_field", format!("{field} is required")))
+    v.as_deref().ok_or_else(|| {
+        ApiError::invalid(
+            resource,
+            field,
+            "missing_field",
+            format!("{field} is required"),
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -23,10 +30,17 @@ pub struct CreateUser {
     login: Option<String>,
 }
 
-pub async fn create_user(State(s): State<AppState>, Caller(p): Caller, Body(body): Body<CreateUser>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_user(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Body(body): Body<CreateUser>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let login = body_login("User", "login", required("User", "login", &body.login)?)?;
     let user = s.berth.create_user(&p, &login).await?;
-    Ok((StatusCode::CREATED, Json(render::account(&s.base_url, &user))))
+    Ok((
+        StatusCode::CREATED,
+        Json(render::account(&s.base_url, &user)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -35,11 +49,26 @@ pub struct CreateOrg {
     admin: Option<String>,
 }
 
-pub async fn create_org(State(s): State<AppState>, Caller(p): Caller, Body(body): Body<CreateOrg>) -> ApiResult<(StatusCode, Json<Value>)> {
-    let login = body_login("Organization", "login", required("Organization", "login", &body.login)?)?;
-    let admin = body_login("Organization", "admin", required("Organization", "admin", &body.admin)?)?;
+pub async fn create_org(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Body(body): Body<CreateOrg>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let login = body_login(
+        "Organization",
+        "login",
+        required("Organization", "login", &body.login)?,
+    )?;
+    let admin = body_login(
+        "Organization",
+        "admin",
+        required("Organization", "admin", &body.admin)?,
+    )?;
     let org = s.berth.create_organization(&p, &login, &admin).await?;
-    Ok((StatusCode::CREATED, Json(render::account(&s.base_url, &org))))
+    Ok((
+        StatusCode::CREATED,
+        Json(render::account(&s.base_url, &org)),
+    ))
 }
 
 pub async fn impersonation_token(
@@ -49,6 +78,16 @@ pub async fn impersonation_token(
     Body(body): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let login = path_login(&login)?;
-    let minted = s.berth.create_personal_token(&p, Some(&login), body.parse()?).await?;
-    Ok((StatusCode::CREATED, Json(render::token(&s.base_url, &minted.record, Some(minted.token.expose_secret())))))
+    let minted = s
+        .berth
+        .create_personal_token(&p, Some(&login), body.parse()?)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(render::token(
+            &s.base_url,
+            &minted.record,
+            Some(minted.token.expose_secret()),
+        )),
+    ))
 }

@@ -14,20 +14,43 @@ use crate::AppState;
 pub fn api() -> Router<AppState> {
     Router::new()
         .route("/user", get(users::me))
-        .route("/user/repos", get(users::my_repos).post(repos::create_for_user))
+        .route(
+            "/user/repos",
+            get(users::my_repos).post(repos::create_for_user),
+        )
         .route("/user/tokens", get(tokens::list).post(tokens::create))
         .route("/user/tokens/{id}", delete(tokens::revoke))
         .route("/users/{login}", get(users::get))
         .route("/users/{login}/repos", get(users::repos))
         .route("/orgs/{org}", get(orgs::get))
-        .route("/orgs/{org}/repos", get(orgs::repos).post(repos::create_for_org))
+        .route(
+            "/orgs/{org}/repos",
+            get(orgs::repos).post(repos::create_for_org),
+        )
         .route("/orgs/{org}/members", get(orgs::members))
-        .route("/orgs/{org}/memberships/{login}", put(orgs::set_membership).get(orgs::membership).delete(orgs::remove_membership))
+        .route(
+            "/orgs/{org}/memberships/{login}",
+            put(orgs::set_membership)
+                .get(orgs::membership)
+                .delete(orgs::remove_membership),
+        )
         .route("/repos/{owner}/{repo}", get(repos::get))
-        .route("/repos/{owner}/{repo}/collaborators", get(repos::collaborators))
-        .route("/repos/{owner}/{repo}/collaborators/{login}", put(repos::add_collaborator).delete(repos::remove_collaborator))
-        .route("/repos/{owner}/{repo}/tokens", post(tokens::create_for_repo))
+        .route(
+            "/repos/{owner}/{repo}/collaborators",
+            get(repos::collaborators),
+        )
+        .route(
+            "/repos/{owner}/{repo}/collaborators/{login}",
+            put(repos::add_collaborator).delete(repos::remove_collaborator),
+        )
+        .route(
+            "/repos/{owner}/{repo}/tokens",
+            post(tokens::create_for_repo),
+        )
         .route("/admin/users", post(admin::create_user))
         .route("/admin/organizations", post(admin::create_org))
-        .route("/admin/users/{login}/authorizations", post(admin::impersonation_token))
+        .route(
+            "/admin/users/{login}/authorizations",
+            post(admin::impersonation_token),
+        )
 }

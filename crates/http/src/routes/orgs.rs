@@ -19,16 +19,40 @@ pub async fn get(State(s): State<AppState>, Path(org): Path<String>) -> ApiResul
     Ok(Json(render::account(&s.base_url, &org)))
 }
 
-pub async fn repos(State(s): State<AppState>, Caller(p): Caller, Path(org): Path<String>, paging: Paging) -> ApiResult<Response> {
+pub async fn repos(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(org): Path<String>,
+    paging: Paging,
+) -> ApiResult<Response> {
     let org = s.berth.organization(&path_login(&org)?).await?;
-    let listing = s.berth.list_owner_repos(&p, &org.login, paging.window()).await?;
-    let items = listing.items.iter().map(|v| render::repo(&s.base_url, v)).collect();
+    let listing = s
+        .berth
+        .list_owner_repos(&p, &org.login, paging.window())
+        .await?;
+    let items = listing
+        .items
+        .iter()
+        .map(|v| render::repo(&s.base_url, v))
+        .collect();
     Ok(paging.respond(&s, items, listing.total))
 }
 
-pub async fn members(State(s): State<AppState>, Caller(p): Caller, Path(org): Path<String>, paging: Paging) -> ApiResult<Response> {
-    let listing = s.berth.list_members(&p, &path_login(&org)?, paging.window()).await?;
-    let items = listing.items.iter().map(|(a, _)| render::account(&s.base_url, a)).collect();
+pub async fn members(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(org): Path<String>,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let listing = s
+        .berth
+        .list_members(&p, &path_login(&org)?, paging.window())
+        .await?;
+    let items = listing
+        .items
+        .iter()
+        .map(|(a, _)| render::account(&s.base_url, a))
+        .collect();
     Ok(paging.respond(&s, items, listing.total))
 }
 
@@ -44,18 +68,40 @@ pub async fn set_membership(
     Body(body): Body<MembershipBody>,
 ) -> ApiResult<Json<Value>> {
     let word = body.role.as_deref().unwrap_or("member");
-    let role = OrgRole::parse(word)
-        .ok_or_else(|| ApiError::invalid("Membership", "role", "invalid", format!("role must be admin (owner) or member, not {word:?}")))?;
-    let (org, user, role) = s.berth.set_membership(&p, &path_login(&org)?, &path_login(&login)?, role).await?;
+    let role = OrgRole::parse(word).ok_or_else(|| {
+        ApiError::invalid(
+            "Membership",
+            "role",
+            "invalid",
+            format!("role must be admin (owner) or member, not {word:?}"),
+        )
+    })?;
+    let (org, user, role) = s
+        .berth
+        .set_membership(&p, &path_login(&org)?, &path_login(&login)?, role)
+        .await?;
     Ok(Json(render::membership(&s.base_url, &org, &user, role)))
 }
 
-pub async fn membership(State(s): State<AppState>, Caller(p): Caller, Path((org, login)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    let (org, user, role) = s.berth.membership(&p, &path_login(&org)?, &path_login(&login)?).await?;
+pub async fn membership(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((org, login)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (org, user, role) = s
+        .berth
+        .membership(&p, &path_login(&org)?, &path_login(&login)?)
+        .await?;
     Ok(Json(render::membership(&s.base_url, &org, &user, role)))
 }
 
-pub async fn remove_membership(State(s): State<AppState>, Caller(p): Caller, Path((org, login)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    s.berth.remove_membership(&p, &path_login(&org)?, &path_login(&login)?).await?;
+pub async fn remove_membership(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((org, login)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.berth
+        .remove_membership(&p, &path_login(&org)?, &path_login(&login)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,9 +15,16 @@ use crate::paging::Paging;
 use crate::wire::{Body, path_login, path_repo};
 use crate::{AppState, render};
 
-pub async fn get(State(s): State<AppState>, Caller(p): Caller, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let (owner, name) = path_repo(&owner, &name)?;
-    let view = s.berth.repo_for(&p, &owner, &name, Permission::Read).await?;
+    let view = s
+        .berth
+        .repo_for(&p, &owner, &name, Permission::Read)
+        .await?;
     Ok(Json(render::repo(&s.base_url, &view)))
 }
 
@@ -33,20 +40,37 @@ pub struct CreateRepo {
 impl CreateRepo {
     /// GitHub's rules: `visibility` wins over `private`; with neither, the repository is public.
     fn parse(self) -> Result<NewRepo, ApiError> {
-        let name = self.name.ok_or_else(|| ApiError::invalid("Repository", "name", "missing_field", "name is required"))?;
-        let name = RepoName::parse(&name).map_err(|e| ApiError::invalid("Repository", "name", "invalid", e.to_string()))?;
+        let name = self.name.ok_or_else(|| {
+            ApiError::invalid("Repository", "name", "missing_field", "name is required")
+        })?;
+        let name = RepoName::parse(&name)
+            .map_err(|e| ApiError::invalid("Repository", "name", "invalid", e.to_string()))?;
         let visibility = match (self.visibility.as_deref(), self.private) {
             (Some(word), _) => Visibility::parse(word).ok_or_else(|| {
-                ApiError::invalid("Repository", "visibility", "invalid", format!("visibility must be public, private or internal, not {word:?}"))
+                ApiError::invalid(
+                    "Repository",
+                    "visibility",
+                    "invalid",
+                    format!("visibility must be public, private or internal, not {word:?}"),
+                )
             })?,
             (None, Some(true)) => Visibility::Private,
             (None, _) => Visibility::Public,
         };
-        Ok(NewRepo { name, visibility, clone_url: self.clone_url, description: self.description })
+        Ok(NewRepo {
+            name,
+            visibility,
+            clone_url: self.clone_url,
+            description: self.description,
+        })
     }
 }
 
-pub async fn create_for_user(State(s): State<AppState>, Caller(p): Caller, Body(body): Body<CreateRepo>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_for_user(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Body(body): Body<CreateRepo>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let view = s.berth.create_repo(&p, None, body.parse()?).await?;
     Ok((StatusCode::CREATED, Json(render::repo(&s.base_url, &view))))
 }
@@ -62,10 +86,22 @@ pub async fn create_for_org(
     Ok((StatusCode::CREATED, Json(render::repo(&s.base_url, &view))))
 }
 
-pub async fn collaborators(State(s): State<AppState>, Caller(p): Caller, Path((owner, name)): Path<(String, String)>, paging: Paging) -> ApiResult<Response> {
+pub async fn collaborators(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name)): Path<(String, String)>,
+    paging: Paging,
+) -> ApiResult<Response> {
     let (owner, name) = path_repo(&owner, &name)?;
-    let listing = s.berth.list_collaborators(&p, &owner, &name, paging.window()).await?;
-    let items = listing.items.iter().map(|c| render::collaborator(&s.base_url, c)).collect();
+    let listing = s
+        .berth
+        .list_collaborators(&p, &owner, &name, paging.window())
+        .await?;
+    let items = listing
+        .items
+        .iter()
+        .map(|c| render::collaborator(&s.base_url, c))
+        .collect();
     Ok(paging.respond(&s, items, listing.total))
 }
 
@@ -85,14 +121,27 @@ pub async fn add_collaborator(
     let (owner, name) = path_repo(&owner, &name)?;
     let word = body.permission.as_deref().unwrap_or("push");
     let permission = Permission::parse(word).ok_or_else(|| {
-        ApiError::invalid("Collaborator", "permission", "invalid", format!("permission must be read, write or admin (or pull, push), not {word:?}"))
+        ApiError::invalid(
+            "Collaborator",
+            "permission",
+            "invalid",
+            format!("permission must be read, write or admin (or pull, push), not {word:?}"),
+        )
     })?;
-    s.berth.set_collaborator(&p, &owner, &name, &path_login(&login)?, permission).await?;
+    s.berth
+        .set_collaborator(&p, &owner, &name, &path_login(&login)?, permission)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn remove_collaborator(State(s): State<AppState>, Caller(p): Caller, Path((owner, name, login)): Path<(String, String, String)>) -> ApiResult<StatusCode> {
+pub async fn remove_collaborator(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, login)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
     let (owner, name) = path_repo(&owner, &name)?;
-    s.berth.remove_collaborator(&p, &owner, &name, &path_login(&login)?).await?;
+    s.berth
+        .remove_collaborator(&p, &owner, &name, &path_login(&login)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,24 +26,56 @@ pub struct TokenBody {
 
 impl TokenBody {
     pub fn parse(self) -> Result<TokenRequest, ApiError> {
-        let scopes = Scopes::parse(self.scopes.iter().map(String::as_str))
-            .map_err(|w| ApiError::invalid("Token", "scopes", "invalid", format!("unknown scope {w:?}")))?;
-        let expires_at = self.expires_at.as_deref().map(|t| body_time("Token", "expires_at", t)).transpose()?;
-        Ok(TokenRequest { scopes, note: self.note, expires_at })
+        let scopes = Scopes::parse(self.scopes.iter().map(String::as_str)).map_err(|w| {
+            ApiError::invalid("Token", "scopes", "invalid", format!("unknown scope {w:?}"))
+        })?;
+        let expires_at = self
+            .expires_at
+            .as_deref()
+            .map(|t| body_time("Token", "expires_at", t))
+            .transpose()?;
+        Ok(TokenRequest {
+            scopes,
+            note: self.note,
+            expires_at,
+        })
     }
 }
 
-pub async fn create(State(s): State<AppState>, Caller(p): Caller, Body(body): Body<TokenBody>) -> ApiResult<(StatusCode, Json<Value>)> {
-    let minted = s.berth.create_personal_token(&p, None, body.parse()?).await?;
-    Ok((StatusCode::CREATED, Json(render::token(&s.base_url, &minted.record, Some(minted.token.expose_secret())))))
+pub async fn create(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Body(body): Body<TokenBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let minted = s
+        .berth
+        .create_personal_token(&p, None, body.parse()?)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(render::token(
+            &s.base_url,
+            &minted.record,
+            Some(minted.token.expose_secret()),
+        )),
+    ))
 }
 
 pub async fn list(State(s): State<AppState>, Caller(p): Caller) -> ApiResult<Json<Vec<Value>>> {
     let tokens = s.berth.list_personal_tokens(&p).await?;
-    Ok(Json(tokens.iter().map(|t| render::token(&s.base_url, t, None)).collect()))
+    Ok(Json(
+        tokens
+            .iter()
+            .map(|t| render::token(&s.base_url, t, None))
+            .collect(),
+    ))
 }
 
-pub async fn revoke(State(s): State<AppState>, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id = id.parse().map_err(|_| ApiError::not_found())?;
     s.berth.revoke_personal_token(&p, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -56,7 +88,17 @@ pub async fn create_for_repo(
     Body(body): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (owner, name) = path_repo(&owner, &name)?;
-    let minted = s.berth.create_repository_token(&p, &owner, &name, body.parse()?).await?;
+    let minted = s
+        .berth
+        .create_repository_token(&p, &owner, &name, body.parse()?)
+        .await?;
     let full_name = format!("{owner}/{name}");
-    Ok((StatusCode::CREATED, Json(render::repo_token(&minted.record, &full_name, Some(minted.token.expose_secret())))))
+    Ok((
+        StatusCode::CREATED,
+        Json(render::repo_token(
+            &minted.record,
+            &full_name,
+            Some(minted.token.expose_secret()),
+        )),
+    ))
 }

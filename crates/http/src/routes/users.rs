@@ -22,14 +22,34 @@ pub async fn get(State(s): State<AppState>, Path(login): Path<String>) -> ApiRes
     Ok(Json(render::account(&s.base_url, &account)))
 }
 
-pub async fn my_repos(State(s): State<AppState>, Caller(p): Caller, paging: Paging) -> ApiResult<Response> {
+pub async fn my_repos(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    paging: Paging,
+) -> ApiResult<Response> {
     let listing = s.berth.list_user_repos(&p, paging.window()).await?;
-    let items = listing.items.iter().map(|v| render::repo(&s.base_url, v)).collect();
+    let items = listing
+        .items
+        .iter()
+        .map(|v| render::repo(&s.base_url, v))
+        .collect();
     Ok(paging.respond(&s, items, listing.total))
 }
 
-pub async fn repos(State(s): State<AppState>, Caller(p): Caller, Path(login): Path<String>, paging: Paging) -> ApiResult<Response> {
-    let listing = s.berth.list_owner_repos(&p, &path_login(&login)?, paging.window()).await?;
-    let items = listing.items.iter().map(|v| render::repo(&s.base_url, v)).collect();
+pub async fn repos(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(login): Path<String>,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let listing = s
+        .berth
+        .list_owner_repos(&p, &path_login(&login)?, paging.window())
+        .await?;
+    let items = listing
+        .items
+        .iter()
+        .map(|v| render::repo(&s.base_url, v))
+        .collect();
     Ok(paging.respond(&s, items, listing.total))
 }

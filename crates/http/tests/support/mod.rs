@@ -1,0 +1,192 @@
+//! An in-process Berth for API tests: a fresh SQLite store in a temp dir, a clock the test moves,
+//! and requests sent with `oneshot` (no sockets).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use berth_http::AppState;
+use berth_service::{Berth, Clock, TokenHasher};
+use berth_store::Store;
+use http_body_util::BodyExt;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub const BASE: &str = "http://berth.test";
+
+#[derive(Debug, Default)]
+pub struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl TestClock {
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub clock: Arc<TestClock>,
+    pub admin: String,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&Store::sqlite_url(&dir.path().join("berth.db")))
+            .await
+            .unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000)));
+        let berth = Berth::new(store, TokenHasher::new([9; 32]), clock.clone());
+        let minted = berth
+            .bootstrap(None)
+            .await
+            .unwrap()
+            .expect("a fresh store bootstraps");
+        assert!(
+            berth.bootstrap(None).await.unwrap().is_none(),
+            "bootstrap happens once"
+        );
+        let router = berth_http::app(AppState {
+            berth,
+            base_url: BASE.into(),
+        });
+        Self {
+            router,
+            clock,
+            admin: minted.token.expose_secret().to_owned(),
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request with an optional `Authorization: Bearer` token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        self.send(req.body(body).unwrap()).await
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Creates a user and returns a token for them with `scopes`.
+    pub async fn user(&self, login: &str, scopes: &[&str]) -> String {
+        let r = self
+            .post(
+                "/api/v3/admin/users",
+                Some(&self.admin),
+                json!({ "login": login }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        self.token_for(login, scopes).await
+    }
+
+    pub async fn token_for(&self, login: &str, scopes: &[&str]) -> String {
+        let r = self
+            .post(
+                &format!("/api/v3/admin/users/{login}/authorizations"),
+                Some(&self.admin),
+                json!({ "scopes": scopes }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn org(&self, login: &str, admin: &str) {
+        let r = self
+            .post(
+                "/api/v3/admin/organizations",
+                Some(&self.admin),
+                json!({ "login": login, "admin": admin }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+}
+
+/// Asserts a GitHub-shaped error: status and message.
+#[track_caller]
+pub fn assert_error(r: &Reply, status: StatusCode, message: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.body["message"], message, "{}", r.body);
+    assert!(r.body["documentation_url"].is_string(), "{}", r.body);
+}
+
+/// Asserts a GitHub-shaped 422 for one field and code.
+#[track_caller]
+pub fn assert_invalid(r: &Reply, resource: &str, field: &str, code: &str) {
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+    let e = &r.body["errors"][0];
+    assert_eq!(
+        (
+            e["resource"].as_str(),
+            e["field"].as_str(),
+            e["code"].as_str()
+        ),
+        (Some(resource), Some(field), Some(code)),
+        "{}",
+        r.body
+    );
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        r.body
+    );
+}

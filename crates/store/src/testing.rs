@@ -1,0 +1,46 @@
+//! Helpers for tests that need a real database: a fresh, empty PostgreSQL database per test.
+//! Used by this crate's store suite and by other crates' tests.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{Connection, Executor, PgConnection};
+
+/// The PostgreSQL server that tests use: `BERTH_TEST_POSTGRES_URL` (set by `scripts/test`).
+/// Without it the test fails, unless `BERTH_SKIP_POSTGRES=1` says to skip it knowingly.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var("BERTH_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("BERTH_SKIP_POSTGRES").is_ok_and(|v| v == "1") => None,
+        _ => panic!(
+            "BERTH_TEST_POSTGRES_URL is not set: run the tests with scripts/test, or set BERTH_SKIP_POSTGRES=1 to skip PostgreSQL knowingly"
+        ),
+    }
+}
+
+/// Creates an empty database on `server` and returns its URL.
+pub async fn fresh_postgres_database(server: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "berth_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let mut conn = PgConnection::connect(server)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create a test database");
+    let (before_query, query) = match server.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (server, String::new()),
+    };
+    let (prefix, _) = before_query
+        .rsplit_once('/')
+        .expect("a PostgreSQL URL with a database path");
+    format!("{prefix}/{name}{query}")
+}

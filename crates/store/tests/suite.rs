@@ -1,0 +1,373 @@
+//! The store suite: one set of checks, run against SQLite and against PostgreSQL.
+
+use berth_domain::{AccountKind, Login, OrgRole, Permission, RepoName, Scopes, Visibility};
+use berth_store::{
+    Backend, NewToken, RepoAccessFacts, Store, StoreError, TokenKind, Window, testing,
+};
+
+fn login(s: &str) -> Login {
+    Login::parse(s).unwrap()
+}
+
+fn name(s: &str) -> RepoName {
+    RepoName::parse(s).unwrap()
+}
+
+async fn accounts_share_one_case_insensitive_namespace(s: &Store) {
+    assert!(!s.has_accounts().await.unwrap());
+    let u = s
+        .create_account(&login("Octo"), AccountKind::User, false, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        (u.login.as_str(), u.kind, u.site_admin, u.created_at),
+        ("Octo", AccountKind::User, false, 100)
+    );
+    assert!(s.has_accounts().await.unwrap());
+    let err = s
+        .create_account(&login("octo"), AccountKind::Organization, false, 101)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("login")), "{err:?}");
+    assert_eq!(
+        s.account_by_login(&login("OCTO"))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        u.id
+    );
+    assert_eq!(s.account_by_id(u.id).await.unwrap().unwrap(), u);
+    assert!(
+        s.account_by_login(&login("nobody"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let admin = s
+        .create_account(&login("root"), AccountKind::User, true, 102)
+        .await
+        .unwrap();
+    assert!(admin.site_admin);
+}
+
+async fn membership_is_set_changed_listed_and_removed(s: &Store) {
+    let org = s
+        .create_account(&login("acme"), AccountKind::Organization, false, 1)
+        .await
+        .unwrap();
+    let mut users = Vec::new();
+    for l in ["carol", "alice", "bob"] {
+        users.push(
+            s.create_account(&login(l), AccountKind::User, false, 1)
+                .await
+                .unwrap(),
+        );
+    }
+    for u in &users {
+        s.set_membership(org.id, u.id, OrgRole::Member)
+            .await
+            .unwrap();
+    }
+    s.set_membership(org.id, users[0].id, OrgRole::Owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.membership(org.id, users[0].id).await.unwrap(),
+        Some(OrgRole::Owner)
+    );
+    let page = s
+        .list_members(
+            org.id,
+            Window {
+                limit: 2,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 3);
+    let names: Vec<_> = page.items.iter().map(|(a, _)| a.login.as_str()).collect();
+    assert_eq!(
+        names,
+        ["alice", "bob"],
+        "ordered by login, cut to the window"
+    );
+    let rest = s
+        .list_members(
+            org.id,
+            Window {
+                limit: 2,
+                offset: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].1, OrgRole::Owner);
+    assert!(s.remove_membership(org.id, users[1].id).await.unwrap());
+    assert!(!s.remove_membership(org.id, users[1].id).await.unwrap());
+    assert_eq!(s.membership(org.id, users[1].id).await.unwrap(), None);
+}
+
+async fn repositories_come_with_the_callers_standing(s: &Store) {
+    let org = s
+        .create_account(&login("acme"), AccountKind::Organization, false, 1)
+        .await
+        .unwrap();
+    let owner = s
+        .create_account(&login("olga"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let member = s
+        .create_account(&login("mia"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let collab = s
+        .create_account(&login("cole"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    s.set_membership(org.id, member.id, OrgRole::Member)
+        .await
+        .unwrap();
+
+    let r = s
+        .create_repo(
+            org.id,
+            &name("Tools"),
+            Visibility::Internal,
+            Some("file:///src/tools"),
+            None,
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.full_name(), r.visibility, r.clone_url.as_deref()),
+        (
+            "acme/Tools".into(),
+            Visibility::Internal,
+            Some("file:///src/tools")
+        )
+    );
+    let err = s
+        .create_repo(org.id, &name("tools"), Visibility::Private, None, None, 6)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("repository")), "{err:?}");
+    let mine = s
+        .create_repo(
+            owner.id,
+            &name("tools"),
+            Visibility::Private,
+            None,
+            Some("mine"),
+            7,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        mine.description.as_deref(),
+        Some("mine"),
+        "same name, another owner"
+    );
+
+    let (_, facts) = s
+        .repo_by_name(&login("ACME"), &name("TOOLS"), Some(member.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        facts,
+        RepoAccessFacts {
+            is_owner: false,
+            org_role: Some(OrgRole::Member),
+            collaborator: None
+        }
+    );
+    let (_, facts) = s
+        .repo_by_name(&login("olga"), &name("tools"), Some(owner.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(facts.is_owner);
+    let (_, facts) = s.repo_by_id(r.id, None).await.unwrap().unwrap();
+    assert_eq!(facts, RepoAccessFacts::default());
+
+    s.set_collaborator(r.id, collab.id, Permission::Read)
+        .await
+        .unwrap();
+    s.set_collaborator(r.id, collab.id, Permission::Write)
+        .await
+        .unwrap();
+    let (_, facts) = s.repo_by_id(r.id, Some(collab.id)).await.unwrap().unwrap();
+    assert_eq!(facts.collaborator, Some(Permission::Write));
+    let list = s.collaborators(r.id).await.unwrap();
+    assert_eq!(
+        (
+            list.len(),
+            list[0].account.login.as_str(),
+            list[0].permission
+        ),
+        (1, "cole", Permission::Write)
+    );
+
+    let related: Vec<String> = s
+        .repos_related_to(collab.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(r, _)| r.full_name())
+        .collect();
+    assert_eq!(related, ["acme/Tools"]);
+    let related: Vec<String> = s
+        .repos_related_to(owner.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(r, _)| r.full_name())
+        .collect();
+    assert_eq!(related, ["olga/tools"]);
+    assert_eq!(s.repos_of_owner(org.id, None).await.unwrap().len(), 1);
+
+    assert!(s.remove_collaborator(r.id, collab.id).await.unwrap());
+    assert!(!s.remove_collaborator(r.id, collab.id).await.unwrap());
+    assert!(s.repos_related_to(collab.id).await.unwrap().is_empty());
+}
+
+async fn tokens_are_found_by_hash_listed_and_revoked(s: &Store) {
+    let u = s
+        .create_account(&login("tia"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let repo = s
+        .create_repo(u.id, &name("app"), Visibility::Private, None, None, 1)
+        .await
+        .unwrap();
+    let scopes = Scopes::parse(["repo", "write:packages"]).unwrap();
+    let personal = NewToken {
+        hash: "h1",
+        kind: TokenKind::Personal,
+        user_id: Some(u.id),
+        repo_id: None,
+        created_by: Some(u.id),
+        scopes,
+        note: "laptop",
+        last_eight: "abcdefgh",
+        expires_at: Some(1000),
+    };
+    let t = s.insert_token(&personal, 10).await.unwrap();
+    assert_eq!(
+        (
+            t.kind,
+            t.scopes,
+            t.note.as_str(),
+            t.created_at,
+            t.expires_at
+        ),
+        (TokenKind::Personal, scopes, "laptop", 10, Some(1000))
+    );
+    assert!(t.is_live(999) && !t.is_live(1000), "expires at expires_at");
+    let err = s.insert_token(&personal, 11).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("token")), "{err:?}");
+    let repo_token = NewToken {
+        hash: "h2",
+        kind: TokenKind::Repository,
+        user_id: None,
+        repo_id: Some(repo.id),
+        scopes: Scopes::none(),
+        expires_at: None,
+        ..personal.clone()
+    };
+    let rt = s.insert_token(&repo_token, 12).await.unwrap();
+    assert_eq!(
+        s.token_by_hash("h2").await.unwrap().unwrap().repo_id,
+        Some(repo.id)
+    );
+    assert!(s.token_by_hash("nope").await.unwrap().is_none());
+    assert_eq!(s.personal_tokens(u.id).await.unwrap().len(), 1);
+    assert_eq!(s.repository_tokens(repo.id).await.unwrap()[0].id, rt.id);
+    assert!(s.revoke_token(t.id, 20).await.unwrap());
+    assert!(
+        !s.revoke_token(t.id, 21).await.unwrap(),
+        "revoking twice reports it"
+    );
+    let revoked = s.token_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(20));
+    assert!(!revoked.is_live(30));
+    assert!(s.personal_tokens(u.id).await.unwrap().is_empty());
+    // A personal token must name a user: the schema refuses a half-formed row.
+    let orphan = NewToken {
+        hash: "h3",
+        user_id: None,
+        ..personal
+    };
+    assert!(s.insert_token(&orphan, 1).await.is_err());
+}
+
+/// Every check of the suite, each on a fresh database from `$open`.
+macro_rules! suite {
+    ($open:expr) => {{
+        accounts_share_one_case_insensitive_namespace(&$open).await;
+        membership_is_set_changed_listed_and_removed(&$open).await;
+        repositories_come_with_the_callers_standing(&$open).await;
+        tokens_are_found_by_hash_listed_and_revoked(&$open).await;
+    }};
+}
+
+async fn sqlite(dir: &tempfile::TempDir) -> Store {
+    let path = dir.path().join(format!(
+        "{}.db",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let store = Store::connect(&Store::sqlite_url(&path)).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    store
+}
+
+async fn postgres(server: &str) -> Store {
+    let store = Store::connect(&testing::fresh_postgres_database(server).await)
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    store
+}
+
+#[tokio::test]
+async fn store_suite_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    suite!(sqlite(&dir).await);
+}
+
+#[tokio::test]
+async fn store_suite_on_postgres() {
+    let Some(server) = testing::postgres_server() else {
+        return;
+    };
+    suite!(postgres(&server).await);
+}
+
+#[tokio::test]
+async fn data_survives_a_restart_and_migrations_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = Store::sqlite_url(&dir.path().join("berth.db"));
+    let s = Store::connect(&url).await.unwrap();
+    s.create_account(&login("keep"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    s.close().await;
+    let s = Store::connect(&url).await.unwrap();
+    assert!(s.account_by_login(&login("keep")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn unknown_database_schemes_are_refused_by_name() {
+    let err = Store::connect("mysql://localhost/x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sqlite: or postgres:"), "{err}");
+}
