@@ -1,0 +1,529 @@
+//! End to end: the real `berth` binary as server and as client.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use support::{Cli, Server, run_to_end, serve_command, text};
+
+fn data_dir_arg(dir: &std::path::Path) -> String {
+    dir.display().to_string()
+}
+
+#[test]
+fn first_start_writes_a_private_admin_token_and_a_restart_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&data),
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let token_file = data.join("admin-token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the admin token file is private");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(
+        server.log.lock().unwrap().contains("admin-token"),
+        "the log says where the token is"
+    );
+    assert!(
+        !server.log.lock().unwrap().contains(token.trim()),
+        "the log never shows the token"
+    );
+
+    let cli = Cli::new(&dir.path().join("cfg"));
+    let out = cli.run(&["login", "--server", &server.url], Some(&token));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("as admin"),
+        "{}",
+        text(&out.stdout)
+    );
+    let saved = dir.path().join("cfg/config.json");
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "saved credentials are private"
+    );
+    drop(server);
+
+    let again = Server::start(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&data),
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap(),
+        token,
+        "a restart does not replace the token"
+    );
+    let out = cli.run(&["user", "show", "--server", &again.url], None);
+    assert!(
+        out.status.success(),
+        "the old token still works after a restart: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_bootstrap_token_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve_command(&[
+        "--data-dir",
+        &data_dir_arg(dir.path()),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    cmd.env("BERTH_BOOTSTRAP_TOKEN", "chosen-by-the-operator");
+    let server = Server::start(cmd);
+    assert!(
+        !dir.path().join("admin-token").exists(),
+        "no file when the operator chose the token"
+    );
+    let cli = Cli::new(&dir.path().join("cfg"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", "chosen-by-the-operator");
+    assert!(cli.ok(&["user", "show"]).contains("admin"));
+}
+
+#[test]
+fn a_whole_setup_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&dir.path().join("d")),
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let admin_token = std::fs::read_to_string(dir.path().join("d/admin-token")).unwrap();
+    let admin = Cli::new(&dir.path().join("admin"));
+    assert!(
+        admin
+            .run(&["login", "--server", &server.url], Some(&admin_token))
+            .status
+            .success()
+    );
+
+    assert!(admin.ok(&["user", "create", "alice"]).contains("alice"));
+    admin.ok(&["user", "create", "bob"]);
+    let org = admin.ok(&["org", "create", "acme", "--admin", "alice", "--json"]);
+    let org: serde_json::Value = serde_json::from_str(&org).unwrap();
+    assert_eq!(org["type"], "Organization");
+
+    let alice_token = admin
+        .ok(&[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--scopes",
+            "repo,admin:org",
+            "--note",
+            "setup",
+        ])
+        .trim()
+        .to_owned();
+    assert!(
+        alice_token.starts_with("berth_pat_"),
+        "the token alone on stdout: {alice_token}"
+    );
+    let alice = Cli::new(&dir.path().join("alice"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", &alice_token);
+
+    let created = alice.ok(&[
+        "repo",
+        "create",
+        "acme/tools",
+        "--visibility",
+        "internal",
+        "--clone-url",
+        "file:///srv/git/tools.git",
+    ]);
+    assert!(
+        created.contains("acme/tools")
+            && created.contains("internal")
+            && created.contains("file:///srv/git/tools.git"),
+        "{created}"
+    );
+    let mine = alice.ok(&["repo", "create", "alice/notes"]);
+    assert!(
+        mine.contains("private"),
+        "the CLI creates private repositories unless told otherwise: {mine}"
+    );
+    alice.ok(&["org", "member", "add", "acme", "bob"]);
+    assert!(alice.ok(&["org", "member", "list", "acme"]).contains("bob"));
+    alice.ok(&[
+        "repo",
+        "collaborator",
+        "add",
+        "alice/notes",
+        "bob",
+        "--permission",
+        "read",
+    ]);
+    assert!(
+        alice
+            .ok(&["repo", "collaborator", "list", "alice/notes"])
+            .contains("bob")
+    );
+
+    let bob_token = admin
+        .ok(&["token", "create", "--user", "bob", "--scopes", "repo"])
+        .trim()
+        .to_owned();
+    let bob = Cli::new(&dir.path().join("bob"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", &bob_token);
+    let listed: serde_json::Value =
+        serde_json::from_str(&bob.ok(&["repo", "list", "--json"])).unwrap();
+    let names: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["full_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["acme/tools", "alice/notes"],
+        "internal through membership, private through collaboration"
+    );
+
+    // Errors: the server's words, what to do, exit 1.
+    let out = bob.run(&["repo", "show", "acme/nothing"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("Not Found (HTTP 404)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = bob.run(&["user", "create", "carol"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("site administrator"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = alice.run(&["repo", "create", "acme/tools"], None);
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Usage errors exit 2.
+    assert_eq!(
+        bob.run(&["repo", "create", "x/y", "--visibility", "secret"], None)
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(bob.run(&["frobnicate"], None).status.code(), Some(2));
+
+    // Tokens: own listing and revocation.
+    let own = alice
+        .ok(&[
+            "token",
+            "create",
+            "--scopes",
+            "repo",
+            "--note",
+            "laptop",
+            "--expires-in-days",
+            "30",
+        ])
+        .trim()
+        .to_owned();
+    let list: serde_json::Value =
+        serde_json::from_str(&alice.ok(&["token", "list", "--json"])).unwrap();
+    let laptop = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["note"] == "laptop")
+        .expect("listed");
+    assert!(laptop["expires_at"].is_string());
+    let id = laptop["id"].to_string();
+    alice.ok(&["token", "revoke", &id]);
+    let gone = Cli::new(&dir.path().join("x"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", &own);
+    let out = gone.run(&["user", "show"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("Bad credentials") && text(&out.stderr).contains("berth login"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A repository token, printed once.
+    let rt = alice
+        .ok(&["token", "create", "--repo", "alice/notes"])
+        .trim()
+        .to_owned();
+    assert!(rt.starts_with("berth_rt_"));
+    let as_repo = Cli::new(&dir.path().join("rt"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", &rt);
+    assert!(
+        as_repo
+            .ok(&["repo", "show", "alice/notes"])
+            .contains("write")
+    );
+}
+
+#[test]
+fn the_cli_says_how_to_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Cli::new(dir.path()).run(&["repo", "list"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("berth login --server"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Cli::new(dir.path()).run(&["login", "--server", "http://127.0.0.1:1"], Some(""));
+    assert!(
+        text(&out.stderr).contains("no token on standard input"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Cli::new(dir.path()).run(&["login", "--server", "http://127.0.0.1:1"], Some("tok\n"));
+    assert!(
+        text(&out.stderr).contains("cannot reach"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn start_up_errors_say_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run_to_end(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&dir.path().join("a")),
+        "--listen",
+        &addr,
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!("cannot listen on {addr}"))
+            && text(&out.stderr).contains("--listen"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = run_to_end(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&file),
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("data directory") && text(&out.stderr).contains("--data-dir"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let out = run_to_end(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&dir.path().join("b")),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &data_dir_arg(&cert),
+        "--tls-key",
+        &data_dir_arg(&cert),
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot load the TLS certificate"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run_to_end(serve_command(&["--listen", "nowhere"]));
+    assert!(
+        text(&out.stderr).contains("--listen \"nowhere\" is not an address"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let config = dir.path().join("berth.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nport = 1\n").unwrap();
+    let out = run_to_end(serve_command(&["--config", &data_dir_arg(&config)]));
+    assert!(
+        text(&out.stderr).contains("config file") && text(&out.stderr).contains("port"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run_to_end(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&dir.path().join("c")),
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        "mysql://x",
+    ]));
+    assert!(
+        text(&out.stderr).contains("sqlite: or postgres:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn flags_beat_environment_beat_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from_file, from_env, from_flag) = (
+        dir.path().join("file"),
+        dir.path().join("env"),
+        dir.path().join("flag"),
+    );
+    let config = dir.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n",
+            from_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let cfg = data_dir_arg(&config);
+
+    drop(Server::start(serve_command(&["--config", &cfg])));
+    assert!(from_file.join("admin-token").exists(), "the file applies");
+
+    let mut cmd = serve_command(&["--config", &cfg]);
+    cmd.env("BERTH_DATA_DIR", &from_env);
+    drop(Server::start(cmd));
+    assert!(
+        from_env.join("admin-token").exists(),
+        "the environment beats the file"
+    );
+
+    let mut cmd = serve_command(&["--config", &cfg, "--data-dir", &data_dir_arg(&from_flag)]);
+    cmd.env("BERTH_DATA_DIR", &from_env);
+    drop(Server::start(cmd));
+    assert!(
+        from_flag.join("admin-token").exists(),
+        "the flag beats both"
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(dir.path()),
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{status}\n{log}");
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+}
+
+#[test]
+fn serves_https_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+    );
+    // A CA and a leaf certificate for 127.0.0.1 signed by it (a self-signed CA certificate is not
+    // accepted as a server certificate by webpki).
+    let script = r#"set -e
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=test-ca -keyout ca.key -out ca.pem
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out leaf.csr
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > leaf.ext
+        openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile leaf.ext -out cert.pem"#;
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl (scripts/test installs it)");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let server = Server::start(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&dir.path().join("d")),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &data_dir_arg(&cert),
+        "--tls-key",
+        &data_dir_arg(&key),
+    ]));
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let pem = std::fs::read(&ca).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .build()
+            .unwrap();
+        client
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert_eq!(body, "ok\n");
+}
+
+#[test]
+fn serves_from_postgresql_and_keeps_data_across_restarts() {
+    let Some(pg) = berth_store::testing::postgres_server() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(berth_store::testing::fresh_postgres_database(&pg));
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--data-dir",
+        &data_dir_arg(dir.path()),
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db,
+    ];
+    let server = Server::start(serve_command(&args));
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let cli = Cli::new(&dir.path().join("cfg"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", token.trim());
+    cli.ok(&["user", "create", "pg-user"]);
+    drop(server);
+    assert!(
+        !dir.path().join("berth.db").exists(),
+        "no SQLite file when PostgreSQL is used"
+    );
+    let server = Server::start(serve_command(&args));
+    let cli = cli.with_env("BERTH_SERVER", &server.url);
+    assert!(cli.ok(&["user", "show", "pg-user"]).contains("pg-user"));
+}
