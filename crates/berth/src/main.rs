@@ -4,6 +4,7 @@
 
 mod cli;
 mod client;
+mod private_file;
 mod serve;
 
 use std::process::ExitCode;

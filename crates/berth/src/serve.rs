@@ -1,9 +1,7 @@
 //! `berth serve`: settings from flags, environment and config file; the data directory and its
 //! keys; the first start's site administrator; HTTP or HTTPS with graceful shutdown.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
+use crate::private_file::{self, Existing};
 
 const DEFAULT_DATA_DIR: &str = "./berth-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -97,24 +96,6 @@ fn init_logging() {
     }
 }
 
-/// Creates `path` with mode 0600 and `contents`, never replacing an existing file: written to a
-/// temporary name first and linked into place, so a crash leaves no half-written key.
-fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    std::fs::hard_link(&tmp, path).with_context(|| format!("cannot create {}", path.display()))?;
-    std::fs::remove_file(&tmp)?;
-    Ok(())
-}
-
 /// The data directory: created when missing, and checked to be a writable directory.
 fn open_data_dir(dir: &Path) -> anyhow::Result<()> {
     let hint = "choose another with --data-dir, or fix its permissions";
@@ -139,7 +120,7 @@ fn open_data_dir(dir: &Path) -> anyhow::Result<()> {
 fn token_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
     let path = dir.join(TOKEN_KEY_FILE);
     if !path.exists() {
-        write_private_file(&path, &TokenHasher::generate_key())?;
+        private_file::write(&path, &TokenHasher::generate_key(), Existing::Keep)?;
     }
     let bytes = std::fs::read(&path)
         .with_context(|| format!("cannot read the token key {}", path.display()))?;
@@ -177,9 +158,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             );
         } else {
             let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
-            write_private_file(
+            private_file::write(
                 &path,
-                format!("{}\n", minted.token.expose_secret()).as_bytes(),
+                format!(
+                    "{}
+",
+                    minted.token.expose_secret()
+                )
+                .as_bytes(),
+                Existing::Keep,
             )?;
             tracing::info!(path = %path.display(), "created the site administrator admin; its token is in the file");
         }

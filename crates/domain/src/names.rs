@@ -31,30 +31,38 @@ pub enum NameError {
 #[serde(transparent)]
 pub struct Login(String);
 
+/// The checks both name types share: non-empty, at most `max` characters, all `allowed`.
+fn check_chars(
+    s: &str,
+    what: &'static str,
+    max: usize,
+    allowed: &'static str,
+    ok: impl Fn(char) -> bool,
+) -> Result<(), NameError> {
+    if s.is_empty() {
+        return Err(NameError::Empty { what });
+    }
+    if s.chars().count() > max {
+        return Err(NameError::TooLong { what, max });
+    }
+    match s.chars().find(|c| !ok(*c)) {
+        Some(found) => Err(NameError::BadCharacter {
+            what,
+            allowed,
+            found,
+        }),
+        None => Ok(()),
+    }
+}
+
 impl Login {
     pub const MAX_LEN: usize = 39;
 
     pub fn parse(s: &str) -> Result<Self, NameError> {
         const WHAT: &str = "login";
-        if s.is_empty() {
-            return Err(NameError::Empty { what: WHAT });
-        }
-        if s.chars().count() > Self::MAX_LEN {
-            return Err(NameError::TooLong {
-                what: WHAT,
-                max: Self::MAX_LEN,
-            });
-        }
-        if let Some(found) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-        {
-            return Err(NameError::BadCharacter {
-                what: WHAT,
-                allowed: "letters, digits and '-'",
-                found,
-            });
-        }
+        check_chars(s, WHAT, Self::MAX_LEN, "letters, digits and '-'", |c| {
+            c.is_ascii_alphanumeric() || c == '-'
+        })?;
         if s.starts_with('-') || s.ends_with('-') {
             return Err(NameError::EdgeHyphen { what: WHAT });
         }
@@ -113,25 +121,13 @@ impl RepoName {
 
     pub fn parse(s: &str) -> Result<Self, NameError> {
         const WHAT: &str = "repository name";
-        if s.is_empty() {
-            return Err(NameError::Empty { what: WHAT });
-        }
-        if s.chars().count() > Self::MAX_LEN {
-            return Err(NameError::TooLong {
-                what: WHAT,
-                max: Self::MAX_LEN,
-            });
-        }
-        if let Some(found) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        {
-            return Err(NameError::BadCharacter {
-                what: WHAT,
-                allowed: "letters, digits, '-', '_' and '.'",
-                found,
-            });
-        }
+        check_chars(
+            s,
+            WHAT,
+            Self::MAX_LEN,
+            "letters, digits, '-', '_' and '.'",
+            |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'),
+        )?;
         if s == "." || s == ".." {
             return Err(NameError::Dots { what: WHAT });
         }

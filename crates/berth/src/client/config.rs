@@ -1,12 +1,13 @@
 //! Where `berth login` keeps the server and token: `$BERTH_CONFIG_DIR/config.json`, else
 //! `<user config dir>/berth/config.json`, written 0600 in a 0700 directory.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+
+use crate::private_file::{self, Existing};
 
 #[derive(Serialize, Deserialize)]
 pub struct Saved {
@@ -51,17 +52,7 @@ pub fn save(saved: &Saved) -> anyhow::Result<PathBuf> {
         .create(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join("config.json");
-    let tmp = dir.join("config.json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(&serde_json::to_vec_pretty(saved)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    private_file::write(&path, &serde_json::to_vec_pretty(saved)?, Existing::Replace)?;
     Ok(path)
 }
 

@@ -30,12 +30,7 @@ pub async fn repos(
         .berth
         .list_owner_repos(&p, &org.login, paging.window())
         .await?;
-    let items = listing
-        .items
-        .iter()
-        .map(|v| render::repo(&s.base_url, v))
-        .collect();
-    Ok(paging.respond(&s, items, listing.total))
+    Ok(super::repos::page(&s, &paging, listing))
 }
 
 pub async fn members(

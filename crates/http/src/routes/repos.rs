@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use berth_domain::{Permission, RepoName, Visibility};
-use berth_service::repos::NewRepo;
+use berth_service::repos::{NewRepo, RepoView};
+use berth_store::Listing;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -14,6 +15,16 @@ use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
 use crate::wire::{Body, path_login, path_repo};
 use crate::{AppState, render};
+
+/// One page of repositories as a GitHub list response.
+pub(super) fn page(s: &AppState, paging: &Paging, listing: Listing<RepoView>) -> Response {
+    let items = listing
+        .items
+        .iter()
+        .map(|v| render::repo(&s.base_url, v))
+        .collect();
+    paging.respond(s, items, listing.total)
+}
 
 pub async fn get(
     State(s): State<AppState>,

@@ -28,12 +28,7 @@ pub async fn my_repos(
     paging: Paging,
 ) -> ApiResult<Response> {
     let listing = s.berth.list_user_repos(&p, paging.window()).await?;
-    let items = listing
-        .items
-        .iter()
-        .map(|v| render::repo(&s.base_url, v))
-        .collect();
-    Ok(paging.respond(&s, items, listing.total))
+    Ok(super::repos::page(&s, &paging, listing))
 }
 
 pub async fn repos(
@@ -46,10 +41,5 @@ pub async fn repos(
         .berth
         .list_owner_repos(&p, &path_login(&login)?, paging.window())
         .await?;
-    let items = listing
-        .items
-        .iter()
-        .map(|v| render::repo(&s.base_url, v))
-        .collect();
-    Ok(paging.respond(&s, items, listing.total))
+    Ok(super::repos::page(&s, &paging, listing))
 }
