@@ -5,7 +5,10 @@
 //! hold a bad value ("parse, don't validate") or a pure function over such values, table-tested.
 
 pub mod access;
+pub mod manifest;
 pub mod names;
+pub mod oci;
+pub mod package;
 pub mod scope;
 
 pub use access::{Actor, OrgRole, Permission, RepoFacts, Visibility, repo_permission};
