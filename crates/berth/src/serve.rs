@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use berth_blob::FsDriver;
 use berth_http::AppState;
-use berth_service::{Berth, SystemClock, TokenHasher};
+use berth_service::{Berth, Parts, SystemClock, TokenHasher};
 use berth_store::Store;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -19,6 +20,9 @@ use crate::private_file::{self, Existing};
 const DEFAULT_DATA_DIR: &str = "./berth-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const TOKEN_KEY_FILE: &str = "token.key";
+const SIGNING_KEY_FILE: &str = "registry.key";
+/// Blob storage root (the layout below it is documented in berth-service's registry module).
+const STORAGE_DIR: &str = "storage";
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// The config file's keys: the same settings as the flags.
@@ -116,17 +120,18 @@ fn open_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The key that tokens are hashed with: generated on first start, kept in the data directory.
-fn token_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
-    let path = dir.join(TOKEN_KEY_FILE);
+/// A 32-byte key kept in the data directory (`what` names it in errors): generated on first
+/// start, then read back on every start.
+fn data_dir_key(dir: &Path, file: &str, what: &str) -> anyhow::Result<[u8; 32]> {
+    let path = dir.join(file);
     if !path.exists() {
         private_file::write(&path, &TokenHasher::generate_key(), Existing::Keep)?;
     }
     let bytes = std::fs::read(&path)
-        .with_context(|| format!("cannot read the token key {}", path.display()))?;
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
     bytes.try_into().map_err(|_| {
         anyhow::anyhow!(
-            "the token key {} is damaged (it must be 32 bytes); restore it from a backup",
+            "the {what} {} is damaged (it must be 32 bytes); restore it from a backup",
             path.display()
         )
     })
@@ -141,11 +146,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| Store::sqlite_url(&settings.data_dir.join("berth.db")));
     let store = Store::connect(&db_url).await?;
-    let berth = Berth::new(
+    let berth = Berth::new(Parts {
         store,
-        TokenHasher::new(token_key(&settings.data_dir)?),
-        Arc::new(SystemClock),
-    );
+        token_key: data_dir_key(&settings.data_dir, TOKEN_KEY_FILE, "token key")?,
+        signing_key: data_dir_key(&settings.data_dir, SIGNING_KEY_FILE, "registry signing key")?,
+        blobs: Arc::new(FsDriver::new(settings.data_dir.join(STORAGE_DIR), true)),
+        clock: Arc::new(SystemClock),
+    });
 
     let bootstrap_token = std::env::var("BERTH_BOOTSTRAP_TOKEN")
         .ok()
@@ -191,10 +198,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .external_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{local}"));
-    let app = berth_http::app(AppState {
-        berth: berth.clone(),
-        base_url: base_url.trim_end_matches('/').to_owned(),
-    });
+    let app = berth_http::app(AppState::new(berth.clone(), &base_url));
 
     match &settings.tls {
         None => {

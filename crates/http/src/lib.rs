@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod error;
 mod paging;
+mod registry;
 mod render;
 mod routes;
 mod wire;
@@ -27,6 +28,28 @@ pub struct AppState {
     pub berth: Berth,
     /// The external base URL (`http://host:port`) used in the URLs of JSON objects.
     pub base_url: String,
+    /// The registry's `service` name in token challenges: the host (and port) of `base_url`.
+    pub registry_service: String,
+}
+
+impl AppState {
+    pub fn new(berth: Berth, base_url: &str) -> Self {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let registry_service = url::Url::parse(&base_url)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_owned(),
+                })
+            })
+            .unwrap_or_else(|| base_url.clone());
+        Self {
+            berth,
+            base_url,
+            registry_service,
+        }
+    }
 }
 
 /// The whole HTTP application.
@@ -40,6 +63,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .nest("/api/v3", api)
+        .merge(registry::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

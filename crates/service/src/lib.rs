@@ -11,11 +11,13 @@ pub mod authz;
 pub mod clock;
 pub mod error;
 pub mod principal;
+pub mod registry;
 pub mod repos;
 pub mod tokens;
 
 use std::sync::Arc;
 
+use berth_blob::BlobDriver;
 use berth_store::Store;
 
 pub use authz::Access;
@@ -26,20 +28,35 @@ pub use tokens::{MintedToken, TokenHasher};
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
-/// The platform: the store plus what it needs to mint and check tokens. Shared by every request.
+/// What the platform is built from.
+#[derive(Debug)]
+pub struct Parts {
+    pub store: Store,
+    /// The key tokens are hashed with (kept in the data directory).
+    pub token_key: [u8; 32],
+    /// The key registry bearer tokens are signed with (kept in the data directory).
+    pub signing_key: [u8; 32],
+    pub blobs: Arc<dyn BlobDriver>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The platform: the store, blob storage, and what it needs to mint and check tokens. Shared by
+/// every request; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Berth {
     store: Store,
     hasher: Arc<TokenHasher>,
     clock: Arc<dyn Clock>,
+    registry: Arc<registry::RegistryState>,
 }
 
 impl Berth {
-    pub fn new(store: Store, hasher: TokenHasher, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(p: Parts) -> Self {
         Self {
-            store,
-            hasher: Arc::new(hasher),
-            clock,
+            store: p.store,
+            hasher: Arc::new(TokenHasher::new(p.token_key)),
+            clock: p.clock,
+            registry: Arc::new(registry::RegistryState::new(p.blobs, p.signing_key)),
         }
     }
 

@@ -11,12 +11,14 @@
 
 mod accounts;
 mod db;
+mod registry;
 mod repos;
 pub mod testing;
 mod tokens;
 
 pub use accounts::Account;
 pub use db::{Backend, Store};
+pub use registry::{ManifestRecord, NewManifest, Package, PackageKind, Upload};
 pub use repos::{Collaborator, Repo, RepoAccessFacts};
 pub use tokens::{NewToken, TokenKind, TokenRecord};
 

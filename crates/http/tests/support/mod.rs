@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use berth_blob::FsDriver;
 use berth_http::AppState;
-use berth_service::{Berth, Clock, TokenHasher};
+use berth_service::{Berth, Clock, Parts};
 use berth_store::Store;
 use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
@@ -52,7 +53,13 @@ impl TestApp {
             .await
             .unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000)));
-        let berth = Berth::new(store, TokenHasher::new([9; 32]), clock.clone());
+        let berth = Berth::new(Parts {
+            store,
+            token_key: [9; 32],
+            signing_key: [7; 32],
+            blobs: Arc::new(FsDriver::new(dir.path().join("storage"), false)),
+            clock: clock.clone(),
+        });
         let minted = berth
             .bootstrap(None)
             .await
@@ -62,10 +69,7 @@ impl TestApp {
             berth.bootstrap(None).await.unwrap().is_none(),
             "bootstrap happens once"
         );
-        let router = berth_http::app(AppState {
-            berth,
-            base_url: BASE.into(),
-        });
+        let router = berth_http::app(AppState::new(berth, BASE));
         Self {
             router,
             clock,

@@ -1,0 +1,309 @@
+//! Manifests (PUT, GET, HEAD, DELETE by tag or digest), the tag list, and the referrers API.
+
+use base64::Engine;
+use berth_domain::manifest::{Descriptor, ManifestKind, parse_manifest};
+use berth_domain::oci::{Algorithm, Digest, Reference, RepositoryName};
+use berth_domain::package::PackageAction;
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256, Sha512};
+
+use super::{RegistryCaller, RegistryError, RegistryResult};
+use crate::Berth;
+
+/// The largest manifest accepted (distribution's limit).
+pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+/// The most tags one page lists when the client does not say.
+const DEFAULT_TAG_PAGE: i64 = 1000;
+
+fn hash(algorithm: Algorithm, bytes: &[u8]) -> Digest {
+    match algorithm {
+        Algorithm::Sha256 => Digest::from_hash(algorithm, &Sha256::digest(bytes)),
+        Algorithm::Sha512 => Digest::from_hash(algorithm, &Sha512::digest(bytes)),
+    }
+}
+
+/// A manifest push as received.
+#[derive(Debug, Clone)]
+pub struct PutManifest<'a> {
+    pub reference: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: Bytes,
+}
+
+/// A manifest on its way out.
+#[derive(Debug, Clone)]
+pub struct ManifestBody {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// The exact bytes pushed; `None` for HEAD.
+    pub body: Option<Bytes>,
+}
+
+/// One page of tags, and the `last` for the next page when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagPage {
+    pub tags: Vec<String>,
+    pub next: Option<String>,
+}
+
+/// A manifest whose `subject` is the digest asked about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Referrer {
+    pub media_type: String,
+    pub digest: String,
+    pub size: i64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<serde_json::Value>,
+}
+
+fn parse_reference(s: &str) -> RegistryResult<Reference> {
+    Reference::parse(s).map_err(|e| {
+        if s.contains(':') {
+            RegistryError::DigestInvalid(e.to_string())
+        } else {
+            RegistryError::ManifestInvalid(format!("{s:?} is not a valid tag"))
+        }
+    })
+}
+
+/// Embedded `data` must be the bytes the descriptor describes.
+fn check_data(d: &Descriptor) -> RegistryResult<()> {
+    let Some(data) = &d.data else { return Ok(()) };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| {
+            RegistryError::ManifestInvalid(format!("the data of {} is not base64", d.digest))
+        })?;
+    if bytes.len() as u64 != d.size || hash(d.digest.algorithm(), &bytes) != d.digest {
+        return Err(RegistryError::ManifestInvalid(format!(
+            "the data of {} does not match its digest and size",
+            d.digest
+        )));
+    }
+    Ok(())
+}
+
+impl Berth {
+    /// PUT `/v2/<name>/manifests/<reference>`. Returns the digest and the `subject`, if any.
+    pub async fn put_manifest(
+        &self,
+        caller: &RegistryCaller,
+        name: &RepositoryName,
+        put: PutManifest<'_>,
+    ) -> RegistryResult<(Digest, Option<Digest>)> {
+        let target = self
+            .authorize_package(caller, name, PackageAction::Push)
+            .await?;
+        let reference = parse_reference(put.reference)?;
+        if put.body.len() > MAX_MANIFEST {
+            return Err(RegistryError::SizeInvalid(format!(
+                "the manifest is larger than {MAX_MANIFEST} bytes"
+            )));
+        }
+        let manifest = parse_manifest(&put.body, put.content_type)
+            .map_err(|e| RegistryError::ManifestInvalid(e.to_string()))?;
+        let text = std::str::from_utf8(&put.body)
+            .map_err(|_| RegistryError::ManifestInvalid("the manifest is not UTF-8".into()))?;
+        let digest = match &reference {
+            Reference::Digest(want) => {
+                let actual = hash(want.algorithm(), &put.body);
+                if &actual != want {
+                    return Err(RegistryError::DigestInvalid(format!(
+                        "the manifest has digest {actual}, not {want}"
+                    )));
+                }
+                actual
+            }
+            Reference::Tag(_) => hash(Algorithm::Sha256, &put.body),
+        };
+        for d in manifest
+            .config
+            .iter()
+            .chain(&manifest.layers)
+            .chain(&manifest.manifests)
+        {
+            check_data(d)?;
+        }
+        let package = self.package_for_push(caller, &target).await?;
+        for blob in manifest.required_blobs() {
+            if self
+                .store
+                .package_blob_size(package.id, &blob.digest)
+                .await?
+                .is_none()
+            {
+                return Err(RegistryError::ManifestBlobUnknown(blob.digest.clone()));
+            }
+        }
+        if manifest.kind == ManifestKind::Index {
+            for child in &manifest.manifests {
+                if self
+                    .store
+                    .manifest(package.id, &child.digest)
+                    .await?
+                    .is_none()
+                {
+                    return Err(RegistryError::ManifestBlobUnknown(child.digest.clone()));
+                }
+            }
+        }
+        let annotations = (!manifest.annotations.is_empty())
+            .then(|| serde_json::to_string(&manifest.annotations).unwrap_or_default());
+        let refs: Vec<&Digest> = manifest
+            .config
+            .iter()
+            .chain(&manifest.layers)
+            .chain(&manifest.manifests)
+            .map(|d| &d.digest)
+            .collect();
+        let record = berth_store::NewManifest {
+            digest: &digest,
+            media_type: &manifest.media_type,
+            artifact_type: manifest.artifact_type.as_deref(),
+            subject: manifest.subject.as_ref().map(|s| &s.digest),
+            annotations: annotations.as_deref(),
+            body: text,
+            refs,
+        };
+        let tag = match &reference {
+            Reference::Tag(t) => Some(t.as_str()),
+            Reference::Digest(_) => None,
+        };
+        self.store
+            .put_manifest(package.id, &record, tag, self.now())
+            .await?;
+        Ok((digest, manifest.subject.map(|s| s.digest)))
+    }
+
+    async fn manifest_digest(
+        &self,
+        package_id: i64,
+        reference: &Reference,
+    ) -> RegistryResult<Digest> {
+        match reference {
+            Reference::Digest(d) => Ok(d.clone()),
+            Reference::Tag(t) => self
+                .store
+                .tag(package_id, t.as_str())
+                .await?
+                .ok_or(RegistryError::ManifestUnknown),
+        }
+    }
+
+    /// GET/HEAD `/v2/<name>/manifests/<reference>`.
+    pub async fn get_manifest(
+        &self,
+        caller: &RegistryCaller,
+        name: &RepositoryName,
+        reference: &str,
+        head: bool,
+    ) -> RegistryResult<ManifestBody> {
+        let target = self
+            .authorize_package(caller, name, PackageAction::Pull)
+            .await?;
+        let reference = Reference::parse(reference).map_err(|e| {
+            if reference.contains(':') {
+                RegistryError::DigestInvalid(e.to_string())
+            } else {
+                RegistryError::ManifestUnknown
+            }
+        })?;
+        let package = target.package()?;
+        let digest = self.manifest_digest(package.id, &reference).await?;
+        let m = self
+            .store
+            .manifest(package.id, &digest)
+            .await?
+            .ok_or(RegistryError::ManifestUnknown)?;
+        Ok(ManifestBody {
+            digest,
+            media_type: m.media_type,
+            size: m.size as u64,
+            body: (!head).then(|| Bytes::from(m.body)),
+        })
+    }
+
+    /// DELETE `/v2/<name>/manifests/<reference>`: by digest, the manifest and its tags; by tag,
+    /// the tag alone.
+    pub async fn delete_manifest(
+        &self,
+        caller: &RegistryCaller,
+        name: &RepositoryName,
+        reference: &str,
+    ) -> RegistryResult<()> {
+        let target = self
+            .authorize_package(caller, name, PackageAction::Delete)
+            .await?;
+        let reference = parse_reference(reference)?;
+        let package = target.package()?;
+        let deleted = match &reference {
+            Reference::Digest(d) => self.store.delete_manifest(package.id, d).await?,
+            Reference::Tag(t) => self.store.delete_tag(package.id, t.as_str()).await?,
+        };
+        if !deleted {
+            return Err(RegistryError::ManifestUnknown);
+        }
+        Ok(())
+    }
+
+    /// GET `/v2/<name>/tags/list?n=&last=`: tags in lexical order after `last`.
+    pub async fn list_tags(
+        &self,
+        caller: &RegistryCaller,
+        name: &RepositoryName,
+        n: Option<i64>,
+        last: Option<&str>,
+    ) -> RegistryResult<TagPage> {
+        let target = self
+            .authorize_package(caller, name, PackageAction::Pull)
+            .await?;
+        let package = target.package()?;
+        let limit = n.unwrap_or(DEFAULT_TAG_PAGE).max(0);
+        if limit == 0 {
+            return Ok(TagPage {
+                tags: Vec::new(),
+                next: None,
+            });
+        }
+        let mut tags = self.store.tags(package.id, last, limit + 1).await?;
+        let next = if tags.len() as i64 > limit {
+            tags.truncate(limit as usize);
+            tags.last().cloned()
+        } else {
+            None
+        };
+        Ok(TagPage { tags, next })
+    }
+
+    /// GET `/v2/<name>/referrers/<digest>?artifactType=`: the manifests whose subject is
+    /// `digest`. An unknown subject has no referrers (an empty list, not an error).
+    pub async fn referrers(
+        &self,
+        caller: &RegistryCaller,
+        name: &RepositoryName,
+        digest: &str,
+        artifact_type: Option<&str>,
+    ) -> RegistryResult<Vec<Referrer>> {
+        let target = self
+            .authorize_package(caller, name, PackageAction::Pull)
+            .await?;
+        let digest =
+            Digest::parse(digest).map_err(|e| RegistryError::DigestInvalid(e.to_string()))?;
+        let package = target.package()?;
+        let rows = self
+            .store
+            .referrers(package.id, &digest, artifact_type)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| Referrer {
+                media_type: m.media_type,
+                digest: m.digest,
+                size: m.size,
+                artifact_type: m.artifact_type,
+                annotations: m.annotations.and_then(|a| serde_json::from_str(&a).ok()),
+            })
+            .collect())
+    }
+}

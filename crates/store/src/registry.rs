@@ -1,0 +1,439 @@
+//! Registry metadata: packages, blobs and their links to packages, manifests, tags, uploads.
+
+use berth_domain::Visibility;
+use berth_domain::oci::Digest;
+
+use crate::{Result, Store, conflict_as, corrupt};
+
+/// The kind of registry a package lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageKind {
+    Container,
+    Npm,
+}
+
+impl PackageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Container => "container",
+            Self::Npm => "npm",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub id: i64,
+    pub owner_id: i64,
+    pub name: String,
+    pub visibility: Visibility,
+    pub publisher_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct PackageRow {
+    id: i64,
+    owner_id: i64,
+    name: String,
+    visibility: String,
+    publisher_id: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<PackageRow> for Package {
+    type Error = crate::StoreError;
+    fn try_from(r: PackageRow) -> Result<Self> {
+        Ok(Package {
+            id: r.id,
+            owner_id: r.owner_id,
+            visibility: Visibility::parse(&r.visibility)
+                .ok_or_else(|| corrupt("visibility", &r.visibility))?,
+            name: r.name,
+            publisher_id: r.publisher_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// An upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Upload {
+    pub id: String,
+    pub repository: String,
+    pub size: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A stored manifest.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ManifestRecord {
+    pub digest: String,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub subject: Option<String>,
+    /// The manifest's annotations as a JSON object, when it has any.
+    pub annotations: Option<String>,
+    pub size: i64,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// A manifest to store, with what it references.
+#[derive(Debug, Clone)]
+pub struct NewManifest<'a> {
+    pub digest: &'a Digest,
+    pub media_type: &'a str,
+    pub artifact_type: Option<&'a str>,
+    pub subject: Option<&'a Digest>,
+    pub annotations: Option<&'a str>,
+    pub body: &'a str,
+    pub refs: Vec<&'a Digest>,
+}
+
+const PACKAGE_COLUMNS: &str =
+    "id, owner_id, name, visibility, publisher_id, created_at, updated_at";
+const MANIFEST_COLUMNS: &str =
+    "digest, media_type, artifact_type, subject, annotations, size, body, created_at";
+
+impl Store {
+    pub async fn package(
+        &self,
+        owner_id: i64,
+        kind: PackageKind,
+        name: &str,
+    ) -> Result<Option<Package>> {
+        let row: Option<PackageRow> = sqlx::query_as(&format!(
+            "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 AND name = $3"
+        ))
+        .bind(owner_id)
+        .bind(kind.as_str())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    pub async fn package_by_id(&self, id: i64) -> Result<Option<Package>> {
+        let row: Option<PackageRow> = sqlx::query_as(&format!(
+            "SELECT {PACKAGE_COLUMNS} FROM packages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// Creates the package, or returns the one that a concurrent request created first.
+    pub async fn create_package(
+        &self,
+        owner_id: i64,
+        kind: PackageKind,
+        name: &str,
+        visibility: Visibility,
+        publisher_id: Option<i64>,
+        now: i64,
+    ) -> Result<Package> {
+        let inserted = sqlx::query(
+            "INSERT INTO packages (owner_id, kind, name, visibility, publisher_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (owner_id, kind, name) DO NOTHING",
+        )
+        .bind(owner_id)
+        .bind(kind.as_str())
+        .bind(name)
+        .bind(visibility.as_str())
+        .bind(publisher_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        inserted.map_err(conflict_as("package"))?;
+        self.package(owner_id, kind, name)
+            .await?
+            .ok_or_else(|| corrupt("package", "vanished after insert"))
+    }
+
+    pub async fn set_package_visibility(
+        &self,
+        id: i64,
+        visibility: Visibility,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE packages SET visibility = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(visibility.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // --- uploads ---------------------------------------------------------------------------
+
+    pub async fn insert_upload(&self, id: &str, repository: &str, now: i64) -> Result<()> {
+        sqlx::query("INSERT INTO uploads (id, repository, size, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)")
+            .bind(id)
+            .bind(repository)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn upload(&self, id: &str) -> Result<Option<Upload>> {
+        Ok(sqlx::query_as(
+            "SELECT id, repository, size, created_at, updated_at FROM uploads WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records the new size of an upload, only if it still has `expected` bytes (so two
+    /// concurrent chunks cannot both claim the same range).
+    pub async fn advance_upload(
+        &self,
+        id: &str,
+        expected: i64,
+        size: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE uploads SET size = $3, updated_at = $4 WHERE id = $1 AND size = $2",
+        )
+        .bind(id)
+        .bind(expected)
+        .bind(size)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_upload(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // --- blobs -----------------------------------------------------------------------------
+
+    /// Records a committed blob (idempotent) and links it to a package.
+    pub async fn add_blob(
+        &self,
+        package_id: i64,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+            .bind(digest.as_str())
+            .bind(size as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO package_blobs (package_id, digest) VALUES ($1, $2) ON CONFLICT (package_id, digest) DO NOTHING")
+            .bind(package_id)
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The size of a blob anywhere in the store.
+    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
+            .bind(digest.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    /// The size of a blob if the package links it.
+    pub async fn package_blob_size(&self, package_id: i64, digest: &Digest) -> Result<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM package_blobs pb JOIN blobs b ON b.digest = pb.digest WHERE pb.package_id = $1 AND pb.digest = $2",
+        )
+        .bind(package_id)
+        .bind(digest.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    /// The packages that link a blob (for mounting from wherever the caller may read).
+    pub async fn packages_with_blob(&self, digest: &Digest) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT package_id FROM package_blobs WHERE digest = $1 ORDER BY package_id",
+        )
+        .bind(digest.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn unlink_blob(&self, package_id: i64, digest: &Digest) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM package_blobs WHERE package_id = $1 AND digest = $2")
+            .bind(package_id)
+            .bind(digest.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // --- manifests and tags ----------------------------------------------------------------
+
+    /// Stores a manifest (idempotent for the same digest) with its references, and points `tag`
+    /// at it, in one transaction.
+    pub async fn put_manifest(
+        &self,
+        package_id: i64,
+        m: &NewManifest<'_>,
+        tag: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO manifests (package_id, digest, media_type, artifact_type, subject, annotations, size, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (package_id, digest) DO NOTHING",
+        )
+        .bind(package_id)
+        .bind(m.digest.as_str())
+        .bind(m.media_type)
+        .bind(m.artifact_type)
+        .bind(m.subject.map(Digest::as_str))
+        .bind(m.annotations)
+        .bind(m.body.len() as i64)
+        .bind(m.body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            for r in &m.refs {
+                sqlx::query("INSERT INTO manifest_refs (package_id, manifest_digest, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(package_id)
+                    .bind(m.digest.as_str())
+                    .bind(r.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO tags (package_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (package_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+            )
+            .bind(package_id)
+            .bind(tag)
+            .bind(m.digest.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE packages SET updated_at = $2 WHERE id = $1")
+            .bind(package_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn manifest(
+        &self,
+        package_id: i64,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND digest = $2"
+        ))
+        .bind(package_id)
+        .bind(digest.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The digest a tag points at.
+    pub async fn tag(&self, package_id: i64, tag: &str) -> Result<Option<Digest>> {
+        let d: Option<String> =
+            sqlx::query_scalar("SELECT digest FROM tags WHERE package_id = $1 AND name = $2")
+                .bind(package_id)
+                .bind(tag)
+                .fetch_optional(&self.pool)
+                .await?;
+        d.map(|d| Digest::parse(&d).map_err(|e| corrupt("tag digest", e)))
+            .transpose()
+    }
+
+    /// Tags in lexical order, after `last`, at most `limit`.
+    pub async fn tags(
+        &self,
+        package_id: i64,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM tags WHERE package_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+        )
+        .bind(package_id)
+        .bind(last.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes a manifest, the tags that point at it and its references.
+    pub async fn delete_manifest(&self, package_id: i64, digest: &Digest) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM manifests WHERE package_id = $1 AND digest = $2")
+            .bind(package_id)
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for table in [
+            "DELETE FROM tags WHERE package_id = $1 AND digest = $2",
+            "DELETE FROM manifest_refs WHERE package_id = $1 AND manifest_digest = $2",
+        ] {
+            sqlx::query(table)
+                .bind(package_id)
+                .bind(digest.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_tag(&self, package_id: i64, tag: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM tags WHERE package_id = $1 AND name = $2")
+            .bind(package_id)
+            .bind(tag)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Manifests whose `subject` is `digest`, optionally only of one artifact type.
+    pub async fn referrers(
+        &self,
+        package_id: i64,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ManifestRecord>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND subject = $2 \
+             AND ($3 = '' OR artifact_type = $3) ORDER BY created_at, digest"
+        ))
+        .bind(package_id)
+        .bind(digest.as_str())
+        .bind(artifact_type.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
