@@ -111,6 +111,26 @@ pub fn package_allows(actor: &PackageActor, facts: PackageFacts, action: Package
     }
 }
 
+/// Whether `actor` administers the existing package (settings such as visibility): the owning
+/// user, the owning org's owners, the publisher, or a site admin, with `write:packages`.
+pub fn package_admin(actor: &PackageActor, facts: PackageFacts) -> bool {
+    match *actor {
+        PackageActor::Anonymous | PackageActor::RepoToken => false,
+        PackageActor::User {
+            is_owner,
+            org_role,
+            is_publisher,
+            site_admin,
+            scopes,
+        } => {
+            (site_admin && scopes.has(Scope::SiteAdmin))
+                || (facts.visibility.is_some()
+                    && scopes.has(Scope::WritePackages)
+                    && (is_owner || org_role == Some(OrgRole::Owner) || is_publisher))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +319,49 @@ mod tests {
         for (actor, facts, action, want, why) in rows {
             assert_eq!(package_allows(actor, *facts, *action), *want, "{why}");
         }
+    }
+
+    #[test]
+    fn admins() {
+        let w = scopes(&["write:packages"]);
+        let private = PackageFacts {
+            visibility: Some(Visibility::Private),
+        };
+        let user = |is_owner, org_role, is_publisher, scopes| PackageActor::User {
+            is_owner,
+            org_role,
+            is_publisher,
+            site_admin: false,
+            scopes,
+        };
+        assert!(package_admin(&user(true, None, false, w), private));
+        assert!(package_admin(
+            &user(false, Some(OrgRole::Owner), false, w),
+            private
+        ));
+        assert!(package_admin(
+            &user(false, Some(OrgRole::Member), true, w),
+            private
+        ));
+        assert!(!package_admin(
+            &user(false, Some(OrgRole::Member), false, w),
+            private
+        ));
+        assert!(
+            !package_admin(
+                &user(true, None, false, scopes(&["read:packages"])),
+                private
+            ),
+            "needs write:packages"
+        );
+        assert!(
+            !package_admin(
+                &user(true, None, false, w),
+                PackageFacts { visibility: None }
+            ),
+            "nothing to administer"
+        );
+        assert!(!package_admin(&PackageActor::Anonymous, private));
     }
 
     #[test]

@@ -2,12 +2,13 @@
 
 mod admin;
 mod orgs;
+mod packages;
 mod repos;
 mod tokens;
 mod users;
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::AppState;
 
@@ -20,6 +21,14 @@ pub fn api() -> Router<AppState> {
         )
         .route("/user/tokens", get(tokens::list).post(tokens::create))
         .route("/user/tokens/{id}", delete(tokens::revoke))
+        .route(
+            "/user/packages/container/{name}",
+            patch(packages::update_for_user),
+        )
+        .route(
+            "/orgs/{org}/packages/container/{name}",
+            patch(packages::update_for_org),
+        )
         .route("/users/{login}", get(users::get))
         .route("/users/{login}/repos", get(users::repos))
         .route("/orgs/{org}", get(orgs::get))

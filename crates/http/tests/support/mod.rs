@@ -1,5 +1,9 @@
 //! An in-process Berth for API tests: a fresh SQLite store in a temp dir, a clock the test moves,
 //! and requests sent with `oneshot` (no sockets).
+#![allow(
+    dead_code,
+    reason = "shared by several test binaries, each using a subset"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -37,29 +41,44 @@ pub struct TestApp {
     pub router: Router,
     pub clock: Arc<TestClock>,
     pub admin: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+async fn build(dir: &std::path::Path, clock: Arc<TestClock>) -> Berth {
+    let store = Store::connect(&Store::sqlite_url(&dir.join("berth.db")))
+        .await
+        .unwrap();
+    Berth::new(Parts {
+        store,
+        token_key: [9; 32],
+        signing_key: [7; 32],
+        blobs: Arc::new(FsDriver::new(dir.join("storage"), false)),
+        clock,
+    })
 }
 
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    pub raw: Vec<u8>,
+}
+
+impl Reply {
+    /// A header as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
 }
 
 impl TestApp {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&Store::sqlite_url(&dir.path().join("berth.db")))
-            .await
-            .unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000)));
-        let berth = Berth::new(Parts {
-            store,
-            token_key: [9; 32],
-            signing_key: [7; 32],
-            blobs: Arc::new(FsDriver::new(dir.path().join("storage"), false)),
-            clock: clock.clone(),
-        });
+        let berth = build(dir.path(), clock.clone()).await;
         let minted = berth
             .bootstrap(None)
             .await
@@ -74,8 +93,16 @@ impl TestApp {
             router,
             clock,
             admin: minted.token.expose_secret().to_owned(),
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// Another server on the same database and storage (a replica, or this one restarted).
+    pub async fn replica(&self) -> Router {
+        berth_http::app(AppState::new(
+            build(self.dir.path(), self.clock.clone()).await,
+            BASE,
+        ))
     }
 
     /// Sends a request with an optional `Authorization: Bearer` token and JSON body.
@@ -95,21 +122,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        send_to(&self.router, req).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -162,6 +175,26 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+}
+
+/// Sends a request to any router and reads the whole answer.
+pub async fn send_to(router: &Router, req: Request<Body>) -> Reply {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+        raw: bytes.to_vec(),
     }
 }
 

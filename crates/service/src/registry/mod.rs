@@ -267,3 +267,73 @@ impl Berth {
         Ok(package)
     }
 }
+
+impl Berth {
+    /// Changes a container package's visibility (its admins: the owner, the owning org's owners,
+    /// the publisher, with `write:packages`). Public is final: a public package cannot be made
+    /// private or internal again (GitHub's rule).
+    pub async fn set_container_visibility(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        package: &str,
+        visibility: berth_domain::Visibility,
+    ) -> crate::Result<Package> {
+        use crate::ServiceError;
+        let account = self
+            .store
+            .account_by_login(owner)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let found = self
+            .store
+            .package(account.id, PackageKind::Container, package)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let actor = self
+            .package_actor(p, &account, Some(&found))
+            .await
+            .map_err(|e| match e {
+                RegistryError::Store(s) => ServiceError::Store(s),
+                other => ServiceError::Forbidden(other.to_string()),
+            })?;
+        let facts = PackageFacts {
+            visibility: Some(found.visibility),
+        };
+        if !package_allows(&actor, facts, PackageAction::Pull) {
+            return Err(ServiceError::NotFound);
+        }
+        if !berth_domain::package::package_admin(&actor, facts) {
+            return Err(ServiceError::Forbidden(format!(
+                "you must be an admin of the package {owner}/{package} (and use write:packages) to change its visibility"
+            )));
+        }
+        if found.visibility == berth_domain::Visibility::Public
+            && visibility != berth_domain::Visibility::Public
+        {
+            return Err(ServiceError::invalid(
+                "Package",
+                "visibility",
+                "invalid",
+                "a public package cannot be made private or internal again",
+            ));
+        }
+        if visibility == berth_domain::Visibility::Internal
+            && account.kind != AccountKind::Organization
+        {
+            return Err(ServiceError::invalid(
+                "Package",
+                "visibility",
+                "invalid",
+                "internal visibility is only for packages owned by an organization",
+            ));
+        }
+        self.store
+            .set_package_visibility(found.id, visibility, self.now())
+            .await?;
+        Ok(Package {
+            visibility,
+            ..found
+        })
+    }
+}
