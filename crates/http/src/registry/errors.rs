@@ -20,6 +20,16 @@ fn entry(code: &str, message: &str, detail: Value) -> Value {
     json!({ "errors": [{ "code": code, "message": message, "detail": detail }] })
 }
 
+/// Distribution's detail for a 401: the access that was needed, `[{Type, Name, Action}]`.
+fn scope_detail(scope: &str) -> Value {
+    let mut parts = scope.splitn(2, ':');
+    let (kind, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    match rest.rsplit_once(':') {
+        Some((name, action)) => json!([{ "Type": kind, "Name": name, "Action": action }]),
+        None => Value::Null,
+    }
+}
+
 impl IntoResponse for OciError {
     fn into_response(self) -> Response {
         use RegistryError as E;

@@ -1,0 +1,457 @@
+//! Who may pull, push and delete in the registry, and the Docker token flow that carries it.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use support::{Reply, TestApp};
+
+fn sha256(b: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    )
+}
+
+fn bearer(method: Method, path: &str, token: Option<&str>) -> axum::http::request::Builder {
+    let b = Request::builder().method(method).uri(path);
+    match token {
+        Some(t) => b.header("authorization", format!("Bearer {t}")),
+        None => b,
+    }
+}
+
+fn basic(user: &str, token: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))
+    )
+}
+
+async fn send(app: &TestApp, b: axum::http::request::Builder, body: impl Into<Body>) -> Reply {
+    app.send(b.body(body.into()).unwrap()).await
+}
+
+/// Pushes a one-blob artifact to `name:tag` and returns the manifest digest.
+async fn push(app: &TestApp, token: &str, name: &str, tag: &str) -> Reply {
+    let data = format!("content of {name}");
+    let d = sha256(data.as_bytes());
+    let r = send(
+        app,
+        bearer(
+            Method::POST,
+            &format!("/v2/{name}/blobs/uploads/?digest={d}"),
+            Some(token),
+        ),
+        data.clone(),
+    )
+    .await;
+    if r.status != StatusCode::CREATED {
+        return r;
+    }
+    let m = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.example.config", "digest": d, "size": data.len() }, "layers": [] });
+    send(
+        app,
+        bearer(
+            Method::PUT,
+            &format!("/v2/{name}/manifests/{tag}"),
+            Some(token),
+        )
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json"),
+        m.to_string(),
+    )
+    .await
+}
+
+async fn pull(app: &TestApp, token: Option<&str>, name: &str) -> Reply {
+    send(
+        app,
+        bearer(Method::GET, &format!("/v2/{name}/manifests/v1"), token),
+        Body::empty(),
+    )
+    .await
+}
+
+/// The `access` claim of a registry token.
+fn access(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["access"].clone()
+}
+
+#[tokio::test]
+async fn private_packages_look_exactly_like_missing_ones() {
+    let app = TestApp::new().await;
+    let alice = app
+        .user("alice", &["write:packages", "delete:packages"])
+        .await;
+    let bob = app
+        .user("bob", &["write:packages", "delete:packages"])
+        .await;
+    assert_eq!(
+        push(&app, &alice, "alice/secret", "v1").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        pull(&app, Some(&alice), "alice/secret").await.status,
+        StatusCode::OK
+    );
+
+    let private = pull(&app, Some(&bob), "alice/secret").await;
+    let missing = pull(&app, Some(&bob), "alice/nothing").await;
+    assert_eq!(private.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (private.status, &private.raw),
+        (missing.status, &missing.raw),
+        "the same answer, byte for byte"
+    );
+    let anon_private = pull(&app, None, "alice/secret").await;
+    let anon_missing = pull(&app, None, "alice/nothing").await;
+    assert_eq!(anon_private.status, StatusCode::UNAUTHORIZED);
+    // The answers differ only in echoing the name that was asked for.
+    let as_secret = |r: &Reply| {
+        (
+            r.status,
+            String::from_utf8_lossy(&r.raw).replace("nothing", "secret"),
+            r.header("www-authenticate").replace("nothing", "secret"),
+        )
+    };
+    assert_eq!(as_secret(&anon_private), as_secret(&anon_missing));
+    assert!(
+        anon_private
+            .header("www-authenticate")
+            .ends_with(r#"scope="repository:alice/secret:pull""#)
+    );
+
+    let r = push(&app, &bob, "alice/secret", "v2").await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("DENIED"))
+    );
+    let r = push(&app, &bob, "alice/new", "v1").await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "nobody creates packages in another's namespace"
+    );
+    let r = send(
+        &app,
+        bearer(Method::DELETE, "/v2/alice/secret/manifests/v1", Some(&bob)),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "deleting what you cannot see is not found"
+    );
+    let tags = send(
+        &app,
+        bearer(Method::GET, "/v2/alice/secret/tags/list", Some(&bob)),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(tags.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn scopes_limit_what_a_token_does() {
+    let app = TestApp::new().await;
+    let writer = app.user("alice", &["write:packages"]).await;
+    push(&app, &writer, "alice/app", "v1").await;
+    let reader = app.token_for("alice", &["read:packages"]).await;
+    let nothing = app.token_for("alice", &["repo"]).await;
+    assert_eq!(
+        pull(&app, Some(&reader), "alice/app").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        push(&app, &reader, "alice/app", "v2").await.status,
+        StatusCode::FORBIDDEN,
+        "read:packages does not push"
+    );
+    assert_eq!(
+        pull(&app, Some(&nothing), "alice/app").await.status,
+        StatusCode::NOT_FOUND,
+        "no packages scope, no private pull"
+    );
+    let r = send(
+        &app,
+        bearer(Method::DELETE, "/v2/alice/app/manifests/v1", Some(&writer)),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "deleting needs delete:packages"
+    );
+}
+
+#[tokio::test]
+async fn organizations_members_create_and_owners_administer() {
+    let app = TestApp::new().await;
+    let olga = app
+        .user("olga", &["write:packages", "delete:packages", "admin:org"])
+        .await;
+    let mia = app
+        .user("mia", &["write:packages", "delete:packages"])
+        .await;
+    let max = app
+        .user("max", &["write:packages", "delete:packages"])
+        .await;
+    app.org("acme", "olga").await;
+    for member in ["mia", "max"] {
+        app.put(
+            &format!("/api/v3/orgs/acme/memberships/{member}"),
+            Some(&olga),
+            json!({}),
+        )
+        .await;
+    }
+    assert_eq!(
+        push(&app, &mia, "acme/tool", "v1").await.status,
+        StatusCode::CREATED,
+        "members create packages in their org"
+    );
+    assert_eq!(
+        pull(&app, Some(&mia), "acme/tool").await.status,
+        StatusCode::OK,
+        "the publisher is admin"
+    );
+    assert_eq!(
+        pull(&app, Some(&olga), "acme/tool").await.status,
+        StatusCode::OK,
+        "org owners are admin"
+    );
+    assert_eq!(
+        pull(&app, Some(&max), "acme/tool").await.status,
+        StatusCode::NOT_FOUND,
+        "other members do not see a private package"
+    );
+    assert_eq!(
+        send(
+            &app,
+            bearer(Method::DELETE, "/v2/acme/tool/manifests/v1", Some(&olga)),
+            Body::empty()
+        )
+        .await
+        .status,
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn public_packages_are_pulled_anonymously_and_stay_public() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["write:packages"]).await;
+    push(&app, &alice, "alice/tools/cli", "v1").await;
+    assert_eq!(
+        pull(&app, None, "alice/tools/cli").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let bob = app.user("bob", &["write:packages"]).await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v3/user/packages/container/tools%2Fcli",
+            Some(&bob),
+            Some(json!({ "visibility": "public" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "bob has no such package");
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v3/user/packages/container/tools%2Fcli",
+            Some(&alice),
+            Some(json!({ "visibility": "public" })),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["visibility"].as_str()),
+        (StatusCode::OK, Some("public")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        pull(&app, None, "alice/tools/cli").await.status,
+        StatusCode::OK,
+        "anyone pulls a public package"
+    );
+    assert_eq!(
+        pull(&app, Some(&bob), "alice/tools/cli").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        push(&app, &bob, "alice/tools/cli", "v2").await.status,
+        StatusCode::FORBIDDEN,
+        "public is not writable by all"
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v3/user/packages/container/tools%2Fcli",
+            Some(&alice),
+            Some(json!({ "visibility": "private" })),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("visibility")),
+        "public is final"
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v3/user/packages/container/tools%2Fcli",
+            Some(&alice),
+            Some(json!({ "visibility": "internal" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_token_endpoint_grants_the_intersection() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["write:packages"]).await;
+    app.user("bob", &["write:packages"]).await;
+    push(&app, &alice, "alice/app", "v1").await;
+
+    let get_token = |auth: Option<String>, query: &str| {
+        let mut b = Request::get(format!("/token?service=berth.test&{query}"));
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b
+    };
+    let r = send(
+        &app,
+        get_token(
+            Some(basic("alice", &alice)),
+            "scope=repository:alice/app:pull,push&scope=repository:bob/other:pull,push",
+        ),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["access_token"], r.body["token"]);
+    assert!(r.body["expires_in"].as_i64().unwrap() >= 60);
+    assert_eq!(
+        access(&token),
+        json!([
+            { "type": "repository", "name": "alice/app", "actions": ["pull", "push"] },
+            { "type": "repository", "name": "bob/other", "actions": [] },
+        ]),
+        "asking too much is not an error"
+    );
+
+    // The token works on /v2/ for what it grants, and only that.
+    assert_eq!(
+        pull(&app, Some(&token), "alice/app").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        push(&app, &token, "alice/app", "v2").await.status,
+        StatusCode::CREATED
+    );
+    let r = push(&app, &token, "bob/other", "v1").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Anonymous tokens grant public pulls only.
+    let r = send(
+        &app,
+        get_token(None, "scope=repository:alice/app:pull"),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        access(r.body["token"].as_str().unwrap())[0]["actions"],
+        json!([])
+    );
+    let anon = r.body["token"].as_str().unwrap().to_owned();
+    let r = pull(&app, Some(&anon), "alice/app").await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "an anonymous token is asked to authenticate"
+    );
+
+    let r = send(
+        &app,
+        get_token(
+            Some(basic("alice", "berth_pat_wrong")),
+            "scope=repository:alice/app:pull",
+        ),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // OAuth2: the password grant returns a refresh token, which later yields access tokens.
+    let form = format!(
+        "grant_type=password&username=alice&password={alice}&service=berth.test&client_id=test&access_type=offline&scope=repository%3Aalice%2Fapp%3Apull"
+    );
+    let r = send(
+        &app,
+        Request::post("/token").header("content-type", "application/x-www-form-urlencoded"),
+        form,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={refresh}&service=berth.test&client_id=test&scope=repository%3Aalice%2Fapp%3Apull%20repository%3Aalice%2Fapp%3Apush"
+    );
+    let r = send(&app, Request::post("/token"), form.clone()).await;
+    assert_eq!(
+        access(r.body["token"].as_str().unwrap())[0]["actions"],
+        json!(["pull", "push"])
+    );
+    let r = send(
+        &app,
+        Request::post("/token"),
+        "grant_type=password&username=alice&password=berth_pat_nope".to_owned(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(
+        &app,
+        Request::post("/token"),
+        "grant_type=client_credentials".to_owned(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // Tokens expire; refresh tokens die with the personal token behind them.
+    app.clock.advance(3600);
+    assert_eq!(
+        pull(&app, Some(&token), "alice/app").await.status,
+        StatusCode::UNAUTHORIZED,
+        "an expired registry token"
+    );
+    let id = app.get("/api/v3/user/tokens", Some(&alice)).await.body[0]["id"]
+        .as_i64()
+        .unwrap();
+    app.delete(&format!("/api/v3/user/tokens/{id}"), Some(&alice))
+        .await;
+    assert_eq!(
+        send(&app, Request::post("/token"), form).await.status,
+        StatusCode::UNAUTHORIZED,
+        "revoking the personal token kills the refresh token"
+    );
+}
