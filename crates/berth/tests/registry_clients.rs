@@ -1,0 +1,405 @@
+//! The registry with the clients people use: Docker Engine, skopeo and podman, against a real
+//! `berth serve`. `scripts/test` starts a throw-away dockerd and installs the tools.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest as _, Sha256};
+use support::{Cli, Server, serve_command, text};
+
+/// The test Docker Engine; without it these tests fail, unless `BERTH_SKIP_CLIENTS=1` says to
+/// skip them knowingly.
+fn docker_host() -> Option<String> {
+    match std::env::var("BERTH_TEST_DOCKER_HOST") {
+        Ok(h) if !h.is_empty() => Some(h),
+        _ if std::env::var("BERTH_SKIP_CLIENTS").is_ok_and(|v| v == "1") => None,
+        _ => panic!(
+            "BERTH_TEST_DOCKER_HOST is not set: run the tests with scripts/test, or set BERTH_SKIP_CLIENTS=1 to skip them knowingly"
+        ),
+    }
+}
+
+#[track_caller]
+fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    if let Some(s) = stdin {
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+#[track_caller]
+fn ok(cmd: &mut Command, stdin: Option<&str>) -> String {
+    let out = run(cmd, stdin);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A server with user `alice` and a token that pushes and deletes packages.
+struct Registry {
+    server: Server,
+    host: String,
+    token: String,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let server = Server::start(serve_command(&[
+            "--data-dir",
+            &data.display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+        ]));
+        let admin = std::fs::read_to_string(data.join("admin-token")).unwrap();
+        let cli = Cli::new(&dir.path().join("cli"))
+            .with_env("BERTH_SERVER", &server.url)
+            .with_env("BERTH_TOKEN", admin.trim());
+        cli.ok(&["user", "create", "alice"]);
+        let token = cli
+            .ok(&[
+                "token",
+                "create",
+                "--user",
+                "alice",
+                "--scopes",
+                "write:packages,delete:packages",
+            ])
+            .trim()
+            .to_owned();
+        let host = server.url.trim_start_matches("http://").to_owned();
+        Self {
+            server,
+            host,
+            token,
+            dir,
+        }
+    }
+
+    fn creds(&self) -> String {
+        format!("alice:{}", self.token)
+    }
+}
+
+/// A docker command against the test engine with its own client config directory.
+fn docker(host: &str, config: &Path) -> Command {
+    let mut c = Command::new("docker");
+    c.env("DOCKER_HOST", host).arg("--config").arg(config);
+    c
+}
+
+/// A root filesystem with a static busybox, as a tar file.
+fn busybox_rootfs(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("busybox-static (scripts/test installs it)");
+    let tar = dir.join("rootfs.tar");
+    ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+        None,
+    );
+    tar
+}
+
+#[test]
+fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_image() {
+    let Some(engine) = docker_host() else { return };
+    let reg = Registry::start();
+    let config = reg.dir.path().join("docker-config");
+    let image = format!("{}/alice/busybox:v1", reg.host);
+    let tar = busybox_rootfs(reg.dir.path());
+    ok(
+        docker(&engine, &config).arg("import").arg(&tar).arg(&image),
+        None,
+    );
+
+    let out = ok(
+        docker(&engine, &config).args(["login", &reg.host, "-u", "alice", "--password-stdin"]),
+        Some(&reg.token),
+    );
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let out = ok(docker(&engine, &config).args(["push", &image]), None);
+    assert!(out.contains("digest: sha256:"), "{out}");
+    ok(docker(&engine, &config).args(["rmi", &image]), None);
+    ok(docker(&engine, &config).args(["pull", &image]), None);
+    let out = ok(
+        docker(&engine, &config).args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &image,
+            "/bin/busybox",
+            "echo",
+            "pulled-from-berth",
+        ]),
+        None,
+    );
+    assert_eq!(out.trim(), "pulled-from-berth");
+
+    // skopeo reads the Docker schema 2 manifest docker pushed.
+    let raw = ok(
+        Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &reg.creds(),
+            &format!("docker://{image}"),
+        ]),
+        None,
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let info = ok(
+        Command::new("skopeo").args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &reg.creds(),
+            &format!("docker://{image}"),
+        ]),
+        None,
+    );
+    assert!(info.contains("\"v1\""), "{info}");
+
+    ok(docker(&engine, &config).args(["logout", &reg.host]), None);
+    ok(docker(&engine, &config).args(["rmi", &image]), None);
+    let out = run(docker(&engine, &config).args(["pull", &image]), None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unauthorized")
+            || text(&out.stderr).contains("authentication required"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(reg.server);
+}
+
+/// Writes an OCI layout holding an index over one small image per platform.
+fn multi_platform_layout(dir: &Path, platforms: &[&str]) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let hex: String = Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let mut manifests = Vec::new();
+    for arch in platforms {
+        let content = dir.join(format!("content-{arch}"));
+        std::fs::create_dir_all(&content).unwrap();
+        std::fs::write(content.join("arch"), arch).unwrap();
+        let tar = dir.join(format!("layer-{arch}.tar"));
+        ok(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&content)
+                .arg("-cf")
+                .arg(&tar)
+                .arg("."),
+            None,
+        );
+        let layer = std::fs::read(&tar).unwrap();
+        let (layer_digest, layer_size) = put(&layer);
+        let config = serde_json::json!({ "architecture": arch, "os": "linux", "rootfs": { "type": "layers", "diff_ids": [layer_digest] } });
+        let (config_digest, config_size) = put(config.to_string().as_bytes());
+        let manifest = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size },
+            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size }] });
+        let (d, s) = put(manifest.to_string().as_bytes());
+        manifests.push(serde_json::json!({ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": s, "platform": { "os": "linux", "architecture": arch } }));
+    }
+    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests });
+    let (d, s) = put(index.to_string().as_bytes());
+    let top = serde_json::json!({ "schemaVersion": 2, "manifests": [{ "mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": s, "annotations": { "org.opencontainers.image.ref.name": "multi" } }] });
+    std::fs::write(dir.join("index.json"), top.to_string()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+#[test]
+fn skopeo_copies_a_multi_platform_index_both_ways() {
+    if docker_host().is_none() {
+        return;
+    }
+    let reg = Registry::start();
+    let layout = reg.dir.path().join("layout");
+    multi_platform_layout(&layout, &["amd64", "arm64"]);
+    let dest = format!("docker://{}/alice/multi:v1", reg.host);
+    ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--all",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                &reg.creds(),
+            ])
+            .arg(format!("oci:{}:multi", layout.display()))
+            .arg(&dest),
+        None,
+    );
+
+    let raw = ok(
+        Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &reg.creds(),
+            &dest,
+        ]),
+        None,
+    );
+    let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let arches: Vec<_> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+
+    let back = reg.dir.path().join("back");
+    ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--all",
+                "--src-tls-verify=false",
+                "--src-creds",
+                &reg.creds(),
+                &dest,
+            ])
+            .arg(format!("oci:{}:copied", back.display())),
+        None,
+    );
+    // skopeo compresses the plain tar layers on the way in, so layer digests change; the
+    // configs (which name the uncompressed diff IDs) come back as they were.
+    let copied: Vec<String> = std::fs::read_dir(back.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        copied.len(),
+        7,
+        "index, and per platform a manifest, config and layer: {copied:?}"
+    );
+    for arch in ["amd64", "arm64"] {
+        let found = copied.iter().any(|hex| {
+            std::fs::read(back.join("blobs/sha256").join(hex))
+                .is_ok_and(|b| b.starts_with(format!("{{\"architecture\":\"{arch}\"").as_bytes()))
+        });
+        assert!(found, "the {arch} config came back");
+    }
+    // And a copy between two repositories of the registry.
+    let copy = format!("docker://{}/alice/copy:v2", reg.host);
+    ok(
+        Command::new("skopeo").args([
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--src-creds",
+            &reg.creds(),
+            "--dest-creds",
+            &reg.creds(),
+            &dest,
+            &copy,
+        ]),
+        None,
+    );
+    let raw_copy = ok(
+        Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &reg.creds(),
+            &copy,
+        ]),
+        None,
+    );
+    assert_eq!(raw_copy, raw, "the index arrives byte for byte");
+}
+
+#[test]
+fn podman_pulls_with_credentials() {
+    let Some(engine) = docker_host() else { return };
+    let reg = Registry::start();
+    let config = reg.dir.path().join("docker-config");
+    let image = format!("{}/alice/podman:v1", reg.host);
+    let tar = busybox_rootfs(reg.dir.path());
+    ok(
+        docker(&engine, &config).arg("import").arg(&tar).arg(&image),
+        None,
+    );
+    ok(
+        docker(&engine, &config).args(["login", &reg.host, "-u", "alice", "--password-stdin"]),
+        Some(&reg.token),
+    );
+    ok(docker(&engine, &config).args(["push", &image]), None);
+
+    let root = reg.dir.path().join("podman");
+    let podman = || {
+        let mut c = Command::new("podman");
+        c.arg("--storage-driver")
+            .arg("vfs")
+            .arg("--root")
+            .arg(root.join("root"))
+            .arg("--runroot")
+            .arg(root.join("run"));
+        c
+    };
+    let out = run(podman().args(["pull", "--tls-verify=false", &image]), None);
+    assert!(
+        !out.status.success(),
+        "no credentials, no pull of a private image"
+    );
+    ok(
+        podman().args([
+            "pull",
+            "--tls-verify=false",
+            "--creds",
+            &reg.creds(),
+            &image,
+        ]),
+        None,
+    );
+    let images = ok(
+        podman().args(["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        None,
+    );
+    assert!(images.contains(&image), "{images}");
+}
