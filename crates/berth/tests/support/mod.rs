@@ -1,4 +1,8 @@
 //! Starting real `berth serve` processes and running the real CLI against them.
+#![allow(
+    dead_code,
+    reason = "shared by several test binaries, each using a subset"
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -54,7 +54,7 @@ impl IntoResponse for OciError {
             E::Unauthorized { scope } => (
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHORIZED",
-                json!([{ "Type": "repository", "Name": scope, "Action": "" }]),
+                scope_detail(scope),
             ),
             E::Denied(_) => (StatusCode::FORBIDDEN, "DENIED", Value::Null),
             E::Unsupported(_) => (StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", Value::Null),

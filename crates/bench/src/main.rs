@@ -1,0 +1,234 @@
+//! `berth-bench URL REPO PID [TOKEN]`: runs the registry workloads of `scripts/bench-registry`
+//! against one registry and prints one JSON object of results. The same client measures every
+//! registry, so the ratios compare servers, not clients.
+//!
+//! Workloads: one 1 GiB layer pushed then pulled; 200 × 1 MiB layers pushed then pulled with 8
+//! requests in flight; 16 clients pulling the same 100 MiB layer at once. Blob content is
+//! generated, distinct per blob, and hashed before the clock starts.
+#![allow(clippy::print_stdout, reason = "the results are the output")]
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sha2::{Digest as _, Sha256};
+
+const MIB: usize = 1024 * 1024;
+
+/// A pseudo-random 1 MiB pattern; blob `id`, chunk `n` is the pattern with (id, n) stamped on it.
+fn pattern() -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..MIB)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn chunk(pattern: &[u8], id: u64, n: u64) -> Bytes {
+    let mut c = pattern.to_vec();
+    c[..8].copy_from_slice(&id.to_le_bytes());
+    c[8..16].copy_from_slice(&n.to_le_bytes());
+    Bytes::from(c)
+}
+
+struct Blob {
+    id: u64,
+    mib: u64,
+    digest: String,
+}
+
+fn blob(pattern: &[u8], id: u64, mib: u64) -> Blob {
+    let mut h = Sha256::new();
+    for n in 0..mib {
+        h.update(chunk(pattern, id, n));
+    }
+    let digest = format!(
+        "sha256:{}",
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    Blob { id, mib, digest }
+}
+
+struct Target {
+    http: reqwest::Client,
+    base: String,
+    repo: String,
+    token: Option<String>,
+}
+
+impl Target {
+    fn req(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, url);
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    async fn push(&self, pattern: &'static [u8], b: &Blob) -> anyhow::Result<()> {
+        let r = self
+            .req(
+                reqwest::Method::POST,
+                &format!("{}/v2/{}/blobs/uploads/", self.base, self.repo),
+            )
+            .send()
+            .await?;
+        if r.status() != reqwest::StatusCode::ACCEPTED {
+            bail!("POST upload: {}", r.status());
+        }
+        let loc = r
+            .headers()
+            .get("location")
+            .context("no Location")?
+            .to_str()?
+            .to_owned();
+        let loc = if loc.starts_with("http") {
+            loc
+        } else {
+            format!("{}{loc}", self.base)
+        };
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let (id, mib) = (b.id, b.mib);
+        let body = futures_util::stream::iter(0..mib)
+            .map(move |n| Ok::<_, std::io::Error>(chunk(pattern, id, n)));
+        let r = self
+            .req(
+                reqwest::Method::PUT,
+                &format!("{loc}{sep}digest={}", b.digest),
+            )
+            .header("content-type", "application/octet-stream")
+            .header("content-length", (mib as usize * MIB).to_string())
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await?;
+        if r.status() != reqwest::StatusCode::CREATED {
+            bail!(
+                "PUT upload: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    async fn pull(&self, digest: &str) -> anyhow::Result<u64> {
+        let r = self
+            .req(
+                reqwest::Method::GET,
+                &format!("{}/v2/{}/blobs/{digest}", self.base, self.repo),
+            )
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("GET blob: {}", r.status());
+        }
+        let mut s = r.bytes_stream();
+        let mut n = 0u64;
+        while let Some(c) = s.next().await {
+            n += c?.len() as u64;
+        }
+        Ok(n)
+    }
+}
+
+/// (VmHWM, VmRSS) of a process in MB.
+fn rss(pid: &str) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn mbps(bytes: u64, started: Instant) -> f64 {
+    bytes as f64 / 1e6 / started.elapsed().as_secs_f64()
+}
+
+async fn concurrently<F, Fut>(items: usize, width: usize, f: F) -> anyhow::Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(0..items)
+        .map(f)
+        .buffer_unordered(width)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        bail!("usage: berth-bench URL REPO SERVER_PID [TOKEN]");
+    }
+    let target = Target {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(32)
+            .build()?,
+        base: args[1].trim_end_matches('/').to_owned(),
+        repo: args[2].clone(),
+        token: args.get(4).cloned(),
+    };
+    let pid = args[3].as_str();
+    let pattern: &'static [u8] = Box::leak(pattern().into_boxed_slice());
+
+    let big = blob(pattern, 1, 1024);
+    let small: Vec<Blob> = (0..200).map(|i| blob(pattern, 100 + i, 1)).collect();
+    let shared = blob(pattern, 2, 100);
+
+    let t = Instant::now();
+    target.push(pattern, &big).await?;
+    let push_1g = mbps(1024 * MIB as u64, t);
+    let (rss_after_big_push, _) = rss(pid);
+    let t = Instant::now();
+    let n = target.pull(&big.digest).await?;
+    let pull_1g = mbps(n, t);
+
+    let t = Instant::now();
+    concurrently(small.len(), 8, |i| target.push(pattern, &small[i])).await?;
+    let push_small = mbps(200 * MIB as u64, t);
+    let t = Instant::now();
+    let (tg, sm) = (&target, &small);
+    concurrently(small.len(), 8, |i| async move {
+        tg.pull(&sm[i].digest).await.map(|_| ())
+    })
+    .await?;
+    let pull_small = mbps(200 * MIB as u64, t);
+
+    target.push(pattern, &shared).await?;
+    let t = Instant::now();
+    let sh = &shared;
+    concurrently(
+        16,
+        16,
+        |_| async move { tg.pull(&sh.digest).await.map(|_| ()) },
+    )
+    .await?;
+    let pull_16 = mbps(16 * 100 * MIB as u64, t);
+    let (peak, now) = rss(pid);
+
+    let out = serde_json::json!({
+        "push_1g_mbps": push_1g, "pull_1g_mbps": pull_1g,
+        "push_200x1m_mbps": push_small, "pull_200x1m_mbps": pull_small,
+        "pull_16x100m_mbps": pull_16,
+        "peak_rss_after_1g_push_mb": rss_after_big_push, "peak_rss_mb": peak, "rss_end_mb": now,
+    });
+    println!("{out}");
+    Ok(())
+}
