@@ -161,6 +161,32 @@ async fn the_base_endpoint_challenges_anonymous_callers() {
 }
 
 #[tokio::test]
+async fn a_token_chosen_by_the_operator_works_on_the_registry() {
+    // Regression: bearer tokens without Berth's prefix were taken for registry JWTs.
+    let app = TestApp::new_with_bootstrap("chosen-by-the-operator").await;
+    let r = app
+        .send(
+            req(Method::GET, "/v2/", Some("chosen-by-the-operator"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .send(
+            req(
+                Method::POST,
+                "/v2/admin/app/blobs/uploads/",
+                Some("chosen-by-the-operator"),
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+}
+
+#[tokio::test]
 async fn monolithic_and_post_put_uploads_in_both_algorithms() {
     let reg = Reg::new().await;
     for (alg, hash) in [

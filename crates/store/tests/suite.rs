@@ -305,6 +305,105 @@ async fn tokens_are_found_by_hash_listed_and_revoked(s: &Store) {
     assert!(s.insert_token(&orphan, 1).await.is_err());
 }
 
+async fn registry_metadata_round_trips(s: &Store) {
+    use berth_domain::oci::Digest;
+    use berth_store::{NewManifest, PackageKind};
+    let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+    let owner = s
+        .create_account(&login("reg"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let p = s
+        .create_package(
+            owner.id,
+            PackageKind::Container,
+            "app/cli",
+            Visibility::Private,
+            Some(owner.id),
+            2,
+        )
+        .await
+        .unwrap();
+    let again = s
+        .create_package(
+            owner.id,
+            PackageKind::Container,
+            "app/cli",
+            Visibility::Public,
+            None,
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.id, again.visibility),
+        (p.id, Visibility::Private),
+        "creating twice returns the first"
+    );
+    s.set_package_visibility(p.id, Visibility::Public, 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.package_by_id(p.id).await.unwrap().unwrap().visibility,
+        Visibility::Public
+    );
+
+    s.insert_upload("u1", "reg/app/cli", 5).await.unwrap();
+    assert!(s.advance_upload("u1", 0, 10, 6).await.unwrap());
+    assert!(
+        !s.advance_upload("u1", 0, 20, 7).await.unwrap(),
+        "a stale offset does not move the upload"
+    );
+    assert_eq!(s.upload("u1").await.unwrap().unwrap().size, 10);
+    assert!(s.delete_upload("u1").await.unwrap());
+    assert!(s.upload("u1").await.unwrap().is_none());
+
+    s.add_blob(p.id, &d('a'), 10, 8).await.unwrap();
+    s.add_blob(p.id, &d('a'), 10, 9).await.unwrap();
+    assert_eq!(s.package_blob_size(p.id, &d('a')).await.unwrap(), Some(10));
+    assert_eq!(s.blob_size(&d('a')).await.unwrap(), Some(10));
+    assert_eq!(s.packages_with_blob(&d('a')).await.unwrap(), vec![p.id]);
+
+    let subject = d('s');
+    let m = NewManifest {
+        digest: &d('m'),
+        media_type: "application/vnd.oci.image.manifest.v1+json",
+        artifact_type: Some("application/x.sig"),
+        subject: Some(&subject),
+        annotations: Some(r#"{"k":"v"}"#),
+        body: "{}",
+        refs: vec![&d('a')],
+    };
+    s.put_manifest(p.id, &m, Some("v1"), 10).await.unwrap();
+    s.put_manifest(p.id, &m, Some("v2"), 11).await.unwrap();
+    assert_eq!(s.tag(p.id, "v2").await.unwrap(), Some(d('m')));
+    assert_eq!(s.manifest(p.id, &d('m')).await.unwrap().unwrap().body, "{}");
+    assert_eq!(s.tags(p.id, None, 10).await.unwrap(), ["v1", "v2"]);
+    assert_eq!(s.tags(p.id, Some("v1"), 10).await.unwrap(), ["v2"]);
+    assert_eq!(s.referrers(p.id, &subject, None).await.unwrap().len(), 1);
+    assert_eq!(
+        s.referrers(p.id, &subject, Some("application/x.sig"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        s.referrers(p.id, &subject, Some("application/x.other"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.delete_tag(p.id, "v1").await.unwrap());
+    assert!(s.delete_manifest(p.id, &d('m')).await.unwrap());
+    assert!(
+        s.tag(p.id, "v2").await.unwrap().is_none(),
+        "tags go with their manifest"
+    );
+    assert!(s.unlink_blob(p.id, &d('a')).await.unwrap());
+    assert!(s.package_blob_size(p.id, &d('a')).await.unwrap().is_none());
+}
+
 /// Every check of the suite, each on a fresh database from `$open`.
 macro_rules! suite {
     ($open:expr) => {{
@@ -312,6 +411,7 @@ macro_rules! suite {
         membership_is_set_changed_listed_and_removed(&$open).await;
         repositories_come_with_the_callers_standing(&$open).await;
         tokens_are_found_by_hash_listed_and_revoked(&$open).await;
+        registry_metadata_round_trips(&$open).await;
     }};
 }
 

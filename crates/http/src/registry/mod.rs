@@ -43,8 +43,8 @@ fn challenge(state: &AppState) -> String {
     )
 }
 
-/// Resolves the caller from `Authorization`: a Berth token (Bearer or Basic) is checked as a
-/// principal; any other bearer token must be a registry token issued by `/token`.
+/// Resolves the caller from `Authorization`: a registry token issued by `/token` (a JWT: three
+/// dot-separated parts) carries its grants; anything else is a Berth token, checked as a principal.
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<RegistryCaller, RegistryError> {
     let unauthorized = || RegistryError::Unauthorized {
         scope: String::new(),
@@ -53,19 +53,19 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<RegistryCaller,
     let Some(token) = token else {
         return Ok(RegistryCaller::Principal(Principal::Anonymous));
     };
-    if token.expose_secret().starts_with("berth_") {
+    if token.expose_secret().split('.').count() == 3 {
         return state
             .berth
-            .authenticate(&token)
-            .await
-            .map(RegistryCaller::Principal)
-            .map_err(|_| unauthorized());
+            .verify_registry_token(token.expose_secret(), &state.registry_service)
+            .map(RegistryCaller::Grant)
+            .ok_or_else(unauthorized);
     }
     state
         .berth
-        .verify_registry_token(token.expose_secret(), &state.registry_service)
-        .map(RegistryCaller::Grant)
-        .ok_or_else(unauthorized)
+        .authenticate(&token)
+        .await
+        .map(RegistryCaller::Principal)
+        .map_err(|_| unauthorized())
 }
 
 async fn dispatch(

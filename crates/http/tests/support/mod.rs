@@ -76,11 +76,24 @@ impl Reply {
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::with_bootstrap(None).await
+    }
+
+    /// A server whose site administrator's token was chosen by the operator.
+    pub async fn new_with_bootstrap(token: &str) -> Self {
+        Self::with_bootstrap(Some(token)).await
+    }
+
+    async fn with_bootstrap(token: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000)));
         let berth = build(dir.path(), clock.clone()).await;
         let minted = berth
-            .bootstrap(None)
+            .bootstrap(
+                token
+                    .map(|t| secrecy::SecretString::from(t.to_owned()))
+                    .as_ref(),
+            )
             .await
             .unwrap()
             .expect("a fresh store bootstraps");
