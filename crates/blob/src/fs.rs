@@ -12,7 +12,7 @@ use crate::{BlobDriver, BlobError, ByteStream, Result, check_path};
 
 /// Chunks read from disk are this large: big enough that the blocking-pool hop per read is
 /// noise, small enough to keep memory flat under many concurrent downloads.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
 /// Queue depth between the receiving task and the writing thread.
 const WRITE_QUEUE: usize = 16;
 

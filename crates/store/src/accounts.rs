@@ -66,7 +66,7 @@ impl Store {
         .bind(kind.as_str())
         .bind(i64::from(site_admin))
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("login"))?;
         row.try_into()
@@ -109,7 +109,7 @@ impl Store {
         .bind(org_id)
         .bind(user_id)
         .bind(role_word(role))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -119,7 +119,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }

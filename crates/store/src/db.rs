@@ -20,7 +20,11 @@ pub enum Backend {
 /// The metadata store. Cheap to clone: it is a connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads (and, on PostgreSQL, writes).
     pub(crate) pool: AnyPool,
+    /// Writes. On SQLite a single connection, so writers queue in-process instead of meeting
+    /// `SQLITE_BUSY` and SQLite's sleeping busy handler; on PostgreSQL the same pool as reads.
+    pub(crate) writer: AnyPool,
     backend: Backend,
 }
 
@@ -46,27 +50,40 @@ impl Store {
             source,
         };
         let options = AnyConnectOptions::from_str(url).map_err(connect_err)?;
-        let mut pool_options = AnyPoolOptions::new().max_connections(16);
-        if backend == Backend::Sqlite {
+        let pool_options = |max: u32| {
+            let options = AnyPoolOptions::new().max_connections(max);
+            if backend != Backend::Sqlite {
+                return options;
+            }
             // WAL is sqlx's default for SQLite files; NORMAL sync is durable under WAL except for
             // the last commits before a power loss, and five times faster than FULL here.
-            pool_options = pool_options.after_connect(|conn, _| {
+            options.after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
-                        .await?;
+                    conn.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;").await?;
                     Ok(())
                 })
-            });
-        }
-        let pool = pool_options
-            .connect_with(options)
+            })
+        };
+        let pool = pool_options(16)
+            .connect_with(options.clone())
             .await
             .map_err(connect_err)?;
+        let writer = match backend {
+            Backend::Sqlite => pool_options(1)
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?,
+            Backend::Postgres => pool.clone(),
+        };
         match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&writer).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&writer).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// The SQLite database file inside a data directory, created when missing.
@@ -79,6 +96,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

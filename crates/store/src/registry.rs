@@ -148,7 +148,7 @@ impl Store {
         .bind(visibility.as_str())
         .bind(publisher_id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         inserted.map_err(conflict_as("package"))?;
         self.package(owner_id, kind, name)
@@ -166,7 +166,7 @@ impl Store {
             .bind(id)
             .bind(visibility.as_str())
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -178,7 +178,7 @@ impl Store {
             .bind(id)
             .bind(repository)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -208,7 +208,7 @@ impl Store {
         .bind(expected)
         .bind(size)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -216,7 +216,7 @@ impl Store {
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -231,7 +231,7 @@ impl Store {
         size: u64,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
             .bind(digest.as_str())
             .bind(size as i64)
@@ -282,7 +282,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM package_blobs WHERE package_id = $1 AND digest = $2")
             .bind(package_id)
             .bind(digest.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -298,7 +298,7 @@ impl Store {
         tag: Option<&str>,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO manifests (package_id, digest, media_type, artifact_type, subject, annotations, size, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (package_id, digest) DO NOTHING",
@@ -390,7 +390,7 @@ impl Store {
 
     /// Deletes a manifest, the tags that point at it and its references.
     pub async fn delete_manifest(&self, package_id: i64, digest: &Digest) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("DELETE FROM manifests WHERE package_id = $1 AND digest = $2")
             .bind(package_id)
             .bind(digest.as_str())
@@ -414,7 +414,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM tags WHERE package_id = $1 AND name = $2")
             .bind(package_id)
             .bind(tag)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -124,7 +124,7 @@ impl Store {
         .bind(clone_url)
         .bind(description)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("repository"))?;
         let (repo, _) = self
@@ -210,7 +210,7 @@ impl Store {
         .bind(repo_id)
         .bind(user_id)
         .bind(permission.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -220,7 +220,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM collaborators WHERE repo_id = $1 AND user_id = $2")
             .bind(repo_id)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }

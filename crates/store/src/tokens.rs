@@ -115,7 +115,7 @@ impl Store {
         .bind(t.last_eight)
         .bind(now)
         .bind(t.expires_at)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("token"))?;
         row.try_into()
@@ -171,7 +171,7 @@ impl Store {
             sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -364,20 +364,20 @@ async fn registry_metadata_round_trips(s: &Store) {
     assert_eq!(s.blob_size(&d('a')).await.unwrap(), Some(10));
     assert_eq!(s.packages_with_blob(&d('a')).await.unwrap(), vec![p.id]);
 
-    let subject = d('s');
+    let (subject, manifest_digest, layer) = (d('5'), d('e'), d('a'));
     let m = NewManifest {
-        digest: &d('m'),
+        digest: &manifest_digest,
         media_type: "application/vnd.oci.image.manifest.v1+json",
         artifact_type: Some("application/x.sig"),
         subject: Some(&subject),
         annotations: Some(r#"{"k":"v"}"#),
         body: "{}",
-        refs: vec![&d('a')],
+        refs: vec![&layer],
     };
     s.put_manifest(p.id, &m, Some("v1"), 10).await.unwrap();
     s.put_manifest(p.id, &m, Some("v2"), 11).await.unwrap();
-    assert_eq!(s.tag(p.id, "v2").await.unwrap(), Some(d('m')));
-    assert_eq!(s.manifest(p.id, &d('m')).await.unwrap().unwrap().body, "{}");
+    assert_eq!(s.tag(p.id, "v2").await.unwrap(), Some(d('e')));
+    assert_eq!(s.manifest(p.id, &d('e')).await.unwrap().unwrap().body, "{}");
     assert_eq!(s.tags(p.id, None, 10).await.unwrap(), ["v1", "v2"]);
     assert_eq!(s.tags(p.id, Some("v1"), 10).await.unwrap(), ["v2"]);
     assert_eq!(s.referrers(p.id, &subject, None).await.unwrap().len(), 1);
@@ -395,7 +395,7 @@ async fn registry_metadata_round_trips(s: &Store) {
             .is_empty()
     );
     assert!(s.delete_tag(p.id, "v1").await.unwrap());
-    assert!(s.delete_manifest(p.id, &d('m')).await.unwrap());
+    assert!(s.delete_manifest(p.id, &d('e')).await.unwrap());
     assert!(
         s.tag(p.id, "v2").await.unwrap().is_none(),
         "tags go with their manifest"
