@@ -158,7 +158,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .ok()
         .filter(|t| !t.is_empty())
         .map(SecretString::from);
-    if let Some(minted) = berth.bootstrap(bootstrap_token.as_ref()).await? {
+    let bootstrapped = berth
+        .bootstrap(bootstrap_token.as_ref())
+        .await
+        .map_err(|e| match e {
+            berth_service::ServiceError::Invalid(i) => {
+                anyhow::anyhow!("BERTH_BOOTSTRAP_TOKEN is not usable: {}", i.message)
+            }
+            e => e.into(),
+        })?;
+    if let Some(minted) = bootstrapped {
         if bootstrap_token.is_some() {
             tracing::info!(
                 "created the site administrator admin with the token from BERTH_BOOTSTRAP_TOKEN"

@@ -351,6 +351,42 @@ fn start_up_errors_say_what_to_fix() {
         text(&out.stderr)
     );
 
+    let mut short = serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&dir.path().join("d")),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    short.env("BERTH_BOOTSTRAP_TOKEN", "tok");
+    let out = run_to_end(short);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "regression: a short chosen token used to panic"
+    );
+    assert!(
+        text(&out.stderr).contains("BERTH_BOOTSTRAP_TOKEN is not usable")
+            && text(&out.stderr).contains("at least 16"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut good = serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&dir.path().join("d")),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    good.env("BERTH_BOOTSTRAP_TOKEN", "long-enough-to-be-chosen");
+    let server = Server::start(good);
+    let cli = Cli::new(&dir.path().join("cfg"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", "long-enough-to-be-chosen");
+    assert!(
+        cli.ok(&["user", "show"]).contains("admin"),
+        "the refused start created nothing, so a good token still bootstraps"
+    );
+    drop(server);
+
     let out = run_to_end(serve_command(&["--listen", "nowhere"]));
     assert!(
         text(&out.stderr).contains("--listen \"nowhere\" is not an address"),

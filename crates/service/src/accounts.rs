@@ -26,6 +26,10 @@ impl Berth {
         if self.store.has_accounts().await? {
             return Ok(None);
         }
+        // Checked before anything is created, so a refused token leaves a fresh store fresh.
+        if let Some(t) = token {
+            crate::tokens::check_chosen_token(t)?;
+        }
         let login = Login::parse(BOOTSTRAP_ADMIN).expect("a valid login");
         let admin = match self
             .store

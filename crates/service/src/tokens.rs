@@ -70,6 +70,31 @@ fn mint_value(kind: TokenKind) -> String {
     format!("{prefix}{random}")
 }
 
+/// The shortest token an operator may choose for the bootstrap administrator.
+pub const MIN_CHOSEN_TOKEN_LEN: usize = 16;
+
+/// Refuses an operator-chosen token that is too short or has spaces.
+pub(crate) fn check_chosen_token(token: &SecretString) -> Result<()> {
+    let t = token.expose_secret();
+    if t.chars().count() < MIN_CHOSEN_TOKEN_LEN || t.chars().any(char::is_whitespace) {
+        return Err(ServiceError::invalid(
+            "Token",
+            "token",
+            "invalid",
+            format!(
+                "a chosen token must be at least {MIN_CHOSEN_TOKEN_LEN} characters without spaces"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The last `n` characters of `s` (all of it when shorter).
+fn last_chars(s: &str, n: usize) -> String {
+    let skip = s.chars().count().saturating_sub(n);
+    s.chars().skip(skip).collect()
+}
+
 /// The options of a new token.
 #[derive(Debug, Clone, Default)]
 pub struct TokenRequest {
@@ -123,7 +148,7 @@ impl Berth {
 
     async fn mint(&self, new: NewToken<'_>, value: String) -> Result<MintedToken> {
         let hash = self.hasher.hash(&value);
-        let last_eight = value[value.len() - 8..].to_owned();
+        let last_eight = last_chars(&value, 8);
         let record = self
             .store
             .insert_token(
@@ -326,6 +351,13 @@ mod tests {
         assert_eq!(v.len(), PERSONAL_PREFIX.len() + RANDOM_LEN);
         assert_ne!(v, mint_value(TokenKind::Personal));
         assert!(mint_value(TokenKind::Repository).starts_with(REPOSITORY_PREFIX));
+    }
+
+    #[test]
+    fn last_chars_never_panics() {
+        assert_eq!(last_chars("abcdefghij", 8), "cdefghij");
+        assert_eq!(last_chars("tok", 8), "tok");
+        assert_eq!(last_chars("ééééééééé", 8), "éééééééé");
     }
 
     #[test]
