@@ -289,13 +289,13 @@ impl Store {
 
     // --- manifests and tags ----------------------------------------------------------------
 
-    /// Stores a manifest (idempotent for the same digest) with its references, and points `tag`
+    /// Stores a manifest (idempotent for the same digest) with its references, and points `tags`
     /// at it, in one transaction.
     pub async fn put_manifest(
         &self,
         package_id: i64,
         m: &NewManifest<'_>,
-        tag: Option<&str>,
+        tags: &[&str],
         now: i64,
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
@@ -324,7 +324,7 @@ impl Store {
                     .await?;
             }
         }
-        if let Some(tag) = tag {
+        for tag in tags {
             sqlx::query(
                 "INSERT INTO tags (package_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (package_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",

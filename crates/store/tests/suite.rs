@@ -374,8 +374,8 @@ async fn registry_metadata_round_trips(s: &Store) {
         body: "{}",
         refs: vec![&layer],
     };
-    s.put_manifest(p.id, &m, Some("v1"), 10).await.unwrap();
-    s.put_manifest(p.id, &m, Some("v2"), 11).await.unwrap();
+    s.put_manifest(p.id, &m, &["v1"], 10).await.unwrap();
+    s.put_manifest(p.id, &m, &["v2"], 11).await.unwrap();
     assert_eq!(s.tag(p.id, "v2").await.unwrap(), Some(d('e')));
     assert_eq!(s.manifest(p.id, &d('e')).await.unwrap().unwrap().body, "{}");
     assert_eq!(s.tags(p.id, None, 10).await.unwrap(), ["v1", "v2"]);

@@ -151,7 +151,14 @@ pub async fn handle(
                         m.body.map_or_else(Body::empty, Body::from),
                     ))
                 }
-                Method::PUT => put_manifest(state, caller, &name, reference, req).await,
+                Method::PUT => {
+                    let tags: Vec<&str> = q
+                        .iter()
+                        .filter(|(k, _)| k == "tag")
+                        .map(|(_, v)| v.as_str())
+                        .collect();
+                    put_manifest(state, caller, &name, reference, tags, req).await
+                }
                 Method::DELETE => {
                     b.delete_manifest(caller, &name, reference).await?;
                     Ok(StatusCode::ACCEPTED.into_response())
@@ -330,8 +337,10 @@ async fn put_manifest(
     caller: &RegistryCaller,
     name: &RepositoryName,
     reference: &str,
+    tags: Vec<&str>,
     req: Request,
 ) -> RegistryResult<Response> {
+    let tag_param = !tags.is_empty();
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -345,18 +354,14 @@ async fn put_manifest(
                 "the manifest is larger than {limit} bytes, or its body could not be read"
             ))
         })?;
-    let (digest, subject) = state
-        .berth
-        .put_manifest(
-            caller,
-            name,
-            PutManifest {
-                reference,
-                content_type: content_type.as_deref(),
-                body,
-            },
-        )
-        .await?;
+    let put = PutManifest {
+        reference,
+        tags,
+        content_type: content_type.as_deref(),
+        body,
+    };
+    let outcome = state.berth.put_manifest(caller, name, put).await?;
+    let (digest, subject) = (outcome.digest, outcome.subject);
     let mut headers = vec![
         (header::LOCATION, format!("/v2/{name}/manifests/{digest}")),
         (dcd(), digest.to_string()),
@@ -365,6 +370,12 @@ async fn put_manifest(
         headers.push((
             header::HeaderName::from_static("oci-subject"),
             subject.to_string(),
+        ));
+    }
+    if tag_param {
+        headers.push((
+            header::HeaderName::from_static("oci-tag"),
+            outcome.tags.join(", "),
         ));
     }
     Ok(reply(StatusCode::CREATED, headers, Body::empty()))

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use berth_domain::manifest::{Descriptor, ManifestKind, parse_manifest};
-use berth_domain::oci::{Algorithm, Digest, Reference, RepositoryName};
+use berth_domain::oci::{Algorithm, Digest, Reference, RepositoryName, Tag};
 use berth_domain::package::PackageAction;
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256, Sha512};
@@ -26,8 +26,19 @@ fn hash(algorithm: Algorithm, bytes: &[u8]) -> Digest {
 #[derive(Debug, Clone)]
 pub struct PutManifest<'a> {
     pub reference: &'a str,
+    /// Extra tags to point at the manifest (the `?tag=` parameter of OCI v1.1).
+    pub tags: Vec<&'a str>,
     pub content_type: Option<&'a str>,
     pub body: Bytes,
+}
+
+/// What a manifest push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+    /// Every tag now pointing at the manifest by this push.
+    pub tags: Vec<String>,
 }
 
 /// A manifest on its way out.
@@ -91,7 +102,7 @@ impl Berth {
         caller: &RegistryCaller,
         name: &RepositoryName,
         put: PutManifest<'_>,
-    ) -> RegistryResult<(Digest, Option<Digest>)> {
+    ) -> RegistryResult<PutOutcome> {
         let target = self
             .authorize_package(caller, name, PackageAction::Push)
             .await?;
@@ -166,14 +177,28 @@ impl Berth {
             body: text,
             refs,
         };
-        let tag = match &reference {
-            Reference::Tag(t) => Some(t.as_str()),
-            Reference::Digest(_) => None,
-        };
+        let mut tags: Vec<&str> = Vec::new();
+        if let Reference::Tag(t) = &reference {
+            tags.push(t.as_str());
+        }
+        for t in &put.tags {
+            if Tag::parse(t).is_none() {
+                return Err(RegistryError::ManifestInvalid(format!(
+                    "{t:?} is not a valid tag"
+                )));
+            }
+            if !tags.contains(t) {
+                tags.push(t);
+            }
+        }
         self.store
-            .put_manifest(package.id, &record, tag, self.now())
+            .put_manifest(package.id, &record, &tags, self.now())
             .await?;
-        Ok((digest, manifest.subject.map(|s| s.digest)))
+        Ok(PutOutcome {
+            digest,
+            subject: manifest.subject.map(|s| s.digest),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        })
     }
 
     async fn manifest_digest(

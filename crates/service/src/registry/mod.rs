@@ -27,7 +27,7 @@ use berth_store::{Account, Package, PackageKind, StoreError};
 
 pub use auth::{Grant, GrantedAccess, IssuedToken, RegistryCaller, TokenGrantRequest};
 pub use blobs::{BlobBody, ByteRange};
-pub use manifests::{MAX_MANIFEST, ManifestBody, PutManifest, Referrer, TagPage};
+pub use manifests::{MAX_MANIFEST, ManifestBody, PutManifest, PutOutcome, Referrer, TagPage};
 pub use uploads::{UploadOutcome, UploadStatus};
 
 use crate::{Berth, Principal};
