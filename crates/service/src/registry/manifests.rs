@@ -7,7 +7,7 @@ use berth_domain::package::PackageAction;
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256, Sha512};
 
-use super::{RegistryCaller, RegistryError, RegistryResult};
+use super::{RegistryCaller, RegistryError, RegistryResult, Target};
 use crate::Berth;
 
 /// The largest manifest accepted (distribution's limit).
@@ -302,7 +302,8 @@ impl Berth {
     }
 
     /// GET `/v2/<name>/referrers/<digest>?artifactType=`: the manifests whose subject is
-    /// `digest`. An unknown subject has no referrers (an empty list, not an error).
+    /// `digest`. An unknown subject, or repository, has no referrers (an empty list, not an
+    /// error: the conformance suite asks before anything is pushed).
     pub async fn referrers(
         &self,
         caller: &RegistryCaller,
@@ -310,12 +311,21 @@ impl Berth {
         digest: &str,
         artifact_type: Option<&str>,
     ) -> RegistryResult<Vec<Referrer>> {
-        let target = self
-            .authorize_package(caller, name, PackageAction::Pull)
-            .await?;
         let digest =
             Digest::parse(digest).map_err(|e| RegistryError::DigestInvalid(e.to_string()))?;
-        let package = target.package()?;
+        // A repository the caller cannot read (missing or private alike) has no referrers for
+        // them: the spec's answer for an unknown subject, and it tells the two cases apart no
+        // more than NAME_UNKNOWN would. Anonymous callers are still asked to authenticate.
+        let package = match self
+            .authorize_package(caller, name, PackageAction::Pull)
+            .await
+        {
+            Ok(Target {
+                package: Some(p), ..
+            }) => p,
+            Ok(_) | Err(RegistryError::NameUnknown) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
         let rows = self
             .store
             .referrers(package.id, &digest, artifact_type)
