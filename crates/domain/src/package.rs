@@ -1,372 +1,634 @@
-//! Who may pull, push and delete a package in the built-in registries: one pure function,
-//! [`package_allows`].
+//! Who may read, write, delete and administer a package in the built-in registries (container
+//! now, npm later): one pure function, [`authorize`]. The model is GitHub Packages'
+//! (SPEC §4):
 //!
-//! The rules here are the simple ownership model (GitHub Packages without repository links):
-//! - public packages are pullable by everyone, anonymous included;
-//! - internal packages are pullable by every member of the owning organization;
-//! - the owning user, the owning organization's owners and the package's publisher may pull,
-//!   push and delete;
-//! - a package that does not exist yet may be created (pushed) by the owning user or any member
-//!   of the owning organization;
-//! - a site administrator acting with `site_admin` may do everything;
-//! - each action also needs its token scope: `read:packages` to pull, `write:packages` to push,
-//!   `delete:packages` to delete (anonymous pulls of public packages need none);
-//! - repository tokens pull public packages only (repository links come with the next model).
+//! - **Roles** on a package are `read`, `write`, `admin` ([`Permission`]). The owning user, the
+//!   owning organization's owners and the publisher are admins.
+//! - **Visibility**: public packages are readable by everyone, anonymous included; internal ones by
+//!   every member of the owning organization.
+//! - **Inheritance**: a package linked to a source repository R and inheriting from it gives each
+//!   user their role on R, lets R's repository tokens write and R's environments read.
+//!   Explicit user grants do not apply while inheriting (switching replaces them).
+//! - **Explicit grants**: to users, with a role; to repositories, separately for environments
+//!   (read) and for repository tokens (a role).
+//! - **Environments** of R read (and only read) what is public, linked to and inheriting from R,
+//!   granted to R, or internal to R's organization unless R is public.
+//! - **Scopes** bound what a personal token does: `read:packages` to read, `write:packages` to write
+//!   or administer, `delete:packages` (with the admin role) to delete. Reading a public package needs
+//!   no scope. A site administrator acting with `site_admin` may do everything.
+//! - **Creating** a package (writing where none exists) is open to the owning user, members of the
+//!   owning organization, and repository tokens of repositories with the same owner.
 
-use crate::access::{OrgRole, Visibility};
+use crate::access::{OrgRole, Permission, Visibility};
 use crate::scope::{Scope, Scopes};
 
 /// What a caller wants to do to a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PackageAction {
-    Pull,
-    Push,
+    Read,
+    Write,
     Delete,
+    Admin,
 }
 
 impl PackageAction {
-    pub const ALL: [PackageAction; 3] = [
-        PackageAction::Pull,
-        PackageAction::Push,
-        PackageAction::Delete,
-    ];
+    pub const ALL: [PackageAction; 4] = [Self::Read, Self::Write, Self::Delete, Self::Admin];
 
-    /// The Docker token-spec word for the action.
-    pub fn as_str(self) -> &'static str {
+    /// The Docker token-spec word (`pull`, `push`, `delete`); `Admin` has none.
+    pub fn docker_word(self) -> Option<&'static str> {
         match self {
-            Self::Pull => "pull",
-            Self::Push => "push",
-            Self::Delete => "delete",
+            Self::Read => Some("pull"),
+            Self::Write => Some("push"),
+            Self::Delete => Some("delete"),
+            Self::Admin => None,
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    /// Parses a Docker token-spec action word.
+    pub fn from_docker_word(s: &str) -> Option<Self> {
+        match s {
+            "pull" => Some(Self::Read),
+            "push" => Some(Self::Write),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
     }
 
     fn scope(self) -> Scope {
         match self {
-            Self::Pull => Scope::ReadPackages,
-            Self::Push => Scope::WritePackages,
+            Self::Read => Scope::ReadPackages,
+            Self::Write | Self::Admin => Scope::WritePackages,
             Self::Delete => Scope::DeletePackages,
+        }
+    }
+
+    /// The role the action needs on an existing package.
+    fn needs(self) -> Permission {
+        match self {
+            Self::Read => Permission::Read,
+            Self::Write => Permission::Write,
+            Self::Delete | Self::Admin => Permission::Admin,
         }
     }
 }
 
-/// What the decision needs to know about the package (or the place one would be created).
+/// What the decision needs to know about the package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackageFacts {
     /// `None` when no package exists at that name yet.
     pub visibility: Option<Visibility>,
+    /// Whether the package is linked to a source repository.
+    pub linked: bool,
+    /// Whether it inherits access from that repository.
+    pub inherit: bool,
 }
 
-/// The caller, with their relationship to the package's owner already looked up.
+/// A user's standing towards a package (and its owner, and its linked repository).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserStanding {
+    /// The package's owner is this user.
+    pub is_owner: bool,
+    /// The user's role in the owning organization.
+    pub org_role: Option<OrgRole>,
+    pub is_publisher: bool,
+    pub site_admin: bool,
+    /// An explicit grant to this user.
+    pub grant: Option<Permission>,
+    /// The user's permission on the linked repository (used while inheriting).
+    pub linked_repo_role: Option<Permission>,
+}
+
+/// A repository's standing towards a package: for repository tokens and environments of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PackageActor {
+pub struct RepoStanding {
+    /// This repository is the package's linked source repository.
+    pub is_linked: bool,
+    pub visibility: Visibility,
+    /// The repository and the package have the same owner (user or organization).
+    pub same_owner: bool,
+    /// The repository was granted environments access (read).
+    pub environments_access: bool,
+    /// The repository was granted repository-token access with this role.
+    pub token_access: Option<Permission>,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackagePrincipal {
     Anonymous,
+    /// A user through a personal token with `scopes`.
     User {
-        /// The package's owner is this user.
-        is_owner: bool,
-        /// The user's role in the owning organization.
-        org_role: Option<OrgRole>,
-        /// The user published the package.
-        is_publisher: bool,
-        site_admin: bool,
+        standing: UserStanding,
         scopes: Scopes,
     },
-    RepoToken,
+    /// A repository token: acts as the repository.
+    RepoToken(RepoStanding),
+    /// An environment of a repository (on behalf of its user): reads only.
+    Environment(RepoStanding),
 }
 
-/// Whether `actor` may do `action` to the package described by `facts`.
-pub fn package_allows(actor: &PackageActor, facts: PackageFacts, action: PackageAction) -> bool {
-    let public_pull = action == PackageAction::Pull && facts.visibility == Some(Visibility::Public);
-    match *actor {
-        PackageActor::Anonymous | PackageActor::RepoToken => public_pull,
-        PackageActor::User {
-            is_owner,
-            org_role,
-            is_publisher,
-            site_admin,
-            scopes,
-        } => {
-            if site_admin && scopes.has(Scope::SiteAdmin) {
-                return true;
-            }
-            if public_pull {
-                return true;
-            }
-            if !scopes.has(action.scope()) {
-                return false;
-            }
-            let admin = is_owner
-                || org_role == Some(OrgRole::Owner)
-                || (is_publisher && facts.visibility.is_some());
-            match (facts.visibility, action) {
-                _ if admin => true,
-                (None, PackageAction::Push) => org_role.is_some(),
-                (Some(Visibility::Internal), PackageAction::Pull) => org_role.is_some(),
-                _ => false,
-            }
+fn public_read(facts: PackageFacts) -> Option<Permission> {
+    (facts.visibility == Some(Visibility::Public)).then_some(Permission::Read)
+}
+
+fn inherits_from(repo: &RepoStanding, facts: PackageFacts) -> bool {
+    repo.is_linked && facts.linked && facts.inherit
+}
+
+/// The role a principal has on an existing package (`None`: none at all).
+fn role(p: &PackagePrincipal, facts: PackageFacts) -> Option<Permission> {
+    match p {
+        PackagePrincipal::Anonymous => public_read(facts),
+        PackagePrincipal::User { standing: s, .. } => {
+            let admin = (s.is_owner || s.org_role == Some(OrgRole::Owner) || s.is_publisher)
+                .then_some(Permission::Admin);
+            let access_list = if facts.linked && facts.inherit {
+                s.linked_repo_role
+            } else {
+                s.grant
+            };
+            let internal = (facts.visibility == Some(Visibility::Internal) && s.org_role.is_some())
+                .then_some(Permission::Read);
+            [admin, access_list, internal, public_read(facts)]
+                .into_iter()
+                .flatten()
+                .max()
+        }
+        PackagePrincipal::RepoToken(r) => {
+            let inherited = inherits_from(r, facts).then_some(Permission::Write);
+            [inherited, r.token_access, public_read(facts)]
+                .into_iter()
+                .flatten()
+                .max()
+        }
+        PackagePrincipal::Environment(r) => {
+            let internal = facts.visibility == Some(Visibility::Internal)
+                && r.same_owner
+                && r.visibility != Visibility::Public;
+            (public_read(facts).is_some()
+                || inherits_from(r, facts)
+                || r.environments_access
+                || internal)
+                .then_some(Permission::Read)
         }
     }
 }
 
-/// Whether `actor` administers the existing package (settings such as visibility): the owning
-/// user, the owning org's owners, the publisher, or a site admin, with `write:packages`.
-pub fn package_admin(actor: &PackageActor, facts: PackageFacts) -> bool {
-    match *actor {
-        PackageActor::Anonymous | PackageActor::RepoToken => false,
-        PackageActor::User {
-            is_owner,
-            org_role,
-            is_publisher,
-            site_admin,
-            scopes,
-        } => {
-            (site_admin && scopes.has(Scope::SiteAdmin))
-                || (facts.visibility.is_some()
-                    && scopes.has(Scope::WritePackages)
-                    && (is_owner || org_role == Some(OrgRole::Owner) || is_publisher))
-        }
+/// Whether `p` may do `action` to the package described by `facts`.
+pub fn authorize(p: &PackagePrincipal, facts: PackageFacts, action: PackageAction) -> bool {
+    if let PackagePrincipal::User { standing, scopes } = p
+        && standing.site_admin
+        && scopes.has(Scope::SiteAdmin)
+    {
+        return true;
     }
+    if facts.visibility.is_none() {
+        // Nothing there yet: the only thing to do is to create it.
+        return action == PackageAction::Write
+            && match p {
+                PackagePrincipal::User { standing, scopes } => {
+                    scopes.has(Scope::WritePackages)
+                        && (standing.is_owner || standing.org_role.is_some())
+                }
+                PackagePrincipal::RepoToken(r) => r.same_owner,
+                PackagePrincipal::Anonymous | PackagePrincipal::Environment(_) => false,
+            };
+    }
+    if matches!(p, PackagePrincipal::Environment(_)) && action != PackageAction::Read {
+        return false;
+    }
+    let scoped = match p {
+        PackagePrincipal::User { scopes, .. } => {
+            scopes.has(action.scope())
+                || (action == PackageAction::Read && public_read(facts).is_some())
+        }
+        _ => true,
+    };
+    scoped && role(p, facts).is_some_and(|r| r >= action.needs())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use PackageAction::*;
+    use Permission as P;
 
     fn scopes(w: &[&str]) -> Scopes {
         Scopes::parse(w.iter().copied()).unwrap()
     }
 
+    /// The rules once more, written as "who may", independently of `role`.
+    fn oracle(p: &PackagePrincipal, f: PackageFacts, a: PackageAction) -> bool {
+        let exists = f.visibility.is_some();
+        let public = f.visibility == Some(Visibility::Public);
+        let internal = f.visibility == Some(Visibility::Internal);
+        let inheriting = f.linked && f.inherit;
+        match *p {
+            PackagePrincipal::Anonymous => public && a == Read,
+            PackagePrincipal::User {
+                standing: s,
+                scopes: sc,
+            } => {
+                if s.site_admin && sc.has(Scope::SiteAdmin) {
+                    return true;
+                }
+                if !exists {
+                    return a == Write
+                        && sc.has(Scope::WritePackages)
+                        && (s.is_owner || s.org_role.is_some());
+                }
+                let listed = if inheriting {
+                    s.linked_repo_role
+                } else {
+                    s.grant
+                };
+                let is_admin = s.is_owner
+                    || s.org_role == Some(OrgRole::Owner)
+                    || s.is_publisher
+                    || listed == Some(P::Admin);
+                let can_write = is_admin || listed == Some(P::Write);
+                let can_read =
+                    can_write || listed.is_some() || public || (internal && s.org_role.is_some());
+                match a {
+                    Read => public || (sc.has(Scope::ReadPackages) && can_read),
+                    Write => sc.has(Scope::WritePackages) && can_write,
+                    Admin => sc.has(Scope::WritePackages) && is_admin,
+                    Delete => sc.has(Scope::DeletePackages) && is_admin,
+                }
+            }
+            PackagePrincipal::RepoToken(r) => {
+                if !exists {
+                    return a == Write && r.same_owner;
+                }
+                let is_admin = r.token_access == Some(P::Admin);
+                let can_write =
+                    is_admin || (inheriting && r.is_linked) || r.token_access == Some(P::Write);
+                let can_read = can_write || r.token_access.is_some() || public;
+                match a {
+                    Read => can_read,
+                    Write => can_write,
+                    Delete | Admin => is_admin,
+                }
+            }
+            PackagePrincipal::Environment(r) => {
+                exists
+                    && a == Read
+                    && (public
+                        || (inheriting && r.is_linked)
+                        || r.environments_access
+                        || (internal && r.same_owner && r.visibility != Visibility::Public))
+            }
+        }
+    }
+
+    fn all_facts() -> Vec<PackageFacts> {
+        let mut out = Vec::new();
+        for visibility in [
+            None,
+            Some(Visibility::Public),
+            Some(Visibility::Private),
+            Some(Visibility::Internal),
+        ] {
+            for linked in [false, true] {
+                for inherit in [false, true] {
+                    out.push(PackageFacts {
+                        visibility,
+                        linked,
+                        inherit,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn all_principals() -> Vec<PackagePrincipal> {
+        let roles = [None, Some(P::Read), Some(P::Write), Some(P::Admin)];
+        let scope_sets = [
+            scopes(&[]),
+            scopes(&["read:packages"]),
+            scopes(&["write:packages"]),
+            scopes(&["write:packages", "delete:packages"]),
+            scopes(&["read:packages", "delete:packages"]),
+            scopes(&["site_admin"]),
+            scopes(&["repo"]),
+        ];
+        let mut out = vec![PackagePrincipal::Anonymous];
+        for is_owner in [false, true] {
+            for org_role in [None, Some(OrgRole::Member), Some(OrgRole::Owner)] {
+                for is_publisher in [false, true] {
+                    for site_admin in [false, true] {
+                        for grant in roles {
+                            for linked_repo_role in roles {
+                                for sc in scope_sets {
+                                    let standing = UserStanding {
+                                        is_owner,
+                                        org_role,
+                                        is_publisher,
+                                        site_admin,
+                                        grant,
+                                        linked_repo_role,
+                                    };
+                                    out.push(PackagePrincipal::User {
+                                        standing,
+                                        scopes: sc,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for is_linked in [false, true] {
+            for visibility in Visibility::ALL {
+                for same_owner in [false, true] {
+                    for environments_access in [false, true] {
+                        for token_access in roles {
+                            let r = RepoStanding {
+                                is_linked,
+                                visibility,
+                                same_owner,
+                                environments_access,
+                                token_access,
+                            };
+                            out.push(PackagePrincipal::RepoToken(r));
+                            out.push(PackagePrincipal::Environment(r));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     #[test]
-    fn table() {
-        use PackageAction::*;
-        let all = scopes(&["write:packages", "delete:packages"]);
-        let user = |is_owner, org_role, is_publisher, sc| PackageActor::User {
-            is_owner,
-            org_role,
-            is_publisher,
-            site_admin: false,
-            scopes: sc,
+    fn every_combination_agrees_with_the_rules() {
+        let (principals, facts) = (all_principals(), all_facts());
+        let mut checked = 0;
+        for p in &principals {
+            for f in &facts {
+                for a in PackageAction::ALL {
+                    assert_eq!(authorize(p, *f, a), oracle(p, *f, a), "{p:?} {f:?} {a:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, principals.len() * 16 * 4);
+        assert!(checked > 150_000, "{checked}");
+    }
+
+    #[test]
+    fn required_rows() {
+        let private = PackageFacts {
+            visibility: Some(Visibility::Private),
+            linked: false,
+            inherit: false,
         };
         let public = PackageFacts {
             visibility: Some(Visibility::Public),
-        };
-        let private = PackageFacts {
-            visibility: Some(Visibility::Private),
+            ..private
         };
         let internal = PackageFacts {
             visibility: Some(Visibility::Internal),
+            ..private
         };
-        let missing = PackageFacts { visibility: None };
-        let member = Some(OrgRole::Member);
-        let rows: &[(PackageActor, PackageFacts, PackageAction, bool, &str)] = &[
+        let inheriting = PackageFacts {
+            linked: true,
+            inherit: true,
+            ..private
+        };
+        let user = |standing: UserStanding, w: &[&str]| PackagePrincipal::User {
+            standing,
+            scopes: scopes(w),
+        };
+        let member = UserStanding {
+            org_role: Some(OrgRole::Member),
+            ..UserStanding::default()
+        };
+        let repo = |visibility, same_owner| RepoStanding {
+            is_linked: false,
+            visibility,
+            same_owner,
+            environments_access: false,
+            token_access: None,
+        };
+        let env =
+            |visibility, same_owner| PackagePrincipal::Environment(repo(visibility, same_owner));
+        let rw = ["read:packages", "write:packages", "delete:packages"];
+        let rows: Vec<(PackagePrincipal, PackageFacts, PackageAction, bool, &str)> = vec![
             (
-                PackageActor::Anonymous,
+                PackagePrincipal::Anonymous,
                 public,
-                Pull,
+                Read,
                 true,
-                "anyone pulls public",
+                "public packages are pullable anonymously",
             ),
             (
-                PackageActor::Anonymous,
-                public,
-                Push,
-                false,
-                "anonymous never pushes",
-            ),
-            (
-                PackageActor::Anonymous,
+                PackagePrincipal::Anonymous,
                 private,
-                Pull,
+                Read,
                 false,
-                "anonymous cannot pull private",
+                "private ones are not",
             ),
             (
-                PackageActor::Anonymous,
-                missing,
-                Pull,
-                false,
-                "nothing to pull",
-            ),
-            (
-                user(true, None, false, all),
-                private,
-                Pull,
+                user(member, &["read:packages"]),
+                internal,
+                Read,
                 true,
-                "owner pulls",
+                "internal: org members read",
             ),
             (
-                user(true, None, false, all),
-                private,
-                Delete,
-                true,
-                "owner deletes",
-            ),
-            (
-                user(true, None, false, scopes(&["read:packages"])),
-                private,
-                Push,
+                user(UserStanding::default(), &rw),
+                internal,
+                Read,
                 false,
-                "read:packages cannot push",
+                "internal: outsiders do not",
             ),
             (
-                user(true, None, false, scopes(&["repo"])),
-                private,
-                Pull,
+                env(Visibility::Private, true),
+                internal,
+                Read,
+                true,
+                "internal: environments of the org's private repositories read",
+            ),
+            (
+                env(Visibility::Internal, true),
+                internal,
+                Read,
+                true,
+                "internal: and of its internal repositories",
+            ),
+            (
+                env(Visibility::Public, true),
+                internal,
+                Read,
                 false,
-                "no packages scope, no private pull",
+                "internal: not environments of a public repository",
             ),
             (
-                user(false, None, false, scopes(&[])),
-                public,
-                Pull,
+                PackagePrincipal::Environment(RepoStanding {
+                    environments_access: true,
+                    ..repo(Visibility::Public, true)
+                }),
+                internal,
+                Read,
                 true,
-                "public needs no scope",
+                "unless that repository is granted",
             ),
             (
-                user(true, None, false, all),
-                missing,
-                Push,
-                true,
-                "owner creates",
-            ),
-            (
-                user(false, member, false, all),
-                missing,
-                Push,
-                true,
-                "org members create",
-            ),
-            (
-                user(false, member, false, all),
-                private,
-                Pull,
+                env(Visibility::Private, false),
+                internal,
+                Read,
                 false,
-                "members cannot pull others' private packages",
+                "nor of another owner's repositories",
             ),
             (
-                user(false, member, true, all),
+                PackagePrincipal::Environment(RepoStanding {
+                    is_linked: true,
+                    token_access: Some(P::Admin),
+                    environments_access: true,
+                    ..repo(Visibility::Private, true)
+                }),
+                inheriting,
+                Write,
+                false,
+                "environment tokens never write",
+            ),
+            (
+                user(
+                    UserStanding {
+                        is_owner: true,
+                        ..UserStanding::default()
+                    },
+                    &["read:packages", "delete:packages"],
+                ),
+                private,
+                Write,
+                false,
+                "a personal token without write:packages never writes",
+            ),
+            (
+                user(
+                    UserStanding {
+                        linked_repo_role: Some(P::Write),
+                        ..UserStanding::default()
+                    },
+                    &["write:packages"],
+                ),
+                inheriting,
+                Write,
+                true,
+                "a user with repo write access writes an inheriting package",
+            ),
+            (
+                user(
+                    UserStanding {
+                        linked_repo_role: Some(P::Write),
+                        ..UserStanding::default()
+                    },
+                    &["write:packages"],
+                ),
+                private,
+                Write,
+                false,
+                "but not one that does not inherit",
+            ),
+            (
+                user(
+                    UserStanding {
+                        grant: Some(P::Admin),
+                        ..UserStanding::default()
+                    },
+                    &rw,
+                ),
+                inheriting,
+                Read,
+                false,
+                "while inheriting, explicit grants do not apply",
+            ),
+            (
+                PackagePrincipal::RepoToken(RepoStanding {
+                    is_linked: true,
+                    ..repo(Visibility::Private, true)
+                }),
+                inheriting,
+                Write,
+                true,
+                "the linked repository's token writes an inheriting package",
+            ),
+            (
+                PackagePrincipal::RepoToken(repo(Visibility::Private, true)),
+                PackageFacts {
+                    visibility: None,
+                    linked: false,
+                    inherit: false,
+                },
+                Write,
+                true,
+                "a repository token creates in its owner's namespace",
+            ),
+            (
+                PackagePrincipal::RepoToken(repo(Visibility::Private, false)),
+                PackageFacts {
+                    visibility: None,
+                    linked: false,
+                    inherit: false,
+                },
+                Write,
+                false,
+                "but not in another's",
+            ),
+            (
+                user(
+                    UserStanding {
+                        is_publisher: true,
+                        ..UserStanding::default()
+                    },
+                    &rw,
+                ),
                 private,
                 Delete,
                 true,
                 "the publisher is admin",
             ),
             (
-                user(false, member, false, all),
-                internal,
-                Pull,
-                true,
-                "members pull internal",
-            ),
-            (
-                user(false, member, false, all),
-                internal,
-                Push,
-                false,
-                "members do not push others' internal",
-            ),
-            (
-                user(false, Some(OrgRole::Owner), false, all),
+                user(
+                    UserStanding {
+                        org_role: Some(OrgRole::Owner),
+                        ..UserStanding::default()
+                    },
+                    &["write:packages"],
+                ),
                 private,
-                Delete,
+                Admin,
                 true,
                 "org owners are admin",
             ),
             (
-                user(false, None, false, all),
-                missing,
-                Push,
-                false,
-                "outsiders cannot create in another namespace",
-            ),
-            (
-                user(false, None, false, all),
-                private,
-                Pull,
-                false,
-                "outsiders cannot pull private",
-            ),
-            (
-                PackageActor::User {
-                    is_owner: false,
-                    org_role: None,
-                    is_publisher: false,
-                    site_admin: true,
-                    scopes: scopes(&["site_admin"]),
-                },
+                user(
+                    UserStanding {
+                        is_owner: true,
+                        ..UserStanding::default()
+                    },
+                    &["write:packages"],
+                ),
                 private,
                 Delete,
-                true,
-                "site admin",
-            ),
-            (
-                PackageActor::RepoToken,
-                private,
-                Pull,
                 false,
-                "repository tokens: public only for now",
-            ),
-            (
-                PackageActor::RepoToken,
-                public,
-                Pull,
-                true,
-                "repository tokens pull public",
+                "deleting needs delete:packages",
             ),
         ];
-        for (actor, facts, action, want, why) in rows {
-            assert_eq!(package_allows(actor, *facts, *action), *want, "{why}");
+        for (p, f, a, want, why) in rows {
+            assert_eq!(authorize(&p, f, a), want, "{why}");
         }
     }
 
     #[test]
-    fn admins() {
-        let w = scopes(&["write:packages"]);
-        let private = PackageFacts {
-            visibility: Some(Visibility::Private),
-        };
-        let user = |is_owner, org_role, is_publisher, scopes| PackageActor::User {
-            is_owner,
-            org_role,
-            is_publisher,
-            site_admin: false,
-            scopes,
-        };
-        assert!(package_admin(&user(true, None, false, w), private));
-        assert!(package_admin(
-            &user(false, Some(OrgRole::Owner), false, w),
-            private
-        ));
-        assert!(package_admin(
-            &user(false, Some(OrgRole::Member), true, w),
-            private
-        ));
-        assert!(!package_admin(
-            &user(false, Some(OrgRole::Member), false, w),
-            private
-        ));
-        assert!(
-            !package_admin(
-                &user(true, None, false, scopes(&["read:packages"])),
-                private
-            ),
-            "needs write:packages"
-        );
-        assert!(
-            !package_admin(
-                &user(true, None, false, w),
-                PackageFacts { visibility: None }
-            ),
-            "nothing to administer"
-        );
-        assert!(!package_admin(&PackageActor::Anonymous, private));
-    }
-
-    #[test]
-    fn actions_parse_from_token_scope_words() {
-        assert_eq!(PackageAction::parse("push"), Some(PackageAction::Push));
-        assert_eq!(PackageAction::parse("*"), None);
+    fn docker_words() {
+        assert_eq!(PackageAction::from_docker_word("push"), Some(Write));
+        assert_eq!(PackageAction::from_docker_word("*"), None);
+        assert_eq!(Read.docker_word(), Some("pull"));
+        assert_eq!(Admin.docker_word(), None);
     }
 }

@@ -455,3 +455,116 @@ async fn the_token_endpoint_grants_the_intersection() {
         "revoking the personal token kills the refresh token"
     );
 }
+
+#[tokio::test]
+async fn a_repository_token_publish_links_the_package_and_inherits_the_repository_access() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["repo", "write:packages"]).await;
+    let bob = app.user("bob", &["repo", "write:packages"]).await;
+    app.post(
+        "/api/v3/user/repos",
+        Some(&alice),
+        json!({ "name": "app", "visibility": "private" }),
+    )
+    .await;
+    app.post(
+        "/api/v3/user/repos",
+        Some(&alice),
+        json!({ "name": "other", "visibility": "private" }),
+    )
+    .await;
+    let rt = app
+        .post("/api/v3/repos/alice/app/tokens", Some(&alice), json!({}))
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_rt = app
+        .post("/api/v3/repos/alice/other/tokens", Some(&alice), json!({}))
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(
+        push(&app, &rt, "alice/app-image", "v1").await.status,
+        StatusCode::CREATED,
+        "a repository token publishes in its owner's namespace"
+    );
+    assert_eq!(
+        push(&app, &rt, "alice/app-image", "v2").await.status,
+        StatusCode::CREATED,
+        "and keeps writing through inheritance"
+    );
+    assert_eq!(
+        pull(&app, Some(&alice), "alice/app-image").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        pull(&app, Some(&other_rt), "alice/app-image").await.status,
+        StatusCode::NOT_FOUND,
+        "another repository's token sees nothing"
+    );
+    assert_eq!(
+        push(&app, &rt, "bob/elsewhere", "v1").await.status,
+        StatusCode::FORBIDDEN,
+        "nor does a repository token publish in another namespace"
+    );
+
+    // The package's access list is the repository's collaborators.
+    assert_eq!(
+        pull(&app, Some(&bob), "alice/app-image").await.status,
+        StatusCode::NOT_FOUND
+    );
+    app.put(
+        "/api/v3/repos/alice/app/collaborators/bob",
+        Some(&alice),
+        json!({ "permission": "read" }),
+    )
+    .await;
+    assert_eq!(
+        pull(&app, Some(&bob), "alice/app-image").await.status,
+        StatusCode::OK,
+        "a reader of the repository pulls"
+    );
+    assert_eq!(
+        push(&app, &bob, "alice/app-image", "bob").await.status,
+        StatusCode::FORBIDDEN,
+        "but does not push"
+    );
+    app.put(
+        "/api/v3/repos/alice/app/collaborators/bob",
+        Some(&alice),
+        json!({ "permission": "write" }),
+    )
+    .await;
+    assert_eq!(
+        push(&app, &bob, "alice/app-image", "bob").await.status,
+        StatusCode::CREATED,
+        "a writer of the repository pushes"
+    );
+    app.delete("/api/v3/repos/alice/app/collaborators/bob", Some(&alice))
+        .await;
+    assert_eq!(
+        pull(&app, Some(&bob), "alice/app-image").await.status,
+        StatusCode::NOT_FOUND,
+        "removing the collaborator removes their pull"
+    );
+
+    // Through the Docker token flow too: the token names the repository it acts as.
+    let r = send(
+        &app,
+        Request::get("/token?service=berth.test&scope=repository:alice/app-image:pull,push")
+            .header("authorization", basic("x", &rt)),
+        Body::empty(),
+    )
+    .await;
+    let jwt = r.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(access(&jwt)[0]["actions"], json!(["pull", "push"]));
+    assert_eq!(
+        push(&app, &jwt, "alice/app-image", "v3").await.status,
+        StatusCode::CREATED
+    );
+}

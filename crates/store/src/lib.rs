@@ -18,7 +18,9 @@ mod tokens;
 
 pub use accounts::Account;
 pub use db::{Backend, Store};
-pub use registry::{ManifestRecord, NewManifest, Package, PackageKind, Upload};
+pub use registry::{
+    ManifestRecord, NewManifest, NewPackage, Package, PackageKind, PackageSource, Upload,
+};
 pub use repos::{Collaborator, Repo, RepoAccessFacts};
 pub use tokens::{NewToken, TokenKind, TokenRecord};
 

@@ -28,8 +28,30 @@ pub struct Package {
     pub name: String,
     pub visibility: Visibility,
     pub publisher_id: Option<i64>,
+    /// The source repository the package is linked to.
+    pub source_repo_id: Option<i64>,
+    /// Whether the package inherits its source repository's access.
+    pub inherit: bool,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A package to create.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPackage<'a> {
+    pub owner_id: i64,
+    pub kind: PackageKind,
+    pub name: &'a str,
+    pub visibility: Visibility,
+    pub publisher_id: Option<i64>,
+    pub source: PackageSource,
+}
+
+/// Who a new package links to, and whether it inherits from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PackageSource {
+    pub repo_id: Option<i64>,
+    pub inherit: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -39,6 +61,8 @@ struct PackageRow {
     name: String,
     visibility: String,
     publisher_id: Option<i64>,
+    source_repo_id: Option<i64>,
+    inherit_access: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -53,6 +77,8 @@ impl TryFrom<PackageRow> for Package {
                 .ok_or_else(|| corrupt("visibility", &r.visibility))?,
             name: r.name,
             publisher_id: r.publisher_id,
+            source_repo_id: r.source_repo_id,
+            inherit: r.inherit_access != 0,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -95,8 +121,7 @@ pub struct NewManifest<'a> {
     pub refs: Vec<&'a Digest>,
 }
 
-const PACKAGE_COLUMNS: &str =
-    "id, owner_id, name, visibility, publisher_id, created_at, updated_at";
+const PACKAGE_COLUMNS: &str = "id, owner_id, name, visibility, publisher_id, source_repo_id, inherit_access, created_at, updated_at";
 const MANIFEST_COLUMNS: &str =
     "digest, media_type, artifact_type, subject, annotations, size, body, created_at";
 
@@ -129,24 +154,26 @@ impl Store {
     }
 
     /// Creates the package, or returns the one that a concurrent request created first.
-    pub async fn create_package(
-        &self,
-        owner_id: i64,
-        kind: PackageKind,
-        name: &str,
-        visibility: Visibility,
-        publisher_id: Option<i64>,
-        now: i64,
-    ) -> Result<Package> {
+    pub async fn create_package(&self, new: &NewPackage<'_>, now: i64) -> Result<Package> {
+        let NewPackage {
+            owner_id,
+            kind,
+            name,
+            visibility,
+            publisher_id,
+            source,
+        } = *new;
         let inserted = sqlx::query(
-            "INSERT INTO packages (owner_id, kind, name, visibility, publisher_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (owner_id, kind, name) DO NOTHING",
+            "INSERT INTO packages (owner_id, kind, name, visibility, publisher_id, source_repo_id, inherit_access, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (owner_id, kind, name) DO NOTHING",
         )
         .bind(owner_id)
         .bind(kind.as_str())
         .bind(name)
         .bind(visibility.as_str())
         .bind(publisher_id)
+        .bind(source.repo_id)
+        .bind(i64::from(source.inherit))
         .bind(now)
         .execute(&self.writer)
         .await;

@@ -307,7 +307,7 @@ async fn tokens_are_found_by_hash_listed_and_revoked(s: &Store) {
 
 async fn registry_metadata_round_trips(s: &Store) {
     use berth_domain::oci::Digest;
-    use berth_store::{NewManifest, PackageKind};
+    use berth_store::{NewManifest, NewPackage, PackageKind};
     let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
     let owner = s
         .create_account(&login("reg"), AccountKind::User, false, 1)
@@ -315,22 +315,28 @@ async fn registry_metadata_round_trips(s: &Store) {
         .unwrap();
     let p = s
         .create_package(
-            owner.id,
-            PackageKind::Container,
-            "app/cli",
-            Visibility::Private,
-            Some(owner.id),
+            &NewPackage {
+                owner_id: owner.id,
+                kind: PackageKind::Container,
+                name: "app/cli",
+                visibility: Visibility::Private,
+                publisher_id: Some(owner.id),
+                source: berth_store::PackageSource::default(),
+            },
             2,
         )
         .await
         .unwrap();
     let again = s
         .create_package(
-            owner.id,
-            PackageKind::Container,
-            "app/cli",
-            Visibility::Public,
-            None,
+            &NewPackage {
+                owner_id: owner.id,
+                kind: PackageKind::Container,
+                name: "app/cli",
+                visibility: Visibility::Public,
+                publisher_id: None,
+                source: berth_store::PackageSource::default(),
+            },
             3,
         )
         .await
@@ -339,6 +345,31 @@ async fn registry_metadata_round_trips(s: &Store) {
         (again.id, again.visibility),
         (p.id, Visibility::Private),
         "creating twice returns the first"
+    );
+    let repo = s
+        .create_repo(owner.id, &name("src"), Visibility::Private, None, None, 3)
+        .await
+        .unwrap();
+    let linked = s
+        .create_package(
+            &NewPackage {
+                owner_id: owner.id,
+                kind: PackageKind::Container,
+                name: "linked",
+                visibility: Visibility::Private,
+                publisher_id: None,
+                source: berth_store::PackageSource {
+                    repo_id: Some(repo.id),
+                    inherit: true,
+                },
+            },
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (linked.source_repo_id, linked.inherit, linked.publisher_id),
+        (Some(repo.id), true, None)
     );
     s.set_package_visibility(p.id, Visibility::Public, 4)
         .await

@@ -47,14 +47,26 @@ impl RegistryCaller {
             Self::Grant(g) => g.account_id,
         }
     }
+
+    /// The repository this caller acts as, for a repository token.
+    pub fn repo_id(&self) -> Option<i64> {
+        match self {
+            Self::Principal(Principal::Repository { repo, .. }) => Some(repo.id),
+            Self::Principal(_) => None,
+            Self::Grant(g) => g.repo_id,
+        }
+    }
 }
 
 /// What a verified bearer token grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    /// The login it was issued to; empty for anonymous tokens.
+    /// The login it was issued to (`repository:OWNER/NAME` for a repository token); empty for
+    /// anonymous tokens.
     pub subject: String,
     pub account_id: Option<i64>,
+    /// The repository a repository token acts as.
+    pub repo_id: Option<i64>,
     pub access: Vec<GrantedAccess>,
 }
 
@@ -91,6 +103,9 @@ struct Claims {
     jti: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     uid: Option<i64>,
+    /// The repository a repository token acts as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rid: Option<i64>,
     #[serde(default)]
     access: Vec<ClaimAccess>,
     /// `refresh` for refresh tokens; absent for access tokens.
@@ -131,11 +146,15 @@ fn parse_scope(scope: &str) -> Option<(RepositoryName, Vec<PackageAction>)> {
     }
     let name = RepositoryName::parse(name).ok()?;
     let actions = if actions == "*" {
-        PackageAction::ALL.to_vec()
+        vec![
+            PackageAction::Read,
+            PackageAction::Write,
+            PackageAction::Delete,
+        ]
     } else {
         actions
             .split(',')
-            .filter_map(PackageAction::parse)
+            .filter_map(PackageAction::from_docker_word)
             .collect()
     };
     Some((name, actions))
@@ -190,20 +209,31 @@ impl Berth {
             match access.iter_mut().find(|a| a.name == name.as_str()) {
                 Some(a) => {
                     for g in granted {
-                        if !a.actions.iter().any(|x| x == g.as_str()) {
-                            a.actions.push(g.as_str().to_owned());
+                        let word = g.docker_word().unwrap_or_default();
+                        if !a.actions.iter().any(|x| x == word) {
+                            a.actions.push(word.to_owned());
                         }
                     }
                 }
                 None => access.push(ClaimAccess {
                     kind: "repository".into(),
                     name: name.to_string(),
-                    actions: granted.iter().map(|g| g.as_str().to_owned()).collect(),
+                    actions: granted
+                        .iter()
+                        .filter_map(|g| g.docker_word())
+                        .map(str::to_owned)
+                        .collect(),
                 }),
             }
         }
         let now = self.now();
-        let subject = p.user().map(|a| a.login.to_string()).unwrap_or_default();
+        let (subject, rid) = match p {
+            Principal::User { account, .. } => (account.login.to_string(), None),
+            Principal::Repository { repo, .. } => {
+                (format!("repository:{}", repo.full_name()), Some(repo.id))
+            }
+            Principal::Anonymous => (String::new(), None),
+        };
         let claims =
             |exp: i64, access: Vec<ClaimAccess>, typ: Option<String>, tid: Option<i64>| Claims {
                 iss: ISSUER.into(),
@@ -214,6 +244,7 @@ impl Berth {
                 iat: now,
                 jti: uuid::Uuid::new_v4().to_string(),
                 uid: p.user_id(),
+                rid,
                 access,
                 typ,
                 tid,
@@ -247,13 +278,14 @@ impl Berth {
                 actions: a
                     .actions
                     .iter()
-                    .filter_map(|s| PackageAction::parse(s))
+                    .filter_map(|s| PackageAction::from_docker_word(s))
                     .collect(),
             })
             .collect();
         Some(Grant {
             subject: claims.sub,
             account_id: claims.uid,
+            repo_id: claims.rid,
             access,
         })
     }
@@ -299,12 +331,12 @@ mod tests {
         let (n, a) = parse_scope("repository:octo/app:pull,push").unwrap();
         assert_eq!(
             (n.as_str(), a),
-            ("octo/app", vec![PackageAction::Pull, PackageAction::Push])
+            ("octo/app", vec![PackageAction::Read, PackageAction::Write])
         );
         assert_eq!(parse_scope("repository:octo/app:*").unwrap().1.len(), 3);
         assert_eq!(
             parse_scope("repository:octo/app:pull,frob").unwrap().1,
-            vec![PackageAction::Pull]
+            vec![PackageAction::Read]
         );
         assert!(parse_scope("registry:catalog:*").is_none());
         assert!(parse_scope("repository:Octo/App:pull").is_none());

@@ -65,11 +65,11 @@ impl Berth {
         range: Option<ByteRange>,
         head: bool,
     ) -> RegistryResult<BlobBody> {
-        let target = self
-            .authorize_package(caller, name, PackageAction::Pull)
-            .await?;
         let digest =
             Digest::parse(digest).map_err(|e| RegistryError::DigestInvalid(e.to_string()))?;
+        let target = self
+            .authorize_package(caller, name, PackageAction::Read)
+            .await?;
         let package = target.package()?;
         let size = self
             .store
@@ -110,11 +110,11 @@ impl Berth {
         name: &RepositoryName,
         digest: &str,
     ) -> RegistryResult<()> {
+        let digest =
+            Digest::parse(digest).map_err(|e| RegistryError::DigestInvalid(e.to_string()))?;
         let target = self
             .authorize_package(caller, name, PackageAction::Delete)
             .await?;
-        let digest =
-            Digest::parse(digest).map_err(|e| RegistryError::DigestInvalid(e.to_string()))?;
         if !self
             .store
             .unlink_blob(target.package()?.id, &digest)

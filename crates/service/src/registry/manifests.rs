@@ -103,10 +103,10 @@ impl Berth {
         name: &RepositoryName,
         put: PutManifest<'_>,
     ) -> RegistryResult<PutOutcome> {
-        let target = self
-            .authorize_package(caller, name, PackageAction::Push)
-            .await?;
         let reference = parse_reference(put.reference)?;
+        let target = self
+            .authorize_package(caller, name, PackageAction::Write)
+            .await?;
         if put.body.len() > MAX_MANIFEST {
             return Err(RegistryError::SizeInvalid(format!(
                 "the manifest is larger than {MAX_MANIFEST} bytes"
@@ -224,9 +224,6 @@ impl Berth {
         reference: &str,
         head: bool,
     ) -> RegistryResult<ManifestBody> {
-        let target = self
-            .authorize_package(caller, name, PackageAction::Pull)
-            .await?;
         let reference = Reference::parse(reference).map_err(|e| {
             if reference.contains(':') {
                 RegistryError::DigestInvalid(e.to_string())
@@ -234,6 +231,9 @@ impl Berth {
                 RegistryError::ManifestUnknown
             }
         })?;
+        let target = self
+            .authorize_package(caller, name, PackageAction::Read)
+            .await?;
         let package = target.package()?;
         let digest = self.manifest_digest(package.id, &reference).await?;
         let m = self
@@ -257,10 +257,10 @@ impl Berth {
         name: &RepositoryName,
         reference: &str,
     ) -> RegistryResult<()> {
+        let reference = parse_reference(reference)?;
         let target = self
             .authorize_package(caller, name, PackageAction::Delete)
             .await?;
-        let reference = parse_reference(reference)?;
         let package = target.package()?;
         let deleted = match &reference {
             Reference::Digest(d) => self.store.delete_manifest(package.id, d).await?,
@@ -281,7 +281,7 @@ impl Berth {
         last: Option<&str>,
     ) -> RegistryResult<TagPage> {
         let target = self
-            .authorize_package(caller, name, PackageAction::Pull)
+            .authorize_package(caller, name, PackageAction::Read)
             .await?;
         let package = target.package()?;
         let limit = n.unwrap_or(DEFAULT_TAG_PAGE).max(0);
@@ -317,7 +317,7 @@ impl Berth {
         // them: the spec's answer for an unknown subject, and it tells the two cases apart no
         // more than NAME_UNKNOWN would. Anonymous callers are still asked to authenticate.
         let package = match self
-            .authorize_package(caller, name, PackageAction::Pull)
+            .authorize_package(caller, name, PackageAction::Read)
             .await
         {
             Ok(Target {

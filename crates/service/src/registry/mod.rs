@@ -1,5 +1,5 @@
 //! The container registry (OCI Distribution v1.1) as services: who may touch which package
-//! (decided here, in [`Berth::authorize_package`], with the domain's `package_allows`), uploads,
+//! (decided here, in [`Berth::authorize_package`], with the domain's `authorize`), uploads,
 //! blobs, manifests, tags, referrers, and the registry's bearer tokens.
 //!
 //! Storage layout in the blob driver (the one place it is written down):
@@ -21,9 +21,12 @@ use std::sync::{Arc, Mutex};
 
 use berth_blob::{BlobDriver, BlobError};
 use berth_domain::oci::{Digest, RepositoryName};
-use berth_domain::package::{PackageAction, PackageActor, PackageFacts, package_allows};
+use berth_domain::package::{
+    PackageAction, PackageFacts, PackagePrincipal, RepoStanding, UserStanding, authorize,
+};
 use berth_domain::{AccountKind, Login};
-use berth_store::{Account, Package, PackageKind, StoreError};
+use berth_domain::{Actor, Permission, RepoFacts, Scopes, Visibility, repo_permission};
+use berth_store::{Account, NewPackage, Package, PackageKind, PackageSource, StoreError};
 
 pub use auth::{Grant, GrantedAccess, IssuedToken, RegistryCaller, TokenGrantRequest};
 pub use blobs::{BlobBody, ByteRange};
@@ -149,16 +152,29 @@ impl Berth {
         }))
     }
 
-    /// The package actor for a principal, relative to `owner` and `package`.
-    async fn package_actor(
+    /// The principal and facts the domain decision needs: `p` looked up against the package's
+    /// owner, the package (when it exists) and its linked source repository.
+    async fn package_principal(
         &self,
         p: &Principal,
         owner: &Account,
         package: Option<&Package>,
-    ) -> RegistryResult<PackageActor> {
-        Ok(match p {
-            Principal::Anonymous => PackageActor::Anonymous,
-            Principal::Repository { .. } => PackageActor::RepoToken,
+    ) -> RegistryResult<(PackagePrincipal, PackageFacts)> {
+        let facts = PackageFacts {
+            visibility: package.map(|p| p.visibility),
+            linked: package.is_some_and(|p| p.source_repo_id.is_some()),
+            inherit: package.is_some_and(|p| p.inherit),
+        };
+        let source = package.and_then(|p| p.source_repo_id);
+        let principal = match p {
+            Principal::Anonymous => PackagePrincipal::Anonymous,
+            Principal::Repository { repo, .. } => PackagePrincipal::RepoToken(RepoStanding {
+                is_linked: source == Some(repo.id),
+                visibility: repo.visibility,
+                same_owner: repo.owner_id == owner.id,
+                environments_access: false,
+                token_access: None,
+            }),
             Principal::User {
                 account, scopes, ..
             } => {
@@ -167,15 +183,51 @@ impl Berth {
                 } else {
                     None
                 };
-                PackageActor::User {
+                let linked_repo_role = match source {
+                    Some(id) if facts.inherit => self.inherited_role(account, id).await?,
+                    _ => None,
+                };
+                let standing = UserStanding {
                     is_owner: owner.id == account.id,
                     org_role,
                     is_publisher: package.is_some_and(|p| p.publisher_id == Some(account.id)),
                     site_admin: account.site_admin,
+                    grant: None,
+                    linked_repo_role,
+                };
+                PackagePrincipal::User {
+                    standing,
                     scopes: *scopes,
                 }
             }
-        })
+        };
+        Ok((principal, facts))
+    }
+
+    /// A user's role on a source repository as an access list: what they hold as owner, org
+    /// member or collaborator. A public repository's read-for-everyone is not part of it
+    /// (visibility is never inherited), and the token's scopes are judged by the package decision.
+    async fn inherited_role(
+        &self,
+        account: &Account,
+        repo_id: i64,
+    ) -> RegistryResult<Option<Permission>> {
+        let Some((repo, f)) = self.store.repo_by_id(repo_id, Some(account.id)).await? else {
+            return Ok(None);
+        };
+        let actor = Actor::User {
+            is_owner: f.is_owner,
+            org_role: f.org_role,
+            collaborator: f.collaborator,
+            site_admin: account.site_admin,
+            scopes: Scopes::all(),
+        };
+        let visibility = if repo.visibility == Visibility::Public {
+            Visibility::Private
+        } else {
+            repo.visibility
+        };
+        Ok(repo_permission(&actor, RepoFacts { visibility }))
     }
 
     /// Whether a principal may do `action` on the (possibly missing) package.
@@ -186,14 +238,8 @@ impl Berth {
         package: Option<&Package>,
         action: PackageAction,
     ) -> RegistryResult<bool> {
-        let actor = self.package_actor(p, owner, package).await?;
-        Ok(package_allows(
-            &actor,
-            PackageFacts {
-                visibility: package.map(|p| p.visibility),
-            },
-            action,
-        ))
+        let (principal, facts) = self.package_principal(p, owner, package).await?;
+        Ok(authorize(&principal, facts, action))
     }
 
     /// The one registry access decision. Returns the resolved target when `caller` may do
@@ -219,27 +265,29 @@ impl Berth {
         }
         if caller.is_anonymous() {
             return Err(RegistryError::Unauthorized {
-                scope: format!("repository:{name}:{}", action.as_str()),
+                scope: format!(
+                    "repository:{name}:{}",
+                    action.docker_word().unwrap_or("pull")
+                ),
             });
         }
         let may_read = match (&target, caller) {
             (Some(t), RegistryCaller::Grant(g)) => {
-                t.package.is_some() && g.allows(name, PackageAction::Pull)
+                t.package.is_some() && g.allows(name, PackageAction::Read)
             }
             (Some(t), RegistryCaller::Principal(p)) => {
                 t.package.is_some()
                     && self
-                        .principal_allows(p, &t.owner, t.package.as_ref(), PackageAction::Pull)
+                        .principal_allows(p, &t.owner, t.package.as_ref(), PackageAction::Read)
                         .await?
             }
             (None, _) => false,
         };
-        if action == PackageAction::Pull || (!may_read && action == PackageAction::Delete) {
+        if action == PackageAction::Read || (!may_read && action == PackageAction::Delete) {
             return Err(RegistryError::NameUnknown);
         }
         Err(RegistryError::Denied(format!(
-            "you may not {} {name}",
-            action.as_str()
+            "you may not {action:?} {name}"
         )))
     }
 
@@ -252,14 +300,22 @@ impl Berth {
         if let Some(p) = &target.package {
             return Ok(p.clone());
         }
+        // A repository token's first publish links the package to its repository and inherits its
+        // access (GitHub's rule for GITHUB_TOKEN publishes).
         let package = self
             .store
             .create_package(
-                target.owner.id,
-                PackageKind::Container,
-                target.name.package(),
-                berth_domain::Visibility::Private,
-                caller.account_id(),
+                &NewPackage {
+                    owner_id: target.owner.id,
+                    kind: PackageKind::Container,
+                    name: target.name.package(),
+                    visibility: berth_domain::Visibility::Private,
+                    publisher_id: caller.account_id(),
+                    source: PackageSource {
+                        repo_id: caller.repo_id(),
+                        inherit: caller.repo_id().is_some(),
+                    },
+                },
                 self.now(),
             )
             .await?;
@@ -290,20 +346,17 @@ impl Berth {
             .package(account.id, PackageKind::Container, package)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let actor = self
-            .package_actor(p, &account, Some(&found))
+        let (principal, facts) = self
+            .package_principal(p, &account, Some(&found))
             .await
             .map_err(|e| match e {
                 RegistryError::Store(s) => ServiceError::Store(s),
                 other => ServiceError::Forbidden(other.to_string()),
             })?;
-        let facts = PackageFacts {
-            visibility: Some(found.visibility),
-        };
-        if !package_allows(&actor, facts, PackageAction::Pull) {
+        if !authorize(&principal, facts, PackageAction::Read) {
             return Err(ServiceError::NotFound);
         }
-        if !berth_domain::package::package_admin(&actor, facts) {
+        if !authorize(&principal, facts, PackageAction::Admin) {
             return Err(ServiceError::Forbidden(format!(
                 "you must be an admin of the package {owner}/{package} (and use write:packages) to change its visibility"
             )));

@@ -110,7 +110,7 @@ impl Berth {
         id: &str,
     ) -> RegistryResult<(Target, berth_store::Upload)> {
         let target = self
-            .authorize_package(caller, name, PackageAction::Push)
+            .authorize_package(caller, name, PackageAction::Write)
             .await?;
         let upload = self
             .store
@@ -131,7 +131,7 @@ impl Berth {
         monolithic: Option<(Digest, ByteStream)>,
     ) -> RegistryResult<UploadOutcome> {
         let target = self
-            .authorize_package(caller, name, PackageAction::Push)
+            .authorize_package(caller, name, PackageAction::Write)
             .await?;
         if let Some((digest, from)) = mount
             && self
@@ -179,7 +179,7 @@ impl Berth {
     ) -> RegistryResult<bool> {
         let source = match from {
             Some(from) => match self
-                .authorize_package(caller, from, PackageAction::Pull)
+                .authorize_package(caller, from, PackageAction::Read)
                 .await
             {
                 Ok(Target {
@@ -221,7 +221,7 @@ impl Berth {
             return Ok(false);
         };
         Ok(self
-            .authorize_package(caller, &name, PackageAction::Pull)
+            .authorize_package(caller, &name, PackageAction::Read)
             .await
             .is_ok())
     }
