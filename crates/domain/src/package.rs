@@ -17,7 +17,8 @@
 //!   or administer, `delete:packages` (with the admin role) to delete. Reading a public package needs
 //!   no scope. A site administrator acting with `site_admin` may do everything.
 //! - **Creating** a package (writing where none exists) is open to the owning user, members of the
-//!   owning organization, and repository tokens of repositories with the same owner.
+//!   owning organization, and repository tokens of repositories with the same owner; they may also
+//!   read where nothing exists yet (a client asks for pull and push together before its first push).
 
 use crate::access::{OrgRole, Permission, Visibility};
 use crate::scope::{Scope, Scopes};
@@ -183,16 +184,20 @@ pub fn authorize(p: &PackagePrincipal, facts: PackageFacts, action: PackageActio
         return true;
     }
     if facts.visibility.is_none() {
-        // Nothing there yet: the only thing to do is to create it.
-        return action == PackageAction::Write
-            && match p {
-                PackagePrincipal::User { standing, scopes } => {
-                    scopes.has(Scope::WritePackages)
-                        && (standing.is_owner || standing.org_role.is_some())
-                }
-                PackagePrincipal::RepoToken(r) => r.same_owner,
-                PackagePrincipal::Anonymous | PackagePrincipal::Environment(_) => false,
-            };
+        // Nothing there yet: whoever may create it may also read it (there is nothing to see, and
+        // a client asks for pull and push together before its first push).
+        let creator = match p {
+            PackagePrincipal::User { standing, .. } => {
+                standing.is_owner || standing.org_role.is_some()
+            }
+            PackagePrincipal::RepoToken(r) => r.same_owner,
+            PackagePrincipal::Anonymous | PackagePrincipal::Environment(_) => false,
+        };
+        let scoped = match p {
+            PackagePrincipal::User { scopes, .. } => scopes.has(action.scope()),
+            _ => true,
+        };
+        return creator && scoped && matches!(action, PackageAction::Read | PackageAction::Write);
     }
     if matches!(p, PackagePrincipal::Environment(_)) && action != PackageAction::Read {
         return false;
@@ -233,9 +238,10 @@ mod tests {
                     return true;
                 }
                 if !exists {
-                    return a == Write
-                        && sc.has(Scope::WritePackages)
-                        && (s.is_owner || s.org_role.is_some());
+                    let may_create = s.is_owner || s.org_role.is_some();
+                    return may_create
+                        && ((a == Write && sc.has(Scope::WritePackages))
+                            || (a == Read && sc.has(Scope::ReadPackages)));
                 }
                 let listed = if inheriting {
                     s.linked_repo_role
@@ -258,7 +264,7 @@ mod tests {
             }
             PackagePrincipal::RepoToken(r) => {
                 if !exists {
-                    return a == Write && r.same_owner;
+                    return r.same_owner && (a == Write || a == Read);
                 }
                 let is_admin = r.token_access == Some(P::Admin);
                 let can_write =
@@ -578,6 +584,34 @@ mod tests {
                 Write,
                 false,
                 "but not in another's",
+            ),
+            (
+                user(
+                    UserStanding {
+                        is_owner: true,
+                        ..UserStanding::default()
+                    },
+                    &["write:packages"],
+                ),
+                PackageFacts {
+                    visibility: None,
+                    linked: false,
+                    inherit: false,
+                },
+                Read,
+                true,
+                "a would-be creator may read before the first push (regression: docker push failed)",
+            ),
+            (
+                user(UserStanding::default(), &rw),
+                PackageFacts {
+                    visibility: None,
+                    linked: false,
+                    inherit: false,
+                },
+                Read,
+                false,
+                "others may not",
             ),
             (
                 user(
