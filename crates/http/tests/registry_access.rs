@@ -372,6 +372,22 @@ async fn the_token_endpoint_grants_the_intersection() {
     let r = push(&app, &token, "bob/other", "v1").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
+    // Before the first push the owner is granted pull too (docker checks blobs with HEAD after
+    // uploading them; regression: its push failed with "unknown blob").
+    let r = send(
+        &app,
+        get_token(
+            Some(basic("alice", &alice)),
+            "scope=repository:alice/not-yet:pull,push",
+        ),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        access(r.body["token"].as_str().unwrap())[0]["actions"],
+        json!(["pull", "push"])
+    );
+
     // Anonymous tokens grant public pulls only.
     let r = send(
         &app,
