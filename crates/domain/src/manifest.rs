@@ -205,6 +205,46 @@ impl Manifest {
     }
 }
 
+/// The label that names an image's source repository (image-spec `annotations.md`).
+pub const SOURCE_LABEL: &str = "org.opencontainers.image.source";
+
+/// The `OWNER/REPO` an image's config names in its [`SOURCE_LABEL`] label: a URL whose path ends
+/// `/OWNER/REPO` (a trailing `.git` or `/` is ignored), or `OWNER/REPO` itself.
+pub fn source_from_config(config: &[u8]) -> Option<(crate::Login, crate::RepoName)> {
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(rename = "Labels")]
+        labels: Option<BTreeMap<String, String>>,
+    }
+    #[derive(Deserialize)]
+    struct Config {
+        config: Option<Inner>,
+    }
+    let parsed: Config = serde_json::from_slice(config).ok()?;
+    let value = parsed.config?.labels?.remove(SOURCE_LABEL)?;
+    parse_source(&value)
+}
+
+fn parse_source(value: &str) -> Option<(crate::Login, crate::RepoName)> {
+    let path = match value.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, path)| path),
+        None => value,
+    };
+    let path = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/');
+    let mut segments = path.rsplit('/');
+    let repo = segments.next()?;
+    let owner = segments.next()?;
+    let repo = repo.strip_suffix(".git").unwrap_or(repo);
+    Some((
+        crate::Login::parse(owner).ok()?,
+        crate::RepoName::parse(repo).ok()?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +317,38 @@ mod tests {
         );
         let m = parse_manifest(m.as_bytes(), None).unwrap();
         assert_eq!(m.required_blobs().count(), 1, "only the config");
+    }
+
+    #[test]
+    fn source_labels() {
+        let rows = [
+            ("https://github.com/octo/app", Some(("octo", "app"))),
+            (
+                "https://berth.example:8443/octo/app.git",
+                Some(("octo", "app")),
+            ),
+            ("http://host/group/octo/app/", Some(("octo", "app"))),
+            ("octo/app", Some(("octo", "app"))),
+            ("https://host/octo/app?tab=readme#x", Some(("octo", "app"))),
+            ("https://host/app", None),
+            ("app", None),
+            ("https://host/bad_owner!/app", None),
+        ];
+        for (value, want) in rows {
+            let got = super::parse_source(value).map(|(o, r)| (o.to_string(), r.to_string()));
+            assert_eq!(
+                got,
+                want.map(|(o, r)| (o.to_owned(), r.to_owned())),
+                "{value}"
+            );
+        }
+        let config = br#"{"architecture":"amd64","config":{"Labels":{"org.opencontainers.image.source":"https://x/octo/app"}}}"#;
+        assert_eq!(
+            source_from_config(config).map(|(o, r)| format!("{o}/{r}")),
+            Some("octo/app".into())
+        );
+        assert!(source_from_config(br#"{"config":{}}"#).is_none());
+        assert!(source_from_config(b"not json").is_none());
     }
 
     #[test]

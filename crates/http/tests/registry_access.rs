@@ -584,3 +584,145 @@ async fn a_repository_token_publish_links_the_package_and_inherits_the_repositor
         StatusCode::CREATED
     );
 }
+
+/// Pushes an image whose config carries `org.opencontainers.image.source`.
+async fn push_labelled(app: &TestApp, token: &str, name: &str, source: &str) -> Reply {
+    let config = json!({ "architecture": "amd64", "os": "linux", "config": { "Labels": { "org.opencontainers.image.source": source } }, "rootfs": { "type": "layers", "diff_ids": [] } }).to_string();
+    let d = sha256(config.as_bytes());
+    let r = send(
+        app,
+        bearer(
+            Method::POST,
+            &format!("/v2/{name}/blobs/uploads/?digest={d}"),
+            Some(token),
+        ),
+        config.clone(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let m = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": d, "size": config.len() }, "layers": [] });
+    send(
+        app,
+        bearer(
+            Method::PUT,
+            &format!("/v2/{name}/manifests/v1"),
+            Some(token),
+        )
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json"),
+        m.to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_source_label_links_a_package_and_inheritance_depends_on_who_published() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["repo", "write:packages"]).await;
+    let bob = app.user("bob", &["repo", "read:packages"]).await;
+    app.post(
+        "/api/v3/user/repos",
+        Some(&alice),
+        json!({ "name": "app", "visibility": "private" }),
+    )
+    .await;
+    app.put(
+        "/api/v3/repos/alice/app/collaborators/bob",
+        Some(&alice),
+        json!({ "permission": "read" }),
+    )
+    .await;
+
+    // A personal token's publish with the label: linked, not inheriting.
+    assert_eq!(
+        push_labelled(
+            &app,
+            &alice,
+            "alice/by-hand",
+            "https://code.example/alice/app"
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    let p = app
+        .get("/api/v3/user/packages/container/by-hand", Some(&alice))
+        .await;
+    assert_eq!(
+        (
+            p.status,
+            p.body["repository"]["full_name"].as_str(),
+            p.body["inherit_access"].as_bool()
+        ),
+        (StatusCode::OK, Some("alice/app"), Some(false)),
+        "{}",
+        p.body
+    );
+    assert_eq!(
+        pull(&app, Some(&bob), "alice/by-hand").await.status,
+        StatusCode::NOT_FOUND,
+        "no inheritance, so the collaborator sees nothing"
+    );
+    assert_eq!(
+        app.get("/api/v3/users/alice/packages/container/by-hand", Some(&bob))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The repository's own token with the label: linked and inheriting.
+    let rt = app
+        .post("/api/v3/repos/alice/app/tokens", Some(&alice), json!({}))
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        push_labelled(&app, &rt, "alice/from-ci", "alice/app")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let p = app
+        .get("/api/v3/users/alice/packages/container/from-ci", Some(&bob))
+        .await;
+    assert_eq!(
+        (
+            p.status,
+            p.body["repository"]["full_name"].as_str(),
+            p.body["inherit_access"].as_bool()
+        ),
+        (StatusCode::OK, Some("alice/app"), Some(true)),
+        "{}",
+        p.body
+    );
+    let v1 = send(
+        &app,
+        bearer(Method::GET, "/v2/alice/from-ci/manifests/v1", Some(&bob)),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        v1.status,
+        StatusCode::OK,
+        "the collaborator pulls through inheritance"
+    );
+
+    // A label naming another owner's repository links nothing.
+    assert_eq!(
+        push_labelled(
+            &app,
+            &alice,
+            "alice/foreign",
+            "https://code.example/bob/app"
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    let p = app
+        .get("/api/v3/user/packages/container/foreign", Some(&alice))
+        .await;
+    assert_eq!(p.body["repository"], Value::Null);
+}

@@ -198,6 +198,18 @@ impl Store {
         Ok(())
     }
 
+    /// Links a package to a source repository (or unlinks it) and sets whether it inherits.
+    pub async fn set_package_source(&self, id: i64, source: PackageSource, now: i64) -> Result<()> {
+        sqlx::query("UPDATE packages SET source_repo_id = $2, inherit_access = $3, updated_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(source.repo_id)
+            .bind(i64::from(source.inherit))
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     // --- uploads ---------------------------------------------------------------------------
 
     pub async fn insert_upload(&self, id: &str, repository: &str, now: i64) -> Result<()> {

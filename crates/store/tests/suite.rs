@@ -371,6 +371,18 @@ async fn registry_metadata_round_trips(s: &Store) {
         (linked.source_repo_id, linked.inherit, linked.publisher_id),
         (Some(repo.id), true, None)
     );
+    s.set_package_source(
+        linked.id,
+        berth_store::PackageSource {
+            repo_id: None,
+            inherit: false,
+        },
+        4,
+    )
+    .await
+    .unwrap();
+    let unlinked = s.package_by_id(linked.id).await.unwrap().unwrap();
+    assert_eq!((unlinked.source_repo_id, unlinked.inherit), (None, false));
     s.set_package_visibility(p.id, Visibility::Public, 4)
         .await
         .unwrap();

@@ -23,11 +23,15 @@ pub fn api() -> Router<AppState> {
         .route("/user/tokens/{id}", delete(tokens::revoke))
         .route(
             "/user/packages/container/{name}",
-            patch(packages::update_for_user),
+            get(packages::get_for_user).patch(packages::update_for_user),
         )
         .route(
             "/orgs/{org}/packages/container/{name}",
-            patch(packages::update_for_org),
+            get(packages::get_for_account).patch(packages::update_for_org),
+        )
+        .route(
+            "/users/{login}/packages/container/{name}",
+            get(packages::get_for_account),
         )
         .route("/users/{login}", get(users::get))
         .route("/users/{login}/repos", get(users::repos))

@@ -19,7 +19,30 @@ pub struct PackageSettings {
 }
 
 fn render_package(s: &AppState, owner: &str, p: &berth_store::Package) -> Value {
+    render_with_repo(s, owner, p, None)
+}
+
+/// GitHub's package object, plus Berth's `inherit_access`.
+fn render_with_repo(
+    s: &AppState,
+    owner: &str,
+    p: &berth_store::Package,
+    repo: Option<&berth_store::Repo>,
+) -> Value {
+    let repository = repo.map(|r| {
+        json!({
+            "id": r.id,
+            "name": r.name,
+            "full_name": r.full_name(),
+            "owner": { "login": r.owner_login },
+            "private": r.visibility != Visibility::Public,
+            "visibility": r.visibility.as_str(),
+            "url": format!("{}/api/v3/repos/{}", s.base_url, r.full_name()),
+        })
+    });
     json!({
+        "repository": repository,
+        "inherit_access": p.inherit,
         "id": p.id,
         "name": p.name,
         "package_type": "container",
@@ -78,4 +101,34 @@ pub async fn update_for_org(
     Body(body): Body<PackageSettings>,
 ) -> ApiResult<Json<Value>> {
     update(&s, &p, &org, &name, body).await
+}
+
+async fn get(
+    s: &AppState,
+    p: &berth_service::Principal,
+    owner: &str,
+    name: &str,
+) -> ApiResult<Json<Value>> {
+    let (package, repo) = s
+        .berth
+        .container_package(p, &path_login(owner)?, name)
+        .await?;
+    Ok(Json(render_with_repo(s, owner, &package, repo.as_ref())))
+}
+
+pub async fn get_for_user(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let login = s.berth.check(&p, Access::User).await?.login.to_string();
+    get(&s, &p, &login, &name).await
+}
+
+pub async fn get_for_account(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    get(&s, &p, &owner, &name).await
 }

@@ -1,7 +1,7 @@
 //! Manifests (PUT, GET, HEAD, DELETE by tag or digest), the tag list, and the referrers API.
 
 use base64::Engine;
-use berth_domain::manifest::{Descriptor, ManifestKind, parse_manifest};
+use berth_domain::manifest::{Descriptor, ManifestKind, parse_manifest, source_from_config};
 use berth_domain::oci::{Algorithm, Digest, Reference, RepositoryName, Tag};
 use berth_domain::package::PackageAction;
 use bytes::Bytes;
@@ -194,11 +194,68 @@ impl Berth {
         self.store
             .put_manifest(package.id, &record, &tags, self.now())
             .await?;
+        if package.source_repo_id.is_none()
+            && let Some(config) = &manifest.config
+        {
+            self.link_from_label(caller, &target, &package, config)
+                .await?;
+        }
         Ok(PutOutcome {
             digest,
             subject: manifest.subject.map(|s| s.digest),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         })
+    }
+
+    /// Links an unlinked package to the repository its image config names in the
+    /// `org.opencontainers.image.source` label, if that repository has the package's owner.
+    /// Inheritance starts on only when the publisher is that repository's own token.
+    async fn link_from_label(
+        &self,
+        caller: &RegistryCaller,
+        target: &super::Target,
+        package: &berth_store::Package,
+        config: &Descriptor,
+    ) -> RegistryResult<()> {
+        const MAX_CONFIG: u64 = 1024 * 1024;
+        if config.size > MAX_CONFIG {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        let mut stream = self
+            .registry
+            .blobs
+            .read(&super::blob_path(&config.digest), 0, Some(MAX_CONFIG))
+            .await?;
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            bytes.extend_from_slice(&chunk.map_err(|source| berth_blob::BlobError::Io {
+                path: config.digest.to_string(),
+                source,
+            })?);
+        }
+        let Some((owner, repo)) = source_from_config(&bytes) else {
+            return Ok(());
+        };
+        if owner.key() != target.owner.login.key() {
+            tracing::info!(package = %target.name, label_owner = %owner, "the source label names another owner; the package is not linked");
+            return Ok(());
+        }
+        let Some((repo, _)) = self.store.repo_by_name(&owner, &repo, None).await? else {
+            return Ok(());
+        };
+        let inherit = caller.repo_id() == Some(repo.id);
+        self.store
+            .set_package_source(
+                package.id,
+                berth_store::PackageSource {
+                    repo_id: Some(repo.id),
+                    inherit,
+                },
+                self.now(),
+            )
+            .await?;
+        tracing::info!(package = %target.name, repository = %repo.full_name(), inherit, "linked package to its source repository");
+        Ok(())
     }
 
     async fn manifest_digest(

@@ -390,3 +390,46 @@ impl Berth {
         })
     }
 }
+
+impl Berth {
+    /// A container package as the caller sees it, with its source repository when the caller
+    /// can see that too. A package the caller may not read is `NotFound`, as a missing one.
+    pub async fn container_package(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+    ) -> crate::Result<(Package, Option<berth_store::Repo>)> {
+        use crate::ServiceError;
+        let account = self
+            .store
+            .account_by_login(owner)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let found = self
+            .store
+            .package(account.id, PackageKind::Container, name)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let (principal, facts) = self
+            .package_principal(p, &account, Some(&found))
+            .await
+            .map_err(|e| match e {
+                RegistryError::Store(s) => ServiceError::Store(s),
+                _ => ServiceError::NotFound,
+            })?;
+        if !authorize(&principal, facts, PackageAction::Read) {
+            return Err(ServiceError::NotFound);
+        }
+        let repo = match found.source_repo_id {
+            Some(id) => self
+                .store
+                .repo_by_id(id, p.user_id())
+                .await?
+                .filter(|(r, f)| self.repo_permission(p, r, *f).is_some())
+                .map(|(r, _)| r),
+            None => None,
+        };
+        Ok((found, repo))
+    }
+}
