@@ -8,7 +8,7 @@ mod tokens;
 mod users;
 
 use axum::Router;
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::AppState;
 
