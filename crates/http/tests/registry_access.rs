@@ -726,3 +726,224 @@ async fn the_source_label_links_a_package_and_inheritance_depends_on_who_publish
         .await;
     assert_eq!(p.body["repository"], Value::Null);
 }
+
+#[tokio::test]
+async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
+    let app = TestApp::new().await;
+    let alice = app
+        .user("alice", &["repo", "write:packages", "delete:packages"])
+        .await;
+    let bob = app.user("bob", &["repo", "write:packages"]).await;
+    app.post(
+        "/api/v3/user/repos",
+        Some(&alice),
+        json!({ "name": "ci", "visibility": "private" }),
+    )
+    .await;
+    app.post(
+        "/api/v3/user/repos",
+        Some(&alice),
+        json!({ "name": "app", "visibility": "private" }),
+    )
+    .await;
+    let ci = app
+        .post("/api/v3/repos/alice/ci/tokens", Some(&alice), json!({}))
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        push(&app, &alice, "alice/img", "v1").await.status,
+        StatusCode::CREATED
+    );
+    let base = "/api/v3/users/alice/packages/container/img";
+
+    // Users.
+    assert_eq!(
+        app.put(
+            &format!("{base}/access/users/bob"),
+            Some(&bob),
+            json!({ "role": "admin" })
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND,
+        "bob cannot see it, so cannot grant himself"
+    );
+    assert_eq!(
+        app.put(
+            &format!("{base}/access/users/bob"),
+            Some(&alice),
+            json!({ "role": "read" })
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        pull(&app, Some(&bob), "alice/img").await.status,
+        StatusCode::OK,
+        "a reader pulls"
+    );
+    assert_eq!(
+        push(&app, &bob, "alice/img", "bob").await.status,
+        StatusCode::FORBIDDEN,
+        "but does not push"
+    );
+    assert_eq!(
+        app.put(
+            &format!("{base}/access/users/bob"),
+            Some(&bob),
+            json!({ "role": "admin" })
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN,
+        "nor administer"
+    );
+    app.put(
+        &format!("{base}/access/users/bob"),
+        Some(&alice),
+        json!({ "role": "write" }),
+    )
+    .await;
+    assert_eq!(
+        push(&app, &bob, "alice/img", "bob").await.status,
+        StatusCode::CREATED,
+        "a writer pushes"
+    );
+    let r = app
+        .put(
+            &format!("{base}/access/users/bob"),
+            Some(&alice),
+            json!({ "role": "owner" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("role"))
+    );
+
+    // Repositories: token access and environments access, kept apart.
+    assert_eq!(
+        pull(&app, Some(&ci), "alice/img").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .put(
+            &format!("{base}/access/repositories/alice/ci"),
+            Some(&alice),
+            json!({ "environments": true, "token_role": "read" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        pull(&app, Some(&ci), "alice/img").await.status,
+        StatusCode::OK,
+        "the repository's token reads"
+    );
+    assert_eq!(
+        push(&app, &ci, "alice/img", "ci").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let list = app.get(&format!("{base}/access"), Some(&alice)).await;
+    assert_eq!(
+        list.body,
+        json!({ "users": [{ "login": "bob", "role": "write" }], "repositories": [{ "full_name": "alice/ci", "environments": true, "token_role": "read" }] })
+    );
+    assert_eq!(
+        app.delete(
+            &format!("{base}/access/repositories/alice/ci"),
+            Some(&alice)
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        pull(&app, Some(&ci), "alice/img").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Linking and inheriting replaces the user grants with the repository's access list.
+    let r = app
+        .call(
+            Method::PATCH,
+            base,
+            Some(&alice),
+            Some(json!({ "repository": "alice/app", "inherit_access": true })),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["repository"]["full_name"].as_str(),
+            r.body["inherit_access"].as_bool()
+        ),
+        (StatusCode::OK, Some("alice/app"), Some(true)),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        pull(&app, Some(&bob), "alice/img").await.status,
+        StatusCode::NOT_FOUND,
+        "bob's grant went with the switch"
+    );
+    let r = app
+        .put(
+            &format!("{base}/access/users/bob"),
+            Some(&alice),
+            json!({ "role": "read" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("inherit_access")),
+        "no user grants while inheriting"
+    );
+    app.put(
+        "/api/v3/repos/alice/app/collaborators/bob",
+        Some(&alice),
+        json!({ "permission": "read" }),
+    )
+    .await;
+    assert_eq!(
+        pull(&app, Some(&bob), "alice/img").await.status,
+        StatusCode::OK,
+        "bob reads as a collaborator of the repository"
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            base,
+            Some(&alice),
+            Some(json!({ "repository": "bob/app" })),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a package links only to its owner's repositories"
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            base,
+            Some(&alice),
+            Some(json!({ "repository": null })),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.body["repository"].clone(),
+            r.body["inherit_access"].as_bool()
+        ),
+        (Value::Null, Some(false)),
+        "unlinking ends inheritance"
+    );
+    assert_eq!(
+        pull(&app, Some(&bob), "alice/img").await.status,
+        StatusCode::NOT_FOUND
+    );
+}

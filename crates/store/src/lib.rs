@@ -11,6 +11,7 @@
 
 mod accounts;
 mod db;
+mod grants;
 mod registry;
 mod repos;
 pub mod testing;
@@ -18,6 +19,7 @@ mod tokens;
 
 pub use accounts::Account;
 pub use db::{Backend, Store};
+pub use grants::RepoGrant;
 pub use registry::{
     ManifestRecord, NewManifest, NewPackage, Package, PackageKind, PackageSource, Upload,
 };

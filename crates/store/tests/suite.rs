@@ -447,6 +447,65 @@ async fn registry_metadata_round_trips(s: &Store) {
     assert!(s.package_blob_size(p.id, &d('a')).await.unwrap().is_none());
 }
 
+async fn package_grants_are_set_listed_and_cleared(s: &Store) {
+    use berth_store::{NewPackage, PackageKind, PackageSource, RepoGrant};
+    let owner = s
+        .create_account(&login("gowner"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let user = s
+        .create_account(&login("guser"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let repo = s
+        .create_repo(owner.id, &name("ci"), Visibility::Private, None, None, 1)
+        .await
+        .unwrap();
+    let new = NewPackage {
+        owner_id: owner.id,
+        kind: PackageKind::Container,
+        name: "img",
+        visibility: Visibility::Private,
+        publisher_id: None,
+        source: PackageSource::default(),
+    };
+    let p = s.create_package(&new, 1).await.unwrap();
+    s.set_user_grant(p.id, user.id, Permission::Read)
+        .await
+        .unwrap();
+    s.set_user_grant(p.id, user.id, Permission::Write)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.user_grant(p.id, user.id).await.unwrap(),
+        Some(Permission::Write)
+    );
+    assert_eq!(
+        s.user_grants(p.id).await.unwrap(),
+        vec![("guser".to_owned(), Permission::Write)]
+    );
+    let g = RepoGrant {
+        environments: true,
+        token_role: Some(Permission::Read),
+    };
+    s.set_repo_grant(p.id, repo.id, g).await.unwrap();
+    assert_eq!(s.repo_grant(p.id, repo.id).await.unwrap(), g);
+    assert_eq!(
+        s.repo_grants(p.id).await.unwrap(),
+        vec![("gowner/ci".to_owned(), g)]
+    );
+    s.set_repo_grant(p.id, repo.id, RepoGrant::default())
+        .await
+        .unwrap();
+    assert!(
+        s.repo_grants(p.id).await.unwrap().is_empty(),
+        "a grant of nothing is no grant"
+    );
+    s.clear_user_grants(p.id).await.unwrap();
+    assert_eq!(s.user_grant(p.id, user.id).await.unwrap(), None);
+    assert!(!s.remove_user_grant(p.id, user.id).await.unwrap());
+}
+
 /// Every check of the suite, each on a fresh database from `$open`.
 macro_rules! suite {
     ($open:expr) => {{
@@ -455,6 +514,7 @@ macro_rules! suite {
         repositories_come_with_the_callers_standing(&$open).await;
         tokens_are_found_by_hash_listed_and_revoked(&$open).await;
         registry_metadata_round_trips(&$open).await;
+        package_grants_are_set_listed_and_cleared(&$open).await;
     }};
 }
 

@@ -31,7 +31,31 @@ pub fn api() -> Router<AppState> {
         )
         .route(
             "/users/{login}/packages/container/{name}",
-            get(packages::get_for_account),
+            get(packages::get_for_account).patch(packages::update_for_org),
+        )
+        .route(
+            "/users/{login}/packages/container/{name}/access",
+            get(packages::access),
+        )
+        .route(
+            "/orgs/{org}/packages/container/{name}/access",
+            get(packages::access),
+        )
+        .route(
+            "/users/{login}/packages/container/{name}/access/users/{user}",
+            put(packages::grant_user).delete(packages::revoke_user),
+        )
+        .route(
+            "/orgs/{org}/packages/container/{name}/access/users/{user}",
+            put(packages::grant_user).delete(packages::revoke_user),
+        )
+        .route(
+            "/users/{login}/packages/container/{name}/access/repositories/{owner}/{repo}",
+            put(packages::grant_repository).delete(packages::revoke_repository),
+        )
+        .route(
+            "/orgs/{org}/packages/container/{name}/access/repositories/{owner}/{repo}",
+            put(packages::grant_repository).delete(packages::revoke_repository),
         )
         .route("/users/{login}", get(users::get))
         .route("/users/{login}/repos", get(users::repos))

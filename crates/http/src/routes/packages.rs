@@ -3,23 +3,32 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use berth_domain::Visibility;
+use axum::http::StatusCode;
+use berth_domain::{Permission, RepoName, Visibility};
 use berth_service::Access;
+use berth_store::RepoGrant;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::wire::{Body, path_login};
+use crate::wire::{Body, path_login, path_repo};
 use crate::{AppState, render};
 
+/// `PATCH` body: any of `visibility`, `repository` (`"OWNER/REPO"`, or `null` to unlink) and
+/// `inherit_access`.
 #[derive(Deserialize)]
 pub struct PackageSettings {
     visibility: Option<String>,
+    /// Absent: unchanged; `null`: unlink; a string: link.
+    #[serde(default, deserialize_with = "present")]
+    repository: Option<Option<String>>,
+    inherit_access: Option<bool>,
 }
 
-fn render_package(s: &AppState, owner: &str, p: &berth_store::Package) -> Value {
-    render_with_repo(s, owner, p, None)
+/// Tells a field given as `null` (`Some(None)`) from one not given (`None`, by `default`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// GitHub's package object, plus Berth's `inherit_access`.
@@ -61,27 +70,59 @@ async fn update(
     name: &str,
     body: PackageSettings,
 ) -> ApiResult<Json<Value>> {
-    let word = body.visibility.as_deref().ok_or_else(|| {
-        ApiError::invalid(
+    let owner_login = path_login(owner)?;
+    if body.visibility.is_none() && body.repository.is_none() && body.inherit_access.is_none() {
+        return Err(ApiError::invalid(
             "Package",
             "visibility",
             "missing_field",
-            "visibility is required",
-        )
-    })?;
-    let visibility = Visibility::parse(word).ok_or_else(|| {
-        ApiError::invalid(
-            "Package",
-            "visibility",
-            "invalid",
-            format!("visibility must be public, private or internal, not {word:?}"),
-        )
-    })?;
-    let package = s
-        .berth
-        .set_container_visibility(p, &path_login(owner)?, name, visibility)
-        .await?;
-    Ok(Json(render_package(s, owner, &package)))
+            "give visibility, repository or inherit_access",
+        ));
+    }
+    let repository = match body.repository {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(full)) => {
+            let (o, n) = full.split_once('/').ok_or_else(|| {
+                ApiError::invalid(
+                    "Package",
+                    "repository",
+                    "invalid",
+                    format!("{full:?} is not OWNER/REPO"),
+                )
+            })?;
+            if !o.eq_ignore_ascii_case(owner) {
+                return Err(ApiError::invalid(
+                    "Package",
+                    "repository",
+                    "invalid",
+                    format!("a package of {owner} links to a repository of {owner}, not of {o}"),
+                ));
+            }
+            Some(Some(RepoName::parse(n).map_err(|e| {
+                ApiError::invalid("Package", "repository", "invalid", e.to_string())
+            })?))
+        }
+    };
+    if repository.is_some() || body.inherit_access.is_some() {
+        s.berth
+            .set_package_source(p, &owner_login, name, repository, body.inherit_access)
+            .await?;
+    }
+    if let Some(word) = body.visibility.as_deref() {
+        let visibility = Visibility::parse(word).ok_or_else(|| {
+            ApiError::invalid(
+                "Package",
+                "visibility",
+                "invalid",
+                format!("visibility must be public, private or internal, not {word:?}"),
+            )
+        })?;
+        s.berth
+            .set_container_visibility(p, &owner_login, name, visibility)
+            .await?;
+    }
+    get(s, p, owner, name).await
 }
 
 pub async fn update_for_user(
@@ -131,4 +172,118 @@ pub async fn get_for_account(
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     get(&s, &p, &owner, &name).await
+}
+
+fn role(resource: &str, field: &str, word: &str) -> Result<Permission, ApiError> {
+    Permission::parse(word).ok_or_else(|| {
+        ApiError::invalid(
+            resource,
+            field,
+            "invalid",
+            format!("{field} must be read, write or admin, not {word:?}"),
+        )
+    })
+}
+
+/// `GET …/packages/container/{name}/access`: the explicit grants.
+pub async fn access(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let list = s
+        .berth
+        .package_access(&p, &path_login(&owner)?, &name)
+        .await?;
+    let users: Vec<Value> = list
+        .users
+        .iter()
+        .map(|(login, r)| json!({ "login": login, "role": r.as_str() }))
+        .collect();
+    let repositories: Vec<Value> = list
+        .repositories
+        .iter()
+        .map(|(full, g)| json!({ "full_name": full, "environments": g.environments, "token_role": g.token_role.map(Permission::as_str) }))
+        .collect();
+    Ok(Json(
+        json!({ "users": users, "repositories": repositories }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct UserGrantBody {
+    role: Option<String>,
+}
+
+/// `PUT …/access/users/{login}` `{role}`.
+pub async fn grant_user(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, login)): Path<(String, String, String)>,
+    Body(body): Body<UserGrantBody>,
+) -> ApiResult<StatusCode> {
+    let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
+    s.berth
+        .grant_user(&p, &path_login(&owner)?, &name, &path_login(&login)?, role)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn revoke_user(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, login)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.berth
+        .revoke_user(&p, &path_login(&owner)?, &name, &path_login(&login)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct RepoGrantBody {
+    #[serde(default)]
+    environments: bool,
+    token_role: Option<String>,
+}
+
+/// `PUT …/access/repositories/{owner}/{repo}` `{environments, token_role}`.
+pub async fn grant_repository(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, repo_owner, repo_name)): Path<(String, String, String, String)>,
+    Body(body): Body<RepoGrantBody>,
+) -> ApiResult<StatusCode> {
+    let token_role = body
+        .token_role
+        .as_deref()
+        .map(|w| role("Grant", "token_role", w))
+        .transpose()?;
+    let (ro, rn) = path_repo(&repo_owner, &repo_name)?;
+    s.berth
+        .grant_repository(
+            &p,
+            &path_login(&owner)?,
+            &name,
+            &ro,
+            &rn,
+            RepoGrant {
+                environments: body.environments,
+                token_role,
+            },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn revoke_repository(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, repo_owner, repo_name)): Path<(String, String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let (ro, rn) = path_repo(&repo_owner, &repo_name)?;
+    s.berth
+        .revoke_repository(&p, &path_login(&owner)?, &name, &ro, &rn)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -14,6 +14,7 @@
 mod auth;
 mod blobs;
 mod manifests;
+mod settings;
 mod uploads;
 
 use std::collections::HashMap;
@@ -26,11 +27,14 @@ use berth_domain::package::{
 };
 use berth_domain::{AccountKind, Login};
 use berth_domain::{Actor, Permission, RepoFacts, Scopes, Visibility, repo_permission};
-use berth_store::{Account, NewPackage, Package, PackageKind, PackageSource, StoreError};
+use berth_store::{
+    Account, NewPackage, Package, PackageKind, PackageSource, RepoGrant, StoreError,
+};
 
 pub use auth::{Grant, GrantedAccess, IssuedToken, RegistryCaller, TokenGrantRequest};
 pub use blobs::{BlobBody, ByteRange};
 pub use manifests::{MAX_MANIFEST, ManifestBody, PutManifest, PutOutcome, Referrer, TagPage};
+pub use settings::PackageAccessList;
 pub use uploads::{UploadOutcome, UploadStatus};
 
 use crate::{Berth, Principal};
@@ -168,13 +172,19 @@ impl Berth {
         let source = package.and_then(|p| p.source_repo_id);
         let principal = match p {
             Principal::Anonymous => PackagePrincipal::Anonymous,
-            Principal::Repository { repo, .. } => PackagePrincipal::RepoToken(RepoStanding {
-                is_linked: source == Some(repo.id),
-                visibility: repo.visibility,
-                same_owner: repo.owner_id == owner.id,
-                environments_access: false,
-                token_access: None,
-            }),
+            Principal::Repository { repo, .. } => {
+                let grant = match package {
+                    Some(p) => self.store.repo_grant(p.id, repo.id).await?,
+                    None => RepoGrant::default(),
+                };
+                PackagePrincipal::RepoToken(RepoStanding {
+                    is_linked: source == Some(repo.id),
+                    visibility: repo.visibility,
+                    same_owner: repo.owner_id == owner.id,
+                    environments_access: grant.environments,
+                    token_access: grant.token_role,
+                })
+            }
             Principal::User {
                 account, scopes, ..
             } => {
@@ -192,7 +202,10 @@ impl Berth {
                     org_role,
                     is_publisher: package.is_some_and(|p| p.publisher_id == Some(account.id)),
                     site_admin: account.site_admin,
-                    grant: None,
+                    grant: match package {
+                        Some(p) => self.store.user_grant(p.id, account.id).await?,
+                        None => None,
+                    },
                     linked_repo_role,
                 };
                 PackagePrincipal::User {

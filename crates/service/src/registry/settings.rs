@@ -1,0 +1,199 @@
+//! Package settings, for a package's admins: its source repository and inheritance, and explicit
+//! grants to users and to repositories.
+
+use berth_domain::package::{PackageAction, authorize};
+use berth_domain::{AccountKind, Login, Permission, RepoName};
+use berth_store::{Account, Package, PackageKind, PackageSource, RepoGrant};
+
+use super::RegistryError;
+use crate::{Berth, Principal, Result, ServiceError};
+
+/// Who has explicit access to a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageAccessList {
+    pub users: Vec<(String, Permission)>,
+    pub repositories: Vec<(String, RepoGrant)>,
+}
+
+impl Berth {
+    /// The package `owner/name`, when the caller administers it. One the caller cannot read is
+    /// `NotFound`; one they read but do not administer is `Forbidden`.
+    async fn administered_package(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+    ) -> Result<(Account, Package)> {
+        let account = self
+            .store
+            .account_by_login(owner)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let package = self
+            .store
+            .package(account.id, PackageKind::Container, name)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let (principal, facts) = self
+            .package_principal(p, &account, Some(&package))
+            .await
+            .map_err(|e| match e {
+                RegistryError::Store(s) => ServiceError::Store(s),
+                _ => ServiceError::NotFound,
+            })?;
+        if !authorize(&principal, facts, PackageAction::Read) {
+            return Err(ServiceError::NotFound);
+        }
+        if !authorize(&principal, facts, PackageAction::Admin) {
+            return Err(ServiceError::Forbidden(format!(
+                "you must be an admin of the package {owner}/{name} (and use write:packages)"
+            )));
+        }
+        Ok((account, package))
+    }
+
+    /// Links the package to `repository` (which must have the package's owner) or unlinks it
+    /// (`Some(None)`), and/or turns inheritance on or off. Switching inheritance replaces the
+    /// explicit user grants: they are removed, and the access list is the repository's (on) or
+    /// starts empty (off). Visibility is never inherited.
+    pub async fn set_package_source(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+        repository: Option<Option<RepoName>>,
+        inherit: Option<bool>,
+    ) -> Result<Package> {
+        let (account, package) = self.administered_package(p, owner, name).await?;
+        let repo_id = match repository {
+            None => package.source_repo_id,
+            Some(None) => None,
+            Some(Some(repo)) => {
+                let found = self
+                    .store
+                    .repo_by_name(&account.login, &repo, p.user_id())
+                    .await?;
+                let r = found.filter(|(r, f)| self.repo_permission(p, r, *f).is_some()).map(|(r, _)| r).ok_or_else(|| {
+                    ServiceError::invalid("Package", "repository", "invalid", format!("{owner} has no repository named {repo} that you can see; a package links to a repository of its own owner"))
+                })?;
+                Some(r.id)
+            }
+        };
+        let inherit = inherit.unwrap_or(package.inherit) && repo_id.is_some();
+        if inherit != package.inherit {
+            self.store.clear_user_grants(package.id).await?;
+        }
+        let source = PackageSource { repo_id, inherit };
+        self.store
+            .set_package_source(package.id, source, self.now())
+            .await?;
+        Ok(Package {
+            source_repo_id: repo_id,
+            inherit,
+            ..package
+        })
+    }
+
+    /// Grants a user a role on the package (or changes it). Not while the package inherits: its
+    /// access list is then the repository's.
+    pub async fn grant_user(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+        login: &Login,
+        role: Permission,
+    ) -> Result<()> {
+        let (_, package) = self.administered_package(p, owner, name).await?;
+        if package.inherit {
+            return Err(ServiceError::invalid(
+                "Package",
+                "inherit_access",
+                "invalid",
+                "the package inherits its access from its repository; turn inheritance off to grant users directly",
+            ));
+        }
+        let user = self
+            .store
+            .account_by_login(login)
+            .await?
+            .filter(|a| a.kind == AccountKind::User)
+            .ok_or(ServiceError::NotFound)?;
+        Ok(self.store.set_user_grant(package.id, user.id, role).await?)
+    }
+
+    pub async fn revoke_user(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+        login: &Login,
+    ) -> Result<()> {
+        let (_, package) = self.administered_package(p, owner, name).await?;
+        let user = self
+            .store
+            .account_by_login(login)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !self.store.remove_user_grant(package.id, user.id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Grants a repository environments access and/or repository-token access.
+    pub async fn grant_repository(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+        repo_owner: &Login,
+        repo_name: &RepoName,
+        grant: RepoGrant,
+    ) -> Result<()> {
+        let (_, package) = self.administered_package(p, owner, name).await?;
+        let (repo, _) = self
+            .store
+            .repo_by_name(repo_owner, repo_name, p.user_id())
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        Ok(self
+            .store
+            .set_repo_grant(package.id, repo.id, grant)
+            .await?)
+    }
+
+    pub async fn revoke_repository(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+        repo_owner: &Login,
+        repo_name: &RepoName,
+    ) -> Result<()> {
+        let (_, package) = self.administered_package(p, owner, name).await?;
+        let (repo, _) = self
+            .store
+            .repo_by_name(repo_owner, repo_name, None)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !self.store.remove_repo_grant(package.id, repo.id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The package's explicit grants.
+    pub async fn package_access(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+    ) -> Result<PackageAccessList> {
+        let (_, package) = self.administered_package(p, owner, name).await?;
+        Ok(PackageAccessList {
+            users: self.store.user_grants(package.id).await?,
+            repositories: self.store.repo_grants(package.id).await?,
+        })
+    }
+}

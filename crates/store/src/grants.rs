@@ -1,0 +1,154 @@
+//! Explicit grants on packages.
+
+use berth_domain::Permission;
+
+use crate::{Result, Store, corrupt};
+
+/// What a repository was granted on a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RepoGrant {
+    /// Environments of the repository may pull.
+    pub environments: bool,
+    /// The repository's tokens have this role.
+    pub token_role: Option<Permission>,
+}
+
+fn role(word: Option<String>) -> Result<Option<Permission>> {
+    word.map(|w| Permission::parse(&w).ok_or_else(|| corrupt("grant role", w)))
+        .transpose()
+}
+
+impl Store {
+    pub async fn set_user_grant(
+        &self,
+        package_id: i64,
+        user_id: i64,
+        role: Permission,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO package_user_grants (package_id, user_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (package_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(package_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_user_grant(&self, package_id: i64, user_id: i64) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM package_user_grants WHERE package_id = $1 AND user_id = $2")
+                .bind(package_id)
+                .bind(user_id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes every user grant (when inheritance is switched).
+    pub async fn clear_user_grants(&self, package_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM package_user_grants WHERE package_id = $1")
+            .bind(package_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn user_grant(&self, package_id: i64, user_id: i64) -> Result<Option<Permission>> {
+        let word: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM package_user_grants WHERE package_id = $1 AND user_id = $2",
+        )
+        .bind(package_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        role(word)
+    }
+
+    /// Every user grant of a package: (login, role), by login.
+    pub async fn user_grants(&self, package_id: i64) -> Result<Vec<(String, Permission)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT a.login, g.role FROM package_user_grants g JOIN accounts a ON a.id = g.user_id WHERE g.package_id = $1 ORDER BY a.login_key",
+        )
+        .bind(package_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(login, r)| Ok((login, role(Some(r))?.unwrap_or(Permission::Read))))
+            .collect()
+    }
+
+    /// Sets a repository's grant; a grant of nothing removes the row.
+    pub async fn set_repo_grant(
+        &self,
+        package_id: i64,
+        repo_id: i64,
+        grant: RepoGrant,
+    ) -> Result<()> {
+        if grant == RepoGrant::default() {
+            self.remove_repo_grant(package_id, repo_id).await?;
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO package_repo_grants (package_id, repo_id, environments, token_role) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (package_id, repo_id) DO UPDATE SET environments = excluded.environments, token_role = excluded.token_role",
+        )
+        .bind(package_id)
+        .bind(repo_id)
+        .bind(i64::from(grant.environments))
+        .bind(grant.token_role.map(Permission::as_str))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_repo_grant(&self, package_id: i64, repo_id: i64) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM package_repo_grants WHERE package_id = $1 AND repo_id = $2")
+                .bind(package_id)
+                .bind(repo_id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn repo_grant(&self, package_id: i64, repo_id: i64) -> Result<RepoGrant> {
+        let row: Option<(i64, Option<String>)> = sqlx::query_as("SELECT environments, token_role FROM package_repo_grants WHERE package_id = $1 AND repo_id = $2")
+            .bind(package_id)
+            .bind(repo_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some((env, token)) => Ok(RepoGrant {
+                environments: env != 0,
+                token_role: role(token)?,
+            }),
+            None => Ok(RepoGrant::default()),
+        }
+    }
+
+    /// Every repository grant of a package: (full name, grant), by name.
+    pub async fn repo_grants(&self, package_id: i64) -> Result<Vec<(String, RepoGrant)>> {
+        let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT o.login, r.name, g.environments, g.token_role FROM package_repo_grants g \
+             JOIN repositories r ON r.id = g.repo_id JOIN accounts o ON o.id = r.owner_id \
+             WHERE g.package_id = $1 ORDER BY o.login_key, r.name_key",
+        )
+        .bind(package_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(o, n, env, token)| {
+                Ok((
+                    format!("{o}/{n}"),
+                    RepoGrant {
+                        environments: env != 0,
+                        token_role: role(token)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
