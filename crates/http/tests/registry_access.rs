@@ -947,3 +947,116 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn environments_pull_what_their_repository_may_and_never_push() {
+    let app = TestApp::new().await;
+    let olga = app
+        .user(
+            "olga",
+            &["repo", "write:packages", "delete:packages", "admin:org"],
+        )
+        .await;
+    app.org("acme", "olga").await;
+    app.post(
+        "/api/v3/orgs/acme/repos",
+        Some(&olga),
+        json!({ "name": "work", "visibility": "private" }),
+    )
+    .await;
+    app.post(
+        "/api/v3/orgs/acme/repos",
+        Some(&olga),
+        json!({ "name": "oss", "visibility": "public" }),
+    )
+    .await;
+    assert_eq!(
+        push(&app, &olga, "acme/base", "v1").await.status,
+        StatusCode::CREATED
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v3/orgs/acme/packages/container/base",
+            Some(&olga),
+            Some(json!({ "visibility": "internal" })),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["visibility"].as_str()),
+        (StatusCode::OK, Some("internal")),
+        "{}",
+        r.body
+    );
+
+    let in_private = app.environment_token("olga", "acme", "work", 3600).await;
+    let in_public = app.environment_token("olga", "acme", "oss", 3600).await;
+    assert!(in_private.starts_with("berth_et_"));
+    assert_eq!(
+        pull(&app, Some(&in_private), "acme/base").await.status,
+        StatusCode::OK,
+        "an environment of the org's private repository pulls an internal image"
+    );
+    assert_eq!(
+        pull(&app, Some(&in_public), "acme/base").await.status,
+        StatusCode::NOT_FOUND,
+        "one of a public repository does not"
+    );
+    let r = app
+        .put(
+            "/api/v3/orgs/acme/packages/container/base/access/repositories/acme/oss",
+            Some(&olga),
+            json!({ "environments": true }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        pull(&app, Some(&in_public), "acme/base").await.status,
+        StatusCode::OK,
+        "until that repository is granted"
+    );
+
+    assert_eq!(
+        push(&app, &in_private, "acme/base", "v2").await.status,
+        StatusCode::FORBIDDEN,
+        "environments never push"
+    );
+    assert_eq!(
+        push(&app, &in_private, "acme/new", "v1").await.status,
+        StatusCode::FORBIDDEN,
+        "nor create"
+    );
+    assert_eq!(
+        app.get("/api/v3/user", Some(&in_private)).await.status,
+        StatusCode::FORBIDDEN,
+        "an environment token is not its user on the API"
+    );
+    assert_eq!(
+        app.get("/api/v3/repos/acme/work", Some(&in_private))
+            .await
+            .status,
+        StatusCode::OK,
+        "it reads its own repository"
+    );
+
+    let r = send(
+        &app,
+        Request::get("/token?service=berth.test&scope=repository:acme/base:pull,push,delete")
+            .header("authorization", basic("x", &in_private)),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        access(r.body["token"].as_str().unwrap())[0]["actions"],
+        json!(["pull"]),
+        "the token flow grants it pull only"
+    );
+
+    let short = app.environment_token("olga", "acme", "work", 60).await;
+    app.clock.advance(61);
+    assert_eq!(
+        pull(&app, Some(&short), "acme/base").await.status,
+        StatusCode::UNAUTHORIZED,
+        "environment tokens expire"
+    );
+}

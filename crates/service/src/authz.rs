@@ -42,6 +42,11 @@ impl Berth {
                     "repository tokens cannot do this; use a personal access token".into(),
                 ));
             }
+            Principal::Environment { .. } => {
+                return Err(ServiceError::Forbidden(
+                    "environment tokens only pull packages; use a personal access token".into(),
+                ));
+            }
         };
         let site_admin = account.site_admin && scopes.has(Scope::SiteAdmin);
         match access {
@@ -102,6 +107,11 @@ impl Berth {
             Principal::Repository { repo: own, .. } => Actor::RepoToken {
                 same_repo: own.id == repo.id,
             },
+            // An environment reads its own repository (its user could, to create it) and public ones.
+            Principal::Environment { repo: own, .. } => {
+                return (own.id == repo.id || repo.visibility == berth_domain::Visibility::Public)
+                    .then_some(Permission::Read);
+            }
         };
         repo_permission(
             &actor,

@@ -18,6 +18,13 @@ pub enum Principal {
         repo: Repo,
         token_id: i64,
     },
+    /// An environment token: `account` inside an environment of `repo`. It pulls packages and
+    /// reads its repository; it is not the user on the rest of the API.
+    Environment {
+        account: Account,
+        repo: Repo,
+        token_id: i64,
+    },
 }
 
 impl Principal {

@@ -17,6 +17,7 @@ use crate::{Berth, Principal, Result, ServiceError};
 
 const PERSONAL_PREFIX: &str = "berth_pat_";
 const REPOSITORY_PREFIX: &str = "berth_rt_";
+const ENVIRONMENT_PREFIX: &str = "berth_et_";
 const RANDOM_LEN: usize = 40;
 
 /// Keyed hashing of tokens. The key is the server's token secret (kept in the data directory).
@@ -109,6 +110,9 @@ impl Berth {
     /// `BadCredentials`, as GitHub answers.
     pub async fn authenticate(&self, token: &SecretString) -> Result<Principal> {
         let hash = self.hasher.hash(token.expose_secret());
+        if token.expose_secret().starts_with(ENVIRONMENT_PREFIX) {
+            return self.authenticate_environment(&hash).await;
+        }
         let record = self
             .store
             .token_by_hash(&hash)
@@ -144,6 +148,61 @@ impl Berth {
                 })
             }
         }
+    }
+
+    async fn authenticate_environment(&self, hash: &str) -> Result<Principal> {
+        let record = self
+            .store
+            .environment_token_by_hash(hash)
+            .await?
+            .ok_or(ServiceError::BadCredentials)?;
+        if !record.is_live(self.now()) {
+            return Err(ServiceError::BadCredentials);
+        }
+        let account = self
+            .store
+            .account_by_id(record.user_id)
+            .await?
+            .ok_or(ServiceError::BadCredentials)?;
+        let (repo, _) = self
+            .store
+            .repo_by_id(record.repo_id, None)
+            .await?
+            .ok_or(ServiceError::BadCredentials)?;
+        Ok(Principal::Environment {
+            account,
+            repo,
+            token_id: record.id,
+        })
+    }
+
+    /// Issues a token for the environment `environment` of `repo`, used by `user`, valid for
+    /// `ttl` seconds. Environments get a fresh one at every start (see the environments issue);
+    /// tests mint them here.
+    pub async fn mint_environment_token(
+        &self,
+        user: &berth_store::Account,
+        repo: &berth_store::Repo,
+        environment: &str,
+        ttl: i64,
+    ) -> Result<(SecretString, berth_store::EnvironmentTokenRecord)> {
+        let value = format!(
+            "{ENVIRONMENT_PREFIX}{}",
+            &mint_value(TokenKind::Personal)[PERSONAL_PREFIX.len()..]
+        );
+        let now = self.now();
+        let record = self
+            .store
+            .insert_environment_token(
+                &self.hasher.hash(&value),
+                user.id,
+                repo.id,
+                environment,
+                now,
+                now + ttl,
+            )
+            .await?;
+        Ok((SecretString::from(value), record))
     }
 
     async fn mint(&self, new: NewToken<'_>, value: String) -> Result<MintedToken> {

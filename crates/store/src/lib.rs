@@ -24,7 +24,7 @@ pub use registry::{
     ManifestRecord, NewManifest, NewPackage, Package, PackageKind, PackageSource, Upload,
 };
 pub use repos::{Collaborator, Repo, RepoAccessFacts};
-pub use tokens::{NewToken, TokenKind, TokenRecord};
+pub use tokens::{EnvironmentTokenRecord, NewToken, TokenKind, TokenRecord};
 
 /// A window of a listing: `limit` rows after skipping `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -176,3 +176,67 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 }
+
+/// A stored environment token, without its hash.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EnvironmentTokenRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub repo_id: i64,
+    pub environment: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl EnvironmentTokenRecord {
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+impl Store {
+    pub async fn insert_environment_token(
+        &self,
+        hash: &str,
+        user_id: i64,
+        repo_id: i64,
+        environment: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<EnvironmentTokenRecord> {
+        Ok(sqlx::query_as(
+            "INSERT INTO environment_tokens (token_hash, user_id, repo_id, environment, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING id, user_id, repo_id, environment, created_at, expires_at, revoked_at",
+        )
+        .bind(hash)
+        .bind(user_id)
+        .bind(repo_id)
+        .bind(environment)
+        .bind(now)
+        .bind(expires_at)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(conflict_as("token"))?)
+    }
+
+    pub async fn environment_token_by_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<EnvironmentTokenRecord>> {
+        Ok(sqlx::query_as("SELECT id, user_id, repo_id, environment, created_at, expires_at, revoked_at FROM environment_tokens WHERE token_hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Revokes every live token of an environment (at stop and delete).
+    pub async fn revoke_environment_tokens(&self, environment: &str, now: i64) -> Result<u64> {
+        let done = sqlx::query("UPDATE environment_tokens SET revoked_at = $2 WHERE environment = $1 AND revoked_at IS NULL")
+            .bind(environment)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

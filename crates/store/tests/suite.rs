@@ -296,6 +296,27 @@ async fn tokens_are_found_by_hash_listed_and_revoked(s: &Store) {
     assert_eq!(revoked.revoked_at, Some(20));
     assert!(!revoked.is_live(30));
     assert!(s.personal_tokens(u.id).await.unwrap().is_empty());
+    let e = s
+        .insert_environment_token("e1", u.id, repo.id, "env-1", 10, 100)
+        .await
+        .unwrap();
+    assert!(e.is_live(99) && !e.is_live(100));
+    assert_eq!(
+        s.environment_token_by_hash("e1")
+            .await
+            .unwrap()
+            .unwrap()
+            .repo_id,
+        repo.id
+    );
+    assert_eq!(s.revoke_environment_tokens("env-1", 50).await.unwrap(), 1);
+    assert!(
+        !s.environment_token_by_hash("e1")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(60)
+    );
     // A personal token must name a user: the schema refuses a half-formed row.
     let orphan = NewToken {
         hash: "h3",

@@ -39,6 +39,8 @@ impl TestClock {
 
 pub struct TestApp {
     pub router: Router,
+    /// The platform behind the router, for what only services can do (minting environment tokens).
+    pub berth: Berth,
     pub clock: Arc<TestClock>,
     pub admin: String,
     dir: tempfile::TempDir,
@@ -101,13 +103,46 @@ impl TestApp {
             berth.bootstrap(None).await.unwrap().is_none(),
             "bootstrap happens once"
         );
-        let router = berth_http::app(AppState::new(berth, BASE));
+        let router = berth_http::app(AppState::new(berth.clone(), BASE));
         Self {
             router,
+            berth,
             clock,
             admin: minted.token.expose_secret().to_owned(),
             dir,
         }
+    }
+
+    /// A token for an environment of `owner/repo` used by `login`, valid for `ttl` seconds.
+    pub async fn environment_token(
+        &self,
+        login: &str,
+        owner: &str,
+        repo: &str,
+        ttl: i64,
+    ) -> String {
+        use berth_domain::{Login, RepoName};
+        let store = self.berth.store();
+        let user = store
+            .account_by_login(&Login::parse(login).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let (repo, _) = store
+            .repo_by_name(
+                &Login::parse(owner).unwrap(),
+                &RepoName::parse(repo).unwrap(),
+                None,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let (token, _) = self
+            .berth
+            .mint_environment_token(&user, &repo, "test-env", ttl)
+            .await
+            .unwrap();
+        secrecy::ExposeSecret::expose_secret(&token).to_owned()
     }
 
     /// Another server on the same database and storage (a replica, or this one restarted).

@@ -232,6 +232,10 @@ impl Berth {
             Principal::Repository { repo, .. } => {
                 (format!("repository:{}", repo.full_name()), Some(repo.id))
             }
+            Principal::Environment { account, repo, .. } => (
+                format!("environment:{}@{}", account.login, repo.full_name()),
+                None,
+            ),
             Principal::Anonymous => (String::new(), None),
         };
         let claims =

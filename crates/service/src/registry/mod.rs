@@ -173,17 +173,10 @@ impl Berth {
         let principal = match p {
             Principal::Anonymous => PackagePrincipal::Anonymous,
             Principal::Repository { repo, .. } => {
-                let grant = match package {
-                    Some(p) => self.store.repo_grant(p.id, repo.id).await?,
-                    None => RepoGrant::default(),
-                };
-                PackagePrincipal::RepoToken(RepoStanding {
-                    is_linked: source == Some(repo.id),
-                    visibility: repo.visibility,
-                    same_owner: repo.owner_id == owner.id,
-                    environments_access: grant.environments,
-                    token_access: grant.token_role,
-                })
+                PackagePrincipal::RepoToken(self.repo_standing(repo, owner, package).await?)
+            }
+            Principal::Environment { repo, .. } => {
+                PackagePrincipal::Environment(self.repo_standing(repo, owner, package).await?)
             }
             Principal::User {
                 account, scopes, ..
@@ -215,6 +208,26 @@ impl Berth {
             }
         };
         Ok((principal, facts))
+    }
+
+    /// A repository's standing towards a package: for its tokens and its environments.
+    async fn repo_standing(
+        &self,
+        repo: &berth_store::Repo,
+        owner: &Account,
+        package: Option<&Package>,
+    ) -> RegistryResult<RepoStanding> {
+        let grant = match package {
+            Some(p) => self.store.repo_grant(p.id, repo.id).await?,
+            None => RepoGrant::default(),
+        };
+        Ok(RepoStanding {
+            is_linked: package.and_then(|p| p.source_repo_id) == Some(repo.id),
+            visibility: repo.visibility,
+            same_owner: repo.owner_id == owner.id,
+            environments_access: grant.environments,
+            token_access: grant.token_role,
+        })
     }
 
     /// A user's role on a source repository as an access list: what they hold as owner, org
