@@ -205,7 +205,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<EnvironmentTokenRecord> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "INSERT INTO environment_tokens (token_hash, user_id, repo_id, environment, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
              RETURNING id, user_id, repo_id, environment, created_at, expires_at, revoked_at",
         )
@@ -217,7 +217,7 @@ impl Store {
         .bind(expires_at)
         .fetch_one(&self.writer)
         .await
-        .map_err(conflict_as("token"))?)
+        .map_err(conflict_as("token"))
     }
 
     pub async fn environment_token_by_hash(
