@@ -709,6 +709,38 @@ async fn the_source_label_links_a_package_and_inheritance_depends_on_who_publish
         "the collaborator pulls through inheritance"
     );
 
+    // Listings show what the caller may read.
+    let mine = app
+        .get("/api/v3/user/packages?package_type=container", Some(&alice))
+        .await;
+    let names: Vec<_> = mine
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["by-hand", "from-ci"]);
+    let bobs_view = app
+        .get(
+            "/api/v3/users/alice/packages?package_type=container",
+            Some(&bob),
+        )
+        .await;
+    let names: Vec<_> = bobs_view
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["from-ci"], "bob sees only what he may read");
+    let r = app.get("/api/v3/user/packages", Some(&alice)).await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("package_type"))
+    );
+
     // A label naming another owner's repository links nothing.
     assert_eq!(
         push_labelled(

@@ -143,6 +143,22 @@ impl Store {
         row.map(TryInto::try_into).transpose()
     }
 
+    /// Every package of one owner and kind, by name.
+    pub async fn packages_of_owner(
+        &self,
+        owner_id: i64,
+        kind: PackageKind,
+    ) -> Result<Vec<Package>> {
+        let rows: Vec<PackageRow> = sqlx::query_as(&format!(
+            "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 ORDER BY name"
+        ))
+        .bind(owner_id)
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     pub async fn package_by_id(&self, id: i64) -> Result<Option<Package>> {
         let row: Option<PackageRow> = sqlx::query_as(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM packages WHERE id = $1"

@@ -57,6 +57,9 @@ pub fn api() -> Router<AppState> {
             "/orgs/{org}/packages/container/{name}/access/repositories/{owner}/{repo}",
             put(packages::grant_repository).delete(packages::revoke_repository),
         )
+        .route("/user/packages", get(packages::list_for_user))
+        .route("/users/{login}/packages", get(packages::list_for_account))
+        .route("/orgs/{org}/packages", get(packages::list_for_account))
         .route("/users/{login}", get(users::get))
         .route("/users/{login}/repos", get(users::repos))
         .route("/orgs/{org}", get(orgs::get))

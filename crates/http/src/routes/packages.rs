@@ -2,8 +2,9 @@
 //! settings (for now, visibility).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use berth_domain::{Permission, RepoName, Visibility};
 use berth_service::Access;
 use berth_store::RepoGrant;
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::paging::Paging;
 use crate::wire::{Body, path_login, path_repo};
 use crate::{AppState, render};
 
@@ -286,4 +288,73 @@ pub async fn revoke_repository(
         .revoke_repository(&p, &path_login(&owner)?, &name, &ro, &rn)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    package_type: Option<String>,
+}
+
+async fn list(
+    s: &AppState,
+    p: &berth_service::Principal,
+    owner: &str,
+    q: ListQuery,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let owner_login = path_login(owner)?;
+    let items: Vec<Value> = match q.package_type.as_deref() {
+        Some("container") => {
+            let (_, packages) = s.berth.list_container_packages(p, &owner_login).await?;
+            packages
+                .iter()
+                .map(|pkg| render_with_repo(s, owner, pkg, None))
+                .collect()
+        }
+        Some("npm") => Vec::new(),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "Package",
+                "package_type",
+                "invalid",
+                format!("package_type must be container or npm, not {other:?}"),
+            ));
+        }
+        None => {
+            return Err(ApiError::invalid(
+                "Package",
+                "package_type",
+                "missing_field",
+                "package_type is required (container or npm)",
+            ));
+        }
+    };
+    let total = items.len() as i64;
+    let w = paging.window();
+    let page = items
+        .into_iter()
+        .skip(w.offset as usize)
+        .take(w.limit as usize)
+        .collect();
+    Ok(paging.respond(s, page, total))
+}
+
+pub async fn list_for_user(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<ListQuery>,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let login = s.berth.check(&p, Access::User).await?.login.to_string();
+    list(&s, &p, &login, q, paging).await
+}
+
+pub async fn list_for_account(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(owner): Path<String>,
+    Query(q): Query<ListQuery>,
+    paging: Paging,
+) -> ApiResult<Response> {
+    list(&s, &p, &owner, q, paging).await
 }

@@ -197,3 +197,36 @@ impl Berth {
         })
     }
 }
+
+impl Berth {
+    /// An account's container packages that the caller may read, by name.
+    pub async fn list_container_packages(
+        &self,
+        p: &Principal,
+        owner: &Login,
+    ) -> Result<(Account, Vec<Package>)> {
+        let account = self
+            .store
+            .account_by_login(owner)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let mut visible = Vec::new();
+        for package in self
+            .store
+            .packages_of_owner(account.id, PackageKind::Container)
+            .await?
+        {
+            let (principal, facts) = self
+                .package_principal(p, &account, Some(&package))
+                .await
+                .map_err(|e| match e {
+                    RegistryError::Store(s) => ServiceError::Store(s),
+                    _ => ServiceError::NotFound,
+                })?;
+            if authorize(&principal, facts, PackageAction::Read) {
+                visible.push(package);
+            }
+        }
+        Ok((account, visible))
+    }
+}
