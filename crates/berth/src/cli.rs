@@ -52,6 +52,9 @@ pub enum Command {
     /// Personal and repository access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Container packages: visibility, source repository, inheritance and grants.
+    #[command(subcommand)]
+    Package(PackageCommand),
 }
 
 /// `berth serve`: every flag may also come from `BERTH_*` or the config file (flags win, then
@@ -178,4 +181,59 @@ pub enum TokenCommand {
     List,
     /// Revoke one of your tokens.
     Revoke { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// List an account's container packages you can see (yours when no owner is given).
+    List { owner: Option<String> },
+    /// Show a package: OWNER/NAME (NAME may contain `/`).
+    Show { package: String },
+    /// Set a package's visibility (public is final).
+    Visibility {
+        package: String,
+        #[arg(value_parser = ["public", "private", "internal"])]
+        visibility: String,
+    },
+    /// Link a package to a repository of its owner (OWNER/REPO), or unlink it.
+    Link {
+        package: String,
+        #[arg(required_unless_present = "unlink")]
+        repository: Option<String>,
+        #[arg(long, conflicts_with = "repository")]
+        unlink: bool,
+    },
+    /// Turn inheriting access from the linked repository on or off (replaces user grants).
+    Inherit {
+        package: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Grant a user a role, or a repository environments and/or token access.
+    Grant {
+        package: String,
+        #[arg(long, required_unless_present = "repo", conflicts_with = "repo")]
+        user: Option<String>,
+        #[arg(long, default_value = "read", value_parser = ["read", "write", "admin"])]
+        role: String,
+        /// A repository, OWNER/REPO.
+        #[arg(long)]
+        repo: Option<String>,
+        /// Let the repository's environments pull.
+        #[arg(long)]
+        environments: bool,
+        /// Give the repository's tokens this role.
+        #[arg(long, value_parser = ["read", "write", "admin"])]
+        token_role: Option<String>,
+    },
+    /// Remove a user's or a repository's grant.
+    Revoke {
+        package: String,
+        #[arg(long, required_unless_present = "repo", conflicts_with = "repo")]
+        user: Option<String>,
+        #[arg(long)]
+        repo: Option<String>,
+    },
+    /// List a package's explicit grants.
+    Access { package: String },
 }

@@ -563,3 +563,175 @@ fn serves_from_postgresql_and_keeps_data_across_restarts() {
     let cli = cli.with_env("BERTH_SERVER", &server.url);
     assert!(cli.ok(&["user", "show", "pg-user"]).contains("pg-user"));
 }
+
+/// Pushes a one-blob artifact to `name:v1` through the registry API.
+fn push_artifact(server: &str, token: &str, name: &str) {
+    use sha2::Digest as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let blob = format!("config of {name}");
+        let digest = format!("sha256:{}", sha2::Sha256::digest(blob.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let r = client.post(format!("{server}/v2/{name}/blobs/uploads/?digest={digest}")).bearer_auth(token).body(blob.clone()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let manifest = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.example.config", "digest": digest, "size": blob.len() }, "layers": [] });
+        let r = client
+            .put(format!("{server}/v2/{name}/manifests/v1"))
+            .bearer_auth(token)
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    });
+}
+
+#[test]
+fn packages_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(serve_command(&[
+        "--data-dir",
+        &data_dir_arg(&dir.path().join("d")),
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let admin_token = std::fs::read_to_string(dir.path().join("d/admin-token")).unwrap();
+    let admin = Cli::new(&dir.path().join("admin"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", admin_token.trim());
+    admin.ok(&["user", "create", "alice"]);
+    admin.ok(&["user", "create", "bob"]);
+    let alice_token = admin
+        .ok(&[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--scopes",
+            "repo,write:packages",
+        ])
+        .trim()
+        .to_owned();
+    let bob_token = admin
+        .ok(&[
+            "token",
+            "create",
+            "--user",
+            "bob",
+            "--scopes",
+            "read:packages",
+        ])
+        .trim()
+        .to_owned();
+    let alice = Cli::new(&dir.path().join("alice"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", &alice_token);
+    let bob = Cli::new(&dir.path().join("bob"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", &bob_token);
+    alice.ok(&["repo", "create", "alice/app"]);
+    push_artifact(&server.url, &alice_token, "alice/tools/cli");
+
+    let listed = alice.ok(&["package", "list"]);
+    assert!(
+        listed.contains("alice/tools/cli") && listed.contains("private"),
+        "{listed}"
+    );
+    assert!(
+        !bob.ok(&["package", "list", "alice"]).contains("tools/cli"),
+        "bob sees nothing yet"
+    );
+
+    alice.ok(&[
+        "package",
+        "grant",
+        "alice/tools/cli",
+        "--user",
+        "bob",
+        "--role",
+        "read",
+    ]);
+    assert!(
+        bob.ok(&["package", "list", "alice"])
+            .contains("alice/tools/cli"),
+        "a grant makes it visible"
+    );
+    let access = alice.ok(&["package", "access", "alice/tools/cli"]);
+    assert!(
+        access.contains("bob") && access.contains("read"),
+        "{access}"
+    );
+
+    let linked = alice.ok(&["package", "link", "alice/tools/cli", "alice/app"]);
+    assert!(linked.contains("alice/app"), "{linked}");
+    let inheriting = alice.ok(&["package", "inherit", "alice/tools/cli", "on", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&inheriting).unwrap();
+    assert_eq!(v["inherit_access"], true);
+    let out = bob.run(&["package", "show", "alice/tools/cli"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "switching inheritance replaced bob's grant"
+    );
+    assert!(
+        text(&out.stderr).contains("Not Found"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    alice.ok(&["package", "inherit", "alice/tools/cli", "off"]);
+    alice.ok(&[
+        "package",
+        "grant",
+        "alice/tools/cli",
+        "--repo",
+        "alice/app",
+        "--environments",
+        "--token-role",
+        "read",
+    ]);
+    assert!(
+        alice
+            .ok(&["package", "access", "alice/tools/cli"])
+            .contains("alice/app")
+    );
+    alice.ok(&[
+        "package",
+        "revoke",
+        "alice/tools/cli",
+        "--repo",
+        "alice/app",
+    ]);
+    assert!(
+        !alice
+            .ok(&["package", "access", "alice/tools/cli"])
+            .contains("alice/app")
+    );
+    assert!(
+        alice
+            .ok(&["package", "visibility", "alice/tools/cli", "public"])
+            .contains("public")
+    );
+    let out = alice.run(
+        &["package", "visibility", "alice/tools/cli", "private"],
+        None,
+    );
+    assert!(
+        text(&out.stderr).contains("cannot be made private"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        alice
+            .run(&["package", "grant", "alice/tools/cli"], None)
+            .status
+            .code(),
+        Some(2),
+        "whom to grant is required"
+    );
+}

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use super::http::Client;
 use super::{config, output};
 use crate::cli::{
-    CollaboratorCommand, Command, MemberCommand, OrgCommand, RepoCommand, TokenCommand, UserCommand,
+    CollaboratorCommand, Command, MemberCommand, OrgCommand, PackageCommand, RepoCommand,
+    TokenCommand, UserCommand,
 };
 
 /// `berth login`: reads the token from standard input, checks it, and saves both.
@@ -143,6 +144,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
         Command::Org(OrgCommand::Member(m)) => member(c, as_json, m).await?,
         Command::Repo(r) => repo(c, as_json, r).await?,
         Command::Token(t) => token(c, as_json, t).await?,
+        Command::Package(pc) => package(c, as_json, pc).await?,
         Command::Serve(_) | Command::Login { .. } | Command::Logout => {
             unreachable!("handled by the caller")
         }
@@ -325,6 +327,186 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
                 .await?;
             if !as_json {
                 println!("revoked token {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+const PACKAGE_HEADER: &[&str] = &["PACKAGE", "VISIBILITY", "REPOSITORY", "INHERITS"];
+fn package_row(v: &Value) -> Vec<String> {
+    vec![
+        format!(
+            "{}/{}",
+            output::field(v, &["owner", "login"]),
+            output::field(v, &["name"])
+        ),
+        output::field(v, &["visibility"]),
+        output::field(v, &["repository", "full_name"]),
+        output::field(v, &["inherit_access"]),
+    ]
+}
+
+/// `OWNER/NAME` → the API path of the package (`/` in NAME encoded, as GitHub wants it).
+fn package_path(full: &str) -> anyhow::Result<String> {
+    match full.split_once('/') {
+        Some((owner, name)) if !owner.is_empty() && !name.is_empty() => Ok(format!(
+            "/users/{owner}/packages/container/{}",
+            name.replace('/', "%2F")
+        )),
+        _ => bail!("{full:?} is not OWNER/NAME"),
+    }
+}
+
+async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::Result<()> {
+    let show_one = |v: Value| show(as_json, &v, PACKAGE_HEADER, package_row(&v));
+    match command {
+        PackageCommand::List { owner } => {
+            let path = owner.map_or_else(
+                || "/user/packages?package_type=container".to_owned(),
+                |o| format!("/users/{o}/packages?package_type=container"),
+            );
+            let packages = c.all_pages(&path).await?;
+            show_many(as_json, &packages, PACKAGE_HEADER, package_row);
+        }
+        PackageCommand::Show { package } => show_one(
+            c.call(Method::GET, &package_path(&package)?, None)
+                .await?
+                .unwrap_or_default(),
+        ),
+        PackageCommand::Visibility {
+            package,
+            visibility,
+        } => {
+            show_one(
+                c.call(
+                    Method::PATCH,
+                    &package_path(&package)?,
+                    Some(json!({ "visibility": visibility })),
+                )
+                .await?
+                .unwrap_or_default(),
+            );
+        }
+        PackageCommand::Link {
+            package,
+            repository,
+            unlink,
+        } => {
+            let repository = if unlink {
+                Value::Null
+            } else {
+                json!(repository)
+            };
+            show_one(
+                c.call(
+                    Method::PATCH,
+                    &package_path(&package)?,
+                    Some(json!({ "repository": repository })),
+                )
+                .await?
+                .unwrap_or_default(),
+            );
+        }
+        PackageCommand::Inherit { package, state } => {
+            show_one(
+                c.call(
+                    Method::PATCH,
+                    &package_path(&package)?,
+                    Some(json!({ "inherit_access": state == "on" })),
+                )
+                .await?
+                .unwrap_or_default(),
+            );
+        }
+        PackageCommand::Grant {
+            package,
+            user,
+            role,
+            repo,
+            environments,
+            token_role,
+        } => {
+            let base = package_path(&package)?;
+            match (user, repo) {
+                (Some(login), _) => {
+                    c.call(
+                        Method::PUT,
+                        &format!("{base}/access/users/{login}"),
+                        Some(json!({ "role": role })),
+                    )
+                    .await?;
+                }
+                (None, Some(full)) => {
+                    let (o, r) = split_full_name(&full)?;
+                    c.call(
+                        Method::PUT,
+                        &format!("{base}/access/repositories/{o}/{r}"),
+                        Some(json!({ "environments": environments, "token_role": token_role })),
+                    )
+                    .await?;
+                }
+                (None, None) => bail!("say whom to grant: --user LOGIN or --repo OWNER/REPO"),
+            }
+            if !as_json {
+                println!("granted");
+            }
+        }
+        PackageCommand::Revoke {
+            package,
+            user,
+            repo,
+        } => {
+            let base = package_path(&package)?;
+            let path = match (user, repo) {
+                (Some(login), _) => format!("{base}/access/users/{login}"),
+                (None, Some(full)) => {
+                    let (o, r) = split_full_name(&full)?;
+                    format!("{base}/access/repositories/{o}/{r}")
+                }
+                (None, None) => {
+                    bail!("say whose grant to remove: --user LOGIN or --repo OWNER/REPO")
+                }
+            };
+            c.call(Method::DELETE, &path, None).await?;
+            if !as_json {
+                println!("revoked");
+            }
+        }
+        PackageCommand::Access { package } => {
+            let v = c
+                .call(
+                    Method::GET,
+                    &format!("{}/access", package_path(&package)?),
+                    None,
+                )
+                .await?
+                .unwrap_or_default();
+            if as_json {
+                output::json(&v);
+            } else {
+                let mut rows: Vec<Vec<String>> = v["users"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|u| {
+                        vec![
+                            "user".into(),
+                            output::field(u, &["login"]),
+                            output::field(u, &["role"]),
+                            "-".into(),
+                        ]
+                    })
+                    .collect();
+                rows.extend(v["repositories"].as_array().into_iter().flatten().map(|r| {
+                    vec![
+                        "repository".into(),
+                        output::field(r, &["full_name"]),
+                        output::field(r, &["token_role"]),
+                        output::field(r, &["environments"]),
+                    ]
+                }));
+                output::table(&["KIND", "NAME", "ROLE", "ENVIRONMENTS"], &rows);
             }
         }
     }
