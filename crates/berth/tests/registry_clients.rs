@@ -403,3 +403,116 @@ fn podman_pulls_with_credentials() {
     );
     assert!(images.contains(&image), "{images}");
 }
+
+#[test]
+fn access_rules_hold_for_skopeo() {
+    if docker_host().is_none() {
+        return;
+    }
+    let reg = Registry::start();
+    let admin_token = std::fs::read_to_string(reg.dir.path().join("data/admin-token")).unwrap();
+    let admin = Cli::new(&reg.dir.path().join("admin"))
+        .with_env("BERTH_SERVER", &reg.server.url)
+        .with_env("BERTH_TOKEN", admin_token.trim());
+    for login in ["olga", "mia", "otto"] {
+        admin.ok(&["user", "create", login]);
+    }
+    admin.ok(&["org", "create", "acme", "--admin", "olga"]);
+    let token = |login: &str, scopes: &str| {
+        admin
+            .ok(&["token", "create", "--user", login, "--scopes", scopes])
+            .trim()
+            .to_owned()
+    };
+    let olga_token = token("olga", "repo,write:packages,admin:org");
+    let olga = Cli::new(&reg.dir.path().join("olga"))
+        .with_env("BERTH_SERVER", &reg.server.url)
+        .with_env("BERTH_TOKEN", &olga_token);
+    olga.ok(&["org", "member", "add", "acme", "mia"]);
+    let (mia, otto) = (
+        format!("mia:{}", token("mia", "read:packages")),
+        format!("otto:{}", token("otto", "read:packages")),
+    );
+    let inspect = |creds: Option<&str>, image: &str| {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["inspect", "--raw", "--tls-verify=false"]);
+        match creds {
+            Some(c) => cmd.args(["--creds", c]),
+            None => cmd.arg("--no-creds"),
+        };
+        run(cmd.arg(format!("docker://{}/{image}", reg.host)), None)
+    };
+
+    // An internal image: org members pull it, outsiders cannot tell it exists.
+    let layout = reg.dir.path().join("layout");
+    multi_platform_layout(&layout, &["amd64"]);
+    let push = |creds: &str, image: &str| {
+        ok(
+            Command::new("skopeo")
+                .args([
+                    "copy",
+                    "--all",
+                    "--dest-tls-verify=false",
+                    "--dest-creds",
+                    creds,
+                ])
+                .arg(format!("oci:{}:multi", layout.display()))
+                .arg(format!("docker://{}/{image}", reg.host)),
+            None,
+        )
+    };
+    push(&format!("olga:{olga_token}"), "acme/base:v1");
+    olga.ok(&["package", "visibility", "acme/base", "internal"]);
+    assert!(
+        inspect(Some(&mia), "acme/base:v1").status.success(),
+        "an org member pulls an internal image"
+    );
+    let out = inspect(Some(&otto), "acme/base:v1");
+    assert!(!out.status.success(), "an outsider cannot");
+    let missing = inspect(Some(&otto), "acme/nothing:v1");
+    assert_eq!(
+        text(&out.stderr).replace("base", "X"),
+        text(&missing.stderr).replace("nothing", "X"),
+        "and cannot tell it from a missing one"
+    );
+
+    // A repository token's publish with the source label inherits the repository's collaborators.
+    olga.ok(&["repo", "create", "acme/app", "--visibility", "private"]);
+    let rt = olga
+        .ok(&["token", "create", "--repo", "acme/app"])
+        .trim()
+        .to_owned();
+    push(&format!("ci:{rt}"), "acme/app-image:v1");
+    assert!(!inspect(Some(&otto), "acme/app-image:v1").status.success());
+    olga.ok(&[
+        "repo",
+        "collaborator",
+        "add",
+        "acme/app",
+        "otto",
+        "--permission",
+        "read",
+    ]);
+    assert!(
+        inspect(Some(&otto), "acme/app-image:v1").status.success(),
+        "a collaborator of the repository pulls"
+    );
+    olga.ok(&["repo", "collaborator", "remove", "acme/app", "otto"]);
+    assert!(
+        !inspect(Some(&otto), "acme/app-image:v1").status.success(),
+        "removing the collaborator removes their pull"
+    );
+
+    // Public images are pulled anonymously, and public is final.
+    assert!(!inspect(None, "acme/app-image:v1").status.success());
+    olga.ok(&["package", "visibility", "acme/app-image", "public"]);
+    assert!(
+        inspect(None, "acme/app-image:v1").status.success(),
+        "anonymous pulls of a public image work"
+    );
+    let out = olga.run(
+        &["package", "visibility", "acme/app-image", "private"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "nobody can turn public private");
+}
