@@ -1092,3 +1092,141 @@ async fn environments_pull_what_their_repository_may_and_never_push() {
         "environment tokens expire"
     );
 }
+
+#[tokio::test]
+async fn versions_are_listed_deleted_and_restored_with_their_tags() {
+    let app = TestApp::new().await;
+    let alice = app
+        .user("alice", &["repo", "write:packages", "delete:packages"])
+        .await;
+    let reader = app.token_for("alice", &["read:packages"]).await;
+    assert_eq!(
+        push(&app, &alice, "alice/img", "v1").await.status,
+        StatusCode::CREATED
+    );
+    send(
+        &app,
+        bearer(Method::PUT, "/v2/alice/img/manifests/latest", Some(&alice))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json"),
+        pull(&app, Some(&alice), "alice/img").await.raw,
+    )
+    .await;
+    let base = "/api/v3/users/alice/packages/container/img";
+
+    let list = app.get(&format!("{base}/versions"), Some(&reader)).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let v = list.body[0].clone();
+    assert_eq!(
+        (
+            v["metadata"]["package_type"].as_str(),
+            v["metadata"]["container"]["tags"].clone()
+        ),
+        (Some("container"), json!(["latest", "v1"]))
+    );
+    let id = v["id"].as_i64().unwrap();
+    let digest = v["name"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get(&format!("{base}/versions/{id}"), Some(&reader))
+            .await
+            .body["name"],
+        digest
+    );
+
+    assert_eq!(
+        app.delete(&format!("{base}/versions/{id}"), Some(&reader))
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "deleting needs admin and delete:packages"
+    );
+    assert_eq!(
+        app.delete(&format!("{base}/versions/{id}"), Some(&alice))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        pull(&app, Some(&alice), "alice/img").await.status,
+        StatusCode::NOT_FOUND,
+        "its tags are gone"
+    );
+    let by_digest = send(
+        &app,
+        bearer(
+            Method::GET,
+            &format!("/v2/alice/img/manifests/{digest}"),
+            Some(&alice),
+        ),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        by_digest.status,
+        StatusCode::NOT_FOUND,
+        "and its manifest is not served"
+    );
+    assert_eq!(
+        app.get(&format!("{base}/versions"), Some(&reader))
+            .await
+            .body,
+        json!([])
+    );
+    let deleted = app
+        .get(&format!("{base}/versions?state=deleted"), Some(&alice))
+        .await;
+    assert_eq!(
+        deleted.body[0]["metadata"]["container"]["tags"],
+        json!(["latest", "v1"])
+    );
+    assert!(deleted.body[0]["deleted_at"].is_string());
+    assert_eq!(
+        app.get(&format!("{base}/versions/{id}"), Some(&alice))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    assert_eq!(
+        app.call(
+            Method::POST,
+            &format!("{base}/versions/{id}/restore"),
+            Some(&alice),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        pull(&app, Some(&alice), "alice/img").await.status,
+        StatusCode::OK,
+        "restored with its tags"
+    );
+    assert_eq!(
+        app.call(
+            Method::POST,
+            &format!("{base}/versions/{id}/restore"),
+            Some(&alice),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND,
+        "nothing left to restore"
+    );
+    assert_eq!(
+        app.get(&format!("{base}/versions/999"), Some(&alice))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(
+            "/api/v3/users/alice/packages/container/none/versions",
+            Some(&alice)
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -16,6 +16,7 @@ mod registry;
 mod repos;
 pub mod testing;
 mod tokens;
+mod versions;
 
 pub use accounts::Account;
 pub use db::{Backend, Store};
@@ -25,6 +26,7 @@ pub use registry::{
 };
 pub use repos::{Collaborator, Repo, RepoAccessFacts};
 pub use tokens::{EnvironmentTokenRecord, NewToken, TokenKind, TokenRecord};
+pub use versions::VersionRecord;
 
 /// A window of a listing: `limit` rows after skipping `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

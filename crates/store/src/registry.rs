@@ -369,6 +369,15 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "INSERT INTO package_versions (package_id, digest, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (package_id, digest) DO UPDATE SET deleted_at = NULL, deleted_tags = NULL",
+        )
+        .bind(package_id)
+        .bind(m.digest.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         if inserted.rows_affected() == 1 {
             for r in &m.refs {
                 sqlx::query("INSERT INTO manifest_refs (package_id, manifest_digest, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
@@ -406,7 +415,7 @@ impl Store {
         digest: &Digest,
     ) -> Result<Option<ManifestRecord>> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND digest = $2"
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND digest = $2 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = manifests.package_id AND v.digest = manifests.digest AND v.deleted_at IS NOT NULL)"
         ))
         .bind(package_id)
         .bind(digest.as_str())
@@ -454,6 +463,7 @@ impl Store {
         for table in [
             "DELETE FROM tags WHERE package_id = $1 AND digest = $2",
             "DELETE FROM manifest_refs WHERE package_id = $1 AND manifest_digest = $2",
+            "DELETE FROM package_versions WHERE package_id = $1 AND digest = $2",
         ] {
             sqlx::query(table)
                 .bind(package_id)
@@ -482,7 +492,7 @@ impl Store {
         artifact_type: Option<&str>,
     ) -> Result<Vec<ManifestRecord>> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND subject = $2 \
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND subject = $2 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = manifests.package_id AND v.digest = manifests.digest AND v.deleted_at IS NOT NULL) \
              AND ($3 = '' OR artifact_type = $3) ORDER BY created_at, digest"
         ))
         .bind(package_id)

@@ -458,6 +458,38 @@ async fn registry_metadata_round_trips(s: &Store) {
             .unwrap()
             .is_empty()
     );
+    let versions = s.versions(p.id, false).await.unwrap();
+    assert_eq!(
+        (versions.len(), versions[0].tags.clone()),
+        (1, vec!["v1".to_owned(), "v2".to_owned()])
+    );
+    let id = versions[0].id;
+    assert!(s.soft_delete_version(p.id, id, 12).await.unwrap());
+    assert!(
+        s.manifest(p.id, &manifest_digest).await.unwrap().is_none(),
+        "a deleted version's manifest is hidden"
+    );
+    assert!(
+        s.tag(p.id, "v1").await.unwrap().is_none(),
+        "and its tags removed"
+    );
+    assert_eq!(
+        s.versions(p.id, true).await.unwrap()[0].tags,
+        ["v1", "v2"],
+        "but remembered"
+    );
+    assert!(s.versions(p.id, false).await.unwrap().is_empty());
+    assert!(s.restore_version(p.id, id, 13).await.unwrap());
+    assert!(
+        !s.restore_version(p.id, id, 13).await.unwrap(),
+        "restoring twice reports it"
+    );
+    assert_eq!(
+        s.tag(p.id, "v1").await.unwrap(),
+        Some(manifest_digest.clone()),
+        "restored with its tags"
+    );
+    assert!(s.manifest(p.id, &manifest_digest).await.unwrap().is_some());
     assert!(s.delete_tag(p.id, "v1").await.unwrap());
     assert!(s.delete_manifest(p.id, &d('e')).await.unwrap());
     assert!(

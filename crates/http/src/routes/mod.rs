@@ -13,7 +13,7 @@ use axum::routing::{delete, get, post, put};
 use crate::AppState;
 
 pub fn api() -> Router<AppState> {
-    Router::new()
+    package_routes(Router::new())
         .route("/user", get(users::me))
         .route(
             "/user/repos",
@@ -32,30 +32,6 @@ pub fn api() -> Router<AppState> {
         .route(
             "/users/{login}/packages/container/{name}",
             get(packages::get_for_account).patch(packages::update_for_org),
-        )
-        .route(
-            "/users/{login}/packages/container/{name}/access",
-            get(packages::access),
-        )
-        .route(
-            "/orgs/{org}/packages/container/{name}/access",
-            get(packages::access),
-        )
-        .route(
-            "/users/{login}/packages/container/{name}/access/users/{user}",
-            put(packages::grant_user).delete(packages::revoke_user),
-        )
-        .route(
-            "/orgs/{org}/packages/container/{name}/access/users/{user}",
-            put(packages::grant_user).delete(packages::revoke_user),
-        )
-        .route(
-            "/users/{login}/packages/container/{name}/access/repositories/{owner}/{repo}",
-            put(packages::grant_repository).delete(packages::revoke_repository),
-        )
-        .route(
-            "/orgs/{org}/packages/container/{name}/access/repositories/{owner}/{repo}",
-            put(packages::grant_repository).delete(packages::revoke_repository),
         )
         .route("/user/packages", get(packages::list_for_user))
         .route("/users/{login}/packages", get(packages::list_for_account))
@@ -93,4 +69,32 @@ pub fn api() -> Router<AppState> {
             "/admin/users/{login}/authorizations",
             post(admin::impersonation_token),
         )
+}
+
+/// Package settings, grants and versions, under both owner forms (`/users/{login}` and
+/// `/orgs/{org}`), one handler each.
+fn package_routes(mut r: Router<AppState>) -> Router<AppState> {
+    for owner in ["/users/{login}", "/orgs/{org}"] {
+        let base = format!("{owner}/packages/container/{{name}}");
+        r = r
+            .route(&format!("{base}/access"), get(packages::access))
+            .route(
+                &format!("{base}/access/users/{{user}}"),
+                put(packages::grant_user).delete(packages::revoke_user),
+            )
+            .route(
+                &format!("{base}/access/repositories/{{owner}}/{{repo}}"),
+                put(packages::grant_repository).delete(packages::revoke_repository),
+            )
+            .route(&format!("{base}/versions"), get(packages::versions))
+            .route(
+                &format!("{base}/versions/{{id}}"),
+                get(packages::version).delete(packages::delete_version),
+            )
+            .route(
+                &format!("{base}/versions/{{id}}/restore"),
+                post(packages::restore_version),
+            );
+    }
+    r
 }

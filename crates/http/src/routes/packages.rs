@@ -358,3 +358,100 @@ pub async fn list_for_account(
 ) -> ApiResult<Response> {
     list(&s, &p, &owner, q, paging).await
 }
+
+fn render_version(s: &AppState, owner: &str, name: &str, v: &berth_store::VersionRecord) -> Value {
+    let url = format!(
+        "{}/api/v3/users/{owner}/packages/container/{}/versions/{}",
+        s.base_url,
+        name.replace('/', "%2F"),
+        v.id
+    );
+    json!({
+        "id": v.id,
+        "name": v.digest,
+        "url": url,
+        "package_html_url": format!("{}/{owner}/packages/container/{name}", s.base_url),
+        "created_at": render::timestamp(v.created_at),
+        "updated_at": render::timestamp(v.created_at),
+        "deleted_at": v.deleted_at.map(render::timestamp),
+        "metadata": { "package_type": "container", "container": { "tags": v.tags } },
+    })
+}
+
+#[derive(Deserialize)]
+pub struct VersionsQuery {
+    state: Option<String>,
+}
+
+/// `GET …/versions?state=active|deleted`.
+pub async fn versions(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<VersionsQuery>,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let deleted = match q.state.as_deref() {
+        None | Some("active") => false,
+        Some("deleted") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "PackageVersion",
+                "state",
+                "invalid",
+                format!("state must be active or deleted, not {other:?}"),
+            ));
+        }
+    };
+    let all = s
+        .berth
+        .package_versions(&p, &path_login(&owner)?, &name, deleted)
+        .await?;
+    let w = paging.window();
+    let total = all.len() as i64;
+    let page: Vec<Value> = all
+        .iter()
+        .skip(w.offset as usize)
+        .take(w.limit as usize)
+        .map(|v| render_version(&s, &owner, &name, v))
+        .collect();
+    Ok(paging.respond(&s, page, total))
+}
+
+fn version_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found())
+}
+
+pub async fn version(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, id)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let v = s
+        .berth
+        .package_version(&p, &path_login(&owner)?, &name, version_id(&id)?)
+        .await?;
+    Ok(Json(render_version(&s, &owner, &name, &v)))
+}
+
+pub async fn delete_version(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, id)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.berth
+        .delete_package_version(&p, &path_login(&owner)?, &name, version_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn restore_version(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, id)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.berth
+        .restore_package_version(&p, &path_login(&owner)?, &name, version_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -16,6 +16,7 @@ mod blobs;
 mod manifests;
 mod settings;
 mod uploads;
+mod versions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -426,27 +427,9 @@ impl Berth {
         owner: &Login,
         name: &str,
     ) -> crate::Result<(Package, Option<berth_store::Repo>)> {
-        use crate::ServiceError;
-        let account = self
-            .store
-            .account_by_login(owner)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let found = self
-            .store
-            .package(account.id, PackageKind::Container, name)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let (principal, facts) = self
-            .package_principal(p, &account, Some(&found))
-            .await
-            .map_err(|e| match e {
-                RegistryError::Store(s) => ServiceError::Store(s),
-                _ => ServiceError::NotFound,
-            })?;
-        if !authorize(&principal, facts, PackageAction::Read) {
-            return Err(ServiceError::NotFound);
-        }
+        let (_, found) = self
+            .package_for(p, owner, name, PackageAction::Read)
+            .await?;
         let repo = match found.source_repo_id {
             Some(id) => self
                 .store

@@ -16,13 +16,24 @@ pub struct PackageAccessList {
 }
 
 impl Berth {
-    /// The package `owner/name`, when the caller administers it. One the caller cannot read is
-    /// `NotFound`; one they read but do not administer is `Forbidden`.
+    /// The package `owner/name`, when the caller administers it.
     async fn administered_package(
         &self,
         p: &Principal,
         owner: &Login,
         name: &str,
+    ) -> Result<(Account, Package)> {
+        self.package_for(p, owner, name, PackageAction::Admin).await
+    }
+
+    /// The package `owner/name`, when the caller may do `action` to it. One the caller cannot
+    /// read is `NotFound`, as a missing one; one they read but may not act on is `Forbidden`.
+    pub(crate) async fn package_for(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+        action: PackageAction,
     ) -> Result<(Account, Package)> {
         let account = self
             .store
@@ -44,9 +55,16 @@ impl Berth {
         if !authorize(&principal, facts, PackageAction::Read) {
             return Err(ServiceError::NotFound);
         }
-        if !authorize(&principal, facts, PackageAction::Admin) {
+        if !authorize(&principal, facts, action) {
+            let need = match action {
+                PackageAction::Delete => "an admin of the package, using delete:packages,",
+                PackageAction::Write => "a writer of the package, using write:packages,",
+                PackageAction::Read | PackageAction::Admin => {
+                    "an admin of the package, using write:packages,"
+                }
+            };
             return Err(ServiceError::Forbidden(format!(
-                "you must be an admin of the package {owner}/{name} (and use write:packages)"
+                "you must be {need} to do this to {owner}/{name}"
             )));
         }
         Ok((account, package))
