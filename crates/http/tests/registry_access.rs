@@ -1230,3 +1230,155 @@ async fn versions_are_listed_deleted_and_restored_with_their_tags() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn an_organization_can_turn_automatic_inheritance_off_and_packages_can_be_deleted() {
+    let app = TestApp::new().await;
+    let olga = app
+        .user(
+            "olga",
+            &["repo", "write:packages", "delete:packages", "admin:org"],
+        )
+        .await;
+    let mia = app.user("mia", &["repo", "read:packages"]).await;
+    app.org("acme", "olga").await;
+    app.put("/api/v3/orgs/acme/memberships/mia", Some(&olga), json!({}))
+        .await;
+    app.post(
+        "/api/v3/orgs/acme/repos",
+        Some(&olga),
+        json!({ "name": "app", "visibility": "private" }),
+    )
+    .await;
+    app.put(
+        "/api/v3/repos/acme/app/collaborators/mia",
+        Some(&olga),
+        json!({ "permission": "read" }),
+    )
+    .await;
+    let rt = app
+        .post("/api/v3/repos/acme/app/tokens", Some(&olga), json!({}))
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(
+        app.get("/api/v3/orgs/acme/settings/packages", Some(&mia))
+            .await
+            .body,
+        json!({ "auto_inherit_access": true })
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v3/orgs/acme/settings/packages",
+            Some(&mia),
+            Some(json!({ "auto_inherit_access": false })),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "members do not change org settings"
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v3/orgs/acme/settings/packages",
+            Some(&olga),
+            Some(json!({ "auto_inherit_access": false })),
+        )
+        .await;
+    assert_eq!(r.body, json!({ "auto_inherit_access": false }));
+
+    assert_eq!(
+        push(&app, &rt, "acme/app-image", "v1").await.status,
+        StatusCode::CREATED
+    );
+    let p = app
+        .get(
+            "/api/v3/orgs/acme/packages/container/app-image",
+            Some(&olga),
+        )
+        .await;
+    assert_eq!(
+        (
+            p.body["repository"]["full_name"].as_str(),
+            p.body["inherit_access"].as_bool()
+        ),
+        (Some("acme/app"), Some(false)),
+        "linked, not inheriting"
+    );
+    assert_eq!(
+        pull(&app, Some(&mia), "acme/app-image").await.status,
+        StatusCode::NOT_FOUND,
+        "so the collaborator gets nothing"
+    );
+    let access = app
+        .get(
+            "/api/v3/orgs/acme/packages/container/app-image/access",
+            Some(&olga),
+        )
+        .await;
+    assert_eq!(
+        access.body["repositories"],
+        json!([{ "full_name": "acme/app", "environments": false, "token_role": "admin" }]),
+        "the publishing repository keeps admin for its token"
+    );
+    assert_eq!(
+        push(&app, &rt, "acme/app-image", "v2").await.status,
+        StatusCode::CREATED,
+        "and goes on publishing"
+    );
+
+    // Deleting a whole package.
+    assert_eq!(
+        app.delete("/api/v3/orgs/acme/packages/container/app-image", Some(&mia))
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "mia cannot see it"
+    );
+    let reader = app.token_for("olga", &["read:packages"]).await;
+    assert_eq!(
+        app.delete(
+            "/api/v3/orgs/acme/packages/container/app-image",
+            Some(&reader)
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN,
+        "deleting needs delete:packages"
+    );
+    assert_eq!(
+        app.delete(
+            "/api/v3/orgs/acme/packages/container/app-image",
+            Some(&olga)
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        pull(&app, Some(&olga), "acme/app-image").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(
+            "/api/v3/orgs/acme/packages/container/app-image",
+            Some(&olga)
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let again = push(&app, &olga, "acme/app-image", "v1").await;
+    assert_eq!(
+        again.status,
+        StatusCode::CREATED,
+        "the name can be published again: {}",
+        again.body
+    );
+}

@@ -152,3 +152,37 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Whether a repository token's first publish in this organization turns inheritance on
+    /// (the default) — an organization setting.
+    pub async fn org_auto_inherit(&self, org_id: i64) -> Result<bool> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT auto_inherit FROM org_package_settings WHERE org_id = $1")
+                .bind(org_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.is_none_or(|v| v != 0))
+    }
+
+    pub async fn set_org_auto_inherit(&self, org_id: i64, on: bool) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO org_package_settings (org_id, auto_inherit) VALUES ($1, $2) \
+             ON CONFLICT (org_id) DO UPDATE SET auto_inherit = excluded.auto_inherit",
+        )
+        .bind(org_id)
+        .bind(i64::from(on))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a package with everything that hangs off it (versions, tags, grants, blob links).
+    pub async fn delete_package(&self, package_id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM packages WHERE id = $1")
+            .bind(package_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

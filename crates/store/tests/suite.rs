@@ -554,9 +554,19 @@ async fn package_grants_are_set_listed_and_cleared(s: &Store) {
         s.repo_grants(p.id).await.unwrap().is_empty(),
         "a grant of nothing is no grant"
     );
+    let org = s
+        .create_account(&login("gorg"), AccountKind::Organization, false, 1)
+        .await
+        .unwrap();
+    assert!(s.org_auto_inherit(org.id).await.unwrap(), "on by default");
+    s.set_org_auto_inherit(org.id, false).await.unwrap();
+    assert!(!s.org_auto_inherit(org.id).await.unwrap());
     s.clear_user_grants(p.id).await.unwrap();
     assert_eq!(s.user_grant(p.id, user.id).await.unwrap(), None);
     assert!(!s.remove_user_grant(p.id, user.id).await.unwrap());
+    assert!(s.delete_package(p.id).await.unwrap());
+    assert!(s.package_by_id(p.id).await.unwrap().is_none());
+    assert!(!s.delete_package(p.id).await.unwrap());
 }
 
 /// Every check of the suite, each on a fresh database from `$open`.

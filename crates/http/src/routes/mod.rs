@@ -23,15 +23,25 @@ pub fn api() -> Router<AppState> {
         .route("/user/tokens/{id}", delete(tokens::revoke))
         .route(
             "/user/packages/container/{name}",
-            get(packages::get_for_user).patch(packages::update_for_user),
+            get(packages::get_for_user)
+                .patch(packages::update_for_user)
+                .delete(packages::delete_for_user),
         )
         .route(
             "/orgs/{org}/packages/container/{name}",
-            get(packages::get_for_account).patch(packages::update_for_org),
+            get(packages::get_for_account)
+                .patch(packages::update_for_org)
+                .delete(packages::delete_for_account),
         )
         .route(
             "/users/{login}/packages/container/{name}",
-            get(packages::get_for_account).patch(packages::update_for_org),
+            get(packages::get_for_account)
+                .patch(packages::update_for_org)
+                .delete(packages::delete_for_account),
+        )
+        .route(
+            "/orgs/{org}/settings/packages",
+            get(packages::org_settings).patch(packages::set_org_settings),
         )
         .route("/user/packages", get(packages::list_for_user))
         .route("/users/{login}/packages", get(packages::list_for_account))

@@ -455,3 +455,62 @@ pub async fn restore_version(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+pub async fn delete_for_user(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let login = s.berth.check(&p, Access::User).await?.login.clone();
+    s.berth.delete_container_package(&p, &login, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_for_account(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.berth
+        .delete_container_package(&p, &path_login(&owner)?, &name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct OrgPackageSettings {
+    auto_inherit_access: Option<bool>,
+}
+
+/// `GET /orgs/{org}/settings/packages`.
+pub async fn org_settings(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let on = s.berth.org_package_settings(&p, &path_login(&org)?).await?;
+    Ok(Json(json!({ "auto_inherit_access": on })))
+}
+
+/// `PATCH /orgs/{org}/settings/packages` `{auto_inherit_access}`: whether a repository token's
+/// first publish makes the package inherit the repository's access.
+pub async fn set_org_settings(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(org): Path<String>,
+    Body(body): Body<OrgPackageSettings>,
+) -> ApiResult<Json<Value>> {
+    let on = body.auto_inherit_access.ok_or_else(|| {
+        ApiError::invalid(
+            "Organization",
+            "auto_inherit_access",
+            "missing_field",
+            "auto_inherit_access is required",
+        )
+    })?;
+    let on = s
+        .berth
+        .set_org_package_settings(&p, &path_login(&org)?, on)
+        .await?;
+    Ok(Json(json!({ "auto_inherit_access": on })))
+}

@@ -243,7 +243,7 @@ impl Berth {
         let Some((repo, _)) = self.store.repo_by_name(&owner, &repo, None).await? else {
             return Ok(());
         };
-        let inherit = caller.repo_id() == Some(repo.id);
+        let inherit = caller.repo_id() == Some(repo.id) && self.auto_inherit(&target.owner).await?;
         self.store
             .set_package_source(
                 package.id,

@@ -211,6 +211,15 @@ impl Berth {
         Ok((principal, facts))
     }
 
+    /// Whether a repository token's publish turns inheritance on for packages of `owner` (an
+    /// organization can turn that off).
+    pub(crate) async fn auto_inherit(&self, owner: &Account) -> RegistryResult<bool> {
+        Ok(
+            owner.kind != AccountKind::Organization
+                || self.store.org_auto_inherit(owner.id).await?,
+        )
+    }
+
     /// A repository's standing towards a package: for its tokens and its environments.
     async fn repo_standing(
         &self,
@@ -340,12 +349,26 @@ impl Berth {
                     publisher_id: caller.account_id(),
                     source: PackageSource {
                         repo_id: caller.repo_id(),
-                        inherit: caller.repo_id().is_some(),
+                        inherit: caller.repo_id().is_some()
+                            && self.auto_inherit(&target.owner).await?,
                     },
                 },
                 self.now(),
             )
             .await?;
+        // Without inheritance, the publishing repository's token keeps admin access, as GitHub
+        // grants the publishing workflow's repository.
+        if let Some(repo_id) = caller.repo_id()
+            && !package.inherit
+        {
+            let grant = RepoGrant {
+                environments: false,
+                token_role: Some(Permission::Admin),
+            };
+            self.store
+                .set_repo_grant(package.id, repo_id, grant)
+                .await?;
+        }
         tracing::info!(package = %target.name, "created container package");
         Ok(package)
     }

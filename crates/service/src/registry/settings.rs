@@ -248,3 +248,42 @@ impl Berth {
         Ok((account, visible))
     }
 }
+
+impl Berth {
+    /// Deletes a package and all its versions (admins, with `delete:packages`).
+    pub async fn delete_container_package(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+    ) -> Result<()> {
+        let (_, package) = self
+            .package_for(p, owner, name, PackageAction::Delete)
+            .await?;
+        self.store.delete_package(package.id).await?;
+        tracing::info!(package = %format!("{owner}/{name}"), "deleted container package");
+        Ok(())
+    }
+
+    /// An organization's package settings: whether repository-token publishes inherit.
+    pub async fn org_package_settings(&self, p: &Principal, org: &Login) -> Result<bool> {
+        let org = self.organization(org).await?;
+        self.check(p, crate::Access::User).await?;
+        Ok(self.store.org_auto_inherit(org.id).await?)
+    }
+
+    /// Changes whether repository-token publishes in the organization inherit (owners only).
+    pub async fn set_org_package_settings(
+        &self,
+        p: &Principal,
+        org: &Login,
+        auto_inherit: bool,
+    ) -> Result<bool> {
+        let org = self.organization(org).await?;
+        self.check(p, crate::Access::OrgOwner { org: &org }).await?;
+        self.store
+            .set_org_auto_inherit(org.id, auto_inherit)
+            .await?;
+        Ok(auto_inherit)
+    }
+}
