@@ -208,13 +208,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{local}"));
     let app = berth_http::app(AppState::new(berth.clone(), &base_url));
+    // Installed before the server says it listens, so a signal right after start-up is caught.
+    let shutdown = shutdown_signal().context("cannot watch SIGINT and SIGTERM")?;
 
     match &settings.tls {
         None => {
             tracing::info!("listening on {scheme}://{local}");
             let listener = tokio::net::TcpListener::from_std(listener)?;
             axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(shutdown)
                 .await?;
         }
         Some((cert, key)) => {
@@ -231,7 +233,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let handle = axum_server::Handle::new();
             let on_signal = handle.clone();
             tokio::spawn(async move {
-                shutdown_signal().await;
+                shutdown.await;
                 on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
             });
             tracing::info!("listening on {scheme}://{local}");
@@ -246,18 +248,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; stop with SIGINT");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Installs the SIGINT and SIGTERM handlers now and returns what resolves at the first signal.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }

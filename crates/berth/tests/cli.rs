@@ -459,19 +459,23 @@ fn flags_beat_environment_beat_config_file() {
 
 #[test]
 fn sigterm_shuts_down_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(serve_command(&[
-        "--data-dir",
-        &data_dir_arg(dir.path()),
-        "--listen",
-        "127.0.0.1:0",
-    ]));
-    let (status, log) = server.terminate();
-    assert!(status.success(), "{status}\n{log}");
-    assert!(
-        log.contains("shutting down") && log.contains("stopped"),
-        "{log}"
-    );
+    // Regression: the handler used to be installed after "listening on" was logged, so a SIGTERM
+    // sent at once killed the process. Several starts make the race show if it comes back.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(serve_command(&[
+            "--data-dir",
+            &data_dir_arg(dir.path()),
+            "--listen",
+            "127.0.0.1:0",
+        ]));
+        let (status, log) = server.terminate();
+        assert!(status.success(), "{status}\n{log}");
+        assert!(
+            log.contains("shutting down") && log.contains("stopped"),
+            "{log}"
+        );
+    }
 }
 
 #[test]
