@@ -58,17 +58,21 @@ pub struct MintedToken {
     pub record: TokenRecord,
 }
 
+/// The secret part of every token: 40 random alphanumerics (~238 bits).
+fn random_part() -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(RANDOM_LEN)
+        .map(char::from)
+        .collect()
+}
+
 fn mint_value(kind: TokenKind) -> String {
     let prefix = match kind {
         TokenKind::Personal => PERSONAL_PREFIX,
         TokenKind::Repository => REPOSITORY_PREFIX,
     };
-    let random: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(RANDOM_LEN)
-        .map(char::from)
-        .collect();
-    format!("{prefix}{random}")
+    format!("{prefix}{}", random_part())
 }
 
 /// The shortest token an operator may choose for the bootstrap administrator.
@@ -186,10 +190,7 @@ impl Berth {
         environment: &str,
         ttl: i64,
     ) -> Result<(SecretString, berth_store::EnvironmentTokenRecord)> {
-        let value = format!(
-            "{ENVIRONMENT_PREFIX}{}",
-            &mint_value(TokenKind::Personal)[PERSONAL_PREFIX.len()..]
-        );
+        let value = format!("{ENVIRONMENT_PREFIX}{}", random_part());
         let now = self.now();
         let record = self
             .store

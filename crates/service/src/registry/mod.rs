@@ -323,7 +323,13 @@ impl Berth {
             return Err(RegistryError::NameUnknown);
         }
         Err(RegistryError::Denied(format!(
-            "you may not {action:?} {name}"
+            "you may not {} {name}",
+            match action {
+                PackageAction::Read => "pull from",
+                PackageAction::Write => "push to",
+                PackageAction::Delete => "delete from",
+                PackageAction::Admin => "administer",
+            }
         )))
     }
 
@@ -386,31 +392,9 @@ impl Berth {
         visibility: berth_domain::Visibility,
     ) -> crate::Result<Package> {
         use crate::ServiceError;
-        let account = self
-            .store
-            .account_by_login(owner)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let found = self
-            .store
-            .package(account.id, PackageKind::Container, package)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let (principal, facts) = self
-            .package_principal(p, &account, Some(&found))
-            .await
-            .map_err(|e| match e {
-                RegistryError::Store(s) => ServiceError::Store(s),
-                other => ServiceError::Forbidden(other.to_string()),
-            })?;
-        if !authorize(&principal, facts, PackageAction::Read) {
-            return Err(ServiceError::NotFound);
-        }
-        if !authorize(&principal, facts, PackageAction::Admin) {
-            return Err(ServiceError::Forbidden(format!(
-                "you must be an admin of the package {owner}/{package} (and use write:packages) to change its visibility"
-            )));
-        }
+        let (account, found) = self
+            .package_for(p, owner, package, PackageAction::Admin)
+            .await?;
         if found.visibility == berth_domain::Visibility::Public
             && visibility != berth_domain::Visibility::Public
         {

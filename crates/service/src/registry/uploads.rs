@@ -121,6 +121,36 @@ impl Berth {
         Ok((target, upload))
     }
 
+    /// Authorizes, then serialises work on one upload. The upload is found before a lock is
+    /// made for it, so requests for unknown ids create nothing, and it is read again under the
+    /// lock, since a concurrent request may have finished or cancelled it meanwhile.
+    async fn locked_upload(
+        &self,
+        caller: &RegistryCaller,
+        name: &RepositoryName,
+        id: &str,
+    ) -> RegistryResult<(
+        tokio::sync::OwnedMutexGuard<()>,
+        Target,
+        berth_store::Upload,
+    )> {
+        let (target, _) = self.authorized_upload(caller, name, id).await?;
+        let guard = self.upload_lock(id).lock_owned().await;
+        match self
+            .store
+            .upload(id)
+            .await?
+            .filter(|u| u.repository == name.as_str())
+        {
+            Some(upload) => Ok((guard, target, upload)),
+            None => {
+                drop(guard);
+                self.forget_upload(id);
+                Err(RegistryError::BlobUploadUnknown)
+            }
+        }
+    }
+
     /// POST `/v2/<name>/blobs/uploads/`: mounts `mount` (from `from`, or from any repository the
     /// caller may read), pushes `monolithic` in one go, or opens a session.
     pub async fn start_upload(
@@ -250,9 +280,7 @@ impl Berth {
         start: Option<u64>,
         body: ByteStream,
     ) -> RegistryResult<UploadStatus> {
-        let lock = self.upload_lock(id);
-        let _guard = lock.lock().await;
-        let (_, upload) = self.authorized_upload(caller, name, id).await?;
+        let (_guard, _, upload) = self.locked_upload(caller, name, id).await?;
         self.append_locked(&upload, start, body).await
     }
 
@@ -333,9 +361,7 @@ impl Berth {
         start: Option<u64>,
         body: Option<ByteStream>,
     ) -> RegistryResult<Digest> {
-        let lock = self.upload_lock(id);
-        let _guard = lock.lock().await;
-        let (target, mut upload) = self.authorized_upload(caller, name, id).await?;
+        let (_guard, target, mut upload) = self.locked_upload(caller, name, id).await?;
         let digest = digest.map_err(RegistryError::DigestInvalid)?;
         if let Some(body) = body {
             let status = self.append_locked(&upload, start, body).await?;
@@ -380,9 +406,7 @@ impl Berth {
         name: &RepositoryName,
         id: &str,
     ) -> RegistryResult<()> {
-        let lock = self.upload_lock(id);
-        let _guard = lock.lock().await;
-        self.authorized_upload(caller, name, id).await?;
+        let _guard = self.locked_upload(caller, name, id).await?.0;
         self.cancel_locked(id).await
     }
 
@@ -391,5 +415,46 @@ impl Berth {
         self.registry.blobs.delete(&upload_path(id)).await?;
         self.forget_upload(id);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use berth_domain::oci::RepositoryName;
+
+    use crate::registry::{RegistryCaller, RegistryError};
+    use crate::{Berth, Parts, Principal, SystemClock};
+
+    #[tokio::test]
+    async fn requests_for_unknown_uploads_leave_nothing_behind() {
+        // Regression: a lock was made for any upload id before anything was checked, so random
+        // ids grew a map in memory without bound.
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            berth_store::Store::connect(&berth_store::Store::sqlite_url(&dir.path().join("b.db")))
+                .await
+                .unwrap();
+        let blobs = Arc::new(berth_blob::FsDriver::new(dir.path().join("storage"), false));
+        let berth = Berth::new(Parts {
+            store,
+            token_key: [1; 32],
+            signing_key: [2; 32],
+            blobs,
+            clock: Arc::new(SystemClock),
+        });
+        let anyone = RegistryCaller::Principal(Principal::Anonymous);
+        let name = RepositoryName::parse("nobody/app").unwrap();
+        for i in 0..50 {
+            let id = format!("random-{i}");
+            let body: berth_blob::ByteStream = Box::pin(futures_util::stream::empty());
+            assert!(matches!(
+                berth.append_upload(&anyone, &name, &id, None, body).await,
+                Err(RegistryError::Unauthorized { .. })
+            ));
+            assert!(berth.cancel_upload(&anyone, &name, &id).await.is_err());
+        }
+        assert_eq!(berth.registry.upload_locks.lock().unwrap().len(), 0);
     }
 }
