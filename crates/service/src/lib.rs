@@ -28,8 +28,7 @@ pub use tokens::{MintedToken, TokenHasher};
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
-/// What the platform is built from.
-#[derive(Debug)]
+/// What the platform is built from. Its `Debug` never shows the keys.
 pub struct Parts {
     pub store: Store,
     /// The key tokens are hashed with (kept in the data directory).
@@ -38,6 +37,41 @@ pub struct Parts {
     pub signing_key: [u8; 32],
     pub blobs: Arc<dyn BlobDriver>,
     pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("store", &self.store)
+            .field("token_key", &"<redacted>")
+            .field("signing_key", &"<redacted>")
+            .field("blobs", &self.blobs)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn parts_never_show_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            berth_store::Store::connect(&berth_store::Store::sqlite_url(&dir.path().join("b.db")))
+                .await
+                .unwrap();
+        let parts = super::Parts {
+            store,
+            token_key: [0xAB; 32],
+            signing_key: [0xCD; 32],
+            blobs: std::sync::Arc::new(berth_blob::FsDriver::new(dir.path(), false)),
+            clock: std::sync::Arc::new(super::SystemClock),
+        };
+        let shown = format!("{parts:?}");
+        assert!(
+            !shown.contains("171") && !shown.contains("205") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+    }
 }
 
 /// The platform: the store, blob storage, and what it needs to mint and check tokens. Shared by
