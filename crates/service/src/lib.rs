@@ -68,7 +68,9 @@ mod tests {
         };
         let shown = format!("{parts:?}");
         assert!(
-            !shown.contains("171") && !shown.contains("205") && shown.contains("<redacted>"),
+            !shown.contains("171, 171")
+                && !shown.contains("205, 205")
+                && shown.contains("<redacted>"),
             "{shown}"
         );
     }
