@@ -55,6 +55,26 @@ pub enum Command {
     /// Container packages: visibility, source repository, inheritance and grants.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// Site administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Collect the registry's garbage now: deleted versions past retention, unreferenced blobs,
+    /// abandoned uploads (the server also does this every --gc-interval).
+    Gc {
+        /// Keep deleted versions restorable for this many seconds [default: 30 days].
+        #[arg(long)]
+        version_retention: Option<u64>,
+        /// Keep blobs pushed or linked this recently [default: 3600].
+        #[arg(long)]
+        grace: Option<u64>,
+        /// Remove uploads idle this long [default: 86400].
+        #[arg(long)]
+        upload_ttl: Option<u64>,
+    },
 }
 
 /// `berth serve`: every flag may also come from `BERTH_*` or the config file (flags win, then
@@ -73,7 +93,8 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// A TOML file with any of: data_dir, listen, tls_cert, tls_key, database_url, external_url.
+    /// A TOML file with any of: data_dir, listen, tls_cert, tls_key, database_url, external_url,
+    /// gc_interval.
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].
@@ -82,6 +103,9 @@ pub struct ServeArgs {
     /// The URL clients reach this server at, used in API responses [default: from --listen].
     #[arg(long, env = "BERTH_EXTERNAL_URL")]
     pub external_url: Option<String>,
+    /// Seconds between garbage collections of the registry; 0 turns them off [default: 3600].
+    #[arg(long, env = "BERTH_GC_INTERVAL")]
+    pub gc_interval: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use berth_blob::FsDriver;
 use berth_http::AppState;
+use berth_service::registry::CollectPolicy;
 use berth_service::{Berth, Parts, SystemClock, TokenHasher};
 use berth_store::Store;
 use secrecy::{ExposeSecret, SecretString};
@@ -24,6 +25,7 @@ const SIGNING_KEY_FILE: &str = "registry.key";
 /// Blob storage root (the layout below it is documented in berth-service's registry module).
 const STORAGE_DIR: &str = "storage";
 const ADMIN_TOKEN_FILE: &str = "admin-token";
+const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The config file's keys: the same settings as the flags.
 #[derive(Debug, Default, Deserialize)]
@@ -35,6 +37,7 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     database_url: Option<String>,
     external_url: Option<String>,
+    gc_interval: Option<u64>,
 }
 
 /// Validated settings: flags > `BERTH_*` environment (both via clap) > config file > defaults.
@@ -45,6 +48,8 @@ struct Settings {
     tls: Option<(PathBuf, PathBuf)>,
     database_url: Option<String>,
     external_url: Option<String>,
+    /// How often the registry's garbage collection runs; `None`: never.
+    gc_interval: Option<Duration>,
 }
 
 impl Settings {
@@ -82,6 +87,11 @@ impl Settings {
             tls,
             database_url: args.database_url.or(file.database_url),
             external_url: args.external_url.or(file.external_url),
+            gc_interval: match args.gc_interval.or(file.gc_interval) {
+                Some(0) => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+                None => Some(DEFAULT_GC_INTERVAL),
+            },
         })
     }
 }
@@ -153,6 +163,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         blobs: Arc::new(FsDriver::new(settings.data_dir.join(STORAGE_DIR), true)),
         clock: Arc::new(SystemClock),
     });
+
+    if let Some(every) = settings.gc_interval {
+        tokio::spawn(collect_garbage_every(berth.clone(), every));
+    }
 
     let bootstrap_token = std::env::var("BERTH_BOOTSTRAP_TOKEN")
         .ok()
@@ -246,6 +260,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     berth.store().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The registry's periodic garbage collection (the first pass one interval after start-up).
+async fn collect_garbage_every(berth: Berth, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = berth.collect(CollectPolicy::default()).await {
+            tracing::warn!(error = %e, "registry garbage collection failed; it runs again in {every:?}");
+        }
+    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now and returns what resolves at the first signal.

@@ -738,4 +738,22 @@ fn packages_through_the_cli() {
         Some(2),
         "whom to grant is required"
     );
+
+    let out = alice.run(&["admin", "gc"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("site administrator"),
+        "{}",
+        text(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&admin.ok(&["admin", "gc", "--grace", "0", "--json"])).unwrap();
+    assert_eq!(
+        (
+            report["blobs_deleted"].as_u64(),
+            report["links_removed"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "everything pushed is in use: {report}"
+    );
 }

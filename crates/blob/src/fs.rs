@@ -179,9 +179,12 @@ impl BlobDriver for FsDriver {
             path: to.into(),
             source: std::io::Error::other(e),
         })?
-        .map_err(|source| BlobError::Io {
-            path: to.into(),
-            source,
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => BlobError::NotFound(from.into()),
+            _ => BlobError::Io {
+                path: to.into(),
+                source,
+            },
         })
     }
 

@@ -54,7 +54,7 @@ pub trait BlobDriver: Send + Sync + Debug {
 
     /// Makes the object at `from` durable and moves it to `to` atomically. When `to` already
     /// exists it is kept (paths are content-addressed, so it holds the same bytes) and `from`
-    /// is removed.
+    /// is removed. A missing `from` is [`BlobError::NotFound`].
     async fn commit(&self, from: &str, to: &str) -> Result<()>;
 
     /// Removes the object; removing a missing object succeeds.

@@ -68,6 +68,13 @@ pub async fn run_suite(d: &dyn BlobDriver) {
         "the duplicate upload is removed"
     );
     assert_eq!(d.size("blobs/x/final").await.unwrap(), Some(11));
+    assert!(
+        matches!(
+            d.commit("up/missing", "blobs/x/other").await,
+            Err(BlobError::NotFound(_))
+        ),
+        "committing nothing is NotFound"
+    );
 
     // an incoming stream that fails reports it, and what was received stays where it was put
     let failing: ByteStream = Box::pin(futures_util::stream::iter(vec![

@@ -57,6 +57,14 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The detail goes to the log only; the client learns that it was not its fault.
+    fn internal(e: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
@@ -67,11 +75,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound => Self::not_found(),
             ServiceError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, message),
             ServiceError::Invalid(i) => Self::invalid(i.resource, i.field, i.code, i.message),
-            ServiceError::Store(e) => {
-                // The detail goes to the log only; the client learns that it was not its fault.
-                tracing::error!(error = %e, "store error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-            }
+            ServiceError::Store(e) => Self::internal(&e),
+            ServiceError::Storage(e) => Self::internal(&e),
         }
     }
 }

@@ -31,6 +31,8 @@ pub enum ServiceError {
     Invalid(Invalid),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Storage(#[from] berth_blob::BlobError),
 }
 
 impl ServiceError {

@@ -10,6 +10,7 @@
 //! returns domain values. Callers pass `now` in, so the store never reads the clock.
 
 mod accounts;
+mod collect;
 mod db;
 mod grants;
 mod registry;
@@ -19,6 +20,7 @@ mod tokens;
 mod versions;
 
 pub use accounts::Account;
+pub use collect::DoomedBlob;
 pub use db::{Backend, Store};
 pub use grants::RepoGrant;
 pub use registry::{

@@ -125,6 +125,11 @@ const PACKAGE_COLUMNS: &str = "id, owner_id, name, visibility, publisher_id, sou
 const MANIFEST_COLUMNS: &str =
     "digest, media_type, artifact_type, subject, annotations, size, body, created_at";
 
+/// Creates a blob row, or revives and re-pins an existing one.
+const PIN_BLOB: &str = "INSERT INTO blobs (digest, size, created_at, state, touched_at) \
+     VALUES ($1, $2, $3, 'live', $3) \
+     ON CONFLICT (digest) DO UPDATE SET state = 'live', touched_at = excluded.touched_at";
+
 impl Store {
     pub async fn package(
         &self,
@@ -278,7 +283,8 @@ impl Store {
 
     // --- blobs -----------------------------------------------------------------------------
 
-    /// Records a committed blob (idempotent) and links it to a package.
+    /// Records a committed blob (idempotent, reviving it if a collection had doomed it) and
+    /// links it to a package.
     pub async fn add_blob(
         &self,
         package_id: i64,
@@ -287,18 +293,34 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+        sqlx::query(PIN_BLOB)
             .bind(digest.as_str())
             .bind(size as i64)
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO package_blobs (package_id, digest) VALUES ($1, $2) ON CONFLICT (package_id, digest) DO NOTHING")
-            .bind(package_id)
-            .bind(digest.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO package_blobs (package_id, digest, linked_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (package_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+        )
+        .bind(package_id)
+        .bind(digest.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that an upload is about to commit a blob: the row is created or revived and its
+    /// grace period restarts, so no collection removes the file the upload is committing.
+    pub async fn pin_blob(&self, digest: &Digest, size: u64, now: i64) -> Result<()> {
+        sqlx::query(PIN_BLOB)
+            .bind(digest.as_str())
+            .bind(size as i64)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 

@@ -578,7 +578,69 @@ macro_rules! suite {
         tokens_are_found_by_hash_listed_and_revoked(&$open).await;
         registry_metadata_round_trips(&$open).await;
         package_grants_are_set_listed_and_cleared(&$open).await;
+        collection_dooms_revives_and_buries_blobs(&$open).await;
     }};
+}
+
+async fn collection_dooms_revives_and_buries_blobs(s: &Store) {
+    use berth_domain::oci::Digest;
+    use berth_store::{NewPackage, PackageKind};
+    let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+    let owner = s
+        .create_account(&login("gc"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let p = s
+        .create_package(
+            &NewPackage {
+                owner_id: owner.id,
+                kind: PackageKind::Container,
+                name: "gc",
+                visibility: Visibility::Private,
+                publisher_id: Some(owner.id),
+                source: berth_store::PackageSource::default(),
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    s.add_blob(p.id, &d('a'), 10, 100).await.unwrap();
+    s.pin_blob(&d('b'), 20, 100).await.unwrap();
+    s.pin_blob(&d('c'), 30, 500).await.unwrap();
+    assert_eq!(
+        s.unlink_unreferenced_blobs(50).await.unwrap(),
+        0,
+        "a link newer than the cutoff stays"
+    );
+    assert_eq!(s.unlink_unreferenced_blobs(200).await.unwrap(), 1);
+    let doomed = s.doom_blobs(200, 300, 10).await.unwrap();
+    let mut digests: Vec<&str> = doomed.iter().map(|b| b.digest.as_str()).collect();
+    digests.sort_unstable();
+    assert_eq!(
+        digests,
+        [d('a').as_str(), d('b').as_str()],
+        "unlinked and pinned before the cutoff; c was pinned after it"
+    );
+    assert!(s.doom_blobs(200, 300, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.abandoned_doomed_blobs(400).await.unwrap().len(),
+        2,
+        "a pass that stopped leaves them for the next"
+    );
+    s.add_blob(p.id, &d('a'), 10, 310).await.unwrap();
+    assert!(
+        !s.bury_blob(d('a').as_str()).await.unwrap(),
+        "revived by a push"
+    );
+    assert!(s.bury_blob(d('b').as_str()).await.unwrap());
+    assert_eq!(s.blob_size(&d('a')).await.unwrap(), Some(10));
+    assert_eq!(s.blob_size(&d('b')).await.unwrap(), None);
+
+    s.insert_upload("old", "gc/gc", 10).await.unwrap();
+    s.insert_upload("new", "gc/gc", 1000).await.unwrap();
+    assert_eq!(s.stale_uploads(500).await.unwrap(), ["old"]);
+    assert!(s.expire_upload("old", 500).await.unwrap());
+    assert!(!s.expire_upload("new", 500).await.unwrap());
 }
 
 async fn sqlite(dir: &tempfile::TempDir) -> Store {

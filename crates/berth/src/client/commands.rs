@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::http::Client;
 use super::{config, output};
 use crate::cli::{
-    CollaboratorCommand, Command, MemberCommand, OrgCommand, PackageCommand, RepoCommand,
-    TokenCommand, UserCommand,
+    AdminCommand, CollaboratorCommand, Command, MemberCommand, OrgCommand, PackageCommand,
+    RepoCommand, TokenCommand, UserCommand,
 };
 
 /// `berth login`: reads the token from standard input, checks it, and saves both.
@@ -145,6 +145,36 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
         Command::Repo(r) => repo(c, as_json, r).await?,
         Command::Token(t) => token(c, as_json, t).await?,
         Command::Package(pc) => package(c, as_json, pc).await?,
+        Command::Admin(AdminCommand::Gc {
+            version_retention,
+            grace,
+            upload_ttl,
+        }) => {
+            let v = c
+                .call(
+                    Method::POST,
+                    "/admin/registry/collect",
+                    Some(json!({
+                        "version_retention_seconds": version_retention,
+                        "grace_seconds": grace,
+                        "upload_ttl_seconds": upload_ttl,
+                    })),
+                )
+                .await?
+                .unwrap_or_default();
+            let fields = [
+                "versions_purged",
+                "links_removed",
+                "blobs_deleted",
+                "bytes_freed",
+                "blobs_revived",
+                "uploads_expired",
+            ];
+            let header: Vec<String> = fields.iter().map(|f| f.to_uppercase()).collect();
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            let row = fields.iter().map(|f| v[*f].to_string()).collect();
+            show(as_json, &v, &header, row);
+        }
         Command::Serve(_) | Command::Login { .. } | Command::Logout => {
             unreachable!("handled by the caller")
         }

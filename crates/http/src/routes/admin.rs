@@ -1,9 +1,13 @@
 //! GHES-shaped site administration: `/admin/users`, `/admin/organizations`, and impersonation
-//! tokens at `/admin/users/{login}/authorizations`.
+//! tokens at `/admin/users/{login}/authorizations`; and Berth's own
+//! `/admin/registry/collect` (one garbage-collection pass of the container registry).
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use berth_service::registry::CollectPolicy;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
@@ -90,4 +94,28 @@ pub async fn impersonation_token(
             Some(minted.token.expose_secret()),
         )),
     ))
+}
+
+/// Overrides of the collection policy, in seconds (the defaults keep deleted versions 30 days).
+#[derive(Deserialize)]
+pub struct CollectBody {
+    version_retention_seconds: Option<u64>,
+    grace_seconds: Option<u64>,
+    upload_ttl_seconds: Option<u64>,
+}
+
+pub async fn collect_garbage(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Body(body): Body<CollectBody>,
+) -> ApiResult<Json<Value>> {
+    let default = CollectPolicy::default();
+    let secs = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_secs);
+    let policy = CollectPolicy {
+        version_retention: secs(body.version_retention_seconds, default.version_retention),
+        grace: secs(body.grace_seconds, default.grace),
+        upload_ttl: secs(body.upload_ttl_seconds, default.upload_ttl),
+    };
+    let report = s.berth.collect_garbage(&p, policy).await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }

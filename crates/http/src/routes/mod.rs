@@ -75,6 +75,7 @@ pub fn api() -> Router<AppState> {
         )
         .route("/admin/users", post(admin::create_user))
         .route("/admin/organizations", post(admin::create_org))
+        .route("/admin/registry/collect", post(admin::collect_garbage))
         .route(
             "/admin/users/{login}/authorizations",
             post(admin::impersonation_token),

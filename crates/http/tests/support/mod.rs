@@ -20,6 +20,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod oci;
+
 pub const BASE: &str = "http://berth.test";
 
 #[derive(Debug, Default)]
@@ -143,6 +145,21 @@ impl TestApp {
             .await
             .unwrap();
         secrecy::ExposeSecret::expose_secret(&token).to_owned()
+    }
+
+    /// Where the blob driver keeps its files.
+    pub fn storage(&self) -> std::path::PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// Serves this Berth on a loopback port for real clients and returns `host:port`. The
+    /// server lives as long as the test's runtime.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let app = berth_http::app(AppState::new(self.berth.clone(), &format!("http://{host}")));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        host
     }
 
     /// Another server on the same database and storage (a replica, or this one restarted).

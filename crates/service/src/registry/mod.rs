@@ -7,12 +7,14 @@
 //! ```text
 //! blobs/<algorithm>/<first two hex>/<hex>     committed blobs, immutable, shared by all packages
 //! uploads/<uuid>                              data of an upload in progress
+//! trash/<algorithm>/<hex>                     a blob being collected (see `collect.rs`)
 //! ```
 //!
 //! Metadata (which package links which blob, manifests, tags, uploads) is in the store.
 
 mod auth;
 mod blobs;
+mod collect;
 mod manifests;
 mod settings;
 mod uploads;
@@ -34,6 +36,7 @@ use berth_store::{
 
 pub use auth::{Grant, GrantedAccess, IssuedToken, RegistryCaller, TokenGrantRequest};
 pub use blobs::{BlobBody, ByteRange};
+pub use collect::{CollectPolicy, CollectReport};
 pub use manifests::{MAX_MANIFEST, ManifestBody, PutManifest, PutOutcome, Referrer, TagPage};
 pub use settings::PackageAccessList;
 pub use uploads::{UploadOutcome, UploadStatus};

@@ -40,7 +40,7 @@ pub enum UploadOutcome {
     Blob(Digest),
 }
 
-fn upload_path(id: &str) -> String {
+pub(super) fn upload_path(id: &str) -> String {
     format!("uploads/{id}")
 }
 
@@ -89,7 +89,7 @@ impl Berth {
         locks.entry(id.to_owned()).or_default().clone()
     }
 
-    fn forget_upload(&self, id: &str) {
+    pub(super) fn forget_upload(&self, id: &str) {
         self.registry
             .hashes
             .lock()
@@ -386,6 +386,10 @@ impl Berth {
                 "the uploaded content has digest {actual}, not {digest}"
             )));
         }
+        // Pinned first, so that a collection running now cannot take the file it commits.
+        self.store
+            .pin_blob(&digest, upload.size as u64, self.now())
+            .await?;
         self.registry
             .blobs
             .commit(&path, &blob_path(&digest))

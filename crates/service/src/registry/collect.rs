@@ -1,0 +1,278 @@
+//! Garbage collection of the container registry, safe to run while clients push and pull.
+//!
+//! One pass: versions deleted longer ago than the retention are purged; package-blob links that
+//! no manifest uses (and that are older than the grace period, so blobs pushed just before their
+//! manifest stay) are removed; blobs no package links are collected; uploads idle longer than
+//! their time to live are removed with their data.
+//!
+//! A blob goes in three steps (see `berth_store::collect`): doomed in the database, its file moved
+//! to `trash/`, then buried only if still doomed. An upload that commits the same digest at any
+//! point revives it, and the file comes back from the trash, so a concurrent push never loses
+//! data. A pass that stops half-way leaves doomed rows the next pass finishes.
+
+use std::time::Duration;
+
+use berth_blob::BlobError;
+use berth_domain::oci::Digest;
+use berth_store::DoomedBlob;
+use serde::Serialize;
+
+use super::{blob_path, uploads::upload_path};
+use crate::{Access, Berth, Principal, Result};
+
+/// How long things are kept before a collection takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectPolicy {
+    /// Deleted versions can be restored for this long (GitHub keeps them 30 days).
+    pub version_retention: Duration,
+    /// Blobs linked or pinned more recently than this are kept even when nothing refers to them.
+    pub grace: Duration,
+    /// Uploads idle for longer than this are removed.
+    pub upload_ttl: Duration,
+}
+
+impl Default for CollectPolicy {
+    fn default() -> Self {
+        Self {
+            version_retention: Duration::from_secs(30 * 24 * 3600),
+            grace: Duration::from_secs(3600),
+            upload_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What one pass removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CollectReport {
+    pub versions_purged: u64,
+    pub links_removed: u64,
+    pub blobs_deleted: u64,
+    pub bytes_freed: u64,
+    /// Doomed blobs that an upload revived during the pass.
+    pub blobs_revived: u64,
+    pub uploads_expired: u64,
+}
+
+/// Blobs doomed per database round trip.
+const BATCH: i64 = 500;
+
+fn trash_path(d: &str) -> String {
+    format!("trash/{}", d.replace(':', "/"))
+}
+
+impl Berth {
+    /// Runs one collection pass as a site administrator asked for it.
+    pub async fn collect_garbage(
+        &self,
+        p: &Principal,
+        policy: CollectPolicy,
+    ) -> Result<CollectReport> {
+        self.check(p, Access::SiteAdmin).await?;
+        self.collect(policy).await
+    }
+
+    /// Runs one collection pass (the server's periodic task calls this directly).
+    pub async fn collect(&self, policy: CollectPolicy) -> Result<CollectReport> {
+        let now = self.now();
+        let before = |d: Duration| now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let mut report = CollectReport {
+            versions_purged: self
+                .store
+                .purge_deleted_versions(before(policy.version_retention))
+                .await?,
+            links_removed: self
+                .store
+                .unlink_unreferenced_blobs(before(policy.grace))
+                .await?,
+            ..CollectReport::default()
+        };
+        let leftovers = self
+            .store
+            .abandoned_doomed_blobs(before(policy.grace))
+            .await?;
+        self.collect_blobs(leftovers, &mut report).await?;
+        loop {
+            let doomed = self
+                .store
+                .doom_blobs(before(policy.grace), now, BATCH)
+                .await?;
+            if doomed.is_empty() {
+                break;
+            }
+            self.collect_blobs(doomed, &mut report).await?;
+        }
+        let cutoff = before(policy.upload_ttl);
+        for id in self.store.stale_uploads(cutoff).await? {
+            if self.store.expire_upload(&id, cutoff).await? {
+                self.registry.blobs.delete(&upload_path(&id)).await?;
+                self.forget_upload(&id);
+                report.uploads_expired += 1;
+            }
+        }
+        if report != CollectReport::default() {
+            tracing::info!(?report, "registry garbage collected");
+        }
+        Ok(report)
+    }
+
+    async fn collect_blobs(
+        &self,
+        doomed: Vec<DoomedBlob>,
+        report: &mut CollectReport,
+    ) -> Result<()> {
+        let blobs = &self.registry.blobs;
+        for blob in doomed {
+            let Ok(digest) = Digest::parse(&blob.digest) else {
+                tracing::warn!(digest = %blob.digest, "a stored blob has an unparsable digest");
+                continue;
+            };
+            let (live, trash) = (blob_path(&digest), trash_path(&blob.digest));
+            match blobs.commit(&live, &trash).await {
+                Ok(()) | Err(BlobError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if self.store.bury_blob(&blob.digest).await? {
+                blobs.delete(&trash).await?;
+                report.blobs_deleted += 1;
+                report.bytes_freed += u64::try_from(blob.size).unwrap_or(0);
+            } else {
+                // An upload revived it meanwhile: its file goes back (same bytes either way).
+                match blobs.commit(&trash, &live).await {
+                    Ok(()) | Err(BlobError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                report.blobs_revived += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, OnceLock};
+
+    use berth_blob::{BlobDriver, ByteStream, FsDriver};
+    use berth_store::Store;
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::{Parts, SystemClock};
+
+    /// A driver that, while the collector moves a blob to the trash, lets an upload of the same
+    /// digest pin it: the race the three-step collection exists for.
+    #[derive(Debug)]
+    struct UploadDuringCollection {
+        inner: FsDriver,
+        store: OnceLock<Store>,
+        race: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl BlobDriver for UploadDuringCollection {
+        async fn append(&self, path: &str, data: ByteStream) -> berth_blob::Result<u64> {
+            self.inner.append(path, data).await
+        }
+        async fn size(&self, path: &str) -> berth_blob::Result<Option<u64>> {
+            self.inner.size(path).await
+        }
+        async fn read(
+            &self,
+            path: &str,
+            offset: u64,
+            len: Option<u64>,
+        ) -> berth_blob::Result<ByteStream> {
+            self.inner.read(path, offset, len).await
+        }
+        async fn commit(&self, from: &str, to: &str) -> berth_blob::Result<()> {
+            if let Some(hex) = to.strip_prefix("trash/sha256/")
+                && self.race.load(Ordering::SeqCst)
+            {
+                let digest = Digest::parse(&format!("sha256:{hex}")).unwrap();
+                let store = self.store.get().unwrap();
+                store.pin_blob(&digest, 5, i64::MAX / 2).await.unwrap();
+            }
+            self.inner.commit(from, to).await
+        }
+        async fn delete(&self, path: &str) -> berth_blob::Result<()> {
+            self.inner.delete(path).await
+        }
+    }
+
+    async fn stored_blob(
+        berth: &Berth,
+        driver: &UploadDuringCollection,
+        body: &'static [u8],
+    ) -> Digest {
+        use sha2::Digest as _;
+        let hex: String = sha2::Sha256::digest(body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let digest = Digest::parse(&format!("sha256:{hex}")).unwrap();
+        let data: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(body))]));
+        driver.append("uploads/t", data).await.unwrap();
+        driver
+            .commit("uploads/t", &blob_path(&digest))
+            .await
+            .unwrap();
+        // Pinned long ago and linked by nothing: collectable.
+        berth
+            .store
+            .pin_blob(&digest, body.len() as u64, 0)
+            .await
+            .unwrap();
+        digest
+    }
+
+    #[tokio::test]
+    async fn an_upload_during_collection_revives_its_blob_and_keeps_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&Store::sqlite_url(&dir.path().join("b.db")))
+            .await
+            .unwrap();
+        let driver = Arc::new(UploadDuringCollection {
+            inner: FsDriver::new(dir.path().join("storage"), false),
+            store: OnceLock::new(),
+            race: AtomicBool::new(true),
+        });
+        driver.store.set(store.clone()).unwrap();
+        let berth = Berth::new(Parts {
+            store,
+            token_key: [1; 32],
+            signing_key: [2; 32],
+            blobs: driver.clone(),
+            clock: Arc::new(SystemClock),
+        });
+
+        let raced = stored_blob(&berth, &driver, b"raced").await;
+        let report = berth.collect(CollectPolicy::default()).await.unwrap();
+        assert_eq!((report.blobs_revived, report.blobs_deleted), (1, 0));
+        assert_eq!(driver.size(&blob_path(&raced)).await.unwrap(), Some(5));
+        assert_eq!(berth.store.blob_size(&raced).await.unwrap(), Some(5));
+        assert_eq!(
+            driver.size(&trash_path(raced.as_str())).await.unwrap(),
+            None
+        );
+
+        driver.race.store(false, Ordering::SeqCst);
+        let alone = stored_blob(&berth, &driver, b"alone").await;
+        let report = berth.collect(CollectPolicy::default()).await.unwrap();
+        assert_eq!(
+            (
+                report.blobs_revived,
+                report.blobs_deleted,
+                report.bytes_freed
+            ),
+            (0, 1, 5)
+        );
+        assert_eq!(driver.size(&blob_path(&alone)).await.unwrap(), None);
+        assert_eq!(berth.store.blob_size(&alone).await.unwrap(), None);
+        assert_eq!(
+            driver.size(&blob_path(&raced)).await.unwrap(),
+            Some(5),
+            "the revived blob stays"
+        );
+    }
+}

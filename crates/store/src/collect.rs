@@ -1,0 +1,132 @@
+//! What garbage collection needs from the metadata: deleted versions past their retention,
+//! blob links no manifest uses, blobs no package links, and uploads nobody finished.
+//!
+//! A blob is collected in three steps so that an upload of the same digest at the same time is
+//! never lost: [`Store::doom_blobs`] marks unlinked, unpinned rows `doomed`; the caller moves the
+//! files to the trash; [`Store::bury_blob`] deletes a row only while it is still doomed. An upload
+//! pins the row ([`Store::pin_blob`]) before it commits the file, which revives a doomed row, and
+//! the collector then puts the file back.
+
+use crate::{Result, Store};
+
+/// A blob chosen for collection.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DoomedBlob {
+    pub digest: String,
+    pub size: i64,
+}
+
+impl Store {
+    /// Deletes, for good, versions deleted before `cutoff` (their manifests, references and
+    /// remembered tags). Returns how many.
+    pub async fn purge_deleted_versions(&self, cutoff: i64) -> Result<u64> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT package_id, digest FROM package_versions \
+             WHERE deleted_at IS NOT NULL AND deleted_at < $1",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut purged = 0;
+        for (package_id, digest) in rows {
+            let mut tx = self.writer.begin().await?;
+            // Only while it is still deleted: a restore in between wins.
+            let done = sqlx::query(
+                "DELETE FROM package_versions WHERE package_id = $1 AND digest = $2 \
+                 AND deleted_at IS NOT NULL AND deleted_at < $3",
+            )
+            .bind(package_id)
+            .bind(&digest)
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                for table in [
+                    "DELETE FROM manifests WHERE package_id = $1 AND digest = $2",
+                    "DELETE FROM manifest_refs WHERE package_id = $1 AND manifest_digest = $2",
+                ] {
+                    sqlx::query(table)
+                        .bind(package_id)
+                        .bind(&digest)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                purged += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(purged)
+    }
+
+    /// Removes package-blob links made before `cutoff` that no manifest of the package refers
+    /// to (layers of deleted manifests, blobs pushed and never used). Returns how many.
+    pub async fn unlink_unreferenced_blobs(&self, cutoff: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM package_blobs WHERE linked_at < $1 AND NOT EXISTS ( \
+                 SELECT 1 FROM manifest_refs r \
+                 WHERE r.package_id = package_blobs.package_id AND r.digest = package_blobs.digest)",
+        )
+        .bind(cutoff)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Marks up to `limit` blobs that no package links and no upload pinned since `cutoff` as
+    /// doomed, and returns them.
+    pub async fn doom_blobs(&self, cutoff: i64, now: i64, limit: i64) -> Result<Vec<DoomedBlob>> {
+        Ok(sqlx::query_as(
+            "UPDATE blobs SET state = 'doomed', touched_at = $2 WHERE digest IN ( \
+                 SELECT b.digest FROM blobs b WHERE b.state = 'live' AND b.touched_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM package_blobs pb WHERE pb.digest = b.digest) \
+                 LIMIT $3) \
+             AND state = 'live' AND touched_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM package_blobs pb WHERE pb.digest = blobs.digest) \
+             RETURNING digest, size",
+        )
+        .bind(cutoff)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await?)
+    }
+
+    /// Blobs doomed before `cutoff` and never buried: a collection stopped half-way.
+    pub async fn abandoned_doomed_blobs(&self, cutoff: i64) -> Result<Vec<DoomedBlob>> {
+        Ok(sqlx::query_as(
+            "SELECT digest, size FROM blobs WHERE state = 'doomed' AND touched_at < $1",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes a blob's row if it is still doomed; `false` means an upload revived it.
+    pub async fn bury_blob(&self, digest: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM blobs WHERE digest = $1 AND state = 'doomed'")
+            .bind(digest)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Uploads not touched since `cutoff`.
+    pub async fn stale_uploads(&self, cutoff: i64) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < $1 ORDER BY id")
+                .bind(cutoff)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Deletes an upload's row if it is still untouched since `cutoff`.
+    pub async fn expire_upload(&self, id: &str, cutoff: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM uploads WHERE id = $1 AND updated_at < $2")
+            .bind(id)
+            .bind(cutoff)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
