@@ -55,13 +55,109 @@ pub enum Command {
     /// Container packages: visibility, source repository, inheritance and grants.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// Codespaces secrets of a user, a repository or an organization (sealed before they leave).
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Site administration.
     #[command(subcommand)]
     Admin(AdminCommand),
 }
 
+/// Whose secrets: the signed-in user's (the default), a repository's, or an organization's.
+#[derive(Debug, Args, Clone)]
+pub struct SecretScopeArgs {
+    /// Your own user secrets (the default).
+    #[arg(long, conflicts_with_all = ["repo", "org"])]
+    pub user: bool,
+    /// A repository's secrets.
+    #[arg(short = 'R', long, value_name = "OWNER/REPO", conflicts_with = "org")]
+    pub repo: Option<String>,
+    /// An organization's secrets.
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Create or update a secret; the value comes from --body or standard input.
+    Set {
+        name: String,
+        #[command(flatten)]
+        scope: SecretScopeArgs,
+        /// The value (otherwise read from standard input).
+        #[arg(long)]
+        body: Option<String>,
+        /// Organization secrets: which repositories get it [default: private].
+        #[arg(long, value_parser = ["all", "private", "selected"])]
+        visibility: Option<String>,
+        /// Repositories that get it (user secrets; organization secrets with `selected`).
+        #[arg(long, value_delimiter = ',', value_name = "OWNER/REPO,…")]
+        repos: Option<Vec<String>>,
+    },
+    /// List secrets (names and dates, never values).
+    List {
+        #[command(flatten)]
+        scope: SecretScopeArgs,
+    },
+    /// Delete a secret.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        scope: SecretScopeArgs,
+    },
+    /// The repositories a user or organization secret is selected for.
+    #[command(subcommand)]
+    Repos(SecretReposCommand),
+    /// Which secrets an environment of a repository would get (names and levels only).
+    Preview {
+        #[arg(short = 'R', long, value_name = "OWNER/REPO")]
+        repo: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretReposCommand {
+    /// List them.
+    List {
+        name: String,
+        #[command(flatten)]
+        scope: SecretScopeArgs,
+    },
+    /// Add repositories.
+    Add {
+        name: String,
+        #[arg(value_delimiter = ',', required = true, value_name = "OWNER/REPO,…")]
+        repos: Vec<String>,
+        #[command(flatten)]
+        scope: SecretScopeArgs,
+    },
+    /// Remove repositories.
+    Remove {
+        name: String,
+        #[arg(value_delimiter = ',', required = true, value_name = "OWNER/REPO,…")]
+        repos: Vec<String>,
+        #[command(flatten)]
+        scope: SecretScopeArgs,
+    },
+    /// Replace the selection.
+    Set {
+        name: String,
+        #[arg(value_delimiter = ',', value_name = "OWNER/REPO,…")]
+        repos: Vec<String>,
+        #[command(flatten)]
+        scope: SecretScopeArgs,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// Re-wrap every stored secret under a new master key (online; values stay readable).
+    RotateMasterKey,
+    /// The newest create/update/delete records of secrets.
+    SecretAudit {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Collect the registry's garbage now: deleted versions past retention, unreferenced blobs,
     /// abandoned uploads (the server also does this every --gc-interval).
     Gc {

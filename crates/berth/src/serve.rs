@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use berth_blob::FsDriver;
 use berth_http::AppState;
 use berth_service::registry::CollectPolicy;
+use berth_service::secrets::{MasterKey, MasterKeys, PersistKeys};
 use berth_service::{Berth, Parts, SystemClock, TokenHasher};
 use berth_store::Store;
 use secrecy::{ExposeSecret, SecretString};
@@ -22,6 +23,8 @@ const DEFAULT_DATA_DIR: &str = "./berth-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const TOKEN_KEY_FILE: &str = "token.key";
 const SIGNING_KEY_FILE: &str = "registry.key";
+/// The master keys environment secrets are wrapped with: base64, one per line, the first wraps.
+const MASTER_KEY_FILE: &str = "master.key";
 /// Blob storage root (the layout below it is documented in berth-service's registry module).
 const STORAGE_DIR: &str = "storage";
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -147,6 +150,53 @@ fn data_dir_key(dir: &Path, file: &str, what: &str) -> anyhow::Result<[u8; 32]> 
     })
 }
 
+/// The master key ring: from `BERTH_MASTER_KEY` (base64 keys, comma-separated, the first wraps;
+/// rotation re-wraps under it) or from `<data-dir>/master.key`, created on first start, which
+/// rotation rewrites.
+fn master_keys(dir: &Path) -> anyhow::Result<MasterKeys> {
+    let parse = |text: &str, source: &str| -> anyhow::Result<Vec<MasterKey>> {
+        text.split([',', '\n'])
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| {
+                MasterKey::decode(k).map_err(|e| {
+                    anyhow::anyhow!("{source} holds a bad key: {e} (generate one with `openssl rand -base64 32`)")
+                })
+            })
+            .collect()
+    };
+    if let Ok(text) = std::env::var("BERTH_MASTER_KEY") {
+        let keys = parse(&text, "BERTH_MASTER_KEY")?;
+        return MasterKeys::new(keys, None).map_err(|e| anyhow::anyhow!("BERTH_MASTER_KEY: {e}"));
+    }
+    let path = dir.join(MASTER_KEY_FILE);
+    let save = {
+        let path = path.clone();
+        move |keys: &[MasterKey], existing: Existing| -> std::io::Result<()> {
+            let mut text = zeroize::Zeroizing::new(String::new());
+            for k in keys {
+                text.push_str(&k.encode());
+                text.push('\n');
+            }
+            private_file::write(&path, text.as_bytes(), existing).map_err(std::io::Error::other)
+        }
+    };
+    if !path.exists() {
+        save(&[MasterKey::generate()], Existing::Keep)?;
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the master key file {}", path.display()))?,
+    );
+    let keys = parse(&text, &format!("the master key file {}", path.display()))?;
+    let persist: PersistKeys = Arc::new(move |keys: &[MasterKey]| save(keys, Existing::Replace));
+    MasterKeys::new(keys, Some(persist)).map_err(|e| {
+        anyhow::anyhow!(
+            "the master key file {} is empty ({e}); restore it from a backup",
+            path.display()
+        )
+    })
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
     let settings = Settings::resolve(args)?;
@@ -162,6 +212,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         signing_key: data_dir_key(&settings.data_dir, SIGNING_KEY_FILE, "registry signing key")?,
         blobs: Arc::new(FsDriver::new(settings.data_dir.join(STORAGE_DIR), true)),
         clock: Arc::new(SystemClock),
+        master_keys: master_keys(&settings.data_dir)?,
     });
 
     if let Some(every) = settings.gc_interval {

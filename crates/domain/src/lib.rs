@@ -10,6 +10,7 @@ pub mod names;
 pub mod oci;
 pub mod package;
 pub mod scope;
+pub mod secrets;
 
 pub use access::{Actor, OrgRole, Permission, RepoFacts, Visibility, repo_permission};
 pub use names::{AccountKind, Login, NameError, RepoName};

@@ -75,6 +75,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound => Self::not_found(),
             ServiceError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, message),
             ServiceError::Invalid(i) => Self::invalid(i.resource, i.field, i.code, i.message),
+            ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            ServiceError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
             ServiceError::Store(e) => Self::internal(&e),
             ServiceError::Storage(e) => Self::internal(&e),
         }

@@ -46,6 +46,37 @@ impl Paging {
         items: Vec<T>,
         total: i64,
     ) -> Response {
+        self.respond_body(state, axum::Json(items).into_response(), total)
+    }
+
+    /// Renders one page as `{"total_count": total, <key>: [items]}` (GitHub's shape for secrets
+    /// and codespaces) with the `Link` header.
+    pub fn respond_counted<T: serde::Serialize>(
+        &self,
+        state: &AppState,
+        key: &str,
+        items: Vec<T>,
+        total: i64,
+    ) -> Response {
+        let mut body = serde_json::Map::new();
+        body.insert("total_count".into(), total.into());
+        body.insert(key.into(), serde_json::to_value(items).unwrap_or_default());
+        self.respond_body(state, axum::Json(body).into_response(), total)
+    }
+
+    /// Pages a whole list the service returned.
+    pub fn slice<T>(&self, items: Vec<T>) -> (Vec<T>, i64) {
+        let total = items.len() as i64;
+        let w = self.window();
+        let page = items
+            .into_iter()
+            .skip(usize::try_from(w.offset).unwrap_or(0))
+            .take(usize::try_from(w.limit).unwrap_or(0))
+            .collect();
+        (page, total)
+    }
+
+    fn respond_body(&self, state: &AppState, mut response: Response, total: i64) -> Response {
         let last = ((total + self.per_page - 1) / self.per_page).max(1);
         let mut rels = Vec::new();
         if self.page < last {
@@ -65,7 +96,6 @@ impl Paging {
                 self.link(&state.base_url, (self.page - 1).min(last))
             ));
         }
-        let mut response = axum::Json(items).into_response();
         if !rels.is_empty()
             && let Ok(v) = HeaderValue::from_str(&rels.join(", "))
         {

@@ -29,6 +29,12 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("{}", .0.message)]
     Invalid(Invalid),
+    /// The request conflicts with the resource's state; the message says which and what to do.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something on the server's side failed; the message is for the log, not the client.
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod principal;
 pub mod registry;
 pub mod repos;
+pub mod secrets;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct Parts {
     pub signing_key: [u8; 32],
     pub blobs: Arc<dyn BlobDriver>,
     pub clock: Arc<dyn Clock>,
+    /// The master keys environment secrets are wrapped with (kept outside the database).
+    pub master_keys: secrets::MasterKeys,
 }
 
 impl std::fmt::Debug for Parts {
@@ -46,6 +49,7 @@ impl std::fmt::Debug for Parts {
             .field("token_key", &"<redacted>")
             .field("signing_key", &"<redacted>")
             .field("blobs", &self.blobs)
+            .field("master_keys", &self.master_keys)
             .finish_non_exhaustive()
     }
 }
@@ -65,11 +69,17 @@ mod tests {
             signing_key: [0xCD; 32],
             blobs: std::sync::Arc::new(berth_blob::FsDriver::new(dir.path(), false)),
             clock: std::sync::Arc::new(super::SystemClock),
+            master_keys: super::secrets::MasterKeys::new(
+                vec![super::secrets::MasterKey::from_bytes([0xEF; 32])],
+                None,
+            )
+            .unwrap(),
         };
         let shown = format!("{parts:?}");
         assert!(
             !shown.contains("171, 171")
                 && !shown.contains("205, 205")
+                && !shown.contains("239, 239")
                 && shown.contains("<redacted>"),
             "{shown}"
         );
@@ -84,6 +94,7 @@ pub struct Berth {
     hasher: Arc<TokenHasher>,
     clock: Arc<dyn Clock>,
     registry: Arc<registry::RegistryState>,
+    master_keys: secrets::MasterKeys,
 }
 
 impl Berth {
@@ -93,6 +104,7 @@ impl Berth {
             hasher: Arc::new(TokenHasher::new(p.token_key)),
             clock: p.clock,
             registry: Arc::new(registry::RegistryState::new(p.blobs, p.signing_key)),
+            master_keys: p.master_keys,
         }
     }
 

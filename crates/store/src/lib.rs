@@ -15,6 +15,7 @@ mod db;
 mod grants;
 mod registry;
 mod repos;
+mod secrets;
 pub mod testing;
 mod tokens;
 mod versions;
@@ -27,6 +28,10 @@ pub use registry::{
     ManifestRecord, NewManifest, NewPackage, Package, PackageKind, PackageSource, Upload,
 };
 pub use repos::{Collaborator, Repo, RepoAccessFacts};
+pub use secrets::{
+    Envelope, EnvelopeTable, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord,
+    SecretRecord, SecretScope,
+};
 pub use tokens::{EnvironmentTokenRecord, NewToken, TokenKind, TokenRecord};
 pub use versions::VersionRecord;
 

@@ -175,7 +175,47 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             let row = fields.iter().map(|f| v[*f].to_string()).collect();
             show(as_json, &v, &header, row);
         }
-        Command::Serve(_) | Command::Login { .. } | Command::Logout => {
+        Command::Admin(AdminCommand::RotateMasterKey) => {
+            let v = c
+                .call(Method::POST, "/admin/secrets/rotate-master-key", None)
+                .await?
+                .unwrap_or_default();
+            let row = vec![
+                output::field(&v, &["master_key_id"]),
+                output::field(&v, &["generated"]),
+                output::field(&v, &["rewrapped"]),
+                output::field(&v, &["retired"]),
+            ];
+            show(
+                as_json,
+                &v,
+                &["MASTER KEY", "GENERATED", "REWRAPPED", "RETIRED"],
+                row,
+            );
+        }
+        Command::Admin(AdminCommand::SecretAudit { limit }) => {
+            let v = c
+                .call(
+                    Method::GET,
+                    &format!("/admin/secrets/audit?limit={limit}"),
+                    None,
+                )
+                .await?
+                .unwrap_or_default();
+            let items = v.as_array().cloned().unwrap_or_default();
+            show_many(
+                as_json,
+                &items,
+                &["AT", "ACTOR", "ACTION", "SCOPE", "SCOPE ID", "NAME"],
+                |r| {
+                    ["at", "actor", "action", "scope", "scope_id", "name"]
+                        .iter()
+                        .map(|f| output::field(r, &[f]))
+                        .collect()
+                },
+            );
+        }
+        Command::Serve(_) | Command::Login { .. } | Command::Logout | Command::Secret(_) => {
             unreachable!("handled by the caller")
         }
     }

@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod http;
 mod output;
+mod secrets;
 
 use crate::cli::{Command, Global};
 
@@ -15,6 +16,10 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Login { server } => commands::login(&server).await,
         Command::Logout => config::forget(),
+        Command::Secret(command) => {
+            let client = http::Client::from_env(global.server.as_deref())?;
+            secrets::run(&client, global.json, command).await
+        }
         command => {
             let client = http::Client::from_env(global.server.as_deref())?;
             commands::run(&client, global.json, command).await

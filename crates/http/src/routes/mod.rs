@@ -4,6 +4,7 @@ mod admin;
 mod orgs;
 mod packages;
 mod repos;
+mod secrets;
 mod tokens;
 mod users;
 
@@ -13,7 +14,7 @@ use axum::routing::{delete, get, post, put};
 use crate::AppState;
 
 pub fn api() -> Router<AppState> {
-    package_routes(Router::new())
+    secret_routes(package_routes(Router::new()))
         .route("/user", get(users::me))
         .route(
             "/user/repos",
@@ -77,6 +78,15 @@ pub fn api() -> Router<AppState> {
         .route("/admin/organizations", post(admin::create_org))
         .route("/admin/registry/collect", post(admin::collect_garbage))
         .route(
+            "/admin/secrets/rotate-master-key",
+            post(secrets::rotate_master_key),
+        )
+        .route("/admin/secrets/audit", get(secrets::audit))
+        .route(
+            "/repos/{owner}/{repo}/codespaces/environment-secrets",
+            get(secrets::preview),
+        )
+        .route(
             "/admin/users/{login}/authorizations",
             post(admin::impersonation_token),
         )
@@ -105,6 +115,32 @@ fn package_routes(mut r: Router<AppState>) -> Router<AppState> {
             .route(
                 &format!("{base}/versions/{{id}}/restore"),
                 post(packages::restore_version),
+            );
+    }
+    r
+}
+
+/// Codespaces secrets at the three levels, one handler each (the path says the level).
+fn secret_routes(mut r: Router<AppState>) -> Router<AppState> {
+    for base in [
+        "/user/codespaces/secrets",
+        "/repos/{owner}/{repo}/codespaces/secrets",
+        "/orgs/{org}/codespaces/secrets",
+    ] {
+        r = r
+            .route(base, get(secrets::list))
+            .route(&format!("{base}/public-key"), get(secrets::public_key))
+            .route(
+                &format!("{base}/{{name}}"),
+                get(secrets::get).put(secrets::put).delete(secrets::delete),
+            )
+            .route(
+                &format!("{base}/{{name}}/repositories"),
+                get(secrets::repositories).put(secrets::set_repositories),
+            )
+            .route(
+                &format!("{base}/{{name}}/repositories/{{repository_id}}"),
+                put(secrets::add_repository).delete(secrets::remove_repository),
             );
     }
     r

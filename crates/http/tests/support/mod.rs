@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use berth_blob::FsDriver;
 use berth_http::AppState;
+use berth_service::secrets::{MasterKey, MasterKeys};
 use berth_service::{Berth, Clock, Parts};
 use berth_store::Store;
 use http_body_util::BodyExt;
@@ -23,6 +24,8 @@ use tower::ServiceExt;
 pub mod oci;
 
 pub const BASE: &str = "http://berth.test";
+/// The master key of every test server (a test that scans storage looks for it too).
+pub const TEST_MASTER_KEY: [u8; 32] = [5; 32];
 
 #[derive(Debug, Default)]
 pub struct TestClock(AtomicI64);
@@ -58,6 +61,7 @@ async fn build(dir: &std::path::Path, clock: Arc<TestClock>) -> Berth {
         signing_key: [7; 32],
         blobs: Arc::new(FsDriver::new(dir.join("storage"), false)),
         clock,
+        master_keys: MasterKeys::new(vec![MasterKey::from_bytes(TEST_MASTER_KEY)], None).unwrap(),
     })
 }
 

@@ -244,6 +244,11 @@ mod tests {
             signing_key: [2; 32],
             blobs: driver.clone(),
             clock: Arc::new(SystemClock),
+            master_keys: crate::secrets::MasterKeys::new(
+                vec![crate::secrets::MasterKey::from_bytes([3; 32])],
+                None,
+            )
+            .unwrap(),
         });
 
         let raced = stored_blob(&berth, &driver, b"raced").await;

@@ -447,6 +447,11 @@ mod tests {
             signing_key: [2; 32],
             blobs,
             clock: Arc::new(SystemClock),
+            master_keys: crate::secrets::MasterKeys::new(
+                vec![crate::secrets::MasterKey::from_bytes([3; 32])],
+                None,
+            )
+            .unwrap(),
         });
         let anyone = RegistryCaller::Principal(Principal::Anonymous);
         let name = RepositoryName::parse("nobody/app").unwrap();

@@ -1,0 +1,330 @@
+//! Codespaces secrets at GitHub's paths, one set of handlers for the three levels
+//! (`/user/codespaces/secrets`, `/repos/{owner}/{repo}/codespaces/secrets`,
+//! `/orgs/{org}/codespaces/secrets`), plus Berth's preview of what an environment would get and
+//! the site administrator's master key rotation and audit trail.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use berth_domain::secrets::SecretLevel;
+use berth_domain::{Login, RepoName};
+use berth_service::secrets::{SecretMeta, SecretOwner, SetSecret};
+use berth_store::PutSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::paging::Paging;
+use crate::wire::{Body, path_login, path_repo};
+use crate::{AppState, render};
+
+/// The level a secrets path names, and the secret and repository it names, if any.
+pub struct SecretPath {
+    owner: OwnerPath,
+    name: Option<String>,
+    repository_id: Option<String>,
+}
+
+enum OwnerPath {
+    User,
+    Repository(Login, RepoName),
+    Organization(Login),
+}
+
+impl SecretPath {
+    fn owner(&self) -> SecretOwner<'_> {
+        match &self.owner {
+            OwnerPath::User => SecretOwner::User,
+            OwnerPath::Repository(owner, name) => SecretOwner::Repository { owner, name },
+            OwnerPath::Organization(org) => SecretOwner::Organization(org),
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+
+    /// Where a user or organization secret's selected repositories are listed.
+    fn repositories_url(&self, base: &str, name: &str) -> Option<String> {
+        match &self.owner {
+            OwnerPath::User => Some(format!(
+                "{base}/api/v3/user/codespaces/secrets/{name}/repositories"
+            )),
+            OwnerPath::Organization(org) => Some(format!(
+                "{base}/api/v3/orgs/{org}/codespaces/secrets/{name}/repositories"
+            )),
+            OwnerPath::Repository(..) => None,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SecretPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(mut map) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        let owner = match (map.remove("owner"), map.remove("repo"), map.remove("org")) {
+            (Some(owner), Some(repo), _) => {
+                let (owner, repo) = path_repo(&owner, &repo)?;
+                OwnerPath::Repository(owner, repo)
+            }
+            (_, _, Some(org)) => OwnerPath::Organization(path_login(&org)?),
+            _ => OwnerPath::User,
+        };
+        Ok(SecretPath {
+            owner,
+            name: map.remove("name"),
+            repository_id: map.remove("repository_id"),
+        })
+    }
+}
+
+fn render_secret(s: &AppState, path: &SecretPath, m: &SecretMeta) -> Value {
+    let mut v = json!({
+        "name": m.name,
+        "created_at": render::timestamp(m.created_at),
+        "updated_at": render::timestamp(m.updated_at),
+    });
+    if m.level != SecretLevel::Repository {
+        v["visibility"] = json!(m.visibility.map(|v| v.as_str()));
+        v["selected_repositories_url"] = json!(path.repositories_url(&s.base_url, m.name.as_str()));
+    }
+    v
+}
+
+pub async fn public_key(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    path: SecretPath,
+) -> ApiResult<Json<Value>> {
+    let key = s.berth.secret_public_key(&p, path.owner()).await?;
+    Ok(Json(json!({ "key_id": key.key_id, "key": key.key })))
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    path: SecretPath,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let all = s.berth.list_secrets(&p, path.owner()).await?;
+    let (page, total) = paging.slice(all);
+    let items = page.iter().map(|m| render_secret(&s, &path, m)).collect();
+    Ok(paging.respond_counted::<Value>(&s, "secrets", items, total))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    path: SecretPath,
+) -> ApiResult<Json<Value>> {
+    let m = s.berth.get_secret(&p, path.owner(), path.name()).await?;
+    Ok(Json(render_secret(&s, &path, &m)))
+}
+
+/// Repository ids arrive as numbers or as digit strings (GitHub accepts both for user secrets).
+fn repository_ids(field: Option<Vec<Value>>) -> Result<Option<Vec<i64>>, ApiError> {
+    field
+        .map(|ids| {
+            ids.iter()
+                .map(|v| match v {
+                    Value::Number(n) => n.as_i64(),
+                    Value::String(s) => s.parse().ok(),
+                    _ => None,
+                })
+                .collect::<Option<Vec<i64>>>()
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Secret",
+                        "selected_repository_ids",
+                        "invalid",
+                        "selected_repository_ids must be a list of repository ids",
+                    )
+                })
+        })
+        .transpose()
+}
+
+#[derive(Deserialize)]
+pub struct PutBody {
+    encrypted_value: Option<String>,
+    key_id: Option<String>,
+    visibility: Option<String>,
+    selected_repository_ids: Option<Vec<Value>>,
+}
+
+pub async fn put(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    path: SecretPath,
+    Body(body): Body<PutBody>,
+) -> ApiResult<Response> {
+    let required = |field: &'static str, v: Option<String>| {
+        v.ok_or_else(|| {
+            ApiError::invalid(
+                "Secret",
+                field,
+                "missing_field",
+                format!("{field} is required"),
+            )
+        })
+    };
+    let request = SetSecret {
+        encrypted_value: required("encrypted_value", body.encrypted_value)?,
+        key_id: required("key_id", body.key_id)?,
+        visibility: body.visibility,
+        selected_repository_ids: repository_ids(body.selected_repository_ids)?,
+    };
+    match s
+        .berth
+        .put_secret(&p, path.owner(), path.name(), request)
+        .await?
+    {
+        PutSecret::Created => Ok((StatusCode::CREATED, Json(json!({}))).into_response()),
+        PutSecret::Updated => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    path: SecretPath,
+) -> ApiResult<StatusCode> {
+    s.berth.delete_secret(&p, path.owner(), path.name()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn repositories(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    path: SecretPath,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let all = s
+        .berth
+        .secret_repositories(&p, path.owner(), path.name())
+        .await?;
+    let (page, total) = paging.slice(all);
+    let items = page.iter().map(|v| render::repo(&s.base_url, v)).collect();
+    Ok(paging.respond_counted::<Value>(&s, "repositories", items, total))
+}
+
+#[derive(Deserialize)]
+pub struct SelectionBody {
+    selected_repository_ids: Option<Vec<Value>>,
+}
+
+pub async fn set_repositories(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    path: SecretPath,
+    Body(body): Body<SelectionBody>,
+) -> ApiResult<StatusCode> {
+    let ids = repository_ids(body.selected_repository_ids)?.ok_or_else(|| {
+        ApiError::invalid(
+            "Secret",
+            "selected_repository_ids",
+            "missing_field",
+            "selected_repository_ids is required",
+        )
+    })?;
+    s.berth
+        .set_secret_repositories(&p, path.owner(), path.name(), &ids)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn select(
+    s: &AppState,
+    p: &berth_service::Principal,
+    path: &SecretPath,
+    on: bool,
+) -> ApiResult<StatusCode> {
+    let id = path
+        .repository_id
+        .as_deref()
+        .and_then(|i| i.parse().ok())
+        .ok_or_else(ApiError::not_found)?;
+    s.berth
+        .select_secret_repository(p, path.owner(), path.name(), id, on)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn add_repository(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    path: SecretPath,
+) -> ApiResult<StatusCode> {
+    select(&s, &p, &path, true).await
+}
+
+pub async fn remove_repository(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    path: SecretPath,
+) -> ApiResult<StatusCode> {
+    select(&s, &p, &path, false).await
+}
+
+/// `GET /repos/{owner}/{repo}/codespaces/environment-secrets`: which secrets an environment of
+/// the repository started by the caller would get, and from which level; never their values.
+pub async fn preview(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, repo)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (owner, repo) = path_repo(&owner, &repo)?;
+    let names = s
+        .berth
+        .preview_environment_secrets(&p, &owner, &repo)
+        .await?;
+    Ok(Json(
+        json!({ "total_count": names.len(), "secrets": names }),
+    ))
+}
+
+pub async fn rotate_master_key(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+) -> ApiResult<Json<Value>> {
+    let report = s.berth.rotate_master_key(&p).await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<i64>,
+}
+
+pub async fn audit(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    let records = s
+        .berth
+        .secret_audit(&p, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
+    let items = records
+        .into_iter()
+        .map(|l| {
+            json!({
+                "at": render::timestamp(l.record.at),
+                "actor": l.actor,
+                "action": l.record.action,
+                "scope": l.record.scope_kind,
+                "scope_id": l.record.scope_id,
+                "name": l.record.name,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(items)))
+}

@@ -1,0 +1,510 @@
+//! Environment secrets at rest: the scope key pairs, the secrets, the repositories they are
+//! selected for, and the audit trail. The store only ever sees envelopes ([`Envelope`]): values
+//! encrypted under a data key, the data key wrapped by a master key the store never holds.
+
+use berth_domain::secrets::{OrgSecretVisibility, SecretLevel, SecretName};
+
+use crate::{Result, Store, corrupt};
+
+/// Whose secrets: a user's, a repository's or an organization's (by account or repository id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretScope {
+    pub level: SecretLevel,
+    pub id: i64,
+}
+
+impl SecretScope {
+    fn kind(&self) -> &'static str {
+        self.level.as_str()
+    }
+}
+
+/// An encrypted value as stored: base64 `ciphertext` (nonce and sealed data) under a data key,
+/// and that data key `wrapped_key` under the master key `master_key_id`.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Envelope {
+    pub ciphertext: String,
+    pub wrapped_key: String,
+    pub master_key_id: String,
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("master_key_id", &self.master_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A scope's key pair: the public half as given to clients, the private half in an envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretKeyRecord {
+    pub key_id: String,
+    pub public_key: String,
+    pub private: Envelope,
+}
+
+/// A stored secret (its value stays in the envelope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub id: i64,
+    pub name: SecretName,
+    /// Organization secrets' reach; `Selected` for user secrets; `None` for repository secrets.
+    pub visibility: Option<OrgSecretVisibility>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub value: Envelope,
+}
+
+/// A secret to create or replace.
+#[derive(Debug, Clone)]
+pub struct NewSecret<'a> {
+    pub scope: SecretScope,
+    pub name: &'a SecretName,
+    pub visibility: Option<OrgSecretVisibility>,
+    pub value: Envelope,
+    /// Replaces the selected repositories when given.
+    pub selected: Option<&'a [i64]>,
+    pub actor_id: i64,
+}
+
+/// One audit line.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SecretAuditRecord {
+    pub at: i64,
+    pub actor_id: Option<i64>,
+    pub action: String,
+    pub scope_kind: String,
+    pub scope_id: i64,
+    pub name: String,
+}
+
+/// Which table an envelope lives in, for re-wrapping under a new master key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeTable {
+    SecretKeys,
+    Secrets,
+}
+
+impl EnvelopeTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::SecretKeys => "secret_keys",
+            Self::Secrets => "secrets",
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SecretRow {
+    id: i64,
+    name: String,
+    visibility: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    ciphertext: String,
+    wrapped_key: String,
+    master_key_id: String,
+}
+
+impl TryFrom<SecretRow> for SecretRecord {
+    type Error = crate::StoreError;
+    fn try_from(r: SecretRow) -> Result<Self> {
+        Ok(SecretRecord {
+            id: r.id,
+            name: SecretName::parse(&r.name).map_err(|e| corrupt("secret name", e))?,
+            visibility: match r.visibility.as_deref() {
+                None => None,
+                Some(v) => Some(
+                    OrgSecretVisibility::parse(v).ok_or_else(|| corrupt("secret visibility", v))?,
+                ),
+            },
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            value: Envelope {
+                ciphertext: r.ciphertext,
+                wrapped_key: r.wrapped_key,
+                master_key_id: r.master_key_id,
+            },
+        })
+    }
+}
+
+const SECRET_COLUMNS: &str =
+    "id, name, visibility, created_at, updated_at, ciphertext, wrapped_key, master_key_id";
+
+/// Whether a put created the secret or replaced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutSecret {
+    Created,
+    Updated,
+}
+
+impl Store {
+    pub async fn secret_key(&self, scope: SecretScope) -> Result<Option<SecretKeyRecord>> {
+        let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT key_id, public_key, ciphertext, wrapped_key, master_key_id FROM secret_keys \
+             WHERE scope_kind = $1 AND scope_id = $2",
+        )
+        .bind(scope.kind())
+        .bind(scope.id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(key_id, public_key, ciphertext, wrapped_key, master_key_id)| SecretKeyRecord {
+                key_id,
+                public_key,
+                private: Envelope {
+                    ciphertext,
+                    wrapped_key,
+                    master_key_id,
+                },
+            },
+        ))
+    }
+
+    /// Stores a scope's key pair unless it has one already, and returns the one it has.
+    pub async fn insert_secret_key(
+        &self,
+        scope: SecretScope,
+        key: &SecretKeyRecord,
+        now: i64,
+    ) -> Result<SecretKeyRecord> {
+        sqlx::query(
+            "INSERT INTO secret_keys (scope_kind, scope_id, key_id, public_key, ciphertext, \
+             wrapped_key, master_key_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (scope_kind, scope_id) DO NOTHING",
+        )
+        .bind(scope.kind())
+        .bind(scope.id)
+        .bind(&key.key_id)
+        .bind(&key.public_key)
+        .bind(&key.private.ciphertext)
+        .bind(&key.private.wrapped_key)
+        .bind(&key.private.master_key_id)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        self.secret_key(scope)
+            .await?
+            .ok_or_else(|| corrupt("secret key", "missing right after it was stored"))
+    }
+
+    /// A scope's secrets, by name.
+    pub async fn secrets(&self, scope: SecretScope) -> Result<Vec<SecretRecord>> {
+        let rows: Vec<SecretRow> = sqlx::query_as(&format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 ORDER BY name"
+        ))
+        .bind(scope.kind())
+        .bind(scope.id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// A scope's secrets with whether each is selected for `repo_id`.
+    pub async fn secrets_for_repo(
+        &self,
+        scope: SecretScope,
+        repo_id: i64,
+    ) -> Result<Vec<(SecretRecord, bool)>> {
+        let records = self.secrets(scope).await?;
+        let selected: Vec<i64> = sqlx::query_scalar(
+            "SELECT sr.secret_id FROM secret_repositories sr JOIN secrets s ON s.id = sr.secret_id \
+             WHERE s.scope_kind = $1 AND s.scope_id = $2 AND sr.repo_id = $3",
+        )
+        .bind(scope.kind())
+        .bind(scope.id)
+        .bind(repo_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(records
+            .into_iter()
+            .map(|r| {
+                let on = selected.contains(&r.id);
+                (r, on)
+            })
+            .collect())
+    }
+
+    pub async fn secret(
+        &self,
+        scope: SecretScope,
+        name: &SecretName,
+    ) -> Result<Option<SecretRecord>> {
+        let row: Option<SecretRow> = sqlx::query_as(&format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3"
+        ))
+        .bind(scope.kind())
+        .bind(scope.id)
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// Creates or replaces a secret (and its selected repositories, when given) with its audit
+    /// line, in one transaction. `None`: the scope already holds `max` other secrets.
+    pub async fn put_secret(
+        &self,
+        new: &NewSecret<'_>,
+        max: usize,
+        now: i64,
+    ) -> Result<Option<PutSecret>> {
+        let mut tx = self.writer.begin().await?;
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3",
+        )
+        .bind(new.scope.kind())
+        .bind(new.scope.id)
+        .bind(new.name.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let visibility = new.visibility.map(OrgSecretVisibility::as_str);
+        let (id, outcome) = match existing {
+            Some(id) => {
+                sqlx::query(
+                    "UPDATE secrets SET visibility = $2, ciphertext = $3, wrapped_key = $4, \
+                     master_key_id = $5, updated_at = $6 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(visibility)
+                .bind(&new.value.ciphertext)
+                .bind(&new.value.wrapped_key)
+                .bind(&new.value.master_key_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                (id, PutSecret::Updated)
+            }
+            None => {
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM secrets WHERE scope_kind = $1 AND scope_id = $2",
+                )
+                .bind(new.scope.kind())
+                .bind(new.scope.id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+                    return Ok(None);
+                }
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO secrets (scope_kind, scope_id, name, visibility, ciphertext, \
+                     wrapped_key, master_key_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                )
+                .bind(new.scope.kind())
+                .bind(new.scope.id)
+                .bind(new.name.as_str())
+                .bind(visibility)
+                .bind(&new.value.ciphertext)
+                .bind(&new.value.wrapped_key)
+                .bind(&new.value.master_key_id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                (id, PutSecret::Created)
+            }
+        };
+        if let Some(repos) = new.selected {
+            replace_selection(&mut tx, id, repos).await?;
+        }
+        audit(
+            &mut tx,
+            now,
+            new.actor_id,
+            match outcome {
+                PutSecret::Created => "created",
+                PutSecret::Updated => "updated",
+            },
+            new.scope,
+            new.name,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(outcome))
+    }
+
+    pub async fn delete_secret(
+        &self,
+        scope: SecretScope,
+        name: &SecretName,
+        actor_id: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "DELETE FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3",
+        )
+        .bind(scope.kind())
+        .bind(scope.id)
+        .bind(name.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            audit(&mut tx, now, actor_id, "deleted", scope, name).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The ids of the repositories a secret is selected for.
+    pub async fn secret_repositories(&self, secret_id: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT repo_id FROM secret_repositories WHERE secret_id = $1 ORDER BY repo_id",
+        )
+        .bind(secret_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn set_secret_repositories(&self, secret_id: i64, repos: &[i64]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        replace_selection(&mut tx, secret_id, repos).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn add_secret_repository(&self, secret_id: i64, repo_id: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO secret_repositories (secret_id, repo_id) VALUES ($1, $2) \
+             ON CONFLICT (secret_id, repo_id) DO NOTHING",
+        )
+        .bind(secret_id)
+        .bind(repo_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_secret_repository(&self, secret_id: i64, repo_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM secret_repositories WHERE secret_id = $1 AND repo_id = $2")
+            .bind(secret_id)
+            .bind(repo_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest audit lines first.
+    pub async fn secret_audit(&self, limit: i64) -> Result<Vec<SecretAuditRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT at, actor_id, action, scope_kind, scope_id, name FROM secret_audit \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Envelopes of `table` not wrapped by `master_key_id`, up to `limit`, with their row ids.
+    pub async fn envelopes_not_under(
+        &self,
+        table: EnvelopeTable,
+        master_key_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, Envelope)>> {
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, ciphertext, wrapped_key, master_key_id FROM {} \
+             WHERE master_key_id <> $1 ORDER BY id LIMIT $2",
+            table.name()
+        ))
+        .bind(master_key_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, ciphertext, wrapped_key, master_key_id)| {
+                (
+                    id,
+                    Envelope {
+                        ciphertext,
+                        wrapped_key,
+                        master_key_id,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Replaces a row's wrapped data key, if it is still wrapped as `old` says (a concurrent
+    /// update of the value wins). Returns whether it was replaced.
+    pub async fn rewrap_envelope(
+        &self,
+        table: EnvelopeTable,
+        id: i64,
+        old: &Envelope,
+        wrapped_key: &str,
+        master_key_id: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET wrapped_key = $2, master_key_id = $3 \
+             WHERE id = $1 AND wrapped_key = $4 AND master_key_id = $5",
+            table.name()
+        ))
+        .bind(id)
+        .bind(wrapped_key)
+        .bind(master_key_id)
+        .bind(&old.wrapped_key)
+        .bind(&old.master_key_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// How many envelopes each master key wraps.
+    pub async fn envelopes_by_master_key(&self) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT master_key_id, COUNT(*) FROM (SELECT master_key_id FROM secret_keys \
+             UNION ALL SELECT master_key_id FROM secrets) e GROUP BY master_key_id ORDER BY master_key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+async fn replace_selection(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    secret_id: i64,
+    repos: &[i64],
+) -> Result<()> {
+    sqlx::query("DELETE FROM secret_repositories WHERE secret_id = $1")
+        .bind(secret_id)
+        .execute(&mut **tx)
+        .await?;
+    for repo in repos {
+        sqlx::query(
+            "INSERT INTO secret_repositories (secret_id, repo_id) VALUES ($1, $2) \
+             ON CONFLICT (secret_id, repo_id) DO NOTHING",
+        )
+        .bind(secret_id)
+        .bind(repo)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    now: i64,
+    actor_id: i64,
+    action: &str,
+    scope: SecretScope,
+    name: &SecretName,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO secret_audit (at, actor_id, action, scope_kind, scope_id, name) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(now)
+    .bind(actor_id)
+    .bind(action)
+    .bind(scope.kind())
+    .bind(scope.id)
+    .bind(name.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
