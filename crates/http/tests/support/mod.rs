@@ -151,6 +151,11 @@ impl TestApp {
         secrecy::ExposeSecret::expose_secret(&token).to_owned()
     }
 
+    /// The server's data directory (database files and storage).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Where the blob driver keeps its files.
     pub fn storage(&self) -> std::path::PathBuf {
         self.dir.path().join("storage")
