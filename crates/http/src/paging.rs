@@ -64,18 +64,6 @@ impl Paging {
         self.respond_body(state, axum::Json(body).into_response(), total)
     }
 
-    /// Pages a whole list the service returned.
-    pub fn slice<T>(&self, items: Vec<T>) -> (Vec<T>, i64) {
-        let total = items.len() as i64;
-        let w = self.window();
-        let page = items
-            .into_iter()
-            .skip(usize::try_from(w.offset).unwrap_or(0))
-            .take(usize::try_from(w.limit).unwrap_or(0))
-            .collect();
-        (page, total)
-    }
-
     fn respond_body(&self, state: &AppState, mut response: Response, total: i64) -> Response {
         let last = ((total + self.per_page - 1) / self.per_page).max(1);
         let mut rels = Vec::new();

@@ -36,16 +36,6 @@ fn check_clone_url(url: &str) -> Result<()> {
     Ok(())
 }
 
-fn page<T>(items: Vec<T>, w: Window) -> Listing<T> {
-    let total = items.len() as i64;
-    let items = items
-        .into_iter()
-        .skip(w.offset.max(0) as usize)
-        .take(w.limit.max(0) as usize)
-        .collect();
-    Listing { items, total }
-}
-
 impl Berth {
     /// The repository `owner/name` if the caller has at least `at_least` on it.
     pub async fn repo_for(
@@ -77,7 +67,7 @@ impl Berth {
     pub async fn list_user_repos(&self, p: &Principal, w: Window) -> Result<Listing<RepoView>> {
         let user = self.check(p, Access::User).await?;
         let rows = self.store.repos_related_to(user.id).await?;
-        Ok(page(self.visible(p, rows), w))
+        Ok(Listing::page(self.visible(p, rows), w))
     }
 
     /// An account's repositories that the caller can see.
@@ -89,7 +79,7 @@ impl Berth {
     ) -> Result<Listing<RepoView>> {
         let owner = self.account(owner).await?;
         let rows = self.store.repos_of_owner(owner.id, p.user_id()).await?;
-        Ok(page(self.visible(p, rows), w))
+        Ok(Listing::page(self.visible(p, rows), w))
     }
 
     /// Creates a repository for the caller (`org: None`) or for an organization they belong to.
@@ -204,6 +194,9 @@ impl Berth {
         w: Window,
     ) -> Result<Listing<Collaborator>> {
         let view = self.repo_for(p, owner, name, Permission::Write).await?;
-        Ok(page(self.store.collaborators(view.repo.id).await?, w))
+        Ok(Listing::page(
+            self.store.collaborators(view.repo.id).await?,
+            w,
+        ))
     }
 }

@@ -49,6 +49,19 @@ pub struct Listing<T> {
     pub total: i64,
 }
 
+impl<T> Listing<T> {
+    /// Cuts the window out of a whole list (for listings filtered or gathered in memory).
+    pub fn page(all: Vec<T>, w: Window) -> Self {
+        let total = all.len() as i64;
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(w.offset).unwrap_or(0))
+            .take(usize::try_from(w.limit).unwrap_or(0))
+            .collect();
+        Listing { items, total }
+    }
+}
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

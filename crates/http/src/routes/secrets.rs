@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use berth_domain::secrets::SecretLevel;
 use berth_domain::{Login, RepoName};
 use berth_service::secrets::{SecretMeta, SecretOwner, SetSecret};
-use berth_store::PutSecret;
+use berth_store::{Listing, PutSecret};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -115,9 +115,13 @@ pub async fn list(
     paging: Paging,
 ) -> ApiResult<Response> {
     let all = s.berth.list_secrets(&p, path.owner()).await?;
-    let (page, total) = paging.slice(all);
-    let items = page.iter().map(|m| render_secret(&s, &path, m)).collect();
-    Ok(paging.respond_counted::<Value>(&s, "secrets", items, total))
+    let page = Listing::page(all, paging.window());
+    let items = page
+        .items
+        .iter()
+        .map(|m| render_secret(&s, &path, m))
+        .collect();
+    Ok(paging.respond_counted::<Value>(&s, "secrets", items, page.total))
 }
 
 pub async fn get(
@@ -211,9 +215,13 @@ pub async fn repositories(
         .berth
         .secret_repositories(&p, path.owner(), path.name())
         .await?;
-    let (page, total) = paging.slice(all);
-    let items = page.iter().map(|v| render::repo(&s.base_url, v)).collect();
-    Ok(paging.respond_counted::<Value>(&s, "repositories", items, total))
+    let page = Listing::page(all, paging.window());
+    let items = page
+        .items
+        .iter()
+        .map(|v| render::repo(&s.base_url, v))
+        .collect();
+    Ok(paging.respond_counted::<Value>(&s, "repositories", items, page.total))
 }
 
 #[derive(Deserialize)]
