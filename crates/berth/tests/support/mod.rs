@@ -166,3 +166,13 @@ impl Cli {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// A Go client's stderr with its `time="…"` log field removed, so two runs a
+/// second apart compare equal.
+pub fn without_timestamp(stderr: &[u8]) -> String {
+    text(stderr)
+        .split(' ')
+        .filter(|field| !field.starts_with("time="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
