@@ -538,7 +538,9 @@ mod tests {
 
     #[test]
     fn ecr_hosts_are_recognised_as_the_credential_helper_does() {
-        let table: &[(&str, Option<(&str, &str, bool, bool, &str)>)] = &[
+        // host → (account, region, fips, dual-stack, API endpoint)
+        type Want = Option<(&'static str, &'static str, bool, bool, &'static str)>;
+        let table: &[(&str, Want)] = &[
             // host → (account, region, fips, dual-stack, API endpoint)
             (
                 "123456789012.dkr.ecr.us-east-1.amazonaws.com",
