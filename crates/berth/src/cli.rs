@@ -58,9 +58,41 @@ pub enum Command {
     /// Codespaces secrets of a user, a repository or an organization (sealed before they leave).
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Container registry logins: check one, or every login an environment would get.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Site administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Perform the real login flow, one line per step, and say what failed. Exit codes: 10 name
+    /// does not resolve, 11 cannot connect, 12 TLS, 13 not a registry, 14 bad credentials,
+    /// 15 token endpoint failure, 16 no pull permission, 17 ECR refused the keys.
+    Check(RegistryCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryCheckArgs {
+    /// A registry to check from this machine (e.g. ghcr.io, https://registry.example.com,
+    /// 127.0.0.1:5000); by default the Berth server's own. With -R, the Berth server as for
+    /// every command.
+    #[arg(long, env = "BERTH_SERVER", required_unless_present = "repo")]
+    pub server: Option<String>,
+    /// The username (an AWS access key ID for Amazon ECR, or AWS with a ready token).
+    #[arg(short = 'u', long, conflicts_with = "repo")]
+    pub username: Option<String>,
+    /// Read the password (or token, or AWS secret access key) from standard input.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Check, from the server, every login an environment of this repository would get (as you).
+    #[arg(short = 'R', long = "repo", value_name = "OWNER/REPO")]
+    pub repo: Option<String>,
+    /// Also check that the login may pull this repository of the registry (e.g. acme/app).
+    #[arg(long, value_name = "NAME")]
+    pub repository: Option<String>,
 }
 
 /// Whose secrets: the signed-in user's (the default), a repository's, or an organization's.

@@ -1,6 +1,6 @@
 //! `berth`: the server (`berth serve`) and the command-line client, in one binary.
 //!
-//! Exit codes: 0 success, 1 error, 2 usage.
+//! Exit codes: 0 success, 1 error, 2 usage; `berth registry check` has its own (see its help).
 
 mod cli;
 mod client;
@@ -31,6 +31,9 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<client::Exit>().is_some() => {
+            ExitCode::from(e.downcast_ref::<client::Exit>().map_or(1, |x| x.0))
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

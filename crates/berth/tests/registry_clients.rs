@@ -3,50 +3,12 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use sha2::{Digest as _, Sha256};
-use support::{Cli, Server, serve_command, text, without_timestamp};
-
-/// The test Docker Engine; without it these tests fail, unless `BERTH_SKIP_CLIENTS=1` says to
-/// skip them knowingly.
-fn docker_host() -> Option<String> {
-    match std::env::var("BERTH_TEST_DOCKER_HOST") {
-        Ok(h) if !h.is_empty() => Some(h),
-        _ if std::env::var("BERTH_SKIP_CLIENTS").is_ok_and(|v| v == "1") => None,
-        _ => panic!(
-            "BERTH_TEST_DOCKER_HOST is not set: run the tests with scripts/test, or set BERTH_SKIP_CLIENTS=1 to skip them knowingly"
-        ),
-    }
-}
-
-#[track_caller]
-fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    if let Some(s) = stdin {
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-#[track_caller]
-fn ok(cmd: &mut Command, stdin: Option<&str>) -> String {
-    let out = run(cmd, stdin);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use support::{
+    Cli, Server, busybox_rootfs, docker, docker_host, multi_platform_layout, run, run_ok,
+    serve_command, text, without_timestamp,
+};
 
 /// A server with user `alice` and a token that pushes and deletes packages.
 struct Registry {
@@ -96,32 +58,6 @@ impl Registry {
     }
 }
 
-/// A docker command against the test engine with its own client config directory.
-fn docker(host: &str, config: &Path) -> Command {
-    let mut c = Command::new("docker");
-    c.env("DOCKER_HOST", host).arg("--config").arg(config);
-    c
-}
-
-/// A root filesystem with a static busybox, as a tar file.
-fn busybox_rootfs(dir: &Path) -> std::path::PathBuf {
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
-        .expect("busybox-static (scripts/test installs it)");
-    let tar = dir.join("rootfs.tar");
-    ok(
-        Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg("."),
-        None,
-    );
-    tar
-}
-
 #[test]
 fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_image() {
     let Some(engine) = docker_host() else { return };
@@ -129,21 +65,21 @@ fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_im
     let config = reg.dir.path().join("docker-config");
     let image = format!("{}/alice/busybox:v1", reg.host);
     let tar = busybox_rootfs(reg.dir.path());
-    ok(
+    run_ok(
         docker(&engine, &config).arg("import").arg(&tar).arg(&image),
         None,
     );
 
-    let out = ok(
+    let out = run_ok(
         docker(&engine, &config).args(["login", &reg.host, "-u", "alice", "--password-stdin"]),
         Some(&reg.token),
     );
     assert!(out.contains("Login Succeeded"), "{out}");
-    let out = ok(docker(&engine, &config).args(["push", &image]), None);
+    let out = run_ok(docker(&engine, &config).args(["push", &image]), None);
     assert!(out.contains("digest: sha256:"), "{out}");
-    ok(docker(&engine, &config).args(["rmi", &image]), None);
-    ok(docker(&engine, &config).args(["pull", &image]), None);
-    let out = ok(
+    run_ok(docker(&engine, &config).args(["rmi", &image]), None);
+    run_ok(docker(&engine, &config).args(["pull", &image]), None);
+    let out = run_ok(
         docker(&engine, &config).args([
             "run",
             "--rm",
@@ -159,7 +95,7 @@ fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_im
     assert_eq!(out.trim(), "pulled-from-berth");
 
     // skopeo reads the Docker schema 2 manifest docker pushed.
-    let raw = ok(
+    let raw = run_ok(
         Command::new("skopeo").args([
             "inspect",
             "--raw",
@@ -175,7 +111,7 @@ fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_im
         manifest["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
     );
-    let info = ok(
+    let info = run_ok(
         Command::new("skopeo").args([
             "inspect",
             "--tls-verify=false",
@@ -187,8 +123,8 @@ fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_im
     );
     assert!(info.contains("\"v1\""), "{info}");
 
-    ok(docker(&engine, &config).args(["logout", &reg.host]), None);
-    ok(docker(&engine, &config).args(["rmi", &image]), None);
+    run_ok(docker(&engine, &config).args(["logout", &reg.host]), None);
+    run_ok(docker(&engine, &config).args(["rmi", &image]), None);
     let out = run(docker(&engine, &config).args(["pull", &image]), None);
     assert!(!out.status.success());
     assert!(
@@ -201,49 +137,6 @@ fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_im
 }
 
 /// Writes an OCI layout holding an index over one small image per platform.
-fn multi_platform_layout(dir: &Path, platforms: &[&str]) {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| -> (String, usize) {
-        let hex: String = Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        std::fs::write(blobs.join(&hex), bytes).unwrap();
-        (format!("sha256:{hex}"), bytes.len())
-    };
-    let mut manifests = Vec::new();
-    for arch in platforms {
-        let content = dir.join(format!("content-{arch}"));
-        std::fs::create_dir_all(&content).unwrap();
-        std::fs::write(content.join("arch"), arch).unwrap();
-        let tar = dir.join(format!("layer-{arch}.tar"));
-        ok(
-            Command::new("tar")
-                .arg("-C")
-                .arg(&content)
-                .arg("-cf")
-                .arg(&tar)
-                .arg("."),
-            None,
-        );
-        let layer = std::fs::read(&tar).unwrap();
-        let (layer_digest, layer_size) = put(&layer);
-        let config = serde_json::json!({ "architecture": arch, "os": "linux", "rootfs": { "type": "layers", "diff_ids": [layer_digest] } });
-        let (config_digest, config_size) = put(config.to_string().as_bytes());
-        let manifest = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size },
-            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size }] });
-        let (d, s) = put(manifest.to_string().as_bytes());
-        manifests.push(serde_json::json!({ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": s, "platform": { "os": "linux", "architecture": arch } }));
-    }
-    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests });
-    let (d, s) = put(index.to_string().as_bytes());
-    let top = serde_json::json!({ "schemaVersion": 2, "manifests": [{ "mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": s, "annotations": { "org.opencontainers.image.ref.name": "multi" } }] });
-    std::fs::write(dir.join("index.json"), top.to_string()).unwrap();
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-}
-
 #[test]
 fn skopeo_copies_a_multi_platform_index_both_ways() {
     if docker_host().is_none() {
@@ -253,7 +146,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
     let layout = reg.dir.path().join("layout");
     multi_platform_layout(&layout, &["amd64", "arm64"]);
     let dest = format!("docker://{}/alice/multi:v1", reg.host);
-    ok(
+    run_ok(
         Command::new("skopeo")
             .args([
                 "copy",
@@ -267,7 +160,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
         None,
     );
 
-    let raw = ok(
+    let raw = run_ok(
         Command::new("skopeo").args([
             "inspect",
             "--raw",
@@ -292,7 +185,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
     assert_eq!(arches, ["amd64", "arm64"]);
 
     let back = reg.dir.path().join("back");
-    ok(
+    run_ok(
         Command::new("skopeo")
             .args([
                 "copy",
@@ -325,7 +218,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
     }
     // And a copy between two repositories of the registry.
     let copy = format!("docker://{}/alice/copy:v2", reg.host);
-    ok(
+    run_ok(
         Command::new("skopeo").args([
             "copy",
             "--all",
@@ -340,7 +233,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
         ]),
         None,
     );
-    let raw_copy = ok(
+    let raw_copy = run_ok(
         Command::new("skopeo").args([
             "inspect",
             "--raw",
@@ -361,15 +254,15 @@ fn podman_pulls_with_credentials() {
     let config = reg.dir.path().join("docker-config");
     let image = format!("{}/alice/podman:v1", reg.host);
     let tar = busybox_rootfs(reg.dir.path());
-    ok(
+    run_ok(
         docker(&engine, &config).arg("import").arg(&tar).arg(&image),
         None,
     );
-    ok(
+    run_ok(
         docker(&engine, &config).args(["login", &reg.host, "-u", "alice", "--password-stdin"]),
         Some(&reg.token),
     );
-    ok(docker(&engine, &config).args(["push", &image]), None);
+    run_ok(docker(&engine, &config).args(["push", &image]), None);
 
     let root = reg.dir.path().join("podman");
     let podman = || {
@@ -387,7 +280,7 @@ fn podman_pulls_with_credentials() {
         !out.status.success(),
         "no credentials, no pull of a private image"
     );
-    ok(
+    run_ok(
         podman().args([
             "pull",
             "--tls-verify=false",
@@ -397,7 +290,7 @@ fn podman_pulls_with_credentials() {
         ]),
         None,
     );
-    let images = ok(
+    let images = run_ok(
         podman().args(["images", "--format", "{{.Repository}}:{{.Tag}}"]),
         None,
     );
@@ -447,7 +340,7 @@ fn access_rules_hold_for_skopeo() {
     let layout = reg.dir.path().join("layout");
     multi_platform_layout(&layout, &["amd64"]);
     let push = |creds: &str, image: &str| {
-        ok(
+        run_ok(
             Command::new("skopeo")
                 .args([
                     "copy",

@@ -86,9 +86,12 @@ impl Registry {
                             RegistryError::Tls { .. } | RegistryError::Connect { .. }
                         );
                     if retry {
-                        narrate(ConnectStep::FellBackToHttp {
-                            https_error: err.to_string(),
-                        });
+                        let https_error = match &err {
+                            RegistryError::Tls { detail, .. }
+                            | RegistryError::Connect { detail, .. } => detail.clone(),
+                            other => other.to_string(),
+                        };
+                        narrate(ConnectStep::FellBackToHttp { https_error });
                         last = Some(err);
                         continue;
                     }

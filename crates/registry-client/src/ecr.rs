@@ -291,9 +291,12 @@ fn parse_answer(text: &str, now: OffsetDateTime) -> Result<EcrToken, String> {
     let password = decoded
         .strip_prefix("AWS:")
         .ok_or("authorizationToken is not AWS:<password>")?;
+    // ECR documents 12 hours. An expiry not in the future cannot be honoured (a skewed clock,
+    // or an AWS-compatible server answering a fixed date, as moto does): assume the 12 hours.
     let expires_at = data
         .expires_at
         .and_then(|s| OffsetDateTime::from_unix_timestamp(s as i64).ok())
+        .filter(|at| *at > now)
         .unwrap_or(now + time::Duration::hours(12));
     Ok(EcrToken {
         password: SecretString::from(password.to_owned()),

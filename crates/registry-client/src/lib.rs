@@ -7,9 +7,11 @@
 //! repositories and codes only.
 
 pub mod auth;
+pub mod check;
 pub mod client;
 pub mod ecr;
 mod error;
+pub mod logins;
 pub mod pull;
 pub mod reference;
 

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod authz;
 pub mod clock;
 pub mod error;
+pub mod logins;
 pub mod principal;
 pub mod registry;
 pub mod repos;
@@ -95,6 +96,7 @@ pub struct Berth {
     clock: Arc<dyn Clock>,
     registry: Arc<registry::RegistryState>,
     master_keys: secrets::MasterKeys,
+    remote: Arc<logins::Remote>,
 }
 
 impl Berth {
@@ -105,7 +107,14 @@ impl Berth {
             clock: p.clock,
             registry: Arc::new(registry::RegistryState::new(p.blobs, p.signing_key)),
             master_keys: p.master_keys,
+            remote: Arc::new(logins::Remote::from_env()),
         }
+    }
+
+    /// Reaches other registries (and ECR) through `remote` instead of what the environment says.
+    pub fn with_remote(mut self, remote: logins::Remote) -> Self {
+        self.remote = Arc::new(remote);
+        self
     }
 
     pub fn store(&self) -> &Store {

@@ -215,7 +215,11 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
                 },
             );
         }
-        Command::Serve(_) | Command::Login { .. } | Command::Logout | Command::Secret(_) => {
+        Command::Serve(_)
+        | Command::Login { .. }
+        | Command::Logout
+        | Command::Secret(_)
+        | Command::Registry(_) => {
             unreachable!("handled by the caller")
         }
     }

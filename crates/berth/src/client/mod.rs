@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod http;
 mod output;
+mod registry;
 mod secrets;
 
 use crate::cli::{Command, Global};
@@ -16,6 +17,9 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Login { server } => commands::login(&server).await,
         Command::Logout => config::forget(),
+        Command::Registry(crate::cli::RegistryCommand::Check(args)) => {
+            registry::check(global.server.as_deref(), global.json, args).await
+        }
         Command::Secret(command) => {
             let client = http::Client::from_env(global.server.as_deref())?;
             secrets::run(&client, global.json, command).await
@@ -26,3 +30,15 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<()> {
         }
     }
 }
+
+/// A command that has already said what went wrong, and ends with this exit code.
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}

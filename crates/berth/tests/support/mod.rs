@@ -11,6 +11,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sha2::{Digest as _, Sha256};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 /// A running server; killed on drop.
@@ -175,4 +177,114 @@ pub fn without_timestamp(stderr: &[u8]) -> String {
         .filter(|field| !field.starts_with("time="))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[track_caller]
+pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    if let Some(s) = stdin {
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+#[track_caller]
+pub fn run_ok(cmd: &mut Command, stdin: Option<&str>) -> String {
+    let out = run(cmd, stdin);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// An OCI layout in `dir` whose `multi` tag is an index of one tiny image per architecture,
+/// each layer holding a file `arch` that names it.
+pub fn multi_platform_layout(dir: &Path, platforms: &[&str]) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let hex: String = Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let mut manifests = Vec::new();
+    for arch in platforms {
+        let content = dir.join(format!("content-{arch}"));
+        std::fs::create_dir_all(&content).unwrap();
+        std::fs::write(content.join("arch"), arch).unwrap();
+        let tar = dir.join(format!("layer-{arch}.tar"));
+        run_ok(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&content)
+                .arg("-cf")
+                .arg(&tar)
+                .arg("."),
+            None,
+        );
+        let layer = std::fs::read(&tar).unwrap();
+        let (layer_digest, layer_size) = put(&layer);
+        let config = serde_json::json!({ "architecture": arch, "os": "linux", "rootfs": { "type": "layers", "diff_ids": [layer_digest] } });
+        let (config_digest, config_size) = put(config.to_string().as_bytes());
+        let manifest = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size },
+            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size }] });
+        let (d, s) = put(manifest.to_string().as_bytes());
+        manifests.push(serde_json::json!({ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": s, "platform": { "os": "linux", "architecture": arch } }));
+    }
+    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests });
+    let (d, s) = put(index.to_string().as_bytes());
+    let top = serde_json::json!({ "schemaVersion": 2, "manifests": [{ "mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": s, "annotations": { "org.opencontainers.image.ref.name": "multi" } }] });
+    std::fs::write(dir.join("index.json"), top.to_string()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// The test Docker Engine; without it these tests fail, unless `BERTH_SKIP_CLIENTS=1` says to
+/// skip them knowingly.
+pub fn docker_host() -> Option<String> {
+    match std::env::var("BERTH_TEST_DOCKER_HOST") {
+        Ok(h) if !h.is_empty() => Some(h),
+        _ if std::env::var("BERTH_SKIP_CLIENTS").is_ok_and(|v| v == "1") => None,
+        _ => panic!(
+            "BERTH_TEST_DOCKER_HOST is not set: run the tests with scripts/test, or set BERTH_SKIP_CLIENTS=1 to skip them knowingly"
+        ),
+    }
+}
+
+/// A docker command against the test engine with its own client config directory.
+pub fn docker(host: &str, config: &Path) -> Command {
+    let mut c = Command::new("docker");
+    c.env("DOCKER_HOST", host).arg("--config").arg(config);
+    c
+}
+
+/// A root filesystem with a static busybox, as a tar file.
+pub fn busybox_rootfs(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("busybox-static (scripts/test installs it)");
+    let tar = dir.join("rootfs.tar");
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+        None,
+    );
+    tar
 }

@@ -1,6 +1,7 @@
 //! The route table of `/api/v3`: one module per resource.
 
 mod admin;
+mod logins;
 mod orgs;
 mod packages;
 mod repos;
@@ -85,6 +86,10 @@ pub fn api() -> Router<AppState> {
         .route(
             "/repos/{owner}/{repo}/codespaces/environment-secrets",
             get(secrets::preview),
+        )
+        .route(
+            "/repos/{owner}/{repo}/codespaces/registry-check",
+            post(logins::check),
         )
         .route(
             "/admin/users/{login}/authorizations",

@@ -1,0 +1,127 @@
+//! Registry logins for environments (SPEC §3): the resolved secrets' triples turned into logins
+//! (`berth_domain::logins`), ECR access keys swapped when used, and `registry check` run from the
+//! server, where environments pull from, as the caller.
+
+use std::fmt;
+
+use berth_domain::logins::{LoginProblem, registry_logins};
+use berth_domain::{Login as AccountLogin, Permission, RepoName};
+use berth_registry_client::check::{CheckReport, check};
+use berth_registry_client::ecr::EcrSwapper;
+use berth_registry_client::logins::Login;
+use berth_store::{Account, Repo};
+use secrecy::ExposeSecret;
+use time::OffsetDateTime;
+
+use crate::authz::Access;
+use crate::{Berth, Principal, Result};
+
+/// How Berth reaches other registries: one HTTP client and one ECR swapper (with its cache).
+pub struct Remote {
+    pub http: reqwest::Client,
+    pub ecr: EcrSwapper,
+}
+
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Remote").field("ecr", &self.ecr).finish()
+    }
+}
+
+impl Remote {
+    /// ECR's endpoint from `AWS_ENDPOINT_URL_ECR` / `AWS_ENDPOINT_URL`, as the AWS SDKs do.
+    pub fn from_env() -> Self {
+        let http = berth_registry_client::http_client();
+        Self {
+            ecr: EcrSwapper::from_env(http.clone()),
+            http,
+        }
+    }
+
+    pub fn with_ecr_endpoint(endpoint: Option<String>) -> Self {
+        let http = berth_registry_client::http_client();
+        Self {
+            ecr: EcrSwapper::new(http.clone(), endpoint),
+            http,
+        }
+    }
+}
+
+/// The logins an environment gets, and what was wrong with the other triples.
+#[derive(Debug)]
+pub struct LoginSet {
+    pub logins: Vec<Login>,
+    pub problems: Vec<LoginProblem>,
+}
+
+/// `registry check` for every login of an environment.
+#[derive(Debug, serde::Serialize)]
+pub struct EnvironmentCheck {
+    /// Incomplete, unusable or duplicate triples, as sentences with names only.
+    pub problems: Vec<String>,
+    pub logins: Vec<CheckReport>,
+}
+
+impl Berth {
+    pub fn remote(&self) -> &Remote {
+        &self.remote
+    }
+
+    pub(crate) fn now_utc(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// The registry logins an environment of `repo` started by `user` gets now.
+    pub async fn environment_logins(&self, user: &Account, repo: &Repo) -> Result<LoginSet> {
+        let secrets = self.environment_secret_values(user, repo).await?;
+        let plan = registry_logins(&secrets, |v| v.expose_secret());
+        let logins = plan
+            .logins
+            .into_iter()
+            .map(|l| {
+                Login::from_triple(
+                    l.prefix,
+                    l.host,
+                    l.scheme,
+                    l.username.expose_secret(),
+                    l.password,
+                )
+            })
+            .collect();
+        Ok(LoginSet {
+            logins,
+            problems: plan.problems,
+        })
+    }
+
+    /// Runs the login flow, from this server, for every login an environment of `owner/name`
+    /// started by the caller would get; with `repository`, also checks each may pull it.
+    pub async fn check_environment_logins(
+        &self,
+        p: &Principal,
+        owner: &AccountLogin,
+        name: &RepoName,
+        repository: Option<&str>,
+    ) -> Result<EnvironmentCheck> {
+        let user = self.check(p, Access::User).await?;
+        let view = self.repo_for(p, owner, name, Permission::Read).await?;
+        let set = self.environment_logins(user, &view.repo).await?;
+        let mut logins = Vec::new();
+        for login in &set.logins {
+            logins.push(
+                check(
+                    &self.remote.http,
+                    &self.remote.ecr,
+                    login,
+                    repository,
+                    self.now_utc(),
+                )
+                .await,
+            );
+        }
+        Ok(EnvironmentCheck {
+            problems: set.problems.iter().map(ToString::to_string).collect(),
+            logins,
+        })
+    }
+}
