@@ -605,11 +605,12 @@ fn written_auth_files_log_skopeo_and_docker_in_and_the_pull_client_pulls() {
 
     // The pull client: Basic on distribution, Bearer on Berth; linux/amd64 out of the index;
     // every blob verified into the cache; a second pull finds them all there.
-    let cache = BlobCache::open(dir.path().join("cache")).unwrap();
     for (host, repository, user, password) in [
         (&reg.host, "acme/base", REG_USER, REG_PASSWORD),
         (&berth.host, "alice/app", "alice", berth.alice.as_str()),
     ] {
+        // The two images hold the same bytes: a cache each, so each pull downloads.
+        let cache = BlobCache::open(dir.path().join(format!("cache-{repository}"))).unwrap();
         let image = ImageRef::parse(&format!("{host}/{repository}:multi")).unwrap();
         let pulled = rt.block_on(async {
             let registry = Registry::connect(
