@@ -98,6 +98,48 @@ impl Digest {
     }
 }
 
+/// A running hash for one of the digest algorithms Berth verifies (pure computation).
+#[derive(Debug, Clone)]
+pub enum DigestHasher {
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl DigestHasher {
+    pub fn new(algorithm: Algorithm) -> Self {
+        use sha2::Digest as _;
+        match algorithm {
+            Algorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => Self::Sha512(sha2::Sha512::new()),
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest as _;
+        match self {
+            Self::Sha256(h) => h.update(bytes),
+            Self::Sha512(h) => h.update(bytes),
+        }
+    }
+
+    pub fn finish(self) -> Digest {
+        use sha2::Digest as _;
+        match self {
+            Self::Sha256(h) => Digest::from_hash(Algorithm::Sha256, &h.finalize()),
+            Self::Sha512(h) => Digest::from_hash(Algorithm::Sha512, &h.finalize()),
+        }
+    }
+}
+
+impl Digest {
+    /// The digest of `bytes` under `algorithm`.
+    pub fn of(algorithm: Algorithm, bytes: &[u8]) -> Self {
+        let mut h = DigestHasher::new(algorithm);
+        h.update(bytes);
+        h.finish()
+    }
+}
+
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -68,7 +68,6 @@ impl Registry {
             None if host.is_loopback() => &[Scheme::Https, Scheme::Http],
             None => &[Scheme::Https],
         };
-        let mut last = None;
         for (i, scheme) in schemes.iter().enumerate() {
             let base = match scheme {
                 Scheme::Http => format!("http://{authority}"),
@@ -92,7 +91,6 @@ impl Registry {
                             other => other.to_string(),
                         };
                         narrate(ConnectStep::FellBackToHttp { https_error });
-                        last = Some(err);
                         continue;
                     }
                     return Err(err);
@@ -132,7 +130,7 @@ impl Registry {
                 tokens: Mutex::new(HashMap::new()),
             });
         }
-        Err(last.expect("at least one scheme is tried"))
+        unreachable!("the last scheme tried returns, whatever happens")
     }
 
     pub fn host(&self) -> &RegistryHost {

@@ -98,14 +98,24 @@ fn meaning(code: &str) -> &'static str {
 }
 
 /// Swaps access keys for registry passwords, with a cache.
-#[derive(Debug)]
 pub struct EcrSwapper {
     http: reqwest::Client,
     endpoint_override: Option<String>,
     cache: Mutex<HashMap<CacheKey, EcrToken>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+impl fmt::Debug for EcrSwapper {
+    // The cache is keyed by access key IDs: show how many entries, never the keys.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cached = self.cache.lock().map_or(0, |c| c.len());
+        f.debug_struct("EcrSwapper")
+            .field("endpoint_override", &self.endpoint_override)
+            .field("cached", &cached)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
     endpoint: String,
     region: String,
@@ -503,5 +513,26 @@ mod tests {
         let k = suite_keys();
         assert!(!format!("{k:?}").contains("EXAMPLEKEY"));
         assert!(!format!("{k:?}").contains("AKIDEXAMPLE"));
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let swapper = EcrSwapper::new(reqwest::Client::new(), None);
+        swapper.cache.lock().unwrap().insert(
+            CacheKey {
+                endpoint: "https://api.ecr.us-east-1.amazonaws.com".into(),
+                region: "us-east-1".into(),
+                account: "123456789012".into(),
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_hash: [7; 32],
+            },
+            EcrToken {
+                password: "ecr-password".to_owned().into(),
+                fetched_at: now,
+                expires_at: now + time::Duration::hours(12),
+            },
+        );
+        let shown = format!("{swapper:?}");
+        assert!(shown.contains("cached: 1"), "{shown}");
+        for secret in ["AKIDEXAMPLE", "ecr-password"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

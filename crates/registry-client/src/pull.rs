@@ -12,12 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use berth_domain::oci::{Algorithm, Digest};
+use berth_domain::oci::{Algorithm, Digest, DigestHasher};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE};
-use sha2::Digest as _;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::client::{Registry, pull_scope};
@@ -172,40 +171,6 @@ pub struct Layer {
     pub media_type: String,
 }
 
-enum Hasher {
-    Sha256(sha2::Sha256),
-    Sha512(sha2::Sha512),
-}
-
-impl Hasher {
-    fn new(algorithm: Algorithm) -> Self {
-        match algorithm {
-            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
-        }
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(bytes),
-            Hasher::Sha512(h) => h.update(bytes),
-        }
-    }
-
-    fn finish(self) -> Digest {
-        match self {
-            Hasher::Sha256(h) => Digest::from_hash(Algorithm::Sha256, &h.finalize()),
-            Hasher::Sha512(h) => Digest::from_hash(Algorithm::Sha512, &h.finalize()),
-        }
-    }
-}
-
-fn digest_of(algorithm: Algorithm, bytes: &[u8]) -> Digest {
-    let mut h = Hasher::new(algorithm);
-    h.update(bytes);
-    h.finish()
-}
-
 /// A manifest as fetched: its bytes, its media type and its digest.
 struct Fetched {
     bytes: bytes::Bytes,
@@ -264,7 +229,7 @@ impl Registry {
             .map_err(|e| self.protocol(format!("reading the manifest: {e}")))?;
         let digest = match Digest::parse(reference) {
             Ok(wanted) => {
-                if digest_of(wanted.algorithm(), &bytes) != wanted {
+                if Digest::of(wanted.algorithm(), &bytes) != wanted {
                     return Err(RegistryError::DigestMismatch {
                         host: self.host().to_string(),
                         repository: repository.to_owned(),
@@ -273,7 +238,7 @@ impl Registry {
                 }
                 wanted
             }
-            Err(_) => digest_of(Algorithm::Sha256, &bytes),
+            Err(_) => Digest::of(Algorithm::Sha256, &bytes),
         };
         Ok(Fetched {
             bytes,
@@ -406,7 +371,7 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let digest = &blob.digest;
         let mut file = tokio::fs::File::create(path).await?;
-        let mut hasher = Hasher::new(digest.algorithm());
+        let mut hasher = DigestHasher::new(digest.algorithm());
         let mut written = 0u64;
         let mut reported = 0u64;
         let mut attempt = 0u32;
@@ -417,10 +382,9 @@ impl Registry {
             let response = self.get(&path_url, &scope, None, resume).await?;
             match response.status() {
                 StatusCode::OK if written > 0 => {
-                    // The registry ignored the range: start over.
-                    file.set_len(0).await?;
+                    // The registry ignored the range: start over (create truncates).
                     file = tokio::fs::File::create(path).await?;
-                    hasher = Hasher::new(digest.algorithm());
+                    hasher = DigestHasher::new(digest.algorithm());
                     written = 0;
                 }
                 StatusCode::OK => {}

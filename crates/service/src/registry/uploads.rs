@@ -10,10 +10,10 @@
 use std::sync::{Arc, Mutex};
 
 use berth_blob::{BlobError, ByteStream};
-use berth_domain::oci::{Algorithm, Digest, RepositoryName};
+use berth_domain::oci::{Algorithm, Digest, DigestHasher, RepositoryName};
 use berth_domain::package::PackageAction;
 use futures_util::StreamExt;
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256};
 
 use super::{RegistryCaller, RegistryError, RegistryResult, Target, blob_path};
 use crate::Berth;
@@ -54,29 +54,16 @@ async fn digest_of(
     path: &str,
     algorithm: Algorithm,
 ) -> RegistryResult<Digest> {
-    enum H {
-        S256(Sha256),
-        S512(Sha512),
-    }
-    let mut h = match algorithm {
-        Algorithm::Sha256 => H::S256(Sha256::new()),
-        Algorithm::Sha512 => H::S512(Sha512::new()),
-    };
+    let mut h = DigestHasher::new(algorithm);
     let mut data = blobs.read(path, 0, None).await?;
     while let Some(chunk) = data.next().await {
         let chunk = chunk.map_err(|source| BlobError::Io {
             path: path.into(),
             source,
         })?;
-        match &mut h {
-            H::S256(s) => s.update(&chunk),
-            H::S512(s) => s.update(&chunk),
-        }
+        h.update(&chunk);
     }
-    Ok(match h {
-        H::S256(s) => Digest::from_hash(algorithm, &s.finalize()),
-        H::S512(s) => Digest::from_hash(algorithm, &s.finalize()),
-    })
+    Ok(h.finish())
 }
 
 impl Berth {
