@@ -5,6 +5,7 @@
 //! hold a bad value ("parse, don't validate") or a pure function over such values, table-tested.
 
 pub mod access;
+pub mod codespace;
 pub mod logins;
 pub mod manifest;
 pub mod names;

@@ -10,6 +10,7 @@
 //! returns domain values. Callers pass `now` in, so the store never reads the clock.
 
 mod accounts;
+mod codespaces;
 mod collect;
 mod db;
 mod grants;
@@ -21,6 +22,7 @@ mod tokens;
 mod versions;
 
 pub use accounts::Account;
+pub use codespaces::{CodespaceRecord, NewCodespace};
 pub use collect::DoomedBlob;
 pub use db::{Backend, Store};
 pub use grants::RepoGrant;

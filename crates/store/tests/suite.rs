@@ -579,6 +579,7 @@ macro_rules! suite {
         registry_metadata_round_trips(&$open).await;
         package_grants_are_set_listed_and_cleared(&$open).await;
         collection_dooms_revives_and_buries_blobs(&$open).await;
+        codespaces_move_through_states(&$open).await;
     }};
 }
 
@@ -641,6 +642,86 @@ async fn collection_dooms_revives_and_buries_blobs(s: &Store) {
     assert_eq!(s.stale_uploads(500).await.unwrap(), ["old"]);
     assert!(s.expire_upload("old", 500).await.unwrap());
     assert!(!s.expire_upload("new", 500).await.unwrap());
+}
+
+async fn codespaces_move_through_states(s: &Store) {
+    use berth_domain::codespace::CodespaceState::*;
+    use berth_store::NewCodespace;
+    let owner = s
+        .create_account(&login("cs"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let repo = s
+        .create_repo(owner.id, &name("web"), Visibility::Private, None, None, 1)
+        .await
+        .unwrap();
+    let new = |n: &'static str| NewCodespace {
+        name: n,
+        owner_id: owner.id,
+        repo_id: repo.id,
+        display_name: "web",
+        git_ref: Some("main"),
+        image: None,
+        runtime: "runc",
+    };
+    let a = s.insert_codespace(&new("cs-web-a"), 10).await.unwrap();
+    assert_eq!((a.state, a.initialized, a.created_at), (Queued, false, 10));
+    let err = s.insert_codespace(&new("cs-web-a"), 11).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("codespace")), "{err:?}");
+    s.insert_codespace(&new("cs-web-b"), 12).await.unwrap();
+    assert!(
+        s.set_codespace_state("cs-web-a", &[Queued], Provisioning, None, 13)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.set_codespace_state("cs-web-a", &[Queued], Starting, None, 14)
+            .await
+            .unwrap(),
+        "only from the states named"
+    );
+    assert!(
+        s.set_codespace_state("cs-web-a", &[], Failed, Some("no image"), 15)
+            .await
+            .unwrap()
+    );
+    s.mark_codespace_initialized("cs-web-a", 16).await.unwrap();
+    let a = s.codespace_by_name("cs-web-a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.state, a.state_reason.as_deref(), a.initialized),
+        (Failed, Some("no image"), true)
+    );
+    let list = s
+        .list_codespaces(
+            owner.id,
+            Window {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.total, 2);
+    assert_eq!(list.items[0].name, "cs-web-b", "newest first");
+    assert_eq!(s.codespaces_in_states(&[Queued]).await.unwrap().len(), 1);
+    s.set_codespace_state("cs-web-b", &[], Deleted, None, 17)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_codespaces(
+            owner.id,
+            Window {
+                limit: 10,
+                offset: 0
+            }
+        )
+        .await
+        .unwrap()
+        .total,
+        1
+    );
+    assert!(s.delete_codespace("cs-web-a").await.unwrap());
+    assert!(s.codespace_by_name("cs-web-a").await.unwrap().is_none());
 }
 
 async fn sqlite(dir: &tempfile::TempDir) -> Store {

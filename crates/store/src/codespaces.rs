@@ -1,0 +1,217 @@
+//! Development environments' records: who made one for which repository, with what, and the
+//! state it is in.
+
+use berth_domain::codespace::CodespaceState;
+
+use crate::{Listing, Result, Store, Window, conflict_as, corrupt};
+
+/// A stored environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodespaceRecord {
+    pub id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    pub repo_id: i64,
+    pub display_name: String,
+    /// The branch asked for (`None`: the repository's default).
+    pub git_ref: Option<String>,
+    /// The image asked for at creation, over the dev container's.
+    pub image: Option<String>,
+    pub runtime: String,
+    pub state: CodespaceState,
+    /// Why it is `Failed`.
+    pub state_reason: Option<String>,
+    /// The first start has cloned the workspace and run `postCreateCommand`.
+    pub initialized: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_used_at: i64,
+}
+
+/// A new environment's record.
+#[derive(Debug, Clone)]
+pub struct NewCodespace<'a> {
+    pub name: &'a str,
+    pub owner_id: i64,
+    pub repo_id: i64,
+    pub display_name: &'a str,
+    pub git_ref: Option<&'a str>,
+    pub image: Option<&'a str>,
+    pub runtime: &'a str,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    owner_id: i64,
+    repo_id: i64,
+    display_name: String,
+    git_ref: Option<String>,
+    image: Option<String>,
+    runtime: String,
+    state: String,
+    state_reason: Option<String>,
+    initialized: i64,
+    created_at: i64,
+    updated_at: i64,
+    last_used_at: i64,
+}
+
+impl TryFrom<Row> for CodespaceRecord {
+    type Error = crate::StoreError;
+
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Self {
+            state: CodespaceState::parse(&r.state)
+                .ok_or_else(|| corrupt("codespace state", r.state))?,
+            id: r.id,
+            name: r.name,
+            owner_id: r.owner_id,
+            repo_id: r.repo_id,
+            display_name: r.display_name,
+            git_ref: r.git_ref,
+            image: r.image,
+            runtime: r.runtime,
+            state_reason: r.state_reason,
+            initialized: r.initialized != 0,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            last_used_at: r.last_used_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, name, owner_id, repo_id, display_name, git_ref, image, runtime, state, state_reason, initialized, created_at, updated_at, last_used_at";
+
+impl Store {
+    /// Records a new environment, `Queued`.
+    pub async fn insert_codespace(
+        &self,
+        new: &NewCodespace<'_>,
+        now: i64,
+    ) -> Result<CodespaceRecord> {
+        let row: Row = sqlx::query_as(&format!(
+            "INSERT INTO codespaces (name, owner_id, repo_id, display_name, git_ref, image, runtime, state, created_at, updated_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9) RETURNING {COLUMNS}"
+        ))
+        .bind(new.name)
+        .bind(new.owner_id)
+        .bind(new.repo_id)
+        .bind(new.display_name)
+        .bind(new.git_ref)
+        .bind(new.image)
+        .bind(new.runtime)
+        .bind(CodespaceState::Queued.as_str())
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(conflict_as("codespace"))?;
+        row.try_into()
+    }
+
+    pub async fn codespace_by_name(&self, name: &str) -> Result<Option<CodespaceRecord>> {
+        let row: Option<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM codespaces WHERE name = $1"))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// A user's environments, newest first, without deleted ones.
+    pub async fn list_codespaces(
+        &self,
+        owner_id: i64,
+        w: Window,
+    ) -> Result<Listing<CodespaceRecord>> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM codespaces WHERE owner_id = $1 AND state <> 'Deleted'",
+        )
+        .bind(owner_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM codespaces WHERE owner_id = $1 AND state <> 'Deleted' ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(owner_id)
+        .bind(w.limit)
+        .bind(w.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Listing {
+            items: rows
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<Result<_>>()?,
+            total,
+        })
+    }
+
+    /// Every environment in one of `states` (at start-up, to settle what a restart interrupted).
+    pub async fn codespaces_in_states(
+        &self,
+        states: &[CodespaceState],
+    ) -> Result<Vec<CodespaceRecord>> {
+        let rows: Vec<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM codespaces ORDER BY id"))
+                .fetch_all(&self.pool)
+                .await?;
+        let all: Vec<CodespaceRecord> = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<_>>()?;
+        Ok(all
+            .into_iter()
+            .filter(|c| states.contains(&c.state))
+            .collect())
+    }
+
+    /// Moves an environment to `state` (with the reason for `Failed`), if it is in one of `from`
+    /// (any state when `from` is empty). Returns whether it moved.
+    pub async fn set_codespace_state(
+        &self,
+        name: &str,
+        from: &[CodespaceState],
+        state: CodespaceState,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        let current = match self.codespace_by_name(name).await? {
+            Some(c) => c.state,
+            None => return Ok(false),
+        };
+        if !from.is_empty() && !from.contains(&current) {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "UPDATE codespaces SET state = $2, state_reason = $3, updated_at = $4, last_used_at = $4 WHERE name = $1 AND state = $5",
+        )
+        .bind(name)
+        .bind(state.as_str())
+        .bind(reason)
+        .bind(now)
+        .bind(current.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn mark_codespace_initialized(&self, name: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE codespaces SET initialized = 1, updated_at = $2 WHERE name = $1")
+            .bind(name)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets an environment (after its runtime state and files are gone).
+    pub async fn delete_codespace(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM codespaces WHERE name = $1")
+            .bind(name)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
