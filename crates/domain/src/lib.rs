@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod codespace;
+pub mod devcontainer;
 pub mod logins;
 pub mod manifest;
 pub mod names;
