@@ -61,9 +61,61 @@ pub enum Command {
     /// Container registry logins: check one, or every login an environment would get.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Development environments ("codespaces"): create, list, start, stop, exec, logs, delete.
+    #[command(subcommand)]
+    Codespace(CodespaceCommand),
     /// Site administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodespaceCommand {
+    /// Create an environment for a repository and follow its creation log until it is up.
+    Create {
+        /// The repository, OWNER/REPO.
+        #[arg(short = 'R', long = "repo")]
+        repo: String,
+        /// The branch to clone (default: the repository's default branch).
+        #[arg(short, long)]
+        branch: Option<String>,
+        /// The image to run, instead of the dev container configuration's.
+        #[arg(long)]
+        image: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Return once the environment is queued, without following its log.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Your environments.
+    List,
+    /// Show one environment.
+    Show { name: String },
+    /// Start a stopped environment and follow its log until it is up.
+    Start {
+        name: String,
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Stop an environment; its workspace and changes are kept.
+    Stop { name: String },
+    /// Delete an environment and everything in it.
+    Delete { name: String },
+    /// Run a command in a running environment; its exit code becomes this command's.
+    Exec {
+        name: String,
+        /// The command and its arguments (after `--`).
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
+    /// Print the creation log.
+    Logs {
+        name: String,
+        /// Keep printing until the environment settles.
+        #[arg(short, long)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,7 +274,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// A TOML file with any of: data_dir, listen, tls_cert, tls_key, database_url, external_url,
-    /// gc_interval.
+    /// gc_interval, runtime.
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].
@@ -234,6 +286,10 @@ pub struct ServeArgs {
     /// Seconds between garbage collections of the registry; 0 turns them off [default: 3600].
     #[arg(long, env = "BERTH_GC_INTERVAL")]
     pub gc_interval: Option<u64>,
+    /// What runs environments: `runc` (an OCI bundle per environment) or `docker` (the Docker
+    /// Engine at DOCKER_HOST, else /var/run/docker.sock) [default: runc].
+    #[arg(long, env = "BERTH_RUNTIME")]
+    pub runtime: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use berth_blob::FsDriver;
 use berth_http::AppState;
+use berth_service::environments::EnvironmentConfig;
 use berth_service::registry::CollectPolicy;
 use berth_service::secrets::{MasterKey, MasterKeys, PersistKeys};
 use berth_service::{Berth, Parts, SystemClock, TokenHasher};
@@ -41,6 +42,7 @@ struct FileSettings {
     database_url: Option<String>,
     external_url: Option<String>,
     gc_interval: Option<u64>,
+    runtime: Option<String>,
 }
 
 /// Validated settings: flags > `BERTH_*` environment (both via clap) > config file > defaults.
@@ -53,6 +55,14 @@ struct Settings {
     external_url: Option<String>,
     /// How often the registry's garbage collection runs; `None`: never.
     gc_interval: Option<Duration>,
+    runtime: RuntimeKind,
+}
+
+/// What runs environments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RuntimeKind {
+    Runc,
+    Docker,
 }
 
 impl Settings {
@@ -81,6 +91,11 @@ impl Settings {
             (None, None) => None,
             _ => bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
         };
+        let runtime = match args.runtime.or(file.runtime).as_deref() {
+            None | Some("runc") => RuntimeKind::Runc,
+            Some("docker") => RuntimeKind::Docker,
+            Some(other) => bail!("--runtime {other:?} is not a runtime: use runc or docker"),
+        };
         Ok(Settings {
             data_dir: args
                 .data_dir
@@ -95,6 +110,7 @@ impl Settings {
                 Some(secs) => Some(Duration::from_secs(secs)),
                 None => Some(DEFAULT_GC_INTERVAL),
             },
+            runtime,
         })
     }
 }
@@ -272,6 +288,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .external_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{local}"));
+    let run_root = run_dir(&settings.data_dir)?;
+    let berth = berth.with_environments(EnvironmentConfig {
+        root: settings.data_dir.join("environments"),
+        run_root: run_root.join("environments"),
+        runtime: environment_runtime(&settings, &run_root)?,
+        server_url: base_url.clone(),
+        token_ttl: ENVIRONMENT_TOKEN_TTL,
+    });
+    berth
+        .recover_codespaces()
+        .await
+        .context("cannot settle the environments a restart interrupted")?;
     let app = berth_http::app(AppState::new(berth.clone(), &base_url));
     // Installed before the server says it listens, so a signal right after start-up is caught.
     let shutdown = shutdown_signal().context("cannot watch SIGINT and SIGTERM")?;
@@ -311,6 +339,59 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     berth.store().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long an environment token lives: a week, the longest an environment is expected to run
+/// between starts (each start issues a new one; stop revokes it).
+const ENVIRONMENT_TOKEN_TTL: i64 = 7 * 24 * 3600;
+
+/// Where environments' secret-bearing files live: a private directory on the `/dev/shm` tmpfs,
+/// one per data directory, so plaintext secrets never reach a disk (SPEC §2). A directory there
+/// that is not this user's alone is refused rather than used.
+fn run_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+    let canonical = data_dir.canonicalize()?;
+    let id = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    let dir = PathBuf::from(format!("/dev/shm/berth-{}", &hex::encode(id)[..16]));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(anyhow::anyhow!(
+                "cannot create {} for environments' secrets: {e}",
+                dir.display()
+            ));
+        }
+        _ => {}
+    }
+    let meta = std::fs::symlink_metadata(&dir)?;
+    let mine = std::fs::metadata(data_dir)?.uid();
+    if !meta.is_dir() || meta.uid() != mine || meta.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{} is not a private directory of this user; remove it and start again",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+fn environment_runtime(
+    settings: &Settings,
+    run_root: &Path,
+) -> anyhow::Result<Arc<dyn berth_runtime::Runtime>> {
+    let http = berth_registry_client::http_client();
+    Ok(match settings.runtime {
+        RuntimeKind::Runc => Arc::new(
+            berth_runtime::runc::Runc::open(&settings.data_dir, run_root, http).with_context(
+                || {
+                    format!(
+                        "cannot create the image caches under {}",
+                        settings.data_dir.display()
+                    )
+                },
+            )?,
+        ),
+        RuntimeKind::Docker => Arc::new(berth_runtime::docker::connect()?),
+    })
 }
 
 /// The registry's periodic garbage collection (the first pass one interval after start-up).

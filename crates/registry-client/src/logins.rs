@@ -143,6 +143,15 @@ pub fn render_auth_file<'a>(
 /// Writes `contents` to `path` readable by its owner only, replacing any file there in one
 /// rename so no reader ever sees half of it.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_private_file_as(path, contents, None)
+}
+
+/// [`write_private_file`], the file owned by `owner` (uid, gid) before it takes its place.
+pub fn write_private_file_as(
+    path: &Path,
+    contents: &[u8],
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -161,6 +170,9 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     f.write_all(contents)?;
     f.sync_all()?;
     drop(f);
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))?;
+    }
     std::fs::rename(&tmp, path)
 }
 
@@ -180,6 +192,8 @@ pub struct AuthFiles {
     paths: Vec<PathBuf>,
     logins: Vec<Login>,
     next_refresh: Option<OffsetDateTime>,
+    /// Who the files belong to (the environment's user), if not the writer.
+    owner: Option<(u32, u32)>,
     /// The last swapped credentials by prefix, kept while they work in case a renewal fails.
     swapped: BTreeMap<String, (Credentials, Lifetime)>,
 }
@@ -192,8 +206,14 @@ impl AuthFiles {
             paths,
             logins,
             next_refresh: None,
+            owner: None,
             swapped: BTreeMap::new(),
         }
+    }
+
+    /// Writes the files owned by `uid:gid` from now on.
+    pub fn set_owner(&mut self, uid: u32, gid: u32) {
+        self.owner = Some((uid, gid));
     }
 
     /// When the files must be written again; `None` when nothing in them expires.
@@ -239,7 +259,7 @@ impl AuthFiles {
         }
         let contents = render_auth_file(usable.iter().map(|(h, c)| (h, c)));
         for path in &self.paths {
-            write_private_file(path, contents.expose_secret().as_bytes())?;
+            write_private_file_as(path, contents.expose_secret().as_bytes(), self.owner)?;
         }
         // A failed swap is tried again in a minute rather than at the next half-life.
         if !report.failures.is_empty() {

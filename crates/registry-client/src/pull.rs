@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use berth_domain::oci::{Algorithm, Digest, DigestHasher};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+
+/// An image configuration's `config` (its `Env`, `User`, …).
+pub use oci_spec::image::Config as ImageConfig;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE};
 use tokio::io::AsyncWriteExt as _;
@@ -308,8 +311,13 @@ impl Registry {
         let config_bytes = tokio::fs::read(cache.path(&config.digest)).await?;
         let image_config: ImageConfiguration = serde_json::from_slice(&config_bytes)
             .map_err(|e| self.protocol(format!("the image config does not parse: {e}")))?;
-        stream::iter(layers.iter())
-            .map(|layer| self.fetch_blob(repository, layer, cache, options, progress))
+        // The futures are made before they are streamed: a closure inside the stream would
+        // make this future impossible for rustc to prove `Send` (rust-lang/rust#110338).
+        let mut fetches = Vec::with_capacity(layers.len());
+        for layer in &layers {
+            fetches.push(self.fetch_blob(repository, layer, cache, options, progress));
+        }
+        stream::iter(fetches)
             .buffer_unordered(options.concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;

@@ -21,6 +21,9 @@ pub enum Access<'a> {
     OrgOwner { org: &'a Account },
     /// A member of `org` (any role) with the `repo` scope, or a site administrator.
     OrgMember { org: &'a Account },
+    /// The owner of an environment (or a site administrator), with the `codespace` scope. An
+    /// environment of someone else is `NotFound`, exactly as a missing one.
+    CodespaceOwner { owner_id: i64 },
 }
 
 fn scope_missing(scope: Scope) -> ServiceError {
@@ -57,6 +60,11 @@ impl Berth {
             Access::SiteAdmin => Err(ServiceError::Forbidden(
                 "must be a site administrator acting with the site_admin scope".into(),
             )),
+            Access::CodespaceOwner { owner_id } if owner_id != account.id && !site_admin => {
+                Err(ServiceError::NotFound)
+            }
+            Access::CodespaceOwner { .. } if scopes.has(Scope::Codespace) => Ok(account),
+            Access::CodespaceOwner { .. } => Err(scope_missing(Scope::Codespace)),
             Access::OrgOwner { .. } | Access::OrgMember { .. } if site_admin => Ok(account),
             Access::OrgOwner { org } => {
                 let role = self.store.membership(org.id, account.id).await?;

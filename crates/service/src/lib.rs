@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod authz;
 pub mod clock;
+pub mod environments;
 pub mod error;
 pub mod logins;
 pub mod principal;
@@ -97,6 +98,7 @@ pub struct Berth {
     registry: Arc<registry::RegistryState>,
     master_keys: secrets::MasterKeys,
     remote: Arc<logins::Remote>,
+    environments: Option<Arc<environments::Environments>>,
 }
 
 impl Berth {
@@ -108,6 +110,7 @@ impl Berth {
             registry: Arc::new(registry::RegistryState::new(p.blobs, p.signing_key)),
             master_keys: p.master_keys,
             remote: Arc::new(logins::Remote::from_env()),
+            environments: None,
         }
     }
 

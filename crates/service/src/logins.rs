@@ -5,12 +5,13 @@
 use std::fmt;
 
 use berth_domain::logins::{LoginProblem, registry_logins};
+use berth_domain::secrets::ResolvedSecret;
 use berth_domain::{Login as AccountLogin, Permission, RepoName};
 use berth_registry_client::check::{CheckReport, check};
 use berth_registry_client::ecr::EcrSwapper;
 use berth_registry_client::logins::Login;
 use berth_store::{Account, Repo};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
 use crate::authz::Access;
@@ -62,6 +63,28 @@ pub struct EnvironmentCheck {
     pub logins: Vec<CheckReport>,
 }
 
+/// The logins the triples among `secrets` make (SPEC §3), and what was wrong with the others.
+pub fn logins_from_secrets(secrets: &[ResolvedSecret<SecretString>]) -> LoginSet {
+    let plan = registry_logins(secrets, |v| v.expose_secret());
+    let logins = plan
+        .logins
+        .into_iter()
+        .map(|l| {
+            Login::from_triple(
+                l.prefix,
+                l.host,
+                l.scheme,
+                l.username.expose_secret(),
+                l.password,
+            )
+        })
+        .collect();
+    LoginSet {
+        logins,
+        problems: plan.problems,
+    }
+}
+
 impl Berth {
     pub fn remote(&self) -> &Remote {
         &self.remote
@@ -74,24 +97,7 @@ impl Berth {
     /// The registry logins an environment of `repo` started by `user` gets now.
     pub async fn environment_logins(&self, user: &Account, repo: &Repo) -> Result<LoginSet> {
         let secrets = self.environment_secret_values(user, repo).await?;
-        let plan = registry_logins(&secrets, |v| v.expose_secret());
-        let logins = plan
-            .logins
-            .into_iter()
-            .map(|l| {
-                Login::from_triple(
-                    l.prefix,
-                    l.host,
-                    l.scheme,
-                    l.username.expose_secret(),
-                    l.password,
-                )
-            })
-            .collect();
-        Ok(LoginSet {
-            logins,
-            problems: plan.problems,
-        })
+        Ok(logins_from_secrets(&secrets))
     }
 
     /// Runs the login flow, from this server, for every login an environment of `owner/name`

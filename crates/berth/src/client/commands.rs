@@ -219,7 +219,8 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
         | Command::Login { .. }
         | Command::Logout
         | Command::Secret(_)
-        | Command::Registry(_) => {
+        | Command::Registry(_)
+        | Command::Codespace(_) => {
             unreachable!("handled by the caller")
         }
     }

@@ -57,6 +57,35 @@ impl Client {
         Ok(self.send(method, &url, body).await?.0)
     }
 
+    /// A call whose answer is read as it arrives (exec output, a followed log).
+    pub async fn open(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}/api/v3{path}", self.server);
+        let mut req = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token.expose_secret());
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.with_context(|| {
+            format!(
+                "cannot reach {} (is the server running, and is --server right?)",
+                self.server
+            )
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let value: Option<Value> = resp.json().await.ok();
+        bail!("{}", describe(status, value.as_ref()))
+    }
+
     async fn send(
         &self,
         method: Method,

@@ -4,6 +4,7 @@
     reason = "printing results is what the client is for"
 )]
 
+mod codespaces;
 mod commands;
 mod config;
 mod http;
@@ -19,6 +20,10 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<()> {
         Command::Logout => config::forget(),
         Command::Registry(crate::cli::RegistryCommand::Check(args)) => {
             registry::check(global.server.as_deref(), global.json, args).await
+        }
+        Command::Codespace(command) => {
+            let client = http::Client::from_env(global.server.as_deref())?;
+            codespaces::run(&client, global.json, command).await
         }
         Command::Secret(command) => {
             let client = http::Client::from_env(global.server.as_deref())?;

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
+pub mod images;
+pub mod servers;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
 /// A running server; killed on drop.

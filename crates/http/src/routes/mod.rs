@@ -1,6 +1,7 @@
 //! The route table of `/api/v3`: one module per resource.
 
 mod admin;
+mod codespaces;
 mod logins;
 mod orgs;
 mod packages;
@@ -75,6 +76,16 @@ pub fn api() -> Router<AppState> {
             "/repos/{owner}/{repo}/tokens",
             post(tokens::create_for_repo),
         )
+        .route("/repos/{owner}/{repo}/codespaces", post(codespaces::create))
+        .route("/user/codespaces", get(codespaces::list))
+        .route(
+            "/user/codespaces/{name}",
+            get(codespaces::get).delete(codespaces::delete),
+        )
+        .route("/user/codespaces/{name}/start", post(codespaces::start))
+        .route("/user/codespaces/{name}/stop", post(codespaces::stop))
+        .route("/user/codespaces/{name}/exec", post(codespaces::exec))
+        .route("/user/codespaces/{name}/logs", get(codespaces::logs))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/organizations", post(admin::create_org))
         .route("/admin/registry/collect", post(admin::collect_garbage))

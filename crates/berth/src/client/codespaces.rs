@@ -1,0 +1,233 @@
+//! `berth codespace …`: the lifecycle calls, the creation log followed on standard error while
+//! an environment comes up (pull progress included), and `exec` with its output and exit code
+//! passed through.
+
+use std::io::Write as _;
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use futures_util::StreamExt as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::http::Client;
+use super::{Exit, output};
+use crate::cli::CodespaceCommand;
+
+pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow::Result<()> {
+    match command {
+        CodespaceCommand::Create {
+            repo,
+            branch,
+            image,
+            display_name,
+            no_wait,
+        } => {
+            let body = json!({"ref": branch, "image": image, "display_name": display_name});
+            let v = c
+                .call(
+                    Method::POST,
+                    &format!("/repos/{repo}/codespaces"),
+                    Some(body),
+                )
+                .await?
+                .context("the server answered nothing")?;
+            let name = output::field(&v, &["name"]);
+            eprintln!("creating codespace {name}");
+            if no_wait {
+                return show(as_json, &v);
+            }
+            settle(c, as_json, &name, 0).await
+        }
+        CodespaceCommand::List => {
+            let v = c
+                .call(Method::GET, "/user/codespaces?per_page=100", None)
+                .await?
+                .unwrap_or_default();
+            if as_json {
+                output::json(&v);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = v["codespaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    vec![
+                        output::field(c, &["name"]),
+                        output::field(c, &["repository", "full_name"]),
+                        output::field(c, &["state"]),
+                        output::field(c, &["created_at"]),
+                    ]
+                })
+                .collect();
+            output::table(&["NAME", "REPOSITORY", "STATE", "CREATED"], &rows);
+            Ok(())
+        }
+        CodespaceCommand::Show { name } => {
+            let v = get(c, &name).await?;
+            show(as_json, &v)
+        }
+        CodespaceCommand::Start { name, no_wait } => {
+            // What the log held before this start is not shown again.
+            let before = log_text(c, &name).await?.len();
+            let v = c
+                .call(
+                    Method::POST,
+                    &format!("/user/codespaces/{name}/start"),
+                    None,
+                )
+                .await?
+                .context("the server answered nothing")?;
+            if no_wait {
+                return show(as_json, &v);
+            }
+            settle(c, as_json, &name, before).await
+        }
+        CodespaceCommand::Stop { name } => {
+            let v = c
+                .call(Method::POST, &format!("/user/codespaces/{name}/stop"), None)
+                .await?
+                .context("the server answered nothing")?;
+            show(as_json, &v)
+        }
+        CodespaceCommand::Delete { name } => {
+            c.call(Method::DELETE, &format!("/user/codespaces/{name}"), None)
+                .await?;
+            eprintln!("deleted codespace {name}");
+            Ok(())
+        }
+        CodespaceCommand::Exec { name, command } => exec(c, &name, command).await,
+        CodespaceCommand::Logs { name, follow } => {
+            if follow {
+                follow_log(c, &name, 0, &mut std::io::stdout()).await
+            } else {
+                print!("{}", log_text(c, &name).await?);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn get(c: &Client, name: &str) -> anyhow::Result<Value> {
+    c.call(Method::GET, &format!("/user/codespaces/{name}"), None)
+        .await?
+        .context("the server answered nothing")
+}
+
+fn show(as_json: bool, v: &Value) -> anyhow::Result<()> {
+    if as_json {
+        output::json(v);
+    } else {
+        output::table(
+            &["NAME", "REPOSITORY", "STATE"],
+            &[vec![
+                output::field(v, &["name"]),
+                output::field(v, &["repository", "full_name"]),
+                output::field(v, &["state"]),
+            ]],
+        );
+    }
+    Ok(())
+}
+
+async fn log_text(c: &Client, name: &str) -> anyhow::Result<String> {
+    let resp = c
+        .open(Method::GET, &format!("/user/codespaces/{name}/logs"), None)
+        .await?;
+    Ok(resp.text().await?)
+}
+
+/// Copies the creation log (from byte `skip`) to `out` until the environment settles.
+async fn follow_log(
+    c: &Client,
+    name: &str,
+    skip: usize,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let resp = c
+        .open(
+            Method::GET,
+            &format!("/user/codespaces/{name}/logs?follow=true"),
+            None,
+        )
+        .await?;
+    let mut seen = 0usize;
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.context("the log stream broke off; see the rest with `berth codespace logs`")?;
+        let start = skip.saturating_sub(seen).min(chunk.len());
+        seen += chunk.len();
+        out.write_all(&chunk[start..])?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Follows the log on standard error, then reports the state the environment settled in.
+async fn settle(c: &Client, as_json: bool, name: &str, skip: usize) -> anyhow::Result<()> {
+    follow_log(c, name, skip, &mut std::io::stderr()).await?;
+    let v = get(c, name).await?;
+    match v["state"].as_str() {
+        Some("Available") => {
+            if as_json {
+                output::json(&v);
+            } else {
+                println!("{name}");
+            }
+            Ok(())
+        }
+        Some("Failed") => bail!(
+            "codespace {name} failed: {}",
+            v["state_reason"].as_str().unwrap_or("no reason recorded")
+        ),
+        state => bail!(
+            "codespace {name} is {}",
+            state.unwrap_or("in an unknown state")
+        ),
+    }
+}
+
+/// Streams the command's output and ends with its exit code.
+async fn exec(c: &Client, name: &str, command: Vec<String>) -> anyhow::Result<()> {
+    let resp = c
+        .open(
+            Method::POST,
+            &format!("/user/codespaces/{name}/exec"),
+            Some(json!({"command": command})),
+        )
+        .await?;
+    let mut stream = resp.bytes_stream();
+    let mut pending: Vec<u8> = Vec::new();
+    let engine = base64::engine::general_purpose::STANDARD;
+    while let Some(chunk) = stream.next().await {
+        pending.extend_from_slice(&chunk.context("the connection to the server broke off")?);
+        while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            let frame: Value = serde_json::from_slice(&line)
+                .context("the server sent a frame that is not JSON")?;
+            if let Some(data) = frame["data"].as_str() {
+                let bytes = engine
+                    .decode(data)
+                    .context("the server sent output that is not base64")?;
+                if frame["stream"] == "stderr" {
+                    std::io::stderr().write_all(&bytes)?;
+                } else {
+                    let mut out = std::io::stdout();
+                    out.write_all(&bytes)?;
+                    out.flush()?;
+                }
+            } else if let Some(code) = frame["exit_code"].as_i64() {
+                return match u8::try_from(code) {
+                    Ok(0) => Ok(()),
+                    Ok(code) => Err(Exit(code).into()),
+                    Err(_) => Err(Exit(255).into()),
+                };
+            } else if let Some(e) = frame["error"].as_str() {
+                bail!("{e}");
+            }
+        }
+    }
+    bail!("the server ended the output without an exit code; the command may still be running")
+}

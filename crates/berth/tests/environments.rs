@@ -1,0 +1,577 @@
+//! Development environments end to end, as a user drives them with `berth codespace …`: real
+//! `runc` (and the Docker Engine), images in Berth's registry and behind htpasswd in Debian's
+//! `docker-registry`, an ECR login swapped by `moto_server`, a repository cloned from a local
+//! git repository with a `devcontainer.json`, and `skopeo` run inside an environment.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use support::images::{busybox_layer, file_layer, image_layout, push, skopeo_layer};
+use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
+use support::{Cli, docker_host, run_ok, text};
+
+/// The images every test uses, built once per test in `dir/layout`: `dev` (busybox, skopeo, a
+/// marker file) and `other` (busybox and another marker).
+struct Images {
+    layout: PathBuf,
+}
+
+impl Images {
+    fn build(dir: &Path) -> Self {
+        let layout = dir.join("layout");
+        let busybox = busybox_layer(dir);
+        let skopeo = skopeo_layer(dir);
+        let marker = file_layer(dir, "marker", "/etc/berth-image", b"dev\n");
+        let other = file_layer(dir, "other", "/etc/berth-image", b"other\n");
+        image_layout(
+            &layout,
+            "dev",
+            &[busybox.clone(), skopeo, marker],
+            &["PATH=/bin:/usr/bin", "IMAGE_VAR=from-image"],
+        );
+        image_layout(&layout, "other", &[busybox, other], &["PATH=/bin"]);
+        Self { layout }
+    }
+
+    fn push(&self, tag: &str, dest: &str, creds: &str) {
+        push(&self.layout, tag, dest, creds);
+    }
+}
+
+/// A bare git repository at `dir/name.git` with one commit on `main` holding `files`.
+fn git_repo(dir: &Path, name: &str, files: &[(&str, &str)]) -> String {
+    let work = dir.join(format!("{name}-work"));
+    std::fs::create_dir_all(&work).unwrap();
+    for (path, contents) in files {
+        let p = work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+    let git = |args: &[&str], cwd: &Path| {
+        run_ok(
+            Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@example.invalid",
+                    "-c",
+                    "init.defaultBranch=main",
+                ])
+                .args(args)
+                .current_dir(cwd),
+            None,
+        )
+    };
+    git(&["init", "--quiet"], &work);
+    git(&["add", "."], &work);
+    git(&["commit", "--quiet", "-m", "init"], &work);
+    let bare = dir.join(format!("{name}.git"));
+    git(
+        &[
+            "clone",
+            "--quiet",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+        dir,
+    );
+    format!("file://{}", bare.display())
+}
+
+/// `berth codespace create …`; returns the environment's name (which it says first).
+fn create(cli: &Cli, args: &[&str]) -> (Output, String) {
+    let out = cli.run(&[&["codespace", "create"], args].concat(), None);
+    let name = text(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("creating codespace "))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    (out, name)
+}
+
+#[track_caller]
+fn created(cli: &Cli, args: &[&str]) -> String {
+    let (out, name) = create(cli, args);
+    assert!(
+        out.status.success(),
+        "create failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    name
+}
+
+fn exec(cli: &Cli, name: &str, script: &str) -> Output {
+    cli.run(
+        &["codespace", "exec", name, "--", "/bin/sh", "-c", script],
+        None,
+    )
+}
+
+#[track_caller]
+fn exec_ok(cli: &Cli, name: &str, script: &str) -> String {
+    let out = exec(cli, name, script);
+    assert!(
+        out.status.success(),
+        "exec {script:?} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn state(cli: &Cli, name: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["--json", "codespace", "show", name])).unwrap();
+    v["state"].as_str().unwrap().to_owned()
+}
+
+fn set_secret(cli: &Cli, name: &str, scope: &[&str], value: &str) {
+    cli.ok(&[&["secret", "set", name], scope, &["--body", value]].concat());
+}
+
+/// The `auth` of `host` in a `config.json`, decoded.
+fn auth_of(config: &str, host: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(config).ok()?;
+    let auth = v["auths"][host]["auth"].as_str()?;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .ok()?,
+    )
+    .ok()
+}
+
+#[test]
+fn an_image_in_berths_registry_comes_up_keeps_its_changes_and_sees_new_secrets_after_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = Images::build(dir.path());
+    let berth = Berth::start(&[], &[]);
+    let alice = berth.cli(&berth.alice);
+    let bob = berth.cli(&berth.bob);
+    let image = format!("{}/alice/devimg:1", berth.host);
+    let devcontainer = format!(
+        "{{\n  // the dev container\n  \"image\": \"{image}\",\n  \"containerEnv\": {{\"FROM_DC\": \"yes\", \"IMAGE_VAR\": \"from-dc\"}},\n  \"remoteUser\": \"vscode\",\n  \"postCreateCommand\": \"echo created >> /workspaces/web/created.txt\",\n  \"forwardPorts\": [3000],\n}}\n"
+    );
+    let url = git_repo(
+        dir.path(),
+        "web",
+        &[
+            (".devcontainer/devcontainer.json", &devcontainer),
+            ("README", "hello\n"),
+        ],
+    );
+    alice.ok(&["repo", "create", "alice/web", "--clone-url", &url]);
+    // Published by the repository's token: linked to alice/web, so its environments pull it.
+    let rt = alice
+        .ok(&["token", "create", "--repo", "alice/web"])
+        .trim()
+        .to_owned();
+    images.push("dev", &image, &format!("ci:{rt}"));
+    set_secret(&alice, "GREETING", &["-R", "alice/web"], "hello-1");
+
+    let (out, name) = create(&alice, &["-R", "alice/web"]);
+    let progress = text(&out.stderr);
+    assert!(out.status.success(), "{progress}");
+    for step in [
+        "secrets: GREETING (repository)",
+        "cloning file://",
+        "read .devcontainer/devcontainer.json",
+        "not supported by Berth, ignored: forwardPorts",
+        "with the environment token",
+        "unpacked",
+        "postCreateCommand",
+        "codespace is Available",
+    ] {
+        assert!(
+            progress.contains(step),
+            "{step:?} not in the creation log:\n{progress}"
+        );
+    }
+    assert!(
+        !progress.contains("hello-1") && !progress.contains(&rt),
+        "a secret reached the log"
+    );
+
+    // Inside: the secrets, Berth's variables, the dev container's env over the image's, the
+    // workspace, the remote user, postCreateCommand's work.
+    let seen = exec_ok(
+        &alice,
+        &name,
+        "echo $GREETING $CODESPACES $CODESPACE_NAME $GITHUB_REPOSITORY $GITHUB_USER $FROM_DC $IMAGE_VAR; id -u; pwd; cat README created.txt; test -n \"$BERTH_TOKEN\" && test \"$BERTH_TOKEN\" = \"$GITHUB_TOKEN\" && echo token; echo $GITHUB_API_URL",
+    );
+    assert_eq!(
+        seen,
+        format!(
+            "hello-1 true {name} alice/web alice yes from-dc\n1000\n/workspaces/web\nhello\ncreated\ntoken\n{}/api/v3\n",
+            berth.server.url
+        )
+    );
+    // Logged in to Berth's registry inside, with the environment token; npm too.
+    let config = exec_ok(&alice, &name, "cat $HOME/.docker/config.json");
+    let token = exec_ok(&alice, &name, "echo -n $BERTH_TOKEN");
+    assert_eq!(
+        auth_of(&config, &berth.host),
+        Some(format!("alice:{token}"))
+    );
+    assert_eq!(
+        exec_ok(&alice, &name, "cat $HOME/.config/containers/auth.json"),
+        config
+    );
+    assert!(
+        exec_ok(&alice, &name, "cat $HOME/.npmrc")
+            .contains(&format!("//{}/npm/:_authToken={token}", berth.host))
+    );
+    assert_eq!(
+        exec_ok(&alice, &name, "stat -c %u $HOME/.docker/config.json"),
+        "1000\n"
+    );
+    // skopeo inside pulls from Berth's registry with the written login alone.
+    let inspected = exec_ok(
+        &alice,
+        &name,
+        &format!("skopeo inspect --tls-verify=false docker://{image}"),
+    );
+    assert!(inspected.contains("\"Digest\""), "{inspected}");
+
+    // The exit code passes through; output streams both ways.
+    let out = exec(&alice, &name, "echo out; echo err >&2; exit 7");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout), text(&out.stderr)),
+        (Some(7), "out\n".into(), "err\n".into())
+    );
+    // Only the owner sees or touches it.
+    assert!(
+        !bob.run(&["codespace", "show", &name], None)
+            .status
+            .success()
+    );
+    assert!(
+        !bob.run(&["codespace", "exec", &name, "--", "true"], None)
+            .status
+            .success()
+    );
+    assert!(!bob.ok(&["codespace", "list"]).contains(&name));
+    assert!(alice.ok(&["codespace", "list"]).contains(&name));
+
+    // Changes in the workspace and in the environment's own layer; a secret changed while it runs.
+    exec_ok(
+        &alice,
+        &name,
+        "echo kept > /workspaces/web/mine.txt; echo layer > $HOME/in-layer.txt",
+    );
+    set_secret(&alice, "GREETING", &["-R", "alice/web"], "hello-2");
+    assert_eq!(
+        exec_ok(&alice, &name, "echo $GREETING"),
+        "hello-1\n",
+        "not while it runs"
+    );
+    alice.ok(&["codespace", "stop", &name]);
+    assert_eq!(state(&alice, &name), "Shutdown");
+    assert!(
+        !exec(&alice, &name, "true").status.success(),
+        "a stopped environment runs nothing"
+    );
+    // The token it had is revoked: Berth's registry refuses it.
+    let refused = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &format!("alice:{token}"),
+        ])
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "the stopped environment's token still pulls"
+    );
+    let started = alice.run(&["codespace", "start", &name], None);
+    assert!(started.status.success(), "{}", text(&started.stderr));
+    assert_eq!(
+        exec_ok(&alice, &name, "echo $GREETING"),
+        "hello-2\n",
+        "seen after start"
+    );
+    assert_eq!(
+        exec_ok(
+            &alice,
+            &name,
+            "cat /workspaces/web/mine.txt $HOME/in-layer.txt /workspaces/web/created.txt"
+        ),
+        "kept\nlayer\ncreated\n",
+        "changes kept, postCreateCommand ran once"
+    );
+    assert_ne!(
+        exec_ok(&alice, &name, "echo -n $BERTH_TOKEN"),
+        token,
+        "a fresh token at every start"
+    );
+
+    alice.ok(&["codespace", "delete", &name]);
+    assert!(!alice.ok(&["codespace", "list"]).contains(&name));
+    assert!(
+        !alice
+            .run(&["codespace", "show", &name], None)
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn an_image_behind_htpasswd_comes_up_through_a_repository_triple_and_its_registry_is_logged_in_inside()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let images = Images::build(dir.path());
+    let registry = Htpasswd::start();
+    let creds = format!("{REG_USER}:{REG_PASSWORD}");
+    images.push("dev", &format!("{}/team/dev:1", registry.host), &creds);
+    images.push("other", &format!("{}/team/other:1", registry.host), &creds);
+    let berth = Berth::start(&[], &[]);
+    let alice = berth.cli(&berth.alice);
+    alice.ok(&["repo", "create", "alice/api"]);
+    let image = format!("{}/team/dev:1", registry.host);
+
+    // Without a login for the registry the environment fails, saying what to do.
+    let (out, name) = create(&alice, &["-R", "alice/api", "--image", &image]);
+    assert!(!out.status.success());
+    let v: serde_json::Value =
+        serde_json::from_str(&alice.ok(&["--json", "codespace", "show", &name])).unwrap();
+    let reason = v["state_reason"].as_str().unwrap();
+    assert_eq!(v["state"], "Failed");
+    assert!(
+        reason.contains(&format!("no registry login for {}", registry.host))
+            && reason.contains("P_CONTAINER_REGISTRY_SERVER"),
+        "{reason}"
+    );
+    alice.ok(&["codespace", "delete", &name]);
+
+    for (k, v) in [
+        ("SERVER", registry.host.as_str()),
+        ("USER", REG_USER),
+        ("PASSWORD", REG_PASSWORD),
+    ] {
+        set_secret(
+            &alice,
+            &format!("ACME_CONTAINER_REGISTRY_{k}"),
+            &["-R", "alice/api"],
+            v,
+        );
+    }
+    set_secret(
+        &alice,
+        "HALF_CONTAINER_REGISTRY_SERVER",
+        &["-R", "alice/api"],
+        "half.example.invalid",
+    );
+    let (out, name) = create(&alice, &["-R", "alice/api", "--image", &image]);
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("registry login ACME: {}", registry.host)),
+        "{log}"
+    );
+    assert!(log.contains("with the registry login ACME"), "{log}");
+    assert!(
+        log.contains("warning:") && log.contains("HALF"),
+        "a partial triple is a warning:\n{log}"
+    );
+    assert!(!log.contains(REG_PASSWORD), "the password reached the log");
+    assert!(!text(&out.stdout).contains(REG_PASSWORD));
+    assert_eq!(exec_ok(&alice, &name, "cat /etc/berth-image"), "dev\n");
+    // Inside, skopeo reads the written login and reaches another image on that registry.
+    let inspected = exec_ok(
+        &alice,
+        &name,
+        &format!(
+            "skopeo inspect --tls-verify=false docker://{}/team/other:1",
+            registry.host
+        ),
+    );
+    assert!(inspected.contains("\"Digest\""), "{inspected}");
+    let logs = alice.ok(&["codespace", "logs", &name]);
+    assert!(!logs.contains(REG_PASSWORD) && logs.contains("codespace is Available"));
+    alice.ok(&["codespace", "delete", &name]);
+}
+
+#[test]
+fn an_organization_triple_with_ecr_access_keys_is_swapped_and_written_inside() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let images = Images::build(dir.path());
+    let moto = Moto::start(&python);
+    let berth = Berth::start(&[], &[("AWS_ENDPOINT_URL", &moto.url)]);
+    let admin = Cli::new(&dir.path().join("admin"))
+        .with_env("BERTH_SERVER", &berth.server.url)
+        .with_env(
+            "BERTH_TOKEN",
+            std::fs::read_to_string(berth.dir.path().join("data/admin-token"))
+                .unwrap()
+                .trim(),
+        );
+    admin.ok(&["org", "create", "acme", "--admin", "alice"]);
+    let owner_token = admin.ok(&[
+        "token",
+        "create",
+        "--user",
+        "alice",
+        "--scopes",
+        "repo,codespace,admin:org,write:packages",
+    ]);
+    let alice = berth.cli(owner_token.trim());
+    alice.ok(&["repo", "create", "acme/svc"]);
+    let ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+    for (k, v) in [
+        ("SERVER", ecr),
+        ("USER", moto.key_id.as_str()),
+        ("PASSWORD", moto.secret.as_str()),
+    ] {
+        alice.ok(&[
+            "secret",
+            "set",
+            &format!("AWS_CONTAINER_REGISTRY_{k}"),
+            "--org",
+            "acme",
+            "--visibility",
+            "all",
+            "--body",
+            v,
+        ]);
+    }
+    let image = format!("{}/acme/svc-dev:1", berth.host);
+    let rt = alice
+        .ok(&["token", "create", "--repo", "acme/svc"])
+        .trim()
+        .to_owned();
+    images.push("dev", &image, &format!("ci:{rt}"));
+    let (out, name) = create(&alice, &["-R", "acme/svc", "--image", &image]);
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "registry login AWS: {ecr} (AWS access keys, swapped for an ECR token)"
+        )),
+        "{log}"
+    );
+    let config = exec_ok(&alice, &name, "cat $HOME/.docker/config.json");
+    let auth = auth_of(&config, ecr).expect("the ECR login is written");
+    assert!(auth.starts_with("AWS:") && auth.len() > 20, "{auth}");
+    assert!(!config.contains(&moto.secret) && !log.contains(&moto.secret));
+    alice.ok(&["codespace", "delete", &name]);
+}
+
+#[test]
+fn an_environment_of_a_public_repository_pulls_an_internal_image_only_once_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = Images::build(dir.path());
+    let berth = Berth::start(&[], &[]);
+    let admin = Cli::new(&dir.path().join("admin"))
+        .with_env("BERTH_SERVER", &berth.server.url)
+        .with_env(
+            "BERTH_TOKEN",
+            std::fs::read_to_string(berth.dir.path().join("data/admin-token"))
+                .unwrap()
+                .trim(),
+        );
+    admin.ok(&["org", "create", "acme", "--admin", "alice"]);
+    let alice = berth.cli(&berth.alice);
+    let image = format!("{}/acme/base:1", berth.host);
+    images.push("other", &image, &format!("alice:{}", berth.alice));
+    alice.ok(&["package", "visibility", "acme/base", "internal"]);
+    alice.ok(&["repo", "create", "alice/site", "--visibility", "public"]);
+
+    let (out, name) = create(&alice, &["-R", "alice/site", "--image", &image]);
+    assert!(!out.status.success());
+    let v: serde_json::Value =
+        serde_json::from_str(&alice.ok(&["--json", "codespace", "show", &name])).unwrap();
+    let reason = v["state_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not granted to the repository alice/site")
+            && reason.contains("berth package grant"),
+        "{reason}"
+    );
+
+    alice.ok(&[
+        "package",
+        "grant",
+        "acme/base",
+        "--repo",
+        "alice/site",
+        "--environments",
+    ]);
+    let started = alice.run(&["codespace", "start", &name], None);
+    assert!(started.status.success(), "{}", text(&started.stderr));
+    assert_eq!(exec_ok(&alice, &name, "cat /etc/berth-image"), "other\n");
+    alice.ok(&["codespace", "delete", &name]);
+}
+
+#[test]
+fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
+    let Some(docker) = docker_host() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let images = Images::build(dir.path());
+    let registry = Htpasswd::start();
+    let creds = format!("{REG_USER}:{REG_PASSWORD}");
+    images.push("dev", &format!("{}/team/dev:1", registry.host), &creds);
+    images.push("other", &format!("{}/team/other:1", registry.host), &creds);
+    let berth = Berth::start(&["--runtime", "docker"], &[("DOCKER_HOST", &docker)]);
+    let alice = berth.cli(&berth.alice);
+
+    // (a) Berth's registry, no user credentials.
+    alice.ok(&["repo", "create", "alice/web"]);
+    let rt = alice
+        .ok(&["token", "create", "--repo", "alice/web"])
+        .trim()
+        .to_owned();
+    let image = format!("{}/alice/devimg:1", berth.host);
+    images.push("other", &image, &format!("ci:{rt}"));
+    let name = created(&alice, &["-R", "alice/web", "--image", &image]);
+    assert_eq!(
+        exec_ok(&alice, &name, "cat /etc/berth-image; echo $CODESPACES; pwd"),
+        "other\ntrue\n/workspaces/web\n"
+    );
+    let out = exec(&alice, &name, "exit 3");
+    assert_eq!(out.status.code(), Some(3));
+    alice.ok(&["codespace", "delete", &name]);
+
+    // (b) htpasswd through a repository triple; skopeo inside reaches another image.
+    alice.ok(&["repo", "create", "alice/api"]);
+    for (k, v) in [
+        ("SERVER", registry.host.as_str()),
+        ("USER", REG_USER),
+        ("PASSWORD", REG_PASSWORD),
+    ] {
+        set_secret(
+            &alice,
+            &format!("ACME_CONTAINER_REGISTRY_{k}"),
+            &["-R", "alice/api"],
+            v,
+        );
+    }
+    let name = created(
+        &alice,
+        &[
+            "-R",
+            "alice/api",
+            "--image",
+            &format!("{}/team/dev:1", registry.host),
+        ],
+    );
+    let inspected = exec_ok(
+        &alice,
+        &name,
+        &format!(
+            "skopeo inspect --tls-verify=false docker://{}/team/other:1",
+            registry.host
+        ),
+    );
+    assert!(inspected.contains("\"Digest\""), "{inspected}");
+    alice.ok(&["codespace", "delete", &name]);
+}

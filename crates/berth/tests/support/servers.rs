@@ -1,0 +1,240 @@
+//! Real servers the end-to-end tests start and stop: Debian's `docker-registry` behind htpasswd,
+//! `moto_server` with IAM enforced, and a Berth server with two users.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Cli, Server, run_ok, serve_command};
+
+/// The PyPI venv `scripts/test` makes (moto, boto3); without it these tests fail, unless
+/// `BERTH_SKIP_CLIENTS=1` says to skip them knowingly.
+pub fn python() -> Option<PathBuf> {
+    match std::env::var("BERTH_TEST_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ if std::env::var("BERTH_SKIP_CLIENTS").is_ok_and(|v| v == "1") => None,
+        _ => panic!(
+            "BERTH_TEST_PYTHON is not set: run the tests with scripts/test, or set BERTH_SKIP_CLIENTS=1 to skip them knowingly"
+        ),
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls until something accepts connections on `port` (the servers print nothing reliable).
+pub fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}) before listening");
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed on drop.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's `docker-registry` with one htpasswd user, on plain HTTP on loopback.
+pub struct Htpasswd {
+    pub _daemon: Daemon,
+    pub host: String,
+    pub _dir: tempfile::TempDir,
+}
+
+pub const REG_USER: &str = "alice";
+pub const REG_PASSWORD: &str = "htpasswd-s3cret";
+
+impl Htpasswd {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let htpasswd = run_ok(
+            Command::new("htpasswd").args(["-Bbn", REG_USER, REG_PASSWORD]),
+            None,
+        );
+        std::fs::write(dir.path().join("htpasswd"), htpasswd).unwrap();
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {htpasswd}\n",
+            root = dir.path().join("data").display(),
+            htpasswd = dir.path().join("htpasswd").display(),
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (scripts/test installs it)");
+        wait_for_port(port, "docker-registry", &mut child);
+        Self {
+            _daemon: Daemon(child),
+            host: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+/// `moto_server` enforcing IAM after the three calls that create one user allowed to call
+/// `ecr:GetAuthorizationToken`; its request log is kept to count the calls Berth makes.
+pub struct Moto {
+    pub _daemon: Daemon,
+    pub url: String,
+    pub log: PathBuf,
+    pub python: PathBuf,
+    pub key_id: String,
+    pub secret: String,
+    pub _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start(python: &Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("moto.log");
+        let moto = python.with_file_name("moto_server");
+        let mut child = Command::new(&moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (scripts/test installs moto[server])",
+                    moto.display()
+                )
+            });
+        wait_for_port(port, "moto_server", &mut child);
+        let url = format!("http://127.0.0.1:{port}");
+        let out = run_ok(
+            Command::new(python)
+                .arg(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/clients/moto_iam.py"
+                ))
+                .args([&url, "ecr-puller"]),
+            None,
+        );
+        let keys: serde_json::Value = serde_json::from_str(&out).unwrap();
+        Self {
+            _daemon: Daemon(child),
+            url,
+            log,
+            python: python.to_owned(),
+            key_id: keys["id"].as_str().unwrap().to_owned(),
+            secret: keys["secret"].as_str().unwrap().to_owned(),
+            _dir: dir,
+        }
+    }
+
+    /// ECR calls answered so far (each is one `POST /` in the log; IAM calls come first).
+    pub fn posts(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .matches("\"POST / HTTP/1.1\"")
+            .count()
+    }
+
+    pub fn delete_key(&self) {
+        run_ok(
+            Command::new(&self.python)
+                .arg(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/clients/moto_iam.py"
+                ))
+                .args([
+                    &self.url,
+                    "ecr-puller",
+                    "delete",
+                    &self.key_id,
+                    &self.secret,
+                ]),
+            None,
+        );
+    }
+}
+
+/// A Berth server with `alice` (who pushes) and `bob`, and their tokens.
+pub struct Berth {
+    pub server: Server,
+    pub host: String,
+    pub alice: String,
+    pub bob: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Berth {
+    pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut args = vec![
+            "--data-dir".to_owned(),
+            data.display().to_string(),
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = serve_command(&args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let server = Server::start(cmd);
+        let admin = std::fs::read_to_string(data.join("admin-token")).unwrap();
+        let cli = Cli::new(&dir.path().join("admin"))
+            .with_env("BERTH_SERVER", &server.url)
+            .with_env("BERTH_TOKEN", admin.trim());
+        let mut tokens = Vec::new();
+        for user in ["alice", "bob"] {
+            cli.ok(&["user", "create", user]);
+            tokens.push(
+                cli.ok(&[
+                    "token",
+                    "create",
+                    "--user",
+                    user,
+                    "--scopes",
+                    "repo,codespace,write:packages",
+                ])
+                .trim()
+                .to_owned(),
+            );
+        }
+        let host = server.url.trim_start_matches("http://").to_owned();
+        Self {
+            server,
+            host,
+            bob: tokens.pop().unwrap(),
+            alice: tokens.pop().unwrap(),
+            dir,
+        }
+    }
+
+    pub fn cli(&self, token: &str) -> Cli {
+        Cli::new(
+            &self
+                .dir
+                .path()
+                .join(format!("cli-{}", &token[token.len() - 6..])),
+        )
+        .with_env("BERTH_SERVER", &self.server.url)
+        .with_env("BERTH_TOKEN", token)
+    }
+}

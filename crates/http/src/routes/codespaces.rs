@@ -1,0 +1,250 @@
+//! Development environments at GitHub's codespaces paths: create for a repository, list, get,
+//! start, stop, delete; plus Berth's exec (a stream of NDJSON frames) and the creation log
+//! (plain text, optionally followed until the environment settles).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body as HttpBody;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use berth_service::environments::{CodespaceView, NewEnvironment, Output};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::paging::Paging;
+use crate::render::{account, timestamp};
+use crate::wire::{Body, path_repo};
+
+/// GitHub's codespace object, with the fields Berth has.
+fn render(s: &AppState, v: &CodespaceView) -> Value {
+    let api = format!("{}/api/v3", s.base_url);
+    let c = &v.record;
+    let r = &v.repo;
+    let url = format!("{api}/user/codespaces/{}", c.name);
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "display_name": c.display_name,
+        "environment_id": Value::Null,
+        "owner": account(&s.base_url, &v.owner),
+        "billable_owner": account(&s.base_url, &v.owner),
+        "repository": {
+            "id": r.id,
+            "name": r.name,
+            "full_name": r.full_name(),
+            "private": r.visibility != berth_domain::Visibility::Public,
+            "visibility": r.visibility.as_str(),
+            "url": format!("{api}/repos/{}", r.full_name()),
+        },
+        "machine": Value::Null,
+        "devcontainer_path": Value::Null,
+        "prebuild": false,
+        "created_at": timestamp(c.created_at),
+        "updated_at": timestamp(c.updated_at),
+        "last_used_at": timestamp(c.last_used_at),
+        "state": c.state.as_str(),
+        "state_reason": c.state_reason,
+        "runtime": c.runtime,
+        "image": c.image,
+        "url": url,
+        "git_status": {"ref": c.git_ref, "ahead": 0, "behind": 0, "has_unpushed_changes": false, "has_uncommitted_changes": false},
+        "location": "local",
+        "idle_timeout_minutes": Value::Null,
+        "web_url": format!("{}/codespaces/{}", s.base_url, c.name),
+        "machines_url": format!("{url}/machines"),
+        "start_url": format!("{url}/start"),
+        "stop_url": format!("{url}/stop"),
+        "logs_url": format!("{url}/logs"),
+        "recent_folders": [],
+        "pending_operation": false,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    image: Option<String>,
+    display_name: Option<String>,
+    // Accepted as GitHub's clients send them; Berth has one kind of machine, one location.
+    #[allow(dead_code)]
+    machine: Option<String>,
+    #[allow(dead_code)]
+    location: Option<String>,
+    #[allow(dead_code)]
+    devcontainer_path: Option<String>,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, repo)): Path<(String, String)>,
+    Body(body): Body<CreateRequest>,
+) -> ApiResult<Response> {
+    let (owner, repo) = path_repo(&owner, &repo)?;
+    let new = NewEnvironment {
+        git_ref: body.git_ref,
+        image: body.image,
+        display_name: body.display_name,
+    };
+    let view = s.berth.create_codespace(&p, &owner, &repo, new).await?;
+    Ok((StatusCode::CREATED, Json(render(&s, &view))).into_response())
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let listing = s.berth.list_codespaces(&p, paging.window()).await?;
+    let items: Vec<Value> = listing.items.iter().map(|v| render(&s, v)).collect();
+    Ok(paging.respond_counted(&s, "codespaces", items, listing.total))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let view = s.berth.get_codespace(&p, &name).await?;
+    Ok(Json(render(&s, &view)))
+}
+
+pub async fn start(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let view = s.berth.start_codespace(&p, &name).await?;
+    Ok(Json(render(&s, &view)))
+}
+
+pub async fn stop(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let view = s.berth.stop_codespace(&p, &name).await?;
+    Ok(Json(render(&s, &view)))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.berth.delete_codespace(&p, &name).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    command: Vec<String>,
+}
+
+/// Runs a command and streams NDJSON frames: `{"stream":"stdout"|"stderr","data":<base64>}`
+/// as output arrives, then `{"exit_code":N}` (or `{"error":"…"}`) last.
+pub async fn exec(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(name): Path<String>,
+    Body(body): Body<ExecRequest>,
+) -> ApiResult<Response> {
+    // Checked before the stream starts, so refusals are ordinary errors.
+    s.berth.get_codespace(&p, &name).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Output>(64);
+    let (frames, out) = tokio::sync::mpsc::channel::<Result<String, Infallible>>(64);
+    tokio::spawn(async move {
+        let run = s.berth.exec_codespace(&p, &name, body.command, tx);
+        let forward = async {
+            while let Some(chunk) = rx.recv().await {
+                let (stream, data) = match chunk {
+                    Output::Stdout(b) => ("stdout", b),
+                    Output::Stderr(b) => ("stderr", b),
+                };
+                let frame = json!({"stream": stream, "data": base64::engine::general_purpose::STANDARD.encode(data)});
+                if frames.send(Ok(format!("{frame}\n"))).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let (result, ()) = tokio::join!(run, forward);
+        let last = match result {
+            Ok(code) => json!({"exit_code": code}),
+            Err(e) => json!({"error": e.to_string()}),
+        };
+        let _ = frames.send(Ok(format!("{last}\n"))).await;
+    });
+    let stream = tokio_stream_from(out);
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        HttpBody::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    follow: bool,
+}
+
+/// The creation log as text; with `follow=true`, streamed until the environment settles.
+pub async fn logs(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(name): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Response> {
+    let (_, path) = s.berth.codespace_log(&p, &name).await?;
+    if !q.follow {
+        let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, Infallible>>(16);
+    tokio::spawn(async move {
+        let mut offset = 0u64;
+        loop {
+            // Read the state first: what was written before it settled is then sent in full.
+            let settled =
+                !matches!(s.berth.codespace_state(&name).await, Ok(Some(st)) if st.is_busy());
+            if let Ok(mut f) = tokio::fs::File::open(&path).await {
+                let mut buf = Vec::new();
+                if f.seek(std::io::SeekFrom::Start(offset)).await.is_ok()
+                    && f.read_to_end(&mut buf).await.is_ok()
+                    && !buf.is_empty()
+                {
+                    offset += buf.len() as u64;
+                    if tx.send(Ok(buf)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if settled {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        HttpBody::from_stream(tokio_stream_from(rx)),
+    )
+        .into_response())
+}

@@ -1,0 +1,173 @@
+//! The shared, content-addressed store of unpacked layers, and [`prepare`]: pulling an image
+//! and unpacking each of its layers as soon as its blob is in, while the others download.
+//!
+//! Layout (one store per machine, shared by every environment; one process uses it):
+//! ```text
+//! <root>/<algorithm>/<hex>/      a layer unpacked whole (key: the blob digest in the manifest);
+//!                                never modified once renamed into place
+//! <root>/incoming/<hex>.<pid>.<n>/  a layer being unpacked; renamed into place when complete,
+//!                                removed on failure, and whatever a crash left is removed
+//!                                by `LayerStore::open`
+//! ```
+//!
+//! **Architecture Invariant:** a directory under `<root>/<algorithm>/` is a complete layer:
+//! layers are unpacked elsewhere, synced, and renamed into place in one step.
+
+mod prepare;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use berth_domain::oci::Digest;
+
+use crate::unpack::{self, Compression, UnpackError, UnpackStats};
+
+pub use prepare::{PreparedImage, prepare};
+
+/// The store of unpacked layers (see the module comment for its layout). Clones share the
+/// store and its locks.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    root: PathBuf,
+    /// One lock per layer being unpacked, so concurrent requests unpack it once.
+    locks: Arc<Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+static INCOMING: AtomicU64 = AtomicU64::new(0);
+
+impl LayerStore {
+    /// Opens (creating) the store at `root`, removing half-unpacked layers a crash left.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        let incoming = root.join("incoming");
+        match std::fs::remove_dir_all(&incoming) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        for dir in ["sha256", "sha512", "incoming"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        Ok(Self {
+            root,
+            locks: Arc::default(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the layer with blob digest `digest` is (or would be) unpacked.
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
+    }
+
+    /// Whether the layer is unpacked in the store (and so complete).
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path(digest).is_dir()
+    }
+
+    /// Unpacks the layer blob at `blob` (compressed with `compression`) into the store unless
+    /// it is there already: `None` then, the unpack's figures otherwise. Concurrent calls for
+    /// one digest unpack it once; the work runs on the blocking pool.
+    pub async fn unpack(
+        &self,
+        digest: &Digest,
+        blob: &Path,
+        compression: Compression,
+    ) -> Result<Option<UnpackStats>, UnpackError> {
+        let lock = self
+            .locks
+            .lock()
+            .expect("the lock map is never poisoned")
+            .entry(digest.clone())
+            .or_default()
+            .clone();
+        let result = {
+            let _guard = lock.lock().await;
+            if self.contains(digest) {
+                Ok(None)
+            } else {
+                let task = {
+                    let (store, digest, blob) = (self.clone(), digest.clone(), blob.to_owned());
+                    tokio::task::spawn_blocking(move || {
+                        store.unpack_now(&digest, &blob, compression)
+                    })
+                };
+                match task.await {
+                    Ok(unpacked) => unpacked.map(Some),
+                    Err(e) => Err(UnpackError::Io {
+                        layer: digest.to_string(),
+                        what: "unpacking".into(),
+                        source: io::Error::other(e.to_string()),
+                    }),
+                }
+            }
+        };
+        let mut locks = self.locks.lock().expect("the lock map is never poisoned");
+        // Forget the lock unless another call holds it too (it is cloned under this mutex).
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(digest);
+        }
+        result
+    }
+
+    fn unpack_now(
+        &self,
+        digest: &Digest,
+        blob: &Path,
+        compression: Compression,
+    ) -> Result<UnpackStats, UnpackError> {
+        let layer = digest.to_string();
+        let io_error = |what: String| {
+            let layer = layer.clone();
+            move |source| UnpackError::Io {
+                layer,
+                what,
+                source,
+            }
+        };
+        let n = INCOMING.fetch_add(1, Ordering::Relaxed);
+        let incoming =
+            self.root
+                .join("incoming")
+                .join(format!("{}.{}.{n}", digest.hex(), std::process::id()));
+        std::fs::create_dir(&incoming)
+            .map_err(io_error(format!("creating {}", incoming.display())))?;
+        let unpacked = std::fs::File::open(blob)
+            .map_err(io_error(format!("opening the blob {}", blob.display())))
+            .and_then(|file| unpack::unpack_compressed(file, compression, &incoming, &layer))
+            .and_then(|stats| {
+                // One sync for the whole layer (not one per file) before it becomes visible,
+                // so that a machine crash cannot leave a visible layer with empty files.
+                let dir = std::fs::File::open(&incoming)
+                    .map_err(io_error(format!("opening {}", incoming.display())))?;
+                rustix::fs::syncfs(&dir)
+                    .map_err(|e| io_error("syncing the layer".into())(e.into()))?;
+                Ok(stats)
+            })
+            .and_then(|stats| {
+                match std::fs::rename(&incoming, self.path(digest)) {
+                    Ok(()) => Ok(stats),
+                    // Put there meanwhile by someone else: theirs is as good as ours.
+                    Err(_) if self.contains(digest) => {
+                        let _ = std::fs::remove_dir_all(&incoming);
+                        Ok(stats)
+                    }
+                    Err(e) => Err(io_error("moving the layer into the store".into())(e)),
+                }
+            });
+        if unpacked.is_err() {
+            let _ = std::fs::remove_dir_all(&incoming);
+        }
+        unpacked
+    }
+}

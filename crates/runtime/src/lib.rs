@@ -1,0 +1,205 @@
+//! Berth's environment runtimes. The service decides *what* an environment runs (a [`RunSpec`]:
+//! image, environment variables, user, mounts); a [`Runtime`] makes it so.
+//!
+//! - [`runc`]: the default. Images are pulled with `berth-registry-client` into a blob cache,
+//!   each layer unpacked once into a shared, content-addressed layer store ([`layers`],
+//!   [`unpack`]), and an environment's root filesystem is an overlay of those layers under a
+//!   writable layer of its own, run by `runc` from a bundle Berth writes.
+//! - [`docker`]: the Docker Engine, through its API, given the same logins.
+//!
+//! **Architecture Invariant:** nothing a layer holds is written outside its layer directory:
+//! every path is resolved inside that directory by the kernel (`openat2` with
+//! `RESOLVE_IN_ROOT`), whatever `..`, absolute paths or symlinks the tar contains.
+//! **Architecture Invariant:** environment variables and credentials reach the runtime as
+//! [`secrecy::SecretString`]s and are never logged or shown in errors.
+
+pub mod docker;
+pub mod layers;
+pub mod runc;
+pub mod unpack;
+pub mod users;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use berth_domain::logins::Scheme;
+use berth_registry_client::{Credentials, ImageRef};
+use secrecy::SecretString;
+
+/// Where an image comes from and how to log in to its registry.
+#[derive(Debug, Clone)]
+pub struct ImageSource {
+    pub reference: ImageRef,
+    /// The scheme the login's server named, if any (otherwise HTTPS, or HTTP for loopback).
+    pub scheme: Option<Scheme>,
+    /// `None`: pull anonymously.
+    pub credentials: Option<Credentials>,
+}
+
+/// A host path mounted into the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub source: PathBuf,
+    /// An absolute path inside the environment, or one relative to the user's home directory.
+    pub target: MountTarget,
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountTarget {
+    Absolute(String),
+    /// Relative to the home directory of the environment's user (e.g. `.docker`).
+    Home(String),
+}
+
+/// Everything an environment runs with, decided by the service.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The environment's name: also its container's name.
+    pub name: String,
+    /// A directory the runtime owns for this environment (bundle, writable layer). It outlives
+    /// stop/start and is removed by [`Runtime::remove`].
+    pub state_dir: PathBuf,
+    /// A directory in memory (tmpfs) for files that hold secrets (the runc bundle's
+    /// `config.json`, the login files): plaintext secrets never reach a disk. Removed at stop.
+    pub secret_dir: PathBuf,
+    /// The environment variables of the main process and of every exec, in order (later wins).
+    pub env: Vec<(String, SecretString)>,
+    /// The user to run as (`remoteUser`, else the image's user, else root): a name or `uid[:gid]`.
+    pub user: Option<String>,
+    /// The working directory (the workspace).
+    pub cwd: String,
+    pub mounts: Vec<Mount>,
+}
+
+/// What an image's configuration says about how it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Its `Env`, in order.
+    pub env: Vec<(String, String)>,
+    /// Its `User`, if set.
+    pub user: Option<String>,
+}
+
+impl ImageInfo {
+    /// From an OCI image configuration.
+    pub fn from_config(config: &berth_registry_client::pull::ImageConfig) -> Self {
+        let env = config
+            .env()
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                let (k, v) = e.split_once('=').unwrap_or((e, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        Self {
+            env,
+            user: config.user().clone().filter(|u| !u.is_empty()),
+        }
+    }
+}
+
+/// The user an environment's processes run as, found in the image's `/etc/passwd`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIds {
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+}
+
+/// One command run in an environment.
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    pub argv: Vec<String>,
+    /// Added to the environment's variables (later wins).
+    pub env: Vec<(String, SecretString)>,
+}
+
+/// A chunk of an exec's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+/// Where runtimes narrate long work (pull and unpack progress) for the creation log.
+pub trait Narrator: Send + Sync {
+    fn line(&self, line: String);
+}
+
+impl<F: Fn(String) + Send + Sync> Narrator for F {
+    fn line(&self, line: String) {
+        self(line)
+    }
+}
+
+/// What a runtime failed at, with what to do next where there is something.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// Pulling the image failed; the registry error names the registry and the cause.
+    #[error("cannot pull {image}: {source}")]
+    Pull {
+        image: String,
+        #[source]
+        source: berth_registry_client::RegistryError,
+    },
+    /// A layer could not be unpacked (including hostile entries).
+    #[error(transparent)]
+    Unpack(#[from] unpack::UnpackError),
+    /// The runtime program or engine failed.
+    #[error("{0}")]
+    Engine(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RuntimeError {
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Io { what, source }
+    }
+}
+
+/// What runs environments. One per server; environments are addressed by name.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync + fmt::Debug {
+    /// `runc` or `docker`: recorded with each environment.
+    fn kind(&self) -> &'static str;
+
+    /// Gets `image` ready to run (pulled, unpacked) for the environment, narrating progress,
+    /// and returns what the image itself says about how it runs.
+    async fn prepare(
+        &self,
+        spec: &RunSpec,
+        image: &ImageSource,
+        narrator: &dyn Narrator,
+    ) -> Result<ImageInfo, RuntimeError>;
+
+    /// Starts the environment's main process (a process that waits to be stopped) from the
+    /// image last prepared for it, keeping its writable layer from earlier runs.
+    async fn start(&self, spec: &RunSpec) -> Result<UserIds, RuntimeError>;
+
+    /// Runs a command inside a running environment as its user, in its working directory,
+    /// streaming output to `output`, and returns the exit code.
+    async fn exec(
+        &self,
+        spec: &RunSpec,
+        exec: &ExecSpec,
+        output: tokio::sync::mpsc::Sender<Output>,
+    ) -> Result<i32, RuntimeError>;
+
+    /// Whether the environment's main process is running.
+    async fn running(&self, spec: &RunSpec) -> Result<bool, RuntimeError>;
+
+    /// Stops the environment, keeping its writable layer. Stopping a stopped one is fine.
+    async fn stop(&self, spec: &RunSpec) -> Result<(), RuntimeError>;
+
+    /// Stops it if needed and removes everything the runtime holds for it.
+    async fn remove(&self, spec: &RunSpec) -> Result<(), RuntimeError>;
+}

@@ -1,0 +1,590 @@
+//! One start of an environment, in SPEC §5's order: resolve secrets → registry logins → a fresh
+//! environment token → clone (first start only) → read the dev container configuration → pull
+//! with the matching login → unpack → run → `postCreateCommand` (first start only). Every step
+//! is narrated in the creation log; the first failure ends the start as `Failed` with a reason.
+
+use berth_domain::codespace::{BuiltinVariables, CodespaceState, TOKEN_VARIABLES, layer_variables};
+use berth_domain::logins::RegistryHost;
+use berth_registry_client::logins::{AuthFiles, Login, LoginSecret, write_private_file_as};
+use berth_registry_client::{Credentials, ImageRef};
+use berth_runtime::{ImageSource, Mount, MountTarget, Output, RunSpec};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::failure::{PulledWith, pull_failure};
+use super::workspace::{clone, read_devcontainer, shown_url};
+use super::{CodespaceView, CreationLog, Environments, Paths};
+use crate::logins::{LoginSet, logins_from_secrets};
+use crate::{Berth, Result};
+
+/// The prefix Berth's own registry login is shown under.
+const BERTH_LOGIN: &str = "BERTH";
+
+impl Berth {
+    /// Runs a start of `name` that was queued. Its outcome is recorded as the environment's state.
+    pub(crate) async fn run_start(&self, name: &str) -> Result<()> {
+        let envs = self.environments()?.clone();
+        let lock = envs.lock(name);
+        let _held = lock.lock().await;
+        let Some(record) = self.store.codespace_by_name(name).await? else {
+            return Ok(());
+        };
+        if record.state != CodespaceState::Queued {
+            return Ok(());
+        }
+        let view = self.view(record).await?;
+        let paths = envs.paths(name);
+        let log = CreationLog::open(&paths.log());
+        log.line(&format!(
+            "{} codespace {name} for {} (runtime {})",
+            if view.record.initialized {
+                "starting"
+            } else {
+                "creating"
+            },
+            view.repo.full_name(),
+            envs.config.runtime.kind()
+        ));
+        self.store
+            .set_codespace_state(
+                name,
+                &[CodespaceState::Queued],
+                CodespaceState::Provisioning,
+                None,
+                self.now(),
+            )
+            .await?;
+        match self.provision(&envs, &view, &paths, &log).await {
+            Ok(()) => {
+                log.line("codespace is Available");
+                self.store
+                    .set_codespace_state(
+                        name,
+                        &[CodespaceState::Starting],
+                        CodespaceState::Available,
+                        None,
+                        self.now(),
+                    )
+                    .await?;
+            }
+            Err(reason) => {
+                log.line(&format!("failed: {reason}"));
+                envs.stop_refreshing(name);
+                let spec = self.bare_spec(&envs, &view.record, &view.repo);
+                if let Err(e) = envs.config.runtime.stop(&spec).await {
+                    log.line(&format!("could not tidy up after the failure: {e}"));
+                }
+                self.store
+                    .revoke_environment_tokens(name, self.now())
+                    .await?;
+                self.store
+                    .set_codespace_state(
+                        name,
+                        &[],
+                        CodespaceState::Failed,
+                        Some(&reason),
+                        self.now(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The steps of a start; `Err` is the reason shown with `Failed`.
+    async fn provision(
+        &self,
+        envs: &Environments,
+        view: &CodespaceView,
+        paths: &Paths,
+        log: &CreationLog,
+    ) -> std::result::Result<(), String> {
+        let internal = |e: crate::ServiceError| e.to_string();
+        let (user, repo, name) = (&view.owner, &view.repo, view.record.name.as_str());
+
+        // 1. Secrets, 2. registry logins.
+        let secrets = self
+            .environment_secret_values(user, repo)
+            .await
+            .map_err(internal)?;
+        let listed: Vec<String> = secrets
+            .iter()
+            .map(|s| format!("{} ({})", s.name.as_str(), s.source.as_str()))
+            .collect();
+        log.line(&format!(
+            "secrets: {}",
+            if listed.is_empty() {
+                "none".to_owned()
+            } else {
+                listed.join(", ")
+            }
+        ));
+        let set = logins_from_secrets(&secrets);
+        for problem in &set.problems {
+            log.line(&format!("warning: {problem}"));
+        }
+        for login in &set.logins {
+            let kind = match login.secret {
+                LoginSecret::EcrKeys { .. } => " (AWS access keys, swapped for an ECR token)",
+                _ => "",
+            };
+            log.line(&format!(
+                "registry login {}: {}{kind}",
+                login.prefix, login.host
+            ));
+        }
+
+        // 3. A fresh environment token.
+        self.store
+            .revoke_environment_tokens(name, self.now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let (token, record) = self
+            .mint_environment_token(user, repo, name, envs.config.token_ttl)
+            .await
+            .map_err(internal)?;
+        log.line(&format!(
+            "issued a fresh environment token, valid until {}",
+            rfc3339(record.expires_at)
+        ));
+
+        // 4. The workspace, cloned at the first start.
+        let workspace = paths.workspace();
+        if !workspace.exists() {
+            match &repo.clone_url {
+                Some(url) => {
+                    let branch = view.record.git_ref.as_deref();
+                    log.line(&format!(
+                        "cloning {}{}",
+                        shown_url(url),
+                        branch.map(|b| format!(" at {b}")).unwrap_or_default()
+                    ));
+                    clone(url, branch, &workspace).await?;
+                }
+                None => {
+                    log.line(&format!(
+                        "{} has no clone_url; the workspace starts empty",
+                        repo.full_name()
+                    ));
+                    std::fs::create_dir_all(&workspace)
+                        .map_err(|e| format!("cannot create the workspace: {e}"))?;
+                }
+            }
+        }
+
+        // 5. The dev container configuration.
+        let dc = match read_devcontainer(&workspace)? {
+            Some((rel, dc)) => {
+                log.line(&format!("read {rel}"));
+                if !dc.unsupported.is_empty() {
+                    log.line(&format!(
+                        "{rel}: not supported by Berth, ignored: {}",
+                        dc.unsupported.join(", ")
+                    ));
+                }
+                dc
+            }
+            None => {
+                log.line(
+                    "no .devcontainer/devcontainer.json or .devcontainer.json in the workspace",
+                );
+                Default::default()
+            }
+        };
+        let image = match (&view.record.image, &dc.image) {
+            (Some(i), _) => {
+                log.line(&format!("image {i} (asked for at creation)"));
+                i.clone()
+            }
+            (None, Some(i)) => {
+                log.line(&format!("image {i} (from the dev container configuration)"));
+                i.clone()
+            }
+            (None, None) => {
+                return Err("no image: give one with `berth codespace create --image REF`, or add \"image\" to .devcontainer/devcontainer.json".into());
+            }
+        };
+        let reference = ImageRef::parse(&image).map_err(|e| format!("image {image}: {e}"))?;
+
+        // 6. Pull with the matching login (Berth's own registry: the environment token).
+        let (own_host, own_scheme) = RegistryHost::parse(&envs.config.server_url)
+            .map_err(|e| format!("the server's URL is not usable for its registry: {e}"))?;
+        let berth_login = own_login(&envs.config.server_url, user.login.as_str(), &token)?;
+        let full_name = repo.full_name();
+        let (source, with) = if reference.host.config_key() == own_host.config_key() {
+            log.line(&format!(
+                "pulling {image} from Berth's registry with the environment token"
+            ));
+            let (credentials, _) = berth_login
+                .credentials(&self.remote().ecr, self.now_utc())
+                .await
+                .map_err(|e| e.to_string())?;
+            (
+                ImageSource {
+                    reference: reference.clone(),
+                    scheme: own_scheme,
+                    credentials,
+                },
+                PulledWith::Berth {
+                    repository: &full_name,
+                },
+            )
+        } else if let Some(login) = set
+            .logins
+            .iter()
+            .find(|l| l.host.config_key() == reference.host.config_key())
+        {
+            log.line(&format!(
+                "pulling {image} with the registry login {}",
+                login.prefix
+            ));
+            let (credentials, _) = login
+                .credentials(&self.remote().ecr, self.now_utc())
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot pull {image}: the registry login {} is not usable: {e}",
+                        login.prefix
+                    )
+                })?;
+            (
+                ImageSource {
+                    reference: reference.clone(),
+                    scheme: login.scheme,
+                    credentials,
+                },
+                PulledWith::Login {
+                    prefix: &login.prefix,
+                },
+            )
+        } else {
+            log.line(&format!(
+                "pulling {image} anonymously: no registry login names {}",
+                reference.host
+            ));
+            (
+                ImageSource {
+                    reference: reference.clone(),
+                    scheme: None,
+                    credentials: None,
+                },
+                PulledWith::Anonymous,
+            )
+        };
+
+        let mut spec = RunSpec {
+            name: name.to_owned(),
+            state_dir: paths.runtime(),
+            secret_dir: paths.secrets.clone(),
+            env: Vec::new(),
+            user: dc.remote_user.clone().or_else(|| dc.container_user.clone()),
+            cwd: format!("/workspaces/{}", repo.name),
+            mounts: vec![
+                Mount {
+                    source: workspace.clone(),
+                    target: MountTarget::Absolute(format!("/workspaces/{}", repo.name)),
+                    readonly: false,
+                },
+                Mount {
+                    source: paths.docker_dir(),
+                    target: MountTarget::Home(".docker".into()),
+                    readonly: false,
+                },
+                Mount {
+                    source: paths.containers_dir(),
+                    target: MountTarget::Home(".config/containers".into()),
+                    readonly: false,
+                },
+                Mount {
+                    source: paths.npmrc(),
+                    target: MountTarget::Home(".npmrc".into()),
+                    readonly: false,
+                },
+            ],
+        };
+        let narrate = |line: String| log.line(&line);
+        let info = envs
+            .config
+            .runtime
+            .prepare(&spec, &source, &narrate)
+            .await
+            .map_err(|e| match e {
+                berth_runtime::RuntimeError::Pull { source: error, .. } => {
+                    pull_failure(&image, &reference.host.to_string(), with, &error)
+                }
+                other => other.to_string(),
+            })?;
+
+        // 7. The variables: the image's, the dev container's, the secrets, then Berth's.
+        let secret = |v: String| SecretString::from(v);
+        let image_env: Vec<(String, SecretString)> = info
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), secret(v.clone())))
+            .collect();
+        let container_env: Vec<(String, SecretString)> = dc
+            .container_env
+            .iter()
+            .map(|(k, v)| (k.clone(), secret(v.clone())))
+            .collect();
+        let mut base = info.env.clone();
+        base.extend(dc.container_env.iter().cloned());
+        let remote_env = dc.resolved_remote_env(&base);
+        let secret_env: Vec<(String, SecretString)> = secrets
+            .iter()
+            .map(|s| (s.name.as_str().to_owned(), s.value.clone()))
+            .collect();
+        let shown = BuiltinVariables {
+            codespace_name: name,
+            repository: &full_name,
+            user: user.login.as_str(),
+            server_url: &envs.config.server_url,
+        };
+        let mut builtins: Vec<(String, SecretString)> = shown
+            .plain()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), secret(v)))
+            .collect();
+        for t in TOKEN_VARIABLES {
+            builtins.push((t.to_owned(), token.clone()));
+        }
+        let mut env = layer_variables(&[
+            image_env,
+            container_env,
+            remote_env
+                .iter()
+                .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), secret(v))))
+                .collect(),
+            secret_env,
+            builtins,
+        ]);
+        // `remoteEnv` null unsets a variable.
+        env.retain(|(k, _)| !remote_env.iter().any(|(n, v)| n == k && v.is_none()));
+        spec.env = env;
+
+        // 8. Logins inside: config.json and auth.json for every login and Berth's registry.
+        let mut files = self
+            .write_logins(paths, &set, berth_login, &token, user.login.as_str(), log)
+            .await?;
+
+        // 9. Run.
+        self.store
+            .set_codespace_state(
+                name,
+                &[CodespaceState::Provisioning],
+                CodespaceState::Starting,
+                None,
+                self.now(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let ids = envs
+            .config
+            .runtime
+            .start(&spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        files.set_owner(ids.uid, ids.gid);
+        log.line(&format!("running as uid {} in {}", ids.uid, spec.cwd));
+
+        // 10. postCreateCommand, at the first start, in a workspace that is the user's.
+        if !view.record.initialized {
+            let (ws, uid, gid) = (workspace.clone(), ids.uid, ids.gid);
+            tokio::task::spawn_blocking(move || chown_tree(&ws, uid, gid))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("cannot hand the workspace to the environment's user: {e}"))?;
+            if let Some(cmd) = &dc.post_create_command {
+                for argv in cmd.invocations() {
+                    log.line(&format!("postCreateCommand: {}", argv.join(" ")));
+                    let code = self.exec_into_log(envs, &spec, argv, log).await?;
+                    if code != 0 {
+                        log.line(&format!("warning: postCreateCommand exited with {code}; the codespace is usable, fix the command in devcontainer.json"));
+                    }
+                }
+            }
+            self.store
+                .mark_codespace_initialized(name, self.now())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        self.keep_fresh(envs, name, files, log.clone());
+        Ok(())
+    }
+
+    /// Writes the environment's `config.json`, `auth.json` (every login, and Berth's registry
+    /// with the environment token) and `.npmrc`; returns the auth files to keep fresh.
+    pub(super) async fn write_logins(
+        &self,
+        paths: &Paths,
+        set: &LoginSet,
+        berth_login: Login,
+        token: &SecretString,
+        owner: &str,
+        log: &CreationLog,
+    ) -> std::result::Result<AuthFiles, String> {
+        let server = self
+            .environments
+            .as_ref()
+            .map(|e| e.config.server_url.trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        let npm_host = server
+            .split_once("://")
+            .map_or(server.as_str(), |(_, rest)| rest);
+        let npmrc = format!(
+            "; written by Berth for this codespace\n@{owner}:registry={server}/npm/\n//{npm_host}/npm/:_authToken={token}\n",
+            owner = owner.to_ascii_lowercase(),
+            token = token.expose_secret()
+        );
+        write_private_file_as(&paths.npmrc(), npmrc.as_bytes(), None)
+            .map_err(|e| format!("cannot write the environment's .npmrc: {e}"))?;
+
+        let own_host = berth_login.host.clone();
+        let mut logins = set.logins.clone();
+        logins.retain(|l| l.host.config_key() != own_host.config_key());
+        logins.push(berth_login);
+        let mut files = AuthFiles::new(
+            vec![
+                paths.docker_dir().join("config.json"),
+                paths.containers_dir().join("auth.json"),
+            ],
+            logins,
+        );
+        let report = files
+            .write(&self.remote().ecr, self.now_utc())
+            .await
+            .map_err(|e| format!("cannot write the environment's registry logins: {e}"))?;
+        for failure in &report.failures {
+            log.line(&format!("warning: {failure}"));
+        }
+        let hosts: Vec<String> = report.written.iter().map(ToString::to_string).collect();
+        log.line(&format!(
+            "logged in inside the environment (~/.docker/config.json, ~/.config/containers/auth.json): {}; npm: ~/.npmrc",
+            hosts.join(", ")
+        ));
+        Ok(files)
+    }
+
+    /// Rewrites the environment's auth files whenever a swapped (ECR) password nears the end of
+    /// its life, until the environment stops.
+    pub(super) fn keep_fresh(
+        &self,
+        envs: &Environments,
+        name: &str,
+        mut files: AuthFiles,
+        log: CreationLog,
+    ) {
+        if files.next_refresh().is_none() {
+            return;
+        }
+        let berth = self.clone();
+        let task = tokio::spawn(async move {
+            while let Some(at) = files.next_refresh() {
+                let wait = (at - berth.now_utc()).max(time::Duration::ZERO);
+                tokio::time::sleep(
+                    std::time::Duration::from_secs(wait.whole_seconds().unsigned_abs())
+                        + std::time::Duration::from_millis(100),
+                )
+                .await;
+                match files
+                    .refresh_if_due(&berth.remote().ecr, berth.now_utc())
+                    .await
+                {
+                    Ok(Some(report)) => {
+                        for failure in &report.failures {
+                            log.line(&format!(
+                                "warning: renewing a registry login failed: {failure}"
+                            ));
+                        }
+                        if report.failures.is_empty() {
+                            log.line("renewed the environment's ECR logins");
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        log.line(&format!("warning: cannot rewrite the registry logins: {e}"))
+                    }
+                }
+            }
+        });
+        if let Some(old) = envs
+            .refreshers
+            .lock()
+            .expect("refresher map poisoned")
+            .insert(name.to_owned(), task)
+        {
+            old.abort();
+        }
+    }
+
+    /// Runs one command in the environment with its output in the creation log.
+    async fn exec_into_log(
+        &self,
+        envs: &Environments,
+        spec: &RunSpec,
+        argv: Vec<String>,
+        log: &CreationLog,
+    ) -> std::result::Result<i32, String> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let exec = berth_runtime::ExecSpec {
+            argv,
+            env: Vec::new(),
+        };
+        let run = envs.config.runtime.exec(spec, &exec, tx);
+        let pump = async {
+            let mut pending = String::new();
+            while let Some(chunk) = rx.recv().await {
+                let (Output::Stdout(b) | Output::Stderr(b)) = chunk;
+                pending.push_str(&String::from_utf8_lossy(&b));
+                while let Some(i) = pending.find('\n') {
+                    log.line(&format!("  | {}", &pending[..i]));
+                    pending.drain(..=i);
+                }
+            }
+            if !pending.is_empty() {
+                log.line(&format!("  | {pending}"));
+            }
+        };
+        let (code, ()) = tokio::join!(run, pump);
+        code.map_err(|e| e.to_string())
+    }
+}
+
+/// The login for Berth's own registry: the user's login with the environment token.
+pub(super) fn own_login(
+    server_url: &str,
+    user: &str,
+    token: &SecretString,
+) -> std::result::Result<Login, String> {
+    let (host, scheme) = RegistryHost::parse(server_url)
+        .map_err(|e| format!("the server's URL is not usable for its registry: {e}"))?;
+    Ok(Login {
+        prefix: BERTH_LOGIN.to_owned(),
+        host,
+        scheme,
+        secret: LoginSecret::Password(Credentials {
+            username: user.to_owned(),
+            password: token.clone(),
+        }),
+    })
+}
+
+/// Hands a tree to `uid:gid` without following symlinks.
+fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}

@@ -1,0 +1,151 @@
+//! The workspace: the repository cloned at the chosen branch (first start only), and the dev
+//! container configuration read from it.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use berth_domain::devcontainer::{self, DevContainer};
+
+use crate::{Result, ServiceError};
+
+/// Refuses branch names git would read as options or that cannot be refs.
+pub(crate) fn check_branch(r: &str) -> Result<()> {
+    let bad = r.is_empty()
+        || r.starts_with('-')
+        || r.contains("..")
+        || r.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
+    if bad {
+        return Err(ServiceError::invalid(
+            "Codespace",
+            "ref",
+            "invalid",
+            format!("{r:?} is not a branch name"),
+        ));
+    }
+    Ok(())
+}
+
+/// `url` with any user and password taken out, for messages.
+pub(crate) fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Clones `url` (at `branch`, else its default) into `into`, which must not exist. The clone is
+/// made beside it and renamed into place whole.
+pub(crate) async fn clone(
+    url: &str,
+    branch: Option<&str>,
+    into: &Path,
+) -> std::result::Result<(), String> {
+    let parent = into.parent().unwrap_or(Path::new("."));
+    let partial = parent.join(".workspace.partial");
+    let _ = std::fs::remove_dir_all(&partial);
+    let mut git = tokio::process::Command::new("git");
+    git.arg("clone").arg("--quiet");
+    if let Some(b) = branch {
+        git.arg("--branch").arg(b);
+    }
+    git.arg("--").arg(url).arg(&partial);
+    git.env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = git
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}; install git on the server"))?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&partial);
+        let stderr = String::from_utf8_lossy(&out.stderr).replace(url, &shown_url(url));
+        return Err(format!(
+            "cannot clone {}{}: {}",
+            shown_url(url),
+            branch.map(|b| format!(" at {b}")).unwrap_or_default(),
+            stderr.trim()
+        ));
+    }
+    std::fs::rename(&partial, into).map_err(|e| format!("cannot move the clone into place: {e}"))
+}
+
+/// The dev container configuration of the workspace, if it has one, with the path it came from.
+pub(crate) fn read_devcontainer(
+    workspace: &Path,
+) -> std::result::Result<Option<(String, DevContainer)>, String> {
+    for rel in [".devcontainer/devcontainer.json", ".devcontainer.json"] {
+        let path = workspace.join(rel);
+        // The workspace is the user's: never follow a symlink out of it.
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!(
+                    "{rel} is a symlink; Berth reads it only as a regular file"
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => continue,
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {rel}: {e}"))?;
+        let parsed = devcontainer::parse(&text).map_err(|e| format!("{rel}: {e}"))?;
+        return Ok(Some((rel.to_owned(), parsed)));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branches_that_git_would_misread_are_refused() {
+        for ok in ["main", "feature/x", "v1.2"] {
+            assert!(check_branch(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-upload-pack=x", "a..b", "a b", "x:y"] {
+            assert!(check_branch(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_lose_their_credentials_in_messages() {
+        assert_eq!(
+            shown_url("https://u:p@git.example/r.git"),
+            "https://git.example/r.git"
+        );
+        assert_eq!(shown_url("file:///srv/r.git"), "file:///srv/r.git");
+    }
+
+    #[test]
+    fn a_broken_file_names_its_path_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".devcontainer")).unwrap();
+        std::fs::write(
+            dir.path().join(".devcontainer/devcontainer.json"),
+            "{\n  // comment\n  \"image\": \"x\"\n  \"remoteUser\": \"a\"\n}\n",
+        )
+        .unwrap();
+        let err = read_devcontainer(dir.path()).unwrap_err();
+        assert!(
+            err.starts_with(".devcontainer/devcontainer.json: devcontainer.json line 4"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir.path().join(".devcontainer")).unwrap();
+        std::fs::write(
+            dir.path().join(".devcontainer.json"),
+            "{\"image\": \"busybox\",}",
+        )
+        .unwrap();
+        let (rel, dc) = read_devcontainer(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            (rel.as_str(), dc.image.as_deref()),
+            (".devcontainer.json", Some("busybox"))
+        );
+    }
+}
