@@ -117,7 +117,10 @@ impl Settings {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
+        .unwrap_or_else(|_| "info,sqlx=warn".into())
+        // bollard logs request bodies (an exec's carries the environment's variables) at debug:
+        // capped here, after the user's filter, so no BERTH_LOG can turn it back up.
+        .add_directive("bollard=info".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -6,14 +6,10 @@
 
 mod support;
 
-use support::servers::{
-    Berth, Daemon, Htpasswd, Moto, REG_PASSWORD, REG_USER, free_port, python, wait_for_port,
-};
+use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, free_port, python};
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output};
 
 use berth_domain::logins::{RegistryHost, registry_logins};
 use berth_domain::secrets::{ResolvedSecret, SecretLevel, SecretName};
@@ -21,9 +17,7 @@ use berth_registry_client::ecr::EcrSwapper;
 use berth_registry_client::logins::{AuthFiles, Login};
 use berth_registry_client::pull::{BlobCache, PullEvent, PullOptions};
 use berth_registry_client::{Credentials, ImageRef, Registry, http_client};
-use support::{
-    BIN, Cli, Server, docker, docker_host, multi_platform_layout, run, run_ok, serve_command, text,
-};
+use support::{BIN, Cli, docker, docker_host, multi_platform_layout, run, run_ok, text};
 use time::OffsetDateTime;
 
 const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";

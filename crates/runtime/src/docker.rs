@@ -34,6 +34,10 @@
 //!
 //! Like runc, the container runs in the host's network, with a private `/tmp` (tmpfs) and the
 //! Engine's default capabilities.
+//!
+//! **Logging:** bollard logs every JSON request body at `debug` (and `trace`) through the `log`
+//! crate, and an exec's body holds the environment's variables: whoever installs the log
+//! subscriber must keep the `bollard` target at `info` or above, whatever the user asks for.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -60,7 +64,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::runc::KEEP_ALIVE;
-use crate::users::resolve_user;
+use crate::users::{chown_tree, resolve_user};
 use crate::{
     ExecSpec, ImageInfo, ImageSource, MountTarget, Narrator, Output, RunSpec, Runtime,
     RuntimeError, UserIds,
@@ -76,6 +80,39 @@ const STOP_SECS: i32 = 10;
 const OLDEST_API: (usize, usize) = (1, 40);
 const CODESPACE_LABEL: &str = "berth.codespace";
 const SHAPE_LABEL: &str = "berth.shape";
+/// The variables every exec of the running environment gets, kept for execs that come without
+/// them (e.g. after a restart of the server): in the secret directory, on tmpfs, 0600 — never
+/// in the container's configuration, which the Engine keeps on disk.
+fn env_file(spec: &RunSpec) -> PathBuf {
+    spec.secret_dir.join("docker-env.json")
+}
+
+fn save_env(spec: &RunSpec) -> Result<(), RuntimeError> {
+    let plain: Vec<(&str, &str)> = spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose_secret()))
+        .collect();
+    let text = zeroize::Zeroizing::new(serde_json::to_vec(&plain).expect("strings serialise"));
+    berth_registry_client::logins::write_private_file(&env_file(spec), &text)
+        .map_err(RuntimeError::io("cannot keep the environment's variables"))
+}
+
+fn load_env(spec: &RunSpec) -> Result<Vec<(String, SecretString)>, RuntimeError> {
+    let text = zeroize::Zeroizing::new(std::fs::read(env_file(spec)).map_err(RuntimeError::io(
+        "the environment's variables are gone (was the host restarted?); stop and start it",
+    ))?);
+    let plain: Vec<(String, String)> = serde_json::from_slice(&text).map_err(|e| {
+        RuntimeError::Engine(format!(
+            "the environment's variables are damaged: {e}; stop and start it"
+        ))
+    })?;
+    Ok(plain
+        .into_iter()
+        .map(|(k, v)| (k, SecretString::from(v)))
+        .collect())
+}
+
 /// Marks the never-started containers that only lend their files to [`resolve_user`].
 const PROBE_LABEL: &str = "berth.probe";
 /// `/etc/passwd` or `/etc/group` larger than this is not read.
@@ -404,22 +441,28 @@ impl Runtime for Docker {
         let api = self.api().await?;
         let existing = self.find(&spec.name).await?;
         let committed = committed_image(&spec.name);
-        // With no container, an earlier start may have committed one and failed after.
-        let base = match &existing {
-            Some(_) => None,
-            None if self.image_exists(&committed).await? => Some(committed.clone()),
-            None => Some(prepared.image.clone()),
-        };
-        let (passwd, group) = match (&existing, &base) {
-            (Some(c), _) => {
+        // Who the user is: in the container's files (its changes included) when it has one,
+        // else in those of the image the container will be created from: the committed one
+        // when an earlier start committed and failed after, else the prepared one.
+        let (base, (passwd, group)) = match &existing {
+            Some(c) => (
+                None,
                 self.user_files(c.id.as_deref().unwrap_or(&spec.name))
-                    .await?
+                    .await?,
+            ),
+            None => {
+                let image = if self.image_exists(&committed).await? {
+                    committed.clone()
+                } else {
+                    prepared.image.clone()
+                };
+                let files = self.image_user_files(spec, &image).await?;
+                (Some(image), files)
             }
-            (None, Some(image)) => self.image_user_files(spec, image).await?,
-            (None, None) => unreachable!("a base image is chosen when there is no container"),
         };
         let user = spec.user.as_deref().or(prepared.user.as_deref());
         let ids = resolve_user(user, &passwd, &group).map_err(RuntimeError::Engine)?;
+        save_env(spec)?;
         for m in &spec.mounts {
             if matches!(m.target, MountTarget::Home(_)) {
                 chown_tree(&m.source, &ids).map_err(RuntimeError::io(format!(
@@ -431,7 +474,7 @@ impl Runtime for Docker {
         let body = container_body(spec, &ids);
         let shape = serde_json::to_string(&body).expect("plain values serialise");
         let Some(container) = existing else {
-            let image = base.expect("chosen above");
+            let image = base.expect("chosen when there is no container");
             self.create_and_start(spec, &image, body, shape).await?;
             return Ok(ids);
         };
@@ -447,6 +490,12 @@ impl Runtime for Docker {
             return Ok(ids);
         }
         // Another shape: keep the changes in an image and create the container again.
+        tracing::info!(
+            environment = %spec.name,
+            image = %committed,
+            "the environment's container is created again (another user, working directory or \
+             mounts): its changes are committed first"
+        );
         if running {
             api.stop_container(
                 &id,
@@ -483,7 +532,12 @@ impl Runtime for Docker {
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError> {
         let api = self.api().await?;
-        let env = layer_variables(&[spec.env.clone(), exec.env.clone()]);
+        let base = if spec.env.is_empty() {
+            load_env(spec)?
+        } else {
+            spec.env.clone()
+        };
+        let env = layer_variables(&[base, exec.env.clone()]);
         let config = ExecConfig {
             attach_stdin: Some(false),
             attach_stdout: Some(true),
@@ -671,18 +725,6 @@ fn container_body(spec: &RunSpec, ids: &UserIds) -> ContainerCreateBody {
         }),
         ..Default::default()
     }
-}
-
-/// Hands the files mounted into the home directory to the environment's user (as runc's
-/// start does).
-fn chown_tree(path: &Path, ids: &UserIds) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(ids.uid), Some(ids.gid))?;
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), ids)?;
-        }
-    }
-    Ok(())
 }
 
 /// Where an environment's changes are committed when its container is created again.
@@ -1157,132 +1199,5 @@ mod tests {
         let tar = b.into_inner().unwrap();
         assert_eq!(first_file(&tar), String::from_utf8_lossy(data));
         assert_eq!(first_file(b"not a tar"), "");
-    }
-}
-
-// TEMPORARY manual try, removed before handing back.
-#[cfg(test)]
-mod manual_try {
-    use super::*;
-    use std::sync::{Arc, Mutex};
-
-    fn out(lines: &[Output]) -> String {
-        lines
-            .iter()
-            .map(|o| match o {
-                Output::Stdout(b) => format!("[out]{}", String::from_utf8_lossy(b)),
-                Output::Stderr(b) => format!("[err]{}", String::from_utf8_lossy(b)),
-            })
-            .collect()
-    }
-
-    async fn run(d: &Docker, spec: &RunSpec, script: &str, env: Vec<(String, SecretString)>) -> (i32, String) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        let exec = ExecSpec { argv: vec!["/bin/sh".into(), "-c".into(), script.into()], env };
-        let code = d.exec(spec, &exec, tx).await.unwrap();
-        let mut got = Vec::new();
-        while let Some(o) = rx.recv().await {
-            got.push(o);
-        }
-        (code, out(&got))
-    }
-
-    #[tokio::test]
-    async fn docker_by_hand() {
-        if let Ok(dead) = std::env::var("BERTH_TRY_DEAD") {
-            eprintln!("connect_to missing: {:?}", connect_to(Path::new("/nonexistent.sock")).unwrap_err().to_string());
-            let d = connect_to(Path::new(&dead)).unwrap();
-            let spec = RunSpec { name: "x".into(), state_dir: "/x".into(), secret_dir: "/x".into(), env: vec![], user: None, cwd: "/".into(), mounts: vec![] };
-            eprintln!("dead running: {}", d.running(&spec).await.unwrap_err());
-            // SAFETY-free: env var for connect()
-            return;
-        }
-        let Ok(sock) = std::env::var("BERTH_TRY_SOCKET") else { return };
-        let w = PathBuf::from(std::env::var("BERTH_TRY_DIR").unwrap());
-        let d = connect_to(Path::new(&sock)).unwrap();
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let l2 = lines.clone();
-        let narrator = move |s: String| { eprintln!("narrate: {s}"); l2.lock().unwrap().push(s) };
-        let secret = |s: &str| SecretString::from(s.to_owned());
-        let src = |r: &str, c: Option<(&str, &str)>| ImageSource {
-            reference: ImageRef::parse(r).unwrap(),
-            scheme: None,
-            credentials: c.map(|(u, p)| Credentials::new(u, p)),
-        };
-        let ws = w.join("ws");
-        let home_docker = w.join("secrets/docker");
-        std::fs::create_dir_all(&ws).unwrap();
-        std::fs::create_dir_all(&home_docker).unwrap();
-        std::fs::write(home_docker.join("config.json"), "{}").unwrap();
-        let mut spec = RunSpec {
-            name: "try-env".into(),
-            state_dir: w.join("state/try-env"),
-            secret_dir: w.join("secrets"),
-            env: vec![("TOKEN".into(), secret("one")), ("PATH".into(), secret("/bin:/usr/bin"))],
-            user: None,
-            cwd: "/workspaces/app".into(),
-            mounts: vec![
-                crate::Mount { source: ws.clone(), target: MountTarget::Absolute("/workspaces/app".into()), readonly: false },
-                crate::Mount { source: home_docker.clone(), target: MountTarget::Home(".docker".into()), readonly: false },
-            ],
-        };
-        // Failures first.
-        for (r, c) in [
-            ("127.0.0.1:5055/team/busybox:2", Some(("alice", "wrong"))),
-            ("127.0.0.1:5055/team/busybox:2", None),
-            ("127.0.0.1:5055/team/busybox:nope", Some(("alice", "p+ss/w>rd?~~"))),
-            ("127.0.0.1:5055/team/nothing:1", Some(("alice", "p+ss/w>rd?~~"))),
-            ("127.0.0.1:5059/team/busybox:2", None),
-        ] {
-            let e = d.prepare(&spec, &src(r, c), &narrator).await.unwrap_err();
-            eprintln!("prepare {r} {:?}: {e}", c.map(|c| c.0));
-            if let RuntimeError::Pull { source, .. } = &e { eprintln!("   class {:?}", source.class()); }
-        }
-        let t = Instant::now();
-        let info = d.prepare(&spec, &src("127.0.0.1:5055/team/busybox:2", Some(("alice", "p+ss/w>rd?~~"))), &narrator).await.unwrap();
-        eprintln!("info {info:?} in {:?}", t.elapsed());
-        eprintln!("image.json {}", std::fs::read_to_string(spec.state_dir.join("image.json")).unwrap());
-        d.stop(&spec).await.unwrap();
-        assert!(!d.running(&spec).await.unwrap());
-        let t = Instant::now();
-        let ids = d.start(&spec).await.unwrap();
-        eprintln!("ids {ids:?} in {:?}", t.elapsed());
-        assert!(d.running(&spec).await.unwrap());
-        let (code, o) = run(&d, &spec, "id; echo TOKEN=$TOKEN EXTRA=$EXTRA FOO=$FOO HOME=$HOME PATH=$PATH; pwd; hostname; ls -ln ~/.docker; echo err >&2; echo hi > /workspaces/app/f; touch ~/keep; exit 3", vec![("EXTRA".into(), secret("x"))]).await;
-        eprintln!("exec1 {code}: {o}");
-        let (code, o) = run(&d, &spec, "head -c 300000 /dev/zero | tr '\\0' a | wc -c; cat /proc/1/environ | tr '\\0' ' '", vec![]).await;
-        eprintln!("exec2 {code}: {o}");
-        d.stop(&spec).await.unwrap();
-        assert!(!d.running(&spec).await.unwrap());
-        d.stop(&spec).await.unwrap();
-        spec.env = vec![("TOKEN".into(), secret("two"))];
-        let t = Instant::now();
-        d.start(&spec).await.unwrap();
-        eprintln!("restart in {:?}", t.elapsed());
-        let (code, o) = run(&d, &spec, "echo TOKEN=$TOKEN; ls ~/keep /workspaces/app/f", vec![]).await;
-        eprintln!("exec3 {code}: {o}");
-        // Start while running: nothing changes.
-        d.start(&spec).await.unwrap();
-        // Another user: committed and created again.
-        spec.user = Some("root".into());
-        spec.env = vec![];
-        let t = Instant::now();
-        let ids = d.start(&spec).await.unwrap();
-        eprintln!("reshaped {ids:?} in {:?}", t.elapsed());
-        let (code, o) = run(&d, &spec, "id; echo TOKEN=$TOKEN HOME=$HOME; ls /home/dev/keep; ls -ld ~/.docker", vec![]).await;
-        eprintln!("exec4 {code}: {o}");
-        let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        drop(_rx);
-        let code = d.exec(&spec, &ExecSpec { argv: vec!["/bin/sh".into(), "-c".into(), "head -c 1000000 /dev/zero; exit 7".into()], env: vec![] }, tx).await.unwrap();
-        eprintln!("exec with nobody listening: {code}");
-        let e = d.exec(&spec, &ExecSpec { argv: vec!["/nonexistent".into()], env: vec![] }, tokio::sync::mpsc::channel(8).0).await;
-        eprintln!("exec of a missing program: {e:?}");
-        eprintln!("narrated: {:?}", lines.lock().unwrap());
-        if std::env::var("BERTH_TRY_KEEP").is_ok() { return }
-        d.remove(&spec).await.unwrap();
-        assert!(!spec.state_dir.exists());
-        assert!(!d.running(&spec).await.unwrap());
-        d.remove(&spec).await.unwrap();
-        d.stop(&spec).await.unwrap();
     }
 }

@@ -28,7 +28,7 @@ use tokio::process::Command;
 
 use crate::layers::LayerStore;
 use crate::unpack::read_in_root;
-use crate::users::resolve_user;
+use crate::users::{chown_tree, resolve_user};
 use crate::{
     ExecSpec, ImageInfo, ImageSource, MountTarget, Narrator, Output, RunSpec, Runtime,
     RuntimeError, UserIds,
@@ -216,17 +216,6 @@ fn mount_overlay(spec: &RunSpec, layers: &[PathBuf]) -> Result<(), RuntimeError>
             layers.len()
         ))
     })
-}
-
-/// Hands the files mounted into the home directory to the environment's user.
-fn chown_tree(path: &Path, ids: &UserIds) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(ids.uid), Some(ids.gid))?;
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), ids)?;
-        }
-    }
-    Ok(())
 }
 
 fn bind(source: &Path, target: &str, readonly: bool) -> serde_json::Value {

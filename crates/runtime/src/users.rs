@@ -58,6 +58,17 @@ pub fn resolve_user(spec: Option<&str>, passwd: &str, group: &str) -> Result<Use
     Ok(UserIds { uid, gid, home })
 }
 
+/// Hands a tree to `ids` (for files mounted into the environment), never following a symlink.
+pub fn chown_tree(path: &std::path::Path, ids: &UserIds) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(ids.uid), Some(ids.gid))?;
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), ids)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -388,8 +388,8 @@ impl Berth {
 
         // 10. postCreateCommand, at the first start, in a workspace that is the user's.
         if !view.record.initialized {
-            let (ws, uid, gid) = (workspace.clone(), ids.uid, ids.gid);
-            tokio::task::spawn_blocking(move || chown_tree(&ws, uid, gid))
+            let (ws, owner) = (workspace.clone(), ids.clone());
+            tokio::task::spawn_blocking(move || berth_runtime::users::chown_tree(&ws, &owner))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| format!("cannot hand the workspace to the environment's user: {e}"))?;
@@ -566,17 +566,6 @@ pub(super) fn own_login(
             password: token.clone(),
         }),
     })
-}
-
-/// Hands a tree to `uid:gid` without following symlinks.
-fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
-    if std::fs::symlink_metadata(path)?.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), uid, gid)?;
-        }
-    }
-    Ok(())
 }
 
 fn rfc3339(t: i64) -> String {
