@@ -349,8 +349,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 const ENVIRONMENT_TOKEN_TTL: i64 = 7 * 24 * 3600;
 
 /// Where environments' secret-bearing files live: a private directory on the `/dev/shm` tmpfs,
-/// one per data directory, so plaintext secrets never reach a disk (SPEC §2). A directory there
-/// that is not this user's alone is refused rather than used.
+/// one per data directory (linked from `<data-dir>/run`), so plaintext secrets never reach a disk
+/// (SPEC §2). A directory there that is not this user's alone is refused rather than used.
 fn run_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
     use sha2::Digest as _;
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
@@ -373,6 +373,13 @@ fn run_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
             "{} is not a private directory of this user; remove it and start again",
             dir.display()
         );
+    }
+    // Shown in the data directory, for operators (and tidy-ups) to find.
+    let link = data_dir.join("run");
+    if std::fs::read_link(&link).ok().as_deref() != Some(dir.as_path()) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&dir, &link)
+            .with_context(|| format!("cannot link {} to {}", link.display(), dir.display()))?;
     }
     Ok(dir)
 }

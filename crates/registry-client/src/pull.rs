@@ -350,12 +350,20 @@ impl Registry {
             return Ok(());
         }
         let incoming = cache.incoming(digest);
+        if let Some(dir) = incoming.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
         let result = self
             .download(repository, blob, &incoming, options, progress)
             .await;
         match result {
             Ok(()) => {
-                tokio::fs::rename(&incoming, cache.path(digest)).await?;
+                let path = cache.path(digest);
+                // The cache may have been emptied by hand meanwhile.
+                if let Some(dir) = path.parent() {
+                    tokio::fs::create_dir_all(dir).await?;
+                }
+                tokio::fs::rename(&incoming, path).await?;
                 progress.event(PullEvent::Done {
                     digest: digest.clone(),
                     size: blob.size,

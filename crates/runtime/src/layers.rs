@@ -140,6 +140,14 @@ impl LayerStore {
             self.root
                 .join("incoming")
                 .join(format!("{}.{}.{n}", digest.hex(), std::process::id()));
+        // Parents first: the store may have been emptied by hand meanwhile.
+        for dir in [incoming.parent(), self.path(digest).parent()]
+            .into_iter()
+            .flatten()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(io_error(format!("creating {}", dir.display())))?;
+        }
         std::fs::create_dir(&incoming)
             .map_err(io_error(format!("creating {}", incoming.display())))?;
         let unpacked = std::fs::File::open(blob)

@@ -227,6 +227,11 @@ impl Berth {
         }
     }
 
+    /// The data directory.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub fn cli(&self, token: &str) -> Cli {
         Cli::new(
             &self
@@ -236,5 +241,38 @@ impl Berth {
         )
         .with_env("BERTH_SERVER", &self.server.url)
         .with_env("BERTH_TOKEN", token)
+    }
+}
+
+/// A test that fails leaves its environments running: they are stopped here, their mounts
+/// undone and the server's tmpfs directory removed, so nothing outlives the test.
+impl Drop for Berth {
+    fn drop(&mut self) {
+        let run = self.data().join("run");
+        let Ok(run_dir) = std::fs::read_link(&run) else {
+            return;
+        };
+        let runc = |args: &[&str]| {
+            Command::new("runc")
+                .arg("--root")
+                .arg(run_dir.join("runc"))
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .output()
+        };
+        if let Ok(out) = runc(&["list", "-q"]) {
+            for name in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = runc(&["delete", "--force", name]);
+            }
+        }
+        let root = self.dir.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        for target in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
+            if target.starts_with(&root) {
+                let _ = Command::new("umount").arg("-l").arg(target).status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(run_dir);
     }
 }
