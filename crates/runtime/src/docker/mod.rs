@@ -15,7 +15,9 @@
 //! back in, so a secret removed while the environment was stopped would come back. So the
 //! container holds only `PATH` and `HOME` (no secrets), and each exec is given the
 //! environment's variables (`RunSpec::env`, then the exec's own), which is what runc's
-//! `config.json` plus `--env` give an exec. The main process (the keep-alive loop) reads none.
+//! `config.json` plus `--env` give an exec. Start keeps them in the environment's secret
+//! directory (tmpfs, 0600) for execs that come without them (the API's, after a restart of the
+//! server). The main process (the keep-alive loop) reads none.
 //!
 //! **Stop/start keeps the container.** stop is `docker stop`; start starts the same container
 //! again, so its writable layer lives on as runc's `upper/` does, without a commit each time.
@@ -63,12 +65,19 @@ use futures_util::StreamExt as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+mod errors;
+mod pull;
+
 use crate::runc::KEEP_ALIVE;
 use crate::users::{chown_tree, resolve_user};
 use crate::{
     ExecSpec, ImageInfo, ImageSource, MountTarget, Narrator, Output, RunSpec, Runtime,
     RuntimeError, UserIds,
 };
+use errors::{
+    engine, engine_message, is_not_found, max_api_version, parse_api_version, redact, with_causes,
+};
+use pull::{PullProgress, local_name, pull_error, pull_target, registry_auth};
 
 /// The Engine's socket when `DOCKER_HOST` does not name one.
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
@@ -732,35 +741,6 @@ fn committed_image(name: &str) -> String {
     format!("berth-codespace/{}:latest", name.to_ascii_lowercase())
 }
 
-/// `fromImage` and `tag` for the pull: the digest if there is one, else the tag (an empty tag
-/// would pull every tag).
-fn pull_target(reference: &ImageRef) -> (String, String) {
-    (
-        format!("{}/{}", reference.host, reference.repository),
-        reference.manifest_reference().to_owned(),
-    )
-}
-
-/// The name the Engine knows the pulled image by.
-fn local_name(reference: &ImageRef) -> String {
-    let (from, tag) = pull_target(reference);
-    if reference.digest.is_some() {
-        format!("{from}@{tag}")
-    } else {
-        format!("{from}:{tag}")
-    }
-}
-
-/// `X-Registry-Auth`: the login as JSON, base64url-encoded as dockerd decodes it.
-fn registry_auth(host: &str, credentials: &Credentials) -> SecretString {
-    let json = serde_json::json!({
-        "username": credentials.username,
-        "password": credentials.password.expose_secret(),
-        "serveraddress": host,
-    });
-    SecretString::from(base64::engine::general_purpose::URL_SAFE.encode(json.to_string()))
-}
-
 /// The text of the first regular file in a tar archive (the archive API's answer for a file).
 fn first_file(tar: &[u8]) -> String {
     use std::io::Read as _;
@@ -780,368 +760,9 @@ fn first_file(tar: &[u8]) -> String {
     String::new()
 }
 
-/// `1.41` as numbers.
-fn parse_api_version(v: &str) -> Option<(usize, usize)> {
-    let (major, minor) = v.trim().split_once('.')?;
-    Some((major.parse().ok()?, minor.parse().ok()?))
-}
-
-/// The version an Engine that refused ours offers ("… Maximum supported API version is 1.41").
-fn max_api_version(message: &str) -> Option<(usize, usize)> {
-    let (_, rest) = message.split_once("Maximum supported API version is ")?;
-    parse_api_version(rest.split_whitespace().next()?)
-}
-
-fn is_not_found(e: &DockerError) -> bool {
-    matches!(
-        e,
-        DockerError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
-}
-
-/// What failed, the Engine's answer, and what to do when the Engine could not be reached.
-fn engine_message(what: &str, e: DockerError) -> String {
-    let transport = matches!(
-        e,
-        DockerError::HyperLegacyError { .. }
-            | DockerError::IOError { .. }
-            | DockerError::RequestTimeoutError
-            | DockerError::SocketNotFoundError(_)
-    );
-    let message = match e {
-        DockerError::DockerResponseServerError { message, .. } => message,
-        DockerError::DockerStreamError { error } => error,
-        other => with_causes(&other),
-    };
-    if transport {
-        format!("docker could not {what}: {message}; {HINT}")
-    } else {
-        format!("docker could not {what}: {message}")
-    }
-}
-
-/// An error and its causes ("client error (Connect): Connection refused (os error 111)").
-fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        cause = c.source();
-    }
-    text
-}
-
-fn engine(what: &str, e: DockerError) -> RuntimeError {
-    RuntimeError::Engine(engine_message(what, e))
-}
-
-/// `message` with the variables' values blanked out.
-fn redact(message: &str, env: &[(String, SecretString)]) -> String {
-    let mut out = message.to_owned();
-    for (_, v) in env {
-        let v = v.expose_secret();
-        if !v.is_empty() {
-            out = out.replace(v, "***");
-        }
-    }
-    out
-}
-
-fn pull_error(image: &ImageSource, shown: &str, e: DockerError) -> RuntimeError {
-    let message = match e {
-        DockerError::DockerStreamError { error } => error,
-        DockerError::DockerResponseServerError { message, .. } => message,
-        other => return engine(&format!("pull {shown}"), other),
-    };
-    match classify_pull(&message, &image.reference, image.credentials.is_some()) {
-        Some(source) => RuntimeError::Pull {
-            image: shown.to_owned(),
-            source,
-        },
-        None => RuntimeError::Engine(format!("docker could not pull {shown}: {message}")),
-    }
-}
-
-/// Sorts the Engine's pull failure into the registry client's classes, from its message (the
-/// Engine passes the registry's words along); `None` when it names none of them.
-fn classify_pull(message: &str, reference: &ImageRef, with_login: bool) -> Option<RegistryError> {
-    let m = message.to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
-    let host = reference.host.to_string();
-    let repository = reference.repository.clone();
-    let detail = message.to_owned();
-    if has(&[
-        "no such host",
-        "server misbehaving",
-        "temporary failure in name resolution",
-    ]) {
-        Some(RegistryError::Resolve { host })
-    } else if has(&[
-        "connection refused",
-        "i/o timeout",
-        "no route to host",
-        "network is unreachable",
-        "connection reset",
-    ]) {
-        Some(RegistryError::Connect { host, detail })
-    } else if has(&["x509:", "tls:", "http response to https client"]) {
-        Some(RegistryError::Tls { host, detail })
-    } else if has(&[
-        "unauthorized",
-        "authentication required",
-        "incorrect username or password",
-        "no basic auth credentials",
-    ]) {
-        Some(if with_login {
-            let via = if m.contains("token") {
-                AuthVia::TokenEndpoint
-            } else {
-                AuthVia::Basic
-            };
-            RegistryError::BadCredentials { host, via }
-        } else {
-            RegistryError::Denied { host, repository }
-        })
-    } else if has(&["manifest unknown"]) {
-        Some(RegistryError::ManifestUnknown {
-            host,
-            repository,
-            reference: reference.manifest_reference().to_owned(),
-        })
-    } else if has(&[
-        "denied",
-        "not found",
-        "name unknown",
-        "repository does not exist",
-    ]) {
-        Some(RegistryError::Denied { host, repository })
-    } else {
-        None
-    }
-}
-
-/// Turns the Engine's pull events into a few lines: per layer, its download progress at most
-/// every 10% and 2 s; the totals at the end.
-#[derive(Debug, Default)]
-struct PullProgress {
-    /// Per layer: the percentage last told, and when.
-    told: HashMap<String, (u64, Instant)>,
-    fresh: usize,
-    present: usize,
-}
-
-impl PullProgress {
-    const STEP: u64 = 10;
-    const EVERY: Duration = Duration::from_secs(2);
-
-    fn see(&mut self, event: &CreateImageInfo, now: Instant) -> Option<String> {
-        let id = event.id.as_deref().unwrap_or_default();
-        match event.status.as_deref()? {
-            "Already exists" => self.present += 1,
-            "Pull complete" => self.fresh += 1,
-            "Downloading" => {
-                let detail = event.progress_detail.as_ref()?;
-                let total = u64::try_from(detail.total?).ok().filter(|t| *t > 0)?;
-                let current = u64::try_from(detail.current?).unwrap_or(0).min(total);
-                let percent = current * 100 / total;
-                let due = match self.told.get(id) {
-                    None => true,
-                    Some((last, at)) => {
-                        percent >= last + Self::STEP && now.duration_since(*at) >= Self::EVERY
-                    }
-                };
-                if due {
-                    self.told.insert(id.to_owned(), (percent, now));
-                    return Some(format!(
-                        "layer {id}: {percent}% of {:.1} MB",
-                        total as f64 / 1e6
-                    ));
-                }
-            }
-            _ => {}
-        }
-        None
-    }
-
-    fn summary(&self, image: &str) -> String {
-        match (self.fresh, self.present) {
-            (0, 0) => format!("docker: {image} is up to date"),
-            (fresh, present) => {
-                format!("docker: pulled {image} ({fresh} new layers, {present} already present)")
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::ProgressDetail;
-
-    #[test]
-    fn pull_failures_sort_into_registry_classes() {
-        let image = ImageRef::parse("127.0.0.1:5055/team/app:1").unwrap();
-        let class = |m: &str, login: bool| match classify_pull(m, &image, login) {
-            None => "engine".to_owned(),
-            Some(RegistryError::BadCredentials { via, .. }) => {
-                format!("bad_credentials via {via:?}")
-            }
-            Some(e) => e.class().as_str().to_owned(),
-        };
-        let table: &[(&str, bool, &str)] = &[
-            (
-                "Head \"http://127.0.0.1:5055/v2/team/app/manifests/1\": no basic auth credentials",
-                false,
-                "denied",
-            ),
-            (
-                "Get \"http://127.0.0.1:5055/v2/\": unauthorized: authentication required",
-                true,
-                "bad_credentials via Basic",
-            ),
-            (
-                "Get \"https://registry-1.docker.io/v2/\": unauthorized: incorrect username or password",
-                true,
-                "bad_credentials via Basic",
-            ),
-            (
-                "Get \"https://auth.docker.io/token?scope=x\": unauthorized: incorrect username or password",
-                true,
-                "bad_credentials via TokenEndpoint",
-            ),
-            (
-                "pull access denied for app, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
-                true,
-                "denied",
-            ),
-            (
-                "manifest for 127.0.0.1:5055/team/app:1 not found: manifest unknown: manifest unknown",
-                false,
-                "denied",
-            ),
-            (
-                "Get \"http://127.0.0.1:5056/v2/\": dial tcp 127.0.0.1:5056: connect: connection refused",
-                false,
-                "connect",
-            ),
-            (
-                "Get \"https://nowhere.invalid/v2/\": dial tcp: lookup nowhere.invalid on 127.0.0.53:53: no such host",
-                false,
-                "resolve",
-            ),
-            (
-                "Get \"https://r.example/v2/\": x509: certificate signed by unknown authority",
-                false,
-                "tls",
-            ),
-            (
-                "toomanyrequests: You have reached your pull rate limit",
-                false,
-                "engine",
-            ),
-        ];
-        for (message, login, want) in table {
-            assert_eq!(class(message, *login), *want, "{message}");
-        }
-        assert!(matches!(
-            classify_pull("manifest unknown", &image, false),
-            Some(RegistryError::ManifestUnknown { reference, .. }) if reference == "1"
-        ));
-    }
-
-    #[test]
-    fn refused_api_versions_name_the_one_to_speak() {
-        let refused = "client version 1.53 is too new. Maximum supported API version is 1.41";
-        assert_eq!(max_api_version(refused), Some((1, 41)));
-        assert_eq!(max_api_version("page not found"), None);
-        assert_eq!(parse_api_version("1.51"), Some((1, 51)));
-        assert_eq!(parse_api_version("one"), None);
-    }
-
-    #[test]
-    fn pulls_name_the_digest_else_the_tag() {
-        let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        let table = [
-            (
-                "busybox",
-                "docker.io/library/busybox",
-                "latest",
-                "docker.io/library/busybox:latest",
-            ),
-            ("ghcr.io/a/b:v1", "ghcr.io/a/b", "v1", "ghcr.io/a/b:v1"),
-        ];
-        for (reference, from, tag, local) in table {
-            let r = ImageRef::parse(reference).unwrap();
-            assert_eq!(pull_target(&r), (from.to_owned(), tag.to_owned()));
-            assert_eq!(local_name(&r), local);
-        }
-        let r = ImageRef::parse(&format!("ghcr.io/a/b:v1@{d}")).unwrap();
-        assert_eq!(pull_target(&r).1, d);
-        assert_eq!(local_name(&r), format!("ghcr.io/a/b@{d}"));
-    }
-
-    #[test]
-    fn registry_auth_is_base64url_json() {
-        // This password's JSON encodes to '+' and '/' in the standard alphabet.
-        let credentials = Credentials::new("alice", "p+ss/w>rd?~~");
-        let header = registry_auth("127.0.0.1:5055", &credentials);
-        let header = header.expose_secret();
-        assert!(!header.contains(['+', '/']), "{header}");
-        let json = base64::engine::general_purpose::URL_SAFE
-            .decode(header)
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        assert_eq!(json["username"], "alice");
-        assert_eq!(json["password"], "p+ss/w>rd?~~");
-        assert_eq!(json["serveraddress"], "127.0.0.1:5055");
-    }
-
-    #[test]
-    fn pull_progress_is_rate_limited() {
-        let t0 = Instant::now();
-        let event = |status: &str, id: &str, current: i64| CreateImageInfo {
-            id: Some(id.to_owned()),
-            status: Some(status.to_owned()),
-            progress_detail: Some(ProgressDetail {
-                current: Some(current),
-                total: Some(1_000_000),
-            }),
-            ..Default::default()
-        };
-        let mut p = PullProgress::default();
-        let s = Duration::from_secs;
-        let steps = [
-            (event("Downloading", "a", 0), t0, true),
-            (event("Downloading", "a", 50_000), t0 + s(3), false), // < 10%
-            (event("Downloading", "a", 200_000), t0 + s(1), false), // < 2 s
-            (event("Downloading", "a", 200_000), t0 + s(3), true),
-            (event("Downloading", "b", 10_000), t0 + s(3), true), // another layer
-            (event("Extracting", "a", 500_000), t0 + s(9), false),
-            (event("Pull complete", "a", 0), t0 + s(9), false),
-            (event("Already exists", "c", 0), t0 + s(9), false),
-        ];
-        let mut told = Vec::new();
-        for (i, (e, at, want)) in steps.iter().enumerate() {
-            let line = p.see(e, *at);
-            assert_eq!(line.is_some(), *want, "step {i}: {line:?}");
-            told.extend(line);
-        }
-        assert_eq!(told[1], "layer a: 20% of 1.0 MB");
-        assert_eq!(
-            p.summary("x/y:1"),
-            "docker: pulled x/y:1 (1 new layers, 1 already present)"
-        );
-        assert_eq!(
-            PullProgress::default().summary("x/y:1"),
-            "docker: x/y:1 is up to date"
-        );
-    }
 
     #[test]
     fn the_container_holds_no_variables_but_path_and_home() {
@@ -1179,12 +800,6 @@ mod tests {
         assert_eq!(mounts[1].target.as_deref(), Some("/home/dev/.docker"));
         assert_eq!(mounts[1].read_only, Some(true));
         assert_eq!(committed_image("CS-1"), "berth-codespace/cs-1:latest");
-    }
-
-    #[test]
-    fn redaction_blanks_values() {
-        let env = vec![("A".to_owned(), SecretString::from("hunter2".to_owned()))];
-        assert_eq!(redact("bad env A=hunter2", &env), "bad env A=***");
     }
 
     #[test]
