@@ -509,6 +509,20 @@ fn an_environment_of_a_public_repository_pulls_an_internal_image_only_once_grant
     let started = alice.run(&["codespace", "start", &name], None);
     assert!(started.status.success(), "{}", text(&started.stderr));
     assert_eq!(exec_ok(&alice, &name, "cat /etc/berth-image"), "other\n");
+
+    // A restart of the server leaves a running environment running, and reachable.
+    exec_ok(&alice, &name, "echo before > /tmp/mark");
+    let mut berth = berth;
+    berth.restart();
+    assert_eq!(state(&alice, &name), "Available");
+    assert_eq!(
+        exec_ok(&alice, &name, "cat /tmp/mark"),
+        "before\n",
+        "the same process tree"
+    );
+    alice.ok(&["codespace", "stop", &name]);
+    berth.restart();
+    assert_eq!(state(&alice, &name), "Shutdown");
     alice.ok(&["codespace", "delete", &name]);
 }
 

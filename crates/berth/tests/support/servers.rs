@@ -178,6 +178,9 @@ pub struct Berth {
     pub alice: String,
     pub bob: String,
     pub dir: tempfile::TempDir,
+    /// What it was started with, for [`Berth::restart`].
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Berth {
@@ -191,12 +194,11 @@ impl Berth {
             "127.0.0.1:0".to_owned(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut cmd = serve_command(&args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let server = Server::start(cmd);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let server = Self::serve(&args, &env);
         let admin = std::fs::read_to_string(data.join("admin-token")).unwrap();
         let cli = Cli::new(&dir.path().join("admin"))
             .with_env("BERTH_SERVER", &server.url)
@@ -224,7 +226,35 @@ impl Berth {
             bob: tokens.pop().unwrap(),
             alice: tokens.pop().unwrap(),
             dir,
+            args,
+            env,
         }
+    }
+
+    fn serve(args: &[String], env: &[(String, String)]) -> Server {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = serve_command(&args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Server::start(cmd)
+    }
+
+    /// Stops the server (SIGTERM) and starts it again on the same address and data.
+    pub fn restart(&mut self) {
+        let pid = self.server.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.server.child.wait().unwrap();
+        let mut args = self.args.clone();
+        let listen = args.iter().position(|a| a == "--listen").unwrap() + 1;
+        args[listen] = self.host.clone();
+        self.server = Self::serve(&args, &self.env);
     }
 
     /// The data directory.
