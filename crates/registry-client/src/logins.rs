@@ -147,6 +147,11 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// [`write_private_file`], the file owned by `owner` (uid, gid) before it takes its place.
+///
+/// The directory may belong to someone else (an environment's user owns its `~/.docker`), so
+/// nothing here follows a name they could have planted: the temporary file is created new
+/// (`O_EXCL`, never through a symlink), owned through its descriptor, and renamed over `path`
+/// (which replaces a symlink there rather than writing through it).
 pub fn write_private_file_as(
     path: &Path,
     contents: &[u8],
@@ -154,26 +159,37 @@ pub fn write_private_file_as(
 ) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.berth-{}", std::process::id()));
+    let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.berth-{}-{n}", std::process::id()));
+    // Whatever is there is not ours: removed (a symlink itself, not its target).
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(contents)?;
-    f.sync_all()?;
+    let written = (|| {
+        f.write_all(contents)?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+        }
+        f.sync_all()
+    })();
     drop(f);
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))?;
+    match written.and_then(|()| std::fs::rename(&tmp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    std::fs::rename(&tmp, path)
 }
 
 /// What one [`AuthFiles::write`] did.
@@ -317,6 +333,33 @@ mod tests {
         assert!(matches!(token.secret, LoginSecret::Password(_)));
         let other = Login::from_triple("G", host("ghcr.io"), None, "u", "p".to_owned().into());
         assert!(matches!(other.secret, LoginSecret::Password(_)));
+    }
+
+    #[test]
+    fn a_symlink_planted_in_the_directory_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"untouched").unwrap();
+        let docker = dir.path().join(".docker");
+        std::fs::create_dir(&docker).unwrap();
+        // At the final name, and at every temporary name the next writes could pick.
+        std::os::unix::fs::symlink(&victim, docker.join("config.json")).unwrap();
+        for n in 0..64 {
+            let planted = docker.join(format!(".config.json.berth-{}-{n}", std::process::id()));
+            std::os::unix::fs::symlink(&victim, planted).unwrap();
+        }
+        write_private_file(&docker.join("config.json"), b"secret").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        assert_eq!(
+            std::fs::read(docker.join("config.json")).unwrap(),
+            b"secret"
+        );
+        assert!(
+            !std::fs::symlink_metadata(docker.join("config.json"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
     }
 
     #[test]
