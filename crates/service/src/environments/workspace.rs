@@ -81,18 +81,13 @@ pub(crate) fn read_devcontainer(
     workspace: &Path,
 ) -> std::result::Result<Option<(String, DevContainer)>, String> {
     for rel in [".devcontainer/devcontainer.json", ".devcontainer.json"] {
-        let path = workspace.join(rel);
-        // The workspace is the user's: never follow a symlink out of it.
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(format!(
-                    "{rel} is a symlink; Berth reads it only as a regular file"
-                ));
-            }
-            Ok(_) => {}
-            Err(_) => continue,
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {rel}: {e}"))?;
+        // The workspace is the user's: its symlinks resolve inside it, never onto the host.
+        let bytes = match berth_runtime::unpack::read_in_root(workspace, rel) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot read {rel}: {e}")),
+        };
+        let text = String::from_utf8(bytes).map_err(|_| format!("{rel} is not UTF-8"))?;
         let parsed = devcontainer::parse(&text).map_err(|e| format!("{rel}: {e}"))?;
         return Ok(Some((rel.to_owned(), parsed)));
     }
@@ -147,5 +142,15 @@ mod tests {
             (rel.as_str(), dc.image.as_deref()),
             (".devcontainer.json", Some("busybox"))
         );
+        // A symlink out of the workspace resolves inside it, never onto the host.
+        std::fs::remove_file(dir.path().join(".devcontainer.json")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(
+            outside.path().join("devcontainer.json"),
+            "{\"image\": \"host\"}",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join(".devcontainer")).unwrap();
+        assert_eq!(read_devcontainer(dir.path()).unwrap(), None);
     }
 }
