@@ -116,19 +116,31 @@ impl Settings {
 }
 
 fn init_logging() {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| "info,sqlx=warn".into())
-        // bollard logs request bodies (an exec's carries the environment's variables) at debug:
-        // capped here, after the user's filter, so no BERTH_LOG can turn it back up.
-        .add_directive("bollard=info".parse().expect("a valid directive"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    // bollard logs request bodies (an exec's carries the environment's variables) at debug and
+    // trace: dropped by a filter of their own, so no BERTH_LOG can turn them back on.
+    let no_bollard_bodies = tracing_subscriber::filter::filter_fn(|m| {
+        !(m.target().starts_with("bollard") && *m.level() > tracing::Level::INFO)
+    });
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(ansi);
     if std::env::var("BERTH_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
+        tracing_subscriber::registry()
+            .with(
+                layer
+                    .json()
+                    .with_filter(filter)
+                    .with_filter(no_bollard_bodies),
+            )
+            .init();
     } else {
-        builder.init();
+        tracing_subscriber::registry()
+            .with(layer.with_filter(filter).with_filter(no_bollard_bodies))
+            .init();
     }
 }
 

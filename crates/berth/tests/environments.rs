@@ -157,7 +157,7 @@ fn an_image_in_berths_registry_comes_up_keeps_its_changes_and_sees_new_secrets_a
     let bob = berth.cli(&berth.bob);
     let image = format!("{}/alice/devimg:1", berth.host);
     let devcontainer = format!(
-        "{{\n  // the dev container\n  \"image\": \"{image}\",\n  \"containerEnv\": {{\"FROM_DC\": \"yes\", \"IMAGE_VAR\": \"from-dc\"}},\n  \"remoteUser\": \"vscode\",\n  \"postCreateCommand\": \"echo created >> /workspaces/web/created.txt\",\n  \"forwardPorts\": [3000],\n}}\n"
+        "{{\n  // the dev container\n  \"image\": \"{image}\",\n  \"containerEnv\": {{\"FROM_DC\": \"yes\", \"IMAGE_VAR\": \"from-dc\"}},\n  \"remoteUser\": \"vscode\",\n  \"postCreateCommand\": \"echo created >> /workspaces/web/created.txt; echo greeting=$GREETING\",\n  \"forwardPorts\": [3000],\n}}\n"
     );
     let url = git_repo(
         dir.path(),
@@ -187,6 +187,7 @@ fn an_image_in_berths_registry_comes_up_keeps_its_changes_and_sees_new_secrets_a
         "with the environment token",
         "unpacked",
         "postCreateCommand",
+        "| greeting=***",
         "codespace is Available",
     ] {
         assert!(

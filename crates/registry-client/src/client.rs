@@ -285,6 +285,24 @@ impl Registry {
         accept: Option<&str>,
         range_from: Option<u64>,
     ) -> Result<Response, RegistryError> {
+        self.send(reqwest::Method::GET, path, scope, accept, range_from)
+            .await
+    }
+
+    /// A `HEAD` with this session's credentials (e.g. does this login reach that blob?).
+    pub(crate) async fn head(&self, path: &str, scope: &str) -> Result<Response, RegistryError> {
+        self.send(reqwest::Method::HEAD, path, scope, None, None)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        scope: &str,
+        accept: Option<&str>,
+        range_from: Option<u64>,
+    ) -> Result<Response, RegistryError> {
         let url = format!("{}{path}", self.base);
         for attempt in 0..2 {
             let mut headers = HeaderMap::new();
@@ -308,7 +326,7 @@ impl Registry {
             }
             let response = self
                 .http
-                .get(&url)
+                .request(method.clone(), &url)
                 .headers(headers)
                 .send()
                 .await

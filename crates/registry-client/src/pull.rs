@@ -343,6 +343,24 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let digest = &blob.digest;
         if cache.contains(digest) {
+            // The cache is shared by everyone this machine pulls for: a blob in it is only
+            // used once this login shows it may read it here.
+            let response = self
+                .head(
+                    &format!("/v2/{repository}/blobs/{digest}"),
+                    &pull_scope(repository),
+                )
+                .await?;
+            match response.status() {
+                s if s.is_success() => {}
+                StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    return Err(RegistryError::Denied {
+                        host: self.host().to_string(),
+                        repository: repository.to_owned(),
+                    });
+                }
+                s => return Err(self.protocol(format!("checking {digest}: HTTP {s}"))),
+            }
             progress.event(PullEvent::Cached {
                 digest: digest.clone(),
                 size: blob.size,

@@ -1,6 +1,7 @@
 //! The pull client against a registry whose connection drops mid-blob: the download resumes
 //! with a `Range` request from where it stopped and the blob is verified whole; a blob whose
-//! bytes do not match its digest never becomes visible in the cache.
+//! bytes do not match its digest never becomes visible in the cache; a blob already in the
+//! (shared) cache is used only when this registry and login may read it.
 //!
 //! The registry here is a small in-process axum app because the point is a connection that
 //! dies at a chosen byte, which no real registry does on request.
@@ -27,6 +28,8 @@ struct Fixture {
     cut_at: usize,
     /// Serve these bytes for the layer instead of the real ones.
     corrupt: bool,
+    /// Refuse the layer (a manifest naming a blob this registry will not serve).
+    refuse_layer: bool,
     layer_requests: AtomicUsize,
     ranged_requests: AtomicUsize,
 }
@@ -52,6 +55,7 @@ fn fixture(cut_at: usize, corrupt: bool) -> Fixture {
         layer: (digest(&layer), layer),
         cut_at,
         corrupt,
+        refuse_layer: false,
         layer_requests: AtomicUsize::new(0),
         ranged_requests: AtomicUsize::new(0),
     }
@@ -76,7 +80,7 @@ async fn blob(
     if d == f.config.0 {
         return f.config.1.clone().into_response();
     }
-    if d != f.layer.0 {
+    if d != f.layer.0 || f.refuse_layer {
         return StatusCode::NOT_FOUND.into_response();
     }
     let mut bytes = f.layer.1.clone();
@@ -192,4 +196,24 @@ async fn a_blob_that_does_not_match_its_digest_never_enters_the_cache() {
         .unwrap()
         .collect();
     assert!(incoming.is_empty(), "the bad download was removed");
+}
+
+#[tokio::test]
+async fn a_cached_blob_is_used_only_where_the_login_may_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BlobCache::open(dir.path()).unwrap();
+    let (result, _) = pull(Arc::new(fixture(usize::MAX, false)), &cache).await;
+    result.unwrap();
+    // Someone else's manifest names the same layer, on a registry that will not serve it.
+    let mut other = fixture(usize::MAX, false);
+    other.refuse_layer = true;
+    let (result, events) = pull(Arc::new(other), &cache).await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, RegistryError::Denied { .. }), "{err}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, PullEvent::Cached { size, .. } if *size > 1_000_000)),
+        "the cached layer was handed out: {events:?}"
+    );
 }

@@ -43,6 +43,8 @@ pub struct Mount {
     /// An absolute path inside the environment, or one relative to the user's home directory.
     pub target: MountTarget,
     pub readonly: bool,
+    /// Handed to the environment's user (recursively) before anything runs in it.
+    pub owned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,9 +114,8 @@ pub struct UserIds {
 /// One command run in an environment.
 #[derive(Debug, Clone)]
 pub struct ExecSpec {
+    /// Run with the environment's own variables, as its user, in its working directory.
     pub argv: Vec<String>,
-    /// Added to the environment's variables (later wins).
-    pub env: Vec<(String, SecretString)>,
 }
 
 /// A chunk of an exec's output.

@@ -48,14 +48,15 @@ struct PreparedFile {
 pub(crate) const KEEP_ALIVE: &str =
     "echo Container started; trap \"exit 0\" 15; while sleep 1000 & wait $!; do :; done";
 
-/// The capabilities Docker gives a container by default (only root's processes get them).
-const CAPABILITIES: [&str; 14] = [
+/// The capabilities Docker gives a container by default, without `CAP_NET_RAW`: environments
+/// share the host's network, where raw sockets could read other users' loopback traffic. Only
+/// root's processes get them.
+const CAPABILITIES: [&str; 13] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_FSETID",
     "CAP_FOWNER",
     "CAP_MKNOD",
-    "CAP_NET_RAW",
     "CAP_SETGID",
     "CAP_SETUID",
     "CAP_SETFCAP",
@@ -82,6 +83,17 @@ impl Runc {
     /// Caches under `data_dir` (`pull-cache/`, `layers/`); runc's state under `run_dir` (a
     /// tmpfs: it holds the containers' configurations).
     pub fn open(data_dir: &Path, run_dir: &Path, http: reqwest::Client) -> std::io::Result<Self> {
+        // Private: unpacked layers keep images' setuid files and device nodes, which no other
+        // user of the host may reach.
+        for dir in ["pull-cache", "layers", "environments"] {
+            use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+            let path = data_dir.join(dir);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&path)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+        }
         Ok(Self {
             program: PathBuf::from("runc"),
             state_root: run_dir.join("runc"),
@@ -359,7 +371,7 @@ impl Runtime for Runc {
         let ids = resolve_user(user, &read("/etc/passwd"), &read("/etc/group"))
             .map_err(RuntimeError::Engine)?;
         for m in &spec.mounts {
-            if matches!(m.target, MountTarget::Home(_)) {
+            if m.owned {
                 chown_tree(&m.source, &ids).map_err(RuntimeError::io(format!(
                     "cannot hand {} to the environment's user",
                     m.source.display()
@@ -429,9 +441,6 @@ impl Runtime for Runc {
     ) -> Result<i32, RuntimeError> {
         let mut cmd = self.runc();
         cmd.arg("exec");
-        for (k, v) in &exec.env {
-            cmd.arg("--env").arg(format!("{k}={}", v.expose_secret()));
-        }
         cmd.arg(&spec.name).args(&exec.argv);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| runc_missing(&self.program, e))?;

@@ -58,12 +58,17 @@ pub fn resolve_user(spec: Option<&str>, passwd: &str, group: &str) -> Result<Use
     Ok(UserIds { uid, gid, home })
 }
 
-/// Hands a tree to `ids` (for files mounted into the environment), never following a symlink.
-pub fn chown_tree(path: &std::path::Path, ids: &UserIds) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(ids.uid), Some(ids.gid))?;
-    if std::fs::symlink_metadata(path)?.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), ids)?;
+/// Hands a tree to `ids` (what is mounted into an environment for its user), never following a
+/// symlink. Called only while nothing runs in the environment, so nobody can swap a directory
+/// for a symlink under it; the walk keeps its own stack, so no nesting overflows it.
+pub fn chown_tree(root: &std::path::Path, ids: &UserIds) -> std::io::Result<()> {
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        std::os::unix::fs::lchown(&path, Some(ids.uid), Some(ids.gid))?;
+        if std::fs::symlink_metadata(&path)?.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
         }
     }
     Ok(())

@@ -221,6 +221,9 @@ pub async fn logs(
     tokio::spawn(async move {
         let mut offset = 0u64;
         loop {
+            if tx.is_closed() {
+                return;
+            }
             // Read the state first: what was written before it settled is then sent in full.
             let settled =
                 !matches!(s.berth.codespace_state(&name).await, Ok(Some(st)) if st.is_busy());

@@ -46,7 +46,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use berth_domain::codespace::layer_variables;
 use berth_registry_client::{AuthVia, Credentials, ImageRef, RegistryError};
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
@@ -473,7 +472,7 @@ impl Runtime for Docker {
         let ids = resolve_user(user, &passwd, &group).map_err(RuntimeError::Engine)?;
         save_env(spec)?;
         for m in &spec.mounts {
-            if matches!(m.target, MountTarget::Home(_)) {
+            if m.owned {
                 chown_tree(&m.source, &ids).map_err(RuntimeError::io(format!(
                     "cannot hand {} to the environment's user",
                     m.source.display()
@@ -541,12 +540,11 @@ impl Runtime for Docker {
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError> {
         let api = self.api().await?;
-        let base = if spec.env.is_empty() {
+        let env = if spec.env.is_empty() {
             load_env(spec)?
         } else {
             spec.env.clone()
         };
-        let env = layer_variables(&[base, exec.env.clone()]);
         let config = ExecConfig {
             attach_stdin: Some(false),
             attach_stdout: Some(true),
@@ -725,6 +723,8 @@ fn container_body(spec: &RunSpec, ids: &UserIds) -> ContainerCreateBody {
         stop_timeout: Some(i64::from(STOP_SECS)),
         host_config: Some(HostConfig {
             network_mode: Some("host".to_owned()),
+            // The host's network: raw sockets could read other users' loopback traffic.
+            cap_drop: Some(vec!["NET_RAW".to_owned()]),
             mounts: Some(mounts),
             tmpfs: Some(HashMap::from([(
                 "/tmp".to_owned(),
@@ -778,11 +778,13 @@ mod tests {
                     source: PathBuf::from("/w"),
                     target: MountTarget::Absolute("/workspaces/app".into()),
                     readonly: false,
+                    owned: true,
                 },
                 crate::Mount {
                     source: PathBuf::from("/m/docker"),
                     target: MountTarget::Home(".docker".into()),
                     readonly: true,
+                    owned: true,
                 },
             ],
         };

@@ -431,7 +431,18 @@ pub(super) fn read_in_root(root: &Path, path: &str) -> io::Result<Vec<u8>> {
             format!("{path} is not a regular file"),
         ));
     }
+    // Files read this way are small (`/etc/passwd`, `devcontainer.json`); a hostile one is not
+    // allowed to fill memory.
+    const LIMIT: u64 = 4 << 20;
+    if stat.st_size as u64 > LIMIT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{path} is larger than {} MiB", LIMIT >> 20),
+        ));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::from(fd).read_to_end(&mut bytes)?;
+    std::fs::File::from(fd)
+        .take(LIMIT)
+        .read_to_end(&mut bytes)?;
     Ok(bytes)
 }

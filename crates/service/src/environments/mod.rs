@@ -32,7 +32,6 @@ use berth_domain::{Login, Permission, RepoName, Scope};
 use berth_runtime::{ExecSpec, RunSpec, Runtime};
 use berth_store::{Account, CodespaceRecord, Listing, NewCodespace, Repo, Window};
 use rand::Rng as _;
-use secrecy::SecretString;
 
 pub use berth_runtime::Output;
 pub use log::CreationLog;
@@ -248,6 +247,19 @@ impl Berth {
             .display_name
             .clone()
             .unwrap_or_else(|| repo.name.to_string());
+        // Private: layers and writable layers hold images' setuid files and devices.
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(envs.dir(&cs_name))
+                .map_err(|e| {
+                    ServiceError::Internal(format!(
+                        "cannot create the environment's directory: {e}"
+                    ))
+                })?;
+        }
         let record = self
             .store
             .insert_codespace(
@@ -263,9 +275,6 @@ impl Berth {
                 self.now(),
             )
             .await?;
-        std::fs::create_dir_all(envs.dir(&cs_name)).map_err(|e| {
-            ServiceError::Internal(format!("cannot create the environment's directory: {e}"))
-        })?;
         self.spawn_start(cs_name.clone());
         self.view(record).await
     }
@@ -338,7 +347,8 @@ impl Berth {
         let lock = envs.lock(name);
         let _held = lock.lock().await;
         let now = self.now();
-        self.store
+        let moved = self
+            .store
             .set_codespace_state(
                 name,
                 &[CodespaceState::Available, CodespaceState::Failed],
@@ -347,15 +357,26 @@ impl Berth {
                 now,
             )
             .await?;
+        if !moved {
+            // Something else (a start) got there first.
+            return Err(ServiceError::Conflict(format!(
+                "codespace {name} changed state meanwhile; look again and retry"
+            )));
+        }
         envs.stop_refreshing(name);
         let spec = self.bare_spec(&envs, &view.record, &view.repo);
         let log = CreationLog::open(&envs.paths(name).log());
-        let stopped = envs.config.runtime.stop(&spec).await;
-        remove_dir(&envs.paths(name).secrets)?;
+        let stopped = envs
+            .config
+            .runtime
+            .stop(&spec)
+            .await
+            .map_err(|e| e.to_string());
+        let tidied = remove_dir(&envs.paths(name).secrets).map_err(|e| e.to_string());
         self.store
             .revoke_environment_tokens(name, self.now())
             .await?;
-        match stopped {
+        match stopped.and(tidied) {
             Ok(()) => {
                 log.line("stopped; the workspace and the environment's changes are kept");
                 self.store
@@ -397,21 +418,47 @@ impl Berth {
         }
         let lock = envs.lock(name);
         let _held = lock.lock().await;
-        envs.stop_refreshing(name);
-        self.store
-            .set_codespace_state(name, &[], CodespaceState::Deleted, None, self.now())
+        let settled = [
+            CodespaceState::Available,
+            CodespaceState::Shutdown,
+            CodespaceState::Failed,
+        ];
+        let moved = self
+            .store
+            .set_codespace_state(name, &settled, CodespaceState::Deleted, None, self.now())
             .await?;
-        let spec = self.bare_spec(&envs, &view.record, &view.repo);
-        envs.config
-            .runtime
-            .remove(&spec)
-            .await
-            .map_err(|e| ServiceError::Internal(format!("cannot remove the environment: {e}")))?;
+        if !moved {
+            return Err(ServiceError::Conflict(format!(
+                "codespace {name} changed state meanwhile; look again and retry"
+            )));
+        }
+        envs.stop_refreshing(name);
         self.store
             .revoke_environment_tokens(name, self.now())
             .await?;
-        remove_dir(&envs.dir(name))?;
-        remove_dir(&envs.paths(name).secrets)?;
+        let spec = self.bare_spec(&envs, &view.record, &view.repo);
+        let removed = match envs.config.runtime.remove(&spec).await {
+            Ok(()) => {
+                remove_dir(&envs.paths(name).secrets).and_then(|()| remove_dir(&envs.dir(name)))
+            }
+            Err(e) => Err(ServiceError::Internal(format!(
+                "cannot remove the environment: {e}"
+            ))),
+        };
+        if let Err(e) = removed {
+            // Visible again, so that it can be deleted again.
+            let reason = format!("{e}; delete the codespace again");
+            self.store
+                .set_codespace_state(
+                    name,
+                    &[CodespaceState::Deleted],
+                    CodespaceState::Failed,
+                    Some(&reason),
+                    self.now(),
+                )
+                .await?;
+            return Err(e);
+        }
         self.store.delete_codespace(name).await?;
         envs.locks.lock().expect("lock map poisoned").remove(name);
         Ok(())
@@ -444,14 +491,7 @@ impl Berth {
         let spec = self.bare_spec(&envs, &view.record, &view.repo);
         envs.config
             .runtime
-            .exec(
-                &spec,
-                &ExecSpec {
-                    argv,
-                    env: Vec::<(String, SecretString)>::new(),
-                },
-                output,
-            )
+            .exec(&spec, &ExecSpec { argv }, output)
             .await
             .map_err(|e| ServiceError::Internal(format!("cannot run the command: {e}")))
     }
@@ -547,15 +587,20 @@ impl Berth {
             use std::os::unix::fs::MetadataExt as _;
             (m.uid(), m.gid())
         });
-        let mut files = self
-            .write_logins(&paths, &set, login, &token, view.owner.login.as_str(), &log)
+        let files = self
+            .write_logins(
+                &paths,
+                &set,
+                login,
+                &token,
+                start::Rewrite {
+                    npm_scope: None,
+                    owner,
+                },
+                &log,
+            )
             .await
             .map_err(ServiceError::Internal)?;
-        if let Some((uid, gid)) = owner {
-            files.set_owner(uid, gid);
-            // Written once more, owned as before.
-            let _ = files.write(&self.remote().ecr, self.now_utc()).await;
-        }
         self.keep_fresh(envs, name, files, log);
         Ok(())
     }

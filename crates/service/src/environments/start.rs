@@ -73,6 +73,9 @@ impl Berth {
                 if let Err(e) = envs.config.runtime.stop(&spec).await {
                     log.line(&format!("could not tidy up after the failure: {e}"));
                 }
+                if let Err(e) = super::remove_dir(&paths.secrets) {
+                    log.line(&format!("could not tidy up after the failure: {e}"));
+                }
                 self.store
                     .revoke_environment_tokens(name, self.now())
                     .await?;
@@ -100,6 +103,26 @@ impl Berth {
     ) -> std::result::Result<(), String> {
         let internal = |e: crate::ServiceError| e.to_string();
         let (user, repo, name) = (&view.owner, &view.repo, view.record.name.as_str());
+
+        // Still allowed? Access may have been taken away since the environment was created.
+        let (_, facts) = self
+            .store
+            .repo_by_id(repo.id, Some(user.id))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the repository no longer exists")?;
+        let as_user = crate::Principal::User {
+            account: user.clone(),
+            scopes: berth_domain::Scopes::parse(["repo"]).expect("a known scope"),
+            token_id: 0,
+        };
+        if self.repo_permission(&as_user, repo, facts).is_none() {
+            return Err(format!(
+                "{} can no longer read {}; ask for access to the repository, or delete the codespace",
+                user.login,
+                repo.full_name()
+            ));
+        }
 
         // 1. Secrets, 2. registry logins.
         let secrets = self
@@ -271,34 +294,39 @@ impl Berth {
             )
         };
 
+        let folder = match &dc.workspace_folder {
+            Some(f) if f.starts_with('/') && !f.split('/').any(|c| c == "..") => f.clone(),
+            Some(f) => {
+                return Err(format!(
+                    "workspaceFolder {f:?} must be an absolute path inside the container"
+                ));
+            }
+            None => format!("/workspaces/{}", repo.name),
+        };
+        let home = |source, rel: &str| Mount {
+            source,
+            target: MountTarget::Home(rel.to_owned()),
+            readonly: false,
+            owned: true,
+        };
         let mut spec = RunSpec {
             name: name.to_owned(),
             state_dir: paths.runtime(),
             secret_dir: paths.secrets.clone(),
             env: Vec::new(),
             user: dc.remote_user.clone().or_else(|| dc.container_user.clone()),
-            cwd: format!("/workspaces/{}", repo.name),
+            cwd: folder.clone(),
             mounts: vec![
+                // Handed to the user at the first start, before anything runs.
                 Mount {
                     source: workspace.clone(),
-                    target: MountTarget::Absolute(format!("/workspaces/{}", repo.name)),
+                    target: MountTarget::Absolute(folder),
                     readonly: false,
+                    owned: !view.record.initialized,
                 },
-                Mount {
-                    source: paths.docker_dir(),
-                    target: MountTarget::Home(".docker".into()),
-                    readonly: false,
-                },
-                Mount {
-                    source: paths.containers_dir(),
-                    target: MountTarget::Home(".config/containers".into()),
-                    readonly: false,
-                },
-                Mount {
-                    source: paths.npmrc(),
-                    target: MountTarget::Home(".npmrc".into()),
-                    readonly: false,
-                },
+                home(paths.docker_dir(), ".docker"),
+                home(paths.containers_dir(), ".config/containers"),
+                home(paths.npmrc(), ".npmrc"),
             ],
         };
         let narrate = |line: String| log.line(&line);
@@ -347,23 +375,32 @@ impl Berth {
         for t in TOKEN_VARIABLES {
             builtins.push((t.to_owned(), token.clone()));
         }
-        let mut env = layer_variables(&[
+        let mut from_image = layer_variables(&[
             image_env,
             container_env,
             remote_env
                 .iter()
                 .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), secret(v))))
                 .collect(),
-            secret_env,
-            builtins,
         ]);
-        // `remoteEnv` null unsets a variable.
-        env.retain(|(k, _)| !remote_env.iter().any(|(n, v)| n == k && v.is_none()));
+        // `remoteEnv` null unsets what the image or `containerEnv` set (not secrets or Berth's).
+        from_image.retain(|(k, _)| !remote_env.iter().any(|(n, v)| n == k && v.is_none()));
+        let env = layer_variables(&[from_image, secret_env, builtins]);
         spec.env = env;
 
         // 8. Logins inside: config.json and auth.json for every login and Berth's registry.
         let mut files = self
-            .write_logins(paths, &set, berth_login, &token, user.login.as_str(), log)
+            .write_logins(
+                paths,
+                &set,
+                berth_login,
+                &token,
+                Rewrite {
+                    npm_scope: Some(repo.owner_login.as_str()),
+                    owner: None,
+                },
+                log,
+            )
             .await?;
 
         // 9. Run.
@@ -386,17 +423,17 @@ impl Berth {
         files.set_owner(ids.uid, ids.gid);
         log.line(&format!("running as uid {} in {}", ids.uid, spec.cwd));
 
-        // 10. postCreateCommand, at the first start, in a workspace that is the user's.
+        // 10. postCreateCommand, at the first start.
         if !view.record.initialized {
-            let (ws, owner) = (workspace.clone(), ids.clone());
-            tokio::task::spawn_blocking(move || berth_runtime::users::chown_tree(&ws, &owner))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("cannot hand the workspace to the environment's user: {e}"))?;
             if let Some(cmd) = &dc.post_create_command {
                 for argv in cmd.invocations() {
                     log.line(&format!("postCreateCommand: {}", argv.join(" ")));
-                    let code = self.exec_into_log(envs, &spec, argv, log).await?;
+                    let hidden: Vec<&str> = secrets
+                        .iter()
+                        .map(|s| s.value.expose_secret())
+                        .chain([token.expose_secret()])
+                        .collect();
+                    let code = self.exec_into_log(envs, &spec, argv, &hidden, log).await?;
                     if code != 0 {
                         log.line(&format!("warning: postCreateCommand exited with {code}; the codespace is usable, fix the command in devcontainer.json"));
                     }
@@ -419,7 +456,7 @@ impl Berth {
         set: &LoginSet,
         berth_login: Login,
         token: &SecretString,
-        owner: &str,
+        rewrite: Rewrite<'_>,
         log: &CreationLog,
     ) -> std::result::Result<AuthFiles, String> {
         let server = self
@@ -430,13 +467,15 @@ impl Berth {
         let npm_host = server
             .split_once("://")
             .map_or(server.as_str(), |(_, rest)| rest);
-        let npmrc = format!(
-            "; written by Berth for this codespace\n@{owner}:registry={server}/npm/\n//{npm_host}/npm/:_authToken={token}\n",
-            owner = owner.to_ascii_lowercase(),
-            token = token.expose_secret()
-        );
-        write_private_file_as(&paths.npmrc(), npmrc.as_bytes(), None)
-            .map_err(|e| format!("cannot write the environment's .npmrc: {e}"))?;
+        if let Some(owner) = rewrite.npm_scope {
+            let npmrc = format!(
+                "; written by Berth for this codespace\n@{owner}:registry={server}/npm/\n//{npm_host}/npm/:_authToken={token}\n",
+                owner = owner.to_ascii_lowercase(),
+                token = token.expose_secret()
+            );
+            write_private_file_as(&paths.npmrc(), npmrc.as_bytes(), None)
+                .map_err(|e| format!("cannot write the environment's .npmrc: {e}"))?;
+        }
 
         let own_host = berth_login.host.clone();
         let mut logins = set.logins.clone();
@@ -449,6 +488,9 @@ impl Berth {
             ],
             logins,
         );
+        if let Some((uid, gid)) = rewrite.owner {
+            files.set_owner(uid, gid);
+        }
         let report = files
             .write(&self.remote().ecr, self.now_utc())
             .await
@@ -522,13 +564,19 @@ impl Berth {
         envs: &Environments,
         spec: &RunSpec,
         argv: Vec<String>,
+        hidden: &[&str],
         log: &CreationLog,
     ) -> std::result::Result<i32, String> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        let exec = berth_runtime::ExecSpec {
-            argv,
-            env: Vec::new(),
+        // The command's output goes to a file on disk: secret values in it are masked, as
+        // GitHub Actions masks them.
+        let mask = |line: &str| {
+            hidden
+                .iter()
+                .filter(|h| h.len() >= 3)
+                .fold(line.to_owned(), |l, h| l.replace(h, "***"))
         };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let exec = berth_runtime::ExecSpec { argv };
         let run = envs.config.runtime.exec(spec, &exec, tx);
         let pump = async {
             let mut pending = String::new();
@@ -536,17 +584,26 @@ impl Berth {
                 let (Output::Stdout(b) | Output::Stderr(b)) = chunk;
                 pending.push_str(&String::from_utf8_lossy(&b));
                 while let Some(i) = pending.find('\n') {
-                    log.line(&format!("  | {}", &pending[..i]));
+                    log.line(&format!("  | {}", mask(&pending[..i])));
                     pending.drain(..=i);
                 }
             }
             if !pending.is_empty() {
-                log.line(&format!("  | {pending}"));
+                log.line(&format!("  | {}", mask(&pending)));
             }
         };
         let (code, ()) = tokio::join!(run, pump);
         code.map_err(|e| e.to_string())
     }
+}
+
+/// What [`Berth::write_logins`] writes besides the auth files.
+pub(super) struct Rewrite<'a> {
+    /// `.npmrc` too, with this account's scope on Berth's registry (only before a start: it is
+    /// mounted as a file, so a running environment would not see a replaced one).
+    pub npm_scope: Option<&'a str>,
+    /// The auth files' owner, once the environment's user is known.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// The login for Berth's own registry: the user's login with the environment token.

@@ -49,12 +49,29 @@ pub(crate) async fn clone(
     let partial = parent.join(".workspace.partial");
     let _ = std::fs::remove_dir_all(&partial);
     let mut git = tokio::process::Command::new("git");
+    git.args(["-c", "credential.helper=", "-c", "core.hooksPath=/dev/null"]);
     git.arg("clone").arg("--quiet");
     if let Some(b) = branch {
         git.arg("--branch").arg(b);
     }
     git.arg("--").arg(url).arg(&partial);
-    git.env("GIT_TERMINAL_PROMPT", "0")
+    // The clone runs as the server: none of the server's own git configuration, credential
+    // helpers, SSH keys or agent may lend it an identity.
+    let empty_home = tempfile::tempdir().map_err(|e| format!("cannot clone: {e}"))?;
+    git.env_clear()
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
+        .env("HOME", empty_home.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_ALLOW_PROTOCOL", "https:http:ssh:git:file")
+        .env(
+            "GIT_SSH_COMMAND",
+            "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile=/dev/null",
+        )
+        .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
