@@ -86,10 +86,15 @@ pub struct ImageInfo {
 impl ImageInfo {
     /// From an OCI image configuration.
     pub fn from_config(config: &berth_registry_client::pull::ImageConfig) -> Self {
-        let env = config
-            .env()
-            .clone()
-            .unwrap_or_default()
+        Self::from_parts(
+            config.env().as_deref().unwrap_or_default(),
+            config.user().clone(),
+        )
+    }
+
+    /// From an image's `Env` (`NAME=value` each) and `User` (empty means unset).
+    pub fn from_parts(env: &[String], user: Option<String>) -> Self {
+        let env = env
             .iter()
             .map(|e| {
                 let (k, v) = e.split_once('=').unwrap_or((e, ""));
@@ -98,7 +103,7 @@ impl ImageInfo {
             .collect();
         Self {
             env,
-            user: config.user().clone().filter(|u| !u.is_empty()),
+            user: user.filter(|u| !u.is_empty()),
         }
     }
 }

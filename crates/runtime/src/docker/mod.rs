@@ -408,18 +408,7 @@ impl Runtime for Docker {
             .await
             .map_err(|e| engine(&format!("inspect the pulled image {shown}"), e))?;
         let config = inspected.config.unwrap_or_default();
-        let info = ImageInfo {
-            env: config
-                .env
-                .unwrap_or_default()
-                .iter()
-                .map(|e| {
-                    let (k, v) = e.split_once('=').unwrap_or((e, ""));
-                    (k.to_owned(), v.to_owned())
-                })
-                .collect(),
-            user: config.user.filter(|u| !u.is_empty()),
-        };
+        let info = ImageInfo::from_parts(&config.env.unwrap_or_default(), config.user);
         let file = PreparedFile {
             reference: shown.clone(),
             image: inspected.id.ok_or_else(|| {

@@ -303,8 +303,9 @@ impl Berth {
     /// Starts a stopped (or failed) environment in the background.
     pub async fn start_codespace(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
         let view = self.codespace_for(p, name).await?;
-        if view.record.state == CodespaceState::Available || view.record.state.is_busy() {
-            return self.view(view.record).await;
+        if !view.record.state.can_start() {
+            // Available, or on its way: nothing to do.
+            return Ok(view);
         }
         let moved = self
             .store
