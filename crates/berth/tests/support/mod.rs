@@ -23,6 +23,8 @@ pub struct Server {
     pub child: Child,
     pub url: String,
     pub log: Arc<Mutex<String>>,
+    /// Its `--data-dir`, to remove the tmpfs directory it made (`<data>/run`) when dropped.
+    data_dir: Option<PathBuf>,
 }
 
 /// A `berth serve` command with a clean environment (no `BERTH_*` from the caller).
@@ -41,6 +43,12 @@ pub fn serve_command(args: &[&str]) -> Command {
 impl Server {
     /// Starts `berth serve ARGS` and waits until it says where it listens.
     pub fn start(mut cmd: Command) -> Server {
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_os_string()).collect();
+        let data_dir = args
+            .iter()
+            .position(|a| a == "--data-dir")
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -61,7 +69,12 @@ impl Server {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => Server { child, url, log },
+            Ok(url) => Server {
+                child,
+                url,
+                log,
+                data_dir,
+            },
             Err(_) => {
                 let _ = child.kill();
                 panic!("berth serve did not start:\n{}", log.lock().unwrap());
@@ -96,6 +109,15 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(run) = self
+            .data_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_link(d.join("run")).ok())
+        {
+            // Only when no environment is left in it (the Berth fixture stops those first).
+            let _ = std::fs::remove_dir(run.join("environments"));
+            let _ = std::fs::remove_dir(&run);
+        }
     }
 }
 

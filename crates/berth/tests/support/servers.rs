@@ -251,6 +251,8 @@ impl Berth {
                 .success()
         );
         self.server.child.wait().unwrap();
+        // Its tmpfs directory is the next server's too.
+        self.server.data_dir = None;
         let mut args = self.args.clone();
         let listen = args.iter().position(|a| a == "--listen").unwrap() + 1;
         args[listen] = self.host.clone();
