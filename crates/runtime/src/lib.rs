@@ -172,6 +172,33 @@ impl RuntimeError {
     }
 }
 
+/// Records what [`Runtime::prepare`] leaves for [`Runtime::start`] in the environment's
+/// `image.json` (its own format per runtime).
+pub(crate) fn record_image<T: serde::Serialize>(
+    spec: &RunSpec,
+    file: &T,
+) -> Result<(), RuntimeError> {
+    std::fs::create_dir_all(&spec.state_dir).map_err(RuntimeError::io(
+        "cannot create the environment's directory",
+    ))?;
+    let text = serde_json::to_vec_pretty(file).expect("plain values serialise");
+    berth_registry_client::logins::write_private_file(&spec.state_dir.join("image.json"), &text)
+        .map_err(RuntimeError::io("cannot record the prepared image"))
+}
+
+/// What [`record_image`] recorded.
+pub(crate) fn recorded_image<T: serde::de::DeserializeOwned>(
+    spec: &RunSpec,
+) -> Result<T, RuntimeError> {
+    let text = std::fs::read(spec.state_dir.join("image.json"))
+        .map_err(RuntimeError::io("the environment has no prepared image"))?;
+    serde_json::from_slice(&text).map_err(|e| {
+        RuntimeError::Engine(format!(
+            "the prepared image record is damaged: {e}; start the environment again"
+        ))
+    })
+}
+
 /// What runs environments. One per server; environments are addressed by name.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + fmt::Debug {

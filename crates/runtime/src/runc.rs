@@ -339,26 +339,12 @@ impl Runtime for Runc {
             layer_dirs: prepared.layer_dirs,
             user: info.user.clone(),
         };
-        std::fs::create_dir_all(&spec.state_dir).map_err(RuntimeError::io(
-            "cannot create the environment's directory",
-        ))?;
-        let text = serde_json::to_vec_pretty(&file).expect("plain values serialise");
-        berth_registry_client::logins::write_private_file(
-            &spec.state_dir.join("image.json"),
-            &text,
-        )
-        .map_err(RuntimeError::io("cannot record the prepared image"))?;
+        crate::record_image(spec, &file)?;
         Ok(info)
     }
 
     async fn start(&self, spec: &RunSpec) -> Result<UserIds, RuntimeError> {
-        let text = std::fs::read(spec.state_dir.join("image.json"))
-            .map_err(RuntimeError::io("the environment has no prepared image"))?;
-        let image: PreparedFile = serde_json::from_slice(&text).map_err(|e| {
-            RuntimeError::Engine(format!(
-                "the prepared image record is damaged: {e}; start the environment again"
-            ))
-        })?;
+        let image: PreparedFile = crate::recorded_image(spec)?;
         self.halt(spec).await?;
         mount_overlay(spec, &image.layer_dirs)?;
         let root = rootfs(spec);

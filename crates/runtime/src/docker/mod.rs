@@ -418,23 +418,12 @@ impl Runtime for Docker {
             })?,
             user: info.user.clone(),
         };
-        let text = serde_json::to_vec_pretty(&file).expect("plain values serialise");
-        berth_registry_client::logins::write_private_file(
-            &spec.state_dir.join("image.json"),
-            &text,
-        )
-        .map_err(RuntimeError::io("cannot record the prepared image"))?;
+        crate::record_image(spec, &file)?;
         Ok(info)
     }
 
     async fn start(&self, spec: &RunSpec) -> Result<UserIds, RuntimeError> {
-        let text = std::fs::read(spec.state_dir.join("image.json"))
-            .map_err(RuntimeError::io("the environment has no prepared image"))?;
-        let prepared: PreparedFile = serde_json::from_slice(&text).map_err(|e| {
-            RuntimeError::Engine(format!(
-                "the prepared image record is damaged: {e}; start the environment again"
-            ))
-        })?;
+        let prepared: PreparedFile = crate::recorded_image(spec)?;
         let api = self.api().await?;
         let existing = self.find(&spec.name).await?;
         let committed = committed_image(&spec.name);
