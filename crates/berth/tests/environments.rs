@@ -136,6 +136,22 @@ fn set_secret(cli: &Cli, name: &str, scope: &[&str], value: &str) {
     cli.ok(&[&["secret", "set", name], scope, &["--body", value]].concat());
 }
 
+/// Repository secrets `ACME_CONTAINER_REGISTRY_{SERVER,USER,PASSWORD}` for the htpasswd registry.
+fn htpasswd_triple(cli: &Cli, repo: &str, host: &str) {
+    for (k, v) in [
+        ("SERVER", host),
+        ("USER", REG_USER),
+        ("PASSWORD", REG_PASSWORD),
+    ] {
+        set_secret(
+            cli,
+            &format!("ACME_CONTAINER_REGISTRY_{k}"),
+            &["-R", repo],
+            v,
+        );
+    }
+}
+
 /// The `auth` of `host` in a `config.json`, decoded.
 fn auth_of(config: &str, host: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(config).ok()?;
@@ -354,18 +370,7 @@ fn an_image_behind_htpasswd_comes_up_through_a_repository_triple_and_its_registr
     );
     alice.ok(&["codespace", "delete", &name]);
 
-    for (k, v) in [
-        ("SERVER", registry.host.as_str()),
-        ("USER", REG_USER),
-        ("PASSWORD", REG_PASSWORD),
-    ] {
-        set_secret(
-            &alice,
-            &format!("ACME_CONTAINER_REGISTRY_{k}"),
-            &["-R", "alice/api"],
-            v,
-        );
-    }
+    htpasswd_triple(&alice, "alice/api", &registry.host);
     set_secret(
         &alice,
         "HALF_CONTAINER_REGISTRY_SERVER",
@@ -558,18 +563,7 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
 
     // (b) htpasswd through a repository triple; skopeo inside reaches another image.
     alice.ok(&["repo", "create", "alice/api"]);
-    for (k, v) in [
-        ("SERVER", registry.host.as_str()),
-        ("USER", REG_USER),
-        ("PASSWORD", REG_PASSWORD),
-    ] {
-        set_secret(
-            &alice,
-            &format!("ACME_CONTAINER_REGISTRY_{k}"),
-            &["-R", "alice/api"],
-            v,
-        );
-    }
+    htpasswd_triple(&alice, "alice/api", &registry.host);
     let name = created(
         &alice,
         &[

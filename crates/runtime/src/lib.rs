@@ -172,6 +172,17 @@ impl RuntimeError {
     }
 }
 
+/// Removes a directory tree the runtime owns; one already gone is fine.
+pub(crate) fn remove_tree(path: &std::path::Path) -> Result<(), RuntimeError> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::Io {
+            what: format!("cannot remove {}", path.display()),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Records what [`Runtime::prepare`] leaves for [`Runtime::start`] in the environment's
 /// `image.json` (its own format per runtime).
 pub(crate) fn record_image<T: serde::Serialize>(

@@ -162,13 +162,7 @@ impl Runc {
             self.run(&["delete", "--force", &spec.name]).await?;
         }
         unmount(&rootfs(spec));
-        match std::fs::remove_dir_all(bundle(spec)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::Io {
-                what: "cannot remove the environment's bundle".into(),
-                source: e,
-            }),
-            _ => Ok(()),
-        }
+        crate::remove_tree(&bundle(spec))
     }
 }
 
@@ -485,12 +479,6 @@ impl Runtime for Runc {
 
     async fn remove(&self, spec: &RunSpec) -> Result<(), RuntimeError> {
         self.halt(spec).await?;
-        match std::fs::remove_dir_all(&spec.state_dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::Io {
-                what: format!("cannot remove {}", spec.state_dir.display()),
-                source: e,
-            }),
-            _ => Ok(()),
-        }
+        crate::remove_tree(&spec.state_dir)
     }
 }

@@ -553,12 +553,6 @@ impl Runtime for Docker {
             }
             _ => {}
         }
-        match std::fs::remove_dir_all(&spec.state_dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::Io {
-                what: format!("cannot remove {}", spec.state_dir.display()),
-                source: e,
-            }),
-            _ => Ok(()),
-        }
+        crate::remove_tree(&spec.state_dir)
     }
 }

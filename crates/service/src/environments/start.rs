@@ -82,7 +82,7 @@ impl Berth {
                 self.store
                     .set_codespace_state(
                         name,
-                        &[],
+                        &[CodespaceState::Provisioning, CodespaceState::Starting],
                         CodespaceState::Failed,
                         Some(&reason),
                         self.now(),
