@@ -102,9 +102,13 @@ pub enum CodespaceCommand {
     Stop { name: String },
     /// Delete an environment and everything in it.
     Delete { name: String },
-    /// Run a command in a running environment; its exit code becomes this command's.
+    /// Run a command in a running environment; its exit code becomes this command's. Standard
+    /// input is passed to it when it is not a terminal (up to 1 MiB; read whole first).
     Exec {
         name: String,
+        /// Do not read standard input (as `ssh -n`): the command reads end of file.
+        #[arg(short = 'n', long)]
+        no_stdin: bool,
         /// The command and its arguments (after `--`).
         #[arg(required = true, last = true)]
         command: Vec<String>,
@@ -129,9 +133,10 @@ pub enum RegistryCommand {
 #[derive(Debug, Args)]
 pub struct RegistryCheckArgs {
     /// A registry to check from this machine (e.g. ghcr.io, https://registry.example.com,
-    /// 127.0.0.1:5000); by default the Berth server's own. With -R, the Berth server as for
+    /// 127.0.0.1:5000); by default the Berth server's own (BERTH_SERVER, or the one saved by
+    /// `berth login`, with your token unless -u says otherwise). With -R, the Berth server as for
     /// every command.
-    #[arg(long, env = "BERTH_SERVER", required_unless_present = "repo")]
+    #[arg(long, env = "BERTH_SERVER")]
     pub server: Option<String>,
     /// The username (an AWS access key ID for Amazon ECR, or AWS with a ready token).
     #[arg(short = 'u', long, conflicts_with = "repo")]
@@ -240,7 +245,7 @@ pub enum AdminCommand {
     /// The newest create/update/delete records of secrets.
     SecretAudit {
         #[arg(long, default_value_t = 50)]
-        limit: i64,
+        limit: u32,
     },
     /// Collect the registry's garbage now: deleted versions past retention, unreferenced blobs,
     /// abandoned uploads (the server also does this every --gc-interval).
@@ -341,6 +346,34 @@ pub enum RepoCommand {
         clone_url: Option<String>,
         #[arg(long)]
         description: Option<String>,
+    },
+    /// Change a repository (repository admins): its name, visibility, description, clone URL
+    /// or default branch.
+    Edit {
+        full_name: String,
+        /// A new name (the owner stays).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_parser = ["public", "private", "internal"])]
+        visibility: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// The git URL environments clone.
+        #[arg(long, conflicts_with = "no_clone_url")]
+        clone_url: Option<String>,
+        /// Remove the clone URL: new environments start with an empty workspace.
+        #[arg(long)]
+        no_clone_url: bool,
+        /// The branch new environments clone when none is given.
+        #[arg(long)]
+        default_branch: Option<String>,
+    },
+    /// Delete a repository with its secrets, collaborators and tokens (packages stay, unlinked).
+    Delete {
+        full_name: String,
+        /// Confirm: the repository cannot be restored.
+        #[arg(long)]
+        yes: bool,
     },
     /// Show a repository.
     Show { full_name: String },

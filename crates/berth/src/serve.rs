@@ -144,8 +144,10 @@ fn init_logging() {
     }
 }
 
-/// The data directory: created when missing, and checked to be a writable directory.
-fn open_data_dir(dir: &Path) -> anyhow::Result<()> {
+/// The data directory: created when missing, checked to be a writable directory, and turned
+/// into an absolute path once, here, so that nothing later resolves it against another working
+/// directory (runc resolves a relative `root.path` inside the bundle).
+fn open_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     let hint = "choose another with --data-dir, or fix its permissions";
     std::fs::create_dir_all(dir).with_context(|| {
         format!(
@@ -153,6 +155,9 @@ fn open_data_dir(dir: &Path) -> anyhow::Result<()> {
             dir.display()
         )
     })?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve the data directory {}", dir.display()))?;
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"").with_context(|| {
         format!(
@@ -161,7 +166,53 @@ fn open_data_dir(dir: &Path) -> anyhow::Result<()> {
         )
     })?;
     std::fs::remove_file(&probe)?;
-    Ok(())
+    Ok(dir)
+}
+
+/// The data directory's lock: held for the life of the server, so that a second `berth serve`
+/// on the same directory is refused instead of taking over the first one's environments. The
+/// file holds the holder's process id, for the message a second server prints.
+#[derive(Debug)]
+struct DataDirLock {
+    _file: std::fs::File,
+}
+
+const LOCK_FILE: &str = "berth.lock";
+
+fn lock_data_dir(dir: &Path) -> anyhow::Result<DataDirLock> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                "another process".to_owned()
+            } else {
+                format!("another berth serve (process {holder})")
+            };
+            bail!(
+                "the data directory {} is in use by {who}; stop that server first, or give this one another --data-dir",
+                dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(DataDirLock { _file: file })
 }
 
 /// A 32-byte key kept in the data directory (`what` names it in errors): generated on first
@@ -230,8 +281,9 @@ fn master_keys(dir: &Path) -> anyhow::Result<MasterKeys> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
-    let settings = Settings::resolve(args)?;
-    open_data_dir(&settings.data_dir)?;
+    let mut settings = Settings::resolve(args)?;
+    settings.data_dir = open_data_dir(&settings.data_dir)?;
+    let _lock = lock_data_dir(&settings.data_dir)?;
     let db_url = settings
         .database_url
         .clone()

@@ -74,7 +74,7 @@ pub fn repo(base: &str, view: &RepoView) -> Value {
         "url": format!("{base}/api/v3/repos/{full_name}"),
         "html_url": format!("{base}/{full_name}"),
         "clone_url": r.clone_url,
-        "default_branch": Value::Null,
+        "default_branch": r.default_branch,
         "permissions": permissions(view.permission),
         "role_name": view.permission.as_str(),
         "created_at": timestamp(r.created_at),

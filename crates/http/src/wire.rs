@@ -35,6 +35,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// For `#[serde(default, deserialize_with = "nullable")]`: tells a field given as `null`
+/// (`Some(None)`: clear it) from one not given (`None`, by `default`: leave it).
+pub fn nullable<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    use serde::Deserialize as _;
+    Option::<String>::deserialize(d).map(Some)
+}
+
 /// A login taken from a path: a malformed one names nothing, so it is a 404.
 pub fn path_login(s: &str) -> Result<Login, ApiError> {
     Login::parse(s).map_err(|_| ApiError::not_found())

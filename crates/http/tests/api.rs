@@ -381,8 +381,8 @@ async fn repositories_are_created_and_hidden_from_those_who_cannot_see_them() {
     );
     assert_eq!(r.body["clone_url"], "file:///srv/tools.git");
     assert_eq!(
-        r.body["permissions"]["push"], false,
-        "a member who creates an org repo has no role on it beyond reading internal"
+        r.body["permissions"]["admin"], true,
+        "a member who creates an org repository administers it, as on GitHub"
     );
     let r = app
         .post(

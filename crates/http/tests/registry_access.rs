@@ -799,7 +799,12 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
             json!({ "environments": true, "token_role": "read" }),
         )
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({ "full_name": "alice/ci", "environments": true, "token_role": "read" }),
+        "the grant as it now is"
+    );
     assert_eq!(
         pull(&app, Some(&ci), "alice/img").await.status,
         StatusCode::OK,
@@ -971,7 +976,7 @@ async fn environments_pull_what_their_repository_may_and_never_push() {
             json!({ "environments": true }),
         )
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
         pull(&app, Some(&in_public), "acme/base").await.status,
         StatusCode::OK,

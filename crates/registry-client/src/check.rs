@@ -144,11 +144,16 @@ pub async fn check(
             ),
         }
     }
+    let anonymous = matches!(login.secret, LoginSecret::Anonymous);
     match registry.login().await {
         Ok(()) => report.ok(
             "login",
             match registry.challenge() {
                 Challenge::None => "no login needed".to_owned(),
+                _ if anonymous => {
+                    "no credentials given: nothing to log in with (anonymous; pulls of public images only)"
+                        .to_owned()
+                }
                 Challenge::Basic => "username and password accepted (Basic)".to_owned(),
                 Challenge::Bearer { .. } => {
                     "username and password accepted by the token endpoint".to_owned()

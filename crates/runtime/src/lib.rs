@@ -121,6 +121,25 @@ pub struct UserIds {
 pub struct ExecSpec {
     /// Run with the environment's own variables, as its user, in its working directory.
     pub argv: Vec<String>,
+    /// What the command reads on standard input (then end of file); `None`: nothing at all.
+    pub stdin: Option<Vec<u8>>,
+}
+
+/// The exit code and message of a command that could not be started at all, as a shell (and
+/// Docker) reports them: 127 for a command that does not exist, 126 for one that cannot be run.
+pub(crate) fn not_started(argv0: &str, runtime_message: &str) -> (i32, String) {
+    if runtime_message.contains("executable file not found")
+        || runtime_message.contains("no such file or directory")
+    {
+        (127, format!("{argv0}: command not found\n"))
+    } else if runtime_message.contains("permission denied") {
+        (126, format!("{argv0}: permission denied\n"))
+    } else {
+        (
+            126,
+            format!("{argv0}: cannot run the command: {runtime_message}\n"),
+        )
+    }
 }
 
 /// A chunk of an exec's output.

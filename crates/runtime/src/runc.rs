@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_domain::codespace::layer_variables;
@@ -179,6 +180,47 @@ fn rootfs(spec: &RunSpec) -> PathBuf {
 
 fn bundle(spec: &RunSpec) -> PathBuf {
     spec.secret_dir.join("bundle")
+}
+
+/// Copies one of a command's streams to `out`. With a `hold` slot, a first chunk that starts
+/// like runc's own failure (`exec failed: `) is put there instead of being sent.
+async fn pump(
+    mut r: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    out: tokio::sync::mpsc::Sender<Output>,
+    wrap: fn(Vec<u8>) -> Output,
+    hold: Option<Arc<Mutex<Option<Vec<u8>>>>>,
+) {
+    const RUNC_FAILURE: &[u8] = b"exec failed: ";
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut first = true;
+    let mut listening = true;
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let chunk = buf[..n].to_vec();
+                if let Some(slot) = hold.as_ref().filter(|_| std::mem::take(&mut first))
+                    && chunk.starts_with(RUNC_FAILURE)
+                {
+                    *slot.lock().expect("held output poisoned") = Some(chunk);
+                    continue;
+                }
+                // Keep reading after the listener left, so the command never blocks on a pipe.
+                if listening && out.send(wrap(chunk)).await.is_err() {
+                    listening = false;
+                }
+            }
+        }
+    }
+}
+
+/// The message of the last error runc logged (its `--log-format json` lines).
+fn last_error(log: &str) -> Option<String> {
+    log.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["level"] == "error")
+        .and_then(|v| v["msg"].as_str().map(str::to_owned))
 }
 
 /// Unmounts, ignoring "not mounted".
@@ -384,8 +426,16 @@ impl Runtime for Runc {
             .append(true)
             .open(spec.state_dir.join("console.log"))
             .map_err(RuntimeError::io("cannot open the console log"))?;
+        // The log is kept across starts: a failure is told from what this start added, and
+        // runc's own messages are kept apart, in a log of this start.
+        let before = console.metadata().map(|m| m.len()).unwrap_or(0);
+        let runc_log = bundle.join("runc.log");
+        let _ = std::fs::remove_file(&runc_log);
         let status = self
             .runc()
+            .arg("--log")
+            .arg(&runc_log)
+            .args(["--log-format", "json"])
             .arg("run")
             .arg("--detach")
             .arg("--bundle")
@@ -401,13 +451,22 @@ impl Runtime for Runc {
             .await
             .map_err(|e| runc_missing(&self.program, e))?;
         if !status.success() {
-            let log =
-                std::fs::read_to_string(spec.state_dir.join("console.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            let why = match std::fs::read_to_string(&runc_log)
+                .ok()
+                .and_then(|l| last_error(&l))
+            {
+                Some(message) => message,
+                None => {
+                    let log = std::fs::read(spec.state_dir.join("console.log")).unwrap_or_default();
+                    let start = usize::try_from(before).unwrap_or(0).min(log.len());
+                    let log = String::from_utf8_lossy(&log[start..]);
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                }
+            };
             unmount(&root);
             return Err(RuntimeError::Engine(format!(
-                "runc could not start the environment ({status}): {}",
-                tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                "runc could not start the environment ({status}): {why}"
             )));
         }
         Ok(ids)
@@ -419,54 +478,79 @@ impl Runtime for Runc {
         exec: &ExecSpec,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError> {
+        // runc's own messages go to a log of this exec, apart from the command's output, so a
+        // command that cannot start is reported as a shell would (127 "command not found").
+        static EXECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = EXECS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let runc_log = spec
+            .secret_dir
+            .join(format!("exec-{}-{n}.log", std::process::id()));
         let mut cmd = self.runc();
+        cmd.arg("--log")
+            .arg(&runc_log)
+            .args(["--log-format", "json"]);
         cmd.arg("exec");
         cmd.arg(&spec.name).args(&exec.argv);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if exec.stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
         let mut child = cmd.spawn().map_err(|e| runc_missing(&self.program, e))?;
-        let pump = |mut r: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-                    out: tokio::sync::mpsc::Sender<Output>,
-                    stderr: bool| async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                match r.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let chunk = buf[..n].to_vec();
-                        let item = if stderr {
-                            Output::Stderr(chunk)
-                        } else {
-                            Output::Stdout(chunk)
-                        };
-                        if out.send(item).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
+        let feed = match (child.stdin.take(), exec.stdin.clone()) {
+            (Some(mut pipe), Some(bytes)) => Some(tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt as _;
+                // A command that stops reading early closes the pipe: not an error of ours.
+                let _ = pipe.write_all(&bytes).await;
+                let _ = pipe.shutdown().await;
+            })),
+            _ => None,
         };
         let stdout = child
             .stdout
             .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-        let stderr = child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-        let a = stdout.map(|s| tokio::spawn(pump(s, output.clone(), false)));
-        let b = stderr.map(|s| tokio::spawn(pump(s, output, true)));
+            .map(|s| tokio::spawn(pump(Box::new(s), output.clone(), Output::Stdout, None)));
+        // runc prints its own failure on stderr before the command ever runs; the first chunk
+        // is held back when it looks like that, until the exit status says whose it was.
+        let held: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
+        let stderr = child.stderr.take().map(|s| {
+            tokio::spawn(pump(
+                Box::new(s),
+                output.clone(),
+                Output::Stderr,
+                Some(held.clone()),
+            ))
+        });
         let status = child
             .wait()
             .await
             .map_err(RuntimeError::io("runc exec failed"))?;
-        for task in [a, b].into_iter().flatten() {
+        for task in [stdout, stderr, feed].into_iter().flatten() {
             let _ = task.await;
         }
+        let runc_error = std::fs::read_to_string(&runc_log)
+            .ok()
+            .and_then(|log| last_error(&log));
+        let _ = std::fs::remove_file(&runc_log);
         use std::os::unix::process::ExitStatusExt as _;
-        Ok(status
+        let code = status
             .code()
             .or_else(|| status.signal().map(|s| 128 + s))
-            .unwrap_or(255))
+            .unwrap_or(255);
+        let held = held.lock().expect("held output poisoned").take();
+        match runc_error {
+            Some(message) if code == 255 => {
+                let argv0 = exec.argv.first().map_or("", String::as_str);
+                let (code, text) = crate::not_started(argv0, &message);
+                let _ = output.send(Output::Stderr(text.into_bytes())).await;
+                Ok(code)
+            }
+            _ => {
+                if let Some(chunk) = held {
+                    let _ = output.send(Output::Stderr(chunk)).await;
+                }
+                Ok(code)
+            }
+        }
     }
 
     async fn running(&self, spec: &RunSpec) -> Result<bool, RuntimeError> {

@@ -176,6 +176,7 @@ impl Berth {
         &self,
         p: &Principal,
         org: &Login,
+        role: Option<OrgRole>,
         w: Window,
     ) -> Result<Listing<(Account, OrgRole)>> {
         let org = self.organization(org).await?;
@@ -188,6 +189,6 @@ impl Berth {
                 org.login
             )));
         }
-        Ok(self.store.list_members(org.id, w).await?)
+        Ok(self.store.list_members(org.id, role, w).await?)
     }
 }

@@ -26,9 +26,15 @@ pub enum Access<'a> {
     CodespaceOwner { owner_id: i64 },
 }
 
-fn scope_missing(scope: Scope) -> ServiceError {
+/// A token without `scope`. A token can only make tokens with scopes it holds itself, so the
+/// advice names the two ways that can succeed: another token of this user's that holds the scope,
+/// or a site administrator making one for them.
+fn scope_missing(account: &Account, scope: Scope) -> ServiceError {
     ServiceError::Forbidden(format!(
-        "this needs a token with the {scope} scope; create one with `berth token create --scopes {scope}`"
+        "this needs a token with the {scope} scope, and this one lacks it; use a token of {login}'s that has it \
+         (a token makes tokens only with scopes it holds: `berth token create --scopes {scope}` run with such a token), \
+         or ask a site administrator to run `berth token create --user {login} --scopes {scope}`",
+        login = account.login
     ))
 }
 
@@ -55,7 +61,7 @@ impl Berth {
         match access {
             Access::User => Ok(account),
             Access::Scope(scope) if scopes.has(scope) => Ok(account),
-            Access::Scope(scope) => Err(scope_missing(scope)),
+            Access::Scope(scope) => Err(scope_missing(account, scope)),
             Access::SiteAdmin if site_admin => Ok(account),
             Access::SiteAdmin => Err(ServiceError::Forbidden(
                 "must be a site administrator acting with the site_admin scope".into(),
@@ -64,7 +70,7 @@ impl Berth {
                 Err(ServiceError::NotFound)
             }
             Access::CodespaceOwner { .. } if scopes.has(Scope::Codespace) => Ok(account),
-            Access::CodespaceOwner { .. } => Err(scope_missing(Scope::Codespace)),
+            Access::CodespaceOwner { .. } => Err(scope_missing(account, Scope::Codespace)),
             Access::OrgOwner { .. } | Access::OrgMember { .. } if site_admin => Ok(account),
             Access::OrgOwner { org } => {
                 let role = self.store.membership(org.id, account.id).await?;
@@ -75,7 +81,7 @@ impl Berth {
                         org.login
                     ))),
                     Some(OrgRole::Owner) if scopes.has(Scope::AdminOrg) => Ok(account),
-                    Some(OrgRole::Owner) => Err(scope_missing(Scope::AdminOrg)),
+                    Some(OrgRole::Owner) => Err(scope_missing(account, Scope::AdminOrg)),
                 }
             }
             Access::OrgMember { org } => {
@@ -88,7 +94,7 @@ impl Berth {
                 if scopes.has(Scope::Repo) {
                     Ok(account)
                 } else {
-                    Err(scope_missing(Scope::Repo))
+                    Err(scope_missing(account, Scope::Repo))
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! Repositories and collaborators.
 
+use berth_domain::OrgRole;
 use berth_domain::{AccountKind, Login, Permission, RepoName, Visibility};
-use berth_store::{Collaborator, Listing, Repo, RepoAccessFacts, StoreError, Window};
+use berth_store::{Collaborator, Listing, Repo, RepoAccessFacts, RepoFields, StoreError, Window};
 
 use crate::authz::Access;
 use crate::{Berth, Principal, Result, ServiceError};
@@ -23,6 +24,17 @@ pub struct NewRepo {
     pub description: Option<String>,
 }
 
+/// What `PATCH /repos/{o}/{r}` changes: `None` leaves a field as it is; for the nullable ones
+/// `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct RepoChange {
+    pub name: Option<RepoName>,
+    pub visibility: Option<Visibility>,
+    pub description: Option<Option<String>>,
+    pub clone_url: Option<Option<String>>,
+    pub default_branch: Option<Option<String>>,
+}
+
 /// Checks that a clone URL is one token of printable characters; git itself judges the rest.
 fn check_clone_url(url: &str) -> Result<()> {
     if url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -34,6 +46,28 @@ fn check_clone_url(url: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+fn internal_needs_org() -> ServiceError {
+    ServiceError::invalid(
+        "Repository",
+        "visibility",
+        "invalid",
+        "internal visibility is only for repositories owned by an organization",
+    )
+}
+
+/// A store conflict on a repository's name, as the 422 GitHub answers.
+fn name_taken(e: StoreError, name: &RepoName) -> ServiceError {
+    match e {
+        StoreError::Conflict(_) => ServiceError::invalid(
+            "Repository",
+            "name",
+            "already_exists",
+            format!("name already exists on this account: {name}"),
+        ),
+        e => e.into(),
+    }
 }
 
 impl Berth {
@@ -101,36 +135,32 @@ impl Berth {
             }
         };
         if new.visibility == Visibility::Internal && owner.kind != AccountKind::Organization {
-            return Err(ServiceError::invalid(
-                "Repository",
-                "visibility",
-                "invalid",
-                "internal visibility is only for repositories owned by an organization",
-            ));
+            return Err(internal_needs_org());
         }
         if let Some(url) = &new.clone_url {
             check_clone_url(url)?;
         }
+        // An organization member who creates a repository administers it, as on GitHub.
+        let creator_admin = match org {
+            Some(_) => {
+                let creator = self.check(p, Access::User).await?;
+                let role = self.store.membership(owner.id, creator.id).await?;
+                (role != Some(OrgRole::Owner)).then_some(creator.id)
+            }
+            None => None,
+        };
+        let fields = RepoFields {
+            name: &new.name,
+            visibility: new.visibility,
+            clone_url: new.clone_url.as_deref(),
+            description: new.description.as_deref(),
+            default_branch: None,
+        };
         let repo = self
             .store
-            .create_repo(
-                owner.id,
-                &new.name,
-                new.visibility,
-                new.clone_url.as_deref(),
-                new.description.as_deref(),
-                self.now(),
-            )
+            .create_repo(owner.id, fields, creator_admin, self.now())
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => ServiceError::invalid(
-                    "Repository",
-                    "name",
-                    "already_exists",
-                    format!("name already exists on this account: {}", new.name),
-                ),
-                e => e.into(),
-            })?;
+            .map_err(|e| name_taken(e, &new.name))?;
         let (repo, facts) = self
             .store
             .repo_by_id(repo.id, p.user_id())
@@ -138,6 +168,74 @@ impl Berth {
             .ok_or(ServiceError::NotFound)?;
         let permission = self.check_repo(p, &repo, facts, Permission::Read)?;
         Ok(RepoView { repo, permission })
+    }
+
+    /// Changes a repository's name, visibility, description, clone URL or default branch
+    /// (repository admins).
+    pub async fn update_repo(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &RepoName,
+        change: RepoChange,
+    ) -> Result<RepoView> {
+        let view = self.repo_for(p, owner, name, Permission::Admin).await?;
+        let r = &view.repo;
+        let visibility = change.visibility.unwrap_or(r.visibility);
+        if visibility == Visibility::Internal && r.owner_kind != AccountKind::Organization {
+            return Err(internal_needs_org());
+        }
+        let pick =
+            |c: Option<Option<String>>, old: &Option<String>| c.unwrap_or_else(|| old.clone());
+        let clone_url = pick(change.clone_url, &r.clone_url);
+        if let Some(url) = &clone_url {
+            check_clone_url(url)?;
+        }
+        let default_branch = pick(change.default_branch, &r.default_branch);
+        if let Some(b) = &default_branch {
+            crate::environments::check_branch(b, "Repository", "default_branch")?;
+        }
+        let description = pick(change.description, &r.description);
+        let new_name = change.name.unwrap_or_else(|| r.name.clone());
+        let fields = RepoFields {
+            name: &new_name,
+            visibility,
+            clone_url: clone_url.as_deref(),
+            description: description.as_deref(),
+            default_branch: default_branch.as_deref(),
+        };
+        self.store
+            .update_repo(r.id, fields, self.now())
+            .await
+            .map_err(|e| name_taken(e, &new_name))?;
+        let (repo, facts) = self
+            .store
+            .repo_by_id(r.id, p.user_id())
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let permission = self.check_repo(p, &repo, facts, Permission::Read)?;
+        tracing::info!(repository = %repo.full_name(), "repository updated");
+        Ok(RepoView { repo, permission })
+    }
+
+    /// Deletes a repository (repository admins) with its secrets, collaborators, tokens and
+    /// grants; packages linked to it stay, unlinked. Refused while it has environments.
+    pub async fn delete_repo(&self, p: &Principal, owner: &Login, name: &RepoName) -> Result<()> {
+        let view = self.repo_for(p, owner, name, Permission::Admin).await?;
+        let environments = self.store.codespaces_of_repo(view.repo.id).await?;
+        if !environments.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "{} still has {} environment(s) ({}); delete them first (`berth codespace delete NAME`)",
+                view.repo.full_name(),
+                environments.len(),
+                environments.join(", ")
+            )));
+        }
+        if !self.store.delete_repo(view.repo.id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        tracing::info!(repository = %view.repo.full_name(), "repository deleted");
+        Ok(())
     }
 
     /// Adds a collaborator or changes their role (repository admins).

@@ -135,12 +135,15 @@ impl Store {
             .transpose()
     }
 
-    /// An organization's members with their roles, ordered by login.
+    /// An organization's members with their roles (only those of `role`, when given), ordered
+    /// by login.
     pub async fn list_members(
         &self,
         org_id: i64,
+        role: Option<OrgRole>,
         w: Window,
     ) -> Result<Listing<(Account, OrgRole)>> {
+        let role = role.map(OrgRole::as_str);
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
@@ -150,17 +153,22 @@ impl Store {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.id, a.login, a.kind, a.site_admin, a.name, a.created_at, a.updated_at, m.role \
              FROM org_members m JOIN accounts a ON a.id = m.user_id \
-             WHERE m.org_id = $1 ORDER BY a.login_key LIMIT $2 OFFSET $3",
+             WHERE m.org_id = $1 AND ($4 IS NULL OR m.role = $4) \
+             ORDER BY a.login_key LIMIT $2 OFFSET $3",
         )
         .bind(org_id)
         .bind(w.limit)
         .bind(w.offset)
+        .bind(role)
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_members WHERE org_id = $1")
-            .bind(org_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND ($2 IS NULL OR role = $2)",
+        )
+        .bind(org_id)
+        .bind(role)
+        .fetch_one(&self.pool)
+        .await?;
         let items = rows
             .into_iter()
             .map(|r| {

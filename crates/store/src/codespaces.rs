@@ -148,6 +148,16 @@ impl Store {
         })
     }
 
+    /// The names of a repository's environments (whoever owns them), oldest first.
+    pub async fn codespaces_of_repo(&self, repo_id: i64) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM codespaces WHERE repo_id = $1 ORDER BY id")
+                .bind(repo_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Every environment in one of `states` (at start-up, to settle what a restart interrupted).
     pub async fn codespaces_in_states(
         &self,

@@ -29,7 +29,7 @@ pub use grants::RepoGrant;
 pub use registry::{
     ManifestRecord, NewManifest, NewPackage, Package, PackageKind, PackageSource, Upload,
 };
-pub use repos::{Collaborator, Repo, RepoAccessFacts};
+pub use repos::{Collaborator, Repo, RepoAccessFacts, RepoFields};
 pub use secrets::{
     Envelope, EnvelopeTable, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord,
     SecretRecord, SecretScope,

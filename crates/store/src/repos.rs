@@ -20,8 +20,20 @@ pub struct Repo {
     pub visibility: Visibility,
     pub clone_url: Option<String>,
     pub description: Option<String>,
+    /// The branch environments clone when none is asked for (`None`: the clone's `HEAD`).
+    pub default_branch: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A repository's editable fields, as created or as they are to become.
+#[derive(Debug, Clone, Copy)]
+pub struct RepoFields<'a> {
+    pub name: &'a RepoName,
+    pub visibility: Visibility,
+    pub clone_url: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub default_branch: Option<&'a str>,
 }
 
 impl Repo {
@@ -56,6 +68,7 @@ struct RepoRow {
     visibility: String,
     clone_url: Option<String>,
     description: Option<String>,
+    default_branch: Option<String>,
     created_at: i64,
     updated_at: i64,
     org_role: Option<String>,
@@ -86,6 +99,7 @@ impl RepoRow {
                 .ok_or_else(|| corrupt("visibility", &self.visibility))?,
             clone_url: self.clone_url,
             description: self.description,
+            default_branch: self.default_branch,
             created_at: self.created_at,
             updated_at: self.updated_at,
         };
@@ -96,7 +110,7 @@ impl RepoRow {
 /// The one repository SELECT; `$1` is the asking user's id (or -1), filters follow from `$2`.
 const REPO_SELECT: &str = "\
     SELECT r.id, r.owner_id, o.login AS owner_login, o.kind AS owner_kind, r.name, r.visibility, \
-           r.clone_url, r.description, r.created_at, r.updated_at, \
+           r.clone_url, r.description, r.default_branch, r.created_at, r.updated_at, \
            m.role AS org_role, c.permission AS collaborator \
     FROM repositories r \
     JOIN accounts o ON o.id = r.owner_id \
@@ -104,34 +118,93 @@ const REPO_SELECT: &str = "\
     LEFT JOIN collaborators c ON c.repo_id = r.id AND c.user_id = $1";
 
 impl Store {
+    /// Creates a repository; `admin`, when given, becomes an admin collaborator in the same
+    /// transaction (an organization member who creates a repository administers it).
     pub async fn create_repo(
         &self,
         owner_id: i64,
-        name: &RepoName,
-        visibility: Visibility,
-        clone_url: Option<&str>,
-        description: Option<&str>,
+        fields: RepoFields<'_>,
+        admin: Option<i64>,
         now: i64,
     ) -> Result<Repo> {
+        let mut tx = self.writer.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO repositories (owner_id, name, name_key, visibility, clone_url, description, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            "INSERT INTO repositories (owner_id, name, name_key, visibility, clone_url, description, default_branch, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
         )
         .bind(owner_id)
-        .bind(name.as_str())
-        .bind(name.key())
-        .bind(visibility.as_str())
-        .bind(clone_url)
-        .bind(description)
+        .bind(fields.name.as_str())
+        .bind(fields.name.key())
+        .bind(fields.visibility.as_str())
+        .bind(fields.clone_url)
+        .bind(fields.description)
+        .bind(fields.default_branch)
         .bind(now)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("repository"))?;
+        if let Some(user_id) = admin {
+            sqlx::query(
+                "INSERT INTO collaborators (repo_id, user_id, permission) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(user_id)
+            .bind(Permission::Admin.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         let (repo, _) = self
             .repo_by_id(id, None)
             .await?
             .ok_or_else(|| corrupt("repository", "vanished after insert"))?;
         Ok(repo)
+    }
+
+    /// Replaces a repository's editable fields; `false` when it does not exist.
+    pub async fn update_repo(&self, id: i64, fields: RepoFields<'_>, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE repositories SET name = $2, name_key = $3, visibility = $4, clone_url = $5, \
+             description = $6, default_branch = $7, updated_at = $8 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(fields.name.as_str())
+        .bind(fields.name.key())
+        .bind(fields.visibility.as_str())
+        .bind(fields.clone_url)
+        .bind(fields.description)
+        .bind(fields.default_branch)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(conflict_as("repository"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a repository and everything that exists only for it, in one transaction: its
+    /// secrets and their key pair, collaborators, repository tokens, environment records and
+    /// package grants (by cascade). Packages linked to it stay, unlinked and no longer
+    /// inheriting. Callers make sure no environment of it still runs.
+    pub async fn delete_repo(&self, id: i64) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("UPDATE packages SET inherit_access = 0 WHERE source_repo_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for table in ["secrets", "secret_keys"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE scope_kind = 'repository' AND scope_id = $1"
+            ))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let done = sqlx::query("DELETE FROM repositories WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// A repository by `owner/name` (case-insensitive), with `user_id`'s standing towards it.

@@ -4,7 +4,7 @@
 
 use berth_domain::secrets::{OrgSecretVisibility, SecretLevel, SecretName};
 
-use crate::{Result, Store, corrupt};
+use crate::{Listing, Result, Store, Window, corrupt};
 
 /// Whose secrets: a user's, a repository's or an organization's (by account or repository id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -386,15 +386,20 @@ impl Store {
         Ok(())
     }
 
-    /// The newest audit lines first.
-    pub async fn secret_audit(&self, limit: i64) -> Result<Vec<SecretAuditRecord>> {
-        Ok(sqlx::query_as(
+    /// One window of the audit lines, newest first, and how many there are.
+    pub async fn secret_audit(&self, w: Window) -> Result<Listing<SecretAuditRecord>> {
+        let items = sqlx::query_as(
             "SELECT at, actor_id, action, scope_kind, scope_id, name FROM secret_audit \
-             ORDER BY id DESC LIMIT $1",
+             ORDER BY id DESC LIMIT $1 OFFSET $2",
         )
-        .bind(limit)
+        .bind(w.limit)
+        .bind(w.offset)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        let total = sqlx::query_scalar("SELECT COUNT(*) FROM secret_audit")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Listing { items, total })
     }
 
     /// Envelopes of `table` not wrapped by `master_key_id`, up to `limit`, with their row ids.

@@ -2,7 +2,7 @@
 
 use berth_domain::{AccountKind, Login, OrgRole, Permission, RepoName, Scopes, Visibility};
 use berth_store::{
-    Backend, NewToken, RepoAccessFacts, Store, StoreError, TokenKind, Window, testing,
+    Backend, NewToken, RepoAccessFacts, RepoFields, Store, StoreError, TokenKind, Window, testing,
 };
 
 fn login(s: &str) -> Login {
@@ -79,6 +79,7 @@ async fn membership_is_set_changed_listed_and_removed(s: &Store) {
     let page = s
         .list_members(
             org.id,
+            None,
             Window {
                 limit: 2,
                 offset: 0,
@@ -96,6 +97,7 @@ async fn membership_is_set_changed_listed_and_removed(s: &Store) {
     let rest = s
         .list_members(
             org.id,
+            None,
             Window {
                 limit: 2,
                 offset: 2,
@@ -134,9 +136,13 @@ async fn repositories_come_with_the_callers_standing(s: &Store) {
     let r = s
         .create_repo(
             org.id,
-            &name("Tools"),
-            Visibility::Internal,
-            Some("file:///src/tools"),
+            RepoFields {
+                name: &name("Tools"),
+                visibility: Visibility::Internal,
+                clone_url: Some("file:///src/tools"),
+                description: None,
+                default_branch: None,
+            },
             None,
             5,
         )
@@ -151,17 +157,32 @@ async fn repositories_come_with_the_callers_standing(s: &Store) {
         )
     );
     let err = s
-        .create_repo(org.id, &name("tools"), Visibility::Private, None, None, 6)
+        .create_repo(
+            org.id,
+            RepoFields {
+                name: &name("tools"),
+                visibility: Visibility::Private,
+                clone_url: None,
+                description: None,
+                default_branch: None,
+            },
+            None,
+            6,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict("repository")), "{err:?}");
     let mine = s
         .create_repo(
             owner.id,
-            &name("tools"),
-            Visibility::Private,
+            RepoFields {
+                name: &name("tools"),
+                visibility: Visibility::Private,
+                clone_url: None,
+                description: Some("mine"),
+                default_branch: None,
+            },
             None,
-            Some("mine"),
             7,
         )
         .await
@@ -241,7 +262,18 @@ async fn tokens_are_found_by_hash_listed_and_revoked(s: &Store) {
         .await
         .unwrap();
     let repo = s
-        .create_repo(u.id, &name("app"), Visibility::Private, None, None, 1)
+        .create_repo(
+            u.id,
+            RepoFields {
+                name: &name("app"),
+                visibility: Visibility::Private,
+                clone_url: None,
+                description: None,
+                default_branch: None,
+            },
+            None,
+            1,
+        )
         .await
         .unwrap();
     let scopes = Scopes::parse(["repo", "write:packages"]).unwrap();
@@ -368,7 +400,18 @@ async fn registry_metadata_round_trips(s: &Store) {
         "creating twice returns the first"
     );
     let repo = s
-        .create_repo(owner.id, &name("src"), Visibility::Private, None, None, 3)
+        .create_repo(
+            owner.id,
+            RepoFields {
+                name: &name("src"),
+                visibility: Visibility::Private,
+                clone_url: None,
+                description: None,
+                default_branch: None,
+            },
+            None,
+            3,
+        )
         .await
         .unwrap();
     let linked = s
@@ -511,7 +554,18 @@ async fn package_grants_are_set_listed_and_cleared(s: &Store) {
         .await
         .unwrap();
     let repo = s
-        .create_repo(owner.id, &name("ci"), Visibility::Private, None, None, 1)
+        .create_repo(
+            owner.id,
+            RepoFields {
+                name: &name("ci"),
+                visibility: Visibility::Private,
+                clone_url: None,
+                description: None,
+                default_branch: None,
+            },
+            None,
+            1,
+        )
         .await
         .unwrap();
     let new = NewPackage {
@@ -652,7 +706,18 @@ async fn codespaces_move_through_states(s: &Store) {
         .await
         .unwrap();
     let repo = s
-        .create_repo(owner.id, &name("web"), Visibility::Private, None, None, 1)
+        .create_repo(
+            owner.id,
+            RepoFields {
+                name: &name("web"),
+                visibility: Visibility::Private,
+                clone_url: None,
+                description: None,
+                default_branch: None,
+            },
+            None,
+            1,
+        )
         .await
         .unwrap();
     let new = |n: &'static str| NewCodespace {

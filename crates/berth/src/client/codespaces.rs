@@ -40,18 +40,15 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
             settle(c, as_json, &name, 0).await
         }
         CodespaceCommand::List => {
-            let v = c
-                .call(Method::GET, "/user/codespaces?per_page=100", None)
-                .await?
-                .unwrap_or_default();
+            let all = c
+                .all_counted_pages("/user/codespaces", "codespaces")
+                .await?;
             if as_json {
-                output::json(&v);
+                output::json(&json!({ "total_count": all.len(), "codespaces": all }));
                 return Ok(());
             }
-            let rows: Vec<Vec<String>> = v["codespaces"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            let rows: Vec<Vec<String>> = all
+                .iter()
                 .map(|c| {
                     vec![
                         output::field(c, &["name"]),
@@ -97,7 +94,11 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
             eprintln!("deleted codespace {name}");
             Ok(())
         }
-        CodespaceCommand::Exec { name, command } => exec(c, &name, command).await,
+        CodespaceCommand::Exec {
+            name,
+            no_stdin,
+            command,
+        } => exec(c, &name, command, !no_stdin).await,
         CodespaceCommand::Logs { name, follow } => {
             if follow {
                 follow_log(c, &name, 0, &mut std::io::stdout()).await
@@ -120,13 +121,18 @@ fn show(as_json: bool, v: &Value) -> anyhow::Result<()> {
         output::json(v);
     } else {
         output::table(
-            &["NAME", "REPOSITORY", "STATE"],
+            &["NAME", "REPOSITORY", "BRANCH", "STATE"],
             &[vec![
                 output::field(v, &["name"]),
                 output::field(v, &["repository", "full_name"]),
+                output::field(v, &["git_status", "ref"]),
                 output::field(v, &["state"]),
             ]],
         );
+        // Why it failed, and what to do, is the first thing a user needs.
+        if let Some(reason) = v["state_reason"].as_str().filter(|r| !r.is_empty()) {
+            println!("reason: {reason}");
+        }
     }
     Ok(())
 }
@@ -189,13 +195,46 @@ async fn settle(c: &Client, as_json: bool, name: &str, skip: usize) -> anyhow::R
     }
 }
 
+/// The most standard input `exec` passes (the server's limit too).
+const STDIN_LIMIT: u64 = 1 << 20;
+
+/// Standard input for `exec`: read whole when it is a pipe or a file, never from a terminal.
+fn read_stdin() -> anyhow::Result<Option<Vec<u8>>> {
+    use std::io::{IsTerminal as _, Read as _};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    stdin
+        .lock()
+        .take(STDIN_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .context("cannot read standard input")?;
+    if bytes.len() as u64 > STDIN_LIMIT {
+        bail!(
+            "standard input is larger than 1 MiB, the most `berth codespace exec` passes; copy bigger inputs into the workspace, or add -n not to pass it"
+        );
+    }
+    Ok(Some(bytes))
+}
+
 /// Streams the command's output and ends with its exit code.
-async fn exec(c: &Client, name: &str, command: Vec<String>) -> anyhow::Result<()> {
+async fn exec(
+    c: &Client,
+    name: &str,
+    command: Vec<String>,
+    pass_stdin: bool,
+) -> anyhow::Result<()> {
+    let mut body = json!({ "command": command });
+    if pass_stdin && let Some(bytes) = read_stdin()? {
+        body["stdin"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
     let resp = c
         .open(
             Method::POST,
             &format!("/user/codespaces/{name}/exec"),
-            Some(json!({"command": command})),
+            Some(body),
         )
         .await?;
     let mut stream = resp.bytes_stream();

@@ -16,6 +16,7 @@ use crate::cli::{
 
 /// `berth login`: reads the token from standard input, checks it, and saves both.
 pub async fn login(server: &str) -> anyhow::Result<()> {
+    let server = &super::http::with_scheme(server)?;
     let mut token = String::new();
     std::io::stdin()
         .lock()
@@ -194,15 +195,9 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             );
         }
         Command::Admin(AdminCommand::SecretAudit { limit }) => {
-            let v = c
-                .call(
-                    Method::GET,
-                    &format!("/admin/secrets/audit?limit={limit}"),
-                    None,
-                )
-                .await?
-                .unwrap_or_default();
-            let items = v.as_array().cloned().unwrap_or_default();
+            let items = c
+                .first_items("/admin/secrets/audit", usize::try_from(limit).unwrap_or(0))
+                .await?;
             show_many(
                 as_json,
                 &items,
@@ -227,6 +222,15 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
     Ok(())
 }
 
+/// GitHub's membership word (`admin`) as the CLI says it (`owner`, as `--role` takes it).
+fn berth_role(github: String) -> String {
+    if github == "admin" {
+        "owner".into()
+    } else {
+        github
+    }
+}
+
 async fn member(c: &Client, as_json: bool, command: MemberCommand) -> anyhow::Result<()> {
     match command {
         MemberCommand::Add { org, login, role } => {
@@ -242,7 +246,7 @@ async fn member(c: &Client, as_json: bool, command: MemberCommand) -> anyhow::Re
             let row = vec![
                 output::field(&v, &["organization", "login"]),
                 output::field(&v, &["user", "login"]),
-                output::field(&v, &["role"]),
+                berth_role(output::field(&v, &["role"])),
             ];
             show(as_json, &v, &["ORG", "LOGIN", "ROLE"], row);
         }
@@ -259,7 +263,32 @@ async fn member(c: &Client, as_json: bool, command: MemberCommand) -> anyhow::Re
         }
         MemberCommand::List { org } => {
             let members = c.all_pages(&format!("/orgs/{org}/members")).await?;
-            show_many(as_json, &members, ACCOUNT_HEADER, account_row);
+            let owners = c
+                .all_pages(&format!("/orgs/{org}/members?role=admin"))
+                .await?;
+            let is_owner = |v: &Value| owners.iter().any(|o| o["id"] == v["id"]);
+            if as_json {
+                let with_roles: Vec<Value> = members
+                    .iter()
+                    .map(|m| {
+                        let mut m = m.clone();
+                        m["role"] = json!(if is_owner(&m) { "owner" } else { "member" });
+                        m
+                    })
+                    .collect();
+                output::json(&Value::Array(with_roles));
+            } else {
+                let rows: Vec<Vec<String>> = members
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            output::field(m, &["login"]),
+                            (if is_owner(m) { "owner" } else { "member" }).to_owned(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["LOGIN", "ROLE"], &rows);
+            }
         }
     }
     Ok(())
@@ -292,6 +321,64 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
                 .await?
                 .unwrap_or_default();
             show(as_json, &v, REPO_HEADER, repo_row(&v));
+        }
+        RepoCommand::Edit {
+            full_name,
+            name,
+            visibility,
+            description,
+            clone_url,
+            no_clone_url,
+            default_branch,
+        } => {
+            let (owner, repo) = split_full_name(&full_name)?;
+            let mut body = serde_json::Map::new();
+            let mut set = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    body.insert(k.to_owned(), v);
+                }
+            };
+            set("name", name.map(Value::from));
+            set("visibility", visibility.map(Value::from));
+            set("description", description.map(Value::from));
+            set("default_branch", default_branch.map(Value::from));
+            set(
+                "clone_url",
+                if no_clone_url {
+                    Some(Value::Null)
+                } else {
+                    clone_url.map(Value::from)
+                },
+            );
+            if body.is_empty() {
+                return Err(super::usage(
+                    "say what to change: --name, --visibility, --description, --clone-url, --no-clone-url or --default-branch",
+                ));
+            }
+            let v = c
+                .call(
+                    Method::PATCH,
+                    &format!("/repos/{owner}/{repo}"),
+                    Some(Value::Object(body)),
+                )
+                .await?
+                .unwrap_or_default();
+            show(as_json, &v, REPO_HEADER, repo_row(&v));
+        }
+        RepoCommand::Delete { full_name, yes } => {
+            let (owner, repo) = split_full_name(&full_name)?;
+            if !yes {
+                return Err(super::usage(&format!(
+                    "deleting {owner}/{repo} removes its secrets, collaborators and tokens for good; add --yes to go ahead"
+                )));
+            }
+            c.call(Method::DELETE, &format!("/repos/{owner}/{repo}"), None)
+                .await?;
+            if as_json {
+                output::json(&json!({ "deleted": format!("{owner}/{repo}") }));
+            } else {
+                println!("deleted {owner}/{repo}");
+            }
         }
         RepoCommand::Show { full_name } => {
             let (owner, name) = split_full_name(&full_name)?;
@@ -360,6 +447,16 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
             user,
             repo,
         } => {
+            if repo.is_some() && !scopes.is_empty() {
+                return Err(super::usage(
+                    "--scopes does not apply to a repository token (--repo): it always writes its own repository's packages and reads public ones; leave --scopes out",
+                ));
+            }
+            if repo.is_none() && scopes.is_empty() {
+                return Err(super::usage(
+                    "say what the token may do with --scopes, e.g. --scopes repo,write:packages,codespace (scopes: repo, read:packages, write:packages, delete:packages, codespace, codespace:secrets, admin:org, site_admin)",
+                ));
+            }
             let expires_at = expires_in_days.map(|d| {
                 let t = time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(d));
                 t.format(&time::format_description::well_known::Rfc3339)
@@ -386,16 +483,8 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
             }
         }
         TokenCommand::List => {
-            let v = c
-                .call(Method::GET, "/user/tokens", None)
-                .await?
-                .unwrap_or_default();
-            show_many(
-                as_json,
-                v.as_array().map(Vec::as_slice).unwrap_or_default(),
-                TOKEN_HEADER,
-                token_row,
-            );
+            let tokens = c.all_pages("/user/tokens").await?;
+            show_many(as_json, &tokens, TOKEN_HEADER, token_row);
         }
         TokenCommand::Revoke { id } => {
             c.call(Method::DELETE, &format!("/user/tokens/{id}"), None)
@@ -511,20 +600,48 @@ async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::
                         Some(json!({ "role": role })),
                     )
                     .await?;
+                    if as_json {
+                        output::json(&json!({ "login": login, "role": role }));
+                    } else {
+                        println!("{login} now has {role} access to {package}");
+                    }
                 }
                 (None, Some(full)) => {
                     let (o, r) = split_full_name(&full)?;
-                    c.call(
-                        Method::PUT,
-                        &format!("{base}/access/repositories/{o}/{r}"),
-                        Some(json!({ "environments": environments, "token_role": token_role })),
-                    )
-                    .await?;
+                    // `--repo R` alone is "Manage Codespaces access": R's environments may pull.
+                    // What is not asked for stays as it was (grants to one repository combine).
+                    let mut body = serde_json::Map::new();
+                    if environments || token_role.is_none() {
+                        body.insert("environments".into(), json!(true));
+                    }
+                    if let Some(role) = &token_role {
+                        body.insert("token_role".into(), json!(role));
+                    }
+                    let grant = c
+                        .call(
+                            Method::PUT,
+                            &format!("{base}/access/repositories/{o}/{r}"),
+                            Some(Value::Object(body)),
+                        )
+                        .await?
+                        .unwrap_or_default();
+                    if as_json {
+                        output::json(&grant);
+                    } else {
+                        let envs = if grant["environments"] == json!(true) {
+                            "its environments may pull"
+                        } else {
+                            "its environments may not pull"
+                        };
+                        let tokens = grant["token_role"]
+                            .as_str()
+                            .map_or("its tokens have no role".to_owned(), |r| {
+                                format!("its tokens have {r} access")
+                            });
+                        println!("{o}/{r} on {package}: {envs}; {tokens}");
+                    }
                 }
                 (None, None) => bail!("say whom to grant: --user LOGIN or --repo OWNER/REPO"),
-            }
-            if !as_json {
-                println!("granted");
             }
         }
         PackageCommand::Revoke {
@@ -533,19 +650,21 @@ async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::
             repo,
         } => {
             let base = package_path(&package)?;
-            let path = match (user, repo) {
-                (Some(login), _) => format!("{base}/access/users/{login}"),
+            let (path, whom) = match (user, repo) {
+                (Some(login), _) => (format!("{base}/access/users/{login}"), login),
                 (None, Some(full)) => {
                     let (o, r) = split_full_name(&full)?;
-                    format!("{base}/access/repositories/{o}/{r}")
+                    (format!("{base}/access/repositories/{o}/{r}"), full.clone())
                 }
                 (None, None) => {
                     bail!("say whose grant to remove: --user LOGIN or --repo OWNER/REPO")
                 }
             };
             c.call(Method::DELETE, &path, None).await?;
-            if !as_json {
-                println!("revoked");
+            if as_json {
+                output::json(&json!({ "revoked": whom, "package": package }));
+            } else {
+                println!("revoked the grant of {whom} on {package}");
             }
         }
         PackageCommand::Access { package } => {

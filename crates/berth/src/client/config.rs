@@ -56,11 +56,12 @@ pub fn save(saved: &Saved) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-pub fn forget() -> anyhow::Result<()> {
+/// Removes the saved login; says where it was, or `None` when nothing was saved.
+pub fn forget() -> anyhow::Result<Option<PathBuf>> {
     let path = dir()?.join("config.json");
     match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(Some(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot remove {}", path.display())),
     }
 }

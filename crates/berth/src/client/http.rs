@@ -8,6 +8,38 @@ use serde_json::Value;
 
 use super::config;
 
+/// A server given without a scheme (`127.0.0.1:8080`): plain HTTP for loopback addresses, where
+/// `berth serve` listens by default, HTTPS for anything else; either way the user is told.
+pub fn with_scheme(server: &str) -> anyhow::Result<String> {
+    let server = server.trim().trim_end_matches('/');
+    if server.contains("://") {
+        let url = url::Url::parse(server).with_context(|| {
+            format!("--server {server:?} is not a URL such as http://127.0.0.1:8080")
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("--server {server:?}: use an http:// or https:// URL");
+        }
+        return Ok(server.to_owned());
+    }
+    let host = server.split('/').next().unwrap_or_default();
+    let bare = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let loopback = bare == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let scheme = if loopback { "http" } else { "https" };
+    let full = format!("{scheme}://{server}");
+    url::Url::parse(&full).with_context(|| {
+        format!("--server {server:?} is not an address such as http://127.0.0.1:8080")
+    })?;
+    eprintln!("note: no scheme in --server; using {full}");
+    Ok(full)
+}
+
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
@@ -31,15 +63,28 @@ impl Client {
     /// `berth login`.
     pub fn from_env(server: Option<&str>) -> anyhow::Result<Self> {
         let saved = config::load()?;
-        let server = server
-            .map(str::to_owned)
-            .or_else(|| saved.as_ref().map(|s| s.server.clone()))
-            .context("no server: run `berth login --server URL`, or set BERTH_SERVER")?;
+        let server = match server {
+            Some(given) => with_scheme(given)?,
+            None => saved
+                .as_ref()
+                .map(|s| s.server.clone())
+                .context("no server: run `berth login --server URL`, or set BERTH_SERVER")?,
+        };
         let token = std::env::var("BERTH_TOKEN")
             .ok()
             .filter(|t| !t.is_empty())
             .or_else(|| saved.map(|s| s.token));
         Self::new(&server, token.map(SecretString::from))
+    }
+
+    /// The server's URL (`http(s)://host[:port]`).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The token calls are made with, if any.
+    pub fn token(&self) -> Option<&SecretString> {
+        self.token.as_ref()
     }
 
     /// One call; `Ok(None)` for an empty (204) answer.
@@ -128,6 +173,11 @@ impl Client {
 
     /// Every page of a listing, following `Link: rel="next"`.
     pub async fn all_pages(&self, path: &str) -> anyhow::Result<Vec<Value>> {
+        self.first_items(path, usize::MAX).await
+    }
+
+    /// The first `limit` items of a listing, page by page.
+    pub async fn first_items(&self, path: &str, limit: usize) -> anyhow::Result<Vec<Value>> {
         let mut url = format!(
             "{}/api/v3{path}{}per_page=100",
             self.server,
@@ -137,6 +187,32 @@ impl Client {
         loop {
             let (value, next) = self.send(Method::GET, &url, None).await?;
             if let Some(Value::Array(page)) = value {
+                items.extend(page);
+            }
+            match next {
+                Some(n) if items.len() < limit => url = n,
+                _ => {
+                    items.truncate(limit);
+                    return Ok(items);
+                }
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Every page of a counted listing (`{total_count, <key>: [...]}`, GitHub's shape for
+    /// secrets, codespaces and selected repositories), following `Link: rel="next"`.
+    pub async fn all_counted_pages(&self, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
+        let mut url = format!(
+            "{}/api/v3{path}{}per_page=100",
+            self.server,
+            if path.contains('?') { "&" } else { "?" }
+        );
+        let mut items = Vec::new();
+        loop {
+            let (value, next) = self.send(Method::GET, &url, None).await?;
+            if let Some(Value::Array(page)) = value.map(|mut v| v[key].take()) {
                 items.extend(page);
             }
             match next {

@@ -17,7 +17,13 @@ use crate::cli::{Command, Global};
 pub async fn run(global: Global, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Login { server } => commands::login(&server).await,
-        Command::Logout => config::forget(),
+        Command::Logout => {
+            match config::forget()? {
+                Some(path) => println!("logged out (removed {})", path.display()),
+                None => println!("not logged in: nothing was saved"),
+            }
+            Ok(())
+        }
         Command::Registry(crate::cli::RegistryCommand::Check(args)) => {
             registry::check(global.server.as_deref(), global.json, args).await
         }
@@ -34,6 +40,13 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<()> {
             commands::run(&client, global.json, command).await
         }
     }
+}
+
+/// A usage error found after parsing: says what was wrong and ends with exit code 2, as clap's
+/// own usage errors do.
+pub fn usage(message: &str) -> anyhow::Error {
+    eprintln!("error: {message}");
+    Exit(2).into()
 }
 
 /// A command that has already said what went wrong, and ends with this exit code.

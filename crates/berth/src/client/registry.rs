@@ -25,7 +25,33 @@ pub async fn check(
     // `--server` is the global flag every command takes: with -R it names the Berth server, as
     // for every other command; without, the registry to check (by default, Berth's own).
     let (problems, reports): (Vec<String>, Vec<CheckReport>) = match (&args.repo, &args.server) {
-        (None, Some(registry)) => (Vec::new(), vec![check_here(registry, &args).await?]),
+        (None, given) => {
+            // Without --server, Berth's own registry; and there, unless -u says otherwise, as the
+            // saved login (or BERTH_TOKEN).
+            let berth = Client::from_env(None).ok();
+            let registry = match (given, &berth) {
+                (Some(r), _) => r.clone(),
+                (None, Some(b)) => b.server().to_owned(),
+                (None, None) => anyhow::bail!(
+                    "no registry to check: give one with --server, a repository with -R, or run `berth login` to check Berth's own"
+                ),
+            };
+            let own = berth.filter(|b| {
+                args.username.is_none() && b.token().is_some() && same_host(&registry, b.server())
+            });
+            let me = match own {
+                Some(b) => {
+                    let me = b
+                        .call(Method::GET, "/user", None)
+                        .await?
+                        .unwrap_or_default();
+                    let token = b.token().cloned().expect("filtered on a token");
+                    Some((output::field(&me, &["login"]), token))
+                }
+                None => None,
+            };
+            (Vec::new(), vec![check_here(&registry, me, &args).await?])
+        }
         (Some(repo), _) => {
             let client = Client::from_env(server)?;
             let body = json!({ "repository": args.repository });
@@ -41,9 +67,6 @@ pub async fn check(
             let reports = serde_json::from_value(v["logins"].clone())
                 .context("the server's answer has no logins")?;
             (problems, reports)
-        }
-        (None, None) => {
-            anyhow::bail!("name a registry with --server, or a repository with -R")
         }
     };
     if as_json {
@@ -67,11 +90,28 @@ pub async fn check(
     }
 }
 
-/// The flow for `--server`, run from this machine.
-async fn check_here(registry: &str, args: &RegistryCheckArgs) -> anyhow::Result<CheckReport> {
+/// Whether two server spellings name one registry (`http://127.0.0.1:8080` and `127.0.0.1:8080`).
+fn same_host(a: &str, b: &str) -> bool {
+    match (RegistryHost::parse(a), RegistryHost::parse(b)) {
+        (Ok((a, _)), Ok((b, _))) => a.config_key() == b.config_key(),
+        _ => false,
+    }
+}
+
+/// The flow for `--server` (or Berth's own registry, as `saved`: a login and its token), run
+/// from this machine.
+async fn check_here(
+    registry: &str,
+    saved: Option<(String, secrecy::SecretString)>,
+    args: &RegistryCheckArgs,
+) -> anyhow::Result<CheckReport> {
     let (host, scheme) =
         RegistryHost::parse(registry).map_err(|e| anyhow::anyhow!("--server: {e}"))?;
     let login = match &args.username {
+        None if saved.is_some() => {
+            let (user, token) = saved.expect("checked");
+            Login::from_triple(COMMAND_LINE, host, scheme, &user, token)
+        }
         Some(username) => {
             if !args.password_stdin {
                 anyhow::bail!("with --username, pipe the password in and add --password-stdin");

@@ -127,11 +127,13 @@ pub async fn run(c: &Client, as_json: bool, command: SecretCommand) -> anyhow::R
                 .await?
                 .is_some();
             let word = if created { "created" } else { "updated" };
+            let upper = name.to_ascii_uppercase();
             if as_json {
-                output::json(&json!({ "name": name.to_ascii_uppercase(), "result": word }));
+                output::json(&json!({ "name": upper, "result": word }));
             } else {
-                println!("{word} secret {}", name.to_ascii_uppercase());
+                println!("{word} secret {upper}");
             }
+            warn_if_unselected(c, &scope, &base, &upper).await?;
         }
         SecretCommand::List { scope } => {
             let v = c
@@ -153,20 +155,20 @@ pub async fn run(c: &Client, as_json: bool, command: SecretCommand) -> anyhow::R
         SecretCommand::Delete { name, scope } => {
             c.call(Method::DELETE, &format!("{}/{name}", base(&scope)?), None)
                 .await?;
-            if !as_json {
-                println!("deleted secret {}", name.to_ascii_uppercase());
+            let upper = name.to_ascii_uppercase();
+            if as_json {
+                output::json(&json!({ "name": upper, "result": "deleted" }));
+            } else {
+                println!("deleted secret {upper}");
             }
         }
         SecretCommand::Preview { repo } => {
-            let v = c
-                .call(
-                    Method::GET,
+            let items = c
+                .all_counted_pages(
                     &format!("/repos/{repo}/codespaces/environment-secrets"),
-                    None,
+                    "secrets",
                 )
-                .await?
-                .unwrap_or_default();
-            let items = v["secrets"].as_array().cloned().unwrap_or_default();
+                .await?;
             if as_json {
                 output::json(&Value::Array(items));
             } else {
@@ -218,6 +220,7 @@ async fn repos(c: &Client, as_json: bool, command: SecretReposCommand) -> anyhow
                 Some(json!({ "selected_repository_ids": ids })),
             )
             .await?;
+            show_selection(c, as_json, &path, name).await?;
         }
         SecretReposCommand::Add { repos, .. } | SecretReposCommand::Remove { repos, .. } => {
             let method = if matches!(command, SecretReposCommand::Add { .. }) {
@@ -229,7 +232,61 @@ async fn repos(c: &Client, as_json: bool, command: SecretReposCommand) -> anyhow
                 c.call(method.clone(), &format!("{path}/{id}"), None)
                     .await?;
             }
+            show_selection(c, as_json, &path, name).await?;
         }
+    }
+    Ok(())
+}
+
+/// After a change to a secret's selected repositories: the selection as it now is.
+async fn show_selection(c: &Client, as_json: bool, path: &str, name: &str) -> anyhow::Result<()> {
+    let items = c.all_counted_pages(path, "repositories").await?;
+    let names: Vec<String> = items
+        .iter()
+        .map(|r| output::field(r, &["full_name"]))
+        .collect();
+    let upper = name.to_ascii_uppercase();
+    if as_json {
+        output::json(&json!({ "name": upper, "selected_repositories": names }));
+    } else if names.is_empty() {
+        println!("{upper} is selected for no repository now");
+    } else {
+        println!("{upper} is selected for {}", names.join(", "));
+    }
+    Ok(())
+}
+
+/// A user secret reaches only the repositories selected for it (as on GitHub), and an
+/// organization secret with visibility `selected` likewise: one selected for none reaches no
+/// environment, which is said rather than left silent.
+async fn warn_if_unselected(
+    c: &Client,
+    scope: &SecretScopeArgs,
+    base: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    if scope.repo.is_some() {
+        return Ok(());
+    }
+    let secret = c
+        .call(Method::GET, &format!("{base}/{name}"), None)
+        .await?
+        .unwrap_or_default();
+    if scope.org.is_some() && secret["visibility"] != "selected" {
+        return Ok(());
+    }
+    let selected = c
+        .all_counted_pages(&format!("{base}/{name}/repositories"), "repositories")
+        .await?;
+    if selected.is_empty() {
+        let flag = match &scope.org {
+            Some(org) => format!(" --org {org}"),
+            None => String::new(),
+        };
+        eprintln!(
+            "warning: {name} reaches no environment yet: it is selected for no repository. \
+             Select some with `berth secret repos add {name} OWNER/REPO{flag}` (or set it again with --repos)"
+        );
     }
     Ok(())
 }

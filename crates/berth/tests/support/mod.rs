@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
+pub mod environments;
 pub mod images;
 pub mod servers;
 

@@ -280,31 +280,37 @@ impl Berth {
 /// undone and the server's tmpfs directory removed, so nothing outlives the test.
 impl Drop for Berth {
     fn drop(&mut self) {
-        let run = self.data().join("run");
-        let Ok(run_dir) = std::fs::read_link(&run) else {
-            return;
-        };
-        let runc = |args: &[&str]| {
-            Command::new("runc")
-                .arg("--root")
-                .arg(run_dir.join("runc"))
-                .args(args)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .output()
-        };
-        if let Ok(out) = runc(&["list", "-q"]) {
-            for name in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = runc(&["delete", "--force", name]);
-            }
-        }
-        let root = self.dir.path().to_string_lossy().into_owned();
-        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-        for target in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
-            if target.starts_with(&root) {
-                let _ = Command::new("umount").arg("-l").arg(target).status();
-            }
-        }
-        let _ = std::fs::remove_dir_all(run_dir);
+        tidy_environments(&self.data(), self.dir.path());
     }
+}
+
+/// Stops every environment of the server on `data` (its data directory), undoes every mount
+/// under `root` and removes the server's tmpfs directory.
+pub fn tidy_environments(data: &Path, root: &Path) {
+    let run = data.join("run");
+    let Ok(run_dir) = std::fs::read_link(&run) else {
+        return;
+    };
+    let runc = |args: &[&str]| {
+        Command::new("runc")
+            .arg("--root")
+            .arg(run_dir.join("runc"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .output()
+    };
+    if let Ok(out) = runc(&["list", "-q"]) {
+        for name in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = runc(&["delete", "--force", name]);
+        }
+    }
+    let root = root.to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    for target in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
+        if target.starts_with(&root) {
+            let _ = Command::new("umount").arg("-l").arg(target).status();
+        }
+    }
+    let _ = std::fs::remove_dir_all(run_dir);
 }

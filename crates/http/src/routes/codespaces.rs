@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
 use crate::render::{account, timestamp};
 use crate::wire::{Body, path_repo};
@@ -150,7 +150,13 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     command: Vec<String>,
+    /// Standard input for the command, base64, at most [`EXEC_STDIN_LIMIT`] bytes; without it
+    /// the command reads end of file at once.
+    stdin: Option<String>,
 }
+
+/// The most standard input `exec` passes (interactive, streamed input is the SSH gateway's).
+pub const EXEC_STDIN_LIMIT: usize = 1 << 20;
 
 /// Runs a command and streams NDJSON frames: `{"stream":"stdout"|"stderr","data":<base64>}`
 /// as output arrives, then `{"exit_code":N}` (or `{"error":"…"}`) last.
@@ -160,12 +166,30 @@ pub async fn exec(
     Path(name): Path<String>,
     Body(body): Body<ExecRequest>,
 ) -> ApiResult<Response> {
+    let stdin = body
+        .stdin
+        .map(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|_| ApiError::invalid("Exec", "stdin", "invalid", "stdin must be base64"))
+        })
+        .transpose()?;
+    if stdin.as_ref().is_some_and(|b| b.len() > EXEC_STDIN_LIMIT) {
+        return Err(ApiError::invalid(
+            "Exec",
+            "stdin",
+            "invalid",
+            format!(
+                "stdin is larger than {EXEC_STDIN_LIMIT} bytes, the most exec passes; copy bigger inputs into the workspace"
+            ),
+        ));
+    }
     // Checked before the stream starts, so refusals are ordinary errors.
     s.berth.get_codespace(&p, &name).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Output>(64);
     let (frames, out) = tokio::sync::mpsc::channel::<Result<String, Infallible>>(64);
     tokio::spawn(async move {
-        let run = s.berth.exec_codespace(&p, &name, body.command, tx);
+        let run = s.berth.exec_codespace(&p, &name, body.command, stdin, tx);
         let forward = async {
             while let Some(chunk) = rx.recv().await {
                 let (stream, data) = match chunk {

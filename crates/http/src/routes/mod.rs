@@ -63,7 +63,10 @@ pub fn api() -> Router<AppState> {
                 .get(orgs::membership)
                 .delete(orgs::remove_membership),
         )
-        .route("/repos/{owner}/{repo}", get(repos::get))
+        .route(
+            "/repos/{owner}/{repo}",
+            get(repos::get).patch(repos::update).delete(repos::delete),
+        )
         .route(
             "/repos/{owner}/{repo}/collaborators",
             get(repos::collaborators),

@@ -1,7 +1,7 @@
 //! `/orgs/{org}`: organizations, their repositories and members.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use berth_domain::OrgRole;
@@ -33,15 +33,33 @@ pub async fn repos(
     Ok(super::repos::page(&s, &paging, listing))
 }
 
+#[derive(Deserialize)]
+pub struct MembersQuery {
+    role: Option<String>,
+}
+
+/// `GET /orgs/{org}/members[?role=all|admin|member]` (GitHub's filter; `admin` are the owners).
 pub async fn members(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path(org): Path<String>,
+    Query(q): Query<MembersQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
+    let role = match q.role.as_deref() {
+        None | Some("all") => None,
+        Some(word) => Some(OrgRole::parse(word).ok_or_else(|| {
+            ApiError::invalid(
+                "Membership",
+                "role",
+                "invalid",
+                format!("role must be all, admin or member, not {word:?}"),
+            )
+        })?),
+    };
     let listing = s
         .berth
-        .list_members(&p, &path_login(&org)?, paging.window())
+        .list_members(&p, &path_login(&org)?, role, paging.window())
         .await?;
     let items = listing
         .items

@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use berth_domain::{Permission, RepoName, Visibility};
 use berth_service::Access;
-use berth_store::RepoGrant;
+use berth_service::registry::RepoGrantChange;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{Body, path_login, path_repo};
+use crate::wire::{Body, nullable, path_login, path_repo};
 use crate::{AppState, render};
 
 /// `PATCH` body: any of `visibility`, `repository` (`"OWNER/REPO"`, or `null` to unlink) and
@@ -23,14 +23,9 @@ use crate::{AppState, render};
 pub struct PackageSettings {
     visibility: Option<String>,
     /// Absent: unchanged; `null`: unlink; a string: link.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     repository: Option<Option<String>>,
     inherit_access: Option<bool>,
-}
-
-/// Tells a field given as `null` (`Some(None)`) from one not given (`None`, by `default`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// GitHub's package object, plus Berth's `inherit_access`.
@@ -59,7 +54,12 @@ fn render_with_repo(
         "package_type": "container",
         "visibility": p.visibility.as_str(),
         "owner": { "login": owner },
-        "url": format!("{}/api/v3/packages/container/{}", s.base_url, p.name),
+        // Answered under /users/ for users and organizations alike; `/` in names is %2F.
+        "url": format!(
+            "{}/api/v3/users/{owner}/packages/container/{}",
+            s.base_url,
+            p.name.replace('/', "%2F")
+        ),
         "created_at": render::timestamp(p.created_at),
         "updated_at": render::timestamp(p.updated_at),
     })
@@ -242,40 +242,56 @@ pub async fn revoke_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `PUT …/access/repositories/{owner}/{repo}`: `environments` and `token_role` combine with
+/// the repository's grant as it is (a field left out keeps its value; `token_role: null` removes
+/// the token role).
 #[derive(Deserialize)]
 pub struct RepoGrantBody {
-    #[serde(default)]
-    environments: bool,
-    token_role: Option<String>,
+    environments: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    token_role: Option<Option<String>>,
 }
 
-/// `PUT …/access/repositories/{owner}/{repo}` `{environments, token_role}`.
+/// Answers the grant as it now is: `{full_name, environments, token_role}`.
 pub async fn grant_repository(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path((owner, name, repo_owner, repo_name)): Path<(String, String, String, String)>,
     Body(body): Body<RepoGrantBody>,
-) -> ApiResult<StatusCode> {
-    let token_role = body
-        .token_role
-        .as_deref()
-        .map(|w| role("Grant", "token_role", w))
-        .transpose()?;
+) -> ApiResult<Json<Value>> {
+    let token_role = match body.token_role {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(w)) => Some(Some(role("Grant", "token_role", &w)?)),
+    };
+    if body.environments.is_none() && token_role.is_none() {
+        return Err(ApiError::invalid(
+            "Grant",
+            "environments",
+            "missing_field",
+            "give environments (true: the repository's environments may pull) and/or token_role (read, write or admin)",
+        ));
+    }
     let (ro, rn) = path_repo(&repo_owner, &repo_name)?;
-    s.berth
+    let grant = s
+        .berth
         .grant_repository(
             &p,
             &path_login(&owner)?,
             &name,
             &ro,
             &rn,
-            RepoGrant {
+            RepoGrantChange {
                 environments: body.environments,
                 token_role,
             },
         )
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(json!({
+        "full_name": format!("{ro}/{rn}"),
+        "environments": grant.environments,
+        "token_role": grant.token_role.map(Permission::as_str),
+    })))
 }
 
 pub async fn revoke_repository(

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use berth_domain::{Permission, RepoName, Visibility};
-use berth_service::repos::{NewRepo, RepoView};
+use berth_service::repos::{NewRepo, RepoChange, RepoView};
 use berth_store::Listing;
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{Body, path_login, path_repo};
+use crate::wire::{Body, nullable, path_login, path_repo};
 use crate::{AppState, render};
 
 /// One page of repositories as a GitHub list response.
@@ -39,6 +39,81 @@ pub async fn get(
     Ok(Json(render::repo(&s.base_url, &view)))
 }
 
+/// `PATCH /repos/{o}/{r}`: GitHub's `name`, `description`, `visibility` (or `private`),
+/// `default_branch`, and Berth's `clone_url`; `null` clears the nullable ones.
+#[derive(Deserialize)]
+pub struct EditRepo {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    visibility: Option<String>,
+    private: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    default_branch: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    clone_url: Option<Option<String>>,
+}
+
+impl EditRepo {
+    fn parse(self) -> Result<RepoChange, ApiError> {
+        let name = self
+            .name
+            .map(|n| {
+                RepoName::parse(&n)
+                    .map_err(|e| ApiError::invalid("Repository", "name", "invalid", e.to_string()))
+            })
+            .transpose()?;
+        let visibility = match (self.visibility.as_deref(), self.private) {
+            (Some(word), _) => Some(parse_visibility(word)?),
+            (None, Some(true)) => Some(Visibility::Private),
+            (None, Some(false)) => Some(Visibility::Public),
+            (None, None) => None,
+        };
+        Ok(RepoChange {
+            name,
+            visibility,
+            description: self.description,
+            clone_url: self.clone_url,
+            default_branch: self.default_branch,
+        })
+    }
+}
+
+fn parse_visibility(word: &str) -> Result<Visibility, ApiError> {
+    Visibility::parse(word).ok_or_else(|| {
+        ApiError::invalid(
+            "Repository",
+            "visibility",
+            "invalid",
+            format!("visibility must be public, private or internal, not {word:?}"),
+        )
+    })
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name)): Path<(String, String)>,
+    Body(body): Body<EditRepo>,
+) -> ApiResult<Json<Value>> {
+    let (owner, name) = path_repo(&owner, &name)?;
+    let view = s
+        .berth
+        .update_repo(&p, &owner, &name, body.parse()?)
+        .await?;
+    Ok(Json(render::repo(&s.base_url, &view)))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (owner, name) = path_repo(&owner, &name)?;
+    s.berth.delete_repo(&p, &owner, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 pub struct CreateRepo {
     name: Option<String>,
@@ -57,14 +132,7 @@ impl CreateRepo {
         let name = RepoName::parse(&name)
             .map_err(|e| ApiError::invalid("Repository", "name", "invalid", e.to_string()))?;
         let visibility = match (self.visibility.as_deref(), self.private) {
-            (Some(word), _) => Visibility::parse(word).ok_or_else(|| {
-                ApiError::invalid(
-                    "Repository",
-                    "visibility",
-                    "invalid",
-                    format!("visibility must be public, private or internal, not {word:?}"),
-                )
-            })?,
+            (Some(word), _) => parse_visibility(word)?,
             (None, Some(true)) => Visibility::Private,
             (None, _) => Visibility::Public,
         };

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -288,15 +288,15 @@ pub async fn preview(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path((owner, repo)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+    paging: Paging,
+) -> ApiResult<Response> {
     let (owner, repo) = path_repo(&owner, &repo)?;
     let names = s
         .berth
         .preview_environment_secrets(&p, &owner, &repo)
         .await?;
-    Ok(Json(
-        json!({ "total_count": names.len(), "secrets": names }),
-    ))
+    let page = Listing::page(names, paging.window());
+    Ok(paging.respond_counted(&s, "secrets", page.items, page.total))
 }
 
 pub async fn rotate_master_key(
@@ -307,21 +307,15 @@ pub async fn rotate_master_key(
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    limit: Option<i64>,
-}
-
+/// `GET /admin/secrets/audit`: newest first, paged like every list.
 pub async fn audit(
     State(s): State<AppState>,
     Caller(p): Caller,
-    Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<Value>> {
-    let records = s
-        .berth
-        .secret_audit(&p, q.limit.unwrap_or(100).clamp(1, 1000))
-        .await?;
-    let items = records
+    paging: Paging,
+) -> ApiResult<Response> {
+    let page = s.berth.secret_audit(&p, paging.window()).await?;
+    let items = page
+        .items
         .into_iter()
         .map(|l| {
             json!({
@@ -334,5 +328,5 @@ pub async fn audit(
             })
         })
         .collect();
-    Ok(Json(Value::Array(items)))
+    Ok(paging.respond::<Value>(&s, items, page.total))
 }

@@ -3,14 +3,17 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use berth_domain::Scopes;
 use berth_service::tokens::TokenRequest;
+use berth_store::Listing;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::paging::Paging;
 use crate::wire::{Body, body_time, path_repo};
 use crate::{AppState, render};
 
@@ -61,14 +64,19 @@ pub async fn create(
     ))
 }
 
-pub async fn list(State(s): State<AppState>, Caller(p): Caller) -> ApiResult<Json<Vec<Value>>> {
+pub async fn list(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    paging: Paging,
+) -> ApiResult<Response> {
     let tokens = s.berth.list_personal_tokens(&p).await?;
-    Ok(Json(
-        tokens
-            .iter()
-            .map(|t| render::token(&s.base_url, t, None))
-            .collect(),
-    ))
+    let page = Listing::page(tokens, paging.window());
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|t| render::token(&s.base_url, t, None))
+        .collect();
+    Ok(paging.respond(&s, items, page.total))
 }
 
 pub async fn revoke(

@@ -420,7 +420,7 @@ impl Runtime for Docker {
             spec.env.clone()
         };
         let config = ExecConfig {
-            attach_stdin: Some(false),
+            attach_stdin: Some(exec.stdin.is_some()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             tty: Some(false),
@@ -455,7 +455,19 @@ impl Runtime for Docker {
                 "docker started the command detached".into(),
             ));
         };
-        drop(input);
+        // Standard input is written while the output is read (a command may answer as it reads),
+        // then closed, which the Engine passes on as end of file.
+        let stdin = exec.stdin.clone();
+        let feed = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt as _;
+            if let Some(bytes) = stdin {
+                let mut input = input;
+                let _ = input.write_all(&bytes).await;
+                let _ = input.shutdown().await;
+            } else {
+                drop(input);
+            }
+        });
         // Read to the end even when nobody listens any more, so the command is never blocked
         // on a full pipe.
         let mut listening = true;
@@ -471,6 +483,7 @@ impl Runtime for Docker {
                 listening = false;
             }
         }
+        let _ = feed.await;
         // The output ends as the process does; the Engine records its exit a moment later.
         for attempt in 0u64..100 {
             let inspected = api

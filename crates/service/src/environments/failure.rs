@@ -6,8 +6,12 @@ use berth_registry_client::{FailureClass, RegistryError};
 /// How the image was being pulled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PulledWith<'a> {
-    /// Berth's own registry, with the environment's token.
-    Berth { repository: &'a str },
+    /// Berth's own registry, with the environment's token: the package pulled, and the
+    /// environment's repository.
+    Berth {
+        package: &'a str,
+        repository: &'a str,
+    },
     /// A login from the triple with this prefix.
     Login { prefix: &'a str },
     /// No triple names this server.
@@ -37,11 +41,17 @@ pub(crate) fn pull_failure(
             "cannot pull {image}: the login {prefix} may not pull it from {host}, or it does not exist. \
              Check the image name, and give the login's user read access to it"
         ),
-        (PulledWith::Berth { repository }, FailureClass::Denied | FailureClass::BadCredentials) => {
+        (
+            PulledWith::Berth {
+                package,
+                repository,
+            },
+            FailureClass::Denied | FailureClass::BadCredentials,
+        ) => {
             format!(
                 "cannot pull {image}: it does not exist in Berth's registry, or it is not granted to the repository \
-             {repository}. Link the package to {repository}, or grant it access \
-             (`berth package grant OWNER/PACKAGE --repo {repository}`), then start the codespace again"
+             {repository}. Give {repository}'s environments access (`berth package grant {package} --repo {repository}`), \
+             or link the package to {repository} with inheritance on, then start the codespace again"
             )
         }
         _ => format!("cannot pull {image}: {error}"),
@@ -80,9 +90,13 @@ mod tests {
                 "the login ACME may not pull",
             ),
             (
-                PulledWith::Berth { repository: "o/r" },
+                PulledWith::Berth {
+                    package: "acme/img",
+                    repository: "o/r",
+                },
                 &denied,
-                "not granted to the repository o/r",
+                // The advice is a command that works as written (it once needed --environments).
+                "not granted to the repository o/r. Give o/r's environments access (`berth package grant acme/img --repo o/r`)",
             ),
         ];
         for (with, error, want) in table {

@@ -35,6 +35,7 @@ use rand::Rng as _;
 
 pub use berth_runtime::Output;
 pub use log::CreationLog;
+pub(crate) use workspace::check_branch;
 
 use crate::authz::Access;
 use crate::{Berth, Principal, Result, ServiceError};
@@ -102,6 +103,13 @@ impl Environments {
             task.abort();
         }
     }
+}
+
+/// What a start was asked for by: the first start of a new environment, or a later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Create,
+    Start,
 }
 
 /// An environment with its owner and repository, for rendering.
@@ -237,7 +245,7 @@ impl Berth {
             })?;
         }
         if let Some(r) = &new.git_ref {
-            workspace::check_branch(r)?;
+            workspace::check_branch(r, "Codespace", "ref")?;
         }
         let suffix: String = (0..10)
             .map(|_| char::from_digit(rand::rng().random_range(0..36), 36).expect("base 36"))
@@ -268,14 +276,16 @@ impl Berth {
                     owner_id: user.id,
                     repo_id: repo.id,
                     display_name: &display,
-                    git_ref: new.git_ref.as_deref(),
+                    // Without a branch, the repository's default branch (if it names one).
+                    git_ref: new.git_ref.as_deref().or(repo.default_branch.as_deref()),
                     image: new.image.as_deref(),
                     runtime: envs.config.runtime.kind(),
                 },
                 self.now(),
             )
             .await?;
-        self.spawn_start(cs_name.clone());
+        tracing::info!(codespace = %cs_name, repository = %repo.full_name(), user = %user.login, "creating an environment");
+        self.spawn_start(cs_name.clone(), Verb::Create);
         self.view(record).await
     }
 
@@ -318,15 +328,16 @@ impl Berth {
             )
             .await?;
         if moved {
-            self.spawn_start(name.to_owned());
+            tracing::info!(codespace = %name, "starting an environment");
+            self.spawn_start(name.to_owned(), Verb::Start);
         }
         self.codespace_for(p, name).await
     }
 
-    fn spawn_start(&self, name: String) {
+    fn spawn_start(&self, name: String, verb: Verb) {
         let berth = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = berth.run_start(&name).await {
+            if let Err(e) = berth.run_start(&name, verb).await {
                 tracing::warn!(codespace = %name, error = %e, "an environment's start could not record its failure");
             }
         });
@@ -380,6 +391,7 @@ impl Berth {
         match stopped.and(tidied) {
             Ok(()) => {
                 log.line("stopped; the workspace and the environment's changes are kept");
+                tracing::info!(codespace = %name, "stopped an environment");
                 self.store
                     .set_codespace_state(
                         name,
@@ -393,6 +405,7 @@ impl Berth {
             Err(e) => {
                 let reason = format!("could not stop: {e}");
                 log.line(&reason);
+                tracing::warn!(codespace = %name, error = %e, "an environment could not be stopped");
                 self.store
                     .set_codespace_state(
                         name,
@@ -462,15 +475,18 @@ impl Berth {
         }
         self.store.delete_codespace(name).await?;
         envs.locks.lock().expect("lock map poisoned").remove(name);
+        tracing::info!(codespace = %name, "deleted an environment");
         Ok(())
     }
 
-    /// Runs `argv` in a running environment, streaming its output; returns the exit code.
+    /// Runs `argv` in a running environment with `stdin` as its standard input (`None`: none),
+    /// streaming its output; returns the exit code (127: no such command, as a shell says).
     pub async fn exec_codespace(
         &self,
         p: &Principal,
         name: &str,
         argv: Vec<String>,
+        stdin: Option<Vec<u8>>,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32> {
         let view = self.codespace_for(p, name).await?;
@@ -492,7 +508,7 @@ impl Berth {
         let spec = self.bare_spec(&envs, &view.record, &view.repo);
         envs.config
             .runtime
-            .exec(&spec, &ExecSpec { argv }, output)
+            .exec(&spec, &ExecSpec { argv, stdin }, output)
             .await
             .map_err(|e| ServiceError::Internal(format!("cannot run the command: {e}")))
     }

@@ -21,7 +21,7 @@ const BERTH_LOGIN: &str = "BERTH";
 
 impl Berth {
     /// Runs a start of `name` that was queued. Its outcome is recorded as the environment's state.
-    pub(crate) async fn run_start(&self, name: &str) -> Result<()> {
+    pub(crate) async fn run_start(&self, name: &str, verb: super::Verb) -> Result<()> {
         let envs = self.environments()?.clone();
         let lock = envs.lock(name);
         let _held = lock.lock().await;
@@ -36,10 +36,9 @@ impl Berth {
         let log = CreationLog::open(&paths.log());
         log.line(&format!(
             "{} codespace {name} for {} (runtime {})",
-            if view.record.initialized {
-                "starting"
-            } else {
-                "creating"
+            match verb {
+                super::Verb::Create => "creating",
+                super::Verb::Start => "starting",
             },
             view.repo.full_name(),
             envs.config.runtime.kind()
@@ -56,6 +55,7 @@ impl Berth {
         match self.provision(&envs, &view, &paths, &log).await {
             Ok(()) => {
                 log.line("codespace is Available");
+                tracing::info!(codespace = %name, "an environment is available");
                 self.store
                     .set_codespace_state(
                         name,
@@ -68,6 +68,7 @@ impl Berth {
             }
             Err(reason) => {
                 log.line(&format!("failed: {reason}"));
+                tracing::warn!(codespace = %name, %reason, "an environment failed to start");
                 envs.stop_refreshing(name);
                 let spec = self.bare_spec(&envs, &view.record, &view.repo);
                 if let Err(e) = envs.config.runtime.stop(&spec).await {
@@ -248,6 +249,7 @@ impl Berth {
                     credentials,
                 },
                 PulledWith::Berth {
+                    package: &reference.repository,
                     repository: &full_name,
                 },
             )
@@ -576,7 +578,7 @@ impl Berth {
                 .fold(line.to_owned(), |l, h| l.replace(h, "***"))
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        let exec = berth_runtime::ExecSpec { argv };
+        let exec = berth_runtime::ExecSpec { argv, stdin: None };
         let run = envs.config.runtime.exec(spec, &exec, tx);
         let pump = async {
             let mut pending = String::new();

@@ -8,8 +8,9 @@ use berth_domain::devcontainer::{self, DevContainer};
 
 use crate::{Result, ServiceError};
 
-/// Refuses branch names git would read as options or that cannot be refs.
-pub(crate) fn check_branch(r: &str) -> Result<()> {
+/// Refuses branch names git would read as options or that cannot be refs (`resource` and
+/// `field` name where the name was given).
+pub(crate) fn check_branch(r: &str, resource: &'static str, field: &'static str) -> Result<()> {
     let bad = r.is_empty()
         || r.starts_with('-')
         || r.contains("..")
@@ -17,8 +18,8 @@ pub(crate) fn check_branch(r: &str) -> Result<()> {
             .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
     if bad {
         return Err(ServiceError::invalid(
-            "Codespace",
-            "ref",
+            resource,
+            field,
             "invalid",
             format!("{r:?} is not a branch name"),
         ));
@@ -118,10 +119,10 @@ mod tests {
     #[test]
     fn branches_that_git_would_misread_are_refused() {
         for ok in ["main", "feature/x", "v1.2"] {
-            assert!(check_branch(ok).is_ok(), "{ok}");
+            assert!(check_branch(ok, "Codespace", "ref").is_ok(), "{ok}");
         }
         for bad in ["", "-upload-pack=x", "a..b", "a b", "x:y"] {
-            assert!(check_branch(bad).is_err(), "{bad}");
+            assert!(check_branch(bad, "Codespace", "ref").is_err(), "{bad}");
         }
     }
 

@@ -15,6 +15,13 @@ pub struct PackageAccessList {
     pub repositories: Vec<(String, RepoGrant)>,
 }
 
+/// A change to a repository's grant on a package; `None` leaves that part as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RepoGrantChange {
+    pub environments: Option<bool>,
+    pub token_role: Option<Option<Permission>>,
+}
+
 impl Berth {
     /// The package `owner/name`, when the caller administers it.
     async fn administered_package(
@@ -160,6 +167,9 @@ impl Berth {
     }
 
     /// Grants a repository environments access and/or repository-token access.
+    /// Grants a repository environments access and/or a token role, combined with what it
+    /// already has: a field left `None` keeps its value (`token_role: Some(None)` removes the
+    /// token role). A grant left with nothing is removed. Returns the grant as it now is.
     pub async fn grant_repository(
         &self,
         p: &Principal,
@@ -167,18 +177,23 @@ impl Berth {
         name: &str,
         repo_owner: &Login,
         repo_name: &RepoName,
-        grant: RepoGrant,
-    ) -> Result<()> {
+        change: RepoGrantChange,
+    ) -> Result<RepoGrant> {
         let (_, package) = self.administered_package(p, owner, name).await?;
         let (repo, _) = self
             .store
             .repo_by_name(repo_owner, repo_name, p.user_id())
             .await?
             .ok_or(ServiceError::NotFound)?;
-        Ok(self
-            .store
+        let current = self.store.repo_grant(package.id, repo.id).await?;
+        let grant = RepoGrant {
+            environments: change.environments.unwrap_or(current.environments),
+            token_role: change.token_role.unwrap_or(current.token_role),
+        };
+        self.store
             .set_repo_grant(package.id, repo.id, grant)
-            .await?)
+            .await?;
+        Ok(grant)
     }
 
     pub async fn revoke_repository(

@@ -17,7 +17,8 @@ use berth_domain::secrets::{
 };
 use berth_domain::{AccountKind, Login, Permission, RepoName, Scope};
 use berth_store::{
-    Account, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord, SecretRecord, SecretScope,
+    Account, Listing, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord, SecretRecord,
+    SecretScope, Window,
 };
 use rand::Rng;
 use secrecy::SecretString;
@@ -509,17 +510,21 @@ impl Berth {
     }
 
     /// The newest `limit` audit lines (site administrators).
-    pub async fn secret_audit(&self, p: &Principal, limit: i64) -> Result<Vec<AuditLine>> {
+    pub async fn secret_audit(&self, p: &Principal, w: Window) -> Result<Listing<AuditLine>> {
         self.check(p, Access::SiteAdmin).await?;
+        let page = self.store.secret_audit(w).await?;
         let mut lines = Vec::new();
-        for r in self.store.secret_audit(limit).await? {
+        for r in page.items {
             let actor = match r.actor_id {
                 Some(id) => self.store.account_by_id(id).await?.map(|a| a.login),
                 None => None,
             };
             lines.push(AuditLine { actor, record: r });
         }
-        Ok(lines)
+        Ok(Listing {
+            items: lines,
+            total: page.total,
+        })
     }
 
     /// Re-wraps every stored value under a new master key (or, when the keys come from the

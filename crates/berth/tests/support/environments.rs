@@ -1,0 +1,138 @@
+//! Environments as the end-to-end tests drive them: locally built images, a git repository with
+//! a dev container, and `berth codespace` calls with their output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::images::{busybox_layer, file_layer, image_layout, push, skopeo_layer};
+use super::{Cli, run_ok, text};
+
+/// The images every test uses, built once per test in `dir/layout`: `dev` (busybox, skopeo, a
+/// marker file) and `other` (busybox and another marker).
+pub struct Images {
+    layout: PathBuf,
+}
+
+impl Images {
+    pub fn build(dir: &Path) -> Self {
+        let layout = dir.join("layout");
+        let busybox = busybox_layer(dir);
+        let skopeo = skopeo_layer(dir);
+        let marker = file_layer(dir, "marker", "/etc/berth-image", b"dev\n");
+        let other = file_layer(dir, "other", "/etc/berth-image", b"other\n");
+        image_layout(
+            &layout,
+            "dev",
+            &[busybox.clone(), skopeo, marker],
+            &["PATH=/bin:/usr/bin", "IMAGE_VAR=from-image"],
+        );
+        image_layout(&layout, "other", &[busybox, other], &["PATH=/bin"]);
+        Self { layout }
+    }
+
+    /// Only `other` (busybox and a marker) and `noshell` (a marker and no `/bin/sh`, which no
+    /// environment can run): quick to build, for tests that need no skopeo inside.
+    pub fn small(dir: &Path) -> Self {
+        let layout = dir.join("layout");
+        let busybox = busybox_layer(dir);
+        let other = file_layer(dir, "other", "/etc/berth-image", b"other\n");
+        image_layout(&layout, "other", &[busybox, other.clone()], &["PATH=/bin"]);
+        image_layout(&layout, "noshell", &[other], &["PATH=/bin"]);
+        Self { layout }
+    }
+
+    pub fn push(&self, tag: &str, dest: &str, creds: &str) {
+        push(&self.layout, tag, dest, creds);
+    }
+}
+
+/// A bare git repository at `dir/name.git` with one commit on `main` holding `files`.
+pub fn git_repo(dir: &Path, name: &str, files: &[(&str, &str)]) -> String {
+    let work = dir.join(format!("{name}-work"));
+    std::fs::create_dir_all(&work).unwrap();
+    for (path, contents) in files {
+        let p = work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+    let git = |args: &[&str], cwd: &Path| {
+        run_ok(
+            Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@example.invalid",
+                    "-c",
+                    "init.defaultBranch=main",
+                ])
+                .args(args)
+                .current_dir(cwd),
+            None,
+        )
+    };
+    git(&["init", "--quiet"], &work);
+    git(&["add", "."], &work);
+    git(&["commit", "--quiet", "-m", "init"], &work);
+    let bare = dir.join(format!("{name}.git"));
+    git(
+        &[
+            "clone",
+            "--quiet",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+        dir,
+    );
+    format!("file://{}", bare.display())
+}
+
+/// `berth codespace create …`; returns the environment's name (which it says first).
+pub fn create(cli: &Cli, args: &[&str]) -> (Output, String) {
+    let out = cli.run(&[&["codespace", "create"], args].concat(), None);
+    let name = text(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("creating codespace "))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    (out, name)
+}
+
+#[track_caller]
+pub fn created(cli: &Cli, args: &[&str]) -> String {
+    let (out, name) = create(cli, args);
+    assert!(
+        out.status.success(),
+        "create failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    name
+}
+
+pub fn exec(cli: &Cli, name: &str, script: &str) -> Output {
+    cli.run(
+        &["codespace", "exec", name, "--", "/bin/sh", "-c", script],
+        None,
+    )
+}
+
+#[track_caller]
+pub fn exec_ok(cli: &Cli, name: &str, script: &str) -> String {
+    let out = exec(cli, name, script);
+    assert!(
+        out.status.success(),
+        "exec {script:?} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+pub fn state(cli: &Cli, name: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["--json", "codespace", "show", name])).unwrap();
+    v["state"].as_str().unwrap().to_owned()
+}
