@@ -481,25 +481,7 @@ fn sigterm_shuts_down_gracefully() {
 #[test]
 fn serves_https_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = (
-        dir.path().join("ca.pem"),
-        dir.path().join("cert.pem"),
-        dir.path().join("key.pem"),
-    );
-    // A CA and a leaf certificate for 127.0.0.1 signed by it (a self-signed CA certificate is not
-    // accepted as a server certificate by webpki).
-    let script = r#"set -e
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=test-ca -keyout ca.key -out ca.pem
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out leaf.csr
-        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > leaf.ext
-        openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile leaf.ext -out cert.pem"#;
-    let made = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir.path())
-        .output()
-        .expect("openssl (scripts/test installs it)");
-    assert!(made.status.success(), "{}", text(&made.stderr));
+    let (ca, cert, key) = support::tls_certificates(dir.path());
     let server = Server::start(serve_command(&[
         "--data-dir",
         &data_dir_arg(&dir.path().join("d")),

@@ -222,3 +222,97 @@ fn pynacl_and_the_cli_manage_secrets_and_nothing_leaks() {
         "the log says what happened"
     );
 }
+
+/// GitHub's own CLI sets and lists Codespaces secrets over HTTPS, with the settings the README
+/// gives (`GH_HOST` with the port, `GH_ENTERPRISE_TOKEN`, `SSL_CERT_FILE` for a private CA).
+#[test]
+fn gh_sets_codespaces_secrets_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = support::tls_certificates(dir.path());
+    let data = dir.path().join("data");
+    let server = Server::start(serve_command(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]));
+    let admin_token = std::fs::read_to_string(data.join("admin-token")).unwrap();
+    let admin = Cli::new(&dir.path().join("admin"))
+        .with_env("BERTH_SERVER", &server.url)
+        .with_env("BERTH_TOKEN", admin_token.trim())
+        .with_env("SSL_CERT_FILE", ca.to_str().unwrap());
+    admin.ok(&["user", "create", "alice"]);
+    let token = admin
+        .ok(&[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--scopes",
+            "repo,codespace",
+        ])
+        .trim()
+        .to_owned();
+    let alice = admin.with_env("BERTH_TOKEN", &token);
+    alice.ok(&["repo", "create", "alice/tools"]);
+
+    let host = server.url.trim_start_matches("https://").to_owned();
+    let gh = |args: &[&str]| {
+        let out = Command::new("gh")
+            .args(args)
+            .env("GH_HOST", &host)
+            .env("GH_ENTERPRISE_TOKEN", &token)
+            .env("SSL_CERT_FILE", &ca)
+            .env("GH_CONFIG_DIR", dir.path().join("gh"))
+            .env("GH_PROMPT_DISABLED", "1")
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GH_TOKEN")
+            .output()
+            .expect("gh (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "gh {args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let repo = format!("{host}/alice/tools");
+    gh(&[
+        "secret",
+        "set",
+        "GH_REPO_SECRET",
+        "--app",
+        "codespaces",
+        "--body",
+        "from-gh",
+        "--repo",
+        &repo,
+    ]);
+    gh(&[
+        "secret",
+        "set",
+        "GH_USER_SECRET",
+        "--user",
+        "--app",
+        "codespaces",
+        "--body",
+        "mine",
+    ]);
+    assert!(
+        gh(&["secret", "list", "--app", "codespaces", "--repo", &repo]).contains("GH_REPO_SECRET")
+    );
+    assert!(gh(&["secret", "list", "--user", "--app", "codespaces"]).contains("GH_USER_SECRET"));
+    // gh's --repos looks repositories up through GraphQL, which Berth does not serve: the
+    // selection is made with berth instead, as the README says.
+    alice.ok(&["secret", "repos", "add", "GH_USER_SECRET", "alice/tools"]);
+    let preview = alice.ok(&["secret", "preview", "-R", "alice/tools"]);
+    assert!(
+        preview.contains("GH_REPO_SECRET") && preview.contains("GH_USER_SECRET"),
+        "{preview}"
+    );
+}

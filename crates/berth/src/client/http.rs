@@ -49,9 +49,23 @@ pub struct Client {
 
 impl Client {
     pub fn new(server: &str, token: Option<SecretString>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("berth-cli/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let mut builder =
+            reqwest::Client::builder().user_agent(concat!("berth-cli/", env!("CARGO_PKG_VERSION")));
+        // A server with a certificate of a private CA: trusted through SSL_CERT_FILE, the
+        // variable OpenSSL, Go (gh) and curl read too.
+        if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+            let pem = std::fs::read(&file)
+                .with_context(|| format!("cannot read SSL_CERT_FILE {}", file.to_string_lossy()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+                format!(
+                    "SSL_CERT_FILE {} holds no PEM certificates",
+                    file.to_string_lossy()
+                )
+            })? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build()?;
         Ok(Self {
             http,
             server: server.trim_end_matches('/').to_owned(),
