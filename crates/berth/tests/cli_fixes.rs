@@ -9,8 +9,11 @@ use support::{Cli, Server, serve_command, text};
 
 /// The site administrator's CLI of a [`Berth`] fixture.
 fn admin(berth: &Berth) -> Cli {
-    let token = std::fs::read_to_string(berth.data().join("admin-token")).unwrap();
-    berth.cli(token.trim())
+    Cli::admin(
+        &berth.server,
+        &berth.data(),
+        &berth.dir.path().join("admin"),
+    )
 }
 
 #[test]

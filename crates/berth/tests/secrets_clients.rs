@@ -240,23 +240,9 @@ fn gh_sets_codespaces_secrets_over_https() {
         "--tls-key",
         key.to_str().unwrap(),
     ]));
-    let admin_token = std::fs::read_to_string(data.join("admin-token")).unwrap();
-    let admin = Cli::new(&dir.path().join("admin"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", admin_token.trim())
+    let admin = Cli::admin(&server, &data, &dir.path().join("admin"))
         .with_env("SSL_CERT_FILE", ca.to_str().unwrap());
-    admin.ok(&["user", "create", "alice"]);
-    let token = admin
-        .ok(&[
-            "token",
-            "create",
-            "--user",
-            "alice",
-            "--scopes",
-            "repo,codespace",
-        ])
-        .trim()
-        .to_owned();
+    let token = admin.user_with_token("alice", "repo,codespace");
     let alice = admin.with_env("BERTH_TOKEN", &token);
     alice.ok(&["repo", "create", "alice/tools"]);
 

@@ -187,11 +187,28 @@ impl Client {
 
     /// Every page of a listing, following `Link: rel="next"`.
     pub async fn all_pages(&self, path: &str) -> anyhow::Result<Vec<Value>> {
-        self.first_items(path, usize::MAX).await
+        self.items(path, None, usize::MAX).await
     }
 
     /// The first `limit` items of a listing, page by page.
     pub async fn first_items(&self, path: &str, limit: usize) -> anyhow::Result<Vec<Value>> {
+        self.items(path, None, limit).await
+    }
+
+    /// Every page of a counted listing (`{total_count, <key>: [...]}`, GitHub's shape for
+    /// secrets, codespaces and selected repositories).
+    pub async fn all_counted_pages(&self, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
+        self.items(path, Some(key), usize::MAX).await
+    }
+
+    /// Up to `limit` items of a listing whose pages are arrays (or, with `key`, objects holding
+    /// the array under `key`), following `Link: rel="next"`.
+    async fn items(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Value>> {
         let mut url = format!(
             "{}/api/v3{path}{}per_page=100",
             self.server,
@@ -200,7 +217,12 @@ impl Client {
         let mut items = Vec::new();
         loop {
             let (value, next) = self.send(Method::GET, &url, None).await?;
-            if let Some(Value::Array(page)) = value {
+            let page = match (value, key) {
+                (Some(mut v), Some(k)) => v[k].take(),
+                (Some(v), None) => v,
+                (None, _) => Value::Null,
+            };
+            if let Value::Array(page) = page {
                 items.extend(page);
             }
             match next {
@@ -209,29 +231,6 @@ impl Client {
                     items.truncate(limit);
                     return Ok(items);
                 }
-            }
-        }
-    }
-}
-
-impl Client {
-    /// Every page of a counted listing (`{total_count, <key>: [...]}`, GitHub's shape for
-    /// secrets, codespaces and selected repositories), following `Link: rel="next"`.
-    pub async fn all_counted_pages(&self, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
-        let mut url = format!(
-            "{}/api/v3{path}{}per_page=100",
-            self.server,
-            if path.contains('?') { "&" } else { "?" }
-        );
-        let mut items = Vec::new();
-        loop {
-            let (value, next) = self.send(Method::GET, &url, None).await?;
-            if let Some(Value::Array(page)) = value.map(|mut v| v[key].take()) {
-                items.extend(page);
-            }
-            match next {
-                Some(n) => url = n,
-                None => return Ok(items),
             }
         }
     }

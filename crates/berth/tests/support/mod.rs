@@ -177,6 +177,25 @@ impl Cli {
         child.wait_with_output().unwrap()
     }
 
+    /// The site administrator's CLI of a server whose data directory is `data`, with its own
+    /// config directory `config`.
+    pub fn admin(server: &Server, data: &Path, config: &Path) -> Cli {
+        let token = std::fs::read_to_string(data.join("admin-token")).unwrap();
+        Cli::new(config)
+            .with_env("BERTH_SERVER", &server.url)
+            .with_env("BERTH_TOKEN", token.trim())
+    }
+
+    /// Creates the user `login` (as this site administrator) and returns a token of theirs with
+    /// `scopes` (comma-separated).
+    #[track_caller]
+    pub fn user_with_token(&self, login: &str, scopes: &str) -> String {
+        self.ok(&["user", "create", login]);
+        self.ok(&["token", "create", "--user", login, "--scopes", scopes])
+            .trim()
+            .to_owned()
+    }
+
     /// Runs and insists on success; returns standard output.
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
