@@ -279,7 +279,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// A TOML file with any of: data_dir, listen, tls_cert, tls_key, database_url, external_url,
-    /// gc_interval, runtime.
+    /// gc_interval, runtime, and an [environments] table (machines, egress_allow, egress_deny).
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].
@@ -295,6 +295,13 @@ pub struct ServeArgs {
     /// Engine at DOCKER_HOST, else /var/run/docker.sock) [default: runc].
     #[arg(long, env = "BERTH_RUNTIME")]
     pub runtime: Option<String>,
+    /// A network environments may reach although it is refused by default (loopback,
+    /// link-local and private ranges), e.g. 10.1.0.0/16; repeatable.
+    #[arg(long = "environment-egress-allow", value_name = "CIDR")]
+    pub egress_allow: Vec<String>,
+    /// A network environments may not reach, besides the defaults; repeatable.
+    #[arg(long = "environment-egress-deny", value_name = "CIDR")]
+    pub egress_deny: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use berth_blob::FsDriver;
+use berth_domain::isolation::{EgressPolicy, IdPool, IpNet, MachineType};
 use berth_http::AppState;
-use berth_service::environments::EnvironmentConfig;
+use berth_service::environments::{EnvironmentConfig, ServeInside};
 use berth_service::registry::CollectPolicy;
 use berth_service::secrets::{MasterKey, MasterKeys, PersistKeys};
 use berth_service::{Berth, Parts, SystemClock, TokenHasher};
@@ -43,6 +44,32 @@ struct FileSettings {
     external_url: Option<String>,
     gc_interval: Option<u64>,
     runtime: Option<String>,
+    #[serde(default)]
+    environments: EnvironmentFileSettings,
+}
+
+/// The config file's `[environments]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvironmentFileSettings {
+    /// `[[environments.machines]]`: `name`, `cpus`, `memory_gb`, `storage_gb`
+    /// (`display_name` optional). None: GitHub's basicLinux and standardLinux.
+    #[serde(default)]
+    machines: Vec<MachineSetting>,
+    #[serde(default)]
+    egress_allow: Vec<String>,
+    #[serde(default)]
+    egress_deny: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MachineSetting {
+    name: String,
+    display_name: Option<String>,
+    cpus: u32,
+    memory_gb: u64,
+    storage_gb: u64,
 }
 
 /// Validated settings: flags > `BERTH_*` environment (both via clap) > config file > defaults.
@@ -56,6 +83,8 @@ struct Settings {
     /// How often the registry's garbage collection runs; `None`: never.
     gc_interval: Option<Duration>,
     runtime: RuntimeKind,
+    machines: Vec<MachineType>,
+    egress: EgressPolicy,
 }
 
 /// What runs environments.
@@ -96,7 +125,58 @@ impl Settings {
             Some("docker") => RuntimeKind::Docker,
             Some(other) => bail!("--runtime {other:?} is not a runtime: use runc or docker"),
         };
+        let cidrs = |list: Vec<String>, what: &str| -> anyhow::Result<Vec<IpNet>> {
+            list.iter()
+                .map(|c| {
+                    c.parse::<IpNet>()
+                        .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
+                        .with_context(|| {
+                            format!("{what} {c:?} is not a network such as 10.1.0.0/16")
+                        })
+                })
+                .collect()
+        };
+        let mut allow = cidrs(args.egress_allow, "--environment-egress-allow")?;
+        allow.extend(cidrs(
+            file.environments.egress_allow,
+            "environments.egress_allow",
+        )?);
+        let mut deny = cidrs(args.egress_deny, "--environment-egress-deny")?;
+        deny.extend(cidrs(
+            file.environments.egress_deny,
+            "environments.egress_deny",
+        )?);
+        let machines = if file.environments.machines.is_empty() {
+            MachineType::defaults()
+        } else {
+            file.environments
+                .machines
+                .into_iter()
+                .map(|m| {
+                    if m.cpus == 0 || m.memory_gb == 0 || m.storage_gb == 0 {
+                        bail!(
+                            "machine {:?} in the config file needs cpus, memory_gb and storage_gb above 0",
+                            m.name
+                        );
+                    }
+                    Ok(MachineType {
+                        display_name: m.display_name.unwrap_or_else(|| {
+                            format!(
+                                "{} cores, {} GB RAM, {} GB storage",
+                                m.cpus, m.memory_gb, m.storage_gb
+                            )
+                        }),
+                        name: m.name,
+                        cpus: m.cpus,
+                        memory_in_bytes: m.memory_gb << 30,
+                        storage_in_bytes: m.storage_gb << 30,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?
+        };
         Ok(Settings {
+            machines,
+            egress: EgressPolicy { allow, deny },
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -356,18 +436,47 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{local}"));
     let run_root = run_dir(&settings.data_dir)?;
+    // The application is served inside environments' networks too; it exists only once the
+    // environments are configured, hence the slot.
+    let inside_app: Arc<std::sync::OnceLock<InsideApp>> = Arc::new(std::sync::OnceLock::new());
     let berth = berth.with_environments(EnvironmentConfig {
         root: settings.data_dir.join("environments"),
         run_root: run_root.join("environments"),
         runtime: environment_runtime(&settings, &run_root)?,
         server_url: base_url.clone(),
         token_ttl: ENVIRONMENT_TOKEN_TTL,
+        machines: settings.machines.clone(),
+        egress: settings.egress.clone(),
+        host_addresses: berth_runtime::network::host_addresses(),
+        id_pool: IdPool::default(),
+        serve_inside: Some(serve_inside(inside_app.clone())),
     });
     berth
         .recover_codespaces()
         .await
         .context("cannot settle the environments a restart interrupted")?;
     let app = berth_http::app(AppState::new(berth.clone(), &base_url));
+    let tls_config = match &settings.tls {
+        None => None,
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot load the TLS certificate {} and key {} (both must be PEM files)",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?,
+            )
+        }
+    };
+    let _ = inside_app.set(InsideApp {
+        app: app.clone(),
+        tls: tls_config.clone(),
+    });
     // Installed before the server says it listens, so a signal right after start-up is caught.
     let shutdown = shutdown_signal().context("cannot watch SIGINT and SIGTERM")?;
 
@@ -379,17 +488,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .with_graceful_shutdown(shutdown)
                 .await?;
         }
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot load the TLS certificate {} and key {} (both must be PEM files)",
-                        cert.display(),
-                        key.display()
-                    )
-                })?;
+        Some(_) => {
+            let config = tls_config.clone().expect("loaded above");
             let handle = axum_server::Handle::new();
             let on_signal = handle.clone();
             tokio::spawn(async move {
@@ -408,6 +508,41 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What is served inside environments' networks: the same application, with the same TLS.
+#[derive(Clone)]
+struct InsideApp {
+    app: axum::Router,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+}
+
+/// Serves the application on a listener made inside an environment's network.
+fn serve_inside(slot: Arc<std::sync::OnceLock<InsideApp>>) -> ServeInside {
+    ServeInside(Arc::new(move |listener: std::net::TcpListener| {
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            let Some(inside) = slot.get().cloned() else {
+                return;
+            };
+            let served = match inside.tls {
+                None => match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => axum::serve(l, inside.app)
+                        .await
+                        .map_err(anyhow::Error::from),
+                    Err(e) => Err(e.into()),
+                },
+                Some(tls) => axum_server::from_tcp_rustls(listener, tls)
+                    .serve(inside.app.into_make_service())
+                    .await
+                    .map_err(anyhow::Error::from),
+            };
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "serving Berth inside an environment stopped");
+            }
+        })
+        .abort_handle()
+    }))
+}
+
 /// How long an environment token lives: a week, the longest an environment is expected to run
 /// between starts (each start issues a new one; stop revokes it).
 const ENVIRONMENT_TOKEN_TTL: i64 = 7 * 24 * 3600;
@@ -421,7 +556,9 @@ fn run_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
     let canonical = data_dir.canonicalize()?;
     let id = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
     let dir = PathBuf::from(format!("/dev/shm/berth-{}", &hex::encode(id)[..16]));
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+    // 0711: environments' own ids pass through it to their own directory (0710, of their group)
+    // below `environments/`; nobody can list it.
+    match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             return Err(anyhow::anyhow!(
                 "cannot create {} for environments' secrets: {e}",
@@ -432,12 +569,22 @@ fn run_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
     }
     let meta = std::fs::symlink_metadata(&dir)?;
     let mine = std::fs::metadata(data_dir)?.uid();
-    if !meta.is_dir() || meta.uid() != mine || meta.permissions().mode() & 0o077 != 0 {
+    if !meta.is_dir() || meta.uid() != mine || meta.permissions().mode() & 0o066 != 0 {
         bail!(
             "{} is not a private directory of this user; remove it and start again",
             dir.display()
         );
     }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))?;
+    let environments = dir.join("environments");
+    std::fs::DirBuilder::new()
+        .mode(0o711)
+        .create(&environments)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(e),
+        })?;
+    std::fs::set_permissions(&environments, std::fs::Permissions::from_mode(0o711))?;
     // Shown in the data directory, for operators (and tidy-ups) to find.
     let link = data_dir.join("run");
     if std::fs::read_link(&link).ok().as_deref() != Some(dir.as_path()) {

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use support::environments::{Images, create, created, exec, exec_ok, git_repo, state};
+use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
 use support::{Cli, docker_host, text};
 
@@ -227,30 +228,43 @@ fn an_image_behind_htpasswd_comes_up_through_a_repository_triple_and_its_registr
  {
     let dir = tempfile::tempdir().unwrap();
     let images = Images::build(dir.path());
-    let registry = Htpasswd::start();
+    // The registry is a host of a private network the server allows environments to reach: the
+    // host's loopback is not reachable from inside an environment.
+    let net = TestNet::new(10, 213);
+    let registry = Htpasswd::start_in(&net);
     let creds = format!("{REG_USER}:{REG_PASSWORD}");
     images.push("dev", &format!("{}/team/dev:1", registry.host), &creds);
     images.push("other", &format!("{}/team/other:1", registry.host), &creds);
-    let berth = Berth::start(&[], &[]);
+    let berth = Berth::start(&["--environment-egress-allow", &net.net], &[]);
     let alice = berth.cli(&berth.alice);
     alice.ok(&["repo", "create", "alice/api"]);
     let image = format!("{}/team/dev:1", registry.host);
 
-    // Without a login for the registry the environment fails, saying what to do.
-    let (out, name) = create(&alice, &["-R", "alice/api", "--image", &image]);
+    // Without a login for a registry the environment fails, saying what to do (a registry on
+    // the server's loopback: plain HTTP is tried there without being named, as Docker does).
+    let local = Htpasswd::start();
+    let (out, name) = create(
+        &alice,
+        &[
+            "-R",
+            "alice/api",
+            "--image",
+            &format!("{}/team/dev:1", local.host),
+        ],
+    );
     assert!(!out.status.success());
     let v: serde_json::Value =
         serde_json::from_str(&alice.ok(&["--json", "codespace", "show", &name])).unwrap();
     let reason = v["state_reason"].as_str().unwrap();
     assert_eq!(v["state"], "Failed");
     assert!(
-        reason.contains(&format!("no registry login for {}", registry.host))
+        reason.contains(&format!("no registry login for {}", local.host))
             && reason.contains("P_CONTAINER_REGISTRY_SERVER"),
         "{reason}"
     );
     alice.ok(&["codespace", "delete", &name]);
 
-    htpasswd_triple(&alice, "alice/api", &registry.host);
+    htpasswd_triple(&alice, "alice/api", &format!("http://{}", registry.host));
     set_secret(
         &alice,
         "HALF_CONTAINER_REGISTRY_SERVER",
@@ -417,11 +431,22 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
     let Some(docker) = docker_host() else { return };
     let dir = tempfile::tempdir().unwrap();
     let images = Images::build(dir.path());
-    let registry = Htpasswd::start();
+    // In a test network the server lets environments reach (scripts/test starts dockerd with
+    // that range as an insecure registry range).
+    let net = TestNet::new(10, 214);
+    let registry = Htpasswd::start_in(&net);
     let creds = format!("{REG_USER}:{REG_PASSWORD}");
     images.push("dev", &format!("{}/team/dev:1", registry.host), &creds);
     images.push("other", &format!("{}/team/other:1", registry.host), &creds);
-    let berth = Berth::start(&["--runtime", "docker"], &[("DOCKER_HOST", &docker)]);
+    let berth = Berth::start(
+        &[
+            "--runtime",
+            "docker",
+            "--environment-egress-allow",
+            &net.net,
+        ],
+        &[("DOCKER_HOST", &docker)],
+    );
     let alice = berth.cli(&berth.alice);
 
     // (a) Berth's registry, no user credentials.
@@ -443,7 +468,7 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
 
     // (b) htpasswd through a repository triple; skopeo inside reaches another image.
     alice.ok(&["repo", "create", "alice/api"]);
-    htpasswd_triple(&alice, "alice/api", &registry.host);
+    htpasswd_triple(&alice, "alice/api", &format!("http://{}", registry.host));
     let name = created(
         &alice,
         &[

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod codespace;
 pub mod devcontainer;
+pub mod isolation;
 pub mod logins;
 pub mod manifest;
 pub mod names;

@@ -14,14 +14,18 @@
 //! [`secrecy::SecretString`]s and are never logged or shown in errors.
 
 pub mod docker;
+pub mod idmap;
 pub mod layers;
+pub mod network;
 pub mod runc;
+pub mod seccomp;
 pub mod unpack;
 pub mod users;
 
 use std::fmt;
 use std::path::PathBuf;
 
+use berth_domain::isolation::{EgressRoute, IdRange, MachineType};
 use berth_domain::logins::Scheme;
 use berth_registry_client::{Credentials, ImageRef};
 use secrecy::SecretString;
@@ -45,6 +49,9 @@ pub struct Mount {
     pub readonly: bool,
     /// Handed to the environment's user (recursively) before anything runs in it.
     pub owned: bool,
+    /// The environment's own, kept across starts (the workspace): its owners move with the
+    /// environment's id range if that changes.
+    pub persistent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +79,19 @@ pub struct RunSpec {
     /// The working directory (the workspace).
     pub cwd: String,
     pub mounts: Vec<Mount>,
+    pub isolation: Isolation,
+}
+
+/// How an environment is fenced in (SPEC §7), decided by the service.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// The host ids its user namespace maps its ids `0..` to (runc; the Docker Engine maps ids
+    /// as its daemon is configured).
+    pub ids: IdRange,
+    /// CPU, memory and process limits, from its machine type.
+    pub machine: MachineType,
+    /// The routes of its own network: the egress policy, with the host's own addresses denied.
+    pub routes: Vec<EgressRoute>,
 }
 
 /// What an image's configuration says about how it runs.
@@ -111,9 +131,13 @@ impl ImageInfo {
 /// The user an environment's processes run as, found in the image's `/etc/passwd`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserIds {
+    /// Inside the environment.
     pub uid: u32,
     pub gid: u32,
     pub home: String,
+    /// The same user's ids on the host (its user namespace's mapping), which owns its files.
+    pub host_uid: u32,
+    pub host_gid: u32,
 }
 
 /// One command run in an environment.
@@ -191,6 +215,44 @@ impl RuntimeError {
     }
 }
 
+/// Detaches every mount at or below `path` (deepest first), as `umount -l` does: a directory
+/// tree with a bind mount of an environment's workspace in it is never removed through it.
+pub fn unmount_under(path: &std::path::Path) {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    // The fifth field is the mount point, with spaces and the like written as octal escapes.
+    let mut points: Vec<PathBuf> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mount_point)
+        .filter(|p| p.starts_with(path))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        let _ = rustix::mount::unmount(&p, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+fn unescape_mount_point(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(&field[i + 1..i + 4], 8)
+        {
+            out.push(v);
+            i += 4;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
+}
+
 /// Removes a directory tree the runtime owns; one already gone is fine.
 pub(crate) fn remove_tree(path: &std::path::Path) -> Result<(), RuntimeError> {
     match std::fs::remove_dir_all(path) {
@@ -247,6 +309,14 @@ pub trait Runtime: Send + Sync + fmt::Debug {
     /// Starts the environment's main process (a process that waits to be stopped) from the
     /// image last prepared for it, keeping its writable layer from earlier runs.
     async fn start(&self, spec: &RunSpec) -> Result<UserIds, RuntimeError>;
+
+    /// A listening socket at `addr` inside the running environment's own network, for Berth to
+    /// serve its API and registry there (at the address environments are told).
+    async fn listen_inside(
+        &self,
+        spec: &RunSpec,
+        addr: std::net::SocketAddr,
+    ) -> Result<std::net::TcpListener, RuntimeError>;
 
     /// Runs a command inside a running environment as its user, in its working directory,
     /// streaming output to `output`, and returns the exit code.

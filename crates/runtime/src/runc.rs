@@ -1,10 +1,13 @@
-//! The default runtime: `runc` running an OCI bundle Berth writes.
+//! The default runtime: `runc` running an OCI bundle Berth writes, in namespaces of its own
+//! (user, network, cgroup, pid, ipc, uts, mount: [`spec`]) over an overlay of idmapped shared
+//! layers ([`rootfs`]), its network attached between `runc create` and `runc start`
+//! ([`crate::network`]).
 //!
 //! An environment's state directory holds:
 //! ```text
 //! image.json      the prepared image: its layer directories (bottom first), env, user
-//! upper/ work/    its writable layer (overlayfs upper and work dirs): kept by stop/start
-//! rootfs/         where the overlay of the image's layers under upper/ is mounted while it runs
+//! private/        its writable layer and the idmapped layers (see `rootfs`)
+//! rootfs/         where the overlay is mounted while it runs
 //! console.log     the main process's output
 //! ```
 //! The bundle's `config.json` holds the environment's variables, secrets included, so it is
@@ -18,12 +21,14 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod rootfs;
+mod spec;
+
 use berth_domain::codespace::layer_variables;
 use berth_registry_client::pull::{BlobCache, PullOptions};
 use berth_registry_client::{ConnectStep, Registry};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
@@ -31,9 +36,9 @@ use crate::layers::LayerStore;
 use crate::unpack::read_in_root;
 use crate::users::{chown_tree, resolve_user};
 use crate::{
-    ExecSpec, ImageInfo, ImageSource, MountTarget, Narrator, Output, RunSpec, Runtime,
-    RuntimeError, UserIds,
+    ExecSpec, ImageInfo, ImageSource, Narrator, Output, RunSpec, Runtime, RuntimeError, UserIds,
 };
+use rootfs::{rootfs, unmount_all};
 
 /// What [`Runtime::prepare`] leaves for [`Runtime::start`].
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,25 +53,6 @@ struct PreparedFile {
 /// The main process: waits to be stopped, as dev containers' default `overrideCommand` does.
 pub(crate) const KEEP_ALIVE: &str =
     "echo Container started; trap \"exit 0\" 15; while sleep 1000 & wait $!; do :; done";
-
-/// The capabilities Docker gives a container by default, without `CAP_NET_RAW`: environments
-/// share the host's network, where raw sockets could read other users' loopback traffic. Only
-/// root's processes get them.
-const CAPABILITIES: [&str; 13] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 /// `runc` with Berth's image caches.
 #[derive(Debug, Clone)]
@@ -84,16 +70,26 @@ impl Runc {
     /// Caches under `data_dir` (`pull-cache/`, `layers/`); runc's state under `run_dir` (a
     /// tmpfs: it holds the containers' configurations).
     pub fn open(data_dir: &Path, run_dir: &Path, http: reqwest::Client) -> std::io::Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
         // Private: unpacked layers keep images' setuid files and device nodes, which no other
-        // user of the host may reach.
-        for dir in ["pull-cache", "layers", "environments"] {
-            use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        // user of the host may reach. `environments/` only lets environments' own ids pass to
+        // their own directory (0710, of their group), which runc enters as the environment's
+        // root to set it up; so does the data directory.
+        for (dir, mode) in [
+            ("pull-cache", 0o700),
+            ("layers", 0o700),
+            ("environments", 0o711),
+        ] {
             let path = data_dir.join(dir);
             std::fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o700)
+                .mode(mode)
                 .create(&path)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        }
+        let data_mode = std::fs::metadata(data_dir)?.mode() & 0o7777;
+        if data_mode & 0o001 == 0 {
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(data_mode | 0o001))?;
         }
         Ok(Self {
             program: PathBuf::from("runc"),
@@ -148,8 +144,17 @@ impl Runc {
         Ok(state["status"].as_str().map(str::to_owned))
     }
 
-    /// Stops the container and forgets it in runc, then unmounts the root filesystem.
+    /// Stops the container and forgets it in runc, then takes its network down and unmounts
+    /// its file systems: those always, whatever failed before.
     async fn halt(&self, spec: &RunSpec) -> Result<(), RuntimeError> {
+        let stopped = self.kill_and_delete(spec).await;
+        crate::network::detach(&spec.secret_dir);
+        unmount_all(spec);
+        stopped?;
+        crate::remove_tree(&bundle(spec))
+    }
+
+    async fn kill_and_delete(&self, spec: &RunSpec) -> Result<(), RuntimeError> {
         if let Some(status) = self.status(&spec.name).await? {
             if status == "running" {
                 let _ = self.run(&["kill", &spec.name, "TERM"]).await;
@@ -162,8 +167,145 @@ impl Runc {
             }
             self.run(&["delete", "--force", &spec.name]).await?;
         }
-        unmount(&rootfs(spec));
-        crate::remove_tree(&bundle(spec))
+        Ok(())
+    }
+
+    /// The process id of the environment's main process, if runc runs it.
+    async fn pid(&self, name: &str) -> Result<u32, RuntimeError> {
+        let out = self.run(&["state", name]).await?;
+        let state: serde_json::Value = serde_json::from_str(&out)
+            .map_err(|e| RuntimeError::Engine(format!("runc state printed no JSON: {e}")))?;
+        state["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p != 0)
+            .ok_or_else(|| RuntimeError::Engine(format!("runc knows no process of {name}")))
+    }
+}
+
+impl Runc {
+    /// `runc create`, the environment's network attached to the created namespaces, then
+    /// `runc start`: nothing of the environment runs before its network is fenced.
+    async fn create_and_start(
+        &self,
+        spec: &RunSpec,
+        image: &PreparedFile,
+    ) -> Result<UserIds, RuntimeError> {
+        let root = rootfs(spec);
+        let read = |p: &str| {
+            read_in_root(&root, p)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+        let user = spec.user.as_deref().or(image.user.as_deref());
+        let mut ids = resolve_user(user, &read("/etc/passwd"), &read("/etc/group"))
+            .map_err(RuntimeError::Engine)?;
+        let range = spec.isolation.ids;
+        let outside = |id: u32| {
+            range.host_id(id).ok_or_else(|| {
+                RuntimeError::Engine(format!(
+                    "the environment's user has id {id}, above the {} ids an environment maps; choose another remoteUser",
+                    range.size
+                ))
+            })
+        };
+        ids.host_uid = outside(ids.uid)?;
+        ids.host_gid = outside(ids.gid)?;
+        for m in &spec.mounts {
+            if m.owned {
+                chown_tree(&m.source, ids.host_uid, ids.host_gid).map_err(RuntimeError::io(
+                    format!(
+                        "cannot hand {} to the environment's user",
+                        m.source.display()
+                    ),
+                ))?;
+            }
+        }
+        let defaults = vec![
+            (
+                "PATH".to_owned(),
+                SecretString::from(
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+                ),
+            ),
+            ("HOME".to_owned(), SecretString::from(ids.home.clone())),
+        ];
+        let env = layer_variables(&[defaults, spec.env.clone()]);
+        let env: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.expose_secret()))
+            .collect();
+        let (resolv, hosts) = crate::network::write_name_files(&spec.secret_dir, &spec.name)?;
+        let names = spec::NameFiles {
+            resolv: &resolv,
+            hosts: &hosts,
+        };
+        let mounts = rootfs::stage(spec)?;
+        let config = spec::config(
+            spec,
+            &mounts,
+            &ids,
+            &env,
+            &["/bin/sh", "-c", KEEP_ALIVE],
+            &root,
+            &names,
+        );
+        let bundle = bundle(spec);
+        berth_registry_client::logins::write_private_file(
+            &bundle.join("config.json"),
+            &serde_json::to_vec_pretty(&config).expect("plain values serialise"),
+        )
+        .map_err(RuntimeError::io("cannot write the bundle's config.json"))?;
+        let console = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(spec.state_dir.join("console.log"))
+            .map_err(RuntimeError::io("cannot open the console log"))?;
+        // The log is kept across starts: a failure is told from what this start added, and
+        // runc's own messages are kept apart, in a log of this start.
+        let before = console.metadata().map(|m| m.len()).unwrap_or(0);
+        let runc_log = bundle.join("runc.log");
+        let _ = std::fs::remove_file(&runc_log);
+        let status = self
+            .runc()
+            .arg("--log")
+            .arg(&runc_log)
+            .args(["--log-format", "json"])
+            .arg("create")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(&spec.name)
+            .stdout(
+                console
+                    .try_clone()
+                    .map_err(RuntimeError::io("cannot open the console log"))?,
+            )
+            .stderr(console)
+            .status()
+            .await
+            .map_err(|e| runc_missing(&self.program, e))?;
+        if !status.success() {
+            let why = match std::fs::read_to_string(&runc_log)
+                .ok()
+                .and_then(|l| last_error(&l))
+            {
+                Some(message) => message,
+                None => {
+                    let log = std::fs::read(spec.state_dir.join("console.log")).unwrap_or_default();
+                    let start = usize::try_from(before).unwrap_or(0).min(log.len());
+                    let log = String::from_utf8_lossy(&log[start..]);
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                }
+            };
+            return Err(RuntimeError::Engine(format!(
+                "runc could not start the environment ({status}): {why}"
+            )));
+        }
+        let pid = self.pid(&spec.name).await?;
+        crate::network::attach(pid, &spec.secret_dir, &spec.isolation.routes).await?;
+        self.run(&["start", &spec.name]).await?;
+        Ok(ids)
     }
 }
 
@@ -172,10 +314,6 @@ fn runc_missing(program: &Path, e: std::io::Error) -> RuntimeError {
         "cannot run {}: {e}; install runc (apt-get install runc) or choose --runtime docker",
         program.display()
     ))
-}
-
-fn rootfs(spec: &RunSpec) -> PathBuf {
-    spec.state_dir.join("rootfs")
 }
 
 fn bundle(spec: &RunSpec) -> PathBuf {
@@ -221,108 +359,6 @@ fn last_error(log: &str) -> Option<String> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["level"] == "error")
         .and_then(|v| v["msg"].as_str().map(str::to_owned))
-}
-
-/// Unmounts, ignoring "not mounted".
-fn unmount(path: &Path) {
-    let _ = rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH);
-}
-
-fn mount_overlay(spec: &RunSpec, layers: &[PathBuf]) -> Result<(), RuntimeError> {
-    let upper = spec.state_dir.join("upper");
-    let work = spec.state_dir.join("work");
-    let target = rootfs(spec);
-    for d in [&upper, &work, &target] {
-        std::fs::create_dir_all(d)
-            .map_err(RuntimeError::io(format!("cannot create {}", d.display())))?;
-    }
-    unmount(&target);
-    // overlayfs lists lower layers top first.
-    let lower: Vec<String> = layers
-        .iter()
-        .rev()
-        .map(|p| p.display().to_string())
-        .collect();
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        upper.display(),
-        work.display()
-    );
-    let options = std::ffi::CString::new(options)
-        .map_err(|_| RuntimeError::Engine("a layer path holds a NUL byte".into()))?;
-    rustix::mount::mount(
-        "overlay",
-        &target,
-        "overlay",
-        rustix::mount::MountFlags::empty(),
-        Some(options.as_c_str()),
-    )
-    .map_err(|e| {
-        RuntimeError::Engine(format!(
-            "cannot mount the environment's root filesystem (overlay of {} layers): {e}",
-            layers.len()
-        ))
-    })
-}
-
-fn bind(source: &Path, target: &str, readonly: bool) -> serde_json::Value {
-    let mut options = vec!["rbind", "rprivate"];
-    if readonly {
-        options.push("ro");
-    }
-    json!({"destination": target, "type": "bind", "source": source, "options": options})
-}
-
-/// The bundle's `config.json`: host network, private pid/ipc/uts/mount namespaces, the
-/// workspace and home files bound in, Docker's default capabilities for root.
-fn bundle_config(spec: &RunSpec, ids: &UserIds, env: &[String]) -> serde_json::Value {
-    let caps: Vec<&str> = if ids.uid == 0 {
-        CAPABILITIES.to_vec()
-    } else {
-        Vec::new()
-    };
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc"}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
-        json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}),
-    ];
-    for f in ["/etc/resolv.conf", "/etc/hosts"] {
-        if Path::new(f).exists() {
-            mounts.push(bind(Path::new(f), f, true));
-        }
-    }
-    for m in &spec.mounts {
-        let target = match &m.target {
-            MountTarget::Absolute(t) => t.clone(),
-            MountTarget::Home(rel) => format!("{}/{rel}", ids.home.trim_end_matches('/')),
-        };
-        mounts.push(bind(&m.source, &target, m.readonly));
-    }
-    json!({
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": false,
-            "user": {"uid": ids.uid, "gid": ids.gid},
-            "args": ["/bin/sh", "-c", KEEP_ALIVE],
-            "env": env,
-            "cwd": spec.cwd,
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": false
-        },
-        "root": {"path": rootfs(spec), "readonly": false},
-        "hostname": spec.name,
-        "mounts": mounts,
-        "linux": {
-            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-        }
-    })
 }
 
 #[async_trait::async_trait]
@@ -382,94 +418,23 @@ impl Runtime for Runc {
     async fn start(&self, spec: &RunSpec) -> Result<UserIds, RuntimeError> {
         let image: PreparedFile = crate::recorded_image(spec)?;
         self.halt(spec).await?;
-        mount_overlay(spec, &image.layer_dirs)?;
-        let root = rootfs(spec);
-        let read = |p: &str| {
-            read_in_root(&root, p)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default()
-        };
-        let user = spec.user.as_deref().or(image.user.as_deref());
-        let ids = resolve_user(user, &read("/etc/passwd"), &read("/etc/group"))
-            .map_err(RuntimeError::Engine)?;
-        for m in &spec.mounts {
-            if m.owned {
-                chown_tree(&m.source, &ids).map_err(RuntimeError::io(format!(
-                    "cannot hand {} to the environment's user",
-                    m.source.display()
-                )))?;
-            }
+        rootfs::mount(spec, &image.layer_dirs).await?;
+        let started = self.create_and_start(spec, &image).await;
+        if started.is_err() {
+            crate::network::detach(&spec.secret_dir);
+            let _ = self.run(&["delete", "--force", &spec.name]).await;
+            unmount_all(spec);
         }
-        let defaults = vec![
-            (
-                "PATH".to_owned(),
-                SecretString::from(
-                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
-                ),
-            ),
-            ("HOME".to_owned(), SecretString::from(ids.home.clone())),
-        ];
-        let env = layer_variables(&[defaults, spec.env.clone()]);
-        let env: Vec<String> = env
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.expose_secret()))
-            .collect();
-        let config = bundle_config(spec, &ids, &env);
-        let bundle = bundle(spec);
-        berth_registry_client::logins::write_private_file(
-            &bundle.join("config.json"),
-            &serde_json::to_vec_pretty(&config).expect("plain values serialise"),
-        )
-        .map_err(RuntimeError::io("cannot write the bundle's config.json"))?;
-        let console = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(spec.state_dir.join("console.log"))
-            .map_err(RuntimeError::io("cannot open the console log"))?;
-        // The log is kept across starts: a failure is told from what this start added, and
-        // runc's own messages are kept apart, in a log of this start.
-        let before = console.metadata().map(|m| m.len()).unwrap_or(0);
-        let runc_log = bundle.join("runc.log");
-        let _ = std::fs::remove_file(&runc_log);
-        let status = self
-            .runc()
-            .arg("--log")
-            .arg(&runc_log)
-            .args(["--log-format", "json"])
-            .arg("run")
-            .arg("--detach")
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg(&spec.name)
-            .stdout(
-                console
-                    .try_clone()
-                    .map_err(RuntimeError::io("cannot open the console log"))?,
-            )
-            .stderr(console)
-            .status()
-            .await
-            .map_err(|e| runc_missing(&self.program, e))?;
-        if !status.success() {
-            let why = match std::fs::read_to_string(&runc_log)
-                .ok()
-                .and_then(|l| last_error(&l))
-            {
-                Some(message) => message,
-                None => {
-                    let log = std::fs::read(spec.state_dir.join("console.log")).unwrap_or_default();
-                    let start = usize::try_from(before).unwrap_or(0).min(log.len());
-                    let log = String::from_utf8_lossy(&log[start..]);
-                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                    tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-                }
-            };
-            unmount(&root);
-            return Err(RuntimeError::Engine(format!(
-                "runc could not start the environment ({status}): {why}"
-            )));
-        }
-        Ok(ids)
+        started
+    }
+
+    async fn listen_inside(
+        &self,
+        spec: &RunSpec,
+        addr: std::net::SocketAddr,
+    ) -> Result<std::net::TcpListener, RuntimeError> {
+        let pid = self.pid(&spec.name).await?;
+        crate::network::listen_inside(pid, addr).await
     }
 
     async fn exec(

@@ -55,16 +55,22 @@ pub fn resolve_user(spec: Option<&str>, passwd: &str, group: &str) -> Result<Use
     } else {
         home
     };
-    Ok(UserIds { uid, gid, home })
+    Ok(UserIds {
+        uid,
+        gid,
+        home,
+        host_uid: uid,
+        host_gid: gid,
+    })
 }
 
 /// Hands a tree to `ids` (what is mounted into an environment for its user), never following a
 /// symlink. Called only while nothing runs in the environment, so nobody can swap a directory
 /// for a symlink under it; the walk keeps its own stack, so no nesting overflows it.
-pub fn chown_tree(root: &std::path::Path, ids: &UserIds) -> std::io::Result<()> {
+pub fn chown_tree(root: &std::path::Path, uid: u32, gid: u32) -> std::io::Result<()> {
     let mut pending = vec![root.to_path_buf()];
     while let Some(path) = pending.pop() {
-        std::os::unix::fs::lchown(&path, Some(ids.uid), Some(ids.gid))?;
+        std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
         if std::fs::symlink_metadata(&path)?.is_dir() {
             for entry in std::fs::read_dir(&path)? {
                 pending.push(entry?.path());
@@ -87,6 +93,8 @@ mod tests {
             uid,
             gid,
             home: home.to_owned(),
+            host_uid: uid,
+            host_gid: gid,
         };
         let table: &[(Option<&str>, Result<UserIds, &str>)] = &[
             (None, Ok(ids(0, 0, "/root"))),

@@ -23,6 +23,10 @@ pub struct CodespaceRecord {
     pub state_reason: Option<String>,
     /// The first start has cloned the workspace and run `postCreateCommand`.
     pub initialized: bool,
+    /// Its machine type's name.
+    pub machine: String,
+    /// The first host id its user namespace maps to (`None` until one is given).
+    pub uid_base: Option<u32>,
     pub created_at: i64,
     pub updated_at: i64,
     pub last_used_at: i64,
@@ -38,6 +42,8 @@ pub struct NewCodespace<'a> {
     pub git_ref: Option<&'a str>,
     pub image: Option<&'a str>,
     pub runtime: &'a str,
+    pub machine: &'a str,
+    pub uid_base: u32,
 }
 
 #[derive(sqlx::FromRow)]
@@ -53,6 +59,8 @@ struct Row {
     state: String,
     state_reason: Option<String>,
     initialized: i64,
+    machine: String,
+    uid_base: Option<i64>,
     created_at: i64,
     updated_at: i64,
     last_used_at: i64,
@@ -75,6 +83,11 @@ impl TryFrom<Row> for CodespaceRecord {
             runtime: r.runtime,
             state_reason: r.state_reason,
             initialized: r.initialized != 0,
+            uid_base: r
+                .uid_base
+                .map(|b| u32::try_from(b).map_err(|_| corrupt("uid base", b)))
+                .transpose()?,
+            machine: r.machine,
             created_at: r.created_at,
             updated_at: r.updated_at,
             last_used_at: r.last_used_at,
@@ -82,7 +95,7 @@ impl TryFrom<Row> for CodespaceRecord {
     }
 }
 
-const COLUMNS: &str = "id, name, owner_id, repo_id, display_name, git_ref, image, runtime, state, state_reason, initialized, created_at, updated_at, last_used_at";
+const COLUMNS: &str = "id, name, owner_id, repo_id, display_name, git_ref, image, runtime, state, state_reason, initialized, machine, uid_base, created_at, updated_at, last_used_at";
 
 impl Store {
     /// Records a new environment, `Queued`.
@@ -92,8 +105,8 @@ impl Store {
         now: i64,
     ) -> Result<CodespaceRecord> {
         let row: Row = sqlx::query_as(&format!(
-            "INSERT INTO codespaces (name, owner_id, repo_id, display_name, git_ref, image, runtime, state, created_at, updated_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9) RETURNING {COLUMNS}"
+            "INSERT INTO codespaces (name, owner_id, repo_id, display_name, git_ref, image, runtime, state, machine, uid_base, created_at, updated_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9, $9) RETURNING {COLUMNS}"
         ))
         .bind(new.name)
         .bind(new.owner_id)
@@ -104,6 +117,8 @@ impl Store {
         .bind(new.runtime)
         .bind(CodespaceState::Queued.as_str())
         .bind(now)
+        .bind(new.machine)
+        .bind(i64::from(new.uid_base))
         .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("codespace"))?;
@@ -146,6 +161,29 @@ impl Store {
                 .collect::<Result<_>>()?,
             total,
         })
+    }
+
+    /// The id ranges in use: every environment's first host id.
+    pub async fn codespace_uid_bases(&self) -> Result<Vec<u32>> {
+        let bases: Vec<i64> =
+            sqlx::query_scalar("SELECT uid_base FROM codespaces WHERE uid_base IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(bases
+            .into_iter()
+            .filter_map(|b| u32::try_from(b).ok())
+            .collect())
+    }
+
+    /// Gives an environment made before id ranges its range; `Conflict` if another has it.
+    pub async fn set_codespace_uid_base(&self, name: &str, base: u32) -> Result<()> {
+        sqlx::query("UPDATE codespaces SET uid_base = $2 WHERE name = $1 AND uid_base IS NULL")
+            .bind(name)
+            .bind(i64::from(base))
+            .execute(&self.writer)
+            .await
+            .map_err(conflict_as("codespace"))?;
+        Ok(())
     }
 
     /// The names of a repository's environments (whoever owns them), oldest first.

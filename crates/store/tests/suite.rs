@@ -720,7 +720,7 @@ async fn codespaces_move_through_states(s: &Store) {
         )
         .await
         .unwrap();
-    let new = |n: &'static str| NewCodespace {
+    let new = |n: &'static str, uid_base: u32| NewCodespace {
         name: n,
         owner_id: owner.id,
         repo_id: repo.id,
@@ -728,12 +728,42 @@ async fn codespaces_move_through_states(s: &Store) {
         git_ref: Some("main"),
         image: None,
         runtime: "runc",
+        machine: "basicLinux",
+        uid_base,
     };
-    let a = s.insert_codespace(&new("cs-web-a"), 10).await.unwrap();
-    assert_eq!((a.state, a.initialized, a.created_at), (Queued, false, 10));
-    let err = s.insert_codespace(&new("cs-web-a"), 11).await.unwrap_err();
+    let a = s
+        .insert_codespace(&new("cs-web-a", 1 << 30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            a.state,
+            a.initialized,
+            a.created_at,
+            a.uid_base,
+            a.machine.as_str()
+        ),
+        (Queued, false, 10, Some(1 << 30), "basicLinux")
+    );
+    let err = s
+        .insert_codespace(&new("cs-web-a", 2 << 30), 11)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict("codespace")), "{err:?}");
-    s.insert_codespace(&new("cs-web-b"), 12).await.unwrap();
+    let err = s
+        .insert_codespace(&new("cs-web-c", 1 << 30), 11)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("codespace")),
+        "two environments never share an id range: {err:?}"
+    );
+    s.insert_codespace(&new("cs-web-b", (1 << 30) + 65_536), 12)
+        .await
+        .unwrap();
+    let mut bases = s.codespace_uid_bases().await.unwrap();
+    bases.sort_unstable();
+    assert_eq!(bases, [1 << 30, (1 << 30) + 65_536]);
     assert!(
         s.set_codespace_state("cs-web-a", &[Queued], Provisioning, None, 13)
             .await

@@ -15,6 +15,7 @@ use sha2::{Digest as _, Sha256};
 
 pub mod environments;
 pub mod images;
+pub mod netns;
 pub mod servers;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");

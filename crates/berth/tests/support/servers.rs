@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::netns::TestNet;
 use super::{Cli, Server, run_ok, serve_command};
 
 /// The PyPI venv `scripts/test` makes (moto, boto3); without it these tests fail, unless
@@ -30,8 +31,13 @@ pub fn free_port() -> u16 {
 
 /// Polls until something accepts connections on `port` (the servers print nothing reliable).
 pub fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    wait_for("127.0.0.1", port, what, child);
+}
+
+/// Polls until something accepts connections at `ip:port`.
+pub fn wait_for(ip: &str, port: u16, what: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while std::net::TcpStream::connect((ip, port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited ({status}) before listening");
         }
@@ -61,31 +67,49 @@ pub const REG_USER: &str = "alice";
 pub const REG_PASSWORD: &str = "htpasswd-s3cret";
 
 impl Htpasswd {
+    /// On the host's loopback.
     pub fn start() -> Self {
+        Self::serve(None)
+    }
+
+    /// In the test namespace `net`, at its address (what environments reach when the server
+    /// allows that network).
+    pub fn start_in(net: &TestNet) -> Self {
+        Self::serve(Some(net))
+    }
+
+    fn serve(net: Option<&TestNet>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let htpasswd = run_ok(
             Command::new("htpasswd").args(["-Bbn", REG_USER, REG_PASSWORD]),
             None,
         );
         std::fs::write(dir.path().join("htpasswd"), htpasswd).unwrap();
-        let port = free_port();
+        let (ip, port) = match net {
+            None => ("127.0.0.1".to_owned(), free_port()),
+            Some(n) => (n.ns_ip.to_string(), 5000),
+        };
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {htpasswd}\n",
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}\nhttp:\n  addr: {ip}:{port}\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {htpasswd}\n",
             root = dir.path().join("data").display(),
             htpasswd = dir.path().join("htpasswd").display(),
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let mut child = Command::new("docker-registry")
+        let mut command = match net {
+            None => Command::new("docker-registry"),
+            Some(n) => n.command("docker-registry"),
+        };
+        let mut child = command
             .arg("serve")
             .arg(dir.path().join("config.yml"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("docker-registry (scripts/test installs it)");
-        wait_for_port(port, "docker-registry", &mut child);
+        wait_for(&ip, port, "docker-registry", &mut child);
         Self {
             _daemon: Daemon(child),
-            host: format!("127.0.0.1:{port}"),
+            host: format!("{ip}:{port}"),
             _dir: dir,
         }
     }

@@ -23,6 +23,33 @@ use crate::paging::Paging;
 use crate::render::{account, timestamp};
 use crate::wire::{Body, path_repo};
 
+/// A machine type in GitHub's shape.
+fn machine(m: &berth_domain::isolation::MachineType) -> Value {
+    json!({
+        "name": m.name,
+        "display_name": m.display_name,
+        "operating_system": "linux",
+        "storage_in_bytes": m.storage_in_bytes,
+        "memory_in_bytes": m.memory_in_bytes,
+        "cpus": m.cpus,
+        "prebuild_availability": Value::Null,
+    })
+}
+
+/// `GET /repos/{o}/{r}/codespaces/machines`: `{total_count, machines}`.
+pub async fn machines(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, repo)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (owner, repo) = path_repo(&owner, &repo)?;
+    let list = s.berth.codespace_machines(&p, &owner, &repo).await?;
+    let machines: Vec<Value> = list.iter().map(machine).collect();
+    Ok(Json(
+        json!({ "total_count": machines.len(), "machines": machines }),
+    ))
+}
+
 /// GitHub's codespace object, with the fields Berth has.
 fn render(s: &AppState, v: &CodespaceView) -> Value {
     let api = format!("{}/api/v3", s.base_url);
@@ -44,7 +71,12 @@ fn render(s: &AppState, v: &CodespaceView) -> Value {
             "visibility": r.visibility.as_str(),
             "url": format!("{api}/repos/{}", r.full_name()),
         },
-        "machine": Value::Null,
+        "machine": v.machine.as_ref().map(machine),
+        // Berth's: the host ids the environment's user namespace maps to.
+        "isolation": {
+            "user_namespace": c.uid_base.map(|b| format!("{b}-{}", u64::from(b) + u64::from(berth_domain::isolation::IDS_PER_ENVIRONMENT) - 1)),
+            "network": "own (slirp4netns)",
+        },
         "devcontainer_path": Value::Null,
         "prebuild": false,
         "created_at": timestamp(c.created_at),
@@ -75,9 +107,9 @@ pub struct CreateRequest {
     git_ref: Option<String>,
     image: Option<String>,
     display_name: Option<String>,
-    // Accepted as GitHub's clients send them; Berth has one kind of machine, one location.
-    #[allow(dead_code)]
+    /// A machine type's name (`GET …/codespaces/machines`).
     machine: Option<String>,
+    // Accepted as GitHub's clients send them; Berth has one location.
     #[allow(dead_code)]
     location: Option<String>,
     #[allow(dead_code)]
@@ -95,6 +127,7 @@ pub async fn create(
         git_ref: body.git_ref,
         image: body.image,
         display_name: body.display_name,
+        machine: body.machine,
     };
     let view = s.berth.create_codespace(&p, &owner, &repo, new).await?;
     Ok((StatusCode::CREATED, Json(render(&s, &view))).into_response())

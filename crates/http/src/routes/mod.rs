@@ -80,6 +80,10 @@ pub fn api() -> Router<AppState> {
             post(tokens::create_for_repo),
         )
         .route("/repos/{owner}/{repo}/codespaces", post(codespaces::create))
+        .route(
+            "/repos/{owner}/{repo}/codespaces/machines",
+            get(codespaces::machines),
+        )
         .route("/user/codespaces", get(codespaces::list))
         .route(
             "/user/codespaces/{name}",

@@ -121,7 +121,21 @@ impl Docker {
 
 /// How the environment's container is created, but for its image and labels: no secrets
 /// (the variables go to each exec), so it can be recorded as the `berth.shape` label.
-pub(super) fn container_body(spec: &RunSpec, ids: &UserIds) -> ContainerCreateBody {
+pub(super) fn container_body(
+    spec: &RunSpec,
+    ids: &UserIds,
+    names: (&std::path::Path, &std::path::Path),
+) -> ContainerCreateBody {
+    let name_files = [(names.0, "/etc/resolv.conf"), (names.1, "/etc/hosts")]
+        .into_iter()
+        .map(|(source, target)| DockerMount {
+            typ: Some(MountType::BIND),
+            source: Some(source.display().to_string()),
+            target: Some(target.to_owned()),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    let machine = &spec.isolation.machine;
     let mounts = spec
         .mounts
         .iter()
@@ -135,6 +149,7 @@ pub(super) fn container_body(spec: &RunSpec, ids: &UserIds) -> ContainerCreateBo
             read_only: Some(m.readonly),
             ..Default::default()
         })
+        .chain(name_files)
         .collect();
     ContainerCreateBody {
         hostname: Some(spec.name.clone()),
@@ -152,9 +167,13 @@ pub(super) fn container_body(spec: &RunSpec, ids: &UserIds) -> ContainerCreateBo
         working_dir: Some(spec.cwd.clone()),
         stop_timeout: Some(i64::from(STOP_SECS)),
         host_config: Some(HostConfig {
-            network_mode: Some("host".to_owned()),
-            // The host's network: raw sockets could read other users' loopback traffic.
-            cap_drop: Some(vec!["NET_RAW".to_owned()]),
+            // A network of its own, attached by Berth (slirp4netns), as under runc.
+            network_mode: Some("none".to_owned()),
+            cap_drop: Some(vec!["NET_RAW".to_owned(), "MKNOD".to_owned()]),
+            memory: i64::try_from(machine.memory_in_bytes).ok(),
+            memory_swap: i64::try_from(machine.memory_in_bytes).ok(),
+            nano_cpus: Some(i64::from(machine.cpus) * 1_000_000_000),
+            pids_limit: i64::try_from(machine.pids_limit()).ok(),
             mounts: Some(mounts),
             tmpfs: Some(HashMap::from([(
                 "/tmp".to_owned(),
@@ -209,28 +228,50 @@ mod tests {
                     target: MountTarget::Absolute("/workspaces/app".into()),
                     readonly: false,
                     owned: true,
+                    persistent: true,
                 },
                 crate::Mount {
                     source: PathBuf::from("/m/docker"),
                     target: MountTarget::Home(".docker".into()),
                     readonly: true,
                     owned: true,
+                    persistent: false,
                 },
             ],
+            isolation: crate::Isolation {
+                ids: berth_domain::isolation::IdRange {
+                    base: 1 << 30,
+                    size: 65_536,
+                },
+                machine: berth_domain::isolation::MachineType::defaults().swap_remove(0),
+                routes: Vec::new(),
+            },
         };
         let ids = UserIds {
             uid: 1000,
             gid: 50,
             home: "/home/dev/".into(),
+            host_uid: 1000,
+            host_gid: 50,
         };
-        let body = container_body(&spec, &ids);
+        let names = (Path::new("/m/resolv.conf"), Path::new("/m/hosts"));
+        let body = container_body(&spec, &ids, names);
         let shape = serde_json::to_string(&body).unwrap();
         assert!(!shape.contains("s3cret"));
         assert_eq!(body.user.as_deref(), Some("1000:50"));
         assert_eq!(body.env.unwrap()[1], "HOME=/home/dev/");
-        let mounts = body.host_config.unwrap().mounts.unwrap();
+        let mounts = body.host_config.clone().unwrap().mounts.unwrap();
         assert_eq!(mounts[1].target.as_deref(), Some("/home/dev/.docker"));
         assert_eq!(mounts[1].read_only, Some(true));
+        assert_eq!(mounts[2].target.as_deref(), Some("/etc/resolv.conf"));
+        let host = body.host_config.as_ref().unwrap();
+        assert_eq!(
+            host.network_mode.as_deref(),
+            Some("none"),
+            "a network of its own"
+        );
+        assert_eq!(host.memory, Some(4 << 30));
+        assert_eq!(host.pids_limit, Some(2048));
         assert_eq!(committed_image("CS-1"), "berth-codespace/cs-1:latest");
     }
 

@@ -228,6 +228,24 @@ impl Docker {
     }
 
     /// Creates the environment's container from `image` and starts it.
+    /// The process id of the environment's main process.
+    async fn pid(&self, spec: &RunSpec) -> Result<u32, RuntimeError> {
+        self.find(&spec.name)
+            .await?
+            .and_then(|c| c.state)
+            .and_then(|s| s.pid)
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p != 0)
+            .ok_or_else(|| RuntimeError::Engine(format!("{} is not running", spec.name)))
+    }
+
+    /// Gives the running container its network (again: a started container has a new one).
+    async fn attach_network(&self, spec: &RunSpec) -> Result<(), RuntimeError> {
+        crate::network::detach(&spec.secret_dir);
+        let pid = self.pid(spec).await?;
+        crate::network::attach(pid, &spec.secret_dir, &spec.isolation.routes).await
+    }
+
     async fn create_and_start(
         &self,
         spec: &RunSpec,
@@ -347,17 +365,19 @@ impl Runtime for Docker {
         save_env(spec)?;
         for m in &spec.mounts {
             if m.owned {
-                chown_tree(&m.source, &ids).map_err(RuntimeError::io(format!(
+                chown_tree(&m.source, ids.uid, ids.gid).map_err(RuntimeError::io(format!(
                     "cannot hand {} to the environment's user",
                     m.source.display()
                 )))?;
             }
         }
-        let body = container_body(spec, &ids);
+        let names = crate::network::write_name_files(&spec.secret_dir, &spec.name)?;
+        let body = container_body(spec, &ids, (&names.0, &names.1));
         let shape = serde_json::to_string(&body).expect("plain values serialise");
         let Some(container) = existing else {
             let image = base.expect("chosen when there is no container");
             self.create_and_start(spec, &image, body, shape).await?;
+            self.attach_network(spec).await?;
             return Ok(ids);
         };
         let id = container.id.clone().unwrap_or_else(|| spec.name.clone());
@@ -369,6 +389,7 @@ impl Runtime for Docker {
                     .await
                     .map_err(|e| engine("start the environment's container", e))?;
             }
+            self.attach_network(spec).await?;
             return Ok(ids);
         }
         // Another shape: keep the changes in an image and create the container again.
@@ -404,7 +425,17 @@ impl Runtime for Docker {
         .await
         .map_err(|e| engine("remove the environment's old container", e))?;
         self.create_and_start(spec, &committed, body, shape).await?;
+        self.attach_network(spec).await?;
         Ok(ids)
+    }
+
+    async fn listen_inside(
+        &self,
+        spec: &RunSpec,
+        addr: std::net::SocketAddr,
+    ) -> Result<std::net::TcpListener, RuntimeError> {
+        let pid = self.pid(spec).await?;
+        crate::network::listen_inside(pid, addr).await
     }
 
     async fn exec(
@@ -512,6 +543,7 @@ impl Runtime for Docker {
     }
 
     async fn stop(&self, spec: &RunSpec) -> Result<(), RuntimeError> {
+        crate::network::detach(&spec.secret_dir);
         let Some(container) = self.find(&spec.name).await? else {
             return Ok(());
         };

@@ -19,6 +19,7 @@
 //! every state change is guarded by the state it leaves.
 
 mod failure;
+mod isolation;
 mod log;
 mod start;
 mod workspace;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_domain::codespace::{CodespaceState, codespace_name};
+use berth_domain::isolation::{EgressPolicy, IdPool, MachineType};
 use berth_domain::{Login, Permission, RepoName, Scope};
 use berth_runtime::{ExecSpec, RunSpec, Runtime};
 use berth_store::{Account, CodespaceRecord, Listing, NewCodespace, Repo, Window};
@@ -39,6 +41,20 @@ pub(crate) use workspace::check_branch;
 
 use crate::authz::Access;
 use crate::{Berth, Principal, Result, ServiceError};
+
+/// Serves Berth (its API and registries) on a listening socket made inside an environment's
+/// network; the handle stops it when the environment stops. Given by the server, which knows
+/// the HTTP application and its TLS.
+#[derive(Clone)]
+pub struct ServeInside(
+    pub Arc<dyn Fn(std::net::TcpListener) -> tokio::task::AbortHandle + Send + Sync>,
+);
+
+impl std::fmt::Debug for ServeInside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServeInside")
+    }
+}
 
 /// How environments run on this server.
 #[derive(Debug, Clone)]
@@ -53,6 +69,30 @@ pub struct EnvironmentConfig {
     pub server_url: String,
     /// How long an environment token lives (it is replaced at every start, revoked at stop).
     pub token_ttl: i64,
+    /// The machine types offered; the first is the default.
+    pub machines: Vec<MachineType>,
+    /// What environments' networks may reach beyond the defaults (SPEC §7).
+    pub egress: EgressPolicy,
+    /// The host's own addresses, which environments may not reach.
+    pub host_addresses: Vec<std::net::IpAddr>,
+    /// The host id ranges environments' user namespaces are given.
+    pub id_pool: IdPool,
+    /// How Berth is served inside environments' networks (`None`: not at all, in tests that
+    /// run no HTTP server).
+    pub serve_inside: Option<ServeInside>,
+}
+
+impl EnvironmentConfig {
+    /// The machine type `name` (`None`: the default one).
+    pub fn machine(&self, name: Option<&str>) -> Option<&MachineType> {
+        match name {
+            None => self.machines.first(),
+            Some(n) => self
+                .machines
+                .iter()
+                .find(|m| m.name.eq_ignore_ascii_case(n)),
+        }
+    }
 }
 
 /// The environments of this server: configuration, per-environment locks, and the tasks
@@ -62,6 +102,8 @@ pub(crate) struct Environments {
     config: EnvironmentConfig,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     refreshers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// Berth served inside each running environment's network.
+    inside: Mutex<HashMap<String, Vec<tokio::task::AbortHandle>>>,
 }
 
 impl Environments {
@@ -70,6 +112,7 @@ impl Environments {
             config,
             locks: Mutex::new(HashMap::new()),
             refreshers: Mutex::new(HashMap::new()),
+            inside: Mutex::new(HashMap::new()),
         }
     }
 
@@ -93,7 +136,23 @@ impl Environments {
         }
     }
 
+    /// Stops serving Berth inside the environment's network (so nothing of the server keeps
+    /// that network alive once the environment stops).
+    fn stop_serving(&self, name: &str) {
+        if let Some(handles) = self
+            .inside
+            .lock()
+            .expect("inside map poisoned")
+            .remove(name)
+        {
+            for h in handles {
+                h.abort();
+            }
+        }
+    }
+
     fn stop_refreshing(&self, name: &str) {
+        self.stop_serving(name);
         if let Some(task) = self
             .refreshers
             .lock()
@@ -118,6 +177,8 @@ pub struct CodespaceView {
     pub record: CodespaceRecord,
     pub owner: Account,
     pub repo: Repo,
+    /// Its machine type, when the server still offers it.
+    pub machine: Option<MachineType>,
 }
 
 /// What `POST /repos/{o}/{r}/codespaces` asks for.
@@ -128,6 +189,8 @@ pub struct NewEnvironment {
     /// An image to use instead of the dev container's.
     pub image: Option<String>,
     pub display_name: Option<String>,
+    /// A machine type's name (default: the server's first).
+    pub machine: Option<String>,
 }
 
 /// The paths an environment's files live at.
@@ -185,6 +248,7 @@ impl Berth {
             user: None,
             cwd: format!("/workspaces/{}", repo.name),
             mounts: Vec::new(),
+            isolation: isolation::of(&envs.config, record),
         }
     }
 
@@ -199,10 +263,15 @@ impl Berth {
             .repo_by_id(record.repo_id, Some(owner.id))
             .await?
             .ok_or(ServiceError::NotFound)?;
+        let machine = self
+            .environments
+            .as_ref()
+            .and_then(|e| e.config.machine(Some(&record.machine)).cloned());
         Ok(CodespaceView {
             record,
             owner,
             repo,
+            machine,
         })
     }
 
@@ -247,46 +316,92 @@ impl Berth {
         if let Some(r) = &new.git_ref {
             workspace::check_branch(r, "Codespace", "ref")?;
         }
-        let suffix: String = (0..10)
-            .map(|_| char::from_digit(rand::rng().random_range(0..36), 36).expect("base 36"))
-            .collect();
-        let cs_name = codespace_name(user.login.as_str(), repo.name.as_str(), &suffix);
+        let machine = envs
+            .config
+            .machine(new.machine.as_deref())
+            .ok_or_else(|| isolation::unknown_machine(&envs.config, new.machine.as_deref()))?
+            .name
+            .clone();
         let display = new
             .display_name
             .clone()
             .unwrap_or_else(|| repo.name.to_string());
-        // Private: layers and writable layers hold images' setuid files and devices.
-        {
-            use std::os::unix::fs::DirBuilderExt as _;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(envs.dir(&cs_name))
-                .map_err(|e| {
-                    ServiceError::Internal(format!(
-                        "cannot create the environment's directory: {e}"
-                    ))
-                })?;
-        }
-        let record = self
-            .store
-            .insert_codespace(
-                &NewCodespace {
-                    name: &cs_name,
-                    owner_id: user.id,
-                    repo_id: repo.id,
-                    display_name: &display,
-                    // Without a branch, the repository's default branch (if it names one).
-                    git_ref: new.git_ref.as_deref().or(repo.default_branch.as_deref()),
-                    image: new.image.as_deref(),
-                    runtime: envs.config.runtime.kind(),
-                },
-                self.now(),
-            )
-            .await?;
+        // A name and an id range of its own; another creation taking the same range at the same
+        // moment makes the insert conflict, and it is tried again with the next free one.
+        let mut attempt = 0;
+        let record = loop {
+            attempt += 1;
+            let suffix: String = (0..10)
+                .map(|_| char::from_digit(rand::rng().random_range(0..36), 36).expect("base 36"))
+                .collect();
+            let cs_name = codespace_name(user.login.as_str(), repo.name.as_str(), &suffix);
+            let taken = self.store.codespace_uid_bases().await?;
+            let range = envs.config.id_pool.allocate(&taken).ok_or_else(|| {
+                ServiceError::Conflict(
+                    "this server runs as many environments as its id pool holds; delete some first"
+                        .into(),
+                )
+            })?;
+            // Private until the start opens it to the environment's own ids: layers and
+            // writable layers hold images' setuid files and devices.
+            {
+                use std::os::unix::fs::DirBuilderExt as _;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(envs.dir(&cs_name))
+                    .map_err(|e| {
+                        ServiceError::Internal(format!(
+                            "cannot create the environment's directory: {e}"
+                        ))
+                    })?;
+            }
+            let inserted = self
+                .store
+                .insert_codespace(
+                    &NewCodespace {
+                        name: &cs_name,
+                        owner_id: user.id,
+                        repo_id: repo.id,
+                        display_name: &display,
+                        // Without a branch, the repository's default branch (if it names one).
+                        git_ref: new.git_ref.as_deref().or(repo.default_branch.as_deref()),
+                        image: new.image.as_deref(),
+                        runtime: envs.config.runtime.kind(),
+                        machine: &machine,
+                        uid_base: range.base,
+                    },
+                    self.now(),
+                )
+                .await;
+            match inserted {
+                Ok(record) => break record,
+                Err(berth_store::StoreError::Conflict(_)) if attempt < 5 => {
+                    let _ = std::fs::remove_dir(envs.dir(&cs_name));
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir(envs.dir(&cs_name));
+                    return Err(e.into());
+                }
+            }
+        };
+        let cs_name = record.name.clone();
         tracing::info!(codespace = %cs_name, repository = %repo.full_name(), user = %user.login, "creating an environment");
         self.spawn_start(cs_name.clone(), Verb::Create);
         self.view(record).await
+    }
+
+    /// The machine types an environment of `owner/name` can have (GitHub's machines API).
+    pub async fn codespace_machines(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &RepoName,
+    ) -> Result<Vec<MachineType>> {
+        let envs = self.environments()?.clone();
+        self.check(p, Access::Scope(Scope::Codespace)).await?;
+        self.repo_for(p, owner, name, Permission::Read).await?;
+        Ok(envs.config.machines.clone())
     }
 
     pub async fn list_codespaces(
@@ -566,6 +681,11 @@ impl Berth {
                 if let Err(e) = self.refresh_logins(&envs, &view).await {
                     tracing::warn!(codespace = %view.record.name, error = %e, "cannot keep the environment's logins fresh");
                 }
+                // The listener the previous server made inside went with it.
+                let log = CreationLog::open(&envs.paths(&view.record.name).log());
+                if let Err(e) = self.serve_inside(&envs, &spec, &log).await {
+                    tracing::warn!(codespace = %view.record.name, error = %e, "cannot serve Berth inside the environment again");
+                }
             } else {
                 self.store
                     .set_codespace_state(
@@ -623,7 +743,10 @@ impl Berth {
     }
 }
 
+/// Removes one of an environment's directories, detaching any mount left below it first, so
+/// that the removal never reaches through a bind mount into the workspace.
 fn remove_dir(path: &Path) -> Result<()> {
+    berth_runtime::unmount_under(path);
     match std::fs::remove_dir_all(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ServiceError::Internal(format!(
             "cannot remove {}: {e}",

@@ -4,6 +4,7 @@
 //! is narrated in the creation log; the first failure ends the start as `Failed` with a reason.
 
 use berth_domain::codespace::{BuiltinVariables, CodespaceState, TOKEN_VARIABLES, layer_variables};
+use berth_domain::isolation::{IDS_PER_ENVIRONMENT, IdRange};
 use berth_domain::logins::RegistryHost;
 use berth_registry_client::logins::{AuthFiles, Login, LoginSecret, write_private_file_as};
 use berth_registry_client::{Credentials, ImageRef};
@@ -310,7 +311,10 @@ impl Berth {
             target: MountTarget::Home(rel.to_owned()),
             readonly: false,
             owned: true,
+            persistent: false,
         };
+        let mut isolation = super::isolation::of(&envs.config, &view.record);
+        isolation.ids = self.ensure_range(envs, &view.record).await?;
         let mut spec = RunSpec {
             name: name.to_owned(),
             state_dir: paths.runtime(),
@@ -325,11 +329,13 @@ impl Berth {
                     target: MountTarget::Absolute(folder),
                     readonly: false,
                     owned: !view.record.initialized,
+                    persistent: true,
                 },
                 home(paths.docker_dir(), ".docker"),
                 home(paths.containers_dir(), ".config/containers"),
                 home(paths.npmrc(), ".npmrc"),
             ],
+            isolation,
         };
         let narrate = |line: String| log.line(&line);
         let info = envs
@@ -416,14 +422,19 @@ impl Berth {
             )
             .await
             .map_err(|e| e.to_string())?;
+        log.line(&super::isolation::describe(&spec.isolation));
         let ids = envs
             .config
             .runtime
             .start(&spec)
             .await
             .map_err(|e| e.to_string())?;
-        files.set_owner(ids.uid, ids.gid);
-        log.line(&format!("running as uid {} in {}", ids.uid, spec.cwd));
+        files.set_owner(ids.host_uid, ids.host_gid);
+        log.line(&format!(
+            "running as uid {} (host uid {}) in {}",
+            ids.uid, ids.host_uid, spec.cwd
+        ));
+        self.serve_inside(envs, &spec, log).await?;
 
         // 10. postCreateCommand, at the first start.
         if !view.record.initialized {
@@ -447,6 +458,78 @@ impl Berth {
                 .map_err(|e| e.to_string())?;
         }
         self.keep_fresh(envs, name, files, log.clone());
+        Ok(())
+    }
+
+    /// The environment's host id range: the one it was given, or, for an environment from
+    /// before id ranges, a free one now.
+    async fn ensure_range(
+        &self,
+        envs: &Environments,
+        record: &berth_store::CodespaceRecord,
+    ) -> std::result::Result<IdRange, String> {
+        if let Some(base) = record.uid_base {
+            return Ok(IdRange {
+                base,
+                size: IDS_PER_ENVIRONMENT,
+            });
+        }
+        for _ in 0..5 {
+            let taken = self
+                .store
+                .codespace_uid_bases()
+                .await
+                .map_err(|e| e.to_string())?;
+            let range = envs.config.id_pool.allocate(&taken).ok_or(
+                "every id range of the server's pool is in use; delete environments first",
+            )?;
+            match self
+                .store
+                .set_codespace_uid_base(&record.name, range.base)
+                .await
+            {
+                Ok(()) => return Ok(range),
+                Err(berth_store::StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("cannot find a free id range for the environment; try again".into())
+    }
+
+    /// Serves Berth inside the environment's network, at the addresses of the server's URL that
+    /// its network would refuse (the server's loopback or private address).
+    pub(super) async fn serve_inside(
+        &self,
+        envs: &Environments,
+        spec: &RunSpec,
+        log: &CreationLog,
+    ) -> std::result::Result<(), String> {
+        let Some(serve) = envs.config.serve_inside.clone() else {
+            return Ok(());
+        };
+        let mut handles = Vec::new();
+        for addr in
+            super::isolation::inside_addresses(&envs.config.server_url, &spec.isolation).await
+        {
+            let listener = envs
+                .config
+                .runtime
+                .listen_inside(spec, addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            handles.push((serve.0)(listener));
+            log.line(&format!(
+                "Berth's API and registries answer inside the environment at {addr}"
+            ));
+        }
+        let old = envs
+            .inside
+            .lock()
+            .expect("inside map poisoned")
+            .insert(spec.name.clone(), handles);
+        for h in old.into_iter().flatten() {
+            h.abort();
+        }
         Ok(())
     }
 

@@ -1,0 +1,238 @@
+//! An environment's own network (SPEC §7). The runtime gives the environment a fresh network
+//! namespace; this module connects it to the outside through user-mode networking
+//! (`slirp4netns`, which makes every outbound connection as an ordinary socket of its own on the
+//! host), fences it with routes, and lets Berth serve itself inside it.
+//!
+//! - `slirp4netns --disable-host-loopback`: the host's loopback is not reachable through the
+//!   gateway address 10.0.2.2; the environment's own 127.0.0.1 is its own.
+//! - `prohibit` routes for the egress policy's denied ranges (link-local with the cloud metadata
+//!   address, private ranges, the host's own addresses), added from outside; the environment has
+//!   no `CAP_NET_ADMIN` to change them.
+//! - Berth's API and registry: a listening socket made *inside* the namespace at the address
+//!   environments are told (the server's URL, e.g. 127.0.0.1:8080), which Berth serves.
+//! - Nothing listens on the host for an environment: its ports are reached only through Berth.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use berth_domain::isolation::{EgressRoute, RouteAction};
+use tokio::process::Command;
+
+use crate::RuntimeError;
+
+/// The address environments' DNS resolver has on slirp4netns's network.
+const DNS: &str = "10.0.2.3";
+/// slirp4netns's interface inside the environment.
+const TAP: &str = "tap0";
+
+/// Where an environment's network keeps its own files: in its secret directory (memory).
+fn dir(secret_dir: &Path) -> PathBuf {
+    secret_dir.join("network")
+}
+
+/// The `/etc/resolv.conf` and `/etc/hosts` bound into an environment with its own network:
+/// slirp4netns's resolver, and the environment's own name.
+pub fn write_name_files(
+    secret_dir: &Path,
+    hostname: &str,
+) -> Result<(PathBuf, PathBuf), RuntimeError> {
+    let dir = dir(secret_dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(RuntimeError::io("cannot create the network directory"))?;
+    let resolv = dir.join("resolv.conf");
+    let hosts = dir.join("hosts");
+    std::fs::write(&resolv, format!("nameserver {DNS}\n")).map_err(RuntimeError::io(
+        "cannot write the environment's resolv.conf",
+    ))?;
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
+    )
+    .map_err(RuntimeError::io("cannot write the environment's hosts file"))?;
+    Ok((resolv, hosts))
+}
+
+/// Connects the network namespace of process `pid` to the outside and fences it: starts
+/// slirp4netns (in a session of its own, so that it outlives a restart of the server, as the
+/// environment does), waits for its interface, then adds `routes`.
+pub async fn attach(
+    pid: u32,
+    secret_dir: &Path,
+    routes: &[EgressRoute],
+) -> Result<(), RuntimeError> {
+    let dir = dir(secret_dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(RuntimeError::io("cannot create the network directory"))?;
+    let log = std::fs::File::create(dir.join("slirp4netns.log"))
+        .map_err(RuntimeError::io("cannot create the network log"))?;
+    let child = Command::new("setsid")
+        .args(["slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback"])
+        .arg(pid.to_string())
+        .arg(TAP)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(RuntimeError::io("cannot open the network log"))?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| {
+            RuntimeError::Engine(format!(
+                "cannot run slirp4netns for the environment's network: {e}; install it (apt-get install slirp4netns)"
+            ))
+        })?;
+    let slirp = child.id().unwrap_or_default();
+    std::fs::write(dir.join("slirp4netns.pid"), slirp.to_string())
+        .map_err(RuntimeError::io("cannot record the network's process"))?;
+    // The process is on its own from here: it is stopped through its recorded id.
+    drop(child);
+    wait_for_default_route(pid, slirp, &dir).await?;
+    let mut batch = String::new();
+    for r in routes {
+        // ip tells the family from the address.
+        match r.action {
+            RouteAction::Prohibit => batch.push_str(&format!("route add prohibit {}\n", r.net)),
+            RouteAction::Out if r.net.addr().is_ipv4() => {
+                batch.push_str(&format!("route add {} via 10.0.2.2 dev {TAP}\n", r.net));
+            }
+            // slirp4netns gives no IPv6 here: an allowed IPv6 range has nowhere to go.
+            RouteAction::Out => {}
+        }
+    }
+    in_namespace(pid, &["ip", "-batch", "-"], Some(&batch)).await
+}
+
+/// Waits until slirp4netns has configured the interface (a default route through it appears in
+/// the namespace's routing table), or says why not.
+async fn wait_for_default_route(pid: u32, slirp: u32, dir: &Path) -> Result<(), RuntimeError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let table = std::fs::read_to_string(format!("/proc/{pid}/net/route")).unwrap_or_default();
+        if table
+            .lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().take(2).eq([TAP, "00000000"]))
+        {
+            return Ok(());
+        }
+        let alive = Path::new(&format!("/proc/{slirp}")).exists();
+        if !alive || Instant::now() > deadline {
+            let log = std::fs::read_to_string(dir.join("slirp4netns.log")).unwrap_or_default();
+            return Err(RuntimeError::Engine(format!(
+                "the environment's network did not come up (slirp4netns: {})",
+                log.lines().last().unwrap_or("no output")
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Runs a command in the network namespace of `pid` (as the server, with its capabilities).
+async fn in_namespace(pid: u32, argv: &[&str], stdin: Option<&str>) -> Result<(), RuntimeError> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .arg("--")
+        .args(argv)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(RuntimeError::io("cannot run nsenter (util-linux)"))?;
+    if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
+        pipe.write_all(text.as_bytes())
+            .await
+            .map_err(RuntimeError::io(
+                "cannot configure the environment's network",
+            ))?;
+    }
+    let out = child.wait_with_output().await.map_err(RuntimeError::io(
+        "cannot configure the environment's network",
+    ))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(RuntimeError::Engine(format!(
+            "cannot configure the environment's network ({}): {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Stops the environment's user-mode networking, if it runs.
+pub fn detach(secret_dir: &Path) {
+    let file = dir(secret_dir).join("slirp4netns.pid");
+    let Ok(pid) = std::fs::read_to_string(&file) else {
+        return;
+    };
+    let Ok(pid) = pid.trim().parse::<i32>() else {
+        return;
+    };
+    // Only if that process is still slirp4netns (the id may have been reused).
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim() == "slirp4netns"
+        && let Some(pid) = rustix::process::Pid::from_raw(pid)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let _ = std::fs::remove_file(file);
+}
+
+/// A listening socket at `addr` inside the network namespace of `pid`, for Berth to serve
+/// itself there. An address that is not the namespace's loopback is added to its `lo` first.
+pub async fn listen_inside(
+    pid: u32,
+    addr: SocketAddr,
+) -> Result<std::net::TcpListener, RuntimeError> {
+    if !addr.ip().is_loopback() {
+        let net = match addr.ip() {
+            IpAddr::V4(ip) => format!("{ip}/32"),
+            IpAddr::V6(ip) => format!("{ip}/128"),
+        };
+        in_namespace(pid, &["ip", "addr", "add", &net, "dev", "lo"], None).await?;
+    }
+    let ns = format!("/proc/{pid}/ns/net");
+    tokio::task::spawn_blocking(move || -> io::Result<std::net::TcpListener> {
+        // A thread of its own enters the namespace, makes the socket there, and ends: the
+        // socket stays in the namespace it was made in.
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&ns)?;
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
+            let listener = std::net::TcpListener::bind(addr)?;
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        })
+        .join()
+        .map_err(|_| io::Error::other("the namespace thread panicked"))?
+    })
+    .await
+    .map_err(|e| RuntimeError::Engine(format!("cannot listen inside the environment: {e}")))?
+    .map_err(RuntimeError::io(format!(
+        "cannot listen at {addr} inside the environment's network"
+    )))
+}
+
+/// The host's own addresses (every interface's), which environments may not reach.
+pub fn host_addresses() -> Vec<IpAddr> {
+    let out = std::process::Command::new("ip")
+        .args(["-j", "addr", "show"])
+        .stdin(Stdio::null())
+        .output();
+    let Ok(out) = out else {
+        return Vec::new();
+    };
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    links
+        .iter()
+        .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["local"].as_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
