@@ -84,9 +84,17 @@ pub enum CodespaceCommand {
         image: Option<String>,
         #[arg(long)]
         display_name: Option<String>,
+        /// A machine type (see `berth codespace machines -R OWNER/REPO`) [default: the server's first].
+        #[arg(long)]
+        machine: Option<String>,
         /// Return once the environment is queued, without following its log.
         #[arg(long)]
         no_wait: bool,
+    },
+    /// The machine types an environment of a repository can have.
+    Machines {
+        #[arg(short = 'R', long = "repo", value_name = "OWNER/REPO")]
+        repo: String,
     },
     /// Your environments.
     List,

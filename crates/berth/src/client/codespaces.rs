@@ -21,9 +21,10 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
             branch,
             image,
             display_name,
+            machine,
             no_wait,
         } => {
-            let body = json!({"ref": branch, "image": image, "display_name": display_name});
+            let body = json!({"ref": branch, "image": image, "display_name": display_name, "machine": machine});
             let v = c
                 .call(
                     Method::POST,
@@ -38,6 +39,35 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
                 return show(as_json, &v);
             }
             settle(c, as_json, &name, 0).await
+        }
+        CodespaceCommand::Machines { repo } => {
+            let v = c
+                .call(
+                    Method::GET,
+                    &format!("/repos/{repo}/codespaces/machines"),
+                    None,
+                )
+                .await?
+                .unwrap_or_default();
+            if as_json {
+                output::json(&v);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = v["machines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    vec![
+                        output::field(m, &["name"]),
+                        output::field(m, &["cpus"]),
+                        format!("{} GB", m["memory_in_bytes"].as_u64().unwrap_or(0) >> 30),
+                        format!("{} GB", m["storage_in_bytes"].as_u64().unwrap_or(0) >> 30),
+                    ]
+                })
+                .collect();
+            output::table(&["MACHINE", "CPUS", "MEMORY", "STORAGE"], &rows);
+            Ok(())
         }
         CodespaceCommand::List => {
             let all = c
@@ -129,6 +159,20 @@ fn show(as_json: bool, v: &Value) -> anyhow::Result<()> {
                 output::field(v, &["state"]),
             ]],
         );
+        if let Some(name) = v["machine"]["name"].as_str() {
+            println!(
+                "machine: {name} ({} cpus, {} GB memory, {} GB storage)",
+                output::field(v, &["machine", "cpus"]),
+                v["machine"]["memory_in_bytes"].as_u64().unwrap_or(0) >> 30,
+                v["machine"]["storage_in_bytes"].as_u64().unwrap_or(0) >> 30
+            );
+        }
+        if let Some(ids) = v["isolation"]["user_namespace"].as_str() {
+            println!(
+                "isolation: user namespace (host ids {ids}), network {}",
+                output::field(v, &["isolation", "network"])
+            );
+        }
         // Why it failed, and what to do, is the first thing a user needs.
         if let Some(reason) = v["state_reason"].as_str().filter(|r| !r.is_empty()) {
             println!("reason: {reason}");

@@ -149,3 +149,29 @@ pub fn push(layout: &Path, tag: &str, dest: &str, creds: &str) {
         None,
     );
 }
+
+/// A layer directory holding `/usr/local/bin/suid-id`: a static program, setuid root, that
+/// calls `setuid(0)` and prints its uid (0 when setuid programs work, as `sudo` needs).
+pub fn setuid_layer(dir: &Path) -> PathBuf {
+    let root = dir.join("layer-suid");
+    let bin = root.join("usr/local/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let source = dir.join("suid-id.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n#include <unistd.h>\nint main(void) {\n  if (setuid(0) != 0) { perror(\"setuid\"); return 1; }\n  printf(\"%d\\n\", (int)getuid());\n  return 0;\n}\n",
+    )
+    .unwrap();
+    run_ok(
+        Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(bin.join("suid-id"))
+            .arg(&source),
+        None,
+    );
+    run_ok(
+        Command::new("chmod").arg("4755").arg(bin.join("suid-id")),
+        None,
+    );
+    root
+}
