@@ -68,8 +68,9 @@ struct MachineSetting {
     name: String,
     display_name: Option<String>,
     cpus: u32,
-    memory_gb: u64,
-    storage_gb: u64,
+    /// Gigabytes (GiB), fractions allowed.
+    memory_gb: f64,
+    storage_gb: f64,
 }
 
 /// Validated settings: flags > `BERTH_*` environment (both via clap) > config file > defaults.
@@ -153,12 +154,15 @@ impl Settings {
                 .machines
                 .into_iter()
                 .map(|m| {
-                    if m.cpus == 0 || m.memory_gb == 0 || m.storage_gb == 0 {
+                    // At least 64 MiB of memory and 128 MiB of disk: less runs nothing useful.
+                    let enough = |gb: f64, least: f64| gb.is_finite() && gb >= least;
+                    if m.cpus == 0 || !enough(m.memory_gb, 0.0625) || !enough(m.storage_gb, 0.125) {
                         bail!(
-                            "machine {:?} in the config file needs cpus, memory_gb and storage_gb above 0",
+                            "machine {:?} in the config file needs cpus above 0, memory_gb of at least 0.0625 and storage_gb of at least 0.125",
                             m.name
                         );
                     }
+                    let bytes = |gb: f64| (gb * f64::from(1u32 << 30)) as u64;
                     Ok(MachineType {
                         display_name: m.display_name.unwrap_or_else(|| {
                             format!(
@@ -168,8 +172,8 @@ impl Settings {
                         }),
                         name: m.name,
                         cpus: m.cpus,
-                        memory_in_bytes: m.memory_gb << 30,
-                        storage_in_bytes: m.storage_gb << 30,
+                        memory_in_bytes: bytes(m.memory_gb),
+                        storage_in_bytes: bytes(m.storage_gb),
                     })
                 })
                 .collect::<anyhow::Result<_>>()?

@@ -23,7 +23,7 @@ use support::servers::{Berth, Daemon};
 use support::{Cli, text};
 
 /// A machine type small enough to exhaust in a test.
-const CONFIG: &str = "[[environments.machines]]\nname = \"tiny\"\ncpus = 1\nmemory_gb = 1\nstorage_gb = 2\n\n[[environments.machines]]\nname = \"basicLinux\"\ncpus = 2\nmemory_gb = 4\nstorage_gb = 32\n";
+const CONFIG: &str = "[[environments.machines]]\nname = \"tiny\"\ncpus = 1\nmemory_gb = 1\nstorage_gb = 0.25\n\n[[environments.machines]]\nname = \"basicLinux\"\ncpus = 2\nmemory_gb = 4\nstorage_gb = 32\n";
 
 /// A server with the tiny machine type, alice's repository `alice/web` (a workspace with a
 /// README), and the image `alice/dev:1` (busybox, a user vscode, a setuid helper) granted to it.
@@ -351,7 +351,7 @@ fn nothing_of_the_host_is_reachable_from_inside_and_development_still_works() {
         .data()
         .join("environments")
         .join(&a)
-        .join("workspace");
+        .join("disk/workspace");
     assert_eq!(
         (
             std::fs::metadata(workspace.join("mine")).unwrap().uid(),
@@ -366,7 +366,7 @@ fn nothing_of_the_host_is_reachable_from_inside_and_development_still_works() {
 }
 
 #[test]
-fn a_fork_bomb_or_a_memory_hog_stays_inside_its_environment() {
+fn a_fork_bomb_a_memory_hog_or_a_full_disk_stays_inside_its_environment() {
     let s = Setup::new();
     let a = s.create("tiny");
     let b = s.create("tiny");
@@ -382,6 +382,27 @@ fn a_fork_bomb_or_a_memory_hog_stays_inside_its_environment() {
         (1u64 << 30).to_string()
     );
     assert_eq!(cgroup("pids", "pids.max"), "1024");
+
+    // A full disk stops writes with the kernel's own error, inside the environment only: in
+    // the workspace and in the writable layer alike.
+    for target in ["/workspaces/web/big", "/big"] {
+        let out = exec(
+            &s.alice,
+            &a,
+            &format!("dd if=/dev/zero of={target} bs=1M count=400"),
+        );
+        assert!(!out.status.success(), "wrote 400 MB to {target}");
+        assert!(
+            text(&out.stderr).contains("No space left on device"),
+            "{}",
+            text(&out.stderr)
+        );
+        exec_ok(&s.alice, &a, &format!("rm {target}"));
+    }
+    assert_eq!(
+        exec_ok(&s.alice, &b, "echo written > /tmp/x; cat /tmp/x"),
+        "written\n"
+    );
 
     // A memory hog is killed inside its environment.
     let out = exec(&s.alice, &a, "head -c 3000m /dev/zero | tail > /dev/null");

@@ -331,10 +331,19 @@ pub fn tidy_environments(data: &Path, root: &Path) {
     }
     let root = root.to_string_lossy().into_owned();
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    for target in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
-        if target.starts_with(&root) {
-            let _ = Command::new("umount").arg("-l").arg(target).status();
-        }
+    let mut targets: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .filter(|t| t.starts_with(&root))
+        .collect();
+    // Deepest first: a parent detached first takes its children with it.
+    targets.sort_by_key(|t| std::cmp::Reverse(t.matches('/').count()));
+    for target in targets {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(target)
+            .stderr(Stdio::null())
+            .status();
     }
     let _ = std::fs::remove_dir_all(run_dir);
 }

@@ -80,12 +80,13 @@ pub(super) async fn inside_addresses(server_url: &str, isolation: &Isolation) ->
 pub(super) fn describe(isolation: &Isolation) -> String {
     let m = &isolation.machine;
     format!(
-        "isolation: user namespace (root is host uid {}, ids {}), own network (slirp4netns; loopback, link-local and private ranges refused), machine {} ({} cpus, {} GB memory, {} processes)",
+        "isolation: user namespace (root is host uid {}, ids {}), own network (slirp4netns; loopback, link-local and private ranges refused), machine {} ({} cpus, {} MB memory, {} processes, {} MB disk)",
         isolation.ids.base,
         isolation.ids,
         m.name,
         m.cpus,
-        m.memory_in_bytes >> 30,
-        m.pids_limit()
+        m.memory_in_bytes >> 20,
+        m.pids_limit(),
+        m.storage_in_bytes >> 20
     )
 }

@@ -18,6 +18,7 @@
 //! **Architecture Invariant:** one operation at a time per environment (a per-name lock), and
 //! every state change is guarded by the state it leaves.
 
+mod disk;
 mod failure;
 mod isolation;
 mod log;
@@ -204,8 +205,27 @@ impl Paths {
     pub fn log(&self) -> PathBuf {
         self.dir.join("creation.log")
     }
+    /// Made before environments had disks of their own: the workspace and the runtime's state
+    /// are directly in its directory, on the server's disk.
+    pub fn legacy(&self) -> bool {
+        self.dir.join("workspace").exists() && !self.disk_image().exists()
+    }
+    pub fn disk_image(&self) -> PathBuf {
+        self.dir.join("disk.img")
+    }
+    pub fn disk(&self) -> PathBuf {
+        self.dir.join("disk")
+    }
+    /// Where the workspace and the runtime's state are: on the environment's disk.
+    fn on_disk(&self) -> PathBuf {
+        if self.legacy() {
+            self.dir.clone()
+        } else {
+            self.disk()
+        }
+    }
     pub fn workspace(&self) -> PathBuf {
-        self.dir.join("workspace")
+        self.on_disk().join("workspace")
     }
     pub fn docker_dir(&self) -> PathBuf {
         self.secrets.join("home/docker")
@@ -217,7 +237,7 @@ impl Paths {
         self.secrets.join("home/npmrc")
     }
     pub fn runtime(&self) -> PathBuf {
-        self.dir.join("runtime")
+        self.on_disk().join("runtime")
     }
 }
 

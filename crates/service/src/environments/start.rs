@@ -172,7 +172,13 @@ impl Berth {
             rfc3339(record.expires_at)
         ));
 
-        // 4. The workspace, cloned at the first start.
+        // 4. The environment's disk (its machine type's size), then the workspace on it, cloned at
+        // the first start.
+        let machine = super::isolation::of(&envs.config, &view.record).machine;
+        super::disk::attach(paths, machine.storage_in_bytes).await?;
+        if paths.legacy() {
+            log.line("this environment was made before environments had disks of their own: its storage is not limited");
+        }
         let workspace = paths.workspace();
         if !workspace.exists() {
             match &repo.clone_url {
