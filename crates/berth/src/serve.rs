@@ -455,10 +455,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         id_pool: IdPool::default(),
         serve_inside: Some(serve_inside(inside_app.clone())),
     });
-    berth
-        .recover_codespaces()
-        .await
-        .context("cannot settle the environments a restart interrupted")?;
     let app = berth_http::app(AppState::new(berth.clone(), &base_url));
     let tls_config = match &settings.tls {
         None => None,
@@ -481,6 +477,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         app: app.clone(),
         tls: tls_config.clone(),
     });
+    // After the application exists: running environments are served inside again.
+    berth
+        .recover_codespaces()
+        .await
+        .context("cannot settle the environments a restart interrupted")?;
     // Installed before the server says it listens, so a signal right after start-up is caught.
     let shutdown = shutdown_signal().context("cannot watch SIGINT and SIGTERM")?;
 

@@ -420,6 +420,15 @@ fn an_environment_of_a_public_repository_pulls_an_internal_image_only_once_grant
         "before\n",
         "the same process tree"
     );
+    // Its network came through the restart, and the new server answers inside it.
+    assert_eq!(
+        exec_ok(
+            &alice,
+            &name,
+            &format!("wget -q -O - http://{}/healthz", berth.host)
+        ),
+        "ok\n"
+    );
     alice.ok(&["codespace", "stop", &name]);
     berth.restart();
     assert_eq!(state(&alice, &name), "Shutdown");

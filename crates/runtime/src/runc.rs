@@ -70,26 +70,17 @@ impl Runc {
     /// Caches under `data_dir` (`pull-cache/`, `layers/`); runc's state under `run_dir` (a
     /// tmpfs: it holds the containers' configurations).
     pub fn open(data_dir: &Path, run_dir: &Path, http: reqwest::Client) -> std::io::Result<Self> {
-        use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
         // Private: unpacked layers keep images' setuid files and device nodes, which no other
-        // user of the host may reach. `environments/` only lets environments' own ids pass to
-        // their own directory (0710, of their group), which runc enters as the environment's
-        // root to set it up; so does the data directory.
-        for (dir, mode) in [
-            ("pull-cache", 0o700),
-            ("layers", 0o700),
-            ("environments", 0o711),
-        ] {
+        // user of the host may reach. runc never reads here (what it reads is staged on the
+        // tmpfs run directory; see `rootfs`), so nothing needs to pass through.
+        for dir in ["pull-cache", "layers", "environments"] {
             let path = data_dir.join(dir);
             std::fs::DirBuilder::new()
                 .recursive(true)
-                .mode(mode)
+                .mode(0o700)
                 .create(&path)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
-        }
-        let data_mode = std::fs::metadata(data_dir)?.mode() & 0o7777;
-        if data_mode & 0o001 == 0 {
-            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(data_mode | 0o001))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
         }
         Ok(Self {
             program: PathBuf::from("runc"),

@@ -329,6 +329,16 @@ pub fn tidy_environments(data: &Path, root: &Path) {
             let _ = runc(&["delete", "--force", name]);
         }
     }
+    // Their user-mode networks outlive them (as they outlive a restart of the server).
+    for env in std::fs::read_dir(run_dir.join("environments"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(pid) = std::fs::read_to_string(env.path().join("network/slirp4netns.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
     let root = root.to_string_lossy().into_owned();
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     let mut targets: Vec<&str> = mounts
