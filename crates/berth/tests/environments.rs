@@ -473,6 +473,30 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
     );
     let out = exec(&alice, &name, "exit 3");
     assert_eq!(out.status.code(), Some(3));
+    // Its own network, as under runc: the host's loopback is not reachable, Berth is.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for target in ["10.0.2.2", "127.0.0.1"] {
+        let out = exec(
+            &alice,
+            &name,
+            &format!("nc -w 2 {target} {port} </dev/null"),
+        );
+        assert!(!out.status.success(), "reached the host's {target}:{port}");
+    }
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.accept().is_err(),
+        "the host's listener was reached"
+    );
+    assert_eq!(
+        exec_ok(
+            &alice,
+            &name,
+            &format!("wget -q -O - http://{}/healthz", berth.host)
+        ),
+        "ok\n"
+    );
     alice.ok(&["codespace", "delete", &name]);
 
     // (b) htpasswd through a repository triple; skopeo inside reaches another image.
