@@ -242,6 +242,19 @@ fn open_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot resolve the data directory {}", dir.display()))?;
+    // Owner only, whatever an earlier version or the umask made it: it holds keys, the
+    // database and every environment's files.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).with_context(
+            || {
+                format!(
+                    "cannot make the data directory {} private ({hint})",
+                    dir.display()
+                )
+            },
+        )?;
+    }
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"").with_context(|| {
         format!(

@@ -8,7 +8,9 @@
 //!   every member of the owning organization.
 //! - **Inheritance**: a package linked to a source repository R and inheriting from it gives each
 //!   user their role on R, lets R's repository tokens write and R's environments read.
-//!   Explicit user grants do not apply while inheriting (switching replaces them).
+//!   Explicit user grants do not apply while inheriting (switching replaces them). While it
+//!   inherits from a *public* R, everyone reads it, anonymous callers included (GitHub: "if the
+//!   repository is public, the image is also public"); its own visibility setting is unchanged.
 //! - **Explicit grants**: to users, with a role; to repositories, separately for environments
 //!   (read) and for repository tokens (a role).
 //! - **Environments** of R read (and only read) what is public, linked to and inheriting from R,
@@ -82,6 +84,8 @@ pub struct PackageFacts {
     pub linked: bool,
     /// Whether it inherits access from that repository.
     pub inherit: bool,
+    /// Whether the linked repository is public.
+    pub linked_public: bool,
 }
 
 /// A user's standing towards a package (and its owner, and its linked repository).
@@ -128,8 +132,10 @@ pub enum PackagePrincipal {
     Environment(RepoStanding),
 }
 
+/// Read for everyone: a public package, or one inheriting from a public repository.
 fn public_read(facts: PackageFacts) -> Option<Permission> {
-    (facts.visibility == Some(Visibility::Public)).then_some(Permission::Read)
+    let inherits_public = facts.linked && facts.inherit && facts.linked_public;
+    (facts.visibility == Some(Visibility::Public) || inherits_public).then_some(Permission::Read)
 }
 
 fn inherits_from(repo: &RepoStanding, facts: PackageFacts) -> bool {
@@ -225,7 +231,8 @@ mod tests {
     /// The rules once more, written as "who may", independently of `role`.
     fn oracle(p: &PackagePrincipal, f: PackageFacts, a: PackageAction) -> bool {
         let exists = f.visibility.is_some();
-        let public = f.visibility == Some(Visibility::Public);
+        let inheriting_public = f.linked && f.inherit && f.linked_public;
+        let public = exists && (f.visibility == Some(Visibility::Public) || inheriting_public);
         let internal = f.visibility == Some(Visibility::Internal);
         let inheriting = f.linked && f.inherit;
         match *p {
@@ -297,11 +304,14 @@ mod tests {
         ] {
             for linked in [false, true] {
                 for inherit in [false, true] {
-                    out.push(PackageFacts {
-                        visibility,
-                        linked,
-                        inherit,
-                    });
+                    for linked_public in [false, true] {
+                        out.push(PackageFacts {
+                            visibility,
+                            linked,
+                            inherit,
+                            linked_public,
+                        });
+                    }
                 }
             }
         }
@@ -380,7 +390,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, principals.len() * 16 * 4);
+        assert_eq!(checked, principals.len() * 32 * 4);
         assert!(checked > 150_000, "{checked}");
     }
 
@@ -390,6 +400,7 @@ mod tests {
             visibility: Some(Visibility::Private),
             linked: false,
             inherit: false,
+            linked_public: false,
         };
         let public = PackageFacts {
             visibility: Some(Visibility::Public),
@@ -422,6 +433,10 @@ mod tests {
         let env =
             |visibility, same_owner| PackagePrincipal::Environment(repo(visibility, same_owner));
         let rw = ["read:packages", "write:packages", "delete:packages"];
+        let inheriting_public = PackageFacts {
+            linked_public: true,
+            ..inheriting
+        };
         let rows: Vec<(PackagePrincipal, PackageFacts, PackageAction, bool, &str)> = vec![
             (
                 PackagePrincipal::Anonymous,
@@ -429,6 +444,37 @@ mod tests {
                 Read,
                 true,
                 "public packages are pullable anonymously",
+            ),
+            (
+                PackagePrincipal::Anonymous,
+                inheriting_public,
+                Read,
+                true,
+                "a private package inheriting from a public repository is read by everyone",
+            ),
+            (
+                user(UserStanding::default(), &["repo"]),
+                inheriting_public,
+                Read,
+                true,
+                "by any signed-in user too, whatever their token's scopes",
+            ),
+            (
+                PackagePrincipal::Anonymous,
+                inheriting_public,
+                Write,
+                false,
+                "read only",
+            ),
+            (
+                PackagePrincipal::Anonymous,
+                PackageFacts {
+                    inherit: false,
+                    ..inheriting_public
+                },
+                Read,
+                false,
+                "linked without inheriting: its own visibility decides",
             ),
             (
                 PackagePrincipal::Anonymous,
@@ -569,6 +615,7 @@ mod tests {
                     visibility: None,
                     linked: false,
                     inherit: false,
+                    linked_public: false,
                 },
                 Write,
                 true,
@@ -580,6 +627,7 @@ mod tests {
                     visibility: None,
                     linked: false,
                     inherit: false,
+                    linked_public: false,
                 },
                 Write,
                 false,
@@ -597,6 +645,7 @@ mod tests {
                     visibility: None,
                     linked: false,
                     inherit: false,
+                    linked_public: false,
                 },
                 Read,
                 true,
@@ -608,6 +657,7 @@ mod tests {
                     visibility: None,
                     linked: false,
                     inherit: false,
+                    linked_public: false,
                 },
                 Read,
                 false,

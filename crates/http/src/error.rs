@@ -32,6 +32,17 @@ impl ApiError {
     }
 
     /// A body that is not JSON at all (GitHub's 400).
+    /// A body over the route's limit.
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is too large (at most {} KiB here)",
+                crate::routes::BODY_LIMIT >> 10
+            ),
+        )
+    }
+
     pub fn unparsable(detail: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

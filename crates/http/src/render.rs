@@ -73,7 +73,8 @@ pub fn repo(base: &str, view: &RepoView) -> Value {
         "description": r.description,
         "url": format!("{base}/api/v3/repos/{full_name}"),
         "html_url": format!("{base}/{full_name}"),
-        "clone_url": r.clone_url,
+        // Never with the credentials it may hold.
+        "clone_url": r.clone_url.as_deref().map(berth_service::repos::shown_clone_url),
         "default_branch": r.default_branch,
         "permissions": permissions(view.permission),
         "role_name": view.permission.as_str(),

@@ -299,8 +299,16 @@ async fn the_token_endpoint_grants_the_intersection() {
         push(&app, &token, "alice/app", "v2").await.status,
         StatusCode::CREATED
     );
+    // A token without the action sends the client back for one (Docker's token flow), asking
+    // for what the route needs.
     let r = push(&app, &token, "bob/other", "v1").await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.header("www-authenticate")
+            .contains("scope=\"repository:bob/other:pull,push\",error=\"insufficient_scope\""),
+        "{}",
+        r.header("www-authenticate")
+    );
 
     // Before the first push the owner is granted pull too (docker checks blobs with HEAD after
     // uploading them; regression: its push failed with "unknown blob").

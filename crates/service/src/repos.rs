@@ -35,6 +35,12 @@ pub struct RepoChange {
     pub default_branch: Option<Option<String>>,
 }
 
+/// A clone URL as it may be shown: without the user name and password it may carry (they are
+/// used to clone, never rendered).
+pub fn shown_clone_url(url: &str) -> String {
+    crate::environments::shown_url(url)
+}
+
 /// Checks that a clone URL is one token of printable characters; git itself judges the rest.
 fn check_clone_url(url: &str) -> Result<()> {
     if url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {

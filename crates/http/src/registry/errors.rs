@@ -51,7 +51,7 @@ impl IntoResponse for OciError {
             E::NameInvalid(_) => (StatusCode::BAD_REQUEST, "NAME_INVALID", Value::Null),
             E::NameUnknown => (StatusCode::NOT_FOUND, "NAME_UNKNOWN", Value::Null),
             E::SizeInvalid(_) => (StatusCode::BAD_REQUEST, "SIZE_INVALID", Value::Null),
-            E::Unauthorized { scope } => (
+            E::Unauthorized { scope, .. } => (
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHORIZED",
                 scope_detail(scope),
@@ -76,12 +76,17 @@ impl IntoResponse for OciError {
         let mut response = (status, axum::Json(entry(code, &message, detail))).into_response();
         let headers = response.headers_mut();
         match &self.error {
-            E::Unauthorized { scope } => {
-                let challenge = if scope.is_empty() {
-                    self.challenge.clone()
-                } else {
-                    format!("{},scope=\"{scope}\"", self.challenge)
-                };
+            E::Unauthorized {
+                scope,
+                insufficient,
+            } => {
+                let mut challenge = self.challenge.clone();
+                if !scope.is_empty() {
+                    challenge.push_str(&format!(",scope=\"{scope}\""));
+                }
+                if *insufficient {
+                    challenge.push_str(",error=\"insufficient_scope\"");
+                }
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, v);
                 }

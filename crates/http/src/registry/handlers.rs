@@ -55,6 +55,7 @@ pub async fn handle(
     match route {
         Route::Base if caller.is_anonymous() => Err(RegistryError::Unauthorized {
             scope: String::new(),
+            insufficient: false,
         }),
         Route::Base => Ok(axum::Json(json!({})).into_response()),
         Route::Blob { name, digest } => {

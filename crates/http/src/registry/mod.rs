@@ -20,14 +20,20 @@ use secrecy::ExposeSecret;
 use crate::AppState;
 use errors::OciError;
 
+/// The most a `POST /token` form may hold: a token request is a few hundred bytes.
+pub const TOKEN_BODY_LIMIT: usize = 64 << 10;
+
 pub fn router() -> Router<AppState> {
+    let token = Router::new()
+        .route("/token", get(token::get).post(token::post))
+        .layer(DefaultBodyLimit::max(TOKEN_BODY_LIMIT));
     Router::new()
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
         .route("/v2/{*rest}", any(dispatch))
-        .route("/token", get(token::get).post(token::post))
         // Blobs stream through with no size limit; manifests are read with their own cap.
         .layer(DefaultBodyLimit::disable())
+        .merge(token)
 }
 
 /// `Range` of an upload holding `size` bytes: `0-<last byte>`, and `0-0` when empty.
@@ -48,6 +54,7 @@ fn challenge(state: &AppState) -> String {
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<RegistryCaller, RegistryError> {
     let unauthorized = || RegistryError::Unauthorized {
         scope: String::new(),
+        insufficient: false,
     };
     let token = crate::auth::bearer_token(headers).map_err(|_| unauthorized())?;
     let Some(token) = token else {

@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -91,7 +92,17 @@ pub async fn get(
 
 /// `POST /token` with an OAuth2 form: `grant_type=password` (username, password) or
 /// `grant_type=refresh_token` (refresh_token), plus scope (space separated) and service.
-pub async fn post(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn post(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                e.status(),
+                axum::Json(serde_json::json!({ "error": "invalid_request", "error_description": e.body_text() })),
+            )
+                .into_response();
+        }
+    };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let field = |k: &str| {
         form.iter()

@@ -11,11 +11,22 @@ mod tokens;
 mod users;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 
 use crate::AppState;
 
+/// The most a JSON request body may hold: a sealed 48 KB secret with its base64 is about
+/// 66 KB; nothing else comes near. `exec` (standard input) has its own, larger limit.
+pub const BODY_LIMIT: usize = 256 << 10;
+/// `exec`'s: 1 MiB of standard input, in base64, in JSON.
+const EXEC_BODY_LIMIT: usize = 2 << 20;
+
 pub fn api() -> Router<AppState> {
+    routes().layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+fn routes() -> Router<AppState> {
     secret_routes(package_routes(Router::new()))
         .route("/user", get(users::me))
         .route(
@@ -91,7 +102,10 @@ pub fn api() -> Router<AppState> {
         )
         .route("/user/codespaces/{name}/start", post(codespaces::start))
         .route("/user/codespaces/{name}/stop", post(codespaces::stop))
-        .route("/user/codespaces/{name}/exec", post(codespaces::exec))
+        .route(
+            "/user/codespaces/{name}/exec",
+            post(codespaces::exec).layer(DefaultBodyLimit::max(EXEC_BODY_LIMIT)),
+        )
         .route("/user/codespaces/{name}/logs", get(codespaces::logs))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/organizations", post(admin::create_org))

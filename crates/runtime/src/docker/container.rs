@@ -185,9 +185,17 @@ pub(super) fn container_body(
     }
 }
 
+/// The registry host of committed images: `.invalid` never resolves (RFC 2606), so no pull can
+/// ever bring an image of that name and replace an environment's changes (a name without a
+/// host would be Docker Hub's `docker.io/…`).
+const COMMITTED_REGISTRY: &str = "berth.invalid";
+
 /// Where an environment's changes are committed when its container is created again.
 pub(super) fn committed_image(name: &str) -> String {
-    format!("berth-codespace/{}:latest", name.to_ascii_lowercase())
+    format!(
+        "{COMMITTED_REGISTRY}/codespace/{}:latest",
+        name.to_ascii_lowercase()
+    )
 }
 
 /// The text of the first regular file in a tar archive (the archive API's answer for a file).
@@ -272,7 +280,11 @@ mod tests {
         );
         assert_eq!(host.memory, Some(4 << 30));
         assert_eq!(host.pids_limit, Some(2048));
-        assert_eq!(committed_image("CS-1"), "berth-codespace/cs-1:latest");
+        assert_eq!(
+            committed_image("CS-1"),
+            "berth.invalid/codespace/cs-1:latest",
+            "outside Docker Hub's namespace: no pull can overwrite it"
+        );
     }
 
     #[test]

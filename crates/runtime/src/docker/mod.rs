@@ -5,7 +5,7 @@
 //! ```text
 //! state_dir/image.json                 the prepared image: its reference, image ID and User
 //! container <name>                     the environment (labels berth.codespace, berth.shape)
-//! image berth-codespace/<name>:latest  the environment's changes, when its container had to be
+//! image berth.invalid/codespace/<name>:latest  the environment's changes, when its container had to be
 //!                                      created again (below)
 //! ```
 //!
@@ -24,7 +24,7 @@
 //! What is fixed at create and not given per exec (the user and so the home mounts' targets,
 //! the working directory, the mounts, Berth's own settings) is recorded as the `berth.shape`
 //! label. When a start wants another shape, the container is committed to
-//! `berth-codespace/<name>:latest`, removed, and created again from that image: changes are
+//! `berth.invalid/codespace/<name>:latest`, removed, and created again from that image: changes are
 //! kept and the new shape applies. Only the first container is created from the prepared
 //! image; an image prepared later is not applied to an existing environment (Docker cannot move
 //! a writable layer onto another base). Each commit adds a layer, and overlay2 stacks about 125,

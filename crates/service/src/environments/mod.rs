@@ -38,7 +38,7 @@ use rand::Rng as _;
 
 pub use berth_runtime::Output;
 pub use log::CreationLog;
-pub(crate) use workspace::check_branch;
+pub(crate) use workspace::{check_branch, shown_url};
 
 use crate::authz::Access;
 use crate::{Berth, Principal, Result, ServiceError};

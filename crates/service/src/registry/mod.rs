@@ -67,9 +67,10 @@ pub enum RegistryError {
     NameUnknown,
     #[error("{0}")]
     SizeInvalid(String),
-    /// Anonymous, and the action needs credentials; `scope` is what to ask the token endpoint for.
+    /// Anonymous, and the action needs credentials, or a registry token that does not carry
+    /// the action (`insufficient`); `scope` is what to ask the token endpoint for.
     #[error("authentication required")]
-    Unauthorized { scope: String },
+    Unauthorized { scope: String, insufficient: bool },
     #[error("{0}")]
     Denied(String),
     #[error("{0}")]
@@ -168,12 +169,23 @@ impl Berth {
         owner: &Account,
         package: Option<&Package>,
     ) -> RegistryResult<(PackagePrincipal, PackageFacts)> {
+        let source = package.and_then(|p| p.source_repo_id);
+        let inherit = package.is_some_and(|p| p.inherit);
+        // While it inherits from a public repository, everyone reads it.
+        let linked_public = match source {
+            Some(id) if inherit => self
+                .store
+                .repo_by_id(id, None)
+                .await?
+                .is_some_and(|(r, _)| r.visibility == berth_domain::Visibility::Public),
+            _ => false,
+        };
         let facts = PackageFacts {
             visibility: package.map(|p| p.visibility),
-            linked: package.is_some_and(|p| p.source_repo_id.is_some()),
-            inherit: package.is_some_and(|p| p.inherit),
+            linked: source.is_some(),
+            inherit,
+            linked_public,
         };
-        let source = package.and_then(|p| p.source_repo_id);
         let principal = match p {
             Principal::Anonymous => PackagePrincipal::Anonymous,
             Principal::Repository { repo, .. } => {
@@ -245,7 +257,9 @@ impl Berth {
 
     /// A user's role on a source repository as an access list: what they hold as owner, org
     /// member or collaborator. A public repository's read-for-everyone is not part of it
-    /// (visibility is never inherited), and the token's scopes are judged by the package decision.
+    /// (that one is the package decision's `linked_public` fact: everyone reads a package that
+    /// inherits from a public repository), and the token's scopes are judged by the package
+    /// decision.
     async fn inherited_role(
         &self,
         account: &Account,
@@ -302,12 +316,20 @@ impl Berth {
         if allowed && let Some(t) = target {
             return Ok(t);
         }
-        if caller.is_anonymous() {
+        // Anonymous callers, and registry tokens that lack the action, are sent back to the
+        // token endpoint with the scope this route needs (Docker's token flow: a client that
+        // pulled with a pull token asks again for pull,push before it pushes). The token endpoint
+        // grants only what is allowed, so this tells nothing about the package.
+        let grant = matches!(caller, RegistryCaller::Grant(_));
+        if caller.is_anonymous() || grant {
+            let actions = match action {
+                PackageAction::Read | PackageAction::Admin => "pull",
+                PackageAction::Write => "pull,push",
+                PackageAction::Delete => "delete",
+            };
             return Err(RegistryError::Unauthorized {
-                scope: format!(
-                    "repository:{name}:{}",
-                    action.docker_word().unwrap_or("pull")
-                ),
+                scope: format!("repository:{name}:{actions}"),
+                insufficient: grant,
             });
         }
         let may_read = match (&target, caller) {

@@ -80,7 +80,8 @@ impl Berth {
     /// Links the package to `repository` (which must have the package's owner) or unlinks it
     /// (`Some(None)`), and/or turns inheritance on or off. Switching inheritance replaces the
     /// explicit user grants: they are removed, and the access list is the repository's (on) or
-    /// starts empty (off). Visibility is never inherited.
+    /// starts empty (off). The package's visibility setting is never changed by it (but while it
+    /// inherits from a public repository, everyone reads it).
     pub async fn set_package_source(
         &self,
         p: &Principal,
@@ -166,7 +167,22 @@ impl Berth {
         Ok(())
     }
 
-    /// Grants a repository environments access and/or repository-token access.
+    /// The repository `owner/name` if the caller can see it; `NotFound` exactly as for a
+    /// missing one otherwise.
+    async fn visible_repo(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &RepoName,
+    ) -> Result<berth_store::Repo> {
+        self.store
+            .repo_by_name(owner, name, p.user_id())
+            .await?
+            .filter(|(r, f)| self.repo_permission(p, r, *f).is_some())
+            .map(|(r, _)| r)
+            .ok_or(ServiceError::NotFound)
+    }
+
     /// Grants a repository environments access and/or a token role, combined with what it
     /// already has: a field left `None` keeps its value (`token_role: Some(None)` removes the
     /// token role). A grant left with nothing is removed. Returns the grant as it now is.
@@ -180,11 +196,8 @@ impl Berth {
         change: RepoGrantChange,
     ) -> Result<RepoGrant> {
         let (_, package) = self.administered_package(p, owner, name).await?;
-        let (repo, _) = self
-            .store
-            .repo_by_name(repo_owner, repo_name, p.user_id())
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        // A repository the caller cannot see answers exactly as one that does not exist.
+        let repo = self.visible_repo(p, repo_owner, repo_name).await?;
         let current = self.store.repo_grant(package.id, repo.id).await?;
         let grant = RepoGrant {
             environments: change.environments.unwrap_or(current.environments),
@@ -205,11 +218,7 @@ impl Berth {
         repo_name: &RepoName,
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
-        let (repo, _) = self
-            .store
-            .repo_by_name(repo_owner, repo_name, None)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let repo = self.visible_repo(p, repo_owner, repo_name).await?;
         if !self.store.remove_repo_grant(package.id, repo.id).await? {
             return Err(ServiceError::NotFound);
         }

@@ -1,0 +1,282 @@
+//! Hostile users (issue 14), in-process against the API: one test per finding, named after it.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::json;
+use support::TestApp;
+use support::oci::push;
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_an_unbounded_body() {
+    let app = TestApp::new().await;
+    // Anonymous, as anyone on the network could send it.
+    let huge = format!(
+        "grant_type=password&username=x&password={}",
+        "a".repeat(1 << 20)
+    );
+    let r = app
+        .send(
+            Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(huge))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    // A form of an ordinary size still gets an ordinary answer.
+    let r = app
+        .send(
+            Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("grant_type=password&username=x&password=nope"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+}
+
+#[tokio::test]
+async fn json_bodies_over_the_limit_are_refused_before_they_are_read() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["repo"]).await;
+    let r = app
+        .post(
+            "/api/v3/user/repos",
+            Some(&alice),
+            json!({ "name": "big", "description": "d".repeat(512 << 10) }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too large")),
+        "{}",
+        r.body
+    );
+    assert!(r.body["documentation_url"].is_string(), "GitHub's shape");
+}
+
+#[tokio::test]
+async fn credentials_in_a_clone_url_are_never_rendered() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["repo"]).await;
+    let url = "https://alice:ghp-upstream-s3cret@git.example/tools.git";
+    let r = app
+        .post(
+            "/api/v3/user/repos",
+            Some(&alice),
+            json!({ "name": "tools", "clone_url": url }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["clone_url"], "https://git.example/tools.git");
+    for path in [
+        "/api/v3/repos/alice/tools",
+        "/api/v3/user/repos",
+        "/api/v3/users/alice/repos",
+    ] {
+        let r = app.get(path, Some(&alice)).await;
+        let raw = String::from_utf8_lossy(&r.raw);
+        assert!(
+            !raw.contains("s3cret") && !raw.contains("alice:"),
+            "{path}: {raw}"
+        );
+    }
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v3/repos/alice/tools",
+            Some(&alice),
+            Some(json!({ "description": "kept" })),
+        )
+        .await;
+    assert!(!String::from_utf8_lossy(&r.raw).contains("s3cret"));
+}
+
+#[tokio::test]
+async fn granting_a_package_to_a_repository_the_caller_cannot_see_answers_as_for_a_missing_one() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["repo", "write:packages"]).await;
+    let bob = app.user("bob", &["repo"]).await;
+    app.post(
+        "/api/v3/user/repos",
+        Some(&bob),
+        json!({ "name": "private-work", "visibility": "private" }),
+    )
+    .await;
+    assert_eq!(
+        push(&app, &alice, "alice/img", "v1").await.status,
+        StatusCode::CREATED
+    );
+    let base = "/api/v3/users/alice/packages/container/img/access/repositories";
+    let hidden = app
+        .put(
+            &format!("{base}/bob/private-work"),
+            Some(&alice),
+            json!({ "environments": true }),
+        )
+        .await;
+    let missing = app
+        .put(
+            &format!("{base}/bob/nothing-here"),
+            Some(&alice),
+            json!({ "environments": true }),
+        )
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.body);
+    assert_eq!(
+        (hidden.status, &hidden.raw),
+        (missing.status, &missing.raw),
+        "the same answer, byte for byte"
+    );
+    let list = app
+        .get(
+            "/api/v3/users/alice/packages/container/img/access",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(list.body["repositories"], json!([]), "nothing was granted");
+}
+
+#[tokio::test]
+async fn a_package_inheriting_from_a_public_repository_is_read_by_everyone() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["repo"]).await;
+    let bob = app.user("bob", &["repo"]).await;
+    app.post(
+        "/api/v3/user/repos",
+        Some(&alice),
+        json!({ "name": "oss", "visibility": "public" }),
+    )
+    .await;
+    let rt = app
+        .post("/api/v3/repos/alice/oss/tokens", Some(&alice), json!({}))
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A repository token's first publish links the package to its repository and inherits.
+    assert_eq!(
+        push(&app, &rt, "alice/oss-image", "v1").await.status,
+        StatusCode::CREATED
+    );
+    let shown = app
+        .get(
+            "/api/v3/users/alice/packages/container/oss-image",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(
+        (
+            shown.body["visibility"].as_str(),
+            shown.body["inherit_access"].as_bool()
+        ),
+        (Some("private"), Some(true)),
+        "{}",
+        shown.body
+    );
+    // Once neither an anonymous pull nor an unrelated user's could read it.
+    assert_eq!(
+        support::oci::pull(&app, None, "alice/oss-image")
+            .await
+            .status,
+        StatusCode::OK,
+        "anonymous"
+    );
+    assert_eq!(
+        support::oci::pull(&app, Some(&bob), "alice/oss-image")
+            .await
+            .status,
+        StatusCode::OK,
+        "a user with no packages scope who can read the repository"
+    );
+    // Not while the repository is private.
+    app.call(
+        Method::PATCH,
+        "/api/v3/repos/alice/oss",
+        Some(&alice),
+        Some(json!({ "visibility": "private" })),
+    )
+    .await;
+    assert_eq!(
+        support::oci::pull(&app, None, "alice/oss-image")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        support::oci::pull(&app, Some(&bob), "alice/oss-image")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// A registry token for `scope`, as a Docker client gets one with a personal token.
+async fn registry_token(app: &TestApp, user: &str, token: &str, scope: &str) -> String {
+    let r = support::oci::send(
+        app,
+        Request::get(format!("/token?service=berth.test&scope={scope}"))
+            .header("authorization", support::oci::basic(user, token)),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn after_an_out_of_order_chunk_the_upload_status_asks_for_the_scope_it_needs() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["write:packages"]).await;
+    let push_token = registry_token(&app, "alice", &alice, "repository:alice/app:pull,push").await;
+    let pull_token = registry_token(&app, "alice", &alice, "repository:alice/app:pull").await;
+    let bearer = support::oci::bearer;
+    let r = support::oci::send(
+        &app,
+        bearer(
+            Method::POST,
+            "/v2/alice/app/blobs/uploads/",
+            Some(&push_token),
+        ),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let location = r.header("location").to_owned();
+    let r = support::oci::send(
+        &app,
+        bearer(Method::PATCH, &location, Some(&push_token))
+            .header("content-range", "5-9")
+            .header("content-type", "application/octet-stream"),
+        Body::from("later"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    // With the pull token it was given for the manifest, the client asks where the upload is:
+    // once 403 (the route wants push); now the challenge names push, and a token with it answers.
+    let r = support::oci::send(
+        &app,
+        bearer(Method::GET, &location, Some(&pull_token)),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    let challenge = r.header("www-authenticate");
+    assert!(
+        challenge.contains("scope=\"repository:alice/app:pull,push\""),
+        "{challenge}"
+    );
+    let r = support::oci::send(
+        &app,
+        bearer(Method::GET, &location, Some(&push_token)),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.header("range"), "0-0");
+}
