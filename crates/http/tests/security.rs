@@ -280,3 +280,129 @@ async fn after_an_out_of_order_chunk_the_upload_status_asks_for_the_scope_it_nee
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     assert_eq!(r.header("range"), "0-0");
 }
+
+#[tokio::test]
+async fn a_token_made_with_a_token_never_outlives_it_and_is_revoked_with_it() {
+    let app = TestApp::new().await;
+    app.user("alice", &["repo"]).await;
+    let r = app
+        .post(
+            "/api/v3/admin/users/alice/authorizations",
+            Some(&app.admin),
+            json!({ "scopes": ["repo", "write:packages"], "expires_at": "2030-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (parent, parent_id) = (
+        r.body["token"].as_str().unwrap().to_owned(),
+        r.body["id"].as_i64().unwrap(),
+    );
+    // Asked to live longer than its parent (or for ever): it lives as long as the parent.
+    for asked in [json!(null), json!("2031-06-01T00:00:00Z")] {
+        let r = app
+            .post(
+                "/api/v3/user/tokens",
+                Some(&parent),
+                json!({ "scopes": ["repo"], "expires_at": asked }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["expires_at"], "2030-01-01T00:00:00Z", "{}", r.body);
+    }
+    let child = app
+        .post(
+            "/api/v3/user/tokens",
+            Some(&parent),
+            json!({ "scopes": ["repo"] }),
+        )
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grandchild = app
+        .post(
+            "/api/v3/user/tokens",
+            Some(&child),
+            json!({ "scopes": ["repo"] }),
+        )
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Out-scoping it is refused, as before.
+    let r = app
+        .post(
+            "/api/v3/user/tokens",
+            Some(&child),
+            json!({ "scopes": ["write:packages"] }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(
+        app.get("/api/v3/user", Some(&grandchild)).await.status,
+        StatusCode::OK
+    );
+    let r = app
+        .delete(&format!("/api/v3/user/tokens/{parent_id}"), Some(&child))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    for token in [&parent, &child, &grandchild] {
+        assert_eq!(
+            app.get("/api/v3/user", Some(token)).await.status,
+            StatusCode::UNAUTHORIZED,
+            "revoked with the token it was made with"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_environment_token_stops_working_when_its_user_loses_the_repository() {
+    let app = TestApp::new().await;
+    let bob = app.user("bob", &["repo", "write:packages"]).await;
+    app.user("alice", &["repo"]).await;
+    app.post(
+        "/api/v3/user/repos",
+        Some(&bob),
+        json!({ "name": "secret-app", "visibility": "private" }),
+    )
+    .await;
+    app.put(
+        "/api/v3/repos/bob/secret-app/collaborators/alice",
+        Some(&bob),
+        json!({ "permission": "read" }),
+    )
+    .await;
+    assert_eq!(
+        push(&app, &bob, "bob/base", "v1").await.status,
+        StatusCode::CREATED
+    );
+    app.put(
+        "/api/v3/users/bob/packages/container/base/access/repositories/bob/secret-app",
+        Some(&bob),
+        json!({ "environments": true }),
+    )
+    .await;
+    let env = app
+        .environment_token("alice", "bob", "secret-app", 7 * 24 * 3600)
+        .await;
+    assert_eq!(
+        support::oci::pull(&app, Some(&env), "bob/base")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    app.delete(
+        "/api/v3/repos/bob/secret-app/collaborators/alice",
+        Some(&bob),
+    )
+    .await;
+    // Once it kept pulling for the rest of its 7 days.
+    assert_eq!(
+        support::oci::pull(&app, Some(&env), "bob/base")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}

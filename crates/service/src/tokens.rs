@@ -168,11 +168,21 @@ impl Berth {
             .account_by_id(record.user_id)
             .await?
             .ok_or(ServiceError::BadCredentials)?;
-        let (repo, _) = self
+        let (repo, facts) = self
             .store
-            .repo_by_id(record.repo_id, None)
+            .repo_by_id(record.repo_id, Some(account.id))
             .await?
             .ok_or(ServiceError::BadCredentials)?;
+        // On every use, the user must still be able to read the repository: one removed from it
+        // loses what its environments could pull at once, not when the token expires.
+        let as_user = Principal::User {
+            account: account.clone(),
+            scopes: Scopes::parse(["repo"]).expect("a known scope"),
+            token_id: 0,
+        };
+        if self.repo_permission(&as_user, &repo, facts).is_none() {
+            return Err(ServiceError::BadCredentials);
+        }
         Ok(Principal::Environment {
             account,
             repo,
@@ -224,6 +234,28 @@ impl Berth {
             token: SecretString::from(value),
             record,
         })
+    }
+
+    /// The parent of a token `p` creates (the token `p` presented) and the new token's expiry:
+    /// the one asked for, but never after the parent's, so a token never outlives the token it
+    /// was made with (and is revoked with it).
+    async fn under_parent(
+        &self,
+        p: &Principal,
+        asked: Option<i64>,
+    ) -> Result<(Option<i64>, Option<i64>)> {
+        let Principal::User { token_id, .. } = p else {
+            return Ok((None, asked));
+        };
+        let parent = self.store.token_by_id(*token_id).await?;
+        let Some(parent) = parent else {
+            return Ok((None, asked));
+        };
+        let expires_at = match (asked, parent.expires_at) {
+            (Some(a), Some(p)) => Some(a.min(p)),
+            (a, p) => a.or(p),
+        };
+        Ok((Some(parent.id), expires_at))
     }
 
     fn check_expiry(&self, req: &TokenRequest) -> Result<()> {
@@ -293,6 +325,7 @@ impl Berth {
                 ),
             ));
         }
+        let (parent_id, expires_at) = self.under_parent(p, req.expires_at).await?;
         let new = NewToken {
             hash: "",
             kind: TokenKind::Personal,
@@ -302,7 +335,8 @@ impl Berth {
             scopes: req.scopes,
             note: &req.note,
             last_eight: "",
-            expires_at: req.expires_at,
+            expires_at,
+            parent_id,
         };
         self.mint(new, mint_value(TokenKind::Personal)).await
     }
@@ -319,6 +353,7 @@ impl Berth {
         let view = self
             .repo_for(p, owner, name, berth_domain::Permission::Admin)
             .await?;
+        let (parent_id, expires_at) = self.under_parent(p, req.expires_at).await?;
         let new = NewToken {
             hash: "",
             kind: TokenKind::Repository,
@@ -328,7 +363,8 @@ impl Berth {
             scopes: Scopes::none(),
             note: &req.note,
             last_eight: "",
-            expires_at: req.expires_at,
+            expires_at,
+            parent_id,
         };
         self.mint(new, mint_value(TokenKind::Repository)).await
     }
@@ -350,6 +386,7 @@ impl Berth {
             note: "bootstrap",
             last_eight: "",
             expires_at: None,
+            parent_id: None,
         };
         let value = match value {
             Some(v) => v.expose_secret().to_owned(),

@@ -36,6 +36,8 @@ pub struct NewToken<'a> {
     /// The token's last eight characters, shown in listings so users can tell tokens apart.
     pub last_eight: &'a str,
     pub expires_at: Option<i64>,
+    /// The token it was made with, if any: it is revoked with that one.
+    pub parent_id: Option<i64>,
 }
 
 /// A stored token, without its hash.
@@ -102,8 +104,8 @@ const TOKEN_COLUMNS: &str =
 impl Store {
     pub async fn insert_token(&self, t: &NewToken<'_>, now: i64) -> Result<TokenRecord> {
         let row: TokenRow = sqlx::query_as(&format!(
-            "INSERT INTO tokens (token_hash, kind, user_id, repo_id, created_by, scopes, note, last_eight, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {TOKEN_COLUMNS}"
+            "INSERT INTO tokens (token_hash, kind, user_id, repo_id, created_by, scopes, note, last_eight, created_at, expires_at, parent_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {TOKEN_COLUMNS}"
         ))
         .bind(t.hash)
         .bind(t.kind.as_str())
@@ -115,6 +117,7 @@ impl Store {
         .bind(t.last_eight)
         .bind(now)
         .bind(t.expires_at)
+        .bind(t.parent_id)
         .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("token"))?;
@@ -165,15 +168,27 @@ impl Store {
         row.map(TryInto::try_into).transpose()
     }
 
-    /// Revokes a token; returns whether it was live.
+    /// Revokes a token and every token made with it, and with those, in one statement;
+    /// returns whether the token itself was live.
     pub async fn revoke_token(&self, id: i64, now: i64) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        let mut tx = self.writer.begin().await?;
+        let live: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM tokens WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
-                .bind(now)
-                .execute(&self.writer)
+                .fetch_optional(&mut *tx)
                 .await?;
-        Ok(done.rows_affected() > 0)
+        sqlx::query(
+            "WITH RECURSIVE family(id) AS ( \
+                 SELECT id FROM tokens WHERE id = $1 \
+                 UNION SELECT t.id FROM tokens t JOIN family f ON t.parent_id = f.id) \
+             UPDATE tokens SET revoked_at = $2 WHERE id IN (SELECT id FROM family) AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(live.is_some())
     }
 }
 

@@ -287,6 +287,7 @@ async fn tokens_are_found_by_hash_listed_and_revoked(s: &Store) {
         note: "laptop",
         last_eight: "abcdefgh",
         expires_at: Some(1000),
+        parent_id: None,
     };
     let t = s.insert_token(&personal, 10).await.unwrap();
     assert_eq!(
@@ -309,6 +310,8 @@ async fn tokens_are_found_by_hash_listed_and_revoked(s: &Store) {
         repo_id: Some(repo.id),
         scopes: Scopes::none(),
         expires_at: None,
+        // Made with the personal token: revoked with it.
+        parent_id: Some(t.id),
         ..personal.clone()
     };
     let rt = s.insert_token(&repo_token, 12).await.unwrap();
@@ -326,6 +329,14 @@ async fn tokens_are_found_by_hash_listed_and_revoked(s: &Store) {
     );
     let revoked = s.token_by_hash("h1").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(20));
+    assert!(
+        s.repository_tokens(repo.id).await.unwrap().is_empty(),
+        "a token made with a revoked token is revoked with it"
+    );
+    assert_eq!(
+        s.token_by_hash("h2").await.unwrap().unwrap().revoked_at,
+        Some(20)
+    );
     assert!(!revoked.is_live(30));
     assert!(s.personal_tokens(u.id).await.unwrap().is_empty());
     let e = s
