@@ -10,6 +10,7 @@ pub mod devcontainer;
 pub mod isolation;
 pub mod logins;
 pub mod manifest;
+pub mod masking;
 pub mod names;
 pub mod oci;
 pub mod package;

@@ -659,13 +659,9 @@ impl Berth {
         log: &CreationLog,
     ) -> std::result::Result<i32, String> {
         // The command's output goes to a file on disk: secret values in it are masked, as
-        // GitHub Actions masks them.
-        let mask = |line: &str| {
-            hidden
-                .iter()
-                .filter(|h| h.len() >= 3)
-                .fold(line.to_owned(), |l, h| l.replace(h, "***"))
-        };
+        // GitHub Actions masks them (each line of a multi-line value, and base64 forms too).
+        let masker = berth_domain::masking::Masker::new(hidden.iter().copied());
+        let mask = |line: &str| masker.mask(line);
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
         let exec = berth_runtime::ExecSpec { argv, stdin: None };
         let run = envs.config.runtime.exec(spec, &exec, tx);
