@@ -303,6 +303,18 @@ pub struct ServeArgs {
     /// Engine at DOCKER_HOST, else /var/run/docker.sock) [default: runc].
     #[arg(long, env = "BERTH_RUNTIME")]
     pub runtime: Option<String>,
+    /// A network the server may connect to for users (pulls, login checks, token realms, clones)
+    /// although it is refused by default (loopback, link-local, private), e.g. 127.0.0.0/8 for
+    /// a registry on this machine; repeatable.
+    #[arg(long = "egress-allow", value_name = "CIDR")]
+    pub server_egress_allow: Vec<String>,
+    /// A directory under which users may set local (file://) clone URLs; repeatable. Without,
+    /// only site administrators may.
+    #[arg(long = "clone-allow-dir", value_name = "DIR")]
+    pub clone_allow_dirs: Vec<PathBuf>,
+    /// A network the server may not connect to for users, besides the defaults; repeatable.
+    #[arg(long = "egress-deny", value_name = "CIDR")]
+    pub server_egress_deny: Vec<String>,
     /// A network environments may reach although it is refused by default (loopback,
     /// link-local and private ranges), e.g. 10.1.0.0/16; repeatable.
     #[arg(long = "environment-egress-allow", value_name = "CIDR")]

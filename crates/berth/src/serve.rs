@@ -46,6 +46,29 @@ struct FileSettings {
     runtime: Option<String>,
     #[serde(default)]
     environments: EnvironmentFileSettings,
+    #[serde(default)]
+    egress: EgressFileSettings,
+    #[serde(default)]
+    clone: CloneFileSettings,
+}
+
+/// The config file's `[clone]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloneFileSettings {
+    /// Directories under which users may set local clone URLs.
+    #[serde(default)]
+    allow_dirs: Vec<PathBuf>,
+}
+
+/// The config file's `[egress]` table: what the server may reach for users (SPEC §8).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EgressFileSettings {
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
 }
 
 /// The config file's `[environments]` table.
@@ -86,6 +109,9 @@ struct Settings {
     runtime: RuntimeKind,
     machines: Vec<MachineType>,
     egress: EgressPolicy,
+    /// What the server itself may reach for users.
+    server_egress: EgressPolicy,
+    clone_allow_dirs: Vec<PathBuf>,
 }
 
 /// What runs environments.
@@ -178,9 +204,20 @@ impl Settings {
                 })
                 .collect::<anyhow::Result<_>>()?
         };
+        let mut server_allow = cidrs(args.server_egress_allow, "--egress-allow")?;
+        server_allow.extend(cidrs(file.egress.allow, "egress.allow")?);
+        let mut server_deny = cidrs(args.server_egress_deny, "--egress-deny")?;
+        server_deny.extend(cidrs(file.egress.deny, "egress.deny")?);
+        let mut clone_allow_dirs = args.clone_allow_dirs;
+        clone_allow_dirs.extend(file.clone.allow_dirs);
         Ok(Settings {
+            clone_allow_dirs,
             machines,
             egress: EgressPolicy { allow, deny },
+            server_egress: EgressPolicy {
+                allow: server_allow,
+                deny: server_deny,
+            },
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -386,6 +423,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| Store::sqlite_url(&settings.data_dir.join("berth.db")));
     let store = Store::connect(&db_url).await?;
+    let host_addresses = berth_runtime::network::host_addresses();
     let berth = Berth::new(Parts {
         store,
         token_key: data_dir_key(&settings.data_dir, TOKEN_KEY_FILE, "token key")?,
@@ -393,7 +431,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         blobs: Arc::new(FsDriver::new(settings.data_dir.join(STORAGE_DIR), true)),
         clock: Arc::new(SystemClock),
         master_keys: master_keys(&settings.data_dir)?,
-    });
+    })
+    .with_remote(
+        berth_service::logins::Remote::new(&settings.server_egress, &host_addresses)
+            .with_local_clone_dirs(settings.clone_allow_dirs.clone()),
+    );
 
     if let Some(every) = settings.gc_interval {
         tokio::spawn(collect_garbage_every(berth.clone(), every));
@@ -464,7 +506,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         token_ttl: ENVIRONMENT_TOKEN_TTL,
         machines: settings.machines.clone(),
         egress: settings.egress.clone(),
-        host_addresses: berth_runtime::network::host_addresses(),
+        host_addresses: host_addresses.clone(),
         id_pool: IdPool::default(),
         serve_inside: Some(serve_inside(inside_app.clone())),
     });
@@ -617,17 +659,14 @@ fn environment_runtime(
     settings: &Settings,
     run_root: &Path,
 ) -> anyhow::Result<Arc<dyn berth_runtime::Runtime>> {
-    let http = berth_registry_client::http_client();
     Ok(match settings.runtime {
         RuntimeKind::Runc => Arc::new(
-            berth_runtime::runc::Runc::open(&settings.data_dir, run_root, http).with_context(
-                || {
-                    format!(
-                        "cannot create the image caches under {}",
-                        settings.data_dir.display()
-                    )
-                },
-            )?,
+            berth_runtime::runc::Runc::open(&settings.data_dir, run_root).with_context(|| {
+                format!(
+                    "cannot create the image caches under {}",
+                    settings.data_dir.display()
+                )
+            })?,
         ),
         RuntimeKind::Docker => Arc::new(berth_runtime::docker::connect()?),
     })

@@ -141,12 +141,12 @@ fn a_whole_setup_through_the_cli() {
         "--visibility",
         "internal",
         "--clone-url",
-        "file:///srv/git/tools.git",
+        "https://git.example/tools.git",
     ]);
     assert!(
         created.contains("acme/tools")
             && created.contains("internal")
-            && created.contains("file:///srv/git/tools.git"),
+            && created.contains("https://git.example/tools.git"),
         "{created}"
     );
     let mine = alice.ok(&["repo", "create", "alice/notes"]);

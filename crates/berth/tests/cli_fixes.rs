@@ -163,7 +163,7 @@ fn an_org_member_creates_a_repository_and_edits_and_deletes_it_from_the_cli() {
             "create",
             "acme/x",
             "--clone-url",
-            "file:///nowhere.git",
+            "https://git.example/nowhere.git",
         ],
         None,
     );

@@ -235,7 +235,15 @@ fn an_image_behind_htpasswd_comes_up_through_a_repository_triple_and_its_registr
     let creds = format!("{REG_USER}:{REG_PASSWORD}");
     images.push("dev", &format!("{}/team/dev:1", registry.host), &creds);
     images.push("other", &format!("{}/team/other:1", registry.host), &creds);
-    let berth = Berth::start(&["--environment-egress-allow", &net.net], &[]);
+    let berth = Berth::start(
+        &[
+            "--environment-egress-allow",
+            &net.net,
+            "--egress-allow",
+            &net.net,
+        ],
+        &[],
+    );
     let alice = berth.cli(&berth.alice);
     alice.ok(&["repo", "create", "alice/api"]);
     let image = format!("{}/team/dev:1", registry.host);
@@ -452,6 +460,8 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
             "--runtime",
             "docker",
             "--environment-egress-allow",
+            &net.net,
+            "--egress-allow",
             &net.net,
         ],
         &[("DOCKER_HOST", &docker)],

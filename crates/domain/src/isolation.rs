@@ -159,12 +159,24 @@ impl EgressPolicy {
     /// The routes that enforce the policy in an environment's own network namespace, where the
     /// longest prefix wins: `prohibit` for every denied range (the defaults, the `deny` list
     /// and `also_denied`: the host's own addresses), and `Out` for every allowed range, which
-    /// beats a shorter denied one. An address both allowed and denied with the same prefix is
-    /// denied.
+    /// beats a shorter denied one and replaces a default one of the same prefix. A range both in
+    /// `allow` and in `deny` is denied.
     pub fn routes(&self, also_denied: &[IpAddr]) -> Vec<EgressRoute> {
-        let mut denied = default_denied();
+        // A default range allowed as it is is allowed; an explicit deny of a range also allowed
+        // is denied.
+        let mut denied: Vec<IpNet> = default_denied()
+            .into_iter()
+            .filter(|d| !self.allow.iter().any(|a| a.trunc() == *d))
+            .collect();
         denied.extend(self.deny.iter().copied());
-        denied.extend(also_denied.iter().map(|a| IpNet::from(*a)));
+        // The host's own addresses, except those an allowed range names on purpose (an
+        // operator who allows 127.0.0.0/8 means the host's loopback too).
+        denied.extend(
+            also_denied
+                .iter()
+                .filter(|a| !self.allow.iter().any(|n| n.contains(*a)))
+                .map(|a| IpNet::from(*a)),
+        );
         let mut routes: Vec<EgressRoute> = Vec::new();
         for net in denied {
             let net = net.trunc();
@@ -270,10 +282,19 @@ mod tests {
         for (addr, want) in table {
             assert_eq!(EgressPolicy::decide(&routes, ip(addr)), want, "{addr}");
         }
-        // Denied and allowed with the same prefix: denied.
+        // An allowed range takes the host's own addresses in it along.
+        let loopback = EgressPolicy {
+            allow: vec![net("127.0.0.0/8")],
+            deny: vec![],
+        };
+        assert_eq!(
+            EgressPolicy::decide(&loopback.routes(&[ip("127.0.0.1")]), ip("127.0.0.1")),
+            RouteAction::Out
+        );
+        // Allowed and explicitly denied with the same prefix: denied.
         let both = EgressPolicy {
             allow: vec![net("10.0.0.0/8")],
-            deny: vec![],
+            deny: vec![net("10.0.0.0/8")],
         };
         assert_eq!(
             EgressPolicy::decide(&both.routes(&[]), ip("10.9.9.9")),

@@ -369,7 +369,7 @@ async fn repositories_are_created_and_hidden_from_those_who_cannot_see_them() {
     app.put("/api/v3/orgs/acme/memberships/mia", Some(&olga), json!({}))
         .await;
 
-    let r = app.post("/api/v3/orgs/acme/repos", Some(&mia), json!({ "name": "tools", "visibility": "internal", "clone_url": "file:///srv/tools.git" })).await;
+    let r = app.post("/api/v3/orgs/acme/repos", Some(&mia), json!({ "name": "tools", "visibility": "internal", "clone_url": "https://git.example/tools.git" })).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(
         (
@@ -379,7 +379,7 @@ async fn repositories_are_created_and_hidden_from_those_who_cannot_see_them() {
         ),
         (Some("acme/tools"), Some("internal"), Some(true))
     );
-    assert_eq!(r.body["clone_url"], "file:///srv/tools.git");
+    assert_eq!(r.body["clone_url"], "https://git.example/tools.git");
     assert_eq!(
         r.body["permissions"]["admin"], true,
         "a member who creates an org repository administers it, as on GitHub"

@@ -52,7 +52,7 @@ async fn a_repository_is_edited_with_patch_and_deleted() {
         .post(
             "/api/v3/user/repos",
             Some(&alice),
-            json!({ "name": "tools", "visibility": "private", "clone_url": "file:///nowhere.git" }),
+            json!({ "name": "tools", "visibility": "private", "clone_url": "https://git.example/nowhere.git" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::auth::Challenge;
 use crate::client::{ConnectStep, Registry};
 use crate::ecr::EcrSwapper;
+use crate::egress::{Egress, ResolveError};
 use crate::error::{FailureClass, RegistryError};
 use crate::logins::{Login, LoginSecret};
 
@@ -76,7 +77,7 @@ impl CheckReport {
 
 /// Runs the flow for `login`, and the pull check for `repository` if one is named.
 pub async fn check(
-    http: &reqwest::Client,
+    egress: &Egress,
     swapper: &EcrSwapper,
     login: &Login,
     repository: Option<&str>,
@@ -112,7 +113,7 @@ pub async fn check(
             return report.fail("ecr", FailureClass::EcrRefused, message);
         }
     };
-    match resolve(&login.host).await {
+    match resolve(egress, &login.host).await {
         Ok(n) => report.ok(
             "resolve",
             format!(
@@ -124,7 +125,7 @@ pub async fn check(
         Err(e) => return report.fail("resolve", e.class(), e.to_string()),
     }
     let mut notes = Vec::new();
-    let registry = match Registry::connect(http, &login.host, login.scheme, credentials, |step| {
+    let registry = match Registry::connect(egress, &login.host, login.scheme, credentials, |step| {
         notes.push(step)
     })
     .await
@@ -181,18 +182,21 @@ fn describe(challenge: &Challenge) -> String {
     }
 }
 
-/// Resolves the registry's name (the API host for Docker Hub).
-async fn resolve(host: &RegistryHost) -> Result<usize, RegistryError> {
+/// Resolves the registry's name (the API host for Docker Hub) to the addresses the egress
+/// policy lets the check reach; none is a failure of its own, and nothing is sent anywhere.
+async fn resolve(egress: &Egress, host: &RegistryHost) -> Result<usize, RegistryError> {
     let authority = host.api_authority();
-    let target = if authority.contains(':') && !authority.ends_with(']') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:443")
+    let (name, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !authority.ends_with(']') && p.chars().all(|c| c.is_ascii_digit()) => {
+            (h, p.parse().unwrap_or(443))
+        }
+        _ => (authority, 443),
     };
-    match tokio::net::lookup_host(target).await {
-        Ok(addrs) => Ok(addrs.count()),
-        Err(_) => Err(RegistryError::Resolve {
+    match egress.resolve(name, port).await {
+        Ok(addrs) => Ok(addrs.len()),
+        Err(ResolveError::Unknown { .. }) => Err(RegistryError::Resolve {
             host: host.hostname().to_owned(),
         }),
+        Err(ResolveError::Refused(r)) => Err(RegistryError::Refused(r)),
     }
 }

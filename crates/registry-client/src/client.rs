@@ -12,22 +12,20 @@ use reqwest::{Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::{Challenge, Credentials, DEFAULT_TOKEN_SECONDS, TokenResponse};
+use crate::egress::Egress;
 use crate::error::{AuthVia, RegistryError, transport};
 
-/// A reqwest client set up the way every registry call wants it.
+/// A reqwest client set up the way every registry call wants it, with no egress restriction
+/// (for what runs on the user's own machine, and for operators' endpoints).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(60))
-        .build()
-        .expect("a reqwest client with rustls builds")
+    Egress::unrestricted().client().clone()
 }
 
 /// How to reach a registry and how it authenticates, learnt from `GET /v2/`.
 #[derive(Debug)]
 pub struct Registry {
     http: reqwest::Client,
+    egress: Egress,
     host: RegistryHost,
     /// `https://host[:port]` or `http://…`.
     base: String,
@@ -55,7 +53,7 @@ impl Registry {
     /// Reaches `/v2/` over the scheme the server named, or HTTPS, falling back to plain HTTP
     /// only for loopback registries (Docker's default insecure registries).
     pub async fn connect(
-        http: &reqwest::Client,
+        egress: &Egress,
         host: &RegistryHost,
         scheme: Option<Scheme>,
         credentials: Option<Credentials>,
@@ -75,7 +73,10 @@ impl Registry {
             };
             let url = format!("{base}/v2/");
             let https = *scheme == Scheme::Https;
-            let response = match http.get(&url).send().await {
+            if let Ok(parsed) = url::Url::parse(&url) {
+                egress.check_url(&parsed)?;
+            }
+            let response = match egress.client().get(&url).send().await {
                 Ok(r) => r,
                 Err(e) => {
                     let err = transport(authority, https, &e);
@@ -122,7 +123,8 @@ impl Registry {
                 challenge: challenge.clone(),
             });
             return Ok(Self {
-                http: http.clone(),
+                http: egress.client().clone(),
+                egress: egress.clone(),
                 host: host.clone(),
                 base,
                 credentials,
@@ -213,6 +215,22 @@ impl Registry {
         };
         let mut url = url::Url::parse(realm)
             .map_err(|e| token_error(format!("the realm is not a URL: {e}")))?;
+        // The realm is the registry's to name, so it may point anywhere: the egress policy
+        // applies to it, and credentials travel over plain HTTP only to the registry itself.
+        self.egress.check_url(&url)?;
+        let same_host = url.host_str().is_some_and(|h| {
+            let realm_authority = match url.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            };
+            realm_authority.eq_ignore_ascii_case(self.host.api_authority())
+                || h.eq_ignore_ascii_case(self.host.hostname())
+        });
+        if url.scheme() != "https" && self.credentials.is_some() && !same_host {
+            return Err(token_error(
+                "the token endpoint is plain HTTP on another host, and the login's credentials are sent in the clear only to the registry itself; the registry must name an https:// realm".into(),
+            ));
+        }
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = service {

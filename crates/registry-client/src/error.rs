@@ -89,6 +89,9 @@ pub enum RegistryError {
     },
     #[error("{host}: {detail}")]
     Protocol { host: String, detail: String },
+    /// The server's egress policy refuses the address (SPEC §8).
+    #[error(transparent)]
+    Refused(#[from] crate::egress::Refused),
     #[error("local storage: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -104,6 +107,8 @@ pub enum FailureClass {
     TokenEndpoint,
     Denied,
     EcrRefused,
+    /// The server's egress policy refuses the address: nothing was sent there.
+    Refused,
     Other,
 }
 
@@ -119,6 +124,7 @@ impl FailureClass {
             FailureClass::TokenEndpoint => 15,
             FailureClass::Denied => 16,
             FailureClass::EcrRefused => 17,
+            FailureClass::Refused => 18,
             FailureClass::Other => 1,
         }
     }
@@ -133,6 +139,7 @@ impl FailureClass {
             FailureClass::TokenEndpoint => "token_endpoint",
             FailureClass::Denied => "denied",
             FailureClass::EcrRefused => "ecr_refused",
+            FailureClass::Refused => "refused",
             FailureClass::Other => "other",
         }
     }
@@ -150,6 +157,7 @@ impl RegistryError {
             RegistryError::Denied { .. } | RegistryError::ManifestUnknown { .. } => {
                 FailureClass::Denied
             }
+            RegistryError::Refused(_) => FailureClass::Refused,
             _ => FailureClass::Other,
         }
     }
@@ -164,6 +172,9 @@ pub(crate) fn transport(host: &str, https: bool, err: &reqwest::Error) -> Regist
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     let mut dns = false;
     while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<crate::egress::Refused>() {
+            return RegistryError::Refused(refused.clone());
+        }
         let text = e.to_string();
         if text.contains("dns error") || text.contains("failed to lookup address") {
             dns = true;

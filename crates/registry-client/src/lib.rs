@@ -10,6 +10,7 @@ pub mod auth;
 pub mod check;
 pub mod client;
 pub mod ecr;
+pub mod egress;
 mod error;
 pub mod logins;
 pub mod pull;
@@ -17,5 +18,6 @@ pub mod reference;
 
 pub use auth::{Challenge, Credentials};
 pub use client::{ConnectStep, Registry, http_client};
+pub use egress::{Egress, Refused};
 pub use error::{AuthVia, FailureClass, RegistryError};
 pub use reference::ImageRef;

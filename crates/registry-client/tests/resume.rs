@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use berth_domain::oci::{Algorithm, Digest};
 use berth_registry_client::pull::{BlobCache, PullEvent, PullOptions};
-use berth_registry_client::{ImageRef, Registry, RegistryError, http_client};
+use berth_registry_client::{ImageRef, Registry, RegistryError};
 use sha2::Digest as _;
 
 struct Fixture {
@@ -139,9 +139,15 @@ async fn serve(f: Arc<Fixture>) -> String {
 async fn pull(f: Arc<Fixture>, cache: &BlobCache) -> (Result<(), RegistryError>, Vec<PullEvent>) {
     let host = serve(f).await;
     let image = ImageRef::parse(&format!("{host}/app:v1")).unwrap();
-    let registry = Registry::connect(&http_client(), &image.host, None, None, |_| {})
-        .await
-        .unwrap();
+    let registry = Registry::connect(
+        &berth_registry_client::Egress::unrestricted(),
+        &image.host,
+        None,
+        None,
+        |_| {},
+    )
+    .await
+    .unwrap();
     let events = std::sync::Mutex::new(Vec::new());
     let record = |e: PullEvent| events.lock().unwrap().push(e);
     let result = registry

@@ -38,6 +38,9 @@ pub struct ImageSource {
     pub scheme: Option<Scheme>,
     /// `None`: pull anonymously.
     pub credentials: Option<Credentials>,
+    /// Where the pull may connect (SPEC §8): the owner's egress policy, or none for Berth's own
+    /// registry.
+    pub egress: berth_registry_client::Egress,
 }
 
 /// A host path mounted into the environment.

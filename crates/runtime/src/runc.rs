@@ -62,14 +62,13 @@ pub struct Runc {
     state_root: PathBuf,
     blobs: BlobCache,
     layers: LayerStore,
-    http: reqwest::Client,
     pull: PullOptions,
 }
 
 impl Runc {
     /// Caches under `data_dir` (`pull-cache/`, `layers/`); runc's state under `run_dir` (a
     /// tmpfs: it holds the containers' configurations).
-    pub fn open(data_dir: &Path, run_dir: &Path, http: reqwest::Client) -> std::io::Result<Self> {
+    pub fn open(data_dir: &Path, run_dir: &Path) -> std::io::Result<Self> {
         use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
         // Private: unpacked layers keep images' setuid files and device nodes, which no other
         // user of the host may reach. runc never reads here (what it reads is staged on the
@@ -87,7 +86,6 @@ impl Runc {
             state_root: run_dir.join("runc"),
             blobs: BlobCache::open(data_dir.join("pull-cache"))?,
             layers: LayerStore::open(data_dir.join("layers"))?,
-            http,
             pull: PullOptions::default(),
         })
     }
@@ -370,7 +368,7 @@ impl Runtime for Runc {
             source,
         };
         let registry = Registry::connect(
-            &self.http,
+            &image.egress,
             &image.reference.host,
             image.scheme,
             image.credentials.clone(),

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod authz;
 pub mod clock;
+pub mod clone_source;
 pub mod environments;
 pub mod error;
 pub mod logins;

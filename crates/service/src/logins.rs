@@ -4,11 +4,13 @@
 
 use std::fmt;
 
+use berth_domain::isolation::EgressPolicy;
 use berth_domain::logins::{LoginProblem, registry_logins};
 use berth_domain::secrets::ResolvedSecret;
 use berth_domain::{Login as AccountLogin, Permission, RepoName};
 use berth_registry_client::check::{CheckReport, check};
 use berth_registry_client::ecr::EcrSwapper;
+use berth_registry_client::egress::Egress;
 use berth_registry_client::logins::Login;
 use berth_store::{Account, Repo};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,10 +19,17 @@ use time::OffsetDateTime;
 use crate::authz::Access;
 use crate::{Berth, Principal, Result};
 
-/// How Berth reaches other registries: one HTTP client and one ECR swapper (with its cache).
+/// How Berth reaches other registries: the egress policy for what it does on users' behalf
+/// (SPEC §8), an unrestricted client for its own registry and site administrators, and one ECR
+/// swapper (with its cache; its endpoint is the operator's or AWS's).
 pub struct Remote {
     pub http: reqwest::Client,
     pub ecr: EcrSwapper,
+    /// For requests made for users who are not site administrators.
+    pub restricted: Egress,
+    pub unrestricted: Egress,
+    /// Directories under which users may set a local (`file://`) clone URL.
+    pub local_clone_dirs: Vec<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Remote {
@@ -30,20 +39,38 @@ impl fmt::Debug for Remote {
 }
 
 impl Remote {
-    /// ECR's endpoint from `AWS_ENDPOINT_URL_ECR` / `AWS_ENDPOINT_URL`, as the AWS SDKs do.
+    /// The default egress policy; ECR's endpoint from `AWS_ENDPOINT_URL_ECR` /
+    /// `AWS_ENDPOINT_URL`, as the AWS SDKs do.
     pub fn from_env() -> Self {
-        let http = berth_registry_client::http_client();
+        Self::new(&EgressPolicy::default(), &[])
+    }
+
+    /// `policy` for users' requests, the host's own addresses refused too.
+    pub fn new(policy: &EgressPolicy, host_addresses: &[std::net::IpAddr]) -> Self {
+        let unrestricted = Egress::unrestricted();
+        let http = unrestricted.client().clone();
         Self {
             ecr: EcrSwapper::from_env(http.clone()),
             http,
+            restricted: Egress::restricted(policy, host_addresses),
+            unrestricted,
+            local_clone_dirs: Vec::new(),
         }
     }
 
-    pub fn with_ecr_endpoint(endpoint: Option<String>) -> Self {
-        let http = berth_registry_client::http_client();
-        Self {
-            ecr: EcrSwapper::new(http.clone(), endpoint),
-            http,
+    /// Lets users set local clone URLs under `dirs`.
+    pub fn with_local_clone_dirs(mut self, dirs: Vec<std::path::PathBuf>) -> Self {
+        self.local_clone_dirs = dirs;
+        self
+    }
+
+    /// The egress for a request made on `user`'s behalf: the policy, unless they are a site
+    /// administrator.
+    pub fn egress_for(&self, user: &Account) -> &Egress {
+        if user.site_admin {
+            &self.unrestricted
+        } else {
+            &self.restricted
         }
     }
 }
@@ -116,7 +143,7 @@ impl Berth {
         for login in &set.logins {
             logins.push(
                 check(
-                    &self.remote.http,
+                    self.remote.egress_for(user),
                     &self.remote.ecr,
                     login,
                     repository,

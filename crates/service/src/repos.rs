@@ -5,6 +5,7 @@ use berth_domain::{AccountKind, Login, Permission, RepoName, Visibility};
 use berth_store::{Collaborator, Listing, Repo, RepoAccessFacts, RepoFields, StoreError, Window};
 
 use crate::authz::Access;
+use crate::clone_source::{CloneSource, check_local};
 use crate::{Berth, Principal, Result, ServiceError};
 
 /// A repository as one caller sees it.
@@ -41,17 +42,8 @@ pub fn shown_clone_url(url: &str) -> String {
     crate::environments::shown_url(url)
 }
 
-/// Checks that a clone URL is one token of printable characters; git itself judges the rest.
-fn check_clone_url(url: &str) -> Result<()> {
-    if url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ServiceError::invalid(
-            "Repository",
-            "clone_url",
-            "invalid",
-            "clone_url must be a git URL without spaces",
-        ));
-    }
-    Ok(())
+fn clone_url_invalid(message: String) -> ServiceError {
+    ServiceError::invalid("Repository", "clone_url", "invalid", message)
 }
 
 fn internal_needs_org() -> ServiceError {
@@ -77,6 +69,19 @@ fn name_taken(e: StoreError, name: &RepoName) -> ServiceError {
 }
 
 impl Berth {
+    /// A clone URL the caller may set: one git reads as a network URL (the egress policy
+    /// applies when it is cloned), or a local path under the directories a site administrator
+    /// lists — any local path for a site administrator (SPEC §8).
+    async fn check_clone_url(&self, p: &Principal, url: &str) -> Result<()> {
+        match CloneSource::parse(url).map_err(clone_url_invalid)? {
+            CloneSource::Network { .. } => Ok(()),
+            CloneSource::Local(_) if self.check(p, Access::SiteAdmin).await.is_ok() => Ok(()),
+            CloneSource::Local(path) => {
+                check_local(&path, &self.remote().local_clone_dirs).map_err(clone_url_invalid)
+            }
+        }
+    }
+
     /// The repository `owner/name` if the caller has at least `at_least` on it.
     pub async fn repo_for(
         &self,
@@ -144,7 +149,7 @@ impl Berth {
             return Err(internal_needs_org());
         }
         if let Some(url) = &new.clone_url {
-            check_clone_url(url)?;
+            self.check_clone_url(p, url).await?;
         }
         // An organization member who creates a repository administers it, as on GitHub.
         let creator_admin = match org {
@@ -194,8 +199,10 @@ impl Berth {
         let pick =
             |c: Option<Option<String>>, old: &Option<String>| c.unwrap_or_else(|| old.clone());
         let clone_url = pick(change.clone_url, &r.clone_url);
-        if let Some(url) = &clone_url {
-            check_clone_url(url)?;
+        if let Some(url) = &clone_url
+            && Some(url) != r.clone_url.as_ref()
+        {
+            self.check_clone_url(p, url).await?;
         }
         let default_branch = pick(change.default_branch, &r.default_branch);
         if let Some(b) = &default_branch {

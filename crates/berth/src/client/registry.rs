@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use berth_domain::logins::RegistryHost;
 use berth_registry_client::check::{COMMAND_LINE, CheckReport, check as run_check};
 use berth_registry_client::ecr::EcrSwapper;
-use berth_registry_client::http_client;
 use berth_registry_client::logins::{Login, LoginSecret};
 use reqwest::Method;
 use serde_json::json;
@@ -131,10 +130,12 @@ async fn check_here(
             secret: LoginSecret::Anonymous,
         },
     };
-    let http = http_client();
-    let swapper = EcrSwapper::from_env(http.clone());
+    // From the user's own machine: whatever it can reach (the server's egress policy is for
+    // what the server does).
+    let egress = berth_registry_client::Egress::unrestricted();
+    let swapper = EcrSwapper::from_env(egress.client().clone());
     Ok(run_check(
-        &http,
+        &egress,
         &swapper,
         &login,
         args.repository.as_deref(),

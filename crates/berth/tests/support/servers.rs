@@ -208,7 +208,21 @@ pub struct Berth {
 }
 
 impl Berth {
+    /// A server that may reach this machine for users: the tests' registries and git
+    /// repositories are here, and the server reaches them only because it is told so (SPEC §8).
     pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let tmp = std::env::temp_dir().display().to_string();
+        let allow = [
+            "--egress-allow",
+            "127.0.0.0/8",
+            "--clone-allow-dir",
+            tmp.as_str(),
+        ];
+        Self::start_strict(&[&allow[..], extra].concat(), env)
+    }
+
+    /// A server with the default egress policy and no local clone directories.
+    pub fn start_strict(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let mut args = vec![

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use berth_domain::oci::{Algorithm, Digest};
 use berth_registry_client::pull::{BlobCache, PullOptions};
-use berth_registry_client::{ImageRef, Registry, http_client};
+use berth_registry_client::{ImageRef, Registry};
 
 use super::*;
 use crate::RuntimeError;
@@ -171,9 +171,15 @@ impl Machine {
         &self,
         image: &ImageRef,
     ) -> (Result<PreparedImage, RuntimeError>, Vec<String>) {
-        let registry = Registry::connect(&http_client(), &image.host, None, None, |_| {})
-            .await
-            .unwrap();
+        let registry = Registry::connect(
+            &berth_registry_client::Egress::unrestricted(),
+            &image.host,
+            None,
+            None,
+            |_| {},
+        )
+        .await
+        .unwrap();
         let lines = Mutex::new(Vec::new());
         let narrate = |line: String| lines.lock().unwrap().push(line);
         let result = prepare(

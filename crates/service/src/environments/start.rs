@@ -189,7 +189,7 @@ impl Berth {
                         shown_url(url),
                         branch.map(|b| format!(" at {b}")).unwrap_or_default()
                     ));
-                    clone(url, branch, &workspace).await?;
+                    clone(url, branch, &workspace, self.remote().egress_for(user)).await?;
                 }
                 None => {
                     log.line(&format!(
@@ -254,6 +254,8 @@ impl Berth {
                     reference: reference.clone(),
                     scheme: own_scheme,
                     credentials,
+                    // Berth's own registry: its own address, whatever the policy.
+                    egress: self.remote().unrestricted.clone(),
                 },
                 PulledWith::Berth {
                     package: &reference.repository,
@@ -283,6 +285,7 @@ impl Berth {
                     reference: reference.clone(),
                     scheme: login.scheme,
                     credentials,
+                    egress: self.remote().egress_for(user).clone(),
                 },
                 PulledWith::Login {
                     prefix: &login.prefix,
@@ -298,10 +301,26 @@ impl Berth {
                     reference: reference.clone(),
                     scheme: None,
                     credentials: None,
+                    egress: self.remote().egress_for(user).clone(),
                 },
                 PulledWith::Anonymous,
             )
         };
+
+        // The egress policy, before anything is sent (the Docker Engine pulls by itself, so
+        // this is its check; runc's pull checks every connection again).
+        if source.egress.is_restricted() {
+            let authority = reference.host.api_authority();
+            let (name, port) = match authority.rsplit_once(':') {
+                Some((h, p)) if !authority.ends_with(']') => (h, p.parse().unwrap_or(443)),
+                _ => (authority, 443),
+            };
+            if let Err(berth_registry_client::egress::ResolveError::Refused(r)) =
+                source.egress.resolve(name, port).await
+            {
+                return Err(format!("cannot pull {image}: {r}"));
+            }
+        }
 
         let folder = match &dc.workspace_folder {
             Some(f) if f.starts_with('/') && !f.split('/').any(|c| c == "..") => f.clone(),

@@ -2,6 +2,10 @@
 //! container configuration read from it.
 
 use std::path::Path;
+
+use berth_registry_client::egress::{Egress, ResolveError};
+
+use crate::clone_source::{CloneSource, NetScheme};
 use std::process::Stdio;
 
 use berth_domain::devcontainer::{self, DevContainer};
@@ -40,17 +44,60 @@ pub(crate) fn shown_url(url: &str) -> String {
 }
 
 /// Clones `url` (at `branch`, else its default) into `into`, which must not exist. The clone is
-/// made beside it and renamed into place whole.
+/// made beside it and renamed into place whole. A network URL is resolved here, under `egress`,
+/// and git connects to exactly the addresses that passed (pinned: no DNS rebinding, no
+/// redirects to elsewhere).
 pub(crate) async fn clone(
     url: &str,
     branch: Option<&str>,
     into: &Path,
+    egress: &Egress,
 ) -> std::result::Result<(), String> {
     let parent = into.parent().unwrap_or(Path::new("."));
     let partial = parent.join(".workspace.partial");
     let _ = std::fs::remove_dir_all(&partial);
     let mut git = tokio::process::Command::new("git");
     git.args(["-c", "credential.helper=", "-c", "core.hooksPath=/dev/null"]);
+    let mut ssh = String::from(
+        "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile=/dev/null",
+    );
+    let mut url = url.to_owned();
+    if let CloneSource::Network { scheme, host, port } = CloneSource::parse(&url)? {
+        let addrs = egress.resolve(&host, port).await.map_err(|e| match e {
+            ResolveError::Refused(r) => format!("cannot clone {}: {r}", shown_url(&url)),
+            ResolveError::Unknown { .. } => {
+                format!("cannot clone {}: {host} does not resolve", shown_url(&url))
+            }
+        })?;
+        let ips: Vec<String> = addrs
+            .iter()
+            .map(|a| match a.ip() {
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+            })
+            .collect();
+        match scheme {
+            NetScheme::Https | NetScheme::Http => {
+                git.args([
+                    "-c",
+                    &format!("http.curloptResolve={host}:{port}:{}", ips.join(",")),
+                    "-c",
+                    "http.followRedirects=false",
+                ]);
+            }
+            NetScheme::Ssh => {
+                ssh.push_str(&format!(
+                    " -o HostName={} -o HostKeyAlias={host}",
+                    ips[0].trim_matches(['[', ']'])
+                ));
+            }
+            NetScheme::Git => {
+                // git:// has no host identity to keep: the address itself is used.
+                url = url.replacen(&host, &ips[0], 1);
+            }
+        }
+    }
+    let url = url.as_str();
     git.arg("clone").arg("--quiet");
     if let Some(b) = branch {
         git.arg("--branch").arg(b);
@@ -68,10 +115,7 @@ pub(crate) async fn clone(
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_ALLOW_PROTOCOL", "https:http:ssh:git:file")
-        .env(
-            "GIT_SSH_COMMAND",
-            "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile=/dev/null",
-        )
+        .env("GIT_SSH_COMMAND", &ssh)
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
