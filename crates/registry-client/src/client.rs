@@ -12,7 +12,7 @@ use reqwest::{Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::{Challenge, Credentials, DEFAULT_TOKEN_SECONDS, TokenResponse};
-use crate::egress::Egress;
+use crate::egress::{Egress, SMALL_BODY_LIMIT, SMALL_REQUEST_TIMEOUT, read_limited};
 use crate::error::{AuthVia, RegistryError, transport};
 
 /// A reqwest client set up the way every registry call wants it, with no egress restriction
@@ -76,7 +76,13 @@ impl Registry {
             if let Ok(parsed) = url::Url::parse(&url) {
                 egress.check_url(&parsed)?;
             }
-            let response = match egress.client().get(&url).send().await {
+            let response = match egress
+                .client()
+                .get(&url)
+                .timeout(SMALL_REQUEST_TIMEOUT)
+                .send()
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     let err = transport(authority, https, &e);
@@ -243,7 +249,7 @@ impl Registry {
                 query.append_pair("account", &c.username);
             }
         }
-        let mut request = self.http.get(url.clone());
+        let mut request = self.http.get(url.clone()).timeout(SMALL_REQUEST_TIMEOUT);
         if let Some(c) = &self.credentials {
             request = request.header(AUTHORIZATION, c.basic_header());
         }
@@ -271,9 +277,10 @@ impl Registry {
             }
             s => return Err(token_error(format!("HTTP {s}"))),
         }
-        let body: TokenResponse = response
-            .json()
+        let body = read_limited(response, SMALL_BODY_LIMIT)
             .await
+            .map_err(token_error)?;
+        let body: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| token_error(format!("the answer is not a token: {e}")))?;
         let token = body
             .token
@@ -303,14 +310,40 @@ impl Registry {
         accept: Option<&str>,
         range_from: Option<u64>,
     ) -> Result<Response, RegistryError> {
-        self.send(reqwest::Method::GET, path, scope, accept, range_from)
+        self.send(reqwest::Method::GET, path, scope, accept, range_from, None)
             .await
+    }
+
+    /// A `GET` of something small (a manifest, a tag list): it must be whole within
+    /// [`SMALL_REQUEST_TIMEOUT`], however slowly the registry answers.
+    pub(crate) async fn get_small(
+        &self,
+        path: &str,
+        scope: &str,
+        accept: Option<&str>,
+    ) -> Result<Response, RegistryError> {
+        self.send(
+            reqwest::Method::GET,
+            path,
+            scope,
+            accept,
+            None,
+            Some(SMALL_REQUEST_TIMEOUT),
+        )
+        .await
     }
 
     /// A `HEAD` with this session's credentials (e.g. does this login reach that blob?).
     pub(crate) async fn head(&self, path: &str, scope: &str) -> Result<Response, RegistryError> {
-        self.send(reqwest::Method::HEAD, path, scope, None, None)
-            .await
+        self.send(
+            reqwest::Method::HEAD,
+            path,
+            scope,
+            None,
+            None,
+            Some(SMALL_REQUEST_TIMEOUT),
+        )
+        .await
     }
 
     async fn send(
@@ -320,6 +353,7 @@ impl Registry {
         scope: &str,
         accept: Option<&str>,
         range_from: Option<u64>,
+        overall: Option<Duration>,
     ) -> Result<Response, RegistryError> {
         let url = format!("{}{path}", self.base);
         for attempt in 0..2 {
@@ -342,13 +376,11 @@ impl Registry {
                 value.set_sensitive(true);
                 headers.insert(AUTHORIZATION, value);
             }
-            let response = self
-                .http
-                .request(method.clone(), &url)
-                .headers(headers)
-                .send()
-                .await
-                .map_err(|e| self.transport(&e))?;
+            let mut request = self.http.request(method.clone(), &url).headers(headers);
+            if let Some(t) = overall {
+                request = request.timeout(t);
+            }
+            let response = request.send().await.map_err(|e| self.transport(&e))?;
             if response.status() == StatusCode::UNAUTHORIZED
                 && attempt == 0
                 && matches!(self.challenge, Challenge::Bearer { .. })
@@ -369,12 +401,7 @@ impl Registry {
     pub async fn check_pull(&self, repository: &str) -> Result<(), RegistryError> {
         let scope = pull_scope(repository);
         let response = self
-            .get(
-                &format!("/v2/{repository}/tags/list?n=1"),
-                &scope,
-                None,
-                None,
-            )
+            .get_small(&format!("/v2/{repository}/tags/list?n=1"), &scope, None)
             .await?;
         match response.status() {
             s if s.is_success() => Ok(()),

@@ -205,7 +205,11 @@ impl EcrSwapper {
             endpoint: endpoint.clone(),
             detail: format!("the request could not be signed: {detail}"),
         })?;
-        let mut request = self.http.post(&url).body(body);
+        let mut request = self
+            .http
+            .post(&url)
+            .timeout(crate::egress::SMALL_REQUEST_TIMEOUT)
+            .body(body);
         for (name, value) in headers
             .iter()
             .copied()
@@ -223,7 +227,10 @@ impl EcrSwapper {
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let text = response.text().await.unwrap_or_default();
+        let text = crate::egress::read_limited(response, crate::egress::SMALL_BODY_LIMIT)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         if !status.is_success() {
             let code = error_type
                 .or_else(|| {

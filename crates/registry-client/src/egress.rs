@@ -52,6 +52,34 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many redirects a registry may send a request through.
 const MAX_REDIRECTS: usize = 10;
 
+/// The whole of a small exchange (`/v2/`, a token, a manifest, an error), answer included.
+pub const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most of an answer read where a small one is expected: token endpoints, errors, ECR.
+pub const SMALL_BODY_LIMIT: usize = 64 << 10;
+/// The largest manifest read (as distribution's default).
+pub const MANIFEST_LIMIT: usize = 4 << 20;
+/// The largest image configuration pulled.
+pub const CONFIG_LIMIT: u64 = 8 << 20;
+
+/// Reads at most `limit` bytes of `response`; more is an error naming the limit, and what was
+/// read is dropped.
+pub async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
+    if response.content_length().is_some_and(|l| l > limit as u64) {
+        return Err(format!("the answer is larger than {limit} bytes"));
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if out.len() + chunk.len() > limit {
+            return Err(format!("the answer is larger than {limit} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 impl Egress {
     /// No restriction.
     pub fn unrestricted() -> Self {

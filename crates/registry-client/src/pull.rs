@@ -23,6 +23,7 @@ use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::client::{Registry, pull_scope};
+use crate::egress::{CONFIG_LIMIT, MANIFEST_LIMIT, SMALL_BODY_LIMIT, read_limited};
 use crate::error::RegistryError;
 use crate::reference::ImageRef;
 
@@ -189,16 +190,18 @@ impl Registry {
         reference: &str,
     ) -> Result<Fetched, RegistryError> {
         let response = self
-            .get(
+            .get_small(
                 &format!("/v2/{repository}/manifests/{reference}"),
                 &pull_scope(repository),
                 Some(MANIFEST_ACCEPT),
-                None,
             )
             .await?;
         let status = response.status();
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
+            let body = read_limited(response, SMALL_BODY_LIMIT)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             return Err(match status {
                 StatusCode::NOT_FOUND if body.contains("MANIFEST_UNKNOWN") => {
                     RegistryError::ManifestUnknown {
@@ -226,10 +229,10 @@ impl Registry {
             .unwrap_or_default()
             .trim()
             .to_owned();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.protocol(format!("reading the manifest: {e}")))?;
+        let bytes =
+            bytes::Bytes::from(read_limited(response, MANIFEST_LIMIT).await.map_err(|e| {
+                self.protocol(format!("the manifest {repository}:{reference}: {e}"))
+            })?);
         let digest = match Digest::parse(reference) {
             Ok(wanted) => {
                 if Digest::of(wanted.algorithm(), &bytes) != wanted {
@@ -296,6 +299,12 @@ impl Registry {
             })
         };
         let config = descriptor(manifest.config())?;
+        if config.size > CONFIG_LIMIT {
+            return Err(self.protocol(format!(
+                "the image configuration is {} bytes, more than the {CONFIG_LIMIT} Berth reads",
+                config.size
+            )));
+        }
         let layers = manifest
             .layers()
             .iter()

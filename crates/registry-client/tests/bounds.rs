@@ -1,0 +1,85 @@
+//! Every read of a remote registry's answer is bounded (issue 14): a manifest larger than
+//! 4 MiB, or a token answer larger than 64 KiB, is an error naming the limit, not a server
+//! holding whatever a hostile registry sends. The registry is a small in-process server.
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use berth_domain::logins::RegistryHost;
+use berth_registry_client::pull::{BlobCache, PullOptions};
+use berth_registry_client::{Credentials, Egress, ImageRef, Registry};
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr.to_string()
+}
+
+#[tokio::test]
+async fn a_huge_manifest_is_refused() {
+    let app = Router::new().route("/v2/", get(|| async { "{}" })).route(
+        "/v2/team/app/manifests/v1",
+        get(|| async {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/vnd.oci.image.manifest.v1+json",
+                )],
+                vec![b' '; 5 << 20],
+            )
+        }),
+    );
+    let host = serve(app).await;
+    let image = ImageRef::parse(&format!("{host}/team/app:v1")).unwrap();
+    let egress = Egress::unrestricted();
+    let registry = Registry::connect(&egress, &image.host, None, None, |_| {})
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BlobCache::open(dir.path()).unwrap();
+    let err = registry
+        .pull(&image, &cache, &PullOptions::default(), &|_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("larger than 4194304 bytes"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_huge_token_answer_is_refused() {
+    let app = Router::new().route(
+        "/token",
+        get(|| async { axum::Json(serde_json::json!({ "token": "x".repeat(100 << 10) })) }),
+    );
+    let realm = serve(app).await;
+    let registry = Router::new().route(
+        "/v2/",
+        get(move || {
+            let challenge = format!("Bearer realm=\"http://{realm}/token\",service=\"t\"");
+            async move {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, challenge)],
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let host = serve(registry).await;
+    let (host, _) = RegistryHost::parse(&format!("http://{host}")).unwrap();
+    let egress = Egress::unrestricted();
+    // The realm and the registry share the host (127.0.0.1), so credentials may go there.
+    let creds = Credentials {
+        username: "u".into(),
+        password: "p".to_owned().into(),
+    };
+    let registry = Registry::connect(&egress, &host, None, Some(creds), |_| {})
+        .await
+        .unwrap();
+    let err = registry.login().await.unwrap_err();
+    assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
+}
