@@ -83,6 +83,13 @@ struct EnvironmentFileSettings {
     egress_allow: Vec<String>,
     #[serde(default)]
     egress_deny: Vec<String>,
+    /// The most one image layer may unpack to (GiB; its tar stream, and its files at their
+    /// logical size).
+    max_layer_gb: Option<f64>,
+    /// The most entries one layer may hold.
+    max_layer_entries: Option<u64>,
+    /// The most an image's layers may unpack to together (GiB).
+    max_image_gb: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +119,8 @@ struct Settings {
     /// What the server itself may reach for users.
     server_egress: EgressPolicy,
     clone_allow_dirs: Vec<PathBuf>,
+    layer_limits: berth_runtime::unpack::UnpackLimits,
+    image_bytes: u64,
 }
 
 /// What runs environments.
@@ -208,9 +217,37 @@ impl Settings {
         server_allow.extend(cidrs(file.egress.allow, "egress.allow")?);
         let mut server_deny = cidrs(args.server_egress_deny, "--egress-deny")?;
         server_deny.extend(cidrs(file.egress.deny, "egress.deny")?);
+        let gb = |v: Option<f64>, key: &str, default: u64| -> anyhow::Result<u64> {
+            match v {
+                None => Ok(default),
+                Some(g) if g.is_finite() && g > 0.0 => Ok((g * f64::from(1u32 << 30)) as u64),
+                Some(_) => {
+                    bail!("environments.{key} in the config file must be a positive number of GB")
+                }
+            }
+        };
+        let defaults = berth_runtime::unpack::UnpackLimits::default();
+        let layer_limits = berth_runtime::unpack::UnpackLimits {
+            bytes: gb(
+                file.environments.max_layer_gb,
+                "max_layer_gb",
+                defaults.bytes,
+            )?,
+            entries: file
+                .environments
+                .max_layer_entries
+                .unwrap_or(defaults.entries),
+        };
+        let image_bytes = gb(
+            file.environments.max_image_gb,
+            "max_image_gb",
+            berth_runtime::layers::DEFAULT_IMAGE_BYTES,
+        )?;
         let mut clone_allow_dirs = args.clone_allow_dirs;
         clone_allow_dirs.extend(file.clone.allow_dirs);
         Ok(Settings {
+            layer_limits,
+            image_bytes,
             clone_allow_dirs,
             machines,
             egress: EgressPolicy { allow, deny },
@@ -661,12 +698,14 @@ fn environment_runtime(
 ) -> anyhow::Result<Arc<dyn berth_runtime::Runtime>> {
     Ok(match settings.runtime {
         RuntimeKind::Runc => Arc::new(
-            berth_runtime::runc::Runc::open(&settings.data_dir, run_root).with_context(|| {
-                format!(
-                    "cannot create the image caches under {}",
-                    settings.data_dir.display()
-                )
-            })?,
+            berth_runtime::runc::Runc::open(&settings.data_dir, run_root)
+                .with_context(|| {
+                    format!(
+                        "cannot create the image caches under {}",
+                        settings.data_dir.display()
+                    )
+                })?
+                .with_layer_limits(settings.layer_limits, settings.image_bytes),
         ),
         RuntimeKind::Docker => Arc::new(berth_runtime::docker::connect()?),
     })

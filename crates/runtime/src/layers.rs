@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use berth_domain::oci::Digest;
 
-use crate::unpack::{self, Compression, UnpackError, UnpackStats};
+use crate::unpack::{self, Compression, UnpackError, UnpackLimits, UnpackStats};
 
 pub use prepare::{PreparedImage, prepare};
 
@@ -36,7 +36,14 @@ pub struct LayerStore {
     root: PathBuf,
     /// One lock per layer being unpacked, so concurrent requests unpack it once.
     locks: Arc<Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>>,
+    /// What one layer may hold.
+    limits: UnpackLimits,
+    /// The most an image's layers may hold together (logical bytes of their files).
+    image_bytes: u64,
 }
+
+/// The default for [`LayerStore::image_bytes`]: 64 GiB.
+pub const DEFAULT_IMAGE_BYTES: u64 = 64 << 30;
 
 static INCOMING: AtomicU64 = AtomicU64::new(0);
 
@@ -56,6 +63,8 @@ impl LayerStore {
         Ok(Self {
             root,
             locks: Arc::default(),
+            limits: UnpackLimits::default(),
+            image_bytes: DEFAULT_IMAGE_BYTES,
         })
     }
 
@@ -68,6 +77,30 @@ impl LayerStore {
         self.root
             .join(digest.algorithm().as_str())
             .join(digest.hex())
+    }
+
+    /// The same store, with these limits.
+    pub fn with_limits(mut self, limits: UnpackLimits, image_bytes: u64) -> Self {
+        self.limits = limits;
+        self.image_bytes = image_bytes;
+        self
+    }
+
+    pub fn image_bytes(&self) -> u64 {
+        self.image_bytes
+    }
+
+    fn size_file(&self, digest: &Digest) -> PathBuf {
+        self.path(digest).with_extension("size")
+    }
+
+    /// The logical size of an unpacked layer's files, as recorded when it was unpacked (0 when
+    /// it was unpacked before sizes were recorded).
+    pub fn size(&self, digest: &Digest) -> u64 {
+        std::fs::read_to_string(self.size_file(digest))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Whether the layer is unpacked in the store (and so complete).
@@ -152,7 +185,9 @@ impl LayerStore {
             .map_err(io_error(format!("creating {}", incoming.display())))?;
         let unpacked = std::fs::File::open(blob)
             .map_err(io_error(format!("opening the blob {}", blob.display())))
-            .and_then(|file| unpack::unpack_compressed(file, compression, &incoming, &layer))
+            .and_then(|file| {
+                unpack::unpack_compressed_within(file, compression, &incoming, &layer, self.limits)
+            })
             .and_then(|stats| {
                 // One sync for the whole layer (not one per file) before it becomes visible,
                 // so that a machine crash cannot leave a visible layer with empty files.
@@ -163,6 +198,8 @@ impl LayerStore {
                 Ok(stats)
             })
             .and_then(|stats| {
+                // Its size beside it, for the image limit of later pulls that find it here.
+                let _ = std::fs::write(self.size_file(digest), stats.bytes.to_string());
                 match std::fs::rename(&incoming, self.path(digest)) {
                     Ok(()) => Ok(stats),
                     // Put there meanwhile by someone else: theirs is as good as ours.

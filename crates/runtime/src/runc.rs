@@ -90,6 +90,16 @@ impl Runc {
         })
     }
 
+    /// The same runtime with these limits on the layers it unpacks.
+    pub fn with_layer_limits(
+        mut self,
+        limits: crate::unpack::UnpackLimits,
+        image_bytes: u64,
+    ) -> Self {
+        self.layers = self.layers.with_limits(limits, image_bytes);
+        self
+    }
+
     fn runc(&self) -> Command {
         let mut c = Command::new(&self.program);
         c.arg("--root").arg(&self.state_root);

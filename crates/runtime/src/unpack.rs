@@ -62,6 +62,17 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
+    /// Over one of [`UnpackLimits`].
+    #[error(
+        "layer {layer}: {what}, more than this server allows ({limit}; a site administrator \
+         raises it with [environments] {setting} in the config file)"
+    )]
+    TooLarge {
+        layer: String,
+        what: String,
+        limit: String,
+        setting: &'static str,
+    },
     #[error("layer {layer}: {what}: {source}")]
     Io {
         layer: String,
@@ -124,6 +135,46 @@ impl Compression {
     }
 }
 
+/// What one layer may hold: its tar stream decompressed, the logical size of its files (a
+/// sparse file counts at its full size) and its entries. A layer over them fails, named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackLimits {
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+impl Default for UnpackLimits {
+    /// 16 GiB and two million entries: far above any development image's layer (a full
+    /// distribution with compilers is a few GiB and a few hundred thousand files).
+    fn default() -> Self {
+        Self {
+            bytes: 16 << 30,
+            entries: 2_000_000,
+        }
+    }
+}
+
+/// A reader that fails once more than `limit` bytes have gone through it.
+struct Capped<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "the decompressed layer is too large",
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// Input is read in chunks this big: few syscalls, and the decompressor works on long runs.
 const READ_BUFFER: usize = 1 << 20;
 /// Decompressed bytes are handed to the tar reader (and file data copied) in chunks this big.
@@ -144,20 +195,36 @@ pub fn unpack_blob(
     unpack_compressed(blob, compression, dir, layer)
 }
 
-/// Unpacks a layer blob compressed with `compression` into `dir`.
+/// Unpacks a layer blob compressed with `compression` into `dir`, with the default limits.
 pub fn unpack_compressed(
     blob: impl Read,
     compression: Compression,
     dir: &Path,
     layer: &str,
 ) -> Result<UnpackStats, UnpackError> {
+    unpack_compressed_within(blob, compression, dir, layer, UnpackLimits::default())
+}
+
+/// Unpacks a layer blob compressed with `compression` into `dir`, within `limits`.
+pub fn unpack_compressed_within(
+    blob: impl Read,
+    compression: Compression,
+    dir: &Path,
+    layer: &str,
+    limits: UnpackLimits,
+) -> Result<UnpackStats, UnpackError> {
     let input = BufReader::with_capacity(READ_BUFFER, blob);
     match compression {
-        Compression::Plain => unpack_layer(input, dir, layer),
+        Compression::Plain => unpack_layer_within(input, dir, layer, limits),
         Compression::Gzip => {
             // Multi-member, as Go's gzip reader (and so Docker) reads layers.
             let gzip = flate2::bufread::MultiGzDecoder::new(input);
-            unpack_layer(BufReader::with_capacity(COPY_BUFFER, gzip), dir, layer)
+            unpack_layer_within(
+                BufReader::with_capacity(COPY_BUFFER, gzip),
+                dir,
+                layer,
+                limits,
+            )
         }
         Compression::Zstd => {
             let zstd = zstd::stream::read::Decoder::with_buffer(input).map_err(|source| {
@@ -167,15 +234,41 @@ pub fn unpack_compressed(
                     source,
                 }
             })?;
-            unpack_layer(BufReader::with_capacity(COPY_BUFFER, zstd), dir, layer)
+            unpack_layer_within(
+                BufReader::with_capacity(COPY_BUFFER, zstd),
+                dir,
+                layer,
+                limits,
+            )
         }
     }
 }
 
-/// Unpacks an uncompressed layer tar into `dir` (an existing, normally empty, directory).
-/// `layer` names the layer in errors. On error, `dir` holds part of the layer: callers unpack
-/// into a scratch directory and throw it away.
+/// Unpacks an uncompressed layer tar into `dir` (an existing, normally empty, directory), with
+/// the default limits. `layer` names the layer in errors. On error, `dir` holds part of the
+/// layer: callers unpack into a scratch directory and throw it away.
 pub fn unpack_layer(tar: impl Read, dir: &Path, layer: &str) -> Result<UnpackStats, UnpackError> {
+    unpack_layer_within(tar, dir, layer, UnpackLimits::default())
+}
+
+/// [`unpack_layer`] within `limits`.
+pub fn unpack_layer_within(
+    tar: impl Read,
+    dir: &Path,
+    layer: &str,
+    limits: UnpackLimits,
+) -> Result<UnpackStats, UnpackError> {
+    let too_large = |what: String, limit: String, setting| UnpackError::TooLarge {
+        layer: layer.to_owned(),
+        what,
+        limit,
+        setting,
+    };
+    let tar = Capped {
+        inner: tar,
+        read: 0,
+        limit: limits.bytes,
+    };
     let root = Root::open(dir).map_err(|source| UnpackError::Io {
         layer: layer.to_owned(),
         what: format!("opening {}", dir.display()),
@@ -187,16 +280,44 @@ pub fn unpack_layer(tar: impl Read, dir: &Path, layer: &str) -> Result<UnpackSta
         stats: UnpackStats::default(),
         buffer: vec![0; COPY_BUFFER],
         dir_times: Vec::new(),
+        limits,
     };
-    let read_error = |source| UnpackError::Io {
-        layer: layer.to_owned(),
-        what: "reading the tar stream".into(),
-        source,
+    let gib = |b: u64| format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30));
+    let read_error = |source: io::Error| {
+        if source.kind() == io::ErrorKind::FileTooLarge {
+            too_large(
+                format!("its tar stream is over {} decompressed", gib(limits.bytes)),
+                gib(limits.bytes),
+                "max_layer_gb",
+            )
+        } else {
+            UnpackError::Io {
+                layer: layer.to_owned(),
+                what: "reading the tar stream".into(),
+                source,
+            }
+        }
     };
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries().map_err(read_error)? {
         let mut entry = entry.map_err(read_error)?;
-        unpacker.entry(&mut entry)?;
+        if unpacker.stats.entries >= limits.entries {
+            return Err(too_large(
+                format!("it has more than {} entries", limits.entries),
+                format!("{} entries", limits.entries),
+                "max_layer_entries",
+            ));
+        }
+        unpacker.entry(&mut entry).map_err(|e| match e {
+            UnpackError::Entry { source, .. } if source.kind() == io::ErrorKind::FileTooLarge => {
+                too_large(
+                    format!("its files are over {}", gib(limits.bytes)),
+                    gib(limits.bytes),
+                    "max_layer_gb",
+                )
+            }
+            e => e,
+        })?;
     }
     unpacker.root.set_dir_times(&unpacker.dir_times);
     Ok(unpacker.stats)
@@ -216,6 +337,7 @@ struct Unpacker<'a> {
     /// Directory modification times, set at the end (creating entries in a directory changes
     /// its time).
     dir_times: Vec<(Vec<u8>, Timespec)>,
+    limits: UnpackLimits,
 }
 
 /// The prefix of a whiteout entry's name, and the name of an opaque-directory marker.
@@ -283,7 +405,10 @@ impl Unpacker<'_> {
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let mut file = self.root.file(parent, base).map_err(entry_error)?;
-                let written = copy(entry, &mut file, &mut self.buffer).map_err(entry_error)?;
+                // Counted as written, holes of sparse files included (their logical size).
+                let budget = self.limits.bytes.saturating_sub(self.stats.bytes);
+                let written =
+                    copy(entry, &mut file, &mut self.buffer, budget).map_err(entry_error)?;
                 at::set_file_meta(&file, &meta).map_err(entry_error)?;
                 self.stats.files += 1;
                 self.stats.bytes += written;
@@ -448,7 +573,12 @@ fn invalid_data(message: &'static str) -> io::Error {
 }
 
 /// Copies an entry's data with one reusable buffer (`io::copy` would use an 8 KiB one).
-fn copy(from: &mut impl Read, to: &mut std::fs::File, buffer: &mut [u8]) -> io::Result<u64> {
+fn copy(
+    from: &mut impl Read,
+    to: &mut std::fs::File,
+    buffer: &mut [u8],
+    budget: u64,
+) -> io::Result<u64> {
     let mut written = 0u64;
     loop {
         let n = match from.read(buffer) {
@@ -457,7 +587,13 @@ fn copy(from: &mut impl Read, to: &mut std::fs::File, buffer: &mut [u8]) -> io::
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        to.write_all(&buffer[..n])?;
         written += n as u64;
+        if written > budget {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "the layer's files are too large",
+            ));
+        }
+        to.write_all(&buffer[..n])?;
     }
 }

@@ -67,6 +67,7 @@ pub async fn prepare(
 
     let mut layer_dirs = Vec::with_capacity(pulled.layers.len());
     let mut seen = HashSet::new();
+    let mut total: u64 = 0;
     for layer in &pulled.layers {
         let digest = &layer.digest;
         let compression = Compression::from_media_type(&layer.media_type).ok_or_else(|| {
@@ -86,7 +87,25 @@ pub async fn prepare(
                     outcome
                 }
             };
-            outcome?;
+            total += match outcome? {
+                Some(stats) => stats.bytes,
+                None => layers.size(digest),
+            };
+            if total > layers.image_bytes() {
+                return Err(UnpackError::TooLarge {
+                    layer: digest.to_string(),
+                    what: format!(
+                        "with it, the image {image} unpacks to {:.1} GiB",
+                        total as f64 / f64::from(1u32 << 30)
+                    ),
+                    limit: format!(
+                        "{:.1} GiB an image",
+                        layers.image_bytes() as f64 / f64::from(1u32 << 30)
+                    ),
+                    setting: "max_image_gb",
+                }
+                .into());
+            }
         }
         layer_dirs.push(layers.path(digest));
     }

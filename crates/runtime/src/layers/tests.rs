@@ -327,6 +327,38 @@ async fn prepare_names_a_media_type_it_cannot_unpack() {
     );
 }
 
+/// Issue 14: the layers of one image together may unpack to no more than the store allows,
+/// counted also for layers found unpacked already (their size is recorded beside them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_over_the_total_limit_fails_naming_it() {
+    let layers = [
+        (
+            "application/vnd.oci.image.layer.v1.tar",
+            tar(&[file_bytes("a", vec![1; 40 << 10])]),
+        ),
+        (
+            "application/vnd.oci.image.layer.v1.tar",
+            tar(&[file_bytes("b", vec![2; 40 << 10])]),
+        ),
+    ];
+    let image_ref = serve(image(&layers)).await;
+    let mut machine = Machine::new();
+    machine.layers = machine
+        .layers
+        .clone()
+        .with_limits(crate::unpack::UnpackLimits::default(), 64 << 10);
+    let (result, _) = machine.prepare(&image_ref).await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.contains("max_image_gb") && err.contains(&image_ref.to_string()),
+        "{err}"
+    );
+    // Once unpacked, the layers are found in the store: their recorded sizes still count.
+    assert_eq!(machine.layers.size(&digest(&layers[0].1)), 40 << 10);
+    let (again, _) = machine.prepare(&image_ref).await;
+    assert!(again.unwrap_err().to_string().contains("max_image_gb"));
+}
+
 /// Runtimes are `async_trait`s, whose futures must be `Send`.
 #[allow(dead_code)]
 fn prepare_is_send(

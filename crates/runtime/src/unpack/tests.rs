@@ -535,3 +535,66 @@ fn overlayfs_honours_whiteouts_and_opaque_directories() {
     let _mounted = Mounted(&merged);
     assert_eq!(tree(&merged), ["b", "d", "d/y"]);
 }
+
+/// Issue 14: a hostile layer cannot fill the server's disk or inode table: limits on entries,
+/// on the tar stream decompressed and on files at their logical size (sparse ones included),
+/// each failing with the layer's name and the setting that raises it.
+#[test]
+fn layers_over_their_limits_fail_naming_the_layer_and_the_setting() {
+    let small = UnpackLimits {
+        bytes: 64 << 10,
+        entries: 3,
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let attempt = |name: &str, bytes: &[u8]| {
+        let dir = scratch.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        unpack_layer_within(bytes, &dir, "sha256:hostile", small)
+    };
+    let many = tar(&[
+        file("a", "1"),
+        file("b", "2"),
+        file("c", "3"),
+        file("d", "4"),
+    ]);
+    let err = attempt("many", &many).unwrap_err().to_string();
+    assert!(
+        err.contains("sha256:hostile")
+            && err.contains("more than 3 entries")
+            && err.contains("max_layer_entries"),
+        "{err}"
+    );
+    let big = tar(&[file_bytes("big", vec![7; 100 << 10])]);
+    let err = attempt("big", &big).unwrap_err().to_string();
+    assert!(err.contains("max_layer_gb"), "{err}");
+    assert!(
+        attempt("fits", &tar(&[file("a", "1"), file("b", "2")])).is_ok(),
+        "within the limits"
+    );
+
+    // A sparse file of 10 MiB that takes a few KiB in the tar: counted at its logical size.
+    let sparse_dir = scratch.path().join("sparse-src");
+    fs::create_dir(&sparse_dir).unwrap();
+    let f = fs::File::create(sparse_dir.join("holes")).unwrap();
+    f.set_len(10 << 20).unwrap();
+    drop(f);
+    let archive = scratch.path().join("sparse.tar");
+    let status = std::process::Command::new("tar")
+        .arg("--sparse")
+        .arg("-C")
+        .arg(&sparse_dir)
+        .arg("-cf")
+        .arg(&archive)
+        .arg("holes")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = fs::read(&archive).unwrap();
+    assert!(
+        bytes.len() < 64 << 10,
+        "the tar itself is small: {}",
+        bytes.len()
+    );
+    let err = attempt("sparse", &bytes).unwrap_err().to_string();
+    assert!(err.contains("max_layer_gb"), "{err}");
+}
