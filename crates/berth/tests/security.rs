@@ -212,3 +212,141 @@ fn a_clone_from_an_address_the_server_may_not_reach_is_never_attempted() {
     );
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+#[test]
+fn a_private_upstream_is_cloned_with_credentials_from_secrets_not_from_the_clone_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = Images::small(dir.path());
+    let berth = Berth::start(&[], &[]);
+    let alice = berth.cli(&berth.alice);
+    let image = format!("{}/alice/other:1", berth.host);
+    images.push("other", &image, &format!("alice:{}", berth.alice));
+    let file_url = git_repo(
+        dir.path(),
+        "web",
+        &[
+            (
+                ".devcontainer/devcontainer.json",
+                &format!("{{\"image\": \"{image}\"}}"),
+            ),
+            ("README", "private upstream\n"),
+        ],
+    );
+    let bare = std::path::PathBuf::from(file_url.trim_start_matches("file://"));
+    support::run_ok(
+        std::process::Command::new("git")
+            .arg("update-server-info")
+            .current_dir(&bare),
+        None,
+    );
+    let upstream = BasicAuthGit::serve(dir.path(), "bob", "s3cret-clone-pw-4471");
+    let url = format!("http://127.0.0.1:{}/web.git", upstream.port);
+    alice.ok(&["repo", "create", "alice/web", "--clone-url", &url]);
+    alice.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);
+
+    // Without the secrets the upstream turns the clone away, and the error says so.
+    let (out, _) = support::environments::create(&alice, &["-R", "alice/web"]);
+    assert!(!out.status.success());
+    assert!(
+        support::text(&out.stderr).contains("cannot clone http://127.0.0.1"),
+        "{}",
+        support::text(&out.stderr)
+    );
+
+    alice.ok(&[
+        "secret",
+        "set",
+        "GIT_CLONE_USERNAME",
+        "-R",
+        "alice/web",
+        "--body",
+        "bob",
+    ]);
+    alice.ok(&[
+        "secret",
+        "set",
+        "GIT_CLONE_PASSWORD",
+        "-R",
+        "alice/web",
+        "--body",
+        "s3cret-clone-pw-4471",
+    ]);
+    let name = created(&alice, &["-R", "alice/web"]);
+    let readme = support::environments::exec_ok(&alice, &name, "cat /workspaces/web/README");
+    assert!(readme.contains("private upstream"), "{readme}");
+    let log = alice.ok(&["codespace", "logs", &name]);
+    assert!(
+        log.contains("with the GIT_CLONE_USERNAME/GIT_CLONE_PASSWORD secrets"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret-clone-pw-4471"), "{log}");
+    // The workspace's git configuration keeps no copy of the credentials.
+    let config = support::environments::exec_ok(&alice, &name, "cat /workspaces/web/.git/config");
+    assert!(!config.contains("Authorization"), "{config}");
+    assert!(upstream.authorized() > 0, "the upstream saw the login");
+    alice.ok(&["codespace", "delete", &name]);
+}
+
+/// A dumb-HTTP git server (static files) that answers 401 unless the request carries the one
+/// Basic login it was given.
+struct BasicAuthGit {
+    child: std::process::Child,
+    port: u16,
+    count: std::path::PathBuf,
+}
+
+impl BasicAuthGit {
+    fn serve(root: &std::path::Path, user: &str, password: &str) -> Self {
+        let count = root.join("authorized.count");
+        let script = r#"
+import base64, http.server, sys, functools
+root, expected, count = sys.argv[1], sys.argv[2], sys.argv[3]
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if self.headers.get("Authorization") != "Basic " + expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        with open(count, "a") as f:
+            f.write("x")
+        super().do_GET()
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(H, directory=root))
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+        use base64::Engine as _;
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(root)
+            .arg(expected)
+            .arg(&count)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port = line.trim().parse().expect("the git server's port");
+        BasicAuthGit { child, port, count }
+    }
+
+    fn authorized(&self) -> usize {
+        std::fs::read(&self.count).map(|b| b.len()).unwrap_or(0)
+    }
+}
+
+impl Drop for BasicAuthGit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -184,12 +184,25 @@ impl Berth {
             match &repo.clone_url {
                 Some(url) => {
                     let branch = view.record.git_ref.as_deref();
+                    let login = super::workspace::clone_login(&secrets);
                     log.line(&format!(
-                        "cloning {}{}",
+                        "cloning {}{}{}",
                         shown_url(url),
-                        branch.map(|b| format!(" at {b}")).unwrap_or_default()
+                        branch.map(|b| format!(" at {b}")).unwrap_or_default(),
+                        if login.is_some() {
+                            " with the GIT_CLONE_USERNAME/GIT_CLONE_PASSWORD secrets"
+                        } else {
+                            ""
+                        }
                     ));
-                    clone(url, branch, &workspace, self.remote().egress_for(user)).await?;
+                    clone(
+                        url,
+                        branch,
+                        &workspace,
+                        self.remote().egress_for(user),
+                        login.as_ref(),
+                    )
+                    .await?;
                 }
                 None => {
                     log.line(&format!(

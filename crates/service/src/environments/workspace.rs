@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use berth_registry_client::egress::{Egress, ResolveError};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::clone_source::{CloneSource, NetScheme};
 use std::process::Stdio;
@@ -31,6 +32,33 @@ pub(crate) fn check_branch(r: &str, resource: &'static str, field: &'static str)
     Ok(())
 }
 
+/// The user secrets that log a clone in to a private upstream (HTTP Basic: a user name and a
+/// password or token), so that its credentials need not sit in the `clone_url`.
+pub(crate) const CLONE_USERNAME: &str = "GIT_CLONE_USERNAME";
+pub(crate) const CLONE_PASSWORD: &str = "GIT_CLONE_PASSWORD";
+
+/// A clone's credentials.
+pub(crate) struct CloneLogin {
+    pub username: String,
+    pub password: SecretString,
+}
+
+/// The clone credentials among an environment's secrets, when both are there.
+pub(crate) fn clone_login(
+    secrets: &[berth_domain::secrets::ResolvedSecret<SecretString>],
+) -> Option<CloneLogin> {
+    let find = |name: &str| {
+        secrets
+            .iter()
+            .find(|s| s.name.as_str() == name)
+            .map(|s| s.value.clone())
+    };
+    Some(CloneLogin {
+        username: find(CLONE_USERNAME)?.expose_secret().to_owned(),
+        password: find(CLONE_PASSWORD)?,
+    })
+}
+
 /// `url` with any user and password taken out, for messages.
 pub(crate) fn shown_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -52,6 +80,7 @@ pub(crate) async fn clone(
     branch: Option<&str>,
     into: &Path,
     egress: &Egress,
+    login: Option<&CloneLogin>,
 ) -> std::result::Result<(), String> {
     let parent = into.parent().unwrap_or(Path::new("."));
     let partial = parent.join(".workspace.partial");
@@ -98,6 +127,19 @@ pub(crate) async fn clone(
         }
     }
     let url = url.as_str();
+    // A private upstream's credentials, from secrets: an `Authorization` header given to git
+    // through its environment (never its command line, which other users of the host can read),
+    // for HTTPS (and, on a URL that asks for it, plain HTTP) only.
+    let header = login
+        .filter(|_| url.starts_with("https://") || url.starts_with("http://"))
+        .map(|l| {
+            use base64::Engine as _;
+            let pair = format!("{}:{}", l.username, l.password.expose_secret());
+            SecretString::from(format!(
+                "Authorization: Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
+        });
     git.arg("clone").arg("--quiet");
     if let Some(b) = branch {
         git.arg("--branch").arg(b);
@@ -117,6 +159,13 @@ pub(crate) async fn clone(
         .env("GIT_ALLOW_PROTOCOL", "https:http:ssh:git:file")
         .env("GIT_SSH_COMMAND", &ssh)
         .env("GIT_TERMINAL_PROMPT", "0")
+        .envs(header.iter().flat_map(|h| {
+            [
+                ("GIT_CONFIG_COUNT", "1".to_owned()),
+                ("GIT_CONFIG_KEY_0", "http.extraHeader".to_owned()),
+                ("GIT_CONFIG_VALUE_0", h.expose_secret().to_owned()),
+            ]
+        }))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
