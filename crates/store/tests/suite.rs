@@ -645,7 +645,61 @@ macro_rules! suite {
         package_grants_are_set_listed_and_cleared(&$open).await;
         collection_dooms_revives_and_buries_blobs(&$open).await;
         codespaces_move_through_states(&$open).await;
+        the_secret_limit_holds_under_concurrent_writes(&$open).await;
     }};
+}
+
+/// Many writers at once, each adding a secret to a scope that has room for only some of them
+/// (and some writing the same name): exactly `max` exist afterwards, every other writer is told
+/// the scope is full, and no writer meets a database error.
+async fn the_secret_limit_holds_under_concurrent_writes(s: &Store) {
+    use berth_domain::secrets::{SecretLevel, SecretName};
+    use berth_store::{Envelope, NewSecret, PutSecret, SecretScope};
+    let owner = s
+        .create_account(&login("many-secrets"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let scope = SecretScope {
+        level: SecretLevel::User,
+        id: owner.id,
+    };
+    const MAX: usize = 5;
+    let writers: Vec<_> = (0..24)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                // Every third writer repeats an earlier name: created once, then updated.
+                let name =
+                    SecretName::parse(&format!("S_{}", if i % 3 == 0 { 0 } else { i })).unwrap();
+                s.put_secret(
+                    &NewSecret {
+                        scope,
+                        name: &name,
+                        visibility: None,
+                        value: Envelope {
+                            ciphertext: format!("c{i}"),
+                            wrapped_key: "k".into(),
+                            master_key_id: "m".into(),
+                        },
+                        selected: None,
+                        actor_id: owner.id,
+                    },
+                    MAX,
+                    10 + i,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for w in writers {
+        match w.await.unwrap().expect("no writer meets a database error") {
+            Some(PutSecret::Created) => created += 1,
+            Some(PutSecret::Updated) | None => {}
+        }
+    }
+    assert_eq!(created, MAX);
+    assert_eq!(s.secrets(scope).await.unwrap().len(), MAX);
 }
 
 async fn collection_dooms_revives_and_buries_blobs(s: &Store) {
