@@ -242,13 +242,20 @@ fn gh_sets_codespaces_secrets_over_https() {
     ]));
     let admin = Cli::admin(&server, &data, &dir.path().join("admin"))
         .with_env("SSL_CERT_FILE", ca.to_str().unwrap());
-    let token = admin.user_with_token("alice", "repo,codespace");
+    let token = admin.user_with_token("alice", "repo,codespace,admin:org");
+    let bob = admin.user_with_token("bob", "repo");
+    admin
+        .clone()
+        .with_env("BERTH_TOKEN", &bob)
+        .ok(&["repo", "create", "bob/secret-plans"]);
+    admin.ok(&["org", "create", "acme", "--admin", "alice"]);
     let alice = admin.with_env("BERTH_TOKEN", &token);
     alice.ok(&["repo", "create", "alice/tools"]);
+    alice.ok(&["repo", "create", "acme/site"]);
 
     let host = server.url.trim_start_matches("https://").to_owned();
-    let gh = |args: &[&str]| {
-        let out = Command::new("gh")
+    let gh_run = |args: &[&str]| {
+        Command::new("gh")
             .args(args)
             .env("GH_HOST", &host)
             .env("GH_ENTERPRISE_TOKEN", &token)
@@ -258,7 +265,10 @@ fn gh_sets_codespaces_secrets_over_https() {
             .env_remove("GITHUB_TOKEN")
             .env_remove("GH_TOKEN")
             .output()
-            .expect("gh (scripts/test installs it)");
+            .expect("gh (scripts/test installs it)")
+    };
+    let gh = |args: &[&str]| {
+        let out = gh_run(args);
         assert!(
             out.status.success(),
             "gh {args:?}: {}{}",
@@ -293,9 +303,68 @@ fn gh_sets_codespaces_secrets_over_https() {
         gh(&["secret", "list", "--app", "codespaces", "--repo", &repo]).contains("GH_REPO_SECRET")
     );
     assert!(gh(&["secret", "list", "--user", "--app", "codespaces"]).contains("GH_USER_SECRET"));
-    // gh's --repos looks repositories up through GraphQL, which Berth does not serve: the
-    // selection is made with berth instead, as the README says.
-    alice.ok(&["secret", "repos", "add", "GH_USER_SECRET", "alice/tools"]);
+    // --repos: gh maps the names to ids through GraphQL, then sets the selection.
+    gh(&[
+        "secret",
+        "set",
+        "GH_USER_SECRET",
+        "--user",
+        "--app",
+        "codespaces",
+        "--body",
+        "mine",
+        "--repos",
+        "alice/tools,acme/site",
+    ]);
+    let selected = alice.ok(&["secret", "repos", "list", "GH_USER_SECRET"]);
+    assert!(
+        selected.contains("alice/tools") && selected.contains("acme/site"),
+        "{selected}"
+    );
+    gh(&[
+        "secret",
+        "set",
+        "GH_ORG_SECRET",
+        "--org",
+        "acme",
+        "--app",
+        "codespaces",
+        "--body",
+        "ours",
+        "--repos",
+        "acme/site",
+    ]);
+    let selected = alice.ok(&["secret", "repos", "list", "GH_ORG_SECRET", "--org", "acme"]);
+    assert!(selected.contains("acme/site"), "{selected}");
+    assert!(
+        gh(&["secret", "list", "--org", "acme", "--app", "codespaces"]).contains("GH_ORG_SECRET")
+    );
+    // A repository gh cannot see fails the lookup with GitHub's message, and nothing is set.
+    let out = gh_run(&[
+        "secret",
+        "set",
+        "GH_NOPE",
+        "--user",
+        "--app",
+        "codespaces",
+        "--body",
+        "x",
+        "--repos",
+        "bob/secret-plans",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .contains("Could not resolve to a Repository with the name 'bob/secret-plans'"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!gh(&["secret", "list", "--user", "--app", "codespaces"]).contains("GH_NOPE"));
+    let preview = alice.ok(&["secret", "preview", "-R", "acme/site"]);
+    assert!(
+        preview.contains("GH_ORG_SECRET") && preview.contains("GH_USER_SECRET"),
+        "{preview}"
+    );
     let preview = alice.ok(&["secret", "preview", "-R", "alice/tools"]);
     assert!(
         preview.contains("GH_REPO_SECRET") && preview.contains("GH_USER_SECRET"),

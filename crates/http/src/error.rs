@@ -31,7 +31,6 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "Bad credentials")
     }
 
-    /// A body that is not JSON at all (GitHub's 400).
     /// A body over the route's limit.
     pub fn too_large() -> Self {
         Self::new(
@@ -43,6 +42,15 @@ impl ApiError {
         )
     }
 
+    /// GitHub's 401 for an endpoint with no anonymous use (GraphQL).
+    pub fn requires_authentication() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "This endpoint requires you to be authenticated.",
+        )
+    }
+
+    /// A body that is not JSON at all (GitHub's 400).
     pub fn unparsable(detail: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

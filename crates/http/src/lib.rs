@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+mod graphql;
 mod paging;
 mod registry;
 mod render;
@@ -60,9 +61,18 @@ pub fn app(state: AppState) -> Router {
             auth::authenticate,
         ))
         .fallback(|| async { ApiError::not_found() });
+    // GitHub Enterprise's GraphQL endpoint sits beside the REST API, not under it.
+    let graphql = Router::new()
+        .route("/api/graphql", axum::routing::post(graphql::query))
+        .layer(axum::extract::DefaultBodyLimit::max(routes::BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .nest("/api/v3", api)
+        .merge(graphql)
         .merge(registry::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

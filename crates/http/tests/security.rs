@@ -406,3 +406,33 @@ async fn an_environment_token_stops_working_when_its_user_loses_the_repository()
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn graphql_answers_only_signed_in_callers_and_only_for_repositories_they_can_see() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", &["repo"]).await;
+    let bob = app.user("bob", &["repo"]).await;
+    app.post(
+        "/api/v3/user/repos",
+        Some(&bob),
+        json!({"name": "plans", "private": true}),
+    )
+    .await;
+    app.post("/api/v3/user/repos", Some(&alice), json!({"name": "tools"}))
+        .await;
+    let q = json!({"query": "query { a: repository(owner: \"alice\", name: \"tools\") { databaseId nameWithOwner } b: repository(owner: \"bob\", name: \"plans\") { databaseId } }"});
+    let r = app.post("/api/graphql", None, q.clone()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    let r = app.post("/api/graphql", Some(&alice), q).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["data"]["a"]["databaseId"].is_i64(), "{}", r.body);
+    assert_eq!(r.body["data"]["a"]["nameWithOwner"], "alice/tools");
+    // Bob's private repository reads exactly as one that does not exist.
+    assert!(r.body["data"]["b"].is_null(), "{}", r.body);
+    assert_eq!(r.body["errors"][0]["type"], "NOT_FOUND");
+    assert_eq!(r.body["errors"][0]["path"], json!(["b"]));
+    assert_eq!(
+        r.body["errors"][0]["message"],
+        "Could not resolve to a Repository with the name 'bob/plans'."
+    );
+}

@@ -129,6 +129,7 @@ pub fn run_to_end(mut cmd: Command) -> Output {
 }
 
 /// The CLI with its own config directory and no inherited `BERTH_*` variables.
+#[derive(Clone)]
 pub struct Cli {
     pub config_dir: PathBuf,
     pub env: Vec<(String, String)>,
