@@ -87,9 +87,22 @@ pub enum CodespaceCommand {
         /// A machine type (see `berth codespace machines -R OWNER/REPO`) [default: the server's first].
         #[arg(long)]
         machine: Option<String>,
+        /// The dev container configuration to use, e.g. .devcontainer/python/devcontainer.json
+        /// (see `berth codespace devcontainers -R OWNER/REPO`) [default: .devcontainer/devcontainer.json, then .devcontainer.json].
+        #[arg(long)]
+        devcontainer_path: Option<String>,
         /// Return once the environment is queued, without following its log.
         #[arg(long)]
         no_wait: bool,
+    },
+    /// The dev container configurations in a repository, at a branch.
+    Devcontainers {
+        /// The repository, OWNER/REPO.
+        #[arg(short = 'R', long = "repo")]
+        repo: String,
+        /// The branch to look at (default: the repository's default branch).
+        #[arg(short, long)]
+        branch: Option<String>,
     },
     /// The machine types an environment of a repository can have.
     Machines {

@@ -532,3 +532,128 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
     assert!(inspected.contains("\"Digest\""), "{inspected}");
     alice.ok(&["codespace", "delete", &name]);
 }
+
+/// Debian's `gh` drives codespaces the way it drives GitHub's, pointed at Berth by
+/// `GITHUB_API_URL` and `GITHUB_SERVER_URL`: create (choosing a machine and one of two dev
+/// container configurations), list, stop, delete.
+#[test]
+fn gh_creates_lists_stops_and_deletes_codespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = Images::small(dir.path());
+    let berth = Berth::start(&[], &[]);
+    let alice = berth.cli(&berth.alice);
+    let image = format!("{}/alice/other:1", berth.host);
+    images.push("other", &image, &format!("alice:{}", berth.alice));
+    let url = git_repo(
+        dir.path(),
+        "web",
+        &[
+            (
+                ".devcontainer/devcontainer.json",
+                &format!("{{\"image\": \"{image}\"}}"),
+            ),
+            (
+                ".devcontainer/alt/devcontainer.json",
+                &format!("{{\"image\": \"{image}\", \"containerEnv\": {{\"WHICH\": \"alt\"}}}}"),
+            ),
+        ],
+    );
+    alice.ok(&["repo", "create", "alice/web", "--clone-url", &url]);
+    alice.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);
+    assert_eq!(
+        alice.ok(&[
+            "codespace",
+            "devcontainers",
+            "-R",
+            "alice/web",
+            "-b",
+            "main"
+        ]),
+        ".devcontainer/devcontainer.json\n.devcontainer/alt/devcontainer.json\n"
+    );
+    let server = format!("http://{}", berth.host);
+    let gh = |args: &[&str]| {
+        Command::new("gh")
+            .args(args)
+            .env("GITHUB_API_URL", format!("{server}/api/v3"))
+            .env("GITHUB_SERVER_URL", &server)
+            .env("GH_HOST", &berth.host)
+            .env("GH_ENTERPRISE_TOKEN", &berth.alice)
+            .env("GH_CONFIG_DIR", dir.path().join("gh"))
+            .env("GH_PROMPT_DISABLED", "1")
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GH_TOKEN")
+            .output()
+            .expect("gh (scripts/test installs it)")
+    };
+    let ok = |args: &[&str]| {
+        let out = gh(args);
+        assert!(
+            out.status.success(),
+            "gh {args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    // A machine the server does not have is refused by gh itself, from Berth's list.
+    let out = gh(&[
+        "codespace",
+        "create",
+        "-R",
+        "alice/web",
+        "-b",
+        "main",
+        "--machine",
+        "hugeLinux",
+        "--devcontainer-path",
+        ".devcontainer/devcontainer.json",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("basicLinux"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let name = ok(&[
+        "codespace",
+        "create",
+        "-R",
+        "alice/web",
+        "-b",
+        "main",
+        "--machine",
+        "basicLinux",
+        "--devcontainer-path",
+        ".devcontainer/alt/devcontainer.json",
+    ])
+    .trim()
+    .to_owned();
+    assert!(name.starts_with("alice-web-"), "{name}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !matches!(state(&alice, &name).as_str(), "Available" | "Failed") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {}",
+            state(&alice, &name)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        state(&alice, &name),
+        "Available",
+        "{}",
+        alice.ok(&["codespace", "logs", &name])
+    );
+    assert_eq!(exec_ok(&alice, &name, "echo $WHICH").trim(), "alt");
+    let listed = ok(&["codespace", "list"]);
+    assert!(
+        listed.contains(&name) && listed.contains("alice/web") && listed.contains("Available"),
+        "{listed}"
+    );
+    ok(&["codespace", "stop", "-c", &name]);
+    assert_eq!(state(&alice, &name), "Shutdown");
+    ok(&["codespace", "delete", "-c", &name]);
+    assert!(!ok(&["codespace", "list"]).contains(&name));
+}

@@ -22,6 +22,46 @@ use serde::de::{self, MapAccess, Visitor};
 use serde_json::error::Category;
 use serde_json::value::RawValue;
 
+/// Where a repository's default configuration is looked for, in order.
+pub const DEFAULT_PATHS: [&str; 2] = [".devcontainer/devcontainer.json", ".devcontainer.json"];
+
+/// Whether `path` is where a dev container configuration may live in a repository (the places
+/// GitHub lists and lets a creator choose among): `.devcontainer.json`,
+/// `.devcontainer/devcontainer.json`, or `.devcontainer/<folder>/devcontainer.json` one folder
+/// deep. Nothing else: no `..`, no absolute paths, nothing a clone could turn into a path outside
+/// the workspace.
+pub fn is_config_path(path: &str) -> bool {
+    if DEFAULT_PATHS.contains(&path) {
+        return true;
+    }
+    match path.split('/').collect::<Vec<_>>().as_slice() {
+        [".devcontainer", folder, "devcontainer.json"] => {
+            !folder.is_empty()
+                && *folder != "."
+                && *folder != ".."
+                && !folder.chars().any(|c| c.is_control() || c == '\\')
+        }
+        _ => false,
+    }
+}
+
+/// The configurations among a repository's file paths, the defaults first (in the order they
+/// are looked for), then the rest by name.
+pub fn config_paths<'a>(files: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut found: Vec<&str> = files.into_iter().filter(|p| is_config_path(p)).collect();
+    found.sort_by_key(|p| {
+        (
+            DEFAULT_PATHS
+                .iter()
+                .position(|d| d == p)
+                .unwrap_or(usize::MAX),
+            *p,
+        )
+    });
+    found.dedup();
+    found.into_iter().map(str::to_owned).collect()
+}
+
 /// Top-level keys Berth reads.
 const READ: [&str; 7] = [
     "containerEnv",
@@ -355,6 +395,44 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Env<T> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn configuration_paths_are_the_ones_github_lists() {
+        for ok in [
+            ".devcontainer.json",
+            ".devcontainer/devcontainer.json",
+            ".devcontainer/python/devcontainer.json",
+        ] {
+            assert!(is_config_path(ok), "{ok}");
+        }
+        for bad in [
+            "devcontainer.json",
+            "/.devcontainer.json",
+            ".devcontainer/../devcontainer.json",
+            ".devcontainer/a/b/devcontainer.json",
+            ".devcontainer//devcontainer.json",
+            ".devcontainer/./devcontainer.json",
+            "x/.devcontainer/devcontainer.json",
+            ".devcontainer/python/other.json",
+        ] {
+            assert!(!is_config_path(bad), "{bad}");
+        }
+        assert_eq!(
+            config_paths([
+                "README",
+                ".devcontainer/z/devcontainer.json",
+                ".devcontainer.json",
+                ".devcontainer/a/devcontainer.json",
+                ".devcontainer/devcontainer.json",
+            ]),
+            [
+                ".devcontainer/devcontainer.json",
+                ".devcontainer.json",
+                ".devcontainer/a/devcontainer.json",
+                ".devcontainer/z/devcontainer.json",
+            ]
+        );
+    }
+
     use super::*;
 
     fn strings(items: &[&str]) -> Vec<String> {

@@ -99,6 +99,22 @@ impl Berth {
         Ok(RepoView { repo, permission })
     }
 
+    /// The same, found by id (GitHub's `/repositories/{id}` paths).
+    pub async fn repo_by_id_for(
+        &self,
+        p: &Principal,
+        id: i64,
+        at_least: Permission,
+    ) -> Result<RepoView> {
+        let (repo, facts) = self
+            .store
+            .repo_by_id(id, p.user_id())
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let permission = self.check_repo(p, &repo, facts, at_least)?;
+        Ok(RepoView { repo, permission })
+    }
+
     fn visible(&self, p: &Principal, rows: Vec<(Repo, RepoAccessFacts)>) -> Vec<RepoView> {
         rows.into_iter()
             .filter_map(|(repo, facts)| {

@@ -17,6 +17,8 @@ pub struct CodespaceRecord {
     pub git_ref: Option<String>,
     /// The image asked for at creation, over the dev container's.
     pub image: Option<String>,
+    /// The dev container configuration chosen at creation (`None`: the repository's default).
+    pub devcontainer_path: Option<String>,
     pub runtime: String,
     pub state: CodespaceState,
     /// Why it is `Failed`.
@@ -41,6 +43,7 @@ pub struct NewCodespace<'a> {
     pub display_name: &'a str,
     pub git_ref: Option<&'a str>,
     pub image: Option<&'a str>,
+    pub devcontainer_path: Option<&'a str>,
     pub runtime: &'a str,
     pub machine: &'a str,
     pub uid_base: u32,
@@ -55,6 +58,7 @@ struct Row {
     display_name: String,
     git_ref: Option<String>,
     image: Option<String>,
+    devcontainer_path: Option<String>,
     runtime: String,
     state: String,
     state_reason: Option<String>,
@@ -80,6 +84,7 @@ impl TryFrom<Row> for CodespaceRecord {
             display_name: r.display_name,
             git_ref: r.git_ref,
             image: r.image,
+            devcontainer_path: r.devcontainer_path,
             runtime: r.runtime,
             state_reason: r.state_reason,
             initialized: r.initialized != 0,
@@ -95,7 +100,7 @@ impl TryFrom<Row> for CodespaceRecord {
     }
 }
 
-const COLUMNS: &str = "id, name, owner_id, repo_id, display_name, git_ref, image, runtime, state, state_reason, initialized, machine, uid_base, created_at, updated_at, last_used_at";
+const COLUMNS: &str = "id, name, owner_id, repo_id, display_name, git_ref, image, devcontainer_path, runtime, state, state_reason, initialized, machine, uid_base, created_at, updated_at, last_used_at";
 
 impl Store {
     /// Records a new environment, `Queued`.
@@ -105,8 +110,8 @@ impl Store {
         now: i64,
     ) -> Result<CodespaceRecord> {
         let row: Row = sqlx::query_as(&format!(
-            "INSERT INTO codespaces (name, owner_id, repo_id, display_name, git_ref, image, runtime, state, machine, uid_base, created_at, updated_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9, $9) RETURNING {COLUMNS}"
+            "INSERT INTO codespaces (name, owner_id, repo_id, display_name, git_ref, image, runtime, state, machine, uid_base, created_at, updated_at, last_used_at, devcontainer_path) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9, $9, $12) RETURNING {COLUMNS}"
         ))
         .bind(new.name)
         .bind(new.owner_id)
@@ -119,6 +124,7 @@ impl Store {
         .bind(now)
         .bind(new.machine)
         .bind(i64::from(new.uid_base))
+        .bind(new.devcontainer_path)
         .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("codespace"))?;

@@ -792,6 +792,7 @@ async fn codespaces_move_through_states(s: &Store) {
         display_name: "web",
         git_ref: Some("main"),
         image: None,
+        devcontainer_path: Some(".devcontainer/alt/devcontainer.json"),
         runtime: "runc",
         machine: "basicLinux",
         uid_base,
@@ -806,9 +807,17 @@ async fn codespaces_move_through_states(s: &Store) {
             a.initialized,
             a.created_at,
             a.uid_base,
-            a.machine.as_str()
+            a.machine.as_str(),
+            a.devcontainer_path.as_deref()
         ),
-        (Queued, false, 10, Some(1 << 30), "basicLinux")
+        (
+            Queued,
+            false,
+            10,
+            Some(1 << 30),
+            "basicLinux",
+            Some(".devcontainer/alt/devcontainer.json")
+        )
     );
     let err = s
         .insert_codespace(&new("cs-web-a", 2 << 30), 11)

@@ -22,9 +22,10 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
             image,
             display_name,
             machine,
+            devcontainer_path,
             no_wait,
         } => {
-            let body = json!({"ref": branch, "image": image, "display_name": display_name, "machine": machine});
+            let body = json!({"ref": branch, "image": image, "display_name": display_name, "machine": machine, "devcontainer_path": devcontainer_path});
             let v = c
                 .call(
                     Method::POST,
@@ -67,6 +68,30 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
                 })
                 .collect();
             output::table(&["MACHINE", "CPUS", "MEMORY", "STORAGE"], &rows);
+            Ok(())
+        }
+        CodespaceCommand::Devcontainers { repo, branch } => {
+            let path = match &branch {
+                Some(b) => format!(
+                    "/repos/{repo}/codespaces/devcontainers?ref={}",
+                    url::form_urlencoded::byte_serialize(b.as_bytes()).collect::<String>()
+                ),
+                None => format!("/repos/{repo}/codespaces/devcontainers"),
+            };
+            let all = c.all_counted_pages(&path, "devcontainers").await?;
+            if as_json {
+                output::json(&json!({ "total_count": all.len(), "devcontainers": all }));
+                return Ok(());
+            }
+            if all.is_empty() {
+                eprintln!(
+                    "{repo} has no dev container configuration{}; its environments use the image given with --image",
+                    branch.map(|b| format!(" at {b}")).unwrap_or_default()
+                );
+            }
+            for d in &all {
+                println!("{}", output::field(d, &["path"]));
+            }
             Ok(())
         }
         CodespaceCommand::List => {

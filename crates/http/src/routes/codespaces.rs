@@ -50,6 +50,97 @@ pub async fn machines(
     ))
 }
 
+/// `GET /repositories/{id}/codespaces/machines`: the same, by repository id (gh's form).
+pub async fn machines_by_id(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let (owner, repo) = repo_by_id(&s, &p, id).await?;
+    machines(State(s), Caller(p), Path((owner, repo))).await
+}
+
+/// A repository id from a path, as the owner and name the by-name routes take.
+async fn repo_by_id(
+    s: &AppState,
+    p: &berth_service::Principal,
+    id: i64,
+) -> ApiResult<(String, String)> {
+    let view = s
+        .berth
+        .repo_by_id_for(p, id, berth_domain::Permission::Read)
+        .await?;
+    Ok((
+        view.repo.owner_login.to_string(),
+        view.repo.name.to_string(),
+    ))
+}
+
+/// `GET /repos/{o}/{r}/codespaces/new`: who would pay for a codespace and what it would get by
+/// default. Berth bills nobody: the billable owner is always the caller; the location is the
+/// server's one (`local`); `devcontainer_path` is `null`, the default rule
+/// (`.devcontainer/devcontainer.json`, then `.devcontainer.json`).
+pub async fn defaults(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, repo)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (owner, repo) = path_repo(&owner, &repo)?;
+    let user = s.berth.codespace_billable_owner(&p, &owner, &repo).await?;
+    Ok(Json(json!({
+        "billable_owner": account(&s.base_url, &user),
+        "defaults": { "location": "local", "devcontainer_path": Value::Null },
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefQuery {
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+}
+
+/// `GET /repos/{o}/{r}/codespaces/devcontainers?ref=`: `{total_count, devcontainers: [{path}]}`,
+/// the configurations at the branch (else the default), defaults first.
+pub async fn devcontainers(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(q): Query<RefQuery>,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let (owner, repo) = path_repo(&owner, &repo)?;
+    let paths = s
+        .berth
+        .codespace_devcontainers(
+            &p,
+            &owner,
+            &repo,
+            q.git_ref.as_deref().filter(|r| !r.is_empty()),
+        )
+        .await?;
+    let total = i64::try_from(paths.len()).unwrap_or(i64::MAX);
+    let w = paging.window();
+    let items: Vec<Value> = paths
+        .iter()
+        .skip(usize::try_from(w.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(w.limit).unwrap_or(0))
+        .map(|path| json!({ "path": path, "name": Value::Null, "display_name": Value::Null }))
+        .collect();
+    Ok(paging.respond_counted(&s, "devcontainers", items, total))
+}
+
+/// `GET /repositories/{id}/codespaces/devcontainers`: the same, by repository id (gh's form).
+pub async fn devcontainers_by_id(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+    query: Query<RefQuery>,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let (owner, repo) = repo_by_id(&s, &p, id).await?;
+    devcontainers(State(s), Caller(p), Path((owner, repo)), query, paging).await
+}
+
 /// GitHub's codespace object, with the fields Berth has.
 fn render(s: &AppState, v: &CodespaceView) -> Value {
     let api = format!("{}/api/v3", s.base_url);
@@ -77,7 +168,7 @@ fn render(s: &AppState, v: &CodespaceView) -> Value {
             "user_namespace": c.uid_base.map(|b| format!("{b}-{}", u64::from(b) + u64::from(berth_domain::isolation::IDS_PER_ENVIRONMENT) - 1)),
             "network": "own (slirp4netns)",
         },
-        "devcontainer_path": Value::Null,
+        "devcontainer_path": c.devcontainer_path,
         "prebuild": false,
         "created_at": timestamp(c.created_at),
         "updated_at": timestamp(c.updated_at),
@@ -109,13 +200,26 @@ pub struct CreateRequest {
     display_name: Option<String>,
     /// A machine type's name (`GET …/codespaces/machines`).
     machine: Option<String>,
+    /// One of the paths `GET …/codespaces/devcontainers` lists.
+    devcontainer_path: Option<String>,
     // Accepted as GitHub's clients send them; Berth has one location.
     #[allow(dead_code)]
     location: Option<String>,
-    #[allow(dead_code)]
-    devcontainer_path: Option<String>,
 }
 
+impl CreateRequest {
+    fn into_new(self) -> NewEnvironment {
+        NewEnvironment {
+            git_ref: self.git_ref.filter(|r| !r.is_empty()),
+            image: self.image,
+            display_name: self.display_name.filter(|d| !d.is_empty()),
+            machine: self.machine.filter(|m| !m.is_empty()),
+            devcontainer_path: self.devcontainer_path.filter(|d| !d.is_empty()),
+        }
+    }
+}
+
+/// `POST /repos/{o}/{r}/codespaces`.
 pub async fn create(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -123,14 +227,81 @@ pub async fn create(
     Body(body): Body<CreateRequest>,
 ) -> ApiResult<Response> {
     let (owner, repo) = path_repo(&owner, &repo)?;
-    let new = NewEnvironment {
-        git_ref: body.git_ref,
-        image: body.image,
-        display_name: body.display_name,
-        machine: body.machine,
-    };
-    let view = s.berth.create_codespace(&p, &owner, &repo, new).await?;
+    let view = s
+        .berth
+        .create_codespace(&p, &owner, &repo, body.into_new())
+        .await?;
     Ok((StatusCode::CREATED, Json(render(&s, &view))).into_response())
+}
+
+/// `POST /user/codespaces`'s body, as gh and GitHub's docs send it: the repository by id, the
+/// fields the by-repository form has, and the ones GitHub clients send that mean nothing here and
+/// are accepted without effect: one location (`location`, `geo`, `client_ip`), no idle shutdown
+/// or retention (`idle_timeout_minutes`, `retention_period_minutes`), no multi-repository
+/// permissions, no VS Code service targets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateForUserRequest {
+    repository_id: Option<i64>,
+    pull_request: Option<Value>,
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    image: Option<String>,
+    display_name: Option<String>,
+    machine: Option<String>,
+    devcontainer_path: Option<String>,
+    location: Option<String>,
+    #[allow(dead_code)]
+    geo: Option<String>,
+    #[allow(dead_code)]
+    client_ip: Option<String>,
+    #[allow(dead_code)]
+    idle_timeout_minutes: Option<Value>,
+    #[allow(dead_code)]
+    retention_period_minutes: Option<Value>,
+    #[allow(dead_code)]
+    multi_repo_permissions_opt_out: Option<bool>,
+    #[allow(dead_code)]
+    working_directory: Option<String>,
+    #[allow(dead_code)]
+    vscs_target: Option<String>,
+    #[allow(dead_code)]
+    vscs_target_url: Option<String>,
+}
+
+/// `POST /user/codespaces`: create for the repository `repository_id` names.
+pub async fn create_for_user(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Body(body): Body<CreateForUserRequest>,
+) -> ApiResult<Response> {
+    if body.pull_request.is_some() {
+        return Err(ApiError::invalid(
+            "Codespace",
+            "pull_request",
+            "invalid",
+            "Berth has no pull requests: give repository_id and the branch as ref",
+        ));
+    }
+    let Some(id) = body.repository_id else {
+        return Err(ApiError::invalid(
+            "Codespace",
+            "repository_id",
+            "missing_field",
+            "repository_id is required (the id GET /repos/{owner}/{repo} answers)",
+        ));
+    };
+    let (owner, repo) = repo_by_id(&s, &p, id).await?;
+    let f = body;
+    let req = CreateRequest {
+        git_ref: f.git_ref,
+        image: f.image,
+        display_name: f.display_name,
+        machine: f.machine,
+        devcontainer_path: f.devcontainer_path,
+        location: f.location,
+    };
+    create(State(s), Caller(p), Path((owner, repo)), Body(req)).await
 }
 
 pub async fn list(

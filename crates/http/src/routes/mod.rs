@@ -95,7 +95,27 @@ fn routes() -> Router<AppState> {
             "/repos/{owner}/{repo}/codespaces/machines",
             get(codespaces::machines),
         )
-        .route("/user/codespaces", get(codespaces::list))
+        .route(
+            "/repos/{owner}/{repo}/codespaces/new",
+            get(codespaces::defaults),
+        )
+        .route(
+            "/repos/{owner}/{repo}/codespaces/devcontainers",
+            get(codespaces::devcontainers),
+        )
+        .route("/repositories/{id}", get(repos::get_by_id))
+        .route(
+            "/repositories/{id}/codespaces/machines",
+            get(codespaces::machines_by_id),
+        )
+        .route(
+            "/repositories/{id}/codespaces/devcontainers",
+            get(codespaces::devcontainers_by_id),
+        )
+        .route(
+            "/user/codespaces",
+            get(codespaces::list).post(codespaces::create_for_user),
+        )
         .route(
             "/user/codespaces/{name}",
             get(codespaces::get).delete(codespaces::delete),

@@ -39,6 +39,16 @@ pub async fn get(
     Ok(Json(render::repo(&s.base_url, &view)))
 }
 
+/// `GET /repositories/{id}`: a repository by its id, under the same check.
+pub async fn get_by_id(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let view = s.berth.repo_by_id_for(&p, id, Permission::Read).await?;
+    Ok(Json(render::repo(&s.base_url, &view)))
+}
+
 /// `PATCH /repos/{o}/{r}`: GitHub's `name`, `description`, `visibility` (or `private`),
 /// `default_branch`, and Berth's `clone_url`; `null` clears the nullable ones.
 #[derive(Deserialize)]

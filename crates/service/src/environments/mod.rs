@@ -192,6 +192,8 @@ pub struct NewEnvironment {
     pub display_name: Option<String>,
     /// A machine type's name (default: the server's first).
     pub machine: Option<String>,
+    /// The dev container configuration to use (default: the repository's default one).
+    pub devcontainer_path: Option<String>,
 }
 
 /// The paths an environment's files live at.
@@ -336,6 +338,18 @@ impl Berth {
         if let Some(r) = &new.git_ref {
             workspace::check_branch(r, "Codespace", "ref")?;
         }
+        if let Some(path) = &new.devcontainer_path
+            && !berth_domain::devcontainer::is_config_path(path)
+        {
+            return Err(ServiceError::invalid(
+                "Codespace",
+                "devcontainer_path",
+                "invalid",
+                format!(
+                    "devcontainer_path {path:?} is not where a dev container configuration lives: .devcontainer/devcontainer.json, .devcontainer.json or .devcontainer/<folder>/devcontainer.json"
+                ),
+            ));
+        }
         let machine = envs
             .config
             .machine(new.machine.as_deref())
@@ -387,6 +401,7 @@ impl Berth {
                         // Without a branch, the repository's default branch (if it names one).
                         git_ref: new.git_ref.as_deref().or(repo.default_branch.as_deref()),
                         image: new.image.as_deref(),
+                        devcontainer_path: new.devcontainer_path.as_deref(),
                         runtime: envs.config.runtime.kind(),
                         machine: &machine,
                         uid_base: range.base,
@@ -422,6 +437,57 @@ impl Berth {
         self.check(p, Access::Scope(Scope::Codespace)).await?;
         self.repo_for(p, owner, name, Permission::Read).await?;
         Ok(envs.config.machines.clone())
+    }
+
+    /// Who a codespace of `owner/name` created by `p` is billed to (GitHub's `codespaces/new`):
+    /// Berth bills nobody, so it is always the creator, who must be able to create one.
+    pub async fn codespace_billable_owner(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &RepoName,
+    ) -> Result<berth_store::Account> {
+        self.environments()?;
+        let user = self
+            .check(p, Access::Scope(Scope::Codespace))
+            .await?
+            .clone();
+        self.repo_for(p, owner, name, Permission::Read).await?;
+        Ok(user)
+    }
+
+    /// The dev container configurations a codespace of `owner/name` may be created from, at
+    /// `git_ref` (else the repository's default branch), defaults first (GitHub's devcontainers
+    /// API). Read from the clone URL as the environment's clone would be: under the user's egress
+    /// policy, with the clone credentials among their secrets. No clone URL: none.
+    pub async fn codespace_devcontainers(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &RepoName,
+        git_ref: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.environments()?;
+        let user = self
+            .check(p, Access::Scope(Scope::Codespace))
+            .await?
+            .clone();
+        let repo = self.repo_for(p, owner, name, Permission::Read).await?.repo;
+        if let Some(r) = git_ref {
+            workspace::check_branch(r, "Codespace", "ref")?;
+        }
+        let Some(url) = &repo.clone_url else {
+            return Ok(Vec::new());
+        };
+        let secrets = self.environment_secret_values(&user, &repo).await?;
+        workspace::config_paths(
+            url,
+            git_ref.or(repo.default_branch.as_deref()),
+            self.remote().egress_for(&user),
+            workspace::clone_login(&secrets).as_ref(),
+        )
+        .await
+        .map_err(|e| ServiceError::invalid("Codespace", "ref", "invalid", e))
     }
 
     pub async fn list_codespaces(

@@ -216,7 +216,7 @@ impl Berth {
         }
 
         // 5. The dev container configuration.
-        let dc = match read_devcontainer(&workspace)? {
+        let dc = match read_devcontainer(&workspace, view.record.devcontainer_path.as_deref())? {
             Some((rel, dc)) => {
                 log.line(&format!("read {rel}"));
                 if !dc.unsupported.is_empty() {

@@ -71,20 +71,23 @@ pub(crate) fn shown_url(url: &str) -> String {
     }
 }
 
-/// Clones `url` (at `branch`, else its default) into `into`, which must not exist. The clone is
-/// made beside it and renamed into place whole. A network URL is resolved here, under `egress`,
-/// and git connects to exactly the addresses that passed (pinned: no DNS rebinding, no
-/// redirects to elsewhere).
-pub(crate) async fn clone(
+/// git, set up to fetch `url` for a user: none of the server's own git configuration,
+/// credential helpers, SSH keys or agent may lend it an identity; a network URL is resolved here,
+/// under `egress`, and git connects to exactly the addresses that passed (pinned: no DNS
+/// rebinding, no redirects to elsewhere); `login` (from the user's secrets) goes to HTTP(S) only,
+/// through git's environment.
+struct Fetch {
+    git: tokio::process::Command,
+    /// The URL to give git (a `git://` host replaced by its checked address).
+    url: String,
+    _home: tempfile::TempDir,
+}
+
+async fn prepare_fetch(
     url: &str,
-    branch: Option<&str>,
-    into: &Path,
     egress: &Egress,
     login: Option<&CloneLogin>,
-) -> std::result::Result<(), String> {
-    let parent = into.parent().unwrap_or(Path::new("."));
-    let partial = parent.join(".workspace.partial");
-    let _ = std::fs::remove_dir_all(&partial);
+) -> std::result::Result<Fetch, String> {
     let mut git = tokio::process::Command::new("git");
     git.args(["-c", "credential.helper=", "-c", "core.hooksPath=/dev/null"]);
     let mut ssh = String::from(
@@ -126,10 +129,8 @@ pub(crate) async fn clone(
             }
         }
     }
-    let url = url.as_str();
-    // A private upstream's credentials, from secrets: an `Authorization` header given to git
-    // through its environment (never its command line, which other users of the host can read),
-    // for HTTPS (and, on a URL that asks for it, plain HTTP) only.
+    // A private upstream's credentials: an `Authorization` header given to git through its
+    // environment (never its command line, which other users of the host can read).
     let header = login
         .filter(|_| url.starts_with("https://") || url.starts_with("http://"))
         .map(|l| {
@@ -140,20 +141,13 @@ pub(crate) async fn clone(
                 base64::engine::general_purpose::STANDARD.encode(pair)
             ))
         });
-    git.arg("clone").arg("--quiet");
-    if let Some(b) = branch {
-        git.arg("--branch").arg(b);
-    }
-    git.arg("--").arg(url).arg(&partial);
-    // The clone runs as the server: none of the server's own git configuration, credential
-    // helpers, SSH keys or agent may lend it an identity.
-    let empty_home = tempfile::tempdir().map_err(|e| format!("cannot clone: {e}"))?;
+    let home = tempfile::tempdir().map_err(|e| format!("cannot clone: {e}"))?;
     git.env_clear()
         .env(
             "PATH",
             std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
         )
-        .env("HOME", empty_home.path())
+        .env("HOME", home.path())
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_ALLOW_PROTOCOL", "https:http:ssh:git:file")
@@ -170,32 +164,157 @@ pub(crate) async fn clone(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let out = git
+    Ok(Fetch {
+        git,
+        url,
+        _home: home,
+    })
+}
+
+/// Runs a prepared fetch; a failure is told with git's own words, the URL without credentials.
+async fn run_fetch(
+    mut f: Fetch,
+    what: &str,
+    branch: Option<&str>,
+) -> std::result::Result<(), String> {
+    let out = f
+        .git
         .output()
         .await
         .map_err(|e| format!("cannot run git: {e}; install git on the server"))?;
-    if !out.status.success() {
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&f.url, &shown_url(&f.url));
+    Err(format!(
+        "cannot {what} {}{}: {}",
+        shown_url(&f.url),
+        branch.map(|b| format!(" at {b}")).unwrap_or_default(),
+        stderr.trim()
+    ))
+}
+
+/// Clones `url` (at `branch`, else its default) into `into`, which must not exist. The clone is
+/// made beside it and renamed into place whole.
+pub(crate) async fn clone(
+    url: &str,
+    branch: Option<&str>,
+    into: &Path,
+    egress: &Egress,
+    login: Option<&CloneLogin>,
+) -> std::result::Result<(), String> {
+    let parent = into.parent().unwrap_or(Path::new("."));
+    let partial = parent.join(".workspace.partial");
+    let _ = std::fs::remove_dir_all(&partial);
+    let mut f = prepare_fetch(url, egress, login).await?;
+    f.git.arg("clone").arg("--quiet");
+    if let Some(b) = branch {
+        f.git.arg("--branch").arg(b);
+    }
+    f.git.arg("--").arg(&f.url).arg(&partial);
+    if let Err(e) = run_fetch(f, "clone", branch).await {
         let _ = std::fs::remove_dir_all(&partial);
-        let stderr = String::from_utf8_lossy(&out.stderr).replace(url, &shown_url(url));
-        return Err(format!(
-            "cannot clone {}{}: {}",
-            shown_url(url),
-            branch.map(|b| format!(" at {b}")).unwrap_or_default(),
-            stderr.trim()
-        ));
+        return Err(e);
     }
     std::fs::rename(&partial, into).map_err(|e| format!("cannot move the clone into place: {e}"))
 }
 
-/// The dev container configuration of the workspace, if it has one, with the path it came from.
+/// How long a look at a repository's configurations may take.
+const LOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The dev container configurations in `url` at `branch` (else its default), defaults first:
+/// a shallow clone of trees only (no file contents), looked at and thrown away.
+pub(crate) async fn config_paths(
+    url: &str,
+    branch: Option<&str>,
+    egress: &Egress,
+    login: Option<&CloneLogin>,
+) -> std::result::Result<Vec<String>, String> {
+    let scratch = tempfile::tempdir().map_err(|e| format!("cannot look at the repository: {e}"))?;
+    let bare = scratch.path().join("repo.git");
+    let mut f = prepare_fetch(url, egress, login).await?;
+    // A local path clones by hard links and ignores --depth; as file:// it is a real fetch.
+    let source = if f.url.starts_with('/') {
+        format!("file://{}", f.url)
+    } else {
+        f.url.clone()
+    };
+    f.git.args([
+        "clone",
+        "--quiet",
+        "--bare",
+        "--depth=1",
+        "--filter=blob:none",
+        "--single-branch",
+    ]);
+    if let Some(b) = branch {
+        f.git.arg("--branch").arg(b);
+    }
+    f.git.arg("--").arg(&source).arg(&bare);
+    tokio::time::timeout(LOOK_TIMEOUT, run_fetch(f, "look at", branch))
+        .await
+        .map_err(|_| {
+            format!(
+                "looking at {} took longer than {} s",
+                shown_url(url),
+                LOOK_TIMEOUT.as_secs()
+            )
+        })??;
+    let out = tokio::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&bare)
+        .args([
+            "ls-tree",
+            "-r",
+            "-z",
+            "--name-only",
+            "HEAD",
+            "--",
+            ".devcontainer.json",
+            ".devcontainer",
+        ])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        // Listing needs trees only; never fetch a missing blob.
+        .env("GIT_NO_LAZY_FETCH", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cannot list the files of {}: {}",
+            shown_url(url),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let names = String::from_utf8_lossy(&out.stdout);
+    Ok(devcontainer::config_paths(
+        names.split('\0').filter(|n| !n.is_empty()),
+    ))
+}
+
+/// The dev container configuration of the workspace, with the path it came from: the one
+/// `chosen` at creation (which must be there), or else the first default that is.
 pub(crate) fn read_devcontainer(
     workspace: &Path,
+    chosen: Option<&str>,
 ) -> std::result::Result<Option<(String, DevContainer)>, String> {
-    for rel in [".devcontainer/devcontainer.json", ".devcontainer.json"] {
+    let candidates: Vec<&str> = match chosen {
+        Some(c) => vec![c],
+        None => devcontainer::DEFAULT_PATHS.to_vec(),
+    };
+    for rel in candidates {
         // The workspace is the user's: its symlinks resolve inside it, never onto the host.
         let bytes = match berth_runtime::unpack::read_in_root(workspace, rel) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && chosen.is_none() => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!(
+                    "{rel}, the dev container configuration chosen at creation, is not in the workspace at this branch; create the codespace with another devcontainer_path or none"
+                ));
+            }
             Err(e) => return Err(format!("cannot read {rel}: {e}")),
         };
         let text = String::from_utf8(bytes).map_err(|_| format!("{rel} is not UTF-8"))?;
@@ -237,7 +356,7 @@ mod tests {
             "{\n  // comment\n  \"image\": \"x\"\n  \"remoteUser\": \"a\"\n}\n",
         )
         .unwrap();
-        let err = read_devcontainer(dir.path()).unwrap_err();
+        let err = read_devcontainer(dir.path(), None).unwrap_err();
         assert!(
             err.starts_with(".devcontainer/devcontainer.json: devcontainer.json line 4"),
             "{err}"
@@ -248,7 +367,7 @@ mod tests {
             "{\"image\": \"busybox\",}",
         )
         .unwrap();
-        let (rel, dc) = read_devcontainer(dir.path()).unwrap().unwrap();
+        let (rel, dc) = read_devcontainer(dir.path(), None).unwrap().unwrap();
         assert_eq!(
             (rel.as_str(), dc.image.as_deref()),
             (".devcontainer.json", Some("busybox"))
@@ -262,6 +381,10 @@ mod tests {
         )
         .unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join(".devcontainer")).unwrap();
-        assert_eq!(read_devcontainer(dir.path()).unwrap(), None);
+        assert_eq!(read_devcontainer(dir.path(), None).unwrap(), None);
+        // A configuration chosen at creation must be there; no default stands in for it.
+        let err =
+            read_devcontainer(dir.path(), Some(".devcontainer/py/devcontainer.json")).unwrap_err();
+        assert!(err.contains("chosen at creation"), "{err}");
     }
 }
