@@ -357,6 +357,54 @@ pub enum OrgCommand {
     /// Organization members.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// An organization's teams and their members.
+    #[command(subcommand)]
+    Team(TeamCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Create a team (organization owners); you become its first maintainer.
+    Create {
+        org: String,
+        /// Its name; its slug (what other commands take) is made from it.
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// closed: every member of the organization sees it; secret: only its members and the owners.
+        #[arg(long, default_value = "closed", value_parser = ["closed", "secret"])]
+        privacy: String,
+        /// Members of the organization who become maintainers too (repeatable).
+        #[arg(long = "maintainer")]
+        maintainers: Vec<String>,
+    },
+    /// List the teams you see.
+    List { org: String },
+    /// Delete a team with its memberships and package grants.
+    Delete { org: String, slug: String },
+    /// A team's members.
+    #[command(subcommand)]
+    Member(TeamMemberCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamMemberCommand {
+    /// Add a member of the organization to the team, or change their role.
+    Add {
+        org: String,
+        slug: String,
+        login: String,
+        #[arg(long, default_value = "member", value_parser = ["member", "maintainer"])]
+        role: String,
+    },
+    /// Remove a member from the team.
+    Remove {
+        org: String,
+        slug: String,
+        login: String,
+    },
+    /// List the team's members.
+    List { org: String, slug: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -493,8 +541,11 @@ pub enum PackageCommand {
     /// Grant a user a role, or a repository environments and/or token access.
     Grant {
         package: String,
-        #[arg(long, required_unless_present = "repo", conflicts_with = "repo")]
+        #[arg(long, required_unless_present_any = ["repo", "team"], conflicts_with_all = ["repo", "team"])]
         user: Option<String>,
+        /// A team of the package's organization (its slug): every member holds the role.
+        #[arg(long, conflicts_with = "repo")]
+        team: Option<String>,
         #[arg(long, default_value = "read", value_parser = ["read", "write", "admin"])]
         role: String,
         /// A repository, OWNER/REPO.
@@ -510,8 +561,10 @@ pub enum PackageCommand {
     /// Remove a user's or a repository's grant.
     Revoke {
         package: String,
-        #[arg(long, required_unless_present = "repo", conflicts_with = "repo")]
+        #[arg(long, required_unless_present_any = ["repo", "team"], conflicts_with_all = ["repo", "team"])]
         user: Option<String>,
+        #[arg(long, conflicts_with = "repo")]
+        team: Option<String>,
         #[arg(long)]
         repo: Option<String>,
     },

@@ -419,3 +419,198 @@ fn access_rules_hold_for_skopeo() {
     );
     assert_eq!(out.status.code(), Some(1), "nobody can turn public private");
 }
+
+/// Teams (GitHub's `/orgs/{org}/teams`): a team's grant on a package lets each of its members
+/// pull through the token flow, for as long as they are in the team and in the organization; a
+/// secret team is invisible to members outside it.
+#[test]
+fn team_grants_hold_for_skopeo() {
+    let reg = Registry::start();
+    let admin_token = std::fs::read_to_string(reg.dir.path().join("data/admin-token")).unwrap();
+    let admin = Cli::new(&reg.dir.path().join("admin"))
+        .with_env("BERTH_SERVER", &reg.server.url)
+        .with_env("BERTH_TOKEN", admin_token.trim());
+    for login in ["olga", "mia", "otto"] {
+        admin.ok(&["user", "create", login]);
+    }
+    admin.ok(&["org", "create", "acme", "--admin", "olga"]);
+    let token = |login: &str, scopes: &str| {
+        admin
+            .ok(&["token", "create", "--user", login, "--scopes", scopes])
+            .trim()
+            .to_owned()
+    };
+    let cli = |login: &str, token: &str| {
+        Cli::new(&reg.dir.path().join(login))
+            .with_env("BERTH_SERVER", &reg.server.url)
+            .with_env("BERTH_TOKEN", token)
+    };
+    let olga_token = token("olga", "repo,write:packages,admin:org");
+    let olga = cli("olga", &olga_token);
+    let mia = cli("mia", &token("mia", "repo,admin:org"));
+    olga.ok(&["org", "member", "add", "acme", "mia"]);
+    olga.ok(&["org", "member", "add", "acme", "otto"]);
+    let mia_pull = format!("mia:{}", token("mia", "read:packages,write:packages"));
+    let inspect = |creds: &str| {
+        run(
+            Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false", "--creds", creds])
+                .arg(format!("docker://{}/acme/tool:v1", reg.host)),
+            None,
+        )
+    };
+    let layout = reg.dir.path().join("layout");
+    multi_platform_layout(&layout, &["amd64"]);
+    let push = |creds: &str| {
+        run(
+            Command::new("skopeo")
+                .args([
+                    "copy",
+                    "--all",
+                    "--dest-tls-verify=false",
+                    "--dest-creds",
+                    creds,
+                ])
+                .arg(format!("oci:{}:multi", layout.display()))
+                .arg(format!("docker://{}/acme/tool:v1", reg.host)),
+            None,
+        )
+    };
+    assert!(push(&format!("olga:{olga_token}")).status.success());
+    assert!(
+        !inspect(&mia_pull).status.success(),
+        "a member of the org reads no private package by default"
+    );
+
+    let made = olga.ok(&["org", "team", "create", "acme", "Platform Team"]);
+    assert!(made.contains("platform-team"), "{made}");
+    olga.ok(&[
+        "org",
+        "team",
+        "member",
+        "add",
+        "acme",
+        "platform-team",
+        "mia",
+    ]);
+    olga.ok(&[
+        "package",
+        "grant",
+        "acme/tool",
+        "--team",
+        "platform-team",
+        "--role",
+        "read",
+    ]);
+    assert!(
+        olga.ok(&["package", "access", "acme/tool"])
+            .contains("platform-team"),
+        "the grant is listed"
+    );
+    assert!(
+        inspect(&mia_pull).status.success(),
+        "a team member pulls what the team was granted"
+    );
+    assert!(
+        !push(&mia_pull).status.success(),
+        "a read grant does not push"
+    );
+
+    // A user outside the organization cannot be put in its teams.
+    admin.ok(&["user", "create", "eve"]);
+    let out = olga.run(
+        &[
+            "org",
+            "team",
+            "member",
+            "add",
+            "acme",
+            "platform-team",
+            "eve",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not a member of acme"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A secret team: members outside it neither see it nor manage it.
+    olga.ok(&[
+        "org",
+        "team",
+        "create",
+        "acme",
+        "Ops",
+        "--privacy",
+        "secret",
+    ]);
+    let seen = mia.ok(&["org", "team", "list", "acme"]);
+    assert!(
+        seen.contains("platform-team") && !seen.contains("ops"),
+        "{seen}"
+    );
+    let out = mia.run(
+        &["org", "team", "member", "add", "acme", "ops", "mia"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Not Found"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A plain member of a team does not manage it.
+    let out = mia.run(
+        &[
+            "org",
+            "team",
+            "member",
+            "add",
+            "acme",
+            "platform-team",
+            "otto",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("maintainer"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Leaving the team, or the organization, ends the access at once.
+    olga.ok(&[
+        "org",
+        "team",
+        "member",
+        "remove",
+        "acme",
+        "platform-team",
+        "mia",
+    ]);
+    assert!(!inspect(&mia_pull).status.success(), "out of the team");
+    olga.ok(&[
+        "org",
+        "team",
+        "member",
+        "add",
+        "acme",
+        "platform-team",
+        "mia",
+    ]);
+    assert!(inspect(&mia_pull).status.success());
+    olga.ok(&["org", "member", "remove", "acme", "mia"]);
+    assert!(
+        !inspect(&mia_pull).status.success(),
+        "out of the organization"
+    );
+    olga.ok(&["org", "member", "add", "acme", "mia"]);
+    assert!(
+        !inspect(&mia_pull).status.success(),
+        "coming back to the organization does not bring the team back"
+    );
+}

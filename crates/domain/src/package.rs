@@ -11,8 +11,10 @@
 //!   Explicit user grants do not apply while inheriting (switching replaces them). While it
 //!   inherits from a *public* R, everyone reads it, anonymous callers included (GitHub: "if the
 //!   repository is public, the image is also public"); its own visibility setting is unchanged.
-//! - **Explicit grants**: to users, with a role; to repositories, separately for environments
-//!   (read) and for repository tokens (a role).
+//! - **Explicit grants**: to users, with a role; to teams of the owning organization, with a role
+//!   each of the team's members holds (a user in several teams, or granted directly too, holds the
+//!   strongest); to repositories, separately for environments (read) and for repository tokens
+//!   (a role). User and team grants alike do not apply while the package inherits.
 //! - **Environments** of R read (and only read) what is public, linked to and inheriting from R,
 //!   granted to R, or internal to R's organization unless R is public.
 //! - **Scopes** bound what a personal token does: `read:packages` to read, `write:packages` to write
@@ -99,6 +101,8 @@ pub struct UserStanding {
     pub site_admin: bool,
     /// An explicit grant to this user.
     pub grant: Option<Permission>,
+    /// The strongest grant to a team (of the owning organization) this user is in.
+    pub team_grant: Option<Permission>,
     /// The user's permission on the linked repository (used while inheriting).
     pub linked_repo_role: Option<Permission>,
 }
@@ -152,7 +156,7 @@ fn role(p: &PackagePrincipal, facts: PackageFacts) -> Option<Permission> {
             let access_list = if facts.linked && facts.inherit {
                 s.linked_repo_role
             } else {
-                s.grant
+                s.grant.max(s.team_grant)
             };
             let internal = (facts.visibility == Some(Visibility::Internal) && s.org_role.is_some())
                 .then_some(Permission::Read);
@@ -253,7 +257,7 @@ mod tests {
                 let listed = if inheriting {
                     s.linked_repo_role
                 } else {
-                    s.grant
+                    [s.grant, s.team_grant].into_iter().flatten().max()
                 };
                 let is_admin = s.is_owner
                     || s.org_role == Some(OrgRole::Owner)
@@ -335,20 +339,23 @@ mod tests {
                 for is_publisher in [false, true] {
                     for site_admin in [false, true] {
                         for grant in roles {
-                            for linked_repo_role in roles {
-                                for sc in scope_sets {
-                                    let standing = UserStanding {
-                                        is_owner,
-                                        org_role,
-                                        is_publisher,
-                                        site_admin,
-                                        grant,
-                                        linked_repo_role,
-                                    };
-                                    out.push(PackagePrincipal::User {
-                                        standing,
-                                        scopes: sc,
-                                    });
+                            for team_grant in roles {
+                                for linked_repo_role in roles {
+                                    for sc in scope_sets {
+                                        let standing = UserStanding {
+                                            is_owner,
+                                            org_role,
+                                            is_publisher,
+                                            site_admin,
+                                            grant,
+                                            team_grant,
+                                            linked_repo_role,
+                                        };
+                                        out.push(PackagePrincipal::User {
+                                            standing,
+                                            scopes: sc,
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -598,6 +605,46 @@ mod tests {
                 Read,
                 false,
                 "while inheriting, explicit grants do not apply",
+            ),
+            (
+                user(
+                    UserStanding {
+                        team_grant: Some(P::Write),
+                        ..member
+                    },
+                    &rw,
+                ),
+                private,
+                Write,
+                true,
+                "a team's grant gives each of its members the role",
+            ),
+            (
+                user(
+                    UserStanding {
+                        grant: Some(P::Read),
+                        team_grant: Some(P::Admin),
+                        ..member
+                    },
+                    &rw,
+                ),
+                private,
+                Delete,
+                true,
+                "the stronger of a user's own and their team's grants wins",
+            ),
+            (
+                user(
+                    UserStanding {
+                        team_grant: Some(P::Admin),
+                        ..member
+                    },
+                    &rw,
+                ),
+                inheriting,
+                Read,
+                false,
+                "while inheriting, team grants do not apply either",
             ),
             (
                 PackagePrincipal::RepoToken(RepoStanding {

@@ -103,6 +103,29 @@ pub fn membership(base: &str, org: &Account, user: &Account, role: OrgRole) -> V
     })
 }
 
+/// A team in GitHub's shape.
+pub fn team(base: &str, org: &Account, t: &berth_store::Team) -> Value {
+    let url = format!("{base}/api/v3/orgs/{}/teams/{}", org.login, t.slug);
+    json!({
+        "id": t.id,
+        "node_id": format!("T_{}", t.id),
+        "url": url,
+        "html_url": format!("{base}/orgs/{}/teams/{}", org.login, t.slug),
+        "name": t.name,
+        "slug": t.slug.as_str(),
+        "description": t.description,
+        "privacy": t.privacy.as_str(),
+        "notification_setting": "notifications_enabled",
+        "permission": "pull",
+        "members_url": format!("{url}/members{{/member}}"),
+        "repositories_url": format!("{url}/repos"),
+        "parent": Value::Null,
+        "organization": account(base, org),
+        "created_at": timestamp(t.created_at),
+        "updated_at": timestamp(t.updated_at),
+    })
+}
+
 /// A personal token in the shape of GitHub's authorization object; `token` is the value only at
 /// creation, and empty afterwards (as GitHub returns it).
 pub fn token(base: &str, t: &TokenRecord, value: Option<&str>) -> Value {

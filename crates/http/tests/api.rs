@@ -1044,3 +1044,75 @@ async fn unknown_paths_and_methods_are_github_404s() {
         .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn teams_take_githubs_shapes_and_a_rename_makes_a_new_slug() {
+    let app = TestApp::new().await;
+    let olga = app.user("olga", &["repo", "admin:org"]).await;
+    let mia = app.user("mia", &["repo"]).await;
+    app.org("acme", "olga").await;
+    app.put("/api/v3/orgs/acme/memberships/mia", Some(&olga), json!({}))
+        .await;
+    let r = app
+        .post(
+            "/api/v3/orgs/acme/teams",
+            Some(&olga),
+            json!({"name": "Web Team", "description": "the site", "maintainers": ["mia"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        (
+            &r.body["slug"],
+            &r.body["privacy"],
+            &r.body["organization"]["login"]
+        ),
+        (&json!("web-team"), &json!("closed"), &json!("acme"))
+    );
+    let r = app
+        .get(
+            "/api/v3/orgs/acme/teams/web-team/memberships/mia",
+            Some(&mia),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["role"], &r.body["state"]),
+        (StatusCode::OK, &json!("maintainer"), &json!("active")),
+        "{}",
+        r.body
+    );
+    let r = app
+        .post(
+            "/api/v3/orgs/acme/teams",
+            Some(&olga),
+            json!({"name": "web team"}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the slug is taken: {}",
+        r.body
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v3/orgs/acme/teams/web-team",
+            Some(&olga),
+            Some(json!({"name": "Site Team", "description": null})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (&r.body["slug"], &r.body["description"]),
+        (&json!("site-team"), &serde_json::Value::Null)
+    );
+    let r = app
+        .get("/api/v3/orgs/acme/teams/web-team", Some(&olga))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app.get("/api/v3/orgs/acme/teams", Some(&mia)).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1), "{}", r.body);
+    let r = app.get("/api/v3/orgs/acme/teams", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}

@@ -825,7 +825,7 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
     let list = app.get(&format!("{base}/access"), Some(&alice)).await;
     assert_eq!(
         list.body,
-        json!({ "users": [{ "login": "bob", "role": "write" }], "repositories": [{ "full_name": "alice/ci", "environments": true, "token_role": "read" }] })
+        json!({ "users": [{ "login": "bob", "role": "write" }], "teams": [], "repositories": [{ "full_name": "alice/ci", "environments": true, "token_role": "read" }] })
     );
     assert_eq!(
         app.delete(

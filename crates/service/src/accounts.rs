@@ -61,7 +61,7 @@ impl Berth {
         Ok(account)
     }
 
-    async fn user_account(&self, login: &Login) -> Result<Account> {
+    pub(crate) async fn user_account(&self, login: &Login) -> Result<Account> {
         let account = self.account(login).await?;
         if account.kind != AccountKind::User {
             return Err(ServiceError::invalid(

@@ -3,8 +3,9 @@
 //! [`Berth::check_repo`]; the repository decision itself is the pure
 //! [`berth_domain::repo_permission`].
 
+use berth_domain::teams::{manages_team, sees_team};
 use berth_domain::{Actor, OrgRole, Permission, RepoFacts, Scope, repo_permission};
-use berth_store::{Account, Repo, RepoAccessFacts};
+use berth_store::{Account, Repo, RepoAccessFacts, Team};
 
 use crate::{Berth, Principal, Result, ServiceError};
 
@@ -21,6 +22,13 @@ pub enum Access<'a> {
     OrgOwner { org: &'a Account },
     /// A member of `org` (any role) with the `repo` scope, or a site administrator.
     OrgMember { org: &'a Account },
+    /// Someone who sees `team` of `org`: every member of the organization for a closed team, its
+    /// own members and the org's owners for a secret one; or a site administrator. A team the
+    /// caller cannot see is `NotFound`, exactly as a missing one.
+    TeamViewer { org: &'a Account, team: &'a Team },
+    /// Someone who manages `team` of `org` (the org's owners and the team's maintainers) with the
+    /// `admin:org` scope, or a site administrator.
+    TeamManager { org: &'a Account, team: &'a Team },
     /// The owner of an environment (or a site administrator), with the `codespace` scope. An
     /// environment of someone else is `NotFound`, exactly as a missing one.
     CodespaceOwner { owner_id: i64 },
@@ -71,7 +79,33 @@ impl Berth {
             }
             Access::CodespaceOwner { .. } if scopes.has(Scope::Codespace) => Ok(account),
             Access::CodespaceOwner { .. } => Err(scope_missing(account, Scope::Codespace)),
-            Access::OrgOwner { .. } | Access::OrgMember { .. } if site_admin => Ok(account),
+            Access::OrgOwner { .. }
+            | Access::OrgMember { .. }
+            | Access::TeamViewer { .. }
+            | Access::TeamManager { .. }
+                if site_admin =>
+            {
+                Ok(account)
+            }
+            Access::TeamViewer { org, team } | Access::TeamManager { org, team } => {
+                let org_role = self.store.membership(org.id, account.id).await?;
+                let team_role = self.store.team_membership(team.id, account.id).await?;
+                if !sees_team(team.privacy, org_role, team_role) {
+                    return Err(ServiceError::NotFound);
+                }
+                match access {
+                    Access::TeamManager { .. } if !manages_team(org_role, team_role) => {
+                        Err(ServiceError::Forbidden(format!(
+                            "you must be an owner of {} or a maintainer of the team {} to do this",
+                            org.login, team.slug
+                        )))
+                    }
+                    Access::TeamManager { .. } if !scopes.has(Scope::AdminOrg) => {
+                        Err(scope_missing(account, Scope::AdminOrg))
+                    }
+                    _ => Ok(account),
+                }
+            }
             Access::OrgOwner { org } => {
                 let role = self.store.membership(org.id, account.id).await?;
                 match role {

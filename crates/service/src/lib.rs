@@ -17,6 +17,7 @@ pub mod principal;
 pub mod registry;
 pub mod repos;
 pub mod secrets;
+pub mod teams;
 pub mod tokens;
 
 use std::sync::Arc;

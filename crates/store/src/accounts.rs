@@ -115,12 +115,22 @@ impl Store {
     }
 
     /// Removes a member; returns whether they were one.
+    /// Removes a member from an organization, and from its teams with them.
     pub async fn remove_membership(&self, org_id: i64, user_id: i64) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)
             .bind(user_id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "DELETE FROM team_members WHERE user_id = $2 AND team_id IN (SELECT id FROM teams WHERE org_id = $1)",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -17,6 +17,7 @@ mod grants;
 mod registry;
 mod repos;
 mod secrets;
+mod teams;
 pub mod testing;
 mod tokens;
 mod versions;
@@ -34,6 +35,7 @@ pub use secrets::{
     Envelope, EnvelopeTable, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord,
     SecretRecord, SecretScope,
 };
+pub use teams::{Team, TeamFields};
 pub use tokens::{EnvironmentTokenRecord, NewToken, TokenKind, TokenRecord};
 pub use versions::VersionRecord;
 

@@ -646,7 +646,126 @@ macro_rules! suite {
         collection_dooms_revives_and_buries_blobs(&$open).await;
         codespaces_move_through_states(&$open).await;
         the_secret_limit_holds_under_concurrent_writes(&$open).await;
+        teams_hold_members_and_grant_packages_to_them(&$open).await;
     }};
+}
+
+async fn teams_hold_members_and_grant_packages_to_them(s: &Store) {
+    use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole};
+    use berth_store::{NewPackage, PackageKind, PackageSource, TeamFields};
+    let org = s
+        .create_account(&login("team-org"), AccountKind::Organization, false, 1)
+        .await
+        .unwrap();
+    let other_org = s
+        .create_account(&login("team-other"), AccountKind::Organization, false, 1)
+        .await
+        .unwrap();
+    let ann = s
+        .create_account(&login("team-ann"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let ben = s
+        .create_account(&login("team-ben"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    for (o, u) in [(org.id, ann.id), (org.id, ben.id), (other_org.id, ben.id)] {
+        s.set_membership(o, u, OrgRole::Member).await.unwrap();
+    }
+    let name = TeamName::parse("Platform Team").unwrap();
+    let fields = TeamFields {
+        name: &name,
+        description: Some("runs things"),
+        privacy: TeamPrivacy::Closed,
+    };
+    let team = s
+        .create_team(org.id, fields, Some(ann.id), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (team.slug.as_str(), team.name.as_str()),
+        ("platform-team", "Platform Team")
+    );
+    let err = s.create_team(org.id, fields, None, 6).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("team")), "{err:?}");
+    // The same slug in another organization is another team.
+    let elsewhere = s.create_team(other_org.id, fields, None, 6).await.unwrap();
+    assert_eq!(
+        s.team_membership(team.id, ann.id).await.unwrap(),
+        Some(TeamRole::Maintainer),
+        "the creator maintains it"
+    );
+    s.set_team_membership(team.id, ben.id, TeamRole::Member)
+        .await
+        .unwrap();
+    s.set_team_membership(elsewhere.id, ben.id, TeamRole::Member)
+        .await
+        .unwrap();
+    let members: Vec<(String, TeamRole)> = s
+        .team_members(team.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(a, r)| (a.login.to_string(), r))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("team-ann".to_owned(), TeamRole::Maintainer),
+            ("team-ben".to_owned(), TeamRole::Member)
+        ]
+    );
+    let listed = s.teams_of_org(org.id, ben.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].1, Some(TeamRole::Member));
+
+    let package = |owner_id| NewPackage {
+        owner_id,
+        kind: PackageKind::Container,
+        name: "team-img",
+        visibility: Visibility::Private,
+        publisher_id: None,
+        source: PackageSource::default(),
+    };
+    let p = s.create_package(&package(org.id), 1).await.unwrap();
+    let foreign = s.create_package(&package(other_org.id), 1).await.unwrap();
+    s.set_team_grant(p.id, team.id, Permission::Write)
+        .await
+        .unwrap();
+    // A grant naming a team of another organization gives nothing (the service never makes one).
+    s.set_team_grant(p.id, elsewhere.id, Permission::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.user_team_grant(p.id, ben.id).await.unwrap(),
+        Some(Permission::Write)
+    );
+    assert_eq!(s.user_team_grant(foreign.id, ben.id).await.unwrap(), None);
+    assert_eq!(
+        s.team_grants(p.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(t, r)| (t.to_string(), r))
+            .collect::<Vec<_>>(),
+        [
+            ("platform-team".to_owned(), Permission::Write),
+            ("platform-team".to_owned(), Permission::Admin)
+        ]
+    );
+    // Leaving the organization leaves its teams, and their grants with them.
+    assert!(s.remove_membership(org.id, ben.id).await.unwrap());
+    assert_eq!(s.team_membership(team.id, ben.id).await.unwrap(), None);
+    assert_eq!(s.user_team_grant(p.id, ben.id).await.unwrap(), None);
+    assert_eq!(
+        s.team_membership(elsewhere.id, ben.id).await.unwrap(),
+        Some(TeamRole::Member),
+        "other organizations' teams are untouched"
+    );
+    s.clear_team_grants(p.id).await.unwrap();
+    assert!(s.team_grants(p.id).await.unwrap().is_empty());
+    assert!(s.delete_team(team.id).await.unwrap());
+    assert!(s.team_by_slug(org.id, &team.slug).await.unwrap().is_none());
 }
 
 /// Many writers at once, each adding a secret to a scope that has room for only some of them

@@ -11,7 +11,7 @@ use super::http::Client;
 use super::{config, output};
 use crate::cli::{
     AdminCommand, CollaboratorCommand, Command, MemberCommand, OrgCommand, PackageCommand,
-    RepoCommand, TokenCommand, UserCommand,
+    RepoCommand, TeamCommand, TeamMemberCommand, TokenCommand, UserCommand,
 };
 
 /// `berth login`: reads the token from standard input, checks it, and saves both.
@@ -143,6 +143,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             show(as_json, &v, ACCOUNT_HEADER, account_row(&v));
         }
         Command::Org(OrgCommand::Member(m)) => member(c, as_json, m).await?,
+        Command::Org(OrgCommand::Team(t)) => team(c, as_json, t).await?,
         Command::Repo(r) => repo(c, as_json, r).await?,
         Command::Token(t) => token(c, as_json, t).await?,
         Command::Package(pc) => package(c, as_json, pc).await?,
@@ -229,6 +230,114 @@ fn berth_role(github: String) -> String {
     } else {
         github
     }
+}
+
+async fn team(c: &Client, as_json: bool, command: TeamCommand) -> anyhow::Result<()> {
+    const HEADER: &[&str] = &["SLUG", "NAME", "PRIVACY", "DESCRIPTION"];
+    let row = |v: &Value| {
+        vec![
+            output::field(v, &["slug"]),
+            output::field(v, &["name"]),
+            output::field(v, &["privacy"]),
+            output::field(v, &["description"]),
+        ]
+    };
+    match command {
+        TeamCommand::Create {
+            org,
+            name,
+            description,
+            privacy,
+            maintainers,
+        } => {
+            let v = c
+                .call(
+                    Method::POST,
+                    &format!("/orgs/{org}/teams"),
+                    Some(json!({ "name": name, "description": description, "privacy": privacy, "maintainers": maintainers })),
+                )
+                .await?
+                .unwrap_or_default();
+            show(as_json, &v, HEADER, row(&v));
+        }
+        TeamCommand::List { org } => {
+            let teams = c.all_pages(&format!("/orgs/{org}/teams")).await?;
+            if as_json {
+                output::json(&Value::Array(teams));
+            } else {
+                output::table(HEADER, &teams.iter().map(row).collect::<Vec<_>>());
+            }
+        }
+        TeamCommand::Delete { org, slug } => {
+            c.call(Method::DELETE, &format!("/orgs/{org}/teams/{slug}"), None)
+                .await?;
+            if !as_json {
+                println!("deleted the team {slug} of {org}");
+            }
+        }
+        TeamCommand::Member(TeamMemberCommand::Add {
+            org,
+            slug,
+            login,
+            role,
+        }) => {
+            let v = c
+                .call(
+                    Method::PUT,
+                    &format!("/orgs/{org}/teams/{slug}/memberships/{login}"),
+                    Some(json!({ "role": role })),
+                )
+                .await?
+                .unwrap_or_default();
+            show(
+                as_json,
+                &v,
+                &["TEAM", "LOGIN", "ROLE"],
+                vec![slug, login, output::field(&v, &["role"])],
+            );
+        }
+        TeamCommand::Member(TeamMemberCommand::Remove { org, slug, login }) => {
+            c.call(
+                Method::DELETE,
+                &format!("/orgs/{org}/teams/{slug}/memberships/{login}"),
+                None,
+            )
+            .await?;
+            if !as_json {
+                println!("removed {login} from the team {slug} of {org}");
+            }
+        }
+        TeamCommand::Member(TeamMemberCommand::List { org, slug }) => {
+            let base = format!("/orgs/{org}/teams/{slug}/members");
+            let members = c.all_pages(&base).await?;
+            let maintainers = c.all_pages(&format!("{base}?role=maintainer")).await?;
+            let role_of = |v: &Value| {
+                if maintainers.iter().any(|m| m["id"] == v["id"]) {
+                    "maintainer"
+                } else {
+                    "member"
+                }
+            };
+            if as_json {
+                let with_roles: Vec<Value> = members
+                    .iter()
+                    .map(|m| {
+                        let mut m = m.clone();
+                        m["role"] = json!(role_of(&m));
+                        m
+                    })
+                    .collect();
+                output::json(&Value::Array(with_roles));
+            } else {
+                let rows: Vec<Vec<String>> = members
+                    .iter()
+                    .map(|m| vec![output::field(m, &["login"]), role_of(m).to_owned()])
+                    .collect();
+                output::table(&["LOGIN", "ROLE"], &rows);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn member(c: &Client, as_json: bool, command: MemberCommand) -> anyhow::Result<()> {
@@ -522,6 +631,11 @@ fn package_path(full: &str) -> anyhow::Result<String> {
     }
 }
 
+/// An organization's package, at the `/orgs/` form its team grants live under.
+fn org_package_path(full: &str) -> anyhow::Result<String> {
+    Ok(package_path(full)?.replacen("/users/", "/orgs/", 1))
+}
+
 async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::Result<()> {
     let show_one = |v: Value| show(as_json, &v, PACKAGE_HEADER, package_row(&v));
     match command {
@@ -586,12 +700,27 @@ async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::
         PackageCommand::Grant {
             package,
             user,
+            team,
             role,
             repo,
             environments,
             token_role,
         } => {
             let base = package_path(&package)?;
+            if let Some(slug) = team {
+                c.call(
+                    Method::PUT,
+                    &format!("{}/access/teams/{slug}", org_package_path(&package)?),
+                    Some(json!({ "role": role })),
+                )
+                .await?;
+                if as_json {
+                    output::json(&json!({ "team": slug, "role": role }));
+                } else {
+                    println!("the members of the team {slug} now have {role} access to {package}");
+                }
+                return Ok(());
+            }
             match (user, repo) {
                 (Some(login), _) => {
                     c.call(
@@ -647,10 +776,18 @@ async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::
         PackageCommand::Revoke {
             package,
             user,
+            team,
             repo,
         } => {
             let base = package_path(&package)?;
             let (path, whom) = match (user, repo) {
+                _ if team.is_some() => {
+                    let slug = team.unwrap_or_default();
+                    (
+                        format!("{}/access/teams/{slug}", org_package_path(&package)?),
+                        format!("the team {slug}"),
+                    )
+                }
                 (Some(login), _) => (format!("{base}/access/users/{login}"), login),
                 (None, Some(full)) => {
                     let (o, r) = split_full_name(&full)?;
@@ -692,6 +829,14 @@ async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::
                         ]
                     })
                     .collect();
+                rows.extend(v["teams"].as_array().into_iter().flatten().map(|t| {
+                    vec![
+                        "team".into(),
+                        output::field(t, &["slug"]),
+                        output::field(t, &["role"]),
+                        "-".into(),
+                    ]
+                }));
                 rows.extend(v["repositories"].as_array().into_iter().flatten().map(|r| {
                     vec![
                         "repository".into(),

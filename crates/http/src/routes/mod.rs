@@ -7,6 +7,7 @@ mod orgs;
 mod packages;
 mod repos;
 mod secrets;
+mod teams;
 mod tokens;
 mod users;
 
@@ -68,6 +69,22 @@ fn routes() -> Router<AppState> {
             get(orgs::repos).post(repos::create_for_org),
         )
         .route("/orgs/{org}/members", get(orgs::members))
+        .route("/orgs/{org}/teams", get(teams::list).post(teams::create))
+        .route(
+            "/orgs/{org}/teams/{team_slug}",
+            get(teams::get).patch(teams::update).delete(teams::delete),
+        )
+        .route("/orgs/{org}/teams/{team_slug}/members", get(teams::members))
+        .route(
+            "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+            get(teams::get_membership)
+                .put(teams::set_membership)
+                .delete(teams::remove_membership),
+        )
+        .route(
+            "/orgs/{org}/packages/container/{name}/access/teams/{team_slug}",
+            put(packages::grant_team).delete(packages::revoke_team),
+        )
         .route(
             "/orgs/{org}/memberships/{login}",
             put(orgs::set_membership)

@@ -202,13 +202,18 @@ pub async fn access(
         .iter()
         .map(|(login, r)| json!({ "login": login, "role": r.as_str() }))
         .collect();
+    let teams: Vec<Value> = list
+        .teams
+        .iter()
+        .map(|(slug, r)| json!({ "slug": slug.as_str(), "role": r.as_str() }))
+        .collect();
     let repositories: Vec<Value> = list
         .repositories
         .iter()
         .map(|(full, g)| json!({ "full_name": full, "environments": g.environments, "token_role": g.token_role.map(Permission::as_str) }))
         .collect();
     Ok(Json(
-        json!({ "users": users, "repositories": repositories }),
+        json!({ "users": users, "teams": teams, "repositories": repositories }),
     ))
 }
 
@@ -238,6 +243,31 @@ pub async fn revoke_user(
 ) -> ApiResult<StatusCode> {
     s.berth
         .revoke_user(&p, &path_login(&owner)?, &name, &path_login(&login)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /orgs/{org}/packages/container/{name}/access/teams/{team_slug}` `{role}`.
+pub async fn grant_team(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, slug)): Path<(String, String, String)>,
+    Body(body): Body<UserGrantBody>,
+) -> ApiResult<StatusCode> {
+    let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
+    s.berth
+        .grant_team(&p, &path_login(&owner)?, &name, &slug, role)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn revoke_team(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((owner, name, slug)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.berth
+        .revoke_team(&p, &path_login(&owner)?, &name, &slug)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -215,6 +215,12 @@ impl Berth {
                         Some(p) => self.store.user_grant(p.id, account.id).await?,
                         None => None,
                     },
+                    team_grant: match package {
+                        Some(p) if owner.kind == AccountKind::Organization => {
+                            self.store.user_team_grant(p.id, account.id).await?
+                        }
+                        _ => None,
+                    },
                     linked_repo_role,
                 };
                 PackagePrincipal::User {

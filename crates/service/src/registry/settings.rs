@@ -6,12 +6,15 @@ use berth_domain::{AccountKind, Login, Permission, RepoName};
 use berth_store::{Account, Package, PackageKind, PackageSource, RepoGrant};
 
 use super::RegistryError;
+use crate::authz::Access;
 use crate::{Berth, Principal, Result, ServiceError};
 
 /// Who has explicit access to a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageAccessList {
     pub users: Vec<(String, Permission)>,
+    /// Teams of the owning organization: (slug, role).
+    pub teams: Vec<(berth_domain::teams::TeamSlug, Permission)>,
     pub repositories: Vec<(String, RepoGrant)>,
 }
 
@@ -108,6 +111,7 @@ impl Berth {
         let inherit = inherit.unwrap_or(package.inherit) && repo_id.is_some();
         if inherit != package.inherit {
             self.store.clear_user_grants(package.id).await?;
+            self.store.clear_team_grants(package.id).await?;
         }
         let source = PackageSource { repo_id, inherit };
         self.store
@@ -162,6 +166,61 @@ impl Berth {
             .await?
             .ok_or(ServiceError::NotFound)?;
         if !self.store.remove_user_grant(package.id, user.id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Grants a team of the package's organization a role on it (GitHub's "Manage access" with a
+    /// team): every member of the team holds the role while they are in it.
+    pub async fn grant_team(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+        slug: &str,
+        role: Permission,
+    ) -> Result<()> {
+        let (_, package) = self.administered_package(p, owner, name).await?;
+        if package.inherit {
+            return Err(ServiceError::invalid(
+                "Package",
+                "inherit_access",
+                "invalid",
+                "the package inherits its access from its repository; turn inheritance off to grant teams directly",
+            ));
+        }
+        let (org, team) = self.find_team(owner, slug).await?;
+        // A secret team the caller does not see is named exactly as a missing one.
+        self.check(
+            p,
+            Access::TeamViewer {
+                org: &org,
+                team: &team,
+            },
+        )
+        .await?;
+        Ok(self.store.set_team_grant(package.id, team.id, role).await?)
+    }
+
+    pub async fn revoke_team(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &str,
+        slug: &str,
+    ) -> Result<()> {
+        let (_, package) = self.administered_package(p, owner, name).await?;
+        let (org, team) = self.find_team(owner, slug).await?;
+        self.check(
+            p,
+            Access::TeamViewer {
+                org: &org,
+                team: &team,
+            },
+        )
+        .await?;
+        if !self.store.remove_team_grant(package.id, team.id).await? {
             return Err(ServiceError::NotFound);
         }
         Ok(())
@@ -235,6 +294,7 @@ impl Berth {
         let (_, package) = self.administered_package(p, owner, name).await?;
         Ok(PackageAccessList {
             users: self.store.user_grants(package.id).await?,
+            teams: self.store.team_grants(package.id).await?,
             repositories: self.store.repo_grants(package.id).await?,
         })
     }

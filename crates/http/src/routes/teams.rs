@@ -1,0 +1,221 @@
+//! `/orgs/{org}/teams`: an organization's teams and their memberships, in GitHub's shapes.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use berth_domain::teams::{TeamPrivacy, TeamRole};
+use berth_service::teams::{NewTeam, TeamChanges};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::paging::Paging;
+use crate::wire::{Body, nullable, path_login};
+use crate::{AppState, render};
+
+fn privacy(word: &str) -> ApiResult<TeamPrivacy> {
+    TeamPrivacy::parse(word).ok_or_else(|| {
+        ApiError::invalid(
+            "Team",
+            "privacy",
+            "invalid",
+            format!("privacy must be closed or secret, not {word:?}"),
+        )
+    })
+}
+
+fn role(word: &str) -> ApiResult<TeamRole> {
+    TeamRole::parse(word).ok_or_else(|| {
+        ApiError::invalid(
+            "TeamMember",
+            "role",
+            "invalid",
+            format!("role must be member or maintainer, not {word:?}"),
+        )
+    })
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(org): Path<String>,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let (org, listing) = s
+        .berth
+        .list_teams(&p, &path_login(&org)?, paging.window())
+        .await?;
+    let items: Vec<Value> = listing
+        .items
+        .iter()
+        .map(|t| render::team(&s.base_url, &org, t))
+        .collect();
+    Ok(paging.respond(&s, items, listing.total))
+}
+
+/// `POST /orgs/{org}/teams` `{name, description?, privacy?, maintainers?}`.
+#[derive(Deserialize)]
+pub struct CreateBody {
+    name: String,
+    description: Option<String>,
+    privacy: Option<String>,
+    #[serde(default)]
+    maintainers: Vec<String>,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(org): Path<String>,
+    Body(body): Body<CreateBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let org = path_login(&org)?;
+    let maintainers = body
+        .maintainers
+        .iter()
+        .map(|m| crate::wire::body_login("Team", "maintainers", m))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let new = NewTeam {
+        name: body.name,
+        description: body.description,
+        privacy: body.privacy.as_deref().map(privacy).transpose()?,
+        maintainers,
+    };
+    let (org, team) = s.berth.create_team(&p, &org, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(render::team(&s.base_url, &org, &team)),
+    ))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((org, slug)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (org, team) = s.berth.team(&p, &path_login(&org)?, &slug).await?;
+    Ok(Json(render::team(&s.base_url, &org, &team)))
+}
+
+/// `PATCH /orgs/{org}/teams/{team_slug}` `{name?, description?, privacy?}`.
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    privacy: Option<String>,
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((org, slug)): Path<(String, String)>,
+    Body(body): Body<UpdateBody>,
+) -> ApiResult<Json<Value>> {
+    let changes = TeamChanges {
+        name: body.name,
+        description: body.description,
+        privacy: body.privacy.as_deref().map(privacy).transpose()?,
+    };
+    let (org, team) = s
+        .berth
+        .update_team(&p, &path_login(&org)?, &slug, changes)
+        .await?;
+    Ok(Json(render::team(&s.base_url, &org, &team)))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((org, slug)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.berth.delete_team(&p, &path_login(&org)?, &slug).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct MembersQuery {
+    role: Option<String>,
+}
+
+/// `GET /orgs/{org}/teams/{team_slug}/members[?role=all|member|maintainer]`.
+pub async fn members(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((org, slug)): Path<(String, String)>,
+    Query(q): Query<MembersQuery>,
+    paging: Paging,
+) -> ApiResult<Response> {
+    let wanted = match q.role.as_deref() {
+        None | Some("all") => None,
+        Some(word) => Some(role(word)?),
+    };
+    let all: Vec<Value> = s
+        .berth
+        .team_members(&p, &path_login(&org)?, &slug)
+        .await?
+        .iter()
+        .filter(|(_, r)| wanted.is_none_or(|w| w == *r))
+        .map(|(a, _)| render::account(&s.base_url, a))
+        .collect();
+    let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
+    let w = paging.window();
+    let items = all
+        .into_iter()
+        .skip(usize::try_from(w.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(w.limit).unwrap_or(0))
+        .collect();
+    Ok(paging.respond(&s, items, total))
+}
+
+fn membership(s: &AppState, org: &str, slug: &str, login: &str, role: TeamRole) -> Value {
+    json!({
+        "url": format!("{}/api/v3/orgs/{org}/teams/{slug}/memberships/{login}", s.base_url),
+        "role": role.as_str(),
+        "state": "active",
+    })
+}
+
+pub async fn get_membership(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((org, slug, login)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let role = s
+        .berth
+        .team_membership(&p, &path_login(&org)?, &slug, &path_login(&login)?)
+        .await?;
+    Ok(Json(membership(&s, &org, &slug, &login, role)))
+}
+
+#[derive(Deserialize)]
+pub struct MembershipBody {
+    role: Option<String>,
+}
+
+/// `PUT …/memberships/{username}` `{role?}` (default `member`).
+pub async fn set_membership(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((org, slug, login)): Path<(String, String, String)>,
+    Body(body): Body<MembershipBody>,
+) -> ApiResult<Json<Value>> {
+    let role = role(body.role.as_deref().unwrap_or("member"))?;
+    s.berth
+        .set_team_membership(&p, &path_login(&org)?, &slug, &path_login(&login)?, role)
+        .await?;
+    Ok(Json(membership(&s, &org, &slug, &login, role)))
+}
+
+pub async fn remove_membership(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path((org, slug, login)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.berth
+        .remove_team_membership(&p, &path_login(&org)?, &slug, &path_login(&login)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,309 @@
+//! An organization's teams, their members, and their grants on packages.
+
+use berth_domain::Permission;
+use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole, TeamSlug};
+
+use crate::accounts::AccountRow;
+use crate::{Account, Result, Store, conflict_as, corrupt};
+
+/// A team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub id: i64,
+    pub org_id: i64,
+    pub slug: TeamSlug,
+    pub name: String,
+    pub description: Option<String>,
+    pub privacy: TeamPrivacy,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct TeamRow {
+    id: i64,
+    org_id: i64,
+    slug: String,
+    name: String,
+    description: Option<String>,
+    privacy: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<TeamRow> for Team {
+    type Error = crate::StoreError;
+
+    fn try_from(r: TeamRow) -> Result<Self> {
+        Ok(Self {
+            slug: TeamSlug::parse(&r.slug).ok_or_else(|| corrupt("team slug", &r.slug))?,
+            privacy: TeamPrivacy::parse(&r.privacy)
+                .ok_or_else(|| corrupt("team privacy", &r.privacy))?,
+            id: r.id,
+            org_id: r.org_id,
+            name: r.name,
+            description: r.description,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const TEAM_COLUMNS: &str = "id, org_id, slug, name, description, privacy, created_at, updated_at";
+
+/// A team's editable fields.
+#[derive(Debug, Clone, Copy)]
+pub struct TeamFields<'a> {
+    pub name: &'a TeamName,
+    pub description: Option<&'a str>,
+    pub privacy: TeamPrivacy,
+}
+
+fn team_role(word: &str) -> Result<TeamRole> {
+    TeamRole::parse(word).ok_or_else(|| corrupt("team role", word))
+}
+
+impl Store {
+    /// A new team, its creator (if given) its first maintainer, in one transaction.
+    pub async fn create_team(
+        &self,
+        org_id: i64,
+        fields: TeamFields<'_>,
+        maintainer: Option<i64>,
+        now: i64,
+    ) -> Result<Team> {
+        let mut tx = self.writer.begin().await?;
+        let row: TeamRow = sqlx::query_as(&format!(
+            "INSERT INTO teams (org_id, slug, name, description, privacy, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {TEAM_COLUMNS}"
+        ))
+        .bind(org_id)
+        .bind(fields.name.slug().as_str())
+        .bind(fields.name.as_str())
+        .bind(fields.description)
+        .bind(fields.privacy.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict_as("team"))?;
+        if let Some(user_id) = maintainer {
+            sqlx::query("INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3)")
+                .bind(row.id)
+                .bind(user_id)
+                .bind(TeamRole::Maintainer.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        row.try_into()
+    }
+
+    pub async fn update_team(&self, id: i64, fields: TeamFields<'_>, now: i64) -> Result<Team> {
+        let row: TeamRow = sqlx::query_as(&format!(
+            "UPDATE teams SET slug = $2, name = $3, description = $4, privacy = $5, updated_at = $6 \
+             WHERE id = $1 RETURNING {TEAM_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(fields.name.slug().as_str())
+        .bind(fields.name.as_str())
+        .bind(fields.description)
+        .bind(fields.privacy.as_str())
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(conflict_as("team"))?;
+        row.try_into()
+    }
+
+    /// Deletes a team with its memberships and grants.
+    pub async fn delete_team(&self, id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM teams WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn team_by_slug(&self, org_id: i64, slug: &TeamSlug) -> Result<Option<Team>> {
+        let row: Option<TeamRow> = sqlx::query_as(&format!(
+            "SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND slug = $2"
+        ))
+        .bind(org_id)
+        .bind(slug.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// An organization's teams, each with `user_id`'s role in it, by slug. The caller filters by
+    /// what the user may see.
+    pub async fn teams_of_org(
+        &self,
+        org_id: i64,
+        user_id: i64,
+    ) -> Result<Vec<(Team, Option<TeamRole>)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            team: TeamRow,
+            my_role: Option<String>,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT t.id, t.org_id, t.slug, t.name, t.description, t.privacy, t.created_at, t.updated_at, m.role AS my_role \
+             FROM teams t LEFT JOIN team_members m ON m.team_id = t.id AND m.user_id = $2 \
+             WHERE t.org_id = $1 ORDER BY t.slug",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let role = r.my_role.as_deref().map(team_role).transpose()?;
+                Ok((Team::try_from(r.team)?, role))
+            })
+            .collect()
+    }
+
+    pub async fn team_membership(&self, team_id: i64, user_id: i64) -> Result<Option<TeamRole>> {
+        let word: Option<String> =
+            sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
+                .bind(team_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        word.as_deref().map(team_role).transpose()
+    }
+
+    /// Adds a member or changes their role.
+    pub async fn set_team_membership(
+        &self,
+        team_id: i64,
+        user_id: i64,
+        role: TeamRole,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_team_membership(&self, team_id: i64, user_id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+            .bind(team_id)
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A team's members with their roles, by login.
+    pub async fn team_members(&self, team_id: i64) -> Result<Vec<(Account, TeamRole)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            account: AccountRow,
+            role: String,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT a.id, a.login, a.kind, a.site_admin, a.name, a.created_at, a.updated_at, m.role \
+             FROM team_members m JOIN accounts a ON a.id = m.user_id \
+             WHERE m.team_id = $1 ORDER BY a.login_key",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((Account::try_from(r.account)?, team_role(&r.role)?)))
+            .collect()
+    }
+
+    pub async fn set_team_grant(
+        &self,
+        package_id: i64,
+        team_id: i64,
+        role: Permission,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO package_team_grants (package_id, team_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (package_id, team_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(package_id)
+        .bind(team_id)
+        .bind(role.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_team_grant(&self, package_id: i64, team_id: i64) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM package_team_grants WHERE package_id = $1 AND team_id = $2")
+                .bind(package_id)
+                .bind(team_id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes every team grant (when inheritance is switched).
+    pub async fn clear_team_grants(&self, package_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM package_team_grants WHERE package_id = $1")
+            .bind(package_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Every team grant of a package: (slug, role), by slug.
+    pub async fn team_grants(&self, package_id: i64) -> Result<Vec<(TeamSlug, Permission)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT t.slug, g.role FROM package_team_grants g JOIN teams t ON t.id = g.team_id \
+             WHERE g.package_id = $1 ORDER BY t.slug",
+        )
+        .bind(package_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(slug, r)| {
+                Ok((
+                    TeamSlug::parse(&slug).ok_or_else(|| corrupt("team slug", &slug))?,
+                    Permission::parse(&r).ok_or_else(|| corrupt("grant role", &r))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The strongest grant on a package to a team `user_id` is in: only teams of the package's
+    /// owner, and only while the user is still a member of that organization.
+    pub async fn user_team_grant(
+        &self,
+        package_id: i64,
+        user_id: i64,
+    ) -> Result<Option<Permission>> {
+        let words: Vec<String> = sqlx::query_scalar(
+            "SELECT g.role FROM package_team_grants g \
+             JOIN teams t ON t.id = g.team_id \
+             JOIN packages p ON p.id = g.package_id AND p.owner_id = t.org_id \
+             JOIN team_members m ON m.team_id = t.id AND m.user_id = $2 \
+             JOIN org_members o ON o.org_id = t.org_id AND o.user_id = $2 \
+             WHERE g.package_id = $1",
+        )
+        .bind(package_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(words
+            .iter()
+            .map(|w| Permission::parse(w).ok_or_else(|| corrupt("grant role", w)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .max())
+    }
+}
