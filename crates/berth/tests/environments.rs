@@ -8,10 +8,12 @@ mod support;
 use std::process::Command;
 
 use base64::Engine as _;
-use support::environments::{Images, create, created, exec, exec_ok, git_repo, state};
+use support::environments::{
+    AliceWithImage, Images, create, created, exec, exec_ok, git_repo, state,
+};
 use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
-use support::{Cli, docker_host, text};
+use support::{Cli, Gh, docker_host, text};
 
 fn set_secret(cli: &Cli, name: &str, scope: &[&str], value: &str) {
     cli.ok(&[&["secret", "set", name], scope, &["--body", value]].concat());
@@ -538,14 +540,9 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
 /// container configurations), list, stop, delete.
 #[test]
 fn gh_creates_lists_stops_and_deletes_codespaces() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = Images::small(dir.path());
-    let berth = Berth::start(&[], &[]);
-    let alice = berth.cli(&berth.alice);
-    let image = format!("{}/alice/other:1", berth.host);
-    images.push("other", &image, &format!("alice:{}", berth.alice));
-    let url = git_repo(
-        dir.path(),
+    let env = AliceWithImage::start();
+    let (alice, image, berth, dir) = (&env.alice, &env.image, &env.berth, &env.dir);
+    env.repo(
         "web",
         &[
             (
@@ -558,8 +555,6 @@ fn gh_creates_lists_stops_and_deletes_codespaces() {
             ),
         ],
     );
-    alice.ok(&["repo", "create", "alice/web", "--clone-url", &url]);
-    alice.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);
     assert_eq!(
         alice.ok(&[
             "codespace",
@@ -572,32 +567,11 @@ fn gh_creates_lists_stops_and_deletes_codespaces() {
         ".devcontainer/devcontainer.json\n.devcontainer/alt/devcontainer.json\n"
     );
     let server = format!("http://{}", berth.host);
-    let gh = |args: &[&str]| {
-        Command::new("gh")
-            .args(args)
-            .env("GITHUB_API_URL", format!("{server}/api/v3"))
-            .env("GITHUB_SERVER_URL", &server)
-            .env("GH_HOST", &berth.host)
-            .env("GH_ENTERPRISE_TOKEN", &berth.alice)
-            .env("GH_CONFIG_DIR", dir.path().join("gh"))
-            .env("GH_PROMPT_DISABLED", "1")
-            .env_remove("GITHUB_TOKEN")
-            .env_remove("GH_TOKEN")
-            .output()
-            .expect("gh (scripts/test installs it)")
-    };
-    let ok = |args: &[&str]| {
-        let out = gh(args);
-        assert!(
-            out.status.success(),
-            "gh {args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    };
+    let gh = Gh::new(&berth.host, &berth.alice, &dir.path().join("gh"))
+        .with_env("GITHUB_API_URL", &format!("{server}/api/v3"))
+        .with_env("GITHUB_SERVER_URL", &server);
     // A machine the server does not have is refused by gh itself, from Berth's list.
-    let out = gh(&[
+    let out = gh.run(&[
         "codespace",
         "create",
         "-R",
@@ -616,44 +590,45 @@ fn gh_creates_lists_stops_and_deletes_codespaces() {
         text(&out.stderr)
     );
 
-    let name = ok(&[
-        "codespace",
-        "create",
-        "-R",
-        "alice/web",
-        "-b",
-        "main",
-        "--machine",
-        "basicLinux",
-        "--devcontainer-path",
-        ".devcontainer/alt/devcontainer.json",
-    ])
-    .trim()
-    .to_owned();
+    let name = gh
+        .ok(&[
+            "codespace",
+            "create",
+            "-R",
+            "alice/web",
+            "-b",
+            "main",
+            "--machine",
+            "basicLinux",
+            "--devcontainer-path",
+            ".devcontainer/alt/devcontainer.json",
+        ])
+        .trim()
+        .to_owned();
     assert!(name.starts_with("alice-web-"), "{name}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !matches!(state(&alice, &name).as_str(), "Available" | "Failed") {
+    while !matches!(state(alice, &name).as_str(), "Available" | "Failed") {
         assert!(
             std::time::Instant::now() < deadline,
             "still {}",
-            state(&alice, &name)
+            state(alice, &name)
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_eq!(
-        state(&alice, &name),
+        state(alice, &name),
         "Available",
         "{}",
         alice.ok(&["codespace", "logs", &name])
     );
-    assert_eq!(exec_ok(&alice, &name, "echo $WHICH").trim(), "alt");
-    let listed = ok(&["codespace", "list"]);
+    assert_eq!(exec_ok(alice, &name, "echo $WHICH").trim(), "alt");
+    let listed = gh.ok(&["codespace", "list"]);
     assert!(
         listed.contains(&name) && listed.contains("alice/web") && listed.contains("Available"),
         "{listed}"
     );
-    ok(&["codespace", "stop", "-c", &name]);
-    assert_eq!(state(&alice, &name), "Shutdown");
-    ok(&["codespace", "delete", "-c", &name]);
-    assert!(!ok(&["codespace", "list"]).contains(&name));
+    gh.ok(&["codespace", "stop", "-c", &name]);
+    assert_eq!(state(alice, &name), "Shutdown");
+    gh.ok(&["codespace", "delete", "-c", &name]);
+    assert!(!gh.ok(&["codespace", "list"]).contains(&name));
 }

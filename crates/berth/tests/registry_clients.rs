@@ -56,6 +56,59 @@ impl Registry {
     fn creds(&self) -> String {
         format!("alice:{}", self.token)
     }
+
+    /// The CLI as the site administrator.
+    fn admin(&self) -> Cli {
+        let token = std::fs::read_to_string(self.dir.path().join("data/admin-token")).unwrap();
+        self.cli("admin", token.trim())
+    }
+
+    /// The CLI with `token`, its configuration in a directory named after `who`.
+    fn cli(&self, who: &str, token: &str) -> Cli {
+        Cli::new(&self.dir.path().join(who))
+            .with_env("BERTH_SERVER", &self.server.url)
+            .with_env("BERTH_TOKEN", token)
+    }
+
+    /// A token for `login` made by the site administrator.
+    fn token_for(&self, login: &str, scopes: &str) -> String {
+        self.admin()
+            .ok(&["token", "create", "--user", login, "--scopes", scopes])
+            .trim()
+            .to_owned()
+    }
+
+    /// `skopeo copy --all` of a one-platform image to `image` here with `creds`.
+    fn skopeo_push(&self, creds: &str, image: &str) -> std::process::Output {
+        let layout = self.dir.path().join("layout");
+        if !layout.exists() {
+            multi_platform_layout(&layout, &["amd64"]);
+        }
+        run(
+            Command::new("skopeo")
+                .args([
+                    "copy",
+                    "--all",
+                    "--dest-tls-verify=false",
+                    "--dest-creds",
+                    creds,
+                ])
+                .arg(format!("oci:{}:multi", layout.display()))
+                .arg(format!("docker://{}/{image}", self.host)),
+            None,
+        )
+    }
+
+    /// `skopeo inspect --raw` of `image` here, with `creds` or none.
+    fn skopeo_inspect(&self, creds: Option<&str>, image: &str) -> std::process::Output {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["inspect", "--raw", "--tls-verify=false"]);
+        match creds {
+            Some(c) => cmd.args(["--creds", c]),
+            None => cmd.arg("--no-creds"),
+        };
+        run(cmd.arg(format!("docker://{}/{image}", self.host)), None)
+    }
 }
 
 #[test]
@@ -313,56 +366,24 @@ fn access_rules_hold_for_skopeo() {
         return;
     }
     let reg = Registry::start();
-    let admin_token = std::fs::read_to_string(reg.dir.path().join("data/admin-token")).unwrap();
-    let admin = Cli::new(&reg.dir.path().join("admin"))
-        .with_env("BERTH_SERVER", &reg.server.url)
-        .with_env("BERTH_TOKEN", admin_token.trim());
+    let admin = reg.admin();
     for login in ["olga", "mia", "otto"] {
         admin.ok(&["user", "create", login]);
     }
     admin.ok(&["org", "create", "acme", "--admin", "olga"]);
-    let token = |login: &str, scopes: &str| {
-        admin
-            .ok(&["token", "create", "--user", login, "--scopes", scopes])
-            .trim()
-            .to_owned()
-    };
+    let token = |login: &str, scopes: &str| reg.token_for(login, scopes);
     let olga_token = token("olga", "repo,write:packages,admin:org");
-    let olga = Cli::new(&reg.dir.path().join("olga"))
-        .with_env("BERTH_SERVER", &reg.server.url)
-        .with_env("BERTH_TOKEN", &olga_token);
+    let olga = reg.cli("olga", &olga_token);
     olga.ok(&["org", "member", "add", "acme", "mia"]);
     let (mia, otto) = (
         format!("mia:{}", token("mia", "read:packages")),
         format!("otto:{}", token("otto", "read:packages")),
     );
-    let inspect = |creds: Option<&str>, image: &str| {
-        let mut cmd = Command::new("skopeo");
-        cmd.args(["inspect", "--raw", "--tls-verify=false"]);
-        match creds {
-            Some(c) => cmd.args(["--creds", c]),
-            None => cmd.arg("--no-creds"),
-        };
-        run(cmd.arg(format!("docker://{}/{image}", reg.host)), None)
-    };
-
+    let inspect = |creds: Option<&str>, image: &str| reg.skopeo_inspect(creds, image);
     // An internal image: org members pull it, outsiders cannot tell it exists.
-    let layout = reg.dir.path().join("layout");
-    multi_platform_layout(&layout, &["amd64"]);
     let push = |creds: &str, image: &str| {
-        run_ok(
-            Command::new("skopeo")
-                .args([
-                    "copy",
-                    "--all",
-                    "--dest-tls-verify=false",
-                    "--dest-creds",
-                    creds,
-                ])
-                .arg(format!("oci:{}:multi", layout.display()))
-                .arg(format!("docker://{}/{image}", reg.host)),
-            None,
-        )
+        let out = reg.skopeo_push(creds, image);
+        assert!(out.status.success(), "{}", text(&out.stderr));
     };
     push(&format!("olga:{olga_token}"), "acme/base:v1");
     olga.ok(&["package", "visibility", "acme/base", "internal"]);
@@ -426,56 +447,22 @@ fn access_rules_hold_for_skopeo() {
 #[test]
 fn team_grants_hold_for_skopeo() {
     let reg = Registry::start();
-    let admin_token = std::fs::read_to_string(reg.dir.path().join("data/admin-token")).unwrap();
-    let admin = Cli::new(&reg.dir.path().join("admin"))
-        .with_env("BERTH_SERVER", &reg.server.url)
-        .with_env("BERTH_TOKEN", admin_token.trim());
+    let admin = reg.admin();
     for login in ["olga", "mia", "otto"] {
         admin.ok(&["user", "create", login]);
     }
     admin.ok(&["org", "create", "acme", "--admin", "olga"]);
-    let token = |login: &str, scopes: &str| {
-        admin
-            .ok(&["token", "create", "--user", login, "--scopes", scopes])
-            .trim()
-            .to_owned()
-    };
-    let cli = |login: &str, token: &str| {
-        Cli::new(&reg.dir.path().join(login))
-            .with_env("BERTH_SERVER", &reg.server.url)
-            .with_env("BERTH_TOKEN", token)
-    };
-    let olga_token = token("olga", "repo,write:packages,admin:org");
-    let olga = cli("olga", &olga_token);
-    let mia = cli("mia", &token("mia", "repo,admin:org"));
+    let olga_token = reg.token_for("olga", "repo,write:packages,admin:org");
+    let olga = reg.cli("olga", &olga_token);
+    let mia = reg.cli("mia", &reg.token_for("mia", "repo,admin:org"));
     olga.ok(&["org", "member", "add", "acme", "mia"]);
     olga.ok(&["org", "member", "add", "acme", "otto"]);
-    let mia_pull = format!("mia:{}", token("mia", "read:packages,write:packages"));
-    let inspect = |creds: &str| {
-        run(
-            Command::new("skopeo")
-                .args(["inspect", "--raw", "--tls-verify=false", "--creds", creds])
-                .arg(format!("docker://{}/acme/tool:v1", reg.host)),
-            None,
-        )
-    };
-    let layout = reg.dir.path().join("layout");
-    multi_platform_layout(&layout, &["amd64"]);
-    let push = |creds: &str| {
-        run(
-            Command::new("skopeo")
-                .args([
-                    "copy",
-                    "--all",
-                    "--dest-tls-verify=false",
-                    "--dest-creds",
-                    creds,
-                ])
-                .arg(format!("oci:{}:multi", layout.display()))
-                .arg(format!("docker://{}/acme/tool:v1", reg.host)),
-            None,
-        )
-    };
+    let mia_pull = format!(
+        "mia:{}",
+        reg.token_for("mia", "read:packages,write:packages")
+    );
+    let inspect = |creds: &str| reg.skopeo_inspect(Some(creds), "acme/tool:v1");
+    let push = |creds: &str| reg.skopeo_push(creds, "acme/tool:v1");
     assert!(push(&format!("olga:{olga_token}")).status.success());
     assert!(
         !inspect(&mia_pull).status.success(),
@@ -518,7 +505,7 @@ fn team_grants_hold_for_skopeo() {
 
     // A user outside the organization cannot be put in its teams.
     admin.ok(&["user", "create", "eve"]);
-    let out = olga.run(
+    olga.fails(
         &[
             "org",
             "team",
@@ -528,13 +515,7 @@ fn team_grants_hold_for_skopeo() {
             "platform-team",
             "eve",
         ],
-        None,
-    );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("not a member of acme"),
-        "{}",
-        text(&out.stderr)
+        "not a member of acme",
     );
 
     // A secret team: members outside it neither see it nor manage it.
@@ -552,18 +533,12 @@ fn team_grants_hold_for_skopeo() {
         seen.contains("platform-team") && !seen.contains("ops"),
         "{seen}"
     );
-    let out = mia.run(
+    mia.fails(
         &["org", "team", "member", "add", "acme", "ops", "mia"],
-        None,
-    );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("Not Found"),
-        "{}",
-        text(&out.stderr)
+        "Not Found",
     );
     // A plain member of a team does not manage it.
-    let out = mia.run(
+    mia.fails(
         &[
             "org",
             "team",
@@ -573,13 +548,7 @@ fn team_grants_hold_for_skopeo() {
             "platform-team",
             "otto",
         ],
-        None,
-    );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("maintainer"),
-        "{}",
-        text(&out.stderr)
+        "maintainer",
     );
 
     // Leaving the team, or the organization, ends the access at once.

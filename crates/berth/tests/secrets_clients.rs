@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 
 use base64::Engine;
-use support::{Cli, Server, serve_command, text};
+use support::{Cli, Gh, Server, serve_command, text};
 
 const PY_PREFIX: &str = "pynacl-value-of-";
 const CLI_VALUES: [&str; 3] = ["cli-user-value", "cli-repo-value", "cli-org-value"];
@@ -254,31 +254,10 @@ fn gh_sets_codespaces_secrets_over_https() {
     alice.ok(&["repo", "create", "acme/site"]);
 
     let host = server.url.trim_start_matches("https://").to_owned();
-    let gh_run = |args: &[&str]| {
-        Command::new("gh")
-            .args(args)
-            .env("GH_HOST", &host)
-            .env("GH_ENTERPRISE_TOKEN", &token)
-            .env("SSL_CERT_FILE", &ca)
-            .env("GH_CONFIG_DIR", dir.path().join("gh"))
-            .env("GH_PROMPT_DISABLED", "1")
-            .env_remove("GITHUB_TOKEN")
-            .env_remove("GH_TOKEN")
-            .output()
-            .expect("gh (scripts/test installs it)")
-    };
-    let gh = |args: &[&str]| {
-        let out = gh_run(args);
-        assert!(
-            out.status.success(),
-            "gh {args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    };
+    let gh = Gh::new(&host, &token, &dir.path().join("gh"))
+        .with_env("SSL_CERT_FILE", ca.to_str().unwrap());
     let repo = format!("{host}/alice/tools");
-    gh(&[
+    gh.ok(&[
         "secret",
         "set",
         "GH_REPO_SECRET",
@@ -289,7 +268,7 @@ fn gh_sets_codespaces_secrets_over_https() {
         "--repo",
         &repo,
     ]);
-    gh(&[
+    gh.ok(&[
         "secret",
         "set",
         "GH_USER_SECRET",
@@ -300,11 +279,15 @@ fn gh_sets_codespaces_secrets_over_https() {
         "mine",
     ]);
     assert!(
-        gh(&["secret", "list", "--app", "codespaces", "--repo", &repo]).contains("GH_REPO_SECRET")
+        gh.ok(&["secret", "list", "--app", "codespaces", "--repo", &repo])
+            .contains("GH_REPO_SECRET")
     );
-    assert!(gh(&["secret", "list", "--user", "--app", "codespaces"]).contains("GH_USER_SECRET"));
+    assert!(
+        gh.ok(&["secret", "list", "--user", "--app", "codespaces"])
+            .contains("GH_USER_SECRET")
+    );
     // --repos: gh maps the names to ids through GraphQL, then sets the selection.
-    gh(&[
+    gh.ok(&[
         "secret",
         "set",
         "GH_USER_SECRET",
@@ -321,7 +304,7 @@ fn gh_sets_codespaces_secrets_over_https() {
         selected.contains("alice/tools") && selected.contains("acme/site"),
         "{selected}"
     );
-    gh(&[
+    gh.ok(&[
         "secret",
         "set",
         "GH_ORG_SECRET",
@@ -337,10 +320,11 @@ fn gh_sets_codespaces_secrets_over_https() {
     let selected = alice.ok(&["secret", "repos", "list", "GH_ORG_SECRET", "--org", "acme"]);
     assert!(selected.contains("acme/site"), "{selected}");
     assert!(
-        gh(&["secret", "list", "--org", "acme", "--app", "codespaces"]).contains("GH_ORG_SECRET")
+        gh.ok(&["secret", "list", "--org", "acme", "--app", "codespaces"])
+            .contains("GH_ORG_SECRET")
     );
     // A repository gh cannot see fails the lookup with GitHub's message, and nothing is set.
-    let out = gh_run(&[
+    let out = gh.run(&[
         "secret",
         "set",
         "GH_NOPE",
@@ -359,7 +343,10 @@ fn gh_sets_codespaces_secrets_over_https() {
         "{}",
         text(&out.stderr)
     );
-    assert!(!gh(&["secret", "list", "--user", "--app", "codespaces"]).contains("GH_NOPE"));
+    assert!(
+        !gh.ok(&["secret", "list", "--user", "--app", "codespaces"])
+            .contains("GH_NOPE")
+    );
     let preview = alice.ok(&["secret", "preview", "-R", "acme/site"]);
     assert!(
         preview.contains("GH_ORG_SECRET") && preview.contains("GH_USER_SECRET"),

@@ -5,7 +5,7 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use support::environments::{Images, created, git_repo};
+use support::environments::{AliceWithImage, created, git_repo};
 use support::servers::Berth;
 use support::{Server, serve_command};
 
@@ -27,22 +27,12 @@ fn the_data_directory_is_made_private_even_when_an_earlier_version_left_it_open(
 
 #[test]
 fn multi_line_secrets_and_their_base64_are_masked_in_the_creation_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = Images::small(dir.path());
-    let berth = Berth::start(&[], &[]);
-    let alice = berth.cli(&berth.alice);
-    let image = format!("{}/alice/other:1", berth.host);
-    images.push("other", &image, &format!("alice:{}", berth.alice));
+    let env = AliceWithImage::start();
+    let (alice, image) = (&env.alice, &env.image);
     let devcontainer = format!(
         "{{\"image\": \"{image}\", \"postCreateCommand\": \"echo \\\"$PEM\\\"; printf %s \\\"$TOKEN\\\" | base64\"}}"
     );
-    let url = git_repo(
-        dir.path(),
-        "web",
-        &[(".devcontainer/devcontainer.json", &devcontainer)],
-    );
-    alice.ok(&["repo", "create", "alice/web", "--clone-url", &url]);
-    alice.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);
+    env.repo("web", &[(".devcontainer/devcontainer.json", &devcontainer)]);
     let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQDZ3x7Q9pLm2Rt5\n-----END PRIVATE KEY-----";
     // From standard input, as a key file would be piped in.
     let out = alice.run(&["secret", "set", "PEM", "-R", "alice/web"], Some(pem));
@@ -56,7 +46,7 @@ fn multi_line_secrets_and_their_base64_are_masked_in_the_creation_log() {
         "--body",
         "tok-2f9c1e77aa",
     ]);
-    let name = created(&alice, &["-R", "alice/web"]);
+    let name = created(alice, &["-R", "alice/web"]);
     let log = alice.ok(&["codespace", "logs", &name]);
     assert!(log.contains("postCreateCommand"), "{log}");
     for leaked in [
@@ -215,12 +205,8 @@ fn a_clone_from_an_address_the_server_may_not_reach_is_never_attempted() {
 
 #[test]
 fn a_private_upstream_is_cloned_with_credentials_from_secrets_not_from_the_clone_url() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = Images::small(dir.path());
-    let berth = Berth::start(&[], &[]);
-    let alice = berth.cli(&berth.alice);
-    let image = format!("{}/alice/other:1", berth.host);
-    images.push("other", &image, &format!("alice:{}", berth.alice));
+    let env = AliceWithImage::start();
+    let (alice, image, dir) = (&env.alice, &env.image, &env.dir);
     let file_url = git_repo(
         dir.path(),
         "web",
@@ -245,7 +231,7 @@ fn a_private_upstream_is_cloned_with_credentials_from_secrets_not_from_the_clone
     alice.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);
 
     // Without the secrets the upstream turns the clone away, and the error says so.
-    let (out, _) = support::environments::create(&alice, &["-R", "alice/web"]);
+    let (out, _) = support::environments::create(alice, &["-R", "alice/web"]);
     assert!(!out.status.success());
     assert!(
         support::text(&out.stderr).contains("cannot clone http://127.0.0.1"),
@@ -271,8 +257,8 @@ fn a_private_upstream_is_cloned_with_credentials_from_secrets_not_from_the_clone
         "--body",
         "s3cret-clone-pw-4471",
     ]);
-    let name = created(&alice, &["-R", "alice/web"]);
-    let readme = support::environments::exec_ok(&alice, &name, "cat /workspaces/web/README");
+    let name = created(alice, &["-R", "alice/web"]);
+    let readme = support::environments::exec_ok(alice, &name, "cat /workspaces/web/README");
     assert!(readme.contains("private upstream"), "{readme}");
     let log = alice.ok(&["codespace", "logs", &name]);
     assert!(
@@ -281,7 +267,7 @@ fn a_private_upstream_is_cloned_with_credentials_from_secrets_not_from_the_clone
     );
     assert!(!log.contains("s3cret-clone-pw-4471"), "{log}");
     // The workspace's git configuration keeps no copy of the credentials.
-    let config = support::environments::exec_ok(&alice, &name, "cat /workspaces/web/.git/config");
+    let config = support::environments::exec_ok(alice, &name, "cat /workspaces/web/.git/config");
     assert!(!config.contains("Authorization"), "{config}");
     assert!(upstream.authorized() > 0, "the upstream saw the login");
     alice.ok(&["codespace", "delete", &name]);

@@ -28,6 +28,19 @@ pub struct TeamChanges {
     pub privacy: Option<TeamPrivacy>,
 }
 
+/// A store conflict on a team's slug, as the 422 that names it.
+fn slug_taken(e: berth_store::StoreError, org: &Account, name: &TeamName) -> ServiceError {
+    match e {
+        berth_store::StoreError::Conflict(_) => ServiceError::invalid(
+            "Team",
+            "name",
+            "already_exists",
+            format!("{} already has a team named {}", org.login, name.slug()),
+        ),
+        e => e.into(),
+    }
+}
+
 fn team_name(s: &str) -> Result<TeamName> {
     TeamName::parse(s).map_err(|e| ServiceError::invalid("Team", "name", "invalid", e.to_string()))
 }
@@ -66,15 +79,7 @@ impl Berth {
                 self.now(),
             )
             .await
-            .map_err(|e| match e {
-                berth_store::StoreError::Conflict(_) => ServiceError::invalid(
-                    "Team",
-                    "name",
-                    "already_exists",
-                    format!("{} already has a team named {}", org.login, name.slug()),
-                ),
-                e => e.into(),
-            })?;
+            .map_err(|e| slug_taken(e, &org, &name))?;
         for user in maintainers {
             self.store
                 .set_team_membership(team.id, user.id, TeamRole::Maintainer)
@@ -108,13 +113,7 @@ impl Berth {
             .filter(|(t, mine)| site_admin || sees_team(t.privacy, org_role, *mine))
             .map(|(t, _)| t)
             .collect();
-        let total = i64::try_from(seen.len()).unwrap_or(i64::MAX);
-        let items = seen
-            .into_iter()
-            .skip(usize::try_from(w.offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(w.limit).unwrap_or(0))
-            .collect();
-        Ok((org, Listing { items, total }))
+        Ok((org, Listing::page(seen, w)))
     }
 
     /// A team the caller sees (`NotFound` for one they do not, exactly as for a missing one).
@@ -140,15 +139,7 @@ impl Berth {
         slug: &str,
         changes: TeamChanges,
     ) -> Result<(Account, Team)> {
-        let (org, team) = self.find_team(org, slug).await?;
-        self.check(
-            p,
-            Access::TeamManager {
-                org: &org,
-                team: &team,
-            },
-        )
-        .await?;
+        let (org, team) = self.managed_team(p, org, slug).await?;
         let name = team_name(changes.name.as_deref().unwrap_or(&team.name))?;
         let description = match &changes.description {
             Some(d) => d.as_deref(),
@@ -166,29 +157,13 @@ impl Berth {
                 self.now(),
             )
             .await
-            .map_err(|e| match e {
-                berth_store::StoreError::Conflict(_) => ServiceError::invalid(
-                    "Team",
-                    "name",
-                    "already_exists",
-                    format!("{} already has a team named {}", org.login, name.slug()),
-                ),
-                e => e.into(),
-            })?;
+            .map_err(|e| slug_taken(e, &org, &name))?;
         Ok((org, updated))
     }
 
     /// `DELETE /orgs/{org}/teams/{team_slug}`: with its memberships and package grants.
     pub async fn delete_team(&self, p: &Principal, org: &Login, slug: &str) -> Result<()> {
-        let (org, team) = self.find_team(org, slug).await?;
-        self.check(
-            p,
-            Access::TeamManager {
-                org: &org,
-                team: &team,
-            },
-        )
-        .await?;
+        let (_, team) = self.managed_team(p, org, slug).await?;
         self.store.delete_team(team.id).await?;
         Ok(())
     }
@@ -230,15 +205,7 @@ impl Berth {
         login: &Login,
         role: TeamRole,
     ) -> Result<TeamRole> {
-        let (org, team) = self.find_team(org, slug).await?;
-        self.check(
-            p,
-            Access::TeamManager {
-                org: &org,
-                team: &team,
-            },
-        )
-        .await?;
+        let (org, team) = self.managed_team(p, org, slug).await?;
         let user = self.org_member(&org, login, "username").await?;
         self.store
             .set_team_membership(team.id, user.id, role)
@@ -280,6 +247,25 @@ impl Berth {
             return Err(ServiceError::NotFound);
         }
         Ok(())
+    }
+
+    /// A team the caller manages (`Access::TeamManager`).
+    async fn managed_team(
+        &self,
+        p: &Principal,
+        org: &Login,
+        slug: &str,
+    ) -> Result<(Account, Team)> {
+        let (org, team) = self.find_team(org, slug).await?;
+        self.check(
+            p,
+            Access::TeamManager {
+                org: &org,
+                team: &team,
+            },
+        )
+        .await?;
+        Ok((org, team))
     }
 
     /// A team by its organization's login and its slug, before any access check.

@@ -136,3 +136,50 @@ pub fn state(cli: &Cli, name: &str) -> String {
         serde_json::from_str(&cli.ok(&["--json", "codespace", "show", name])).unwrap();
     v["state"].as_str().unwrap().to_owned()
 }
+
+/// The start most single-environment tests share: a server, alice's CLI, and the small `other`
+/// image pushed as `alice/other:1` (`image` is its full reference).
+pub struct AliceWithImage {
+    pub dir: tempfile::TempDir,
+    pub berth: super::servers::Berth,
+    pub alice: Cli,
+    pub image: String,
+}
+
+impl AliceWithImage {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let images = Images::small(dir.path());
+        let berth = super::servers::Berth::start(&[], &[]);
+        let alice = berth.cli(&berth.alice);
+        let image = format!("{}/alice/other:1", berth.host);
+        images.push("other", &image, &format!("alice:{}", berth.alice));
+        Self {
+            dir,
+            berth,
+            alice,
+            image,
+        }
+    }
+
+    /// The repository `alice/NAME` cloned from a local git repository holding `files`, its
+    /// environments granted the image.
+    pub fn repo(&self, name: &str, files: &[(&str, &str)]) -> String {
+        let url = git_repo(self.dir.path(), name, files);
+        self.alice.ok(&[
+            "repo",
+            "create",
+            &format!("alice/{name}"),
+            "--clone-url",
+            &url,
+        ]);
+        self.alice.ok(&[
+            "package",
+            "grant",
+            "alice/other",
+            "--repo",
+            &format!("alice/{name}"),
+        ]);
+        url
+    }
+}

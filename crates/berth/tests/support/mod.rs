@@ -210,6 +210,16 @@ impl Cli {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+
+    /// Runs and insists on failure with `words` in standard error; returns standard error.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str], words: &str) -> String {
+        let out = self.run(args, None);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "berth {args:?} succeeded");
+        assert!(stderr.contains(words), "berth {args:?}: {stderr}");
+        stderr
+    }
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -356,4 +366,53 @@ pub fn tls_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("cert.pem"),
         dir.join("key.pem"),
     )
+}
+
+/// Debian's `gh`, pointed at a Berth server as at a GitHub Enterprise host: its own config
+/// directory, a token for the host, no prompts, nothing inherited from the caller's gh.
+pub struct Gh {
+    env: Vec<(String, String)>,
+}
+
+impl Gh {
+    /// `gh` for `host` (host:port) with `token`, keeping its configuration in `config_dir`.
+    pub fn new(host: &str, token: &str, config_dir: &Path) -> Self {
+        let env = [
+            ("GH_HOST", host.to_owned()),
+            ("GH_ENTERPRISE_TOKEN", token.to_owned()),
+            ("GH_CONFIG_DIR", config_dir.display().to_string()),
+            ("GH_PROMPT_DISABLED", "1".to_owned()),
+        ];
+        Self {
+            env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        }
+    }
+
+    pub fn with_env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("gh")
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GH_TOKEN")
+            .output()
+            .expect("gh (scripts/test installs it)")
+    }
+
+    /// Runs gh, asserts it succeeded, and returns its standard output.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "gh {args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
 }

@@ -118,15 +118,13 @@ pub async fn devcontainers(
             q.git_ref.as_deref().filter(|r| !r.is_empty()),
         )
         .await?;
-    let total = i64::try_from(paths.len()).unwrap_or(i64::MAX);
-    let w = paging.window();
-    let items: Vec<Value> = paths
+    let page = berth_store::Listing::page(paths, paging.window());
+    let items: Vec<Value> = page
+        .items
         .iter()
-        .skip(usize::try_from(w.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(w.limit).unwrap_or(0))
         .map(|path| json!({ "path": path, "name": Value::Null, "display_name": Value::Null }))
         .collect();
-    Ok(paging.respond_counted(&s, "devcontainers", items, total))
+    Ok(paging.respond_counted(&s, "devcontainers", items, page.total))
 }
 
 /// `GET /repositories/{id}/codespaces/devcontainers`: the same, by repository id (gh's form).

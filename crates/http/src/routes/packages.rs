@@ -375,14 +375,8 @@ async fn list(
             ));
         }
     };
-    let total = items.len() as i64;
-    let w = paging.window();
-    let page = items
-        .into_iter()
-        .skip(w.offset as usize)
-        .take(w.limit as usize)
-        .collect();
-    Ok(paging.respond(s, page, total))
+    let page = berth_store::Listing::page(items, paging.window());
+    Ok(paging.respond(s, page.items, page.total))
 }
 
 pub async fn list_for_user(
@@ -453,15 +447,13 @@ pub async fn versions(
         .berth
         .package_versions(&p, &path_login(&owner)?, &name, deleted)
         .await?;
-    let w = paging.window();
-    let total = all.len() as i64;
-    let page: Vec<Value> = all
+    let page = berth_store::Listing::page(all, paging.window());
+    let items: Vec<Value> = page
+        .items
         .iter()
-        .skip(w.offset as usize)
-        .take(w.limit as usize)
         .map(|v| render_version(&s, &owner, &name, v))
         .collect();
-    Ok(paging.respond(&s, page, total))
+    Ok(paging.respond(&s, items, page.total))
 }
 
 fn version_id(id: &str) -> Result<i64, ApiError> {

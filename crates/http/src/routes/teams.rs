@@ -160,14 +160,8 @@ pub async fn members(
         .filter(|(_, r)| wanted.is_none_or(|w| w == *r))
         .map(|(a, _)| render::account(&s.base_url, a))
         .collect();
-    let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
-    let w = paging.window();
-    let items = all
-        .into_iter()
-        .skip(usize::try_from(w.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(w.limit).unwrap_or(0))
-        .collect();
-    Ok(paging.respond(&s, items, total))
+    let page = berth_store::Listing::page(all, paging.window());
+    Ok(paging.respond(&s, page.items, page.total))
 }
 
 fn membership(s: &AppState, org: &str, slug: &str, login: &str, role: TeamRole) -> Value {

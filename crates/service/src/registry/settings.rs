@@ -18,6 +18,21 @@ pub struct PackageAccessList {
     pub repositories: Vec<(String, RepoGrant)>,
 }
 
+/// Grants to `whom` (users, teams) are the access list only while a package does not inherit.
+fn not_inheriting(package: &Package, whom: &str) -> Result<()> {
+    if package.inherit {
+        return Err(ServiceError::invalid(
+            "Package",
+            "inherit_access",
+            "invalid",
+            format!(
+                "the package inherits its access from its repository; turn inheritance off to grant {whom} directly"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A change to a repository's grant on a package; `None` leaves that part as it is.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RepoGrantChange {
@@ -135,14 +150,7 @@ impl Berth {
         role: Permission,
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
-        if package.inherit {
-            return Err(ServiceError::invalid(
-                "Package",
-                "inherit_access",
-                "invalid",
-                "the package inherits its access from its repository; turn inheritance off to grant users directly",
-            ));
-        }
+        not_inheriting(&package, "users")?;
         let user = self
             .store
             .account_by_login(login)
@@ -182,14 +190,7 @@ impl Berth {
         role: Permission,
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
-        if package.inherit {
-            return Err(ServiceError::invalid(
-                "Package",
-                "inherit_access",
-                "invalid",
-                "the package inherits its access from its repository; turn inheritance off to grant teams directly",
-            ));
-        }
+        not_inheriting(&package, "teams")?;
         let (org, team) = self.find_team(owner, slug).await?;
         // A secret team the caller does not see is named exactly as a missing one.
         self.check(
