@@ -19,6 +19,31 @@ pub enum CloneSource {
     },
 }
 
+/// Why a clone URL is refused; the message names the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloneUrlError {
+    #[error("clone_url must be a git URL without spaces")]
+    Spaces,
+    #[error("clone_url is not a URL: {0}")]
+    NotAUrl(url::ParseError),
+    #[error(
+        "clone_url uses {0}://, which Berth does not clone from; use https://, http://, ssh:// or git://"
+    )]
+    Scheme(String),
+    #[error("clone_url names no host")]
+    NoHost,
+    #[error("clone_url uses a git remote helper (`transport::address`), which Berth does not run")]
+    RemoteHelper,
+    #[error("{LOCAL_RULE}")]
+    LocalNotAllowed,
+    #[error("{LOCAL_RULE}; {0} does not exist here")]
+    LocalMissing(PathBuf),
+    #[error("{LOCAL_RULE}; {0} is not under any of them")]
+    LocalOutside(PathBuf),
+}
+
+const LOCAL_RULE: &str = "a clone_url on this server's own disk (file:// or a path) is allowed only under the directories a site administrator lists (berth serve --clone-allow-dir), or when a site administrator sets it";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetScheme {
     Https,
@@ -30,13 +55,12 @@ pub enum NetScheme {
 impl CloneSource {
     /// Reads `url` as git does; `Err` names what is wrong (e.g. `ext::` commands, other
     /// transports).
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub fn parse(url: &str) -> Result<Self, CloneUrlError> {
         if url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("clone_url must be a git URL without spaces".into());
+            return Err(CloneUrlError::Spaces);
         }
         if let Some((scheme, _)) = url.split_once("://") {
-            let parsed =
-                url::Url::parse(url).map_err(|e| format!("clone_url is not a URL: {e}"))?;
+            let parsed = url::Url::parse(url).map_err(CloneUrlError::NotAUrl)?;
             let (scheme, default_port) = match scheme.to_ascii_lowercase().as_str() {
                 "file" => {
                     return Ok(Self::Local(PathBuf::from(parsed.path())));
@@ -45,16 +69,12 @@ impl CloneSource {
                 "http" => (NetScheme::Http, 80),
                 "ssh" | "git+ssh" | "ssh+git" => (NetScheme::Ssh, 22),
                 "git" => (NetScheme::Git, 9418),
-                other => {
-                    return Err(format!(
-                        "clone_url uses {other}://, which Berth does not clone from; use https://, http://, ssh:// or git://"
-                    ));
-                }
+                other => return Err(CloneUrlError::Scheme(other.to_owned())),
             };
             let host = parsed
                 .host_str()
                 .filter(|h| !h.is_empty())
-                .ok_or("clone_url names no host")?
+                .ok_or(CloneUrlError::NoHost)?
                 .to_owned();
             return Ok(Self::Network {
                 scheme,
@@ -63,9 +83,7 @@ impl CloneSource {
             });
         }
         if url.contains("::") {
-            return Err(
-                "clone_url uses a git remote helper (`transport::address`), which Berth does not run".into(),
-            );
+            return Err(CloneUrlError::RemoteHelper);
         }
         // git's scp-like syntax, `[user@]host:path`: a colon before any slash.
         if let Some((before, _)) = url.split_once(':')
@@ -75,7 +93,7 @@ impl CloneSource {
             let host = before.rsplit_once('@').map_or(before, |(_, h)| h);
             let host = host.trim_start_matches('[').trim_end_matches(']');
             if host.is_empty() {
-                return Err("clone_url names no host".into());
+                return Err(CloneUrlError::NoHost);
             }
             return Ok(Self::Network {
                 scheme: NetScheme::Ssh,
@@ -89,14 +107,13 @@ impl CloneSource {
 
 /// Whether a local `path` lies under one of `allowed` (both resolved, symlinks and `..`
 /// included, so no spelling escapes): `Err` says which rule refuses it.
-pub fn check_local(path: &Path, allowed: &[PathBuf]) -> Result<(), String> {
-    let rule = "a clone_url on this server's own disk (file:// or a path) is allowed only under the directories a site administrator lists (berth serve --clone-allow-dir), or when a site administrator sets it";
+pub fn check_local(path: &Path, allowed: &[PathBuf]) -> Result<(), CloneUrlError> {
     if allowed.is_empty() {
-        return Err(rule.into());
+        return Err(CloneUrlError::LocalNotAllowed);
     }
     let resolved = path
         .canonicalize()
-        .map_err(|_| format!("{rule}; {} does not exist here", path.display()))?;
+        .map_err(|_| CloneUrlError::LocalMissing(path.to_owned()))?;
     let inside = allowed.iter().any(|dir| {
         dir.canonicalize()
             .is_ok_and(|d| resolved.starts_with(&d) && resolved != d)
@@ -104,10 +121,7 @@ pub fn check_local(path: &Path, allowed: &[PathBuf]) -> Result<(), String> {
     if inside {
         Ok(())
     } else {
-        Err(format!(
-            "{rule}; {} is not under any of them",
-            path.display()
-        ))
+        Err(CloneUrlError::LocalOutside(path.to_owned()))
     }
 }
 
@@ -163,7 +177,7 @@ mod tests {
             let got = CloneSource::parse(url);
             match (want, &got) {
                 (Ok(w), Ok(g)) => assert_eq!(g, w, "{url}"),
-                (Err(w), Err(g)) => assert!(g.contains(w), "{url}: {g}"),
+                (Err(w), Err(g)) => assert!(g.to_string().contains(w), "{url}: {g}"),
                 _ => panic!("{url}: {got:?}"),
             }
         }

@@ -42,8 +42,8 @@ pub fn shown_clone_url(url: &str) -> String {
     crate::environments::shown_url(url)
 }
 
-fn clone_url_invalid(message: String) -> ServiceError {
-    ServiceError::invalid("Repository", "clone_url", "invalid", message)
+fn clone_url_invalid(e: crate::clone_source::CloneUrlError) -> ServiceError {
+    ServiceError::invalid("Repository", "clone_url", "invalid", e.to_string())
 }
 
 fn internal_needs_org() -> ServiceError {

@@ -17,6 +17,42 @@ use std::process::Stdio;
 
 use super::Paths;
 
+/// Why the environment's disk could not be made or mounted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DiskError {
+    #[error("cannot {what}: cannot run {program}: {source}{}", advice(program))]
+    CannotRun {
+        what: &'static str,
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot {what}: {program} failed: {stderr}{}", advice(program))]
+    Failed {
+        what: &'static str,
+        program: &'static str,
+        stderr: String,
+    },
+    #[error("cannot {what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn advice(program: &str) -> &'static str {
+    if program == "mkfs.ext4" {
+        "; install e2fsprogs"
+    } else {
+        ""
+    }
+}
+
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> DiskError {
+    move |source| DiskError::Io { what, source }
+}
+
 /// Whether something is mounted at `path`.
 fn mounted(path: &Path) -> bool {
     let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
@@ -29,25 +65,30 @@ fn mounted(path: &Path) -> bool {
         .any(|p| p == wanted)
 }
 
-async fn run(program: &str, args: &[&str]) -> Result<(), String> {
+async fn run(what: &'static str, program: &'static str, args: &[&str]) -> Result<(), DiskError> {
     let out = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .output()
         .await
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+        .map_err(|source| DiskError::CannotRun {
+            what,
+            program,
+            source,
+        })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{program} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(DiskError::Failed {
+            what,
+            program,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
     }
 }
 
 /// Makes the environment's disk on its first start (of `size` bytes) and mounts it.
-pub(super) async fn attach(paths: &Paths, size: u64) -> Result<(), String> {
+pub(super) async fn attach(paths: &Paths, size: u64) -> Result<(), DiskError> {
     if paths.legacy() {
         return Ok(());
     }
@@ -68,13 +109,14 @@ pub(super) async fn attach(paths: &Paths, size: u64) -> Result<(), String> {
                 .truncate(true)
                 .mode(0o600)
                 .open(&making)
-                .map_err(|e| format!("cannot create the environment's disk: {e}"))?
+                .map_err(io("create the environment's disk"))?
         };
         file.set_len(size)
-            .map_err(|e| format!("cannot size the environment's disk: {e}"))?;
+            .map_err(io("size the environment's disk"))?;
         drop(file);
         let path = making.to_string_lossy().into_owned();
         run(
+            "make the environment's disk",
             "mkfs.ext4",
             &[
                 "-q",
@@ -86,10 +128,8 @@ pub(super) async fn attach(paths: &Paths, size: u64) -> Result<(), String> {
                 &path,
             ],
         )
-        .await
-        .map_err(|e| format!("cannot make the environment's disk ({e}); install e2fsprogs"))?;
-        std::fs::rename(&making, &image)
-            .map_err(|e| format!("cannot put the environment's disk in place: {e}"))?;
+        .await?;
+        std::fs::rename(&making, &image).map_err(io("put the environment's disk in place"))?;
     }
     {
         use std::os::unix::fs::DirBuilderExt as _;
@@ -97,9 +137,10 @@ pub(super) async fn attach(paths: &Paths, size: u64) -> Result<(), String> {
             .mode(0o700)
             .recursive(true)
             .create(&mount_point)
-            .map_err(|e| format!("cannot create the environment's disk mount point: {e}"))?;
+            .map_err(io("create the environment's disk mount point"))?;
     }
     run(
+        "mount the environment's disk",
         "mount",
         &[
             "-o",
@@ -108,12 +149,11 @@ pub(super) async fn attach(paths: &Paths, size: u64) -> Result<(), String> {
             &mount_point.to_string_lossy(),
         ],
     )
-    .await
-    .map_err(|e| format!("cannot mount the environment's disk: {e}"))?;
+    .await?;
     {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&mount_point, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("cannot make the environment's disk private: {e}"))?;
+            .map_err(io("make the environment's disk private"))?;
     }
     Ok(())
 }

@@ -4,16 +4,13 @@
 use berth_registry_client::{FailureClass, RegistryError};
 
 /// How the image was being pulled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PulledWith<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PulledWith {
     /// Berth's own registry, with the environment's token: the package pulled, and the
     /// environment's repository.
-    Berth {
-        package: &'a str,
-        repository: &'a str,
-    },
+    Berth { package: String, repository: String },
     /// A login from the triple with this prefix.
-    Login { prefix: &'a str },
+    Login { prefix: String },
     /// No triple names this server.
     Anonymous,
 }
@@ -22,7 +19,7 @@ pub(crate) enum PulledWith<'a> {
 pub(crate) fn pull_failure(
     image: &str,
     host: &str,
-    with: PulledWith<'_>,
+    with: &PulledWith,
     error: &RegistryError,
 ) -> String {
     let class = error.class();
@@ -80,19 +77,23 @@ mod tests {
                 "no registry login for r.example:5000",
             ),
             (
-                PulledWith::Login { prefix: "ACME" },
+                PulledWith::Login {
+                    prefix: "ACME".into(),
+                },
                 &rejected,
                 "rejected the login ACME",
             ),
             (
-                PulledWith::Login { prefix: "ACME" },
+                PulledWith::Login {
+                    prefix: "ACME".into(),
+                },
                 &denied,
                 "the login ACME may not pull",
             ),
             (
                 PulledWith::Berth {
-                    package: "acme/img",
-                    repository: "o/r",
+                    package: "acme/img".into(),
+                    repository: "o/r".into(),
                 },
                 &denied,
                 // The advice is a command that works as written (it once needed --environments).
@@ -100,7 +101,7 @@ mod tests {
             ),
         ];
         for (with, error, want) in table {
-            let got = pull_failure("r.example:5000/team/img:1", "r.example:5000", with, error);
+            let got = pull_failure("r.example:5000/team/img:1", "r.example:5000", &with, error);
             assert!(
                 got.contains(want) && got.contains("r.example:5000"),
                 "{got}"

@@ -487,7 +487,7 @@ impl Berth {
             workspace::clone_login(&secrets).as_ref(),
         )
         .await
-        .map_err(|e| ServiceError::invalid("Codespace", "ref", "invalid", e))
+        .map_err(|e| ServiceError::invalid("Codespace", "ref", "invalid", e.to_string()))
     }
 
     pub async fn list_codespaces(
@@ -804,7 +804,7 @@ impl Berth {
             .mint_environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
             .await?;
         let login = start::own_login(&envs.config.server_url, view.owner.login.as_str(), &token)
-            .map_err(ServiceError::Internal)?;
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let config = paths.docker_dir().join("config.json");
         let owner = std::fs::metadata(&config).ok().map(|m| {
             use std::os::unix::fs::MetadataExt as _;
@@ -823,7 +823,7 @@ impl Berth {
                 &log,
             )
             .await
-            .map_err(ServiceError::Internal)?;
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         self.keep_fresh(envs, name, files, log);
         Ok(())
     }

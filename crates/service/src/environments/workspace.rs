@@ -6,12 +6,61 @@ use std::path::Path;
 use berth_registry_client::egress::{Egress, ResolveError};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::clone_source::{CloneSource, NetScheme};
 use std::process::Stdio;
 
 use berth_domain::devcontainer::{self, DevContainer};
 
+use crate::clone_source::{CloneSource, CloneUrlError, NetScheme};
 use crate::{Result, ServiceError};
+
+/// Why the workspace could not be made or read; each says what to do where there is something.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WorkspaceError {
+    #[error("cannot clone {}: {error}", shown_url(url))]
+    Url { url: String, error: CloneUrlError },
+    #[error("cannot clone {url}: {reason}")]
+    Refused { url: String, reason: String },
+    #[error("cannot clone {url}: {host} does not resolve")]
+    Unresolved { url: String, host: String },
+    #[error("cannot run git: {0}; install git on the server")]
+    NoGit(std::io::Error),
+    #[error("cannot {action} {url}{}: {stderr}", at(.branch))]
+    Git {
+        action: &'static str,
+        url: String,
+        branch: Option<String>,
+        stderr: String,
+    },
+    #[error("looking at {url} took longer than {} s", LOOK_TIMEOUT.as_secs())]
+    Timeout { url: String },
+    #[error(
+        "{0}, the dev container configuration chosen at creation, is not in the workspace at this branch; create the codespace with another devcontainer_path or none"
+    )]
+    ChosenConfigMissing(String),
+    /// A configuration that does not parse: the detail names the line.
+    #[error("{path}: {detail}")]
+    Devcontainer { path: String, detail: String },
+    #[error("{0} is not UTF-8")]
+    NotUtf8(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn at(branch: &Option<String>) -> String {
+    branch
+        .as_ref()
+        .map(|b| format!(" at {b}"))
+        .unwrap_or_default()
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> WorkspaceError {
+    let what = what.into();
+    move |source| WorkspaceError::Io { what, source }
+}
 
 /// Refuses branch names git would read as options or that cannot be refs (`resource` and
 /// `field` name where the name was given).
@@ -87,19 +136,27 @@ async fn prepare_fetch(
     url: &str,
     egress: &Egress,
     login: Option<&CloneLogin>,
-) -> std::result::Result<Fetch, String> {
+) -> std::result::Result<Fetch, WorkspaceError> {
     let mut git = tokio::process::Command::new("git");
     git.args(["-c", "credential.helper=", "-c", "core.hooksPath=/dev/null"]);
     let mut ssh = String::from(
         "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile=/dev/null",
     );
     let mut url = url.to_owned();
-    if let CloneSource::Network { scheme, host, port } = CloneSource::parse(&url)? {
+    let source = CloneSource::parse(&url).map_err(|error| WorkspaceError::Url {
+        url: url.clone(),
+        error,
+    })?;
+    if let CloneSource::Network { scheme, host, port } = source {
         let addrs = egress.resolve(&host, port).await.map_err(|e| match e {
-            ResolveError::Refused(r) => format!("cannot clone {}: {r}", shown_url(&url)),
-            ResolveError::Unknown { .. } => {
-                format!("cannot clone {}: {host} does not resolve", shown_url(&url))
-            }
+            ResolveError::Refused(r) => WorkspaceError::Refused {
+                url: shown_url(&url),
+                reason: r.to_string(),
+            },
+            ResolveError::Unknown { .. } => WorkspaceError::Unresolved {
+                url: shown_url(&url),
+                host: host.clone(),
+            },
         })?;
         let ips: Vec<String> = addrs
             .iter()
@@ -141,7 +198,7 @@ async fn prepare_fetch(
                 base64::engine::general_purpose::STANDARD.encode(pair)
             ))
         });
-    let home = tempfile::tempdir().map_err(|e| format!("cannot clone: {e}"))?;
+    let home = tempfile::tempdir().map_err(io("cannot make git's empty home"))?;
     git.env_clear()
         .env(
             "PATH",
@@ -174,24 +231,20 @@ async fn prepare_fetch(
 /// Runs a prepared fetch; a failure is told with git's own words, the URL without credentials.
 async fn run_fetch(
     mut f: Fetch,
-    what: &str,
+    action: &'static str,
     branch: Option<&str>,
-) -> std::result::Result<(), String> {
-    let out = f
-        .git
-        .output()
-        .await
-        .map_err(|e| format!("cannot run git: {e}; install git on the server"))?;
+) -> std::result::Result<(), WorkspaceError> {
+    let out = f.git.output().await.map_err(WorkspaceError::NoGit)?;
     if out.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr).replace(&f.url, &shown_url(&f.url));
-    Err(format!(
-        "cannot {what} {}{}: {}",
-        shown_url(&f.url),
-        branch.map(|b| format!(" at {b}")).unwrap_or_default(),
-        stderr.trim()
-    ))
+    Err(WorkspaceError::Git {
+        action,
+        url: shown_url(&f.url),
+        branch: branch.map(str::to_owned),
+        stderr: stderr.trim().to_owned(),
+    })
 }
 
 /// Clones `url` (at `branch`, else its default) into `into`, which must not exist. The clone is
@@ -202,7 +255,7 @@ pub(crate) async fn clone(
     into: &Path,
     egress: &Egress,
     login: Option<&CloneLogin>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), WorkspaceError> {
     let parent = into.parent().unwrap_or(Path::new("."));
     let partial = parent.join(".workspace.partial");
     let _ = std::fs::remove_dir_all(&partial);
@@ -216,7 +269,7 @@ pub(crate) async fn clone(
         let _ = std::fs::remove_dir_all(&partial);
         return Err(e);
     }
-    std::fs::rename(&partial, into).map_err(|e| format!("cannot move the clone into place: {e}"))
+    std::fs::rename(&partial, into).map_err(io("cannot move the clone into place"))
 }
 
 /// How long a look at a repository's configurations may take.
@@ -229,8 +282,8 @@ pub(crate) async fn config_paths(
     branch: Option<&str>,
     egress: &Egress,
     login: Option<&CloneLogin>,
-) -> std::result::Result<Vec<String>, String> {
-    let scratch = tempfile::tempdir().map_err(|e| format!("cannot look at the repository: {e}"))?;
+) -> std::result::Result<Vec<String>, WorkspaceError> {
+    let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
     let bare = scratch.path().join("repo.git");
     let mut f = prepare_fetch(url, egress, login).await?;
     // A local path clones by hard links and ignores --depth; as file:// it is a real fetch.
@@ -253,12 +306,8 @@ pub(crate) async fn config_paths(
     f.git.arg("--").arg(&source).arg(&bare);
     tokio::time::timeout(LOOK_TIMEOUT, run_fetch(f, "look at", branch))
         .await
-        .map_err(|_| {
-            format!(
-                "looking at {} took longer than {} s",
-                shown_url(url),
-                LOOK_TIMEOUT.as_secs()
-            )
+        .map_err(|_| WorkspaceError::Timeout {
+            url: shown_url(url),
         })??;
     let out = tokio::process::Command::new("git")
         .arg("--git-dir")
@@ -281,13 +330,14 @@ pub(crate) async fn config_paths(
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(WorkspaceError::NoGit)?;
     if !out.status.success() {
-        return Err(format!(
-            "cannot list the files of {}: {}",
-            shown_url(url),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(WorkspaceError::Git {
+            action: "list the files of",
+            url: shown_url(url),
+            branch: branch.map(str::to_owned),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
     }
     let names = String::from_utf8_lossy(&out.stdout);
     Ok(devcontainer::config_paths(
@@ -300,7 +350,7 @@ pub(crate) async fn config_paths(
 pub(crate) fn read_devcontainer(
     workspace: &Path,
     chosen: Option<&str>,
-) -> std::result::Result<Option<(String, DevContainer)>, String> {
+) -> std::result::Result<Option<(String, DevContainer)>, WorkspaceError> {
     let candidates: Vec<&str> = match chosen {
         Some(c) => vec![c],
         None => devcontainer::DEFAULT_PATHS.to_vec(),
@@ -311,14 +361,15 @@ pub(crate) fn read_devcontainer(
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && chosen.is_none() => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(format!(
-                    "{rel}, the dev container configuration chosen at creation, is not in the workspace at this branch; create the codespace with another devcontainer_path or none"
-                ));
+                return Err(WorkspaceError::ChosenConfigMissing(rel.to_owned()));
             }
-            Err(e) => return Err(format!("cannot read {rel}: {e}")),
+            Err(e) => return Err(io(format!("cannot read {rel}"))(e)),
         };
-        let text = String::from_utf8(bytes).map_err(|_| format!("{rel} is not UTF-8"))?;
-        let parsed = devcontainer::parse(&text).map_err(|e| format!("{rel}: {e}"))?;
+        let text = String::from_utf8(bytes).map_err(|_| WorkspaceError::NotUtf8(rel.to_owned()))?;
+        let parsed = devcontainer::parse(&text).map_err(|e| WorkspaceError::Devcontainer {
+            path: rel.to_owned(),
+            detail: e.to_string(),
+        })?;
         return Ok(Some((rel.to_owned(), parsed)));
     }
     Ok(None)
@@ -356,7 +407,7 @@ mod tests {
             "{\n  // comment\n  \"image\": \"x\"\n  \"remoteUser\": \"a\"\n}\n",
         )
         .unwrap();
-        let err = read_devcontainer(dir.path(), None).unwrap_err();
+        let err = read_devcontainer(dir.path(), None).unwrap_err().to_string();
         assert!(
             err.starts_with(".devcontainer/devcontainer.json: devcontainer.json line 4"),
             "{err}"
@@ -383,8 +434,9 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), dir.path().join(".devcontainer")).unwrap();
         assert_eq!(read_devcontainer(dir.path(), None).unwrap(), None);
         // A configuration chosen at creation must be there; no default stands in for it.
-        let err =
-            read_devcontainer(dir.path(), Some(".devcontainer/py/devcontainer.json")).unwrap_err();
+        let err = read_devcontainer(dir.path(), Some(".devcontainer/py/devcontainer.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("chosen at creation"), "{err}");
     }
 }

@@ -178,7 +178,7 @@ impl Berth {
             );
         match monolithic {
             Some((digest, body)) => Ok(UploadOutcome::Blob(
-                self.finish_upload(caller, name, &id, Ok(digest), None, Some(body))
+                self.finish_upload(caller, name, &id, Some(digest.as_str()), None, Some(body))
                     .await?,
             )),
             None => Ok(UploadOutcome::Session(UploadStatus { id, size: 0 })),
@@ -337,19 +337,27 @@ impl Berth {
     }
 
     /// PUT `/v2/<name>/blobs/uploads/<id>?digest=…`: appends the last chunk (if any; `start` as
-    /// for PATCH), checks the digest, and commits the blob. `digest` is the parsed query
-    /// parameter or why it failed.
+    /// for PATCH), checks the digest, and commits the blob. `digest` is the query parameter as
+    /// given (checked once the upload is known to exist).
     pub async fn finish_upload(
         &self,
         caller: &RegistryCaller,
         name: &RepositoryName,
         id: &str,
-        digest: Result<Digest, String>,
+        digest: Option<&str>,
         start: Option<u64>,
         body: Option<ByteStream>,
     ) -> RegistryResult<Digest> {
         let (_guard, target, mut upload) = self.locked_upload(caller, name, id).await?;
-        let digest = digest.map_err(RegistryError::DigestInvalid)?;
+        let digest = digest
+            .ok_or_else(|| {
+                RegistryError::DigestInvalid(
+                    "the digest query parameter is required to finish an upload".into(),
+                )
+            })
+            .and_then(|d| {
+                Digest::parse(d).map_err(|e| RegistryError::DigestInvalid(e.to_string()))
+            })?;
         if let Some(body) = body {
             let status = self.append_locked(&upload, start, body).await?;
             upload.size = status.size as i64;
