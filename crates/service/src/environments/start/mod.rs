@@ -19,13 +19,13 @@ mod logins;
 mod run;
 mod source;
 mod spec;
+mod workspace;
 
 use berth_domain::codespace::CodespaceState;
 use berth_domain::secrets::ResolvedSecret;
 use berth_registry_client::logins::LoginSecret;
 use secrecy::SecretString;
 
-use super::workspace::{clone, clone_login, shown_url};
 use super::{CodespaceView, CreationLog, Environments, Paths, Verb};
 use crate::logins::{LoginSet, logins_from_secrets};
 use crate::{Berth, Result};
@@ -260,61 +260,6 @@ impl Berth {
             rfc3339(record.expires_at)
         ));
         Ok(token)
-    }
-
-    /// Step 4: the environment's disk (its machine type's size), then the workspace on it,
-    /// cloned at the first start.
-    async fn prepare_workspace(
-        &self,
-        envs: &Environments,
-        view: &CodespaceView,
-        paths: &Paths,
-        secrets: &[ResolvedSecret<SecretString>],
-        log: &CreationLog,
-    ) -> StartResult<()> {
-        let machine = super::isolation::of(&envs.config, &view.record).machine;
-        super::disk::attach(paths, machine.storage_in_bytes).await?;
-        if paths.legacy() {
-            log.line("this environment was made before environments had disks of their own: its storage is not limited");
-        }
-        let workspace = paths.workspace();
-        if workspace.exists() {
-            return Ok(());
-        }
-        let Some(url) = &view.repo.clone_url else {
-            log.line(&format!(
-                "{} has no clone_url; the workspace starts empty",
-                view.repo.full_name()
-            ));
-            std::fs::create_dir_all(&workspace).map_err(|source| {
-                super::workspace::WorkspaceError::Io {
-                    what: "cannot create the workspace".into(),
-                    source,
-                }
-            })?;
-            return Ok(());
-        };
-        let branch = view.record.git_ref.as_deref();
-        let login = clone_login(secrets);
-        log.line(&format!(
-            "cloning {}{}{}",
-            shown_url(url),
-            branch.map(|b| format!(" at {b}")).unwrap_or_default(),
-            if login.is_some() {
-                " with the GIT_CLONE_USERNAME/GIT_CLONE_PASSWORD secrets"
-            } else {
-                ""
-            }
-        ));
-        clone(
-            url,
-            branch,
-            &workspace,
-            self.remote().egress_for(&view.owner),
-            login.as_ref(),
-        )
-        .await?;
-        Ok(())
     }
 }
 

@@ -1,0 +1,61 @@
+//! How environments run on this server: the runtime, where their files live, the URL they reach
+//! Berth at, their machine types, their networks' egress, their id ranges.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_domain::isolation::{EgressPolicy, IdPool, MachineType};
+use berth_runtime::Runtime;
+
+/// Serves Berth (its API and registries) on a listening socket made inside an environment's
+/// network; the handle stops it when the environment stops. Given by the server, which knows
+/// the HTTP application and its TLS.
+#[derive(Clone)]
+pub struct ServeInside(
+    pub Arc<dyn Fn(std::net::TcpListener) -> tokio::task::AbortHandle + Send + Sync>,
+);
+
+impl std::fmt::Debug for ServeInside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServeInside")
+    }
+}
+
+/// How environments run on this server.
+#[derive(Debug, Clone)]
+pub struct EnvironmentConfig {
+    /// Where environments' directories live (`<data>/environments`).
+    pub root: PathBuf,
+    pub runtime: Arc<dyn Runtime>,
+    /// A directory on a tmpfs for what holds plaintext secrets (SPEC §2: plaintext only in
+    /// memory while an environment is started).
+    pub run_root: PathBuf,
+    /// Berth's URL as environments reach it: the API, the registry and npm are under it.
+    pub server_url: String,
+    /// How long an environment token lives (it is replaced at every start, revoked at stop).
+    pub token_ttl: i64,
+    /// The machine types offered; the first is the default.
+    pub machines: Vec<MachineType>,
+    /// What environments' networks may reach beyond the defaults (SPEC §7).
+    pub egress: EgressPolicy,
+    /// The host's own addresses, which environments may not reach.
+    pub host_addresses: Vec<std::net::IpAddr>,
+    /// The host id ranges environments' user namespaces are given.
+    pub id_pool: IdPool,
+    /// How Berth is served inside environments' networks (`None`: not at all, in tests that
+    /// run no HTTP server).
+    pub serve_inside: Option<ServeInside>,
+}
+
+impl EnvironmentConfig {
+    /// The machine type `name` (`None`: the default one).
+    pub fn machine(&self, name: Option<&str>) -> Option<&MachineType> {
+        match name {
+            None => self.machines.first(),
+            Some(n) => self
+                .machines
+                .iter()
+                .find(|m| m.name.eq_ignore_ascii_case(n)),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! An environment's life after creation: list and show, start, stop, delete, exec, its log.
+//! Every verb takes the caller and reaches the environment through `codespace_for` (its owner,
+//! or a site administrator); state changes name the states they may leave.
+
+use std::path::PathBuf;
+
+use berth_runtime::{ExecSpec, Output};
+
+use berth_domain::Scope;
+use berth_domain::codespace::CodespaceState;
+use berth_store::{Listing, Window};
+
+use super::remove_dir;
+use super::{CodespaceView, CreationLog, Verb};
+use crate::authz::Access;
+use crate::{Berth, Principal, Result, ServiceError};
+
+impl Berth {
+    pub async fn list_codespaces(
+        &self,
+        p: &Principal,
+        w: Window,
+    ) -> Result<Listing<CodespaceView>> {
+        let user = self.check(p, Access::Scope(Scope::Codespace)).await?;
+        let listing = self.store.list_codespaces(user.id, w).await?;
+        let mut items = Vec::new();
+        for record in listing.items {
+            items.push(self.view(record).await?);
+        }
+        Ok(Listing {
+            items,
+            total: listing.total,
+        })
+    }
+
+    pub async fn get_codespace(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
+        self.codespace_for(p, name).await
+    }
+
+    /// Starts a stopped (or failed) environment in the background.
+    pub async fn start_codespace(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
+        let view = self.codespace_for(p, name).await?;
+        if !view.record.state.can_start() {
+            // Available, or on its way: nothing to do.
+            return Ok(view);
+        }
+        let moved = self
+            .store
+            .set_codespace_state(
+                name,
+                &[CodespaceState::Shutdown, CodespaceState::Failed],
+                CodespaceState::Queued,
+                None,
+                self.now(),
+            )
+            .await?;
+        if moved {
+            tracing::info!(codespace = %name, "starting an environment");
+            self.spawn_start(name.to_owned(), Verb::Start);
+        }
+        self.codespace_for(p, name).await
+    }
+
+    pub(super) fn spawn_start(&self, name: String, verb: Verb) {
+        let berth = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = berth.run_start(&name, verb).await {
+                tracing::warn!(codespace = %name, error = %e, "an environment's start could not record its failure");
+            }
+        });
+    }
+
+    /// Stops an environment, keeping its workspace and writable layer.
+    pub async fn stop_codespace(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
+        let view = self.codespace_for(p, name).await?;
+        let envs = self.environments()?.clone();
+        if view.record.state == CodespaceState::Shutdown {
+            return Ok(view);
+        }
+        if !view.record.state.can_stop() {
+            return Err(ServiceError::Conflict(format!(
+                "codespace {name} is {}; wait until it is Available, then stop it",
+                view.record.state
+            )));
+        }
+        let lock = envs.lock(name);
+        let _held = lock.lock().await;
+        let now = self.now();
+        let moved = self
+            .store
+            .set_codespace_state(
+                name,
+                &[CodespaceState::Available, CodespaceState::Failed],
+                CodespaceState::ShuttingDown,
+                None,
+                now,
+            )
+            .await?;
+        if !moved {
+            // Something else (a start) got there first.
+            return Err(ServiceError::Conflict(format!(
+                "codespace {name} changed state meanwhile; look again and retry"
+            )));
+        }
+        envs.stop_refreshing(name);
+        let spec = self.bare_spec(&envs, &view.record, &view.repo);
+        let log = CreationLog::open(&envs.paths(name).log());
+        let stopped = envs
+            .config
+            .runtime
+            .stop(&spec)
+            .await
+            .map_err(|e| e.to_string());
+        let tidied = remove_dir(&envs.paths(name).secrets).map_err(|e| e.to_string());
+        self.store
+            .revoke_environment_tokens(name, self.now())
+            .await?;
+        match stopped.and(tidied) {
+            Ok(()) => {
+                log.line("stopped; the workspace and the environment's changes are kept");
+                tracing::info!(codespace = %name, "stopped an environment");
+                self.store
+                    .set_codespace_state(
+                        name,
+                        &[CodespaceState::ShuttingDown],
+                        CodespaceState::Shutdown,
+                        None,
+                        self.now(),
+                    )
+                    .await?;
+            }
+            Err(e) => {
+                let reason = format!("could not stop: {e}");
+                log.line(&reason);
+                tracing::warn!(codespace = %name, error = %e, "an environment could not be stopped");
+                self.store
+                    .set_codespace_state(
+                        name,
+                        &[CodespaceState::ShuttingDown],
+                        CodespaceState::Failed,
+                        Some(&reason),
+                        self.now(),
+                    )
+                    .await?;
+            }
+        }
+        self.codespace_for(p, name).await
+    }
+
+    /// Deletes an environment: stops it, revokes its token, removes its files.
+    pub async fn delete_codespace(&self, p: &Principal, name: &str) -> Result<()> {
+        let view = self.codespace_for(p, name).await?;
+        let envs = self.environments()?.clone();
+        if view.record.state.is_busy() {
+            return Err(ServiceError::Conflict(format!(
+                "codespace {name} is {}; wait until it settles, then delete it",
+                view.record.state
+            )));
+        }
+        let lock = envs.lock(name);
+        let _held = lock.lock().await;
+        let settled = [
+            CodespaceState::Available,
+            CodespaceState::Shutdown,
+            CodespaceState::Failed,
+        ];
+        let moved = self
+            .store
+            .set_codespace_state(name, &settled, CodespaceState::Deleted, None, self.now())
+            .await?;
+        if !moved {
+            return Err(ServiceError::Conflict(format!(
+                "codespace {name} changed state meanwhile; look again and retry"
+            )));
+        }
+        envs.stop_refreshing(name);
+        self.store
+            .revoke_environment_tokens(name, self.now())
+            .await?;
+        let spec = self.bare_spec(&envs, &view.record, &view.repo);
+        let removed = match envs.config.runtime.remove(&spec).await {
+            Ok(()) => {
+                remove_dir(&envs.paths(name).secrets).and_then(|()| remove_dir(&envs.dir(name)))
+            }
+            Err(e) => Err(ServiceError::Internal(format!(
+                "cannot remove the environment: {e}"
+            ))),
+        };
+        if let Err(e) = removed {
+            // Visible again, so that it can be deleted again.
+            let reason = format!("{e}; delete the codespace again");
+            self.store
+                .set_codespace_state(
+                    name,
+                    &[CodespaceState::Deleted],
+                    CodespaceState::Failed,
+                    Some(&reason),
+                    self.now(),
+                )
+                .await?;
+            return Err(e);
+        }
+        self.store.delete_codespace(name).await?;
+        envs.locks.lock().expect("lock map poisoned").remove(name);
+        tracing::info!(codespace = %name, "deleted an environment");
+        Ok(())
+    }
+
+    /// Runs `argv` in a running environment with `stdin` as its standard input (`None`: none),
+    /// streaming its output; returns the exit code (127: no such command, as a shell says).
+    pub async fn exec_codespace(
+        &self,
+        p: &Principal,
+        name: &str,
+        argv: Vec<String>,
+        stdin: Option<Vec<u8>>,
+        output: tokio::sync::mpsc::Sender<Output>,
+    ) -> Result<i32> {
+        let view = self.codespace_for(p, name).await?;
+        let envs = self.environments()?.clone();
+        if argv.is_empty() {
+            return Err(ServiceError::invalid(
+                "Codespace",
+                "command",
+                "missing_field",
+                "give the command to run",
+            ));
+        }
+        if view.record.state != CodespaceState::Available {
+            return Err(ServiceError::Conflict(format!(
+                "codespace {name} is {}, not Available; start it with `berth codespace start {name}`",
+                view.record.state
+            )));
+        }
+        let spec = self.bare_spec(&envs, &view.record, &view.repo);
+        envs.config
+            .runtime
+            .exec(&spec, &ExecSpec { argv, stdin }, output)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("cannot run the command: {e}")))
+    }
+
+    /// The creation log's path, for reading and following.
+    pub async fn codespace_log(
+        &self,
+        p: &Principal,
+        name: &str,
+    ) -> Result<(CodespaceView, PathBuf)> {
+        let view = self.codespace_for(p, name).await?;
+        let envs = self.environments()?;
+        let path = envs.paths(name).log();
+        Ok((view, path))
+    }
+
+    /// The state of `name` now (for following a log until the environment settles).
+    pub async fn codespace_state(&self, name: &str) -> Result<Option<CodespaceState>> {
+        Ok(self.store.codespace_by_name(name).await?.map(|c| c.state))
+    }
+}

@@ -1,0 +1,104 @@
+//! What a restart of the server leaves: starts and stops it interrupted are `Failed`, `Available`
+//! environments whose process is gone are `Shutdown`, and running ones get their logins kept
+//! fresh and Berth served inside their networks again.
+
+use berth_domain::codespace::CodespaceState;
+
+use super::{CodespaceView, CreationLog, Environments, start};
+use crate::{Berth, Result, ServiceError};
+
+impl Berth {
+    /// Settles environments a restart of the server interrupted: a start or stop under way is
+    /// `Failed` (start it again), an `Available` one whose process is gone is `Shutdown`, and
+    /// running ones get their ECR logins kept fresh again.
+    pub async fn recover_codespaces(&self) -> Result<()> {
+        let Some(envs) = self.environments.clone() else {
+            return Ok(());
+        };
+        let busy = [
+            CodespaceState::Queued,
+            CodespaceState::Provisioning,
+            CodespaceState::Starting,
+            CodespaceState::ShuttingDown,
+        ];
+        for record in self.store.codespaces_in_states(&busy).await? {
+            self.store
+                .set_codespace_state(
+                    &record.name,
+                    &busy,
+                    CodespaceState::Failed,
+                    Some("interrupted by a restart of the server; start it again"),
+                    self.now(),
+                )
+                .await?;
+        }
+        for record in self
+            .store
+            .codespaces_in_states(&[CodespaceState::Available])
+            .await?
+        {
+            let view = self.view(record).await?;
+            let spec = self.bare_spec(&envs, &view.record, &view.repo);
+            let running = envs.config.runtime.running(&spec).await.unwrap_or(false);
+            if running {
+                if let Err(e) = self.refresh_logins(&envs, &view).await {
+                    tracing::warn!(codespace = %view.record.name, error = %e, "cannot keep the environment's logins fresh");
+                }
+                // The listener the previous server made inside went with it.
+                let log = CreationLog::open(&envs.paths(&view.record.name).log());
+                if let Err(e) = self.serve_inside(&envs, &spec, &log).await {
+                    tracing::warn!(codespace = %view.record.name, error = %e, "cannot serve Berth inside the environment again");
+                }
+            } else {
+                self.store
+                    .set_codespace_state(
+                        &view.record.name,
+                        &[CodespaceState::Available],
+                        CodespaceState::Shutdown,
+                        None,
+                        self.now(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+    /// After a restart of the server, writes a running environment's logins again (with a new
+    /// environment token for Berth's registry; the one in its variables stays valid until it
+    /// expires) and keeps them fresh.
+    async fn refresh_logins(&self, envs: &Environments, view: &CodespaceView) -> Result<()> {
+        let name = view.record.name.as_str();
+        let paths = envs.paths(name);
+        let log = CreationLog::open(&paths.log());
+        let secrets = self
+            .environment_secret_values(&view.owner, &view.repo)
+            .await?;
+        let set = crate::logins::logins_from_secrets(&secrets);
+        let (token, _) = self
+            .mint_environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
+            .await?;
+        let login = start::own_login(&envs.config.server_url, view.owner.login.as_str(), &token)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let config = paths.docker_dir().join("config.json");
+        let owner = std::fs::metadata(&config).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt as _;
+            (m.uid(), m.gid())
+        });
+        let files = self
+            .write_logins(
+                &paths,
+                &set,
+                login,
+                &token,
+                start::Rewrite {
+                    npm_scope: None,
+                    owner,
+                },
+                &log,
+            )
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.keep_fresh(envs, name, files, log);
+        Ok(())
+    }
+}
