@@ -3,7 +3,6 @@
 //! (plain text, optionally followed until the environment settles).
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body as HttpBody;
@@ -14,7 +13,6 @@ use base64::Engine as _;
 use berth_service::environments::{CodespaceView, NewEnvironment, Output};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -431,49 +429,20 @@ pub struct LogQuery {
     follow: bool,
 }
 
-/// The creation log as text; with `follow=true`, streamed until the environment settles.
+/// The creation log as text; with `follow=true`, streamed until the environment settles (the
+/// service follows it; this only frames what it sends).
 pub async fn logs(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path(name): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Response> {
-    let (_, path) = s.berth.codespace_log(&p, &name).await?;
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     if !q.follow {
-        let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
-        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+        let log = s.berth.codespace_log(&p, &name).await?;
+        return Ok((text, log).into_response());
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, Infallible>>(16);
-    tokio::spawn(async move {
-        let mut offset = 0u64;
-        loop {
-            if tx.is_closed() {
-                return;
-            }
-            // Read the state first: what was written before it settled is then sent in full.
-            let settled =
-                !matches!(s.berth.codespace_state(&name).await, Ok(Some(st)) if st.is_busy());
-            if let Ok(mut f) = tokio::fs::File::open(&path).await {
-                let mut buf = Vec::new();
-                if f.seek(std::io::SeekFrom::Start(offset)).await.is_ok()
-                    && f.read_to_end(&mut buf).await.is_ok()
-                    && !buf.is_empty()
-                {
-                    offset += buf.len() as u64;
-                    if tx.send(Ok(buf)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            if settled {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        HttpBody::from_stream(tokio_stream_from(rx)),
-    )
-        .into_response())
+    let pieces = s.berth.follow_codespace_log(&p, &name).await?;
+    let stream = futures_util::StreamExt::map(tokio_stream_from(pieces), Ok::<_, Infallible>);
+    Ok((text, HttpBody::from_stream(stream)).into_response())
 }

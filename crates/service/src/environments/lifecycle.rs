@@ -2,8 +2,6 @@
 //! Every verb takes the caller and reaches the environment through `codespace_for` (its owner,
 //! or a site administrator); state changes name the states they may leave.
 
-use std::path::PathBuf;
-
 use berth_runtime::{ExecSpec, Output};
 
 use berth_domain::Scope;
@@ -11,7 +9,7 @@ use berth_domain::codespace::CodespaceState;
 use berth_store::{Listing, Window};
 
 use super::remove_dir;
-use super::{CodespaceView, CreationLog, Verb};
+use super::{CodespaceView, Verb};
 use crate::authz::Access;
 use crate::{Berth, Principal, Result, ServiceError};
 
@@ -44,14 +42,14 @@ impl Berth {
             // Available, or on its way: nothing to do.
             return Ok(view);
         }
+        let envs = self.environments()?.clone();
         let moved = self
-            .store
-            .set_codespace_state(
+            .transition(
+                &envs,
                 name,
                 &[CodespaceState::Shutdown, CodespaceState::Failed],
                 CodespaceState::Queued,
                 None,
-                self.now(),
             )
             .await?;
         if moved {
@@ -85,15 +83,13 @@ impl Berth {
         }
         let lock = envs.lock(name);
         let _held = lock.lock().await;
-        let now = self.now();
         let moved = self
-            .store
-            .set_codespace_state(
+            .transition(
+                &envs,
                 name,
                 &[CodespaceState::Available, CodespaceState::Failed],
                 CodespaceState::ShuttingDown,
                 None,
-                now,
             )
             .await?;
         if !moved {
@@ -104,7 +100,7 @@ impl Berth {
         }
         envs.stop_refreshing(name);
         let spec = self.bare_spec(&envs, &view.record, &view.repo);
-        let log = CreationLog::open(&envs.paths(name).log());
+        let log = envs.log(name);
         let stopped = envs
             .config
             .runtime
@@ -119,29 +115,27 @@ impl Berth {
             Ok(()) => {
                 log.line("stopped; the workspace and the environment's changes are kept");
                 tracing::info!(codespace = %name, "stopped an environment");
-                self.store
-                    .set_codespace_state(
-                        name,
-                        &[CodespaceState::ShuttingDown],
-                        CodespaceState::Shutdown,
-                        None,
-                        self.now(),
-                    )
-                    .await?;
+                self.transition(
+                    &envs,
+                    name,
+                    &[CodespaceState::ShuttingDown],
+                    CodespaceState::Shutdown,
+                    None,
+                )
+                .await?;
             }
             Err(e) => {
                 let reason = format!("could not stop: {e}");
                 log.line(&reason);
                 tracing::warn!(codespace = %name, error = %e, "an environment could not be stopped");
-                self.store
-                    .set_codespace_state(
-                        name,
-                        &[CodespaceState::ShuttingDown],
-                        CodespaceState::Failed,
-                        Some(&reason),
-                        self.now(),
-                    )
-                    .await?;
+                self.transition(
+                    &envs,
+                    name,
+                    &[CodespaceState::ShuttingDown],
+                    CodespaceState::Failed,
+                    Some(&reason),
+                )
+                .await?;
             }
         }
         self.codespace_for(p, name).await
@@ -165,8 +159,7 @@ impl Berth {
             CodespaceState::Failed,
         ];
         let moved = self
-            .store
-            .set_codespace_state(name, &settled, CodespaceState::Deleted, None, self.now())
+            .transition(&envs, name, &settled, CodespaceState::Deleted, None)
             .await?;
         if !moved {
             return Err(ServiceError::Conflict(format!(
@@ -189,19 +182,18 @@ impl Berth {
         if let Err(e) = removed {
             // Visible again, so that it can be deleted again.
             let reason = format!("{e}; delete the codespace again");
-            self.store
-                .set_codespace_state(
-                    name,
-                    &[CodespaceState::Deleted],
-                    CodespaceState::Failed,
-                    Some(&reason),
-                    self.now(),
-                )
-                .await?;
+            self.transition(
+                &envs,
+                name,
+                &[CodespaceState::Deleted],
+                CodespaceState::Failed,
+                Some(&reason),
+            )
+            .await?;
             return Err(e);
         }
         self.store.delete_codespace(name).await?;
-        envs.locks.lock().expect("lock map poisoned").remove(name);
+        envs.forget(name);
         tracing::info!(codespace = %name, "deleted an environment");
         Ok(())
     }
@@ -238,22 +230,5 @@ impl Berth {
             .exec(&spec, &ExecSpec { argv, stdin }, output)
             .await
             .map_err(|e| ServiceError::Internal(format!("cannot run the command: {e}")))
-    }
-
-    /// The creation log's path, for reading and following.
-    pub async fn codespace_log(
-        &self,
-        p: &Principal,
-        name: &str,
-    ) -> Result<(CodespaceView, PathBuf)> {
-        let view = self.codespace_for(p, name).await?;
-        let envs = self.environments()?;
-        let path = envs.paths(name).log();
-        Ok((view, path))
-    }
-
-    /// The state of `name` now (for following a log until the environment settles).
-    pub async fn codespace_state(&self, name: &str) -> Result<Option<CodespaceState>> {
-        Ok(self.store.codespace_by_name(name).await?.map(|c| c.state))
     }
 }

@@ -59,6 +59,8 @@ pub(crate) struct Environments {
     refreshers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// Berth served inside each running environment's network.
     inside: Mutex<HashMap<String, Vec<tokio::task::AbortHandle>>>,
+    /// Each environment's events (a line logged, a state changed), for followers of its log.
+    events: Mutex<HashMap<String, Arc<tokio::sync::watch::Sender<u64>>>>,
 }
 
 impl Environments {
@@ -68,7 +70,33 @@ impl Environments {
             locks: Mutex::new(HashMap::new()),
             refreshers: Mutex::new(HashMap::new()),
             inside: Mutex::new(HashMap::new()),
+            events: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn events(&self, name: &str) -> Arc<tokio::sync::watch::Sender<u64>> {
+        self.events
+            .lock()
+            .expect("event map poisoned")
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(tokio::sync::watch::channel(0).0))
+            .clone()
+    }
+
+    /// The environment's creation log; every line written is an event its followers hear.
+    fn log(&self, name: &str) -> CreationLog {
+        CreationLog::new(self.paths(name).log(), self.events(name))
+    }
+
+    /// Tells the followers of `name`'s log that something happened (its state changed).
+    fn notify(&self, name: &str) {
+        self.events(name).send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Forgets a deleted environment: its lock and its events (followers of its log end).
+    fn forget(&self, name: &str) {
+        self.locks.lock().expect("lock map poisoned").remove(name);
+        self.events.lock().expect("event map poisoned").remove(name);
     }
 
     fn lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -164,6 +192,24 @@ impl Berth {
                 "environments are not enabled on this server; start it with berth serve (which runs them with runc)".into(),
             )
         })
+    }
+
+    /// Moves `name` from one of the states `from` to `to` (`reason`: why it is `Failed`), and
+    /// tells the followers of its log; `false` when it was in none of `from`.
+    async fn transition(
+        &self,
+        envs: &Environments,
+        name: &str,
+        from: &[CodespaceState],
+        to: CodespaceState,
+        reason: Option<&str>,
+    ) -> Result<bool> {
+        let moved = self
+            .store
+            .set_codespace_state(name, from, to, reason, self.now())
+            .await?;
+        envs.notify(name);
+        Ok(moved)
     }
 
     /// The runtime spec of an environment, without variables (which only a start resolves).

@@ -4,7 +4,7 @@
 
 use berth_domain::codespace::CodespaceState;
 
-use super::{CodespaceView, CreationLog, Environments, start};
+use super::{CodespaceView, Environments, start};
 use crate::{Berth, Result, ServiceError};
 
 impl Berth {
@@ -22,15 +22,14 @@ impl Berth {
             CodespaceState::ShuttingDown,
         ];
         for record in self.store.codespaces_in_states(&busy).await? {
-            self.store
-                .set_codespace_state(
-                    &record.name,
-                    &busy,
-                    CodespaceState::Failed,
-                    Some("interrupted by a restart of the server; start it again"),
-                    self.now(),
-                )
-                .await?;
+            self.transition(
+                &envs,
+                &record.name,
+                &busy,
+                CodespaceState::Failed,
+                Some("interrupted by a restart of the server; start it again"),
+            )
+            .await?;
         }
         for record in self
             .store
@@ -45,20 +44,19 @@ impl Berth {
                     tracing::warn!(codespace = %view.record.name, error = %e, "cannot keep the environment's logins fresh");
                 }
                 // The listener the previous server made inside went with it.
-                let log = CreationLog::open(&envs.paths(&view.record.name).log());
+                let log = envs.log(&view.record.name);
                 if let Err(e) = self.serve_inside(&envs, &spec, &log).await {
                     tracing::warn!(codespace = %view.record.name, error = %e, "cannot serve Berth inside the environment again");
                 }
             } else {
-                self.store
-                    .set_codespace_state(
-                        &view.record.name,
-                        &[CodespaceState::Available],
-                        CodespaceState::Shutdown,
-                        None,
-                        self.now(),
-                    )
-                    .await?;
+                self.transition(
+                    &envs,
+                    &view.record.name,
+                    &[CodespaceState::Available],
+                    CodespaceState::Shutdown,
+                    None,
+                )
+                .await?;
             }
         }
         Ok(())
@@ -69,7 +67,7 @@ impl Berth {
     async fn refresh_logins(&self, envs: &Environments, view: &CodespaceView) -> Result<()> {
         let name = view.record.name.as_str();
         let paths = envs.paths(name);
-        let log = CreationLog::open(&paths.log());
+        let log = envs.log(name);
         let secrets = self
             .environment_secret_values(&view.owner, &view.repo)
             .await?;

@@ -49,7 +49,7 @@ impl Berth {
         }
         let view = self.view(record).await?;
         let paths = envs.paths(name);
-        let log = CreationLog::open(&paths.log());
+        let log = envs.log(name);
         log.line(&format!(
             "{} codespace {name} for {} (runtime {})",
             match verb {
@@ -59,28 +59,26 @@ impl Berth {
             view.repo.full_name(),
             envs.config.runtime.kind()
         ));
-        self.store
-            .set_codespace_state(
-                name,
-                &[CodespaceState::Queued],
-                CodespaceState::Provisioning,
-                None,
-                self.now(),
-            )
-            .await?;
+        self.transition(
+            &envs,
+            name,
+            &[CodespaceState::Queued],
+            CodespaceState::Provisioning,
+            None,
+        )
+        .await?;
         match self.provision(&envs, &view, &paths, &log).await {
             Ok(()) => {
                 log.line("codespace is Available");
                 tracing::info!(codespace = %name, "an environment is available");
-                self.store
-                    .set_codespace_state(
-                        name,
-                        &[CodespaceState::Starting],
-                        CodespaceState::Available,
-                        None,
-                        self.now(),
-                    )
-                    .await?;
+                self.transition(
+                    &envs,
+                    name,
+                    &[CodespaceState::Starting],
+                    CodespaceState::Available,
+                    None,
+                )
+                .await?;
             }
             Err(failure) => {
                 self.fail_start(&envs, &view, &paths, &log, &failure)
@@ -115,15 +113,14 @@ impl Berth {
         self.store
             .revoke_environment_tokens(name, self.now())
             .await?;
-        self.store
-            .set_codespace_state(
-                name,
-                &[CodespaceState::Provisioning, CodespaceState::Starting],
-                CodespaceState::Failed,
-                Some(&reason),
-                self.now(),
-            )
-            .await?;
+        self.transition(
+            envs,
+            name,
+            &[CodespaceState::Provisioning, CodespaceState::Starting],
+            CodespaceState::Failed,
+            Some(&reason),
+        )
+        .await?;
         Ok(())
     }
 

@@ -22,15 +22,14 @@ impl Berth {
         mut files: AuthFiles,
         log: &CreationLog,
     ) -> StartResult<AuthFiles> {
-        self.store
-            .set_codespace_state(
-                &spec.name,
-                &[CodespaceState::Provisioning],
-                CodespaceState::Starting,
-                None,
-                self.now(),
-            )
-            .await?;
+        self.transition(
+            envs,
+            &spec.name,
+            &[CodespaceState::Provisioning],
+            CodespaceState::Starting,
+            None,
+        )
+        .await?;
         log.line(&super::super::isolation::describe(&spec.isolation));
         let ids = envs
             .config
