@@ -546,6 +546,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         host_addresses: host_addresses.clone(),
         id_pool: IdPool::default(),
         serve_inside: Some(serve_inside(inside_app.clone())),
+        disks: true,
     });
     let app = berth_http::app(AppState::new(berth.clone(), &base_url));
     let tls_config = match &settings.tls {

@@ -19,6 +19,7 @@ pub mod layers;
 pub mod network;
 pub mod runc;
 pub mod seccomp;
+pub mod testing;
 pub mod unpack;
 pub mod users;
 

@@ -84,18 +84,42 @@ impl Reply {
 
 impl TestApp {
     pub async fn new() -> Self {
-        Self::with_bootstrap(None).await
+        Self::with_bootstrap(None, None).await
     }
 
     /// A server whose site administrator's token was chosen by the operator.
     pub async fn new_with_bootstrap(token: &str) -> Self {
-        Self::with_bootstrap(Some(token)).await
+        Self::with_bootstrap(Some(token), None).await
     }
 
-    async fn with_bootstrap(token: Option<&str>) -> Self {
+    /// A server whose environments run on `runtime` (a recording one: nothing is mounted or
+    /// run, environments have no disks of their own and Berth is not served inside them).
+    pub async fn with_runtime(runtime: Arc<dyn berth_runtime::Runtime>) -> Self {
+        Self::with_bootstrap(None, Some(runtime)).await
+    }
+
+    async fn with_bootstrap(
+        token: Option<&str>,
+        runtime: Option<Arc<dyn berth_runtime::Runtime>>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000)));
-        let berth = build(dir.path(), clock.clone()).await;
+        let mut berth = build(dir.path(), clock.clone()).await;
+        if let Some(runtime) = runtime {
+            berth = berth.with_environments(berth_service::environments::EnvironmentConfig {
+                root: dir.path().join("environments"),
+                run_root: dir.path().join("run"),
+                runtime,
+                server_url: BASE.to_owned(),
+                token_ttl: 3600,
+                machines: berth_domain::isolation::MachineType::defaults(),
+                egress: berth_domain::isolation::EgressPolicy::default(),
+                host_addresses: Vec::new(),
+                id_pool: berth_domain::isolation::IdPool::default(),
+                serve_inside: None,
+                disks: false,
+            });
+        }
         let minted = berth
             .bootstrap(
                 token
@@ -226,6 +250,26 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         self.token_for(login, scopes).await
+    }
+
+    /// Puts an environment in `to` behind the service's back (through a second connection to its
+    /// database), as a crash or a concurrent operation would leave it.
+    pub async fn force_codespace_state(
+        &self,
+        name: &str,
+        to: berth_domain::codespace::CodespaceState,
+    ) {
+        let store = Store::connect(&Store::sqlite_url(&self.dir.path().join("berth.db")))
+            .await
+            .unwrap();
+        let all = berth_domain::codespace::CodespaceState::ALL;
+        assert!(
+            store
+                .set_codespace_state(name, &all, to, None, 0)
+                .await
+                .unwrap()
+        );
+        store.close().await;
     }
 
     pub async fn token_for(&self, login: &str, scopes: &[&str]) -> String {

@@ -45,6 +45,10 @@ pub struct EnvironmentConfig {
     /// How Berth is served inside environments' networks (`None`: not at all, in tests that
     /// run no HTTP server).
     pub serve_inside: Option<ServeInside>,
+    /// Whether each environment gets a disk of its own (an ext4 image of its machine type's
+    /// size, loop-mounted: `berth serve` always); without, its files sit on the server's disk
+    /// (tests of the lifecycle with a recording runtime, which mount nothing).
+    pub disks: bool,
 }
 
 impl EnvironmentConfig {

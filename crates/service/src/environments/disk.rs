@@ -89,7 +89,7 @@ async fn run(what: &'static str, program: &'static str, args: &[&str]) -> Result
 
 /// Makes the environment's disk on its first start (of `size` bytes) and mounts it.
 pub(super) async fn attach(paths: &Paths, size: u64) -> Result<(), DiskError> {
-    if paths.legacy() {
+    if paths.on_server_disk() {
         return Ok(());
     }
     let mount_point = paths.disk();

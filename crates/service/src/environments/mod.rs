@@ -116,6 +116,7 @@ impl Environments {
         Paths {
             dir: self.dir(name),
             secrets: self.config.run_root.join(name),
+            disks: self.config.disks,
         }
     }
 

@@ -7,6 +7,8 @@ pub(crate) struct Paths {
     pub dir: PathBuf,
     /// In memory: removed at stop.
     pub secrets: PathBuf,
+    /// Environments have disks of their own on this server.
+    pub disks: bool,
 }
 
 impl Paths {
@@ -24,9 +26,14 @@ impl Paths {
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk")
     }
+    /// Whether the workspace and the runtime's state are directly on the server's disk: no disks
+    /// on this server, or an environment from before them.
+    pub fn on_server_disk(&self) -> bool {
+        !self.disks || self.legacy()
+    }
     /// Where the workspace and the runtime's state are: on the environment's disk.
     fn on_disk(&self) -> PathBuf {
-        if self.legacy() {
+        if self.on_server_disk() {
             self.dir.clone()
         } else {
             self.disk()

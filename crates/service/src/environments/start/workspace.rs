@@ -22,7 +22,7 @@ impl Berth {
     ) -> StartResult<()> {
         let machine = super::super::isolation::of(&envs.config, &view.record).machine;
         super::super::disk::attach(paths, machine.storage_in_bytes).await?;
-        if paths.legacy() {
+        if paths.disks && paths.legacy() {
             log.line("this environment was made before environments had disks of their own: its storage is not limited");
         }
         let workspace = paths.workspace();

@@ -1,0 +1,411 @@
+//! The environment lifecycle as a state machine, driven through the API with a recording
+//! runtime (no runc, no kernel, no image): every verb in every state, failures at each step,
+//! verbs that meet a start under way, and what a restart of the server settles.
+
+mod support;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use berth_domain::codespace::CodespaceState::{self, *};
+use berth_runtime::testing::{Call, RecordingRuntime};
+use serde_json::{Value, json};
+use support::TestApp;
+
+const IMAGE: &str = "berth.test/alice/img:1";
+
+struct Lab {
+    app: TestApp,
+    runtime: RecordingRuntime,
+    alice: String,
+}
+
+impl Lab {
+    async fn new() -> Self {
+        let runtime = RecordingRuntime::new();
+        let app = TestApp::with_runtime(Arc::new(runtime.clone())).await;
+        let alice = app.user("alice", &["repo", "codespace"]).await;
+        let r = app
+            .post("/api/v3/user/repos", Some(&alice), json!({"name": "web"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        Self {
+            app,
+            runtime,
+            alice,
+        }
+    }
+
+    /// Creates an environment (with `body`'s fields) and returns its name without waiting.
+    async fn create_with(&self, body: Value) -> String {
+        let r = self
+            .app
+            .post(
+                "/api/v3/repos/alice/web/codespaces",
+                Some(&self.alice),
+                body,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["name"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an environment of the test image and waits until it settles.
+    async fn created(&self) -> String {
+        let name = self.create_with(json!({"image": IMAGE})).await;
+        self.settle(&name).await;
+        name
+    }
+
+    /// The creation log, followed until the environment settles (the service ends the stream).
+    async fn settle(&self, name: &str) -> String {
+        let r = self
+            .app
+            .get(
+                &format!("/api/v3/user/codespaces/{name}/logs?follow=true"),
+                Some(&self.alice),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        String::from_utf8(r.raw).unwrap()
+    }
+
+    async fn state(&self, name: &str) -> Option<(CodespaceState, Value)> {
+        let r = self
+            .app
+            .get(
+                &format!("/api/v3/user/codespaces/{name}"),
+                Some(&self.alice),
+            )
+            .await;
+        if r.status == StatusCode::NOT_FOUND {
+            return None;
+        }
+        let state = CodespaceState::parse(r.body["state"].as_str().unwrap()).unwrap();
+        Some((state, r.body["state_reason"].clone()))
+    }
+
+    async fn verb(&self, name: &str, verb: Verb) -> (StatusCode, Value) {
+        let path = format!("/api/v3/user/codespaces/{name}");
+        let r = match verb {
+            Verb::Start => {
+                self.app
+                    .post(&format!("{path}/start"), Some(&self.alice), json!({}))
+                    .await
+            }
+            Verb::Stop => {
+                self.app
+                    .post(&format!("{path}/stop"), Some(&self.alice), json!({}))
+                    .await
+            }
+            Verb::Delete => self.app.delete(&path, Some(&self.alice)).await,
+            Verb::Exec => {
+                self.app
+                    .post(
+                        &format!("{path}/exec"),
+                        Some(&self.alice),
+                        json!({"command": ["true"]}),
+                    )
+                    .await
+            }
+        };
+        // exec answers NDJSON frames: its outcome is the last one.
+        let body = match verb {
+            Verb::Exec if r.status == StatusCode::OK => {
+                let text = String::from_utf8(r.raw).unwrap();
+                serde_json::from_str(text.lines().last().unwrap()).unwrap()
+            }
+            _ => r.body,
+        };
+        (r.status, body)
+    }
+
+    /// The plaintext-secret directory of `name` (on the tmpfs under `berth serve`).
+    fn secret_dir(&self, name: &str) -> std::path::PathBuf {
+        self.app.dir().join("run").join(name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Start,
+    Stop,
+    Delete,
+    Exec,
+}
+
+/// What a verb leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Answered with this status; the environment is then in this state.
+    Then(StatusCode, CodespaceState),
+    /// A start was queued and ran to the end: `Available`.
+    Started,
+    /// Gone.
+    Deleted,
+    /// Refused: 409 and the state unchanged.
+    Refused,
+    /// exec ran the command (exit code 0).
+    Ran,
+    /// exec was refused inside its stream (the state unchanged).
+    NotRunning,
+}
+
+#[tokio::test]
+async fn every_verb_in_every_state_does_what_the_table_says() {
+    use Outcome::*;
+    use Verb::*;
+    let ok = StatusCode::OK;
+    let table: &[(CodespaceState, [(Verb, Outcome); 4])] = &[
+        (
+            Available,
+            [
+                (Start, Then(ok, Available)),
+                (Stop, Then(ok, Shutdown)),
+                (Delete, Deleted),
+                (Exec, Ran),
+            ],
+        ),
+        (
+            Shutdown,
+            [
+                (Start, Started),
+                (Stop, Then(ok, Shutdown)),
+                (Delete, Deleted),
+                (Exec, NotRunning),
+            ],
+        ),
+        (
+            Failed,
+            [
+                (Start, Started),
+                (Stop, Then(ok, Shutdown)),
+                (Delete, Deleted),
+                (Exec, NotRunning),
+            ],
+        ),
+        (
+            Queued,
+            [
+                (Start, Then(ok, Queued)),
+                (Stop, Refused),
+                (Delete, Refused),
+                (Exec, NotRunning),
+            ],
+        ),
+        (
+            Provisioning,
+            [
+                (Start, Then(ok, Provisioning)),
+                (Stop, Refused),
+                (Delete, Refused),
+                (Exec, NotRunning),
+            ],
+        ),
+        (
+            Starting,
+            [
+                (Start, Then(ok, Starting)),
+                (Stop, Refused),
+                (Delete, Refused),
+                (Exec, NotRunning),
+            ],
+        ),
+        (
+            ShuttingDown,
+            [
+                (Start, Then(ok, ShuttingDown)),
+                (Stop, Refused),
+                (Delete, Refused),
+                (Exec, NotRunning),
+            ],
+        ),
+    ];
+    let lab = Lab::new().await;
+    for (state, row) in table {
+        for (verb, outcome) in row {
+            let name = lab.created().await;
+            if *state != Available {
+                lab.app.force_codespace_state(&name, *state).await;
+            }
+            let (status, body) = lab.verb(&name, *verb).await;
+            let case = format!("{verb:?} in {state:?}: {status} {body}");
+            match outcome {
+                Then(want, then) => {
+                    assert_eq!(status, *want, "{case}");
+                    assert_eq!(lab.state(&name).await.unwrap().0, *then, "{case}");
+                }
+                Started => {
+                    assert_eq!(status, StatusCode::OK, "{case}");
+                    lab.settle(&name).await;
+                    assert_eq!(lab.state(&name).await.unwrap().0, Available, "{case}");
+                }
+                Deleted => {
+                    assert_eq!(status, StatusCode::ACCEPTED, "{case}");
+                    assert!(lab.state(&name).await.is_none(), "{case}");
+                    assert!(!lab.secret_dir(&name).exists(), "{case}");
+                    assert_eq!(
+                        lab.runtime.calls_for(&name).last(),
+                        Some(&Call::Remove),
+                        "{case}"
+                    );
+                }
+                Refused => {
+                    assert_eq!(status, StatusCode::CONFLICT, "{case}");
+                    assert_eq!(lab.state(&name).await.unwrap().0, *state, "{case}");
+                }
+                Ran => {
+                    assert_eq!(body["exit_code"], 0, "{case}");
+                }
+                NotRunning => {
+                    assert!(
+                        body["error"]
+                            .as_str()
+                            .is_some_and(|e| e.contains("not Available")),
+                        "{case}"
+                    );
+                    assert_eq!(lab.state(&name).await.unwrap().0, *state, "{case}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_start_runs_its_steps_in_order_and_a_stop_leaves_no_secret_on_disk() {
+    let lab = Lab::new().await;
+    let name = lab.created().await;
+    let log = lab.settle(&name).await;
+    let steps = [
+        "creating codespace",
+        "secrets: none",
+        "issued a fresh environment token",
+        "has no clone_url; the workspace starts empty",
+        "image berth.test/alice/img:1 (asked for at creation)",
+        "pulling berth.test/alice/img:1 from Berth's registry with the environment token",
+        "prepared berth.test/alice/img:1 (recording runtime)",
+        "logged in inside the environment",
+        "running as uid 0",
+        "codespace is Available",
+    ];
+    let mut at = 0;
+    for step in steps {
+        let found = log[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step:?} after {at} in:\n{log}"));
+        at += found;
+    }
+    assert_eq!(lab.runtime.calls_for(&name), [Call::Prepare, Call::Start]);
+    assert!(
+        lab.secret_dir(&name)
+            .join("home/docker/config.json")
+            .exists()
+    );
+    lab.verb(&name, Verb::Stop).await;
+    assert!(
+        !lab.secret_dir(&name).exists(),
+        "the plaintext is gone at stop"
+    );
+    assert!(!lab.runtime.is_running(&name));
+}
+
+#[tokio::test]
+async fn a_failure_at_each_step_leaves_the_environment_failed_and_no_secret_on_disk() {
+    let lab = Lab::new().await;
+    // The runtime's steps.
+    for (call, message) in [
+        (Call::Prepare, "no such image"),
+        (Call::Start, "runc exploded"),
+    ] {
+        lab.runtime.fail_next(call, message);
+        let name = lab.create_with(json!({"image": IMAGE})).await;
+        let log = lab.settle(&name).await;
+        let (state, reason) = lab.state(&name).await.unwrap();
+        assert_eq!(state, Failed, "{call:?}: {log}");
+        assert!(
+            reason.as_str().unwrap().contains(message),
+            "{call:?}: {reason}"
+        );
+        assert!(log.contains(&format!("failed: {message}")), "{log}");
+        assert!(
+            !lab.secret_dir(&name).exists(),
+            "{call:?}: no plaintext left"
+        );
+        assert!(
+            !lab.runtime.is_running(&name),
+            "{call:?}: stopped after the failure"
+        );
+        assert_eq!(lab.runtime.calls_for(&name).last(), Some(&Call::Stop));
+    }
+    // The service's own steps: no image anywhere.
+    let name = lab.create_with(json!({})).await;
+    lab.settle(&name).await;
+    let (state, reason) = lab.state(&name).await.unwrap();
+    assert_eq!(state, Failed);
+    assert!(
+        reason.as_str().unwrap().starts_with("no image: give one"),
+        "{reason}"
+    );
+    assert!(
+        lab.runtime
+            .calls_for(&name)
+            .iter()
+            .all(|c| *c == Call::Stop)
+    );
+    // A failed environment starts again.
+    let (status, _) = lab.verb(&name, Verb::Start).await;
+    assert_eq!(status, StatusCode::OK);
+    lab.settle(&name).await;
+    assert_eq!(lab.state(&name).await.unwrap().0, Failed, "still no image");
+}
+
+#[tokio::test]
+async fn verbs_that_meet_a_start_under_way_wait_or_are_refused() {
+    let lab = Lab::new().await;
+    let hold = lab.runtime.hold(Call::Prepare);
+    let name = lab.create_with(json!({"image": IMAGE})).await;
+    // Wait until the start is inside the runtime's prepare.
+    while !lab.runtime.calls_for(&name).contains(&Call::Prepare) {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(lab.state(&name).await.unwrap().0, Provisioning);
+    assert_eq!(lab.verb(&name, Verb::Stop).await.0, StatusCode::CONFLICT);
+    assert_eq!(lab.verb(&name, Verb::Delete).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        lab.verb(&name, Verb::Start).await.0,
+        StatusCode::OK,
+        "a no-op"
+    );
+    hold.release();
+    lab.settle(&name).await;
+    assert_eq!(lab.state(&name).await.unwrap().0, Available);
+    assert_eq!(
+        lab.runtime.calls_for(&name),
+        [Call::Prepare, Call::Start],
+        "the second start asked for did not run"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_of_the_server_settles_what_it_interrupted() {
+    let lab = Lab::new().await;
+    let running = lab.created().await;
+    let crashed = lab.created().await;
+    let interrupted = lab.created().await;
+    lab.runtime.crash(&crashed);
+    lab.app
+        .force_codespace_state(&interrupted, Provisioning)
+        .await;
+    lab.app.berth.recover_codespaces().await.unwrap();
+    assert_eq!(lab.state(&running).await.unwrap().0, Available);
+    assert_eq!(lab.state(&crashed).await.unwrap().0, Shutdown);
+    let (state, reason) = lab.state(&interrupted).await.unwrap();
+    assert_eq!(state, Failed);
+    assert!(
+        reason
+            .as_str()
+            .unwrap()
+            .contains("interrupted by a restart"),
+        "{reason}"
+    );
+}
