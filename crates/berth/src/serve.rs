@@ -13,7 +13,7 @@ use berth_http::AppState;
 use berth_service::environments::{EnvironmentConfig, ServeInside};
 use berth_service::registry::CollectPolicy;
 use berth_service::secrets::{MasterKey, MasterKeys, PersistKeys};
-use berth_service::{Berth, Parts, SystemClock, TokenHasher};
+use berth_service::{Berth, BerthParts, SystemClock, TokenHasher};
 use berth_store::Store;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -461,7 +461,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| Store::sqlite_url(&settings.data_dir.join("berth.db")));
     let store = Store::connect(&db_url).await?;
     let host_addresses = berth_runtime::network::host_addresses();
-    let berth = Berth::new(Parts {
+    let berth = Berth::new(BerthParts {
         store,
         token_key: data_dir_key(&settings.data_dir, TOKEN_KEY_FILE, "token key")?,
         signing_key: data_dir_key(&settings.data_dir, SIGNING_KEY_FILE, "registry signing key")?,

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use berth_domain::logins::{RegistryHost, registry_logins};
 use berth_domain::secrets::{ResolvedSecret, SecretLevel, SecretName};
 use berth_registry_client::ecr::EcrSwapper;
-use berth_registry_client::logins::{AuthFiles, Login};
+use berth_registry_client::logins::{AuthFiles, RegistryLogin};
 use berth_registry_client::pull::{BlobCache, PullEvent, PullOptions};
 use berth_registry_client::{Credentials, ImageRef, Registry, http_client};
 use support::{BIN, Cli, docker, docker_host, multi_platform_layout, run, run_ok, text};
@@ -294,12 +294,14 @@ fn resolved(pairs: &[(&str, &str)]) -> Vec<ResolvedSecret<String>> {
 }
 
 /// The logins a set of secrets defines, as environments will make them.
-fn logins(pairs: &[(&str, &str)]) -> Vec<Login> {
+fn logins(pairs: &[(&str, &str)]) -> Vec<RegistryLogin> {
     let secrets = resolved(pairs);
     registry_logins(&secrets, String::as_str)
         .logins
         .into_iter()
-        .map(|l| Login::from_triple(l.prefix, l.host, l.scheme, &l.username, l.password.into()))
+        .map(|l| {
+            RegistryLogin::from_triple(l.prefix, l.host, l.scheme, &l.username, l.password.into())
+        })
         .collect()
 }
 

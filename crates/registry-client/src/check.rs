@@ -13,7 +13,7 @@ use crate::client::{ConnectStep, Registry};
 use crate::ecr::EcrSwapper;
 use crate::egress::{Egress, ResolveError};
 use crate::error::{FailureClass, RegistryError};
-use crate::logins::{Login, LoginSecret};
+use crate::logins::{LoginSecret, RegistryLogin};
 
 /// The prefix of a login given on the command line rather than by a triple.
 pub const COMMAND_LINE: &str = "--server";
@@ -43,7 +43,7 @@ pub struct Failure {
 }
 
 impl CheckReport {
-    fn new(login: &Login) -> Self {
+    fn new(login: &RegistryLogin) -> Self {
         Self {
             prefix: login.prefix.clone(),
             server: login.host.to_string(),
@@ -79,7 +79,7 @@ impl CheckReport {
 pub async fn check(
     egress: &Egress,
     swapper: &EcrSwapper,
-    login: &Login,
+    login: &RegistryLogin,
     repository: Option<&str>,
     now: OffsetDateTime,
 ) -> CheckReport {

@@ -43,7 +43,7 @@ pub enum LoginSecret {
 
 /// A login for one registry, as resolved from a triple (or made by Berth for its own registry).
 #[derive(Debug, Clone)]
-pub struct Login {
+pub struct RegistryLogin {
     /// The triple's prefix, or a name Berth gives its own logins.
     pub prefix: String,
     pub host: RegistryHost,
@@ -51,7 +51,7 @@ pub struct Login {
     pub secret: LoginSecret,
 }
 
-impl Login {
+impl RegistryLogin {
     /// A login from a triple's values: ECR hosts with a user other than `AWS` hold access keys.
     pub fn from_triple(
         prefix: impl Into<String>,
@@ -206,7 +206,7 @@ pub struct WriteReport {
 #[derive(Debug)]
 pub struct AuthFiles {
     paths: Vec<PathBuf>,
-    logins: Vec<Login>,
+    logins: Vec<RegistryLogin>,
     next_refresh: Option<OffsetDateTime>,
     /// Who the files belong to (the environment's user), if not the writer.
     owner: Option<(u32, u32)>,
@@ -217,7 +217,7 @@ pub struct AuthFiles {
 impl AuthFiles {
     /// `paths` all receive the same contents (e.g. `~/.docker/config.json` and
     /// `~/.config/containers/auth.json`).
-    pub fn new(paths: Vec<PathBuf>, logins: Vec<Login>) -> Self {
+    pub fn new(paths: Vec<PathBuf>, logins: Vec<RegistryLogin>) -> Self {
         Self {
             paths,
             logins,
@@ -327,11 +327,13 @@ mod tests {
     #[test]
     fn ecr_hosts_with_keys_swap_and_with_aws_use_the_token() {
         let ecr = host("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
-        let keys = Login::from_triple("E", ecr.clone(), None, "AKIA1", "s".to_owned().into());
+        let keys =
+            RegistryLogin::from_triple("E", ecr.clone(), None, "AKIA1", "s".to_owned().into());
         assert!(matches!(keys.secret, LoginSecret::EcrKeys { .. }));
-        let token = Login::from_triple("E", ecr, None, "AWS", "t".to_owned().into());
+        let token = RegistryLogin::from_triple("E", ecr, None, "AWS", "t".to_owned().into());
         assert!(matches!(token.secret, LoginSecret::Password(_)));
-        let other = Login::from_triple("G", host("ghcr.io"), None, "u", "p".to_owned().into());
+        let other =
+            RegistryLogin::from_triple("G", host("ghcr.io"), None, "u", "p".to_owned().into());
         assert!(matches!(other.secret, LoginSecret::Password(_)));
     }
 

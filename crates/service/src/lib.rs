@@ -34,7 +34,7 @@ pub use tokens::{MintedToken, TokenHasher};
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 /// What the platform is built from. Its `Debug` never shows the keys.
-pub struct Parts {
+pub struct BerthParts {
     pub store: Store,
     /// The key tokens are hashed with (kept in the data directory).
     pub token_key: [u8; 32],
@@ -46,9 +46,9 @@ pub struct Parts {
     pub master_keys: secrets::MasterKeys,
 }
 
-impl std::fmt::Debug for Parts {
+impl std::fmt::Debug for BerthParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Parts")
+        f.debug_struct("BerthParts")
             .field("store", &self.store)
             .field("token_key", &"<redacted>")
             .field("signing_key", &"<redacted>")
@@ -67,7 +67,7 @@ mod tests {
             berth_store::Store::connect(&berth_store::Store::sqlite_url(&dir.path().join("b.db")))
                 .await
                 .unwrap();
-        let parts = super::Parts {
+        let parts = super::BerthParts {
             store,
             token_key: [0xAB; 32],
             signing_key: [0xCD; 32],
@@ -104,7 +104,7 @@ pub struct Berth {
 }
 
 impl Berth {
-    pub fn new(p: Parts) -> Self {
+    pub fn new(p: BerthParts) -> Self {
         Self {
             store: p.store,
             hasher: Arc::new(TokenHasher::new(p.token_key)),

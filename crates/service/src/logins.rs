@@ -7,11 +7,11 @@ use std::fmt;
 use berth_domain::isolation::EgressPolicy;
 use berth_domain::logins::{LoginProblem, registry_logins};
 use berth_domain::secrets::ResolvedSecret;
-use berth_domain::{Login as AccountLogin, Permission, RepoName};
+use berth_domain::{Login, Permission, RepoName};
 use berth_registry_client::check::{CheckReport, check};
 use berth_registry_client::ecr::EcrSwapper;
 use berth_registry_client::egress::Egress;
-use berth_registry_client::logins::Login;
+use berth_registry_client::logins::RegistryLogin;
 use berth_store::{Account, Repo};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -78,7 +78,7 @@ impl Remote {
 /// The logins an environment gets, and what was wrong with the other triples.
 #[derive(Debug)]
 pub struct LoginSet {
-    pub logins: Vec<Login>,
+    pub logins: Vec<RegistryLogin>,
     pub problems: Vec<LoginProblem>,
 }
 
@@ -97,7 +97,7 @@ pub fn logins_from_secrets(secrets: &[ResolvedSecret<SecretString>]) -> LoginSet
         .logins
         .into_iter()
         .map(|l| {
-            Login::from_triple(
+            RegistryLogin::from_triple(
                 l.prefix,
                 l.host,
                 l.scheme,
@@ -132,7 +132,7 @@ impl Berth {
     pub async fn check_environment_logins(
         &self,
         p: &Principal,
-        owner: &AccountLogin,
+        owner: &Login,
         name: &RepoName,
         repository: Option<&str>,
     ) -> Result<EnvironmentCheck> {

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use berth_domain::logins::RegistryHost;
 use berth_registry_client::check::{COMMAND_LINE, CheckReport, check as run_check};
 use berth_registry_client::ecr::EcrSwapper;
-use berth_registry_client::logins::{Login, LoginSecret};
+use berth_registry_client::logins::{LoginSecret, RegistryLogin};
 use reqwest::Method;
 use serde_json::json;
 
@@ -109,7 +109,7 @@ async fn check_here(
     let login = match &args.username {
         None if saved.is_some() => {
             let (user, token) = saved.expect("checked");
-            Login::from_triple(COMMAND_LINE, host, scheme, &user, token)
+            RegistryLogin::from_triple(COMMAND_LINE, host, scheme, &user, token)
         }
         Some(username) => {
             if !args.password_stdin {
@@ -121,9 +121,9 @@ async fn check_here(
                 .read_line(&mut password)
                 .context("cannot read the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']).to_owned();
-            Login::from_triple(COMMAND_LINE, host, scheme, username, password.into())
+            RegistryLogin::from_triple(COMMAND_LINE, host, scheme, username, password.into())
         }
-        None => Login {
+        None => RegistryLogin {
             prefix: COMMAND_LINE.into(),
             host,
             scheme,

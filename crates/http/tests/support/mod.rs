@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use berth_blob::FsDriver;
 use berth_http::AppState;
 use berth_service::secrets::{MasterKey, MasterKeys};
-use berth_service::{Berth, Clock, Parts};
+use berth_service::{Berth, BerthParts, Clock};
 use berth_store::Store;
 use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
@@ -55,7 +55,7 @@ async fn build(dir: &std::path::Path, clock: Arc<TestClock>) -> Berth {
     let store = Store::connect(&Store::sqlite_url(&dir.join("berth.db")))
         .await
         .unwrap();
-    Berth::new(Parts {
+    Berth::new(BerthParts {
         store,
         token_key: [9; 32],
         signing_key: [7; 32],

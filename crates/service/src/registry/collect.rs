@@ -158,7 +158,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::{Parts, SystemClock};
+    use crate::{BerthParts, SystemClock};
 
     /// A driver that, while the collector moves a blob to the trash, lets an upload of the same
     /// digest pin it: the race the three-step collection exists for.
@@ -238,7 +238,7 @@ mod tests {
             race: AtomicBool::new(true),
         });
         driver.store.set(store.clone()).unwrap();
-        let berth = Berth::new(Parts {
+        let berth = Berth::new(BerthParts {
             store,
             token_key: [1; 32],
             signing_key: [2; 32],

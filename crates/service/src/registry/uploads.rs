@@ -424,7 +424,7 @@ mod tests {
     use berth_domain::oci::RepositoryName;
 
     use crate::registry::{RegistryCaller, RegistryError};
-    use crate::{Berth, Parts, Principal, SystemClock};
+    use crate::{Berth, BerthParts, Principal, SystemClock};
 
     #[tokio::test]
     async fn requests_for_unknown_uploads_leave_nothing_behind() {
@@ -436,7 +436,7 @@ mod tests {
                 .await
                 .unwrap();
         let blobs = Arc::new(berth_blob::FsDriver::new(dir.path().join("storage"), false));
-        let berth = Berth::new(Parts {
+        let berth = Berth::new(BerthParts {
             store,
             token_key: [1; 32],
             signing_key: [2; 32],

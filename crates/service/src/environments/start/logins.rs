@@ -4,7 +4,7 @@
 
 use berth_domain::logins::RegistryHost;
 use berth_registry_client::Credentials;
-use berth_registry_client::logins::{AuthFiles, Login, LoginSecret, write_private_file_as};
+use berth_registry_client::logins::{AuthFiles, LoginSecret, RegistryLogin, write_private_file_as};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::super::{CreationLog, Environments, Paths};
@@ -29,10 +29,10 @@ pub(in super::super) fn own_login(
     server_url: &str,
     user: &str,
     token: &SecretString,
-) -> StartResult<Login> {
+) -> StartResult<RegistryLogin> {
     let (host, scheme) =
         RegistryHost::parse(server_url).map_err(|e| StartError::ServerUrl(e.to_string()))?;
-    Ok(Login {
+    Ok(RegistryLogin {
         prefix: BERTH_LOGIN.to_owned(),
         host,
         scheme,
@@ -50,7 +50,7 @@ impl Berth {
         &self,
         paths: &Paths,
         set: &LoginSet,
-        berth_login: Login,
+        berth_login: RegistryLogin,
         token: &SecretString,
         rewrite: Rewrite<'_>,
         log: &CreationLog,

@@ -7,7 +7,7 @@ use berth_domain::devcontainer::DevContainer;
 use berth_domain::logins::RegistryHost;
 use berth_registry_client::ImageRef;
 use berth_registry_client::egress::ResolveError;
-use berth_registry_client::logins::Login;
+use berth_registry_client::logins::RegistryLogin;
 use berth_runtime::ImageSource;
 use secrecy::SecretString;
 
@@ -68,7 +68,7 @@ pub(super) fn choose_image(
 pub(super) struct PullPlan {
     pub source: ImageSource,
     pub with: PulledWith,
-    pub berth_login: Login,
+    pub berth_login: RegistryLogin,
 }
 
 impl Berth {
