@@ -539,18 +539,8 @@ async fn repositories_are_created_and_hidden_from_those_who_cannot_see_them() {
 async fn a_token_without_the_repo_scope_sees_public_repositories_only() {
     let app = TestApp::new().await;
     let full = app.user("olga", &["repo"]).await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&full),
-        json!({ "name": "priv", "visibility": "private" }),
-    )
-    .await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&full),
-        json!({ "name": "pub", "visibility": "public" }),
-    )
-    .await;
+    app.repo(&full, "priv", "private").await;
+    app.repo(&full, "pub", "public").await;
     let packages_only = app.token_for("olga", &["read:packages"]).await;
     assert_error(
         &app.get("/api/v3/repos/olga/priv", Some(&packages_only))
@@ -589,12 +579,7 @@ async fn collaborators_get_their_role_and_lose_it() {
     let olga = app.user("olga", &["repo"]).await;
     let cole = app.user("cole", &["repo"]).await;
     app.org("acme", "olga").await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&olga),
-        json!({ "name": "app", "visibility": "private" }),
-    )
-    .await;
+    app.repo(&olga, "app", "private").await;
 
     assert_error(
         &app.get("/api/v3/repos/olga/app", Some(&cole)).await,

@@ -415,32 +415,10 @@ async fn a_repository_token_publish_links_the_package_and_inherits_the_repositor
     let app = TestApp::new().await;
     let alice = app.user("alice", &["repo", "write:packages"]).await;
     let bob = app.user("bob", &["repo", "write:packages"]).await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&alice),
-        json!({ "name": "app", "visibility": "private" }),
-    )
-    .await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&alice),
-        json!({ "name": "other", "visibility": "private" }),
-    )
-    .await;
-    let rt = app
-        .post("/api/v3/repos/alice/app/tokens", Some(&alice), json!({}))
-        .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other_rt = app
-        .post("/api/v3/repos/alice/other/tokens", Some(&alice), json!({}))
-        .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    app.repo(&alice, "app", "private").await;
+    app.repo(&alice, "other", "private").await;
+    let rt = app.repo_token(&alice, "alice/app").await;
+    let other_rt = app.repo_token(&alice, "alice/other").await;
 
     assert_eq!(
         push(&app, &rt, "alice/app-image", "v1").await.status,
@@ -558,12 +536,7 @@ async fn the_source_label_links_a_package_and_inheritance_depends_on_who_publish
     let app = TestApp::new().await;
     let alice = app.user("alice", &["repo", "write:packages"]).await;
     let bob = app.user("bob", &["repo", "read:packages"]).await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&alice),
-        json!({ "name": "app", "visibility": "private" }),
-    )
-    .await;
+    app.repo(&alice, "app", "private").await;
     app.put(
         "/api/v3/repos/alice/app/collaborators/bob",
         Some(&alice),
@@ -609,13 +582,7 @@ async fn the_source_label_links_a_package_and_inheritance_depends_on_who_publish
     );
 
     // The repository's own token with the label: linked and inheriting.
-    let rt = app
-        .post("/api/v3/repos/alice/app/tokens", Some(&alice), json!({}))
-        .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rt = app.repo_token(&alice, "alice/app").await;
     assert_eq!(
         push_labelled(&app, &rt, "alice/from-ci", "alice/app")
             .await
@@ -704,25 +671,9 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
         .user("alice", &["repo", "write:packages", "delete:packages"])
         .await;
     let bob = app.user("bob", &["repo", "write:packages"]).await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&alice),
-        json!({ "name": "ci", "visibility": "private" }),
-    )
-    .await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&alice),
-        json!({ "name": "app", "visibility": "private" }),
-    )
-    .await;
-    let ci = app
-        .post("/api/v3/repos/alice/ci/tokens", Some(&alice), json!({}))
-        .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    app.repo(&alice, "ci", "private").await;
+    app.repo(&alice, "app", "private").await;
+    let ci = app.repo_token(&alice, "alice/ci").await;
     assert_eq!(
         push(&app, &alice, "alice/img", "v1").await.status,
         StatusCode::CREATED
@@ -1199,13 +1150,7 @@ async fn an_organization_can_turn_automatic_inheritance_off_and_packages_can_be_
         json!({ "permission": "read" }),
     )
     .await;
-    let rt = app
-        .post("/api/v3/repos/acme/app/tokens", Some(&olga), json!({}))
-        .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rt = app.repo_token(&olga, "acme/app").await;
 
     assert_eq!(
         app.get("/api/v3/orgs/acme/settings/packages", Some(&mia))

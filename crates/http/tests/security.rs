@@ -101,12 +101,7 @@ async fn granting_a_package_to_a_repository_the_caller_cannot_see_answers_as_for
     let app = TestApp::new().await;
     let alice = app.user("alice", &["repo", "write:packages"]).await;
     let bob = app.user("bob", &["repo"]).await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&bob),
-        json!({ "name": "private-work", "visibility": "private" }),
-    )
-    .await;
+    app.repo(&bob, "private-work", "private").await;
     assert_eq!(
         push(&app, &alice, "alice/img", "v1").await.status,
         StatusCode::CREATED
@@ -146,19 +141,8 @@ async fn a_package_inheriting_from_a_public_repository_is_read_by_everyone() {
     let app = TestApp::new().await;
     let alice = app.user("alice", &["repo"]).await;
     let bob = app.user("bob", &["repo"]).await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&alice),
-        json!({ "name": "oss", "visibility": "public" }),
-    )
-    .await;
-    let rt = app
-        .post("/api/v3/repos/alice/oss/tokens", Some(&alice), json!({}))
-        .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    app.repo(&alice, "oss", "public").await;
+    let rt = app.repo_token(&alice, "alice/oss").await;
     // A repository token's first publish links the package to its repository and inherits.
     assert_eq!(
         push(&app, &rt, "alice/oss-image", "v1").await.status,
@@ -362,12 +346,7 @@ async fn an_environment_token_stops_working_when_its_user_loses_the_repository()
     let app = TestApp::new().await;
     let bob = app.user("bob", &["repo", "write:packages"]).await;
     app.user("alice", &["repo"]).await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&bob),
-        json!({ "name": "secret-app", "visibility": "private" }),
-    )
-    .await;
+    app.repo(&bob, "secret-app", "private").await;
     app.put(
         "/api/v3/repos/bob/secret-app/collaborators/alice",
         Some(&bob),

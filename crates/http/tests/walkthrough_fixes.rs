@@ -189,12 +189,7 @@ async fn grants_to_one_repository_combine() {
     let alice = app
         .user("alice", &["repo", "write:packages", "delete:packages"])
         .await;
-    app.post(
-        "/api/v3/user/repos",
-        Some(&alice),
-        json!({ "name": "ci", "visibility": "private" }),
-    )
-    .await;
+    app.repo(&alice, "ci", "private").await;
     assert_eq!(
         push(&app, &alice, "alice/img", "v1").await.status,
         StatusCode::CREATED

@@ -252,6 +252,31 @@ impl TestApp {
         self.token_for(login, scopes).await
     }
 
+    /// Creates the caller's repository `name` with `visibility` (public, private, internal).
+    pub async fn repo(&self, token: &str, name: &str, visibility: &str) {
+        let r = self
+            .post(
+                "/api/v3/user/repos",
+                Some(token),
+                json!({ "name": name, "visibility": visibility }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+
+    /// A repository token of `full_name` (OWNER/REPO), made with `token`.
+    pub async fn repo_token(&self, token: &str, full_name: &str) -> String {
+        let r = self
+            .post(
+                &format!("/api/v3/repos/{full_name}/tokens"),
+                Some(token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+
     /// Puts an environment in `to` behind the service's back (through a second connection to its
     /// database), as a crash or a concurrent operation would leave it.
     pub async fn force_codespace_state(
