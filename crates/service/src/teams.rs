@@ -269,7 +269,7 @@ impl Berth {
     }
 
     /// A team by its organization's login and its slug, before any access check.
-    pub(crate) async fn find_team(&self, org: &Login, slug: &str) -> Result<(Account, Team)> {
+    async fn find_team(&self, org: &Login, slug: &str) -> Result<(Account, Team)> {
         let org = self.organization(org).await?;
         let slug = TeamSlug::parse(slug).ok_or(ServiceError::NotFound)?;
         let team = self

@@ -6,7 +6,6 @@ use berth_domain::{AccountKind, Login, Permission, RepoName};
 use berth_store::{Account, Package, PackageKind, PackageSource, RepoGrant};
 
 use super::RegistryError;
-use crate::authz::Access;
 use crate::{Berth, Principal, Result, ServiceError};
 
 /// Who has explicit access to a package.
@@ -191,16 +190,8 @@ impl Berth {
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
         not_inheriting(&package, "teams")?;
-        let (org, team) = self.find_team(owner, slug).await?;
         // A secret team the caller does not see is named exactly as a missing one.
-        self.check(
-            p,
-            Access::TeamViewer {
-                org: &org,
-                team: &team,
-            },
-        )
-        .await?;
+        let (_, team) = self.team(p, owner, slug).await?;
         Ok(self.store.set_team_grant(package.id, team.id, role).await?)
     }
 
@@ -212,15 +203,7 @@ impl Berth {
         slug: &str,
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
-        let (org, team) = self.find_team(owner, slug).await?;
-        self.check(
-            p,
-            Access::TeamViewer {
-                org: &org,
-                team: &team,
-            },
-        )
-        .await?;
+        let (_, team) = self.team(p, owner, slug).await?;
         if !self.store.remove_team_grant(package.id, team.id).await? {
             return Err(ServiceError::NotFound);
         }
