@@ -2,6 +2,7 @@
 
 use berth_domain::{AccountKind, Login, OrgRole};
 
+use crate::roles::ORG_MEMBERS;
 use crate::{Listing, Result, Store, Window, conflict_as, corrupt};
 
 /// A user or an organization.
@@ -43,10 +44,9 @@ impl TryFrom<AccountRow> for Account {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, login, kind, site_admin, name, created_at, updated_at";
-
-fn role_word(role: OrgRole) -> &'static str {
-    role.as_str()
-}
+/// The same columns, of a table aliased `a`.
+pub(crate) const ACCOUNT_COLUMNS_OF_A: &str =
+    "a.id, a.login, a.kind, a.site_admin, a.name, a.created_at, a.updated_at";
 
 impl Store {
     /// Creates a user or organization; a login taken in either namespace is a conflict.
@@ -73,23 +73,23 @@ impl Store {
     }
 
     pub async fn account_by_login(&self, login: &Login) -> Result<Option<Account>> {
-        let row: Option<AccountRow> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE login_key = $1"
-        ))
-        .bind(login.key())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(TryInto::try_into).transpose()
+        self.optional::<AccountRow, _>(
+            sqlx::query_as(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE login_key = $1"
+            ))
+            .bind(login.key()),
+        )
+        .await
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
-        let row: Option<AccountRow> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(TryInto::try_into).transpose()
+        self.optional::<AccountRow, _>(
+            sqlx::query_as(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+            ))
+            .bind(id),
+        )
+        .await
     }
 
     /// Whether any account exists yet (a fresh data directory has none).
@@ -102,27 +102,13 @@ impl Store {
 
     /// Adds `user_id` to the org or changes their role.
     pub async fn set_membership(&self, org_id: i64, user_id: i64, role: OrgRole) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
-        )
-        .bind(org_id)
-        .bind(user_id)
-        .bind(role_word(role))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        ORG_MEMBERS.set(&self.writer, org_id, user_id, role).await
     }
 
-    /// Removes a member; returns whether they were one.
-    /// Removes a member from an organization, and from its teams with them.
+    /// Removes a member from an organization, and from its teams with them; whether they were one.
     pub async fn remove_membership(&self, org_id: i64, user_id: i64) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
-            .bind(org_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+        let was = ORG_MEMBERS.remove(&mut *tx, org_id, user_id).await?;
         sqlx::query(
             "DELETE FROM team_members WHERE user_id = $2 AND team_id IN (SELECT id FROM teams WHERE org_id = $1)",
         )
@@ -131,18 +117,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(was)
     }
 
     pub async fn membership(&self, org_id: i64, user_id: i64) -> Result<Option<OrgRole>> {
-        let role: Option<String> =
-            sqlx::query_scalar("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
-                .bind(org_id)
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        role.map(|r| OrgRole::parse(&r).ok_or_else(|| corrupt("org role", r)))
-            .transpose()
+        ORG_MEMBERS.get(&self.pool, org_id, user_id).await
     }
 
     /// An organization's members with their roles (only those of `role`, when given), ordered
@@ -153,39 +132,8 @@ impl Store {
         role: Option<OrgRole>,
         w: Window,
     ) -> Result<Listing<(Account, OrgRole)>> {
-        let role = role.map(OrgRole::as_str);
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            account: AccountRow,
-            role: String,
-        }
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT a.id, a.login, a.kind, a.site_admin, a.name, a.created_at, a.updated_at, m.role \
-             FROM org_members m JOIN accounts a ON a.id = m.user_id \
-             WHERE m.org_id = $1 AND ($4 IS NULL OR m.role = $4) \
-             ORDER BY a.login_key LIMIT $2 OFFSET $3",
-        )
-        .bind(org_id)
-        .bind(w.limit)
-        .bind(w.offset)
-        .bind(role)
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND ($2 IS NULL OR role = $2)",
-        )
-        .bind(org_id)
-        .bind(role)
-        .fetch_one(&self.pool)
-        .await?;
-        let items = rows
-            .into_iter()
-            .map(|r| {
-                let role = OrgRole::parse(&r.role).ok_or_else(|| corrupt("org role", &r.role))?;
-                Ok((Account::try_from(r.account)?, role))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Listing { items, total })
+        ORG_MEMBERS
+            .accounts(&self.pool, org_id, role, Some(w))
+            .await
     }
 }

@@ -2,8 +2,9 @@
 
 use std::str::FromStr;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::query::QueryAs;
+use sqlx::{Any, AnyPool, Executor, FromRow};
 
 use crate::{Result, StoreError};
 
@@ -118,6 +119,29 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+/// A query for rows of `R`, each the stored form of a domain value.
+type RowsOf<'q, R> = QueryAs<'q, Any, R, AnyArguments<'q>>;
+
+impl Store {
+    /// The one row `query` finds, if any, as the value it stores.
+    pub(crate) async fn optional<'q, R, T>(&self, query: RowsOf<'q, R>) -> Result<Option<T>>
+    where
+        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin + TryInto<T, Error = StoreError>,
+    {
+        let row = query.fetch_optional(&self.pool).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// Every row `query` finds, as the values they store.
+    pub(crate) async fn every<'q, R, T>(&self, query: RowsOf<'q, R>) -> Result<Vec<T>>
+    where
+        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin + TryInto<T, Error = StoreError>,
+    {
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 }
 

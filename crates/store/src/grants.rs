@@ -2,6 +2,7 @@
 
 use berth_domain::Permission;
 
+use crate::roles::USER_GRANTS;
 use crate::{Result, Store, corrupt};
 
 /// What a repository was granted on a package.
@@ -25,46 +26,22 @@ impl Store {
         user_id: i64,
         role: Permission,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO package_user_grants (package_id, user_id, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (package_id, user_id) DO UPDATE SET role = excluded.role",
-        )
-        .bind(package_id)
-        .bind(user_id)
-        .bind(role.as_str())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        USER_GRANTS
+            .set(&self.writer, package_id, user_id, role)
+            .await
     }
 
     pub async fn remove_user_grant(&self, package_id: i64, user_id: i64) -> Result<bool> {
-        let done =
-            sqlx::query("DELETE FROM package_user_grants WHERE package_id = $1 AND user_id = $2")
-                .bind(package_id)
-                .bind(user_id)
-                .execute(&self.writer)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        USER_GRANTS.remove(&self.writer, package_id, user_id).await
     }
 
     /// Removes every user grant (when inheritance is switched).
     pub async fn clear_user_grants(&self, package_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM package_user_grants WHERE package_id = $1")
-            .bind(package_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        USER_GRANTS.clear(&self.writer, package_id).await
     }
 
     pub async fn user_grant(&self, package_id: i64, user_id: i64) -> Result<Option<Permission>> {
-        let word: Option<String> = sqlx::query_scalar(
-            "SELECT role FROM package_user_grants WHERE package_id = $1 AND user_id = $2",
-        )
-        .bind(package_id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        role(word)
+        USER_GRANTS.get(&self.pool, package_id, user_id).await
     }
 
     /// Every user grant of a package: (login, role), by login.

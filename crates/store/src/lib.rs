@@ -16,6 +16,7 @@ mod db;
 mod grants;
 mod registry;
 mod repos;
+mod roles;
 mod secrets;
 mod teams;
 pub mod testing;

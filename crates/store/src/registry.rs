@@ -137,15 +137,13 @@ impl Store {
         kind: PackageKind,
         name: &str,
     ) -> Result<Option<Package>> {
-        let row: Option<PackageRow> = sqlx::query_as(&format!(
+        self.optional(sqlx::query_as::<_, PackageRow>(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 AND name = $3"
         ))
         .bind(owner_id)
         .bind(kind.as_str())
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(TryInto::try_into).transpose()
+        .bind(name))
+        .await
     }
 
     /// Every package of one owner and kind, by name.
@@ -154,24 +152,22 @@ impl Store {
         owner_id: i64,
         kind: PackageKind,
     ) -> Result<Vec<Package>> {
-        let rows: Vec<PackageRow> = sqlx::query_as(&format!(
+        self.every(sqlx::query_as::<_, PackageRow>(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 ORDER BY name"
         ))
         .bind(owner_id)
-        .bind(kind.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        .bind(kind.as_str()))
+        .await
     }
 
     pub async fn package_by_id(&self, id: i64) -> Result<Option<Package>> {
-        let row: Option<PackageRow> = sqlx::query_as(&format!(
-            "SELECT {PACKAGE_COLUMNS} FROM packages WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(TryInto::try_into).transpose()
+        self.optional::<PackageRow, _>(
+            sqlx::query_as(&format!(
+                "SELECT {PACKAGE_COLUMNS} FROM packages WHERE id = $1"
+            ))
+            .bind(id),
+        )
+        .await
     }
 
     /// Creates the package, or returns the one that a concurrent request created first.

@@ -6,7 +6,8 @@
 
 use berth_domain::{AccountKind, Login, OrgRole, Permission, RepoName, Visibility};
 
-use crate::accounts::{Account, AccountRow};
+use crate::accounts::Account;
+use crate::roles::COLLABORATORS;
 use crate::{Result, Store, conflict_as, corrupt};
 
 /// A repository with its owner's login and kind.
@@ -144,14 +145,9 @@ impl Store {
         .await
         .map_err(conflict_as("repository"))?;
         if let Some(user_id) = admin {
-            sqlx::query(
-                "INSERT INTO collaborators (repo_id, user_id, permission) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(user_id)
-            .bind(Permission::Admin.as_str())
-            .execute(&mut *tx)
-            .await?;
+            COLLABORATORS
+                .set(&mut *tx, id, user_id, Permission::Admin)
+                .await?;
         }
         tx.commit().await?;
         let (repo, _) = self
@@ -276,52 +272,28 @@ impl Store {
         user_id: i64,
         permission: Permission,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO collaborators (repo_id, user_id, permission) VALUES ($1, $2, $3) \
-             ON CONFLICT (repo_id, user_id) DO UPDATE SET permission = excluded.permission",
-        )
-        .bind(repo_id)
-        .bind(user_id)
-        .bind(permission.as_str())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        COLLABORATORS
+            .set(&self.writer, repo_id, user_id, permission)
+            .await
     }
 
     /// Removes a collaborator; returns whether they were one.
     pub async fn remove_collaborator(&self, repo_id: i64, user_id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM collaborators WHERE repo_id = $1 AND user_id = $2")
-            .bind(repo_id)
-            .bind(user_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        COLLABORATORS.remove(&self.writer, repo_id, user_id).await
     }
 
     /// A repository's collaborators, ordered by login.
     pub async fn collaborators(&self, repo_id: i64) -> Result<Vec<Collaborator>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            account: AccountRow,
-            permission: String,
-        }
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT a.id, a.login, a.kind, a.site_admin, a.name, a.created_at, a.updated_at, c.permission \
-             FROM collaborators c JOIN accounts a ON a.id = c.user_id \
-             WHERE c.repo_id = $1 ORDER BY a.login_key",
-        )
-        .bind(repo_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Collaborator {
-                    permission: Permission::parse(&r.permission)
-                        .ok_or_else(|| corrupt("collaborator permission", &r.permission))?,
-                    account: r.account.try_into()?,
-                })
+        let listing = COLLABORATORS
+            .accounts(&self.pool, repo_id, None, None)
+            .await?;
+        Ok(listing
+            .items
+            .into_iter()
+            .map(|(account, permission)| Collaborator {
+                account,
+                permission,
             })
-            .collect()
+            .collect())
     }
 }

@@ -192,14 +192,12 @@ impl Store {
 
     /// A scope's secrets, by name.
     pub async fn secrets(&self, scope: SecretScope) -> Result<Vec<SecretRecord>> {
-        let rows: Vec<SecretRow> = sqlx::query_as(&format!(
+        self.every(sqlx::query_as::<_, SecretRow>(&format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 ORDER BY name"
         ))
         .bind(scope.kind())
-        .bind(scope.id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        .bind(scope.id))
+        .await
     }
 
     /// A scope's secrets with whether each is selected for `repo_id`.
@@ -232,15 +230,13 @@ impl Store {
         scope: SecretScope,
         name: &SecretName,
     ) -> Result<Option<SecretRecord>> {
-        let row: Option<SecretRow> = sqlx::query_as(&format!(
+        self.optional(sqlx::query_as::<_, SecretRow>(&format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3"
         ))
         .bind(scope.kind())
         .bind(scope.id)
-        .bind(name.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(TryInto::try_into).transpose()
+        .bind(name.as_str()))
+        .await
     }
 
     /// Creates or replaces a secret (and its selected repositories, when given) with its audit

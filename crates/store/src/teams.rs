@@ -3,7 +3,7 @@
 use berth_domain::Permission;
 use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole, TeamSlug};
 
-use crate::accounts::AccountRow;
+use crate::roles::{TEAM_GRANTS, TEAM_MEMBERS};
 use crate::{Account, Result, Store, conflict_as, corrupt};
 
 /// A team.
@@ -87,11 +87,8 @@ impl Store {
         .await
         .map_err(conflict_as("team"))?;
         if let Some(user_id) = maintainer {
-            sqlx::query("INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3)")
-                .bind(row.id)
-                .bind(user_id)
-                .bind(TeamRole::Maintainer.as_str())
-                .execute(&mut *tx)
+            TEAM_MEMBERS
+                .set(&mut *tx, row.id, user_id, TeamRole::Maintainer)
                 .await?;
         }
         tx.commit().await?;
@@ -125,14 +122,14 @@ impl Store {
     }
 
     pub async fn team_by_slug(&self, org_id: i64, slug: &TeamSlug) -> Result<Option<Team>> {
-        let row: Option<TeamRow> = sqlx::query_as(&format!(
-            "SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND slug = $2"
-        ))
-        .bind(org_id)
-        .bind(slug.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(TryInto::try_into).transpose()
+        self.optional::<TeamRow, _>(
+            sqlx::query_as(&format!(
+                "SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND slug = $2"
+            ))
+            .bind(org_id)
+            .bind(slug.as_str()),
+        )
+        .await
     }
 
     /// An organization's teams, each with `user_id`'s role in it, by slug. The caller filters by
@@ -166,13 +163,7 @@ impl Store {
     }
 
     pub async fn team_membership(&self, team_id: i64, user_id: i64) -> Result<Option<TeamRole>> {
-        let word: Option<String> =
-            sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
-                .bind(team_id)
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        word.as_deref().map(team_role).transpose()
+        TEAM_MEMBERS.get(&self.pool, team_id, user_id).await
     }
 
     /// Adds a member or changes their role.
@@ -182,46 +173,19 @@ impl Store {
         user_id: i64,
         role: TeamRole,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role",
-        )
-        .bind(team_id)
-        .bind(user_id)
-        .bind(role.as_str())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        TEAM_MEMBERS.set(&self.writer, team_id, user_id, role).await
     }
 
     pub async fn remove_team_membership(&self, team_id: i64, user_id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
-            .bind(team_id)
-            .bind(user_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        TEAM_MEMBERS.remove(&self.writer, team_id, user_id).await
     }
 
     /// A team's members with their roles, by login.
     pub async fn team_members(&self, team_id: i64) -> Result<Vec<(Account, TeamRole)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            account: AccountRow,
-            role: String,
-        }
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT a.id, a.login, a.kind, a.site_admin, a.name, a.created_at, a.updated_at, m.role \
-             FROM team_members m JOIN accounts a ON a.id = m.user_id \
-             WHERE m.team_id = $1 ORDER BY a.login_key",
-        )
-        .bind(team_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| Ok((Account::try_from(r.account)?, team_role(&r.role)?)))
-            .collect()
+        Ok(TEAM_MEMBERS
+            .accounts(&self.pool, team_id, None, None)
+            .await?
+            .items)
     }
 
     pub async fn set_team_grant(
@@ -230,35 +194,18 @@ impl Store {
         team_id: i64,
         role: Permission,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO package_team_grants (package_id, team_id, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (package_id, team_id) DO UPDATE SET role = excluded.role",
-        )
-        .bind(package_id)
-        .bind(team_id)
-        .bind(role.as_str())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        TEAM_GRANTS
+            .set(&self.writer, package_id, team_id, role)
+            .await
     }
 
     pub async fn remove_team_grant(&self, package_id: i64, team_id: i64) -> Result<bool> {
-        let done =
-            sqlx::query("DELETE FROM package_team_grants WHERE package_id = $1 AND team_id = $2")
-                .bind(package_id)
-                .bind(team_id)
-                .execute(&self.writer)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        TEAM_GRANTS.remove(&self.writer, package_id, team_id).await
     }
 
     /// Removes every team grant (when inheritance is switched).
     pub async fn clear_team_grants(&self, package_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM package_team_grants WHERE package_id = $1")
-            .bind(package_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        TEAM_GRANTS.clear(&self.writer, package_id).await
     }
 
     /// Every team grant of a package: (slug, role), by slug.

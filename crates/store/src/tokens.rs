@@ -126,37 +126,33 @@ impl Store {
 
     /// The token whose keyed hash is `hash`, live or not.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let row: Option<TokenRow> = sqlx::query_as(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = $1"
-        ))
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(TryInto::try_into).transpose()
+        self.optional::<TokenRow, _>(
+            sqlx::query_as(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = $1"
+            ))
+            .bind(hash),
+        )
+        .await
     }
 
     /// A user's personal tokens that are not revoked, newest first.
     pub async fn personal_tokens(&self, user_id: i64) -> Result<Vec<TokenRecord>> {
-        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+        self.every(sqlx::query_as::<_, TokenRow>(&format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE kind = 'personal' AND user_id = $1 AND revoked_at IS NULL \
              ORDER BY id DESC"
         ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        .bind(user_id))
+        .await
     }
 
     /// A repository's tokens that are not revoked, newest first.
     pub async fn repository_tokens(&self, repo_id: i64) -> Result<Vec<TokenRecord>> {
-        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+        self.every(sqlx::query_as::<_, TokenRow>(&format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE kind = 'repository' AND repo_id = $1 AND revoked_at IS NULL \
              ORDER BY id DESC"
         ))
-        .bind(repo_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        .bind(repo_id))
+        .await
     }
 
     pub async fn token_by_id(&self, id: i64) -> Result<Option<TokenRecord>> {
