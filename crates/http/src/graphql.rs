@@ -58,7 +58,12 @@ pub async fn query(
     for l in lookups {
         let found = match (Login::parse(&l.owner), RepoName::parse(&l.name)) {
             (Ok(owner), Ok(name)) => {
-                match s.berth.repo_for(&p, &owner, &name, Permission::Read).await {
+                match s
+                    .berth
+                    .authz()
+                    .repo_for(&p, &owner, &name, Permission::Read)
+                    .await
+                {
                     Ok(view) => Some(view.repo),
                     Err(berth_service::ServiceError::NotFound) => None,
                     Err(e) => return Err(e.into()),

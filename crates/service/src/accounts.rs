@@ -76,7 +76,7 @@ impl Berth {
 
     /// Creates a user (site administrators only).
     pub async fn create_user(&self, p: &Principal, login: &Login) -> Result<Account> {
-        self.check(p, Access::SiteAdmin).await?;
+        self.authz.check(p, Access::SiteAdmin).await?;
         self.store
             .create_account(login, AccountKind::User, false, self.now())
             .await
@@ -93,7 +93,7 @@ impl Berth {
         login: &Login,
         admin: &Login,
     ) -> Result<Account> {
-        self.check(p, Access::SiteAdmin).await?;
+        self.authz.check(p, Access::SiteAdmin).await?;
         let owner = self
             .store
             .account_by_login(admin)
@@ -130,7 +130,7 @@ impl Berth {
         role: OrgRole,
     ) -> Result<(Account, Account, OrgRole)> {
         let org = self.organization(org).await?;
-        self.check(p, Access::OrgOwner { org: &org }).await?;
+        self.authz.check(p, Access::OrgOwner { org: &org }).await?;
         let user = self.user_account(login).await?;
         self.store.set_membership(org.id, user.id, role).await?;
         Ok((org, user, role))
@@ -144,11 +144,11 @@ impl Berth {
         login: &Login,
     ) -> Result<(Account, Account, OrgRole)> {
         let org = self.organization(org).await?;
-        let caller = self.check(p, Access::User).await?;
+        let caller = self.authz.check(p, Access::User).await?;
         let user = self.user_account(login).await?;
         if caller.id != user.id
             && self.store.membership(org.id, caller.id).await?.is_none()
-            && self.check(p, Access::SiteAdmin).await.is_err()
+            && self.authz.check(p, Access::SiteAdmin).await.is_err()
         {
             return Err(ServiceError::NotFound);
         }
@@ -163,7 +163,7 @@ impl Berth {
     /// Removes a user from an organization (org owners).
     pub async fn remove_membership(&self, p: &Principal, org: &Login, login: &Login) -> Result<()> {
         let org = self.organization(org).await?;
-        self.check(p, Access::OrgOwner { org: &org }).await?;
+        self.authz.check(p, Access::OrgOwner { org: &org }).await?;
         let user = self.user_account(login).await?;
         if !self.store.remove_membership(org.id, user.id).await? {
             return Err(ServiceError::NotFound);
@@ -180,9 +180,9 @@ impl Berth {
         w: Window,
     ) -> Result<Listing<(Account, OrgRole)>> {
         let org = self.organization(org).await?;
-        let caller = self.check(p, Access::User).await?;
+        let caller = self.authz.check(p, Access::User).await?;
         if self.store.membership(org.id, caller.id).await?.is_none()
-            && self.check(p, Access::SiteAdmin).await.is_err()
+            && self.authz.check(p, Access::SiteAdmin).await.is_err()
         {
             return Err(ServiceError::Forbidden(format!(
                 "you must be a member of {} to list its members",

@@ -1,13 +1,15 @@
 //! The one place that decides whether a caller may do something. Services state what they need
-//! as an [`Access`] value (or a repository permission) and ask [`Berth::check`] /
-//! [`Berth::check_repo`]; the repository decision itself is the pure
+//! as an [`Access`] value (or a repository permission) and ask [`Authz::check`] /
+//! [`Authz::check_repo`]; the repository decision itself is the pure
 //! [`berth_domain::repo_permission`].
 
 use berth_domain::teams::{manages_team, sees_team};
 use berth_domain::{Actor, OrgRole, Permission, RepoFacts, Scope, repo_permission};
-use berth_store::{Account, Repo, RepoAccessFacts, Team};
+use berth_domain::{Login, RepoName};
+use berth_store::{Account, Repo, RepoAccessFacts, Store, Team};
 
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::repos::RepoView;
+use crate::{Principal, Result, ServiceError};
 
 /// What an operation needs from its caller (other than a repository permission).
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +48,18 @@ fn scope_missing(account: &Account, scope: Scope) -> ServiceError {
     ))
 }
 
-impl Berth {
+/// The one access point: every service holds one and asks it before touching anything
+/// protected. It decides (from the pure domain rules) and finds what the caller may see.
+#[derive(Debug, Clone)]
+pub struct Authz {
+    store: Store,
+}
+
+impl Authz {
+    pub(crate) fn new(store: Store) -> Self {
+        Self { store }
+    }
+
     /// Checks `access` for `p` and returns the acting user.
     pub async fn check<'p>(&self, p: &'p Principal, access: Access<'_>) -> Result<&'p Account> {
         let (account, scopes) = match p {
@@ -188,5 +201,51 @@ impl Berth {
                 repo.full_name()
             ))),
         }
+    }
+
+    /// The repository `owner/name` if the caller has at least `at_least` on it.
+    pub async fn repo_for(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &RepoName,
+        at_least: Permission,
+    ) -> Result<RepoView> {
+        let (repo, facts) = self
+            .store
+            .repo_by_name(owner, name, p.user_id())
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let permission = self.check_repo(p, &repo, facts, at_least)?;
+        Ok(RepoView { repo, permission })
+    }
+
+    /// The same, found by id (GitHub's `/repositories/{id}` paths).
+    pub async fn repo_by_id_for(
+        &self,
+        p: &Principal,
+        id: i64,
+        at_least: Permission,
+    ) -> Result<RepoView> {
+        let (repo, facts) = self
+            .store
+            .repo_by_id(id, p.user_id())
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let permission = self.check_repo(p, &repo, facts, at_least)?;
+        Ok(RepoView { repo, permission })
+    }
+
+    pub(crate) fn visible(
+        &self,
+        p: &Principal,
+        rows: Vec<(Repo, RepoAccessFacts)>,
+    ) -> Vec<RepoView> {
+        rows.into_iter()
+            .filter_map(|(repo, facts)| {
+                self.repo_permission(p, &repo, facts)
+                    .map(|permission| RepoView { repo, permission })
+            })
+            .collect()
     }
 }

@@ -2,7 +2,7 @@
 //! authorization point in [`authz`].
 //!
 //! **Architecture Invariant:** every operation that touches a protected resource takes the
-//! caller's [`Principal`] and goes through [`Berth::check`]; nothing else decides access.
+//! caller's [`Principal`] and goes through [`Authz::check`]; nothing else decides access.
 //! **Architecture Invariant:** tokens never leave this crate except once, at creation, as a
 //! [`secrecy::SecretString`]; only their keyed hash is stored.
 
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use berth_blob::BlobDriver;
 use berth_store::Store;
 
-pub use authz::Access;
+pub use authz::{Access, Authz};
 pub use clock::{Clock, SystemClock};
 pub use error::{Invalid, ServiceError};
 pub use principal::Principal;
@@ -95,6 +95,7 @@ mod tests {
 #[derive(Debug, Clone)]
 pub struct Berth {
     store: Store,
+    authz: Authz,
     hasher: Arc<TokenHasher>,
     clock: Arc<dyn Clock>,
     registry: Arc<registry::RegistryState>,
@@ -106,6 +107,7 @@ pub struct Berth {
 impl Berth {
     pub fn new(p: BerthParts) -> Self {
         Self {
+            authz: Authz::new(p.store.clone()),
             store: p.store,
             hasher: Arc::new(TokenHasher::new(p.token_key)),
             clock: p.clock,
@@ -120,6 +122,11 @@ impl Berth {
     pub fn with_remote(mut self, remote: logins::Remote) -> Self {
         self.remote = Arc::new(remote);
         self
+    }
+
+    /// The one access point.
+    pub fn authz(&self) -> &Authz {
+        &self.authz
     }
 
     pub fn store(&self) -> &Store {

@@ -136,8 +136,11 @@ impl Berth {
         name: &RepoName,
         repository: Option<&str>,
     ) -> Result<EnvironmentCheck> {
-        let user = self.check(p, Access::User).await?;
-        let view = self.repo_for(p, owner, name, Permission::Read).await?;
+        let user = self.authz.check(p, Access::User).await?;
+        let view = self
+            .authz
+            .repo_for(p, owner, name, Permission::Read)
+            .await?;
         let set = self.environment_logins(user, &view.repo).await?;
         let mut logins = Vec::new();
         for login in &set.logins {

@@ -2,7 +2,7 @@
 
 use berth_domain::OrgRole;
 use berth_domain::{AccountKind, Login, Permission, RepoName, Visibility};
-use berth_store::{Collaborator, Listing, Repo, RepoAccessFacts, RepoFields, StoreError, Window};
+use berth_store::{Collaborator, Listing, Repo, RepoFields, StoreError, Window};
 
 use crate::authz::Access;
 use crate::clone_source::{CloneSource, check_local};
@@ -75,60 +75,18 @@ impl Berth {
     async fn check_clone_url(&self, p: &Principal, url: &str) -> Result<()> {
         match CloneSource::parse(url).map_err(clone_url_invalid)? {
             CloneSource::Network { .. } => Ok(()),
-            CloneSource::Local(_) if self.check(p, Access::SiteAdmin).await.is_ok() => Ok(()),
+            CloneSource::Local(_) if self.authz.check(p, Access::SiteAdmin).await.is_ok() => Ok(()),
             CloneSource::Local(path) => {
                 check_local(&path, &self.remote().local_clone_dirs).map_err(clone_url_invalid)
             }
         }
     }
 
-    /// The repository `owner/name` if the caller has at least `at_least` on it.
-    pub async fn repo_for(
-        &self,
-        p: &Principal,
-        owner: &Login,
-        name: &RepoName,
-        at_least: Permission,
-    ) -> Result<RepoView> {
-        let (repo, facts) = self
-            .store
-            .repo_by_name(owner, name, p.user_id())
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let permission = self.check_repo(p, &repo, facts, at_least)?;
-        Ok(RepoView { repo, permission })
-    }
-
-    /// The same, found by id (GitHub's `/repositories/{id}` paths).
-    pub async fn repo_by_id_for(
-        &self,
-        p: &Principal,
-        id: i64,
-        at_least: Permission,
-    ) -> Result<RepoView> {
-        let (repo, facts) = self
-            .store
-            .repo_by_id(id, p.user_id())
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let permission = self.check_repo(p, &repo, facts, at_least)?;
-        Ok(RepoView { repo, permission })
-    }
-
-    fn visible(&self, p: &Principal, rows: Vec<(Repo, RepoAccessFacts)>) -> Vec<RepoView> {
-        rows.into_iter()
-            .filter_map(|(repo, facts)| {
-                self.repo_permission(p, &repo, facts)
-                    .map(|permission| RepoView { repo, permission })
-            })
-            .collect()
-    }
-
     /// The repositories the signed-in user owns, collaborates on, or reaches through an org.
     pub async fn list_user_repos(&self, p: &Principal, w: Window) -> Result<Listing<RepoView>> {
-        let user = self.check(p, Access::User).await?;
+        let user = self.authz.check(p, Access::User).await?;
         let rows = self.store.repos_related_to(user.id).await?;
-        Ok(Listing::page(self.visible(p, rows), w))
+        Ok(Listing::page(self.authz.visible(p, rows), w))
     }
 
     /// An account's repositories that the caller can see.
@@ -140,7 +98,7 @@ impl Berth {
     ) -> Result<Listing<RepoView>> {
         let owner = self.account(owner).await?;
         let rows = self.store.repos_of_owner(owner.id, p.user_id()).await?;
-        Ok(Listing::page(self.visible(p, rows), w))
+        Ok(Listing::page(self.authz.visible(p, rows), w))
     }
 
     /// Creates a repository for the caller (`org: None`) or for an organization they belong to.
@@ -152,12 +110,13 @@ impl Berth {
     ) -> Result<RepoView> {
         let owner = match org {
             None => self
+                .authz
                 .check(p, Access::Scope(berth_domain::Scope::Repo))
                 .await?
                 .clone(),
             Some(login) => {
                 let org = self.organization(login).await?;
-                self.check(p, Access::OrgMember { org: &org }).await?;
+                self.authz.check(p, Access::OrgMember { org: &org }).await?;
                 org
             }
         };
@@ -170,7 +129,7 @@ impl Berth {
         // An organization member who creates a repository administers it, as on GitHub.
         let creator_admin = match org {
             Some(_) => {
-                let creator = self.check(p, Access::User).await?;
+                let creator = self.authz.check(p, Access::User).await?;
                 let role = self.store.membership(owner.id, creator.id).await?;
                 (role != Some(OrgRole::Owner)).then_some(creator.id)
             }
@@ -193,7 +152,7 @@ impl Berth {
             .repo_by_id(repo.id, p.user_id())
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let permission = self.check_repo(p, &repo, facts, Permission::Read)?;
+        let permission = self.authz.check_repo(p, &repo, facts, Permission::Read)?;
         Ok(RepoView { repo, permission })
     }
 
@@ -206,7 +165,10 @@ impl Berth {
         name: &RepoName,
         change: RepoChange,
     ) -> Result<RepoView> {
-        let view = self.repo_for(p, owner, name, Permission::Admin).await?;
+        let view = self
+            .authz
+            .repo_for(p, owner, name, Permission::Admin)
+            .await?;
         let r = &view.repo;
         let visibility = change.visibility.unwrap_or(r.visibility);
         if visibility == Visibility::Internal && r.owner_kind != AccountKind::Organization {
@@ -242,7 +204,7 @@ impl Berth {
             .repo_by_id(r.id, p.user_id())
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let permission = self.check_repo(p, &repo, facts, Permission::Read)?;
+        let permission = self.authz.check_repo(p, &repo, facts, Permission::Read)?;
         tracing::info!(repository = %repo.full_name(), "repository updated");
         Ok(RepoView { repo, permission })
     }
@@ -250,7 +212,10 @@ impl Berth {
     /// Deletes a repository (repository admins) with its secrets, collaborators, tokens and
     /// grants; packages linked to it stay, unlinked. Refused while it has environments.
     pub async fn delete_repo(&self, p: &Principal, owner: &Login, name: &RepoName) -> Result<()> {
-        let view = self.repo_for(p, owner, name, Permission::Admin).await?;
+        let view = self
+            .authz
+            .repo_for(p, owner, name, Permission::Admin)
+            .await?;
         let environments = self.store.codespaces_of_repo(view.repo.id).await?;
         if !environments.is_empty() {
             return Err(ServiceError::Conflict(format!(
@@ -276,7 +241,10 @@ impl Berth {
         login: &Login,
         permission: Permission,
     ) -> Result<()> {
-        let view = self.repo_for(p, owner, name, Permission::Admin).await?;
+        let view = self
+            .authz
+            .repo_for(p, owner, name, Permission::Admin)
+            .await?;
         let user = self.account(login).await?;
         if user.kind != AccountKind::User {
             return Err(ServiceError::invalid(
@@ -300,7 +268,10 @@ impl Berth {
         name: &RepoName,
         login: &Login,
     ) -> Result<()> {
-        let view = self.repo_for(p, owner, name, Permission::Admin).await?;
+        let view = self
+            .authz
+            .repo_for(p, owner, name, Permission::Admin)
+            .await?;
         let user = self.account(login).await?;
         if !self
             .store
@@ -320,7 +291,10 @@ impl Berth {
         name: &RepoName,
         w: Window,
     ) -> Result<Listing<Collaborator>> {
-        let view = self.repo_for(p, owner, name, Permission::Write).await?;
+        let view = self
+            .authz
+            .repo_for(p, owner, name, Permission::Write)
+            .await?;
         Ok(Listing::page(
             self.store.collaborators(view.repo.id).await?,
             w,

@@ -55,7 +55,7 @@ impl Berth {
         new: NewTeam,
     ) -> Result<(Account, Team)> {
         let org = self.organization(org).await?;
-        let caller = self.check(p, Access::OrgOwner { org: &org }).await?;
+        let caller = self.authz.check(p, Access::OrgOwner { org: &org }).await?;
         let name = team_name(&new.name)?;
         let mut maintainers = Vec::new();
         for login in &new.maintainers {
@@ -96,8 +96,8 @@ impl Berth {
         w: Window,
     ) -> Result<(Account, Listing<Team>)> {
         let org = self.organization(org).await?;
-        let caller = self.check(p, Access::User).await?;
-        let site_admin = self.check(p, Access::SiteAdmin).await.is_ok();
+        let caller = self.authz.check(p, Access::User).await?;
+        let site_admin = self.authz.check(p, Access::SiteAdmin).await.is_ok();
         let org_role = self.store.membership(org.id, caller.id).await?;
         if org_role.is_none() && !site_admin {
             return Err(ServiceError::Forbidden(format!(
@@ -119,14 +119,15 @@ impl Berth {
     /// A team the caller sees (`NotFound` for one they do not, exactly as for a missing one).
     pub async fn team(&self, p: &Principal, org: &Login, slug: &str) -> Result<(Account, Team)> {
         let (org, team) = self.find_team(org, slug).await?;
-        self.check(
-            p,
-            Access::TeamViewer {
-                org: &org,
-                team: &team,
-            },
-        )
-        .await?;
+        self.authz
+            .check(
+                p,
+                Access::TeamViewer {
+                    org: &org,
+                    team: &team,
+                },
+            )
+            .await?;
         Ok((org, team))
     }
 
@@ -224,6 +225,7 @@ impl Berth {
     ) -> Result<()> {
         let (org, team) = self.find_team(org, slug).await?;
         let caller = self
+            .authz
             .check(
                 p,
                 Access::TeamViewer {
@@ -234,14 +236,15 @@ impl Berth {
             .await?;
         let user = self.user_account(login).await?;
         if caller.id != user.id {
-            self.check(
-                p,
-                Access::TeamManager {
-                    org: &org,
-                    team: &team,
-                },
-            )
-            .await?;
+            self.authz
+                .check(
+                    p,
+                    Access::TeamManager {
+                        org: &org,
+                        team: &team,
+                    },
+                )
+                .await?;
         }
         if !self.store.remove_team_membership(team.id, user.id).await? {
             return Err(ServiceError::NotFound);
@@ -257,14 +260,15 @@ impl Berth {
         slug: &str,
     ) -> Result<(Account, Team)> {
         let (org, team) = self.find_team(org, slug).await?;
-        self.check(
-            p,
-            Access::TeamManager {
-                org: &org,
-                team: &team,
-            },
-        )
-        .await?;
+        self.authz
+            .check(
+                p,
+                Access::TeamManager {
+                    org: &org,
+                    team: &team,
+                },
+            )
+            .await?;
         Ok((org, team))
     }
 

@@ -180,7 +180,7 @@ impl Berth {
             scopes: Scopes::parse(["repo"]).expect("a known scope"),
             token_id: 0,
         };
-        if self.repo_permission(&as_user, &repo, facts).is_none() {
+        if self.authz.repo_permission(&as_user, &repo, facts).is_none() {
             return Err(ServiceError::BadCredentials);
         }
         Ok(Principal::Environment {
@@ -281,7 +281,7 @@ impl Berth {
         self.check_expiry(&req)?;
         let target = match for_login {
             Some(login) => {
-                self.check(p, Access::SiteAdmin).await?;
+                self.authz.check(p, Access::SiteAdmin).await?;
                 let account = self
                     .store
                     .account_by_login(login)
@@ -298,7 +298,7 @@ impl Berth {
                 account
             }
             None => {
-                let caller = self.check(p, Access::User).await?.clone();
+                let caller = self.authz.check(p, Access::User).await?.clone();
                 let caller_scopes = p.scopes().unwrap_or_default();
                 let is_site_admin = caller.site_admin && caller_scopes.has(Scope::SiteAdmin);
                 if let Some(missing) = req
@@ -351,6 +351,7 @@ impl Berth {
     ) -> Result<MintedToken> {
         self.check_expiry(&req)?;
         let view = self
+            .authz
             .repo_for(p, owner, name, berth_domain::Permission::Admin)
             .await?;
         let (parent_id, expires_at) = self.under_parent(p, req.expires_at).await?;
@@ -397,7 +398,7 @@ impl Berth {
 
     /// The caller's live personal tokens.
     pub async fn list_personal_tokens(&self, p: &Principal) -> Result<Vec<TokenRecord>> {
-        let user = self.check(p, Access::User).await?;
+        let user = self.authz.check(p, Access::User).await?;
         let now = self.now();
         Ok(self
             .store
@@ -411,14 +412,14 @@ impl Berth {
     /// Revokes one of the caller's personal tokens (site admins: anyone's). Someone else's token
     /// is `NotFound`.
     pub async fn revoke_personal_token(&self, p: &Principal, id: i64) -> Result<()> {
-        let user = self.check(p, Access::User).await?;
+        let user = self.authz.check(p, Access::User).await?;
         let record = self
             .store
             .token_by_id(id)
             .await?
             .ok_or(ServiceError::NotFound)?;
         let own = record.kind == TokenKind::Personal && record.user_id == Some(user.id);
-        if !own && self.check(p, Access::SiteAdmin).await.is_err() {
+        if !own && self.authz.check(p, Access::SiteAdmin).await.is_err() {
             return Err(ServiceError::NotFound);
         }
         if !self.store.revoke_token(id, self.now()).await? {

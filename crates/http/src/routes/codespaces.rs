@@ -66,6 +66,7 @@ async fn repo_by_id(
 ) -> ApiResult<(String, String)> {
     let view = s
         .berth
+        .authz()
         .repo_by_id_for(p, id, berth_domain::Permission::Read)
         .await?;
     Ok((

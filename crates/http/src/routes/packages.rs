@@ -133,7 +133,13 @@ pub async fn update_for_user(
     Path(name): Path<String>,
     Body(body): Body<PackageSettings>,
 ) -> ApiResult<Json<Value>> {
-    let login = s.berth.check(&p, Access::User).await?.login.to_string();
+    let login = s
+        .berth
+        .authz()
+        .check(&p, Access::User)
+        .await?
+        .login
+        .to_string();
     update(&s, &p, &login, &name, body).await
 }
 
@@ -164,7 +170,13 @@ pub async fn get_for_user(
     Caller(p): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let login = s.berth.check(&p, Access::User).await?.login.to_string();
+    let login = s
+        .berth
+        .authz()
+        .check(&p, Access::User)
+        .await?
+        .login
+        .to_string();
     get(&s, &p, &login, &name).await
 }
 
@@ -385,7 +397,13 @@ pub async fn list_for_user(
     Query(q): Query<ListQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let login = s.berth.check(&p, Access::User).await?.login.to_string();
+    let login = s
+        .berth
+        .authz()
+        .check(&p, Access::User)
+        .await?
+        .login
+        .to_string();
     list(&s, &p, &login, q, paging).await
 }
 
@@ -499,7 +517,7 @@ pub async fn delete_for_user(
     Caller(p): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let login = s.berth.check(&p, Access::User).await?.login.clone();
+    let login = s.berth.authz().check(&p, Access::User).await?.login.clone();
     s.berth.delete_container_package(&p, &login, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

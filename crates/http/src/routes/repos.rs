@@ -34,6 +34,7 @@ pub async fn get(
     let (owner, name) = path_repo(&owner, &name)?;
     let view = s
         .berth
+        .authz()
         .repo_for(&p, &owner, &name, Permission::Read)
         .await?;
     Ok(Json(render::repo(&s.base_url, &view)))
@@ -45,7 +46,11 @@ pub async fn get_by_id(
     Caller(p): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Value>> {
-    let view = s.berth.repo_by_id_for(&p, id, Permission::Read).await?;
+    let view = s
+        .berth
+        .authz()
+        .repo_by_id_for(&p, id, Permission::Read)
+        .await?;
     Ok(Json(render::repo(&s.base_url, &view)))
 }
 

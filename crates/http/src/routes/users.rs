@@ -13,7 +13,7 @@ use crate::wire::path_login;
 use crate::{AppState, render};
 
 pub async fn me(State(s): State<AppState>, Caller(p): Caller) -> ApiResult<Json<Value>> {
-    let user = s.berth.check(&p, Access::User).await?;
+    let user = s.berth.authz().check(&p, Access::User).await?;
     Ok(Json(render::account(&s.base_url, user)))
 }
 

@@ -24,10 +24,15 @@ impl Berth {
     ) -> Result<CodespaceView> {
         let envs = self.environments()?.clone();
         let user = self
+            .authz
             .check(p, Access::Scope(Scope::Codespace))
             .await?
             .clone();
-        let repo = self.repo_for(p, owner, name, Permission::Read).await?.repo;
+        let repo = self
+            .authz
+            .repo_for(p, owner, name, Permission::Read)
+            .await?
+            .repo;
         if let Some(image) = &new.image {
             berth_registry_client::ImageRef::parse(image).map_err(|e| {
                 ServiceError::invalid("Codespace", "image", "invalid", e.to_string())
@@ -132,8 +137,10 @@ impl Berth {
         name: &RepoName,
     ) -> Result<Vec<MachineType>> {
         let envs = self.environments()?.clone();
-        self.check(p, Access::Scope(Scope::Codespace)).await?;
-        self.repo_for(p, owner, name, Permission::Read).await?;
+        self.authz.check(p, Access::Scope(Scope::Codespace)).await?;
+        self.authz
+            .repo_for(p, owner, name, Permission::Read)
+            .await?;
         Ok(envs.config.machines.clone())
     }
 
@@ -147,10 +154,13 @@ impl Berth {
     ) -> Result<berth_store::Account> {
         self.environments()?;
         let user = self
+            .authz
             .check(p, Access::Scope(Scope::Codespace))
             .await?
             .clone();
-        self.repo_for(p, owner, name, Permission::Read).await?;
+        self.authz
+            .repo_for(p, owner, name, Permission::Read)
+            .await?;
         Ok(user)
     }
 
@@ -167,10 +177,15 @@ impl Berth {
     ) -> Result<Vec<String>> {
         self.environments()?;
         let user = self
+            .authz
             .check(p, Access::Scope(Scope::Codespace))
             .await?
             .clone();
-        let repo = self.repo_for(p, owner, name, Permission::Read).await?.repo;
+        let repo = self
+            .authz
+            .repo_for(p, owner, name, Permission::Read)
+            .await?
+            .repo;
         if let Some(r) = git_ref {
             workspace::check_branch(r, "Codespace", "ref")?;
         }

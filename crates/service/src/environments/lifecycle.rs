@@ -19,7 +19,7 @@ impl Berth {
         p: &Principal,
         w: Window,
     ) -> Result<Listing<CodespaceView>> {
-        let user = self.check(p, Access::Scope(Scope::Codespace)).await?;
+        let user = self.authz.check(p, Access::Scope(Scope::Codespace)).await?;
         let listing = self.store.list_codespaces(user.id, w).await?;
         let mut items = Vec::new();
         for record in listing.items {

@@ -253,20 +253,21 @@ impl Berth {
 
     /// The environment `name`, if the caller may reach it.
     async fn codespace_for(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
-        self.check(p, Access::Scope(Scope::Codespace)).await?;
+        self.authz.check(p, Access::Scope(Scope::Codespace)).await?;
         let record = self
             .store
             .codespace_by_name(name)
             .await?
             .filter(|c| c.state != CodespaceState::Deleted)
             .ok_or(ServiceError::NotFound)?;
-        self.check(
-            p,
-            Access::CodespaceOwner {
-                owner_id: record.owner_id,
-            },
-        )
-        .await?;
+        self.authz
+            .check(
+                p,
+                Access::CodespaceOwner {
+                    owner_id: record.owner_id,
+                },
+            )
+            .await?;
         self.view(record).await
     }
 }

@@ -67,7 +67,7 @@ impl Berth {
         p: &Principal,
         policy: CollectPolicy,
     ) -> Result<CollectReport> {
-        self.check(p, Access::SiteAdmin).await?;
+        self.authz.check(p, Access::SiteAdmin).await?;
         self.collect(policy).await
     }
 

@@ -473,7 +473,7 @@ impl Berth {
                 .store
                 .repo_by_id(id, p.user_id())
                 .await?
-                .filter(|(r, f)| self.repo_permission(p, r, *f).is_some())
+                .filter(|(r, f)| self.authz.repo_permission(p, r, *f).is_some())
                 .map(|(r, _)| r),
             None => None,
         };

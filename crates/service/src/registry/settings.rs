@@ -116,7 +116,7 @@ impl Berth {
                     .store
                     .repo_by_name(&account.login, &repo, p.user_id())
                     .await?;
-                let r = found.filter(|(r, f)| self.repo_permission(p, r, *f).is_some()).map(|(r, _)| r).ok_or_else(|| {
+                let r = found.filter(|(r, f)| self.authz.repo_permission(p, r, *f).is_some()).map(|(r, _)| r).ok_or_else(|| {
                     ServiceError::invalid("Package", "repository", "invalid", format!("{owner} has no repository named {repo} that you can see; a package links to a repository of its own owner"))
                 })?;
                 Some(r.id)
@@ -221,7 +221,7 @@ impl Berth {
         self.store
             .repo_by_name(owner, name, p.user_id())
             .await?
-            .filter(|(r, f)| self.repo_permission(p, r, *f).is_some())
+            .filter(|(r, f)| self.authz.repo_permission(p, r, *f).is_some())
             .map(|(r, _)| r)
             .ok_or(ServiceError::NotFound)
     }
@@ -336,7 +336,7 @@ impl Berth {
     /// An organization's package settings: whether repository-token publishes inherit.
     pub async fn org_package_settings(&self, p: &Principal, org: &Login) -> Result<bool> {
         let org = self.organization(org).await?;
-        self.check(p, crate::Access::User).await?;
+        self.authz.check(p, crate::Access::User).await?;
         Ok(self.store.org_auto_inherit(org.id).await?)
     }
 
@@ -348,7 +348,9 @@ impl Berth {
         auto_inherit: bool,
     ) -> Result<bool> {
         let org = self.organization(org).await?;
-        self.check(p, crate::Access::OrgOwner { org: &org }).await?;
+        self.authz
+            .check(p, crate::Access::OrgOwner { org: &org })
+            .await?;
         self.store
             .set_org_auto_inherit(org.id, auto_inherit)
             .await?;

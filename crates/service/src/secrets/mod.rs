@@ -155,6 +155,7 @@ impl Berth {
         match owner {
             SecretOwner::User => {
                 let actor = self
+                    .authz
                     .check(p, Access::Scope(Scope::CodespaceSecrets))
                     .await?
                     .clone();
@@ -168,8 +169,11 @@ impl Berth {
                 })
             }
             SecretOwner::Repository { owner, name } => {
-                let actor = self.check(p, Access::User).await?.clone();
-                let view = self.repo_for(p, owner, name, Permission::Write).await?;
+                let actor = self.authz.check(p, Access::User).await?.clone();
+                let view = self
+                    .authz
+                    .repo_for(p, owner, name, Permission::Write)
+                    .await?;
                 Ok(Managed {
                     scope: SecretScope {
                         level: SecretLevel::Repository,
@@ -186,7 +190,11 @@ impl Berth {
                     .await?
                     .filter(|a| a.kind == AccountKind::Organization)
                     .ok_or(ServiceError::NotFound)?;
-                let actor = self.check(p, Access::OrgOwner { org: &org }).await?.clone();
+                let actor = self
+                    .authz
+                    .check(p, Access::OrgOwner { org: &org })
+                    .await?
+                    .clone();
                 Ok(Managed {
                     scope: SecretScope {
                         level: SecretLevel::Organization,
@@ -322,7 +330,9 @@ impl Berth {
             let found = self.store.repo_by_id(id, p.user_id()).await?;
             let fits = match (&m.org, found) {
                 (Some(org), Some((repo, _))) => repo.owner_id == org.id,
-                (None, Some((repo, facts))) => self.repo_permission(p, &repo, facts).is_some(),
+                (None, Some((repo, facts))) => {
+                    self.authz.repo_permission(p, &repo, facts).is_some()
+                }
                 (_, None) => false,
             };
             if !fits {
@@ -467,7 +477,7 @@ impl Berth {
         let mut views = Vec::new();
         for id in self.store.secret_repositories(secret.id).await? {
             if let Some((repo, facts)) = self.store.repo_by_id(id, p.user_id()).await?
-                && let Some(permission) = self.repo_permission(p, &repo, facts)
+                && let Some(permission) = self.authz.repo_permission(p, &repo, facts)
             {
                 views.push(RepoView { repo, permission });
             }
@@ -511,7 +521,7 @@ impl Berth {
 
     /// The newest `limit` audit lines (site administrators).
     pub async fn secret_audit(&self, p: &Principal, w: Window) -> Result<Listing<AuditLine>> {
-        self.check(p, Access::SiteAdmin).await?;
+        self.authz.check(p, Access::SiteAdmin).await?;
         let page = self.store.secret_audit(w).await?;
         let mut lines = Vec::new();
         for r in page.items {
@@ -531,7 +541,7 @@ impl Berth {
     /// environment, under the first of them), then retires the keys nothing uses any more. Values
     /// stay readable throughout: the old key stays in the ring until nothing needs it.
     pub async fn rotate_master_key(&self, p: &Principal) -> Result<RotationReport> {
-        self.check(p, Access::SiteAdmin).await?;
+        self.authz.check(p, Access::SiteAdmin).await?;
         let generated = self
             .master_keys
             .generate_primary()

@@ -126,8 +126,11 @@ impl Berth {
         owner: &Login,
         name: &RepoName,
     ) -> Result<Vec<PreviewedSecret>> {
-        let user = self.check(p, Access::User).await?;
-        let view = self.repo_for(p, owner, name, Permission::Read).await?;
+        let user = self.authz.check(p, Access::User).await?;
+        let view = self
+            .authz
+            .repo_for(p, owner, name, Permission::Read)
+            .await?;
         let facts = self.secret_facts(user, &view.repo).await?;
         Ok(environment_secrets(facts)
             .into_iter()

@@ -190,7 +190,7 @@ impl Berth {
             scopes: berth_domain::Scopes::parse(["repo"]).expect("a known scope"),
             token_id: 0,
         };
-        if self.repo_permission(&as_user, repo, facts).is_none() {
+        if self.authz.repo_permission(&as_user, repo, facts).is_none() {
             return Err(StartError::AccessLost {
                 user: user.login.to_string(),
                 repository: repo.full_name(),
