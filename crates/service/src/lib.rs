@@ -99,20 +99,26 @@ pub struct Berth {
     hasher: Arc<TokenHasher>,
     clock: Arc<dyn Clock>,
     registry: Arc<registry::RegistryState>,
-    master_keys: secrets::MasterKeys,
+    secrets: secrets::Secrets,
     remote: Arc<logins::Remote>,
     environments: Option<Arc<environments::Environments>>,
 }
 
 impl Berth {
     pub fn new(p: BerthParts) -> Self {
+        let authz = Authz::new(p.store.clone());
         Self {
-            authz: Authz::new(p.store.clone()),
+            secrets: secrets::Secrets::new(
+                p.store.clone(),
+                authz.clone(),
+                p.clock.clone(),
+                p.master_keys,
+            ),
+            authz,
             store: p.store,
             hasher: Arc::new(TokenHasher::new(p.token_key)),
             clock: p.clock,
             registry: Arc::new(registry::RegistryState::new(p.blobs, p.signing_key)),
-            master_keys: p.master_keys,
             remote: Arc::new(logins::Remote::from_env()),
             environments: None,
         }
@@ -122,6 +128,11 @@ impl Berth {
     pub fn with_remote(mut self, remote: logins::Remote) -> Self {
         self.remote = Arc::new(remote);
         self
+    }
+
+    /// Environment secrets.
+    pub fn secrets(&self) -> &secrets::Secrets {
+        &self.secrets
     }
 
     /// The one access point.

@@ -123,7 +123,7 @@ impl Berth {
 
     /// The registry logins an environment of `repo` started by `user` gets now.
     pub async fn environment_logins(&self, user: &Account, repo: &Repo) -> Result<LoginSet> {
-        let secrets = self.environment_secret_values(user, repo).await?;
+        let secrets = self.secrets.environment_secret_values(user, repo).await?;
         Ok(logins_from_secrets(&secrets))
     }
 

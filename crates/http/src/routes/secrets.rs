@@ -104,7 +104,11 @@ pub async fn public_key(
     Caller(p): Caller,
     path: SecretPath,
 ) -> ApiResult<Json<Value>> {
-    let key = s.berth.secret_public_key(&p, path.owner()).await?;
+    let key = s
+        .berth
+        .secrets()
+        .secret_public_key(&p, path.owner())
+        .await?;
     Ok(Json(json!({ "key_id": key.key_id, "key": key.key })))
 }
 
@@ -114,7 +118,7 @@ pub async fn list(
     path: SecretPath,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let all = s.berth.list_secrets(&p, path.owner()).await?;
+    let all = s.berth.secrets().list_secrets(&p, path.owner()).await?;
     let page = Listing::page(all, paging.window());
     let items = page
         .items
@@ -129,7 +133,11 @@ pub async fn get(
     Caller(p): Caller,
     path: SecretPath,
 ) -> ApiResult<Json<Value>> {
-    let m = s.berth.get_secret(&p, path.owner(), path.name()).await?;
+    let m = s
+        .berth
+        .secrets()
+        .get_secret(&p, path.owner(), path.name())
+        .await?;
     Ok(Json(render_secret(&s, &path, &m)))
 }
 
@@ -188,6 +196,7 @@ pub async fn put(
     };
     match s
         .berth
+        .secrets()
         .put_secret(&p, path.owner(), path.name(), request)
         .await?
     {
@@ -201,7 +210,10 @@ pub async fn delete(
     Caller(p): Caller,
     path: SecretPath,
 ) -> ApiResult<StatusCode> {
-    s.berth.delete_secret(&p, path.owner(), path.name()).await?;
+    s.berth
+        .secrets()
+        .delete_secret(&p, path.owner(), path.name())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,6 +225,7 @@ pub async fn repositories(
 ) -> ApiResult<Response> {
     let all = s
         .berth
+        .secrets()
         .secret_repositories(&p, path.owner(), path.name())
         .await?;
     let page = Listing::page(all, paging.window());
@@ -244,6 +257,7 @@ pub async fn set_repositories(
         )
     })?;
     s.berth
+        .secrets()
         .set_secret_repositories(&p, path.owner(), path.name(), &ids)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -261,6 +275,7 @@ async fn select(
         .and_then(|i| i.parse().ok())
         .ok_or_else(ApiError::not_found)?;
     s.berth
+        .secrets()
         .select_secret_repository(p, path.owner(), path.name(), id, on)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -293,6 +308,7 @@ pub async fn preview(
     let (owner, repo) = path_repo(&owner, &repo)?;
     let names = s
         .berth
+        .secrets()
         .preview_environment_secrets(&p, &owner, &repo)
         .await?;
     let page = Listing::page(names, paging.window());
@@ -303,7 +319,7 @@ pub async fn rotate_master_key(
     State(s): State<AppState>,
     Caller(p): Caller,
 ) -> ApiResult<Json<Value>> {
-    let report = s.berth.rotate_master_key(&p).await?;
+    let report = s.berth.secrets().rotate_master_key(&p).await?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
@@ -313,7 +329,7 @@ pub async fn audit(
     Caller(p): Caller,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let page = s.berth.secret_audit(&p, paging.window()).await?;
+    let page = s.berth.secrets().secret_audit(&p, paging.window()).await?;
     let items = page
         .items
         .into_iter()

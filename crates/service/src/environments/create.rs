@@ -192,7 +192,7 @@ impl Berth {
         let Some(url) = &repo.clone_url else {
             return Ok(Vec::new());
         };
-        let secrets = self.environment_secret_values(&user, &repo).await?;
+        let secrets = self.secrets.environment_secret_values(&user, &repo).await?;
         super::git::config_paths(
             url,
             git_ref.or(repo.default_branch.as_deref()),

@@ -69,6 +69,7 @@ impl Berth {
         let paths = envs.paths(name);
         let log = envs.log(name);
         let secrets = self
+            .secrets
             .environment_secret_values(&view.owner, &view.repo)
             .await?;
         let set = crate::logins::logins_from_secrets(&secrets);

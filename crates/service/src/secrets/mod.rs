@@ -10,6 +10,8 @@
 mod keyring;
 mod resolve;
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use berth_domain::secrets::{
@@ -18,7 +20,7 @@ use berth_domain::secrets::{
 use berth_domain::{AccountKind, Login, Permission, RepoName, Scope};
 use berth_store::{
     Account, Listing, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord, SecretRecord,
-    SecretScope, Window,
+    SecretScope, Store, Window,
 };
 use rand::Rng;
 use secrecy::SecretString;
@@ -30,8 +32,9 @@ pub use keyring::{KeyringError, MasterKey, MasterKeys, PersistKeys};
 pub use resolve::PreviewedSecret;
 
 use crate::authz::Access;
+use crate::authz::Authz;
 use crate::repos::RepoView;
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::{Clock, Principal, Result, ServiceError};
 
 /// Which secrets a call is about, as its path names them.
 #[derive(Debug, Clone, Copy)]
@@ -145,7 +148,35 @@ impl From<KeyringError> for ServiceError {
     }
 }
 
-impl Berth {
+/// Environment secrets (SPEC §4): each scope's sealed-box key pair, values sealed under the
+/// master keys, who may manage which scope, and what an environment receives.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    store: Store,
+    authz: Authz,
+    clock: Arc<dyn Clock>,
+    master_keys: MasterKeys,
+}
+
+impl Secrets {
+    pub(crate) fn new(
+        store: Store,
+        authz: Authz,
+        clock: Arc<dyn Clock>,
+        master_keys: MasterKeys,
+    ) -> Self {
+        Self {
+            store,
+            authz,
+            clock,
+            master_keys,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     pub fn master_keys(&self) -> &MasterKeys {
         &self.master_keys
     }

@@ -11,8 +11,9 @@ use berth_store::{Account, Repo, SecretRecord, SecretScope};
 use secrecy::SecretString;
 use serde::Serialize;
 
+use super::Secrets;
 use crate::authz::Access;
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::{Principal, Result, ServiceError};
 
 /// A name an environment would get and where it comes from (never the value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,7 +24,7 @@ pub struct PreviewedSecret {
 
 type Candidate = (SecretScope, SecretRecord);
 
-impl Berth {
+impl Secrets {
     /// The facts for U and R, each candidate carrying its stored record.
     async fn secret_facts(&self, user: &Account, repo: &Repo) -> Result<SecretFacts<Candidate>> {
         let (_, facts) = self

@@ -207,6 +207,7 @@ impl Berth {
         log: &CreationLog,
     ) -> StartResult<(Vec<ResolvedSecret<SecretString>>, LoginSet)> {
         let secrets = self
+            .secrets
             .environment_secret_values(&view.owner, &view.repo)
             .await?;
         let listed: Vec<String> = secrets
