@@ -718,7 +718,7 @@ async fn collect_garbage_every(berth: Berth, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = berth.collect(CollectPolicy::default()).await {
+        if let Err(e) = berth.registry().collect(CollectPolicy::default()).await {
             tracing::warn!(error = %e, "registry garbage collection failed; it runs again in {every:?}");
         }
     }

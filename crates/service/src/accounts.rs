@@ -44,25 +44,8 @@ impl Berth {
         Ok(Some(self.mint_bootstrap_token(admin.id, token).await?))
     }
 
-    /// Any account by login (public information).
-    pub async fn account(&self, login: &Login) -> Result<Account> {
-        self.store
-            .account_by_login(login)
-            .await?
-            .ok_or(ServiceError::NotFound)
-    }
-
-    /// An organization by login; a user's login is `NotFound` here.
-    pub async fn organization(&self, login: &Login) -> Result<Account> {
-        let account = self.account(login).await?;
-        if account.kind != AccountKind::Organization {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(account)
-    }
-
     pub(crate) async fn user_account(&self, login: &Login) -> Result<Account> {
-        let account = self.account(login).await?;
+        let account = self.authz.account(login).await?;
         if account.kind != AccountKind::User {
             return Err(ServiceError::invalid(
                 "User",
@@ -129,7 +112,7 @@ impl Berth {
         login: &Login,
         role: OrgRole,
     ) -> Result<(Account, Account, OrgRole)> {
-        let org = self.organization(org).await?;
+        let org = self.authz.organization(org).await?;
         self.authz.check(p, Access::OrgOwner { org: &org }).await?;
         let user = self.user_account(login).await?;
         self.store.set_membership(org.id, user.id, role).await?;
@@ -143,7 +126,7 @@ impl Berth {
         org: &Login,
         login: &Login,
     ) -> Result<(Account, Account, OrgRole)> {
-        let org = self.organization(org).await?;
+        let org = self.authz.organization(org).await?;
         let caller = self.authz.check(p, Access::User).await?;
         let user = self.user_account(login).await?;
         if caller.id != user.id
@@ -162,7 +145,7 @@ impl Berth {
 
     /// Removes a user from an organization (org owners).
     pub async fn remove_membership(&self, p: &Principal, org: &Login, login: &Login) -> Result<()> {
-        let org = self.organization(org).await?;
+        let org = self.authz.organization(org).await?;
         self.authz.check(p, Access::OrgOwner { org: &org }).await?;
         let user = self.user_account(login).await?;
         if !self.store.remove_membership(org.id, user.id).await? {
@@ -179,7 +162,7 @@ impl Berth {
         role: Option<OrgRole>,
         w: Window,
     ) -> Result<Listing<(Account, OrgRole)>> {
-        let org = self.organization(org).await?;
+        let org = self.authz.organization(org).await?;
         let caller = self.authz.check(p, Access::User).await?;
         if self.store.membership(org.id, caller.id).await?.is_none()
             && self.authz.check(p, Access::SiteAdmin).await.is_err()

@@ -3,9 +3,9 @@
 //! [`Authz::check_repo`]; the repository decision itself is the pure
 //! [`berth_domain::repo_permission`].
 
-use berth_domain::teams::{manages_team, sees_team};
+use berth_domain::teams::{TeamSlug, manages_team, sees_team};
+use berth_domain::{AccountKind, Login, RepoName};
 use berth_domain::{Actor, OrgRole, Permission, RepoFacts, Scope, repo_permission};
-use berth_domain::{Login, RepoName};
 use berth_store::{Account, Repo, RepoAccessFacts, Store, Team};
 
 use crate::repos::RepoView;
@@ -247,5 +247,48 @@ impl Authz {
                     .map(|permission| RepoView { repo, permission })
             })
             .collect()
+    }
+
+    /// Any account by login (public information).
+    pub async fn account(&self, login: &Login) -> Result<Account> {
+        self.store
+            .account_by_login(login)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// An organization by login; a user's login is `NotFound` here.
+    pub async fn organization(&self, login: &Login) -> Result<Account> {
+        let account = self.account(login).await?;
+        if account.kind != AccountKind::Organization {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(account)
+    }
+
+    /// A team the caller sees (`NotFound` for one they do not, exactly as for a missing one).
+    pub async fn team(&self, p: &Principal, org: &Login, slug: &str) -> Result<(Account, Team)> {
+        let (org, team) = self.find_team(org, slug).await?;
+        self.check(
+            p,
+            Access::TeamViewer {
+                org: &org,
+                team: &team,
+            },
+        )
+        .await?;
+        Ok((org, team))
+    }
+
+    /// A team by its organization's login and its slug, before any access check.
+    pub(crate) async fn find_team(&self, org: &Login, slug: &str) -> Result<(Account, Team)> {
+        let org = self.organization(org).await?;
+        let slug = TeamSlug::parse(slug).ok_or(ServiceError::NotFound)?;
+        let team = self
+            .store
+            .team_by_slug(org.id, &slug)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        Ok((org, team))
     }
 }

@@ -98,7 +98,7 @@ pub struct Berth {
     authz: Authz,
     hasher: Arc<TokenHasher>,
     clock: Arc<dyn Clock>,
-    registry: Arc<registry::RegistryState>,
+    registry: Arc<registry::Registry>,
     secrets: secrets::Secrets,
     remote: Arc<logins::Remote>,
     environments: Option<Arc<environments::Environments>>,
@@ -107,18 +107,26 @@ pub struct Berth {
 impl Berth {
     pub fn new(p: BerthParts) -> Self {
         let authz = Authz::new(p.store.clone());
+        let secrets = secrets::Secrets::new(
+            p.store.clone(),
+            authz.clone(),
+            p.clock.clone(),
+            p.master_keys,
+        );
+        let registry = registry::Registry::new(
+            p.store.clone(),
+            authz.clone(),
+            p.clock.clone(),
+            p.blobs,
+            p.signing_key,
+        );
         Self {
-            secrets: secrets::Secrets::new(
-                p.store.clone(),
-                authz.clone(),
-                p.clock.clone(),
-                p.master_keys,
-            ),
-            authz,
             store: p.store,
+            authz,
             hasher: Arc::new(TokenHasher::new(p.token_key)),
             clock: p.clock,
-            registry: Arc::new(registry::RegistryState::new(p.blobs, p.signing_key)),
+            registry: Arc::new(registry),
+            secrets,
             remote: Arc::new(logins::Remote::from_env()),
             environments: None,
         }
@@ -128,6 +136,11 @@ impl Berth {
     pub fn with_remote(mut self, remote: logins::Remote) -> Self {
         self.remote = Arc::new(remote);
         self
+    }
+
+    /// The container registry.
+    pub fn registry(&self) -> &registry::Registry {
+        &self.registry
     }
 
     /// Environment secrets.

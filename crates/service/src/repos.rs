@@ -96,7 +96,7 @@ impl Berth {
         owner: &Login,
         w: Window,
     ) -> Result<Listing<RepoView>> {
-        let owner = self.account(owner).await?;
+        let owner = self.authz.account(owner).await?;
         let rows = self.store.repos_of_owner(owner.id, p.user_id()).await?;
         Ok(Listing::page(self.authz.visible(p, rows), w))
     }
@@ -115,7 +115,7 @@ impl Berth {
                 .await?
                 .clone(),
             Some(login) => {
-                let org = self.organization(login).await?;
+                let org = self.authz.organization(login).await?;
                 self.authz.check(p, Access::OrgMember { org: &org }).await?;
                 org
             }
@@ -245,7 +245,7 @@ impl Berth {
             .authz
             .repo_for(p, owner, name, Permission::Admin)
             .await?;
-        let user = self.account(login).await?;
+        let user = self.authz.account(login).await?;
         if user.kind != AccountKind::User {
             return Err(ServiceError::invalid(
                 "Collaborator",
@@ -272,7 +272,7 @@ impl Berth {
             .authz
             .repo_for(p, owner, name, Permission::Admin)
             .await?;
-        let user = self.account(login).await?;
+        let user = self.authz.account(login).await?;
         if !self
             .store
             .remove_collaborator(view.repo.id, user.id)

@@ -4,7 +4,7 @@
 //! packages is in `registry/settings.rs` and counts in the one package decision.
 
 use berth_domain::Login;
-use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole, TeamSlug, sees_team};
+use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole, sees_team};
 use berth_store::{Account, Listing, Team, TeamFields, Window};
 
 use crate::authz::Access;
@@ -54,7 +54,7 @@ impl Berth {
         org: &Login,
         new: NewTeam,
     ) -> Result<(Account, Team)> {
-        let org = self.organization(org).await?;
+        let org = self.authz.organization(org).await?;
         let caller = self.authz.check(p, Access::OrgOwner { org: &org }).await?;
         let name = team_name(&new.name)?;
         let mut maintainers = Vec::new();
@@ -95,7 +95,7 @@ impl Berth {
         org: &Login,
         w: Window,
     ) -> Result<(Account, Listing<Team>)> {
-        let org = self.organization(org).await?;
+        let org = self.authz.organization(org).await?;
         let caller = self.authz.check(p, Access::User).await?;
         let site_admin = self.authz.check(p, Access::SiteAdmin).await.is_ok();
         let org_role = self.store.membership(org.id, caller.id).await?;
@@ -114,21 +114,6 @@ impl Berth {
             .map(|(t, _)| t)
             .collect();
         Ok((org, Listing::page(seen, w)))
-    }
-
-    /// A team the caller sees (`NotFound` for one they do not, exactly as for a missing one).
-    pub async fn team(&self, p: &Principal, org: &Login, slug: &str) -> Result<(Account, Team)> {
-        let (org, team) = self.find_team(org, slug).await?;
-        self.authz
-            .check(
-                p,
-                Access::TeamViewer {
-                    org: &org,
-                    team: &team,
-                },
-            )
-            .await?;
-        Ok((org, team))
     }
 
     /// `PATCH /orgs/{org}/teams/{team_slug}`: the org's owners and the team's maintainers. A new
@@ -176,7 +161,7 @@ impl Berth {
         org: &Login,
         slug: &str,
     ) -> Result<Vec<(Account, TeamRole)>> {
-        let (_, team) = self.team(p, org, slug).await?;
+        let (_, team) = self.authz.team(p, org, slug).await?;
         Ok(self.store.team_members(team.id).await?)
     }
 
@@ -188,7 +173,7 @@ impl Berth {
         slug: &str,
         login: &Login,
     ) -> Result<TeamRole> {
-        let (_, team) = self.team(p, org, slug).await?;
+        let (_, team) = self.authz.team(p, org, slug).await?;
         let user = self.user_account(login).await?;
         self.store
             .team_membership(team.id, user.id)
@@ -223,7 +208,7 @@ impl Berth {
         slug: &str,
         login: &Login,
     ) -> Result<()> {
-        let (org, team) = self.find_team(org, slug).await?;
+        let (org, team) = self.authz.find_team(org, slug).await?;
         let caller = self
             .authz
             .check(
@@ -259,7 +244,7 @@ impl Berth {
         org: &Login,
         slug: &str,
     ) -> Result<(Account, Team)> {
-        let (org, team) = self.find_team(org, slug).await?;
+        let (org, team) = self.authz.find_team(org, slug).await?;
         self.authz
             .check(
                 p,
@@ -269,18 +254,6 @@ impl Berth {
                 },
             )
             .await?;
-        Ok((org, team))
-    }
-
-    /// A team by its organization's login and its slug, before any access check.
-    async fn find_team(&self, org: &Login, slug: &str) -> Result<(Account, Team)> {
-        let org = self.organization(org).await?;
-        let slug = TeamSlug::parse(slug).ok_or(ServiceError::NotFound)?;
-        let team = self
-            .store
-            .team_by_slug(org.id, &slug)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
         Ok((org, team))
     }
 

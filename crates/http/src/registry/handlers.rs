@@ -73,7 +73,7 @@ pub async fn handle(
                     .await
                 }
                 Method::DELETE => {
-                    b.delete_blob(caller, &name, digest).await?;
+                    b.registry().delete_blob(caller, &name, digest).await?;
                     Ok(StatusCode::ACCEPTED.into_response())
                 }
                 _ => Err(unsupported()),
@@ -87,7 +87,7 @@ pub async fn handle(
             let location = format!("/v2/{name}/blobs/uploads/{id}");
             match method {
                 Method::GET => {
-                    let status = b.upload_status(caller, &name, id).await?;
+                    let status = b.registry().upload_status(caller, &name, id).await?;
                     Ok(upload_accepted(
                         StatusCode::NO_CONTENT,
                         &location,
@@ -97,6 +97,7 @@ pub async fn handle(
                 Method::PATCH => {
                     let start = content_range_start(req.headers())?;
                     let status = b
+                        .registry()
                         .append_upload(caller, &name, id, start, body_stream(req.into_body()))
                         .await?;
                     Ok(upload_accepted(
@@ -109,6 +110,7 @@ pub async fn handle(
                     let digest = query_value(&q, "digest");
                     let start = content_range_start(req.headers())?;
                     let digest = b
+                        .registry()
                         .finish_upload(
                             caller,
                             &name,
@@ -121,7 +123,7 @@ pub async fn handle(
                     Ok(blob_created(&name, &digest))
                 }
                 Method::DELETE => {
-                    b.cancel_upload(caller, &name, id).await?;
+                    b.registry().cancel_upload(caller, &name, id).await?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 }
                 _ => Err(unsupported()),
@@ -132,6 +134,7 @@ pub async fn handle(
             match method {
                 Method::GET | Method::HEAD => {
                     let m = b
+                        .registry()
                         .get_manifest(caller, &name, reference, method == Method::HEAD)
                         .await?;
                     let headers = vec![
@@ -155,7 +158,9 @@ pub async fn handle(
                     put_manifest(state, caller, &name, reference, tags, req).await
                 }
                 Method::DELETE => {
-                    b.delete_manifest(caller, &name, reference).await?;
+                    b.registry()
+                        .delete_manifest(caller, &name, reference)
+                        .await?;
                     Ok(StatusCode::ACCEPTED.into_response())
                 }
                 _ => Err(unsupported()),
@@ -167,7 +172,10 @@ pub async fn handle(
         Route::Referrers { name, digest } if method == Method::GET => {
             let name = repository_name(name)?;
             let artifact_type = query_value(&q, "artifactType").filter(|a| !a.is_empty());
-            let referrers = b.referrers(caller, &name, digest, artifact_type).await?;
+            let referrers = b
+                .registry()
+                .referrers(caller, &name, digest, artifact_type)
+                .await?;
             let manifests: Vec<_> = referrers
                 .iter()
                 .map(|r| {
@@ -269,6 +277,7 @@ async fn get_blob(
 ) -> RegistryResult<Response> {
     let blob = state
         .berth
+        .registry()
         .get_blob(caller, name, digest, byte_range(headers), head)
         .await?;
     let (status, len, mut extra) = match blob.span {
@@ -315,6 +324,7 @@ async fn start_upload(
     };
     match state
         .berth
+        .registry()
         .start_upload(caller, name, mount, monolithic)
         .await?
     {
@@ -355,7 +365,11 @@ async fn put_manifest(
         content_type: content_type.as_deref(),
         body,
     };
-    let outcome = state.berth.put_manifest(caller, name, put).await?;
+    let outcome = state
+        .berth
+        .registry()
+        .put_manifest(caller, name, put)
+        .await?;
     let (digest, subject) = (outcome.digest, outcome.subject);
     let mut headers = vec![
         (header::LOCATION, format!("/v2/{name}/manifests/{digest}")),
@@ -392,7 +406,11 @@ async fn list_tags(
         None => None,
     };
     let last = query_value(q, "last");
-    let page = state.berth.list_tags(caller, name, n, last).await?;
+    let page = state
+        .berth
+        .registry()
+        .list_tags(caller, name, n, last)
+        .await?;
     let mut headers = vec![(header::CONTENT_TYPE, "application/json".to_owned())];
     if let Some(next) = &page.next {
         let mut query = url::form_urlencoded::Serializer::new(String::new());

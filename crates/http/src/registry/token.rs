@@ -48,7 +48,12 @@ async fn issue(
         scopes,
         offline,
     };
-    match state.berth.issue_registry_token(&principal, &req).await {
+    match state
+        .berth
+        .registry()
+        .issue_registry_token(&principal, &req)
+        .await
+    {
         Ok(issued) => render(issued),
         Err(e) => {
             tracing::error!(error = %e, "issuing a registry token failed");
@@ -134,6 +139,7 @@ pub async fn post(State(state): State<AppState>, body: Result<Bytes, BytesReject
             };
             match state
                 .berth
+                .registry()
                 .principal_from_refresh_token(&refresh, &state.registry_service)
                 .await
             {

@@ -116,6 +116,6 @@ pub async fn collect_garbage(
         grace: secs(body.grace_seconds, default.grace),
         upload_ttl: secs(body.upload_ttl_seconds, default.upload_ttl),
     };
-    let report = s.berth.collect_garbage(&p, policy).await?;
+    let report = s.berth.registry().collect_garbage(&p, policy).await?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }

@@ -15,7 +15,7 @@ use crate::wire::{Body, path_login};
 use crate::{AppState, render};
 
 pub async fn get(State(s): State<AppState>, Path(org): Path<String>) -> ApiResult<Json<Value>> {
-    let org = s.berth.organization(&path_login(&org)?).await?;
+    let org = s.berth.authz().organization(&path_login(&org)?).await?;
     Ok(Json(render::account(&s.base_url, &org)))
 }
 
@@ -25,7 +25,7 @@ pub async fn repos(
     Path(org): Path<String>,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let org = s.berth.organization(&path_login(&org)?).await?;
+    let org = s.berth.authz().organization(&path_login(&org)?).await?;
     let listing = s
         .berth
         .list_owner_repos(&p, &org.login, paging.window())

@@ -108,6 +108,7 @@ async fn update(
     };
     if repository.is_some() || body.inherit_access.is_some() {
         s.berth
+            .registry()
             .set_package_source(p, &owner_login, name, repository, body.inherit_access)
             .await?;
     }
@@ -121,6 +122,7 @@ async fn update(
             )
         })?;
         s.berth
+            .registry()
             .set_container_visibility(p, &owner_login, name, visibility)
             .await?;
     }
@@ -160,6 +162,7 @@ async fn get(
 ) -> ApiResult<Json<Value>> {
     let (package, repo) = s
         .berth
+        .registry()
         .container_package(p, &path_login(owner)?, name)
         .await?;
     Ok(Json(render_with_repo(s, owner, &package, repo.as_ref())))
@@ -207,6 +210,7 @@ pub async fn access(
 ) -> ApiResult<Json<Value>> {
     let list = s
         .berth
+        .registry()
         .package_access(&p, &path_login(&owner)?, &name)
         .await?;
     let users: Vec<Value> = list
@@ -243,6 +247,7 @@ pub async fn grant_user(
 ) -> ApiResult<StatusCode> {
     let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
     s.berth
+        .registry()
         .grant_user(&p, &path_login(&owner)?, &name, &path_login(&login)?, role)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -254,6 +259,7 @@ pub async fn revoke_user(
     Path((owner, name, login)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
+        .registry()
         .revoke_user(&p, &path_login(&owner)?, &name, &path_login(&login)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -268,6 +274,7 @@ pub async fn grant_team(
 ) -> ApiResult<StatusCode> {
     let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
     s.berth
+        .registry()
         .grant_team(&p, &path_login(&owner)?, &name, &slug, role)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -279,6 +286,7 @@ pub async fn revoke_team(
     Path((owner, name, slug)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
+        .registry()
         .revoke_team(&p, &path_login(&owner)?, &name, &slug)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -317,6 +325,7 @@ pub async fn grant_repository(
     let (ro, rn) = path_repo(&repo_owner, &repo_name)?;
     let grant = s
         .berth
+        .registry()
         .grant_repository(
             &p,
             &path_login(&owner)?,
@@ -343,6 +352,7 @@ pub async fn revoke_repository(
 ) -> ApiResult<StatusCode> {
     let (ro, rn) = path_repo(&repo_owner, &repo_name)?;
     s.berth
+        .registry()
         .revoke_repository(&p, &path_login(&owner)?, &name, &ro, &rn)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -363,7 +373,11 @@ async fn list(
     let owner_login = path_login(owner)?;
     let items: Vec<Value> = match q.package_type.as_deref() {
         Some("container") => {
-            let (_, packages) = s.berth.list_container_packages(p, &owner_login).await?;
+            let (_, packages) = s
+                .berth
+                .registry()
+                .list_container_packages(p, &owner_login)
+                .await?;
             packages
                 .iter()
                 .map(|pkg| render_with_repo(s, owner, pkg, None))
@@ -463,6 +477,7 @@ pub async fn versions(
     };
     let all = s
         .berth
+        .registry()
         .package_versions(&p, &path_login(&owner)?, &name, deleted)
         .await?;
     let page = berth_store::Listing::page(all, paging.window());
@@ -485,6 +500,7 @@ pub async fn version(
 ) -> ApiResult<Json<Value>> {
     let v = s
         .berth
+        .registry()
         .package_version(&p, &path_login(&owner)?, &name, version_id(&id)?)
         .await?;
     Ok(Json(render_version(&s, &owner, &name, &v)))
@@ -496,6 +512,7 @@ pub async fn delete_version(
     Path((owner, name, id)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
+        .registry()
         .delete_package_version(&p, &path_login(&owner)?, &name, version_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -507,6 +524,7 @@ pub async fn restore_version(
     Path((owner, name, id)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
+        .registry()
         .restore_package_version(&p, &path_login(&owner)?, &name, version_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -518,7 +536,10 @@ pub async fn delete_for_user(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let login = s.berth.authz().check(&p, Access::User).await?.login.clone();
-    s.berth.delete_container_package(&p, &login, &name).await?;
+    s.berth
+        .registry()
+        .delete_container_package(&p, &login, &name)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -528,6 +549,7 @@ pub async fn delete_for_account(
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
+        .registry()
         .delete_container_package(&p, &path_login(&owner)?, &name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -544,7 +566,11 @@ pub async fn org_settings(
     Caller(p): Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let on = s.berth.org_package_settings(&p, &path_login(&org)?).await?;
+    let on = s
+        .berth
+        .registry()
+        .org_package_settings(&p, &path_login(&org)?)
+        .await?;
     Ok(Json(json!({ "auto_inherit_access": on })))
 }
 
@@ -566,6 +592,7 @@ pub async fn set_org_settings(
     })?;
     let on = s
         .berth
+        .registry()
         .set_org_package_settings(&p, &path_login(&org)?, on)
         .await?;
     Ok(Json(json!({ "auto_inherit_access": on })))

@@ -95,7 +95,7 @@ pub async fn get(
     Caller(p): Caller,
     Path((org, slug)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, team) = s.berth.team(&p, &path_login(&org)?, &slug).await?;
+    let (org, team) = s.berth.authz().team(&p, &path_login(&org)?, &slug).await?;
     Ok(Json(render::team(&s.base_url, &org, &team)))
 }
 

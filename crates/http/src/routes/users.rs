@@ -18,7 +18,7 @@ pub async fn me(State(s): State<AppState>, Caller(p): Caller) -> ApiResult<Json<
 }
 
 pub async fn get(State(s): State<AppState>, Path(login): Path<String>) -> ApiResult<Json<Value>> {
-    let account = s.berth.account(&path_login(&login)?).await?;
+    let account = s.berth.authz().account(&path_login(&login)?).await?;
     Ok(Json(render::account(&s.base_url, &account)))
 }
 

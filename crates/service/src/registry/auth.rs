@@ -12,8 +12,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::Registry;
 use super::RegistryResult;
-use crate::{Berth, Principal, ServiceError};
+use crate::{Principal, ServiceError};
 
 const ISSUER: &str = "berth";
 /// Lifetime of an access token: long enough for a large layer to start uploading, short enough
@@ -160,12 +161,12 @@ fn parse_scope(scope: &str) -> Option<(RepositoryName, Vec<PackageAction>)> {
     Some((name, actions))
 }
 
-impl Berth {
+impl Registry {
     fn sign(&self, claims: &Claims) -> SecretString {
         let jwt = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             claims,
-            &EncodingKey::from_secret(&self.registry.signing_key),
+            &EncodingKey::from_secret(&self.signing_key),
         )
         .expect("HS256 signing of serialisable claims cannot fail");
         SecretString::from(jwt)
@@ -176,12 +177,9 @@ impl Berth {
         v.set_audience(&[service]);
         v.set_issuer(&[ISSUER]);
         v.leeway = 5;
-        let data = jsonwebtoken::decode::<Claims>(
-            jwt,
-            &DecodingKey::from_secret(&self.registry.signing_key),
-            &v,
-        )
-        .ok()?;
+        let data =
+            jsonwebtoken::decode::<Claims>(jwt, &DecodingKey::from_secret(&self.signing_key), &v)
+                .ok()?;
         // The library checks exp; nbf is ours to check against our own clock.
         (data.claims.nbf <= self.now() + 5 && data.claims.exp > self.now()).then_some(data.claims)
     }

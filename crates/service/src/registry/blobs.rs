@@ -4,8 +4,8 @@ use berth_blob::ByteStream;
 use berth_domain::oci::{Digest, RepositoryName};
 use berth_domain::package::PackageAction;
 
+use super::Registry;
 use super::{RegistryCaller, RegistryError, RegistryResult, blob_path};
-use crate::Berth;
 
 /// A `Range: bytes=…` request, as parsed by the edge (one range; RFC 9110 §14.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl std::fmt::Debug for BlobBody {
     }
 }
 
-impl Berth {
+impl Registry {
     /// GET/HEAD `/v2/<name>/blobs/<digest>`.
     pub async fn get_blob(
         &self,
@@ -87,12 +87,7 @@ impl Berth {
             None
         } else {
             let (offset, len) = span.map_or((0, None), |(s, e)| (s, Some(e - s + 1)));
-            Some(
-                self.registry
-                    .blobs
-                    .read(&blob_path(&digest), offset, len)
-                    .await?,
-            )
+            Some(self.blobs.read(&blob_path(&digest), offset, len).await?)
         };
         Ok(BlobBody {
             digest,

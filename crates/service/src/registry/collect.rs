@@ -17,8 +17,9 @@ use berth_domain::oci::Digest;
 use berth_store::DoomedBlob;
 use serde::Serialize;
 
+use super::Registry;
 use super::{blob_path, uploads::upload_path};
-use crate::{Access, Berth, Principal, Result};
+use crate::{Access, Principal, Result};
 
 /// How long things are kept before a collection takes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +61,7 @@ fn trash_path(d: &str) -> String {
     format!("trash/{}", d.replace(':', "/"))
 }
 
-impl Berth {
+impl Registry {
     /// Runs one collection pass as a site administrator asked for it.
     pub async fn collect_garbage(
         &self,
@@ -104,7 +105,7 @@ impl Berth {
         let cutoff = before(policy.upload_ttl);
         for id in self.store.stale_uploads(cutoff).await? {
             if self.store.expire_upload(&id, cutoff).await? {
-                self.registry.blobs.delete(&upload_path(&id)).await?;
+                self.blobs.delete(&upload_path(&id)).await?;
                 self.forget_upload(&id);
                 report.uploads_expired += 1;
             }
@@ -120,7 +121,7 @@ impl Berth {
         doomed: Vec<DoomedBlob>,
         report: &mut CollectReport,
     ) -> Result<()> {
-        let blobs = &self.registry.blobs;
+        let blobs = &self.blobs;
         for blob in doomed {
             let Ok(digest) = Digest::parse(&blob.digest) else {
                 tracing::warn!(digest = %blob.digest, "a stored blob has an unparsable digest");

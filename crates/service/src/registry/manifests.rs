@@ -7,8 +7,8 @@ use berth_domain::package::PackageAction;
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256, Sha512};
 
+use super::Registry;
 use super::{RegistryCaller, RegistryError, RegistryResult, Target};
-use crate::Berth;
 
 /// The largest manifest accepted (distribution's limit).
 pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
@@ -95,7 +95,7 @@ fn check_data(d: &Descriptor) -> RegistryResult<()> {
     Ok(())
 }
 
-impl Berth {
+impl Registry {
     /// PUT `/v2/<name>/manifests/<reference>`. Returns the digest and the `subject`, if any.
     pub async fn put_manifest(
         &self,
@@ -223,7 +223,6 @@ impl Berth {
         }
         let mut bytes = Vec::new();
         let mut stream = self
-            .registry
             .blobs
             .read(&super::blob_path(&config.digest), 0, Some(MAX_CONFIG))
             .await?;

@@ -31,7 +31,7 @@ use berth_domain::package::{
 use berth_domain::{AccountKind, Login};
 use berth_domain::{Actor, Permission, RepoFacts, Scopes, Visibility, repo_permission};
 use berth_store::{
-    Account, NewPackage, Package, PackageKind, PackageSource, RepoGrant, StoreError,
+    Account, NewPackage, Package, PackageKind, PackageSource, RepoGrant, Store, StoreError,
 };
 
 pub use auth::{Grant, GrantedAccess, IssuedToken, RegistryCaller, TokenGrantRequest};
@@ -41,7 +41,8 @@ pub use manifests::{MAX_MANIFEST, ManifestBody, PutManifest, PutOutcome, Referre
 pub use settings::{PackageAccessList, RepoGrantChange};
 pub use uploads::{UploadOutcome, UploadStatus};
 
-use crate::{Berth, Principal};
+use crate::authz::Authz;
+use crate::{Clock, Principal};
 
 /// A registry failure, one variant per OCI error code (plus the two HTTP range failures); the
 /// HTTP edge maps each to its status and JSON.
@@ -89,31 +90,48 @@ pub enum RegistryError {
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
 
-/// Process-local registry state: blob storage, the signing key, and the running hashes of
-/// uploads in progress (a cache: when missing, the upload is hashed again from storage).
-pub struct RegistryState {
+/// The container registry (SPEC §6): packages, manifests, blobs and uploads, bearer tokens, and
+/// garbage collection. Its process-local state is the running hashes of uploads in progress (a
+/// cache: when missing, the upload is hashed again from storage) and their locks.
+pub struct Registry {
+    store: Store,
+    authz: Authz,
+    clock: Arc<dyn Clock>,
     blobs: Arc<dyn BlobDriver>,
     signing_key: [u8; 32],
     hashes: Mutex<HashMap<String, uploads::RunningHash>>,
     upload_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-impl std::fmt::Debug for RegistryState {
+impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryState")
+        f.debug_struct("Registry")
             .field("blobs", &self.blobs)
             .finish_non_exhaustive()
     }
 }
 
-impl RegistryState {
-    pub fn new(blobs: Arc<dyn BlobDriver>, signing_key: [u8; 32]) -> Self {
+impl Registry {
+    pub(crate) fn new(
+        store: Store,
+        authz: Authz,
+        clock: Arc<dyn Clock>,
+        blobs: Arc<dyn BlobDriver>,
+        signing_key: [u8; 32],
+    ) -> Self {
         Self {
+            store,
+            authz,
+            clock,
             blobs,
             signing_key,
             hashes: Mutex::default(),
             upload_locks: Mutex::default(),
         }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
     }
 }
 
@@ -142,7 +160,7 @@ pub fn repository_name(s: &str) -> RegistryResult<RepositoryName> {
     RepositoryName::parse(s).map_err(|e| RegistryError::NameInvalid(e.to_string()))
 }
 
-impl Berth {
+impl Registry {
     async fn resolve(&self, name: &RepositoryName) -> RegistryResult<Option<Target>> {
         let Ok(login) = Login::parse(name.owner()) else {
             return Ok(None);
@@ -411,7 +429,7 @@ impl Berth {
     }
 }
 
-impl Berth {
+impl Registry {
     /// Changes a container package's visibility (its admins: the owner, the owning org's owners,
     /// the publisher, with `write:packages`). Public is final: a public package cannot be made
     /// private or internal again (GitHub's rule).
@@ -456,7 +474,7 @@ impl Berth {
     }
 }
 
-impl Berth {
+impl Registry {
     /// A container package as the caller sees it, with its source repository when the caller
     /// can see that too. A package the caller may not read is `NotFound`, as a missing one.
     pub async fn container_package(

@@ -5,8 +5,9 @@ use berth_domain::package::{PackageAction, authorize};
 use berth_domain::{AccountKind, Login, Permission, RepoName};
 use berth_store::{Account, Package, PackageKind, PackageSource, RepoGrant};
 
+use super::Registry;
 use super::RegistryError;
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::{Principal, Result, ServiceError};
 
 /// Who has explicit access to a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub struct RepoGrantChange {
     pub token_role: Option<Option<Permission>>,
 }
 
-impl Berth {
+impl Registry {
     /// The package `owner/name`, when the caller administers it.
     async fn administered_package(
         &self,
@@ -191,7 +192,7 @@ impl Berth {
         let (_, package) = self.administered_package(p, owner, name).await?;
         not_inheriting(&package, "teams")?;
         // A secret team the caller does not see is named exactly as a missing one.
-        let (_, team) = self.team(p, owner, slug).await?;
+        let (_, team) = self.authz.team(p, owner, slug).await?;
         Ok(self.store.set_team_grant(package.id, team.id, role).await?)
     }
 
@@ -203,7 +204,7 @@ impl Berth {
         slug: &str,
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
-        let (_, team) = self.team(p, owner, slug).await?;
+        let (_, team) = self.authz.team(p, owner, slug).await?;
         if !self.store.remove_team_grant(package.id, team.id).await? {
             return Err(ServiceError::NotFound);
         }
@@ -284,7 +285,7 @@ impl Berth {
     }
 }
 
-impl Berth {
+impl Registry {
     /// An account's container packages that the caller may read, by name.
     pub async fn list_container_packages(
         &self,
@@ -317,7 +318,7 @@ impl Berth {
     }
 }
 
-impl Berth {
+impl Registry {
     /// Deletes a package and all its versions (admins, with `delete:packages`).
     pub async fn delete_container_package(
         &self,
@@ -335,7 +336,7 @@ impl Berth {
 
     /// An organization's package settings: whether repository-token publishes inherit.
     pub async fn org_package_settings(&self, p: &Principal, org: &Login) -> Result<bool> {
-        let org = self.organization(org).await?;
+        let org = self.authz.organization(org).await?;
         self.authz.check(p, crate::Access::User).await?;
         Ok(self.store.org_auto_inherit(org.id).await?)
     }
@@ -347,7 +348,7 @@ impl Berth {
         org: &Login,
         auto_inherit: bool,
     ) -> Result<bool> {
-        let org = self.organization(org).await?;
+        let org = self.authz.organization(org).await?;
         self.authz
             .check(p, crate::Access::OrgOwner { org: &org })
             .await?;

@@ -15,8 +15,8 @@ use berth_domain::package::PackageAction;
 use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
 
+use super::Registry;
 use super::{RegistryCaller, RegistryError, RegistryResult, Target, blob_path};
-use crate::Berth;
 
 /// A hash of the first `size` bytes of an upload.
 pub(crate) struct RunningHash {
@@ -66,24 +66,18 @@ async fn digest_of(
     Ok(h.finish())
 }
 
-impl Berth {
+impl Registry {
     fn upload_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .registry
-            .upload_locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut locks = self.upload_locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(id.to_owned()).or_default().clone()
     }
 
     pub(super) fn forget_upload(&self, id: &str) {
-        self.registry
-            .hashes
+        self.hashes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
-        self.registry
-            .upload_locks
+        self.upload_locks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
@@ -158,15 +152,11 @@ impl Berth {
             return Ok(UploadOutcome::Blob(digest));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        self.registry
-            .blobs
-            .append(&upload_path(&id), empty_stream())
-            .await?;
+        self.blobs.append(&upload_path(&id), empty_stream()).await?;
         self.store
             .insert_upload(&id, name.as_str(), self.now())
             .await?;
-        self.registry
-            .hashes
+        self.hashes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(
@@ -285,13 +275,11 @@ impl Berth {
         // The stored data must end where the metadata says; an interrupted earlier write may
         // have left more, in which case the running hash no longer applies.
         let stored = self
-            .registry
             .blobs
             .size(&path)
             .await?
             .ok_or(RegistryError::BlobUploadUnknown)?;
         let running = self
-            .registry
             .hashes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -308,11 +296,11 @@ impl Berth {
                 h.size += bytes.len() as u64;
             }
         }));
-        let appended = self.registry.blobs.append(&path, body).await;
+        let appended = self.blobs.append(&path, body).await;
         // Whatever arrived is kept and recorded, so the client can resume from the real offset.
         let new_size = match &appended {
             Ok(n) => *n,
-            Err(_) => self.registry.blobs.size(&path).await?.unwrap_or(stored),
+            Err(_) => self.blobs.size(&path).await?.unwrap_or(stored),
         };
         self.store
             .advance_upload(&upload.id, upload.size, new_size as i64, self.now())
@@ -323,8 +311,7 @@ impl Berth {
             .flatten()
             .filter(|h| h.size == new_size && appended.is_ok());
         if let Some(h) = running {
-            self.registry
-                .hashes
+            self.hashes
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(upload.id.clone(), h);
@@ -364,7 +351,6 @@ impl Berth {
         }
         let path = upload_path(id);
         let running = self
-            .registry
             .hashes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -373,7 +359,7 @@ impl Berth {
             Some(h) if h.size == upload.size as u64 && digest.algorithm() == Algorithm::Sha256 => {
                 Digest::from_hash(Algorithm::Sha256, &h.sha256.finalize())
             }
-            _ => digest_of(self.registry.blobs.as_ref(), &path, digest.algorithm()).await?,
+            _ => digest_of(self.blobs.as_ref(), &path, digest.algorithm()).await?,
         };
         if actual != digest {
             self.cancel_locked(id).await?;
@@ -385,10 +371,7 @@ impl Berth {
         self.store
             .pin_blob(&digest, upload.size as u64, self.now())
             .await?;
-        self.registry
-            .blobs
-            .commit(&path, &blob_path(&digest))
-            .await?;
+        self.blobs.commit(&path, &blob_path(&digest)).await?;
         let package = self.package_for_push(caller, &target).await?;
         self.store
             .add_blob(package.id, &digest, upload.size as u64, self.now())
@@ -411,7 +394,7 @@ impl Berth {
 
     async fn cancel_locked(&self, id: &str) -> RegistryResult<()> {
         self.store.delete_upload(id).await?;
-        self.registry.blobs.delete(&upload_path(id)).await?;
+        self.blobs.delete(&upload_path(id)).await?;
         self.forget_upload(id);
         Ok(())
     }

@@ -4,9 +4,10 @@ use berth_domain::Login;
 use berth_domain::package::PackageAction;
 use berth_store::VersionRecord;
 
-use crate::{Berth, Principal, Result, ServiceError};
+use super::Registry;
+use crate::{Principal, Result, ServiceError};
 
-impl Berth {
+impl Registry {
     /// A package's versions, newest first. Deleted ones (`deleted`) only for those who may delete.
     pub async fn package_versions(
         &self,
