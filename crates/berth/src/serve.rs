@@ -483,6 +483,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .filter(|t| !t.is_empty())
         .map(SecretString::from);
     let bootstrapped = berth
+        .accounts()
         .bootstrap(bootstrap_token.as_ref())
         .await
         .map_err(|e| match e {

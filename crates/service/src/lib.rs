@@ -15,16 +15,14 @@ pub mod error;
 pub mod logins;
 pub mod principal;
 pub mod registry;
-pub mod repos;
 pub mod secrets;
-pub mod teams;
-pub mod tokens;
 
 use std::sync::Arc;
 
 use berth_blob::BlobDriver;
 use berth_store::Store;
 
+pub use accounts::{repos, teams, tokens};
 pub use authz::{Access, Authz};
 pub use clock::{Clock, SystemClock};
 pub use error::{Invalid, ServiceError};
@@ -96,7 +94,7 @@ mod tests {
 pub struct Berth {
     store: Store,
     authz: Authz,
-    hasher: Arc<TokenHasher>,
+    accounts: accounts::Accounts,
     clock: Arc<dyn Clock>,
     registry: Arc<registry::Registry>,
     secrets: secrets::Secrets,
@@ -120,10 +118,17 @@ impl Berth {
             p.blobs,
             p.signing_key,
         );
+        let hasher = Arc::new(TokenHasher::new(p.token_key));
+        let accounts = accounts::Accounts::new(
+            p.store.clone(),
+            authz.clone(),
+            p.clock.clone(),
+            hasher.clone(),
+        );
         Self {
             store: p.store,
             authz,
-            hasher: Arc::new(TokenHasher::new(p.token_key)),
+            accounts,
             clock: p.clock,
             registry: Arc::new(registry),
             secrets,
@@ -134,8 +139,16 @@ impl Berth {
 
     /// Reaches other registries (and ECR) through `remote` instead of what the environment says.
     pub fn with_remote(mut self, remote: logins::Remote) -> Self {
+        self.accounts = self
+            .accounts
+            .with_local_clone_dirs(remote.local_clone_dirs.clone());
         self.remote = Arc::new(remote);
         self
+    }
+
+    /// Users, organizations, teams, repositories and tokens.
+    pub fn accounts(&self) -> &accounts::Accounts {
+        &self.accounts
     }
 
     /// The container registry.

@@ -70,6 +70,7 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<RegistryCaller,
     }
     state
         .berth
+        .accounts()
         .authenticate(&token)
         .await
         .map(RegistryCaller::Principal)

@@ -86,7 +86,7 @@ pub async fn get(
         .any(|(k, v)| k == "offline_token" && v == "true");
     let principal = match crate::auth::bearer_token(&headers) {
         Ok(None) => Principal::Anonymous,
-        Ok(Some(token)) => match state.berth.authenticate(&token).await {
+        Ok(Some(token)) => match state.berth.accounts().authenticate(&token).await {
             Ok(p) => p,
             Err(_) => return denied("bad credentials: use your login and a personal access token"),
         },
@@ -124,6 +124,7 @@ pub async fn post(State(state): State<AppState>, body: Result<Bytes, BytesReject
             };
             match state
                 .berth
+                .accounts()
                 .authenticate(&SecretString::from(password))
                 .await
             {

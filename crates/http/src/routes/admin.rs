@@ -40,7 +40,7 @@ pub async fn create_user(
     Body(body): Body<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let login = body_login("User", "login", required("User", "login", &body.login)?)?;
-    let user = s.berth.create_user(&p, &login).await?;
+    let user = s.berth.accounts().create_user(&p, &login).await?;
     Ok((
         StatusCode::CREATED,
         Json(render::account(&s.base_url, &user)),
@@ -68,7 +68,11 @@ pub async fn create_org(
         "admin",
         required("Organization", "admin", &body.admin)?,
     )?;
-    let org = s.berth.create_organization(&p, &login, &admin).await?;
+    let org = s
+        .berth
+        .accounts()
+        .create_organization(&p, &login, &admin)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(render::account(&s.base_url, &org)),
@@ -84,6 +88,7 @@ pub async fn impersonation_token(
     let login = path_login(&login)?;
     let minted = s
         .berth
+        .accounts()
         .create_personal_token(&p, Some(&login), body.parse()?)
         .await?;
     Ok((

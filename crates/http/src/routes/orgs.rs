@@ -28,6 +28,7 @@ pub async fn repos(
     let org = s.berth.authz().organization(&path_login(&org)?).await?;
     let listing = s
         .berth
+        .accounts()
         .list_owner_repos(&p, &org.login, paging.window())
         .await?;
     Ok(super::repos::page(&s, &paging, listing))
@@ -59,6 +60,7 @@ pub async fn members(
     };
     let listing = s
         .berth
+        .accounts()
         .list_members(&p, &path_login(&org)?, role, paging.window())
         .await?;
     let items = listing
@@ -91,6 +93,7 @@ pub async fn set_membership(
     })?;
     let (org, user, role) = s
         .berth
+        .accounts()
         .set_membership(&p, &path_login(&org)?, &path_login(&login)?, role)
         .await?;
     Ok(Json(render::membership(&s.base_url, &org, &user, role)))
@@ -103,6 +106,7 @@ pub async fn membership(
 ) -> ApiResult<Json<Value>> {
     let (org, user, role) = s
         .berth
+        .accounts()
         .membership(&p, &path_login(&org)?, &path_login(&login)?)
         .await?;
     Ok(Json(render::membership(&s.base_url, &org, &user, role)))
@@ -114,6 +118,7 @@ pub async fn remove_membership(
     Path((org, login)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
+        .accounts()
         .remove_membership(&p, &path_login(&org)?, &path_login(&login)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -114,6 +114,7 @@ pub async fn update(
     let (owner, name) = path_repo(&owner, &name)?;
     let view = s
         .berth
+        .accounts()
         .update_repo(&p, &owner, &name, body.parse()?)
         .await?;
     Ok(Json(render::repo(&s.base_url, &view)))
@@ -125,7 +126,7 @@ pub async fn delete(
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (owner, name) = path_repo(&owner, &name)?;
-    s.berth.delete_repo(&p, &owner, &name).await?;
+    s.berth.accounts().delete_repo(&p, &owner, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -165,7 +166,11 @@ pub async fn create_for_user(
     Caller(p): Caller,
     Body(body): Body<CreateRepo>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let view = s.berth.create_repo(&p, None, body.parse()?).await?;
+    let view = s
+        .berth
+        .accounts()
+        .create_repo(&p, None, body.parse()?)
+        .await?;
     Ok((StatusCode::CREATED, Json(render::repo(&s.base_url, &view))))
 }
 
@@ -176,7 +181,11 @@ pub async fn create_for_org(
     Body(body): Body<CreateRepo>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let org = path_login(&org)?;
-    let view = s.berth.create_repo(&p, Some(&org), body.parse()?).await?;
+    let view = s
+        .berth
+        .accounts()
+        .create_repo(&p, Some(&org), body.parse()?)
+        .await?;
     Ok((StatusCode::CREATED, Json(render::repo(&s.base_url, &view))))
 }
 
@@ -189,6 +198,7 @@ pub async fn collaborators(
     let (owner, name) = path_repo(&owner, &name)?;
     let listing = s
         .berth
+        .accounts()
         .list_collaborators(&p, &owner, &name, paging.window())
         .await?;
     let items = listing
@@ -223,6 +233,7 @@ pub async fn add_collaborator(
         )
     })?;
     s.berth
+        .accounts()
         .set_collaborator(&p, &owner, &name, &path_login(&login)?, permission)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -235,6 +246,7 @@ pub async fn remove_collaborator(
 ) -> ApiResult<StatusCode> {
     let (owner, name) = path_repo(&owner, &name)?;
     s.berth
+        .accounts()
         .remove_collaborator(&p, &owner, &name, &path_login(&login)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -45,6 +45,7 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let (org, listing) = s
         .berth
+        .accounts()
         .list_teams(&p, &path_login(&org)?, paging.window())
         .await?;
     let items: Vec<Value> = listing
@@ -83,7 +84,7 @@ pub async fn create(
         privacy: body.privacy.as_deref().map(privacy).transpose()?,
         maintainers,
     };
-    let (org, team) = s.berth.create_team(&p, &org, new).await?;
+    let (org, team) = s.berth.accounts().create_team(&p, &org, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(render::team(&s.base_url, &org, &team)),
@@ -121,6 +122,7 @@ pub async fn update(
     };
     let (org, team) = s
         .berth
+        .accounts()
         .update_team(&p, &path_login(&org)?, &slug, changes)
         .await?;
     Ok(Json(render::team(&s.base_url, &org, &team)))
@@ -131,7 +133,10 @@ pub async fn delete(
     Caller(p): Caller,
     Path((org, slug)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.berth.delete_team(&p, &path_login(&org)?, &slug).await?;
+    s.berth
+        .accounts()
+        .delete_team(&p, &path_login(&org)?, &slug)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -154,6 +159,7 @@ pub async fn members(
     };
     let all: Vec<Value> = s
         .berth
+        .accounts()
         .team_members(&p, &path_login(&org)?, &slug)
         .await?
         .iter()
@@ -179,6 +185,7 @@ pub async fn get_membership(
 ) -> ApiResult<Json<Value>> {
     let role = s
         .berth
+        .accounts()
         .team_membership(&p, &path_login(&org)?, &slug, &path_login(&login)?)
         .await?;
     Ok(Json(membership(&s, &org, &slug, &login, role)))
@@ -198,6 +205,7 @@ pub async fn set_membership(
 ) -> ApiResult<Json<Value>> {
     let role = role(body.role.as_deref().unwrap_or("member"))?;
     s.berth
+        .accounts()
         .set_team_membership(&p, &path_login(&org)?, &slug, &path_login(&login)?, role)
         .await?;
     Ok(Json(membership(&s, &org, &slug, &login, role)))
@@ -209,6 +217,7 @@ pub async fn remove_membership(
     Path((org, slug, login)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
+        .accounts()
         .remove_team_membership(&p, &path_login(&org)?, &slug, &path_login(&login)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -52,6 +52,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let minted = s
         .berth
+        .accounts()
         .create_personal_token(&p, None, body.parse()?)
         .await?;
     Ok((
@@ -69,7 +70,7 @@ pub async fn list(
     Caller(p): Caller,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let tokens = s.berth.list_personal_tokens(&p).await?;
+    let tokens = s.berth.accounts().list_personal_tokens(&p).await?;
     let page = Listing::page(tokens, paging.window());
     let items: Vec<Value> = page
         .items
@@ -85,7 +86,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = id.parse().map_err(|_| ApiError::not_found())?;
-    s.berth.revoke_personal_token(&p, id).await?;
+    s.berth.accounts().revoke_personal_token(&p, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -98,6 +99,7 @@ pub async fn create_for_repo(
     let (owner, name) = path_repo(&owner, &name)?;
     let minted = s
         .berth
+        .accounts()
         .create_repository_token(&p, &owner, &name, body.parse()?)
         .await?;
     let full_name = format!("{owner}/{name}");

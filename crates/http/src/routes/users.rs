@@ -27,7 +27,11 @@ pub async fn my_repos(
     Caller(p): Caller,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let listing = s.berth.list_user_repos(&p, paging.window()).await?;
+    let listing = s
+        .berth
+        .accounts()
+        .list_user_repos(&p, paging.window())
+        .await?;
     Ok(super::repos::page(&s, &paging, listing))
 }
 
@@ -39,6 +43,7 @@ pub async fn repos(
 ) -> ApiResult<Response> {
     let listing = s
         .berth
+        .accounts()
         .list_owner_repos(&p, &path_login(&login)?, paging.window())
         .await?;
     Ok(super::repos::page(&s, &paging, listing))

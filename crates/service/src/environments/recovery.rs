@@ -74,6 +74,7 @@ impl Berth {
             .await?;
         let set = crate::logins::logins_from_secrets(&secrets);
         let (token, _) = self
+            .accounts
             .mint_environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
             .await?;
         let login = start::own_login(&envs.config.server_url, view.owner.login.as_str(), &token)

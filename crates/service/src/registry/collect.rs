@@ -159,7 +159,6 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::{BerthParts, SystemClock};
 
     /// A driver that, while the collector moves a blob to the trash, lets an upload of the same
     /// digest pin it: the race the three-step collection exists for.
@@ -202,7 +201,7 @@ mod tests {
     }
 
     async fn stored_blob(
-        berth: &Berth,
+        registry: &Registry,
         driver: &UploadDuringCollection,
         body: &'static [u8],
     ) -> Digest {
@@ -219,7 +218,7 @@ mod tests {
             .await
             .unwrap();
         // Pinned long ago and linked by nothing: collectable.
-        berth
+        registry
             .store
             .pin_blob(&digest, body.len() as u64, 0)
             .await
@@ -239,32 +238,21 @@ mod tests {
             race: AtomicBool::new(true),
         });
         driver.store.set(store.clone()).unwrap();
-        let berth = Berth::new(BerthParts {
-            store,
-            token_key: [1; 32],
-            signing_key: [2; 32],
-            blobs: driver.clone(),
-            clock: Arc::new(SystemClock),
-            master_keys: crate::secrets::MasterKeys::new(
-                vec![crate::secrets::MasterKey::from_bytes([3; 32])],
-                None,
-            )
-            .unwrap(),
-        });
+        let registry = Registry::for_tests(store, driver.clone());
 
-        let raced = stored_blob(&berth, &driver, b"raced").await;
-        let report = berth.collect(CollectPolicy::default()).await.unwrap();
+        let raced = stored_blob(&registry, &driver, b"raced").await;
+        let report = registry.collect(CollectPolicy::default()).await.unwrap();
         assert_eq!((report.blobs_revived, report.blobs_deleted), (1, 0));
         assert_eq!(driver.size(&blob_path(&raced)).await.unwrap(), Some(5));
-        assert_eq!(berth.store.blob_size(&raced).await.unwrap(), Some(5));
+        assert_eq!(registry.store.blob_size(&raced).await.unwrap(), Some(5));
         assert_eq!(
             driver.size(&trash_path(raced.as_str())).await.unwrap(),
             None
         );
 
         driver.race.store(false, Ordering::SeqCst);
-        let alone = stored_blob(&berth, &driver, b"alone").await;
-        let report = berth.collect(CollectPolicy::default()).await.unwrap();
+        let alone = stored_blob(&registry, &driver, b"alone").await;
+        let report = registry.collect(CollectPolicy::default()).await.unwrap();
         assert_eq!(
             (
                 report.blobs_revived,
@@ -274,7 +262,7 @@ mod tests {
             (0, 1, 5)
         );
         assert_eq!(driver.size(&blob_path(&alone)).await.unwrap(), None);
-        assert_eq!(berth.store.blob_size(&alone).await.unwrap(), None);
+        assert_eq!(registry.store.blob_size(&alone).await.unwrap(), None);
         assert_eq!(
             driver.size(&blob_path(&raced)).await.unwrap(),
             Some(5),

@@ -133,6 +133,18 @@ impl Registry {
     fn now(&self) -> i64 {
         self.clock.now()
     }
+
+    /// A registry on `store` and `blobs` alone, for its unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(store: Store, blobs: Arc<dyn BlobDriver>) -> Self {
+        Self::new(
+            store.clone(),
+            Authz::new(store),
+            Arc::new(crate::SystemClock),
+            blobs,
+            [2; 32],
+        )
+    }
 }
 
 /// Where a blob lives in storage.

@@ -406,8 +406,8 @@ mod tests {
 
     use berth_domain::oci::RepositoryName;
 
-    use crate::registry::{RegistryCaller, RegistryError};
-    use crate::{Berth, BerthParts, Principal, SystemClock};
+    use crate::Principal;
+    use crate::registry::{Registry, RegistryCaller, RegistryError};
 
     #[tokio::test]
     async fn requests_for_unknown_uploads_leave_nothing_behind() {
@@ -419,29 +419,20 @@ mod tests {
                 .await
                 .unwrap();
         let blobs = Arc::new(berth_blob::FsDriver::new(dir.path().join("storage"), false));
-        let berth = Berth::new(BerthParts {
-            store,
-            token_key: [1; 32],
-            signing_key: [2; 32],
-            blobs,
-            clock: Arc::new(SystemClock),
-            master_keys: crate::secrets::MasterKeys::new(
-                vec![crate::secrets::MasterKey::from_bytes([3; 32])],
-                None,
-            )
-            .unwrap(),
-        });
+        let registry = Registry::for_tests(store, blobs);
         let anyone = RegistryCaller::Principal(Principal::Anonymous);
         let name = RepositoryName::parse("nobody/app").unwrap();
         for i in 0..50 {
             let id = format!("random-{i}");
             let body: berth_blob::ByteStream = Box::pin(futures_util::stream::empty());
             assert!(matches!(
-                berth.append_upload(&anyone, &name, &id, None, body).await,
+                registry
+                    .append_upload(&anyone, &name, &id, None, body)
+                    .await,
                 Err(RegistryError::Unauthorized { .. })
             ));
-            assert!(berth.cancel_upload(&anyone, &name, &id).await.is_err());
+            assert!(registry.cancel_upload(&anyone, &name, &id).await.is_err());
         }
-        assert_eq!(berth.registry.upload_locks.lock().unwrap().len(), 0);
+        assert_eq!(registry.upload_locks.lock().unwrap().len(), 0);
     }
 }

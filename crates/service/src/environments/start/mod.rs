@@ -251,6 +251,7 @@ impl Berth {
             .revoke_environment_tokens(name, self.now())
             .await?;
         let (token, record) = self
+            .accounts
             .mint_environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
             .await?;
         log.line(&format!(

@@ -12,8 +12,9 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::Sha256;
 
+use super::Accounts;
 use crate::authz::Access;
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::{Principal, Result, ServiceError};
 
 const PERSONAL_PREFIX: &str = "berth_pat_";
 const REPOSITORY_PREFIX: &str = "berth_rt_";
@@ -109,7 +110,7 @@ pub struct TokenRequest {
     pub expires_at: Option<i64>,
 }
 
-impl Berth {
+impl Accounts {
     /// Resolves presented credentials to a principal. Unknown, revoked and expired tokens are all
     /// `BadCredentials`, as GitHub answers.
     pub async fn authenticate(&self, token: &SecretString) -> Result<Principal> {

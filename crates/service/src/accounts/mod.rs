@@ -1,11 +1,19 @@
-//! Users, organizations, membership, and the first start's site administrator.
+//! Accounts (SPEC §3): users, organizations and their members, teams, repositories and their
+//! collaborators, and tokens — who there is and what they own. The first start's site
+//! administrator is made here too.
+
+pub mod repos;
+pub mod teams;
+pub mod tokens;
+
+use std::sync::Arc;
 
 use berth_domain::{AccountKind, Login, OrgRole};
-use berth_store::{Account, Listing, StoreError, Window};
+use berth_store::{Account, Listing, Store, StoreError, Window};
 use secrecy::SecretString;
 
-use crate::authz::Access;
-use crate::{Berth, MintedToken, Principal, Result, ServiceError};
+use crate::authz::{Access, Authz};
+use crate::{Clock, MintedToken, Principal, Result, ServiceError, TokenHasher};
 
 /// The login of the site administrator created on a fresh data directory.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
@@ -19,7 +27,43 @@ fn taken(resource: &'static str, login: &Login) -> ServiceError {
     )
 }
 
-impl Berth {
+/// The accounts service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Store,
+    authz: Authz,
+    clock: Arc<dyn Clock>,
+    hasher: Arc<TokenHasher>,
+    /// The directories a repository's clone URL may name locally (SPEC §8).
+    local_clone_dirs: Arc<Vec<std::path::PathBuf>>,
+}
+
+impl Accounts {
+    pub(crate) fn new(
+        store: Store,
+        authz: Authz,
+        clock: Arc<dyn Clock>,
+        hasher: Arc<TokenHasher>,
+    ) -> Self {
+        Self {
+            store,
+            authz,
+            clock,
+            hasher,
+            local_clone_dirs: Arc::default(),
+        }
+    }
+
+    /// Lets clone URLs name local directories under `dirs`.
+    pub(crate) fn with_local_clone_dirs(mut self, dirs: Vec<std::path::PathBuf>) -> Self {
+        self.local_clone_dirs = Arc::new(dirs);
+        self
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// On a store with no accounts, creates the site administrator `admin` and its token (the
     /// given value, or a generated one). Returns `None` when the store was already set up.
     pub async fn bootstrap(&self, token: Option<&SecretString>) -> Result<Option<MintedToken>> {

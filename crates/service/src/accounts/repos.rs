@@ -4,9 +4,10 @@ use berth_domain::OrgRole;
 use berth_domain::{AccountKind, Login, Permission, RepoName, Visibility};
 use berth_store::{Collaborator, Listing, Repo, RepoFields, StoreError, Window};
 
+use super::Accounts;
 use crate::authz::Access;
 use crate::clone_source::{CloneSource, check_local};
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::{Principal, Result, ServiceError};
 
 /// A repository as one caller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +69,7 @@ fn name_taken(e: StoreError, name: &RepoName) -> ServiceError {
     }
 }
 
-impl Berth {
+impl Accounts {
     /// A clone URL the caller may set: one git reads as a network URL (the egress policy
     /// applies when it is cloned), or a local path under the directories a site administrator
     /// lists — any local path for a site administrator (SPEC §8).
@@ -77,7 +78,7 @@ impl Berth {
             CloneSource::Network { .. } => Ok(()),
             CloneSource::Local(_) if self.authz.check(p, Access::SiteAdmin).await.is_ok() => Ok(()),
             CloneSource::Local(path) => {
-                check_local(&path, &self.remote().local_clone_dirs).map_err(clone_url_invalid)
+                check_local(&path, &self.local_clone_dirs).map_err(clone_url_invalid)
             }
         }
     }

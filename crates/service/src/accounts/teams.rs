@@ -7,8 +7,9 @@ use berth_domain::Login;
 use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole, sees_team};
 use berth_store::{Account, Listing, Team, TeamFields, Window};
 
+use super::Accounts;
 use crate::authz::Access;
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::{Principal, Result, ServiceError};
 
 /// A new team.
 #[derive(Debug, Clone)]
@@ -45,7 +46,7 @@ fn team_name(s: &str) -> Result<TeamName> {
     TeamName::parse(s).map_err(|e| ServiceError::invalid("Team", "name", "invalid", e.to_string()))
 }
 
-impl Berth {
+impl Accounts {
     /// `POST /orgs/{org}/teams`: org owners. The creator, when a member of the organization,
     /// becomes the team's first maintainer (as on GitHub).
     pub async fn create_team(
