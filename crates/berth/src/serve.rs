@@ -573,6 +573,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     // After the application exists: running environments are served inside again.
     berth
+        .environments()
         .recover_codespaces()
         .await
         .context("cannot settle the environments a restart interrupted")?;

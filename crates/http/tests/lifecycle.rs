@@ -396,7 +396,12 @@ async fn a_restart_of_the_server_settles_what_it_interrupted() {
     lab.app
         .force_codespace_state(&interrupted, Provisioning)
         .await;
-    lab.app.berth.recover_codespaces().await.unwrap();
+    lab.app
+        .berth
+        .environments()
+        .recover_codespaces()
+        .await
+        .unwrap();
     assert_eq!(lab.state(&running).await.unwrap().0, Available);
     assert_eq!(lab.state(&crashed).await.unwrap().0, Shutdown);
     let (state, reason) = lab.state(&interrupted).await.unwrap();

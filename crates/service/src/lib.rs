@@ -99,7 +99,7 @@ pub struct Berth {
     registry: Arc<registry::Registry>,
     secrets: secrets::Secrets,
     remote: Arc<logins::Remote>,
-    environments: Option<Arc<environments::Environments>>,
+    environments: environments::Environments,
 }
 
 impl Berth {
@@ -125,6 +125,15 @@ impl Berth {
             p.clock.clone(),
             hasher.clone(),
         );
+        let remote = Arc::new(logins::Remote::from_env());
+        let environments = environments::Environments::new(environments::Collaborators {
+            store: p.store.clone(),
+            authz: authz.clone(),
+            clock: p.clock.clone(),
+            remote: remote.clone(),
+            secrets: Arc::new(secrets.clone()),
+            tokens: Arc::new(accounts.clone()),
+        });
         Self {
             store: p.store,
             authz,
@@ -132,8 +141,8 @@ impl Berth {
             clock: p.clock,
             registry: Arc::new(registry),
             secrets,
-            remote: Arc::new(logins::Remote::from_env()),
-            environments: None,
+            remote,
+            environments,
         }
     }
 
@@ -143,7 +152,20 @@ impl Berth {
             .accounts
             .with_local_clone_dirs(remote.local_clone_dirs.clone());
         self.remote = Arc::new(remote);
+        self.environments = self.environments.with_remote(self.remote.clone());
         self
+    }
+
+    /// Runs environments with `config` (without it, the environment API answers that they are
+    /// not enabled on this server).
+    pub fn with_environments(mut self, config: environments::EnvironmentConfig) -> Self {
+        self.environments = self.environments.run(config);
+        self
+    }
+
+    /// Development environments.
+    pub fn environments(&self) -> &environments::Environments {
+        &self.environments
     }
 
     /// Users, organizations, teams, repositories and tokens.
@@ -168,9 +190,5 @@ impl Berth {
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    fn now(&self) -> i64 {
-        self.clock.now()
     }
 }

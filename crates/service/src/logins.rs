@@ -12,7 +12,7 @@ use berth_registry_client::check::{CheckReport, check};
 use berth_registry_client::ecr::EcrSwapper;
 use berth_registry_client::egress::Egress;
 use berth_registry_client::logins::RegistryLogin;
-use berth_store::{Account, Repo};
+use berth_store::Account;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
@@ -113,20 +113,6 @@ pub fn logins_from_secrets(secrets: &[ResolvedSecret<SecretString>]) -> LoginSet
 }
 
 impl Berth {
-    pub fn remote(&self) -> &Remote {
-        &self.remote
-    }
-
-    pub(crate) fn now_utc(&self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(self.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    }
-
-    /// The registry logins an environment of `repo` started by `user` gets now.
-    pub async fn environment_logins(&self, user: &Account, repo: &Repo) -> Result<LoginSet> {
-        let secrets = self.secrets.environment_secret_values(user, repo).await?;
-        Ok(logins_from_secrets(&secrets))
-    }
-
     /// Runs the login flow, from this server, for every login an environment of `owner/name`
     /// started by the caller would get; with `repository`, also checks each may pull it.
     pub async fn check_environment_logins(
@@ -141,7 +127,13 @@ impl Berth {
             .authz
             .repo_for(p, owner, name, Permission::Read)
             .await?;
-        let set = self.environment_logins(user, &view.repo).await?;
+        let secrets = self
+            .secrets
+            .environment_secret_values(user, &view.repo)
+            .await?;
+        let set = logins_from_secrets(&secrets);
+        let now = OffsetDateTime::from_unix_timestamp(self.clock.now())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let mut logins = Vec::new();
         for login in &set.logins {
             logins.push(
@@ -150,7 +142,7 @@ impl Berth {
                     &self.remote.ecr,
                     login,
                     repository,
-                    self.now_utc(),
+                    now,
                 )
                 .await,
             );

@@ -41,7 +41,11 @@ pub async fn machines(
     Path((owner, repo)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let (owner, repo) = path_repo(&owner, &repo)?;
-    let list = s.berth.codespace_machines(&p, &owner, &repo).await?;
+    let list = s
+        .berth
+        .environments()
+        .codespace_machines(&p, &owner, &repo)
+        .await?;
     let machines: Vec<Value> = list.iter().map(machine).collect();
     Ok(Json(
         json!({ "total_count": machines.len(), "machines": machines }),
@@ -85,7 +89,11 @@ pub async fn defaults(
     Path((owner, repo)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let (owner, repo) = path_repo(&owner, &repo)?;
-    let user = s.berth.codespace_billable_owner(&p, &owner, &repo).await?;
+    let user = s
+        .berth
+        .environments()
+        .codespace_billable_owner(&p, &owner, &repo)
+        .await?;
     Ok(Json(json!({
         "billable_owner": account(&s.base_url, &user),
         "defaults": { "location": "local", "devcontainer_path": Value::Null },
@@ -110,6 +118,7 @@ pub async fn devcontainers(
     let (owner, repo) = path_repo(&owner, &repo)?;
     let paths = s
         .berth
+        .environments()
         .codespace_devcontainers(
             &p,
             &owner,
@@ -226,6 +235,7 @@ pub async fn create(
     let (owner, repo) = path_repo(&owner, &repo)?;
     let view = s
         .berth
+        .environments()
         .create_codespace(&p, &owner, &repo, body.into_new())
         .await?;
     Ok((StatusCode::CREATED, Json(render(&s, &view))).into_response())
@@ -306,7 +316,11 @@ pub async fn list(
     Caller(p): Caller,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let listing = s.berth.list_codespaces(&p, paging.window()).await?;
+    let listing = s
+        .berth
+        .environments()
+        .list_codespaces(&p, paging.window())
+        .await?;
     let items: Vec<Value> = listing.items.iter().map(|v| render(&s, v)).collect();
     Ok(paging.respond_counted(&s, "codespaces", items, listing.total))
 }
@@ -316,7 +330,7 @@ pub async fn get(
     Caller(p): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let view = s.berth.get_codespace(&p, &name).await?;
+    let view = s.berth.environments().get_codespace(&p, &name).await?;
     Ok(Json(render(&s, &view)))
 }
 
@@ -325,7 +339,7 @@ pub async fn start(
     Caller(p): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let view = s.berth.start_codespace(&p, &name).await?;
+    let view = s.berth.environments().start_codespace(&p, &name).await?;
     Ok(Json(render(&s, &view)))
 }
 
@@ -334,7 +348,7 @@ pub async fn stop(
     Caller(p): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let view = s.berth.stop_codespace(&p, &name).await?;
+    let view = s.berth.environments().stop_codespace(&p, &name).await?;
     Ok(Json(render(&s, &view)))
 }
 
@@ -343,7 +357,7 @@ pub async fn delete(
     Caller(p): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.berth.delete_codespace(&p, &name).await?;
+    s.berth.environments().delete_codespace(&p, &name).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -386,11 +400,12 @@ pub async fn exec(
         ));
     }
     // Checked before the stream starts, so refusals are ordinary errors.
-    s.berth.get_codespace(&p, &name).await?;
+    let envs = s.berth.environments().clone();
+    envs.get_codespace(&p, &name).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Output>(64);
     let (frames, out) = tokio::sync::mpsc::channel::<Result<String, Infallible>>(64);
     tokio::spawn(async move {
-        let run = s.berth.exec_codespace(&p, &name, body.command, stdin, tx);
+        let run = envs.exec_codespace(&p, &name, body.command, stdin, tx);
         let forward = async {
             while let Some(chunk) = rx.recv().await {
                 let (stream, data) = match chunk {
@@ -440,10 +455,14 @@ pub async fn logs(
 ) -> ApiResult<Response> {
     let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     if !q.follow {
-        let log = s.berth.codespace_log(&p, &name).await?;
+        let log = s.berth.environments().codespace_log(&p, &name).await?;
         return Ok((text, log).into_response());
     }
-    let pieces = s.berth.follow_codespace_log(&p, &name).await?;
+    let pieces = s
+        .berth
+        .environments()
+        .follow_codespace_log(&p, &name)
+        .await?;
     let stream = futures_util::StreamExt::map(tokio_stream_from(pieces), Ok::<_, Infallible>);
     Ok((text, HttpBody::from_stream(stream)).into_response())
 }

@@ -8,12 +8,12 @@ use rand::Rng as _;
 use berth_domain::{Login, Permission, RepoName, Scope};
 use berth_store::NewCodespace;
 
-use super::{CodespaceView, NewEnvironment, Verb};
+use super::{CodespaceView, Environments, NewEnvironment, Verb};
 use super::{isolation, workspace};
 use crate::authz::Access;
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::{Principal, Result, ServiceError};
 
-impl Berth {
+impl Environments {
     /// Creates an environment of `owner/name` for the caller and starts it in the background.
     pub async fn create_codespace(
         &self,
@@ -22,7 +22,7 @@ impl Berth {
         name: &RepoName,
         new: NewEnvironment,
     ) -> Result<CodespaceView> {
-        let envs = self.environments()?.clone();
+        let envs = self.state()?.clone();
         let user = self
             .authz
             .check(p, Access::Scope(Scope::Codespace))
@@ -136,7 +136,7 @@ impl Berth {
         owner: &Login,
         name: &RepoName,
     ) -> Result<Vec<MachineType>> {
-        let envs = self.environments()?.clone();
+        let envs = self.state()?.clone();
         self.authz.check(p, Access::Scope(Scope::Codespace)).await?;
         self.authz
             .repo_for(p, owner, name, Permission::Read)
@@ -152,7 +152,7 @@ impl Berth {
         owner: &Login,
         name: &RepoName,
     ) -> Result<berth_store::Account> {
-        self.environments()?;
+        self.state()?;
         let user = self
             .authz
             .check(p, Access::Scope(Scope::Codespace))
@@ -175,7 +175,7 @@ impl Berth {
         name: &RepoName,
         git_ref: Option<&str>,
     ) -> Result<Vec<String>> {
-        self.environments()?;
+        self.state()?;
         let user = self
             .authz
             .check(p, Access::Scope(Scope::Codespace))
@@ -192,7 +192,7 @@ impl Berth {
         let Some(url) = &repo.clone_url else {
             return Ok(Vec::new());
         };
-        let secrets = self.secrets.environment_secret_values(&user, &repo).await?;
+        let secrets = self.secrets.environment_secrets(&user, &repo).await?;
         super::git::config_paths(
             url,
             git_ref.or(repo.default_branch.as_deref()),

@@ -9,11 +9,11 @@ use berth_domain::codespace::CodespaceState;
 use berth_store::{Listing, Window};
 
 use super::remove_dir;
-use super::{CodespaceView, Verb};
+use super::{CodespaceView, Environments, Verb};
 use crate::authz::Access;
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::{Principal, Result, ServiceError};
 
-impl Berth {
+impl Environments {
     pub async fn list_codespaces(
         &self,
         p: &Principal,
@@ -42,7 +42,7 @@ impl Berth {
             // Available, or on its way: nothing to do.
             return Ok(view);
         }
-        let envs = self.environments()?.clone();
+        let envs = self.state()?.clone();
         let moved = self
             .transition(
                 &envs,
@@ -71,7 +71,7 @@ impl Berth {
     /// Stops an environment, keeping its workspace and writable layer.
     pub async fn stop_codespace(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
         let view = self.codespace_for(p, name).await?;
-        let envs = self.environments()?.clone();
+        let envs = self.state()?.clone();
         if view.record.state == CodespaceState::Shutdown {
             return Ok(view);
         }
@@ -144,7 +144,7 @@ impl Berth {
     /// Deletes an environment: stops it, revokes its token, removes its files.
     pub async fn delete_codespace(&self, p: &Principal, name: &str) -> Result<()> {
         let view = self.codespace_for(p, name).await?;
-        let envs = self.environments()?.clone();
+        let envs = self.state()?.clone();
         if view.record.state.is_busy() {
             return Err(ServiceError::Conflict(format!(
                 "codespace {name} is {}; wait until it settles, then delete it",
@@ -209,7 +209,7 @@ impl Berth {
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32> {
         let view = self.codespace_for(p, name).await?;
-        let envs = self.environments()?.clone();
+        let envs = self.state()?.clone();
         if argv.is_empty() {
             return Err(ServiceError::invalid(
                 "Codespace",

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
-use crate::{Berth, Principal, Result};
+use super::Environments;
+use crate::{Principal, Result};
 
 /// Appends lines to one environment's log. Writing is best effort: a log that cannot be written
 /// is reported in the server's log and does not fail the environment.
@@ -52,11 +53,11 @@ impl CreationLog {
     }
 }
 
-impl Berth {
+impl Environments {
     /// The creation log as it is now.
     pub async fn codespace_log(&self, p: &Principal, name: &str) -> Result<String> {
         self.codespace_for(p, name).await?;
-        let path = self.environments()?.paths(name).log();
+        let path = self.state()?.paths(name).log();
         Ok(tokio::fs::read_to_string(&path).await.unwrap_or_default())
     }
 
@@ -68,7 +69,7 @@ impl Berth {
         name: &str,
     ) -> Result<tokio::sync::mpsc::Receiver<Vec<u8>>> {
         self.codespace_for(p, name).await?;
-        let envs = self.environments()?.clone();
+        let envs = self.state()?.clone();
         let mut events = envs.events(name).subscribe();
         let path = envs.paths(name).log();
         let (tx, rx) = tokio::sync::mpsc::channel(16);

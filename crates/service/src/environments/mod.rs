@@ -18,6 +18,7 @@
 //! **Architecture Invariant:** one operation at a time per environment (a per-name lock), and
 //! every state change is guarded by the state it leaves.
 
+mod collaborators;
 mod config;
 mod create;
 mod disk;
@@ -39,21 +40,100 @@ use berth_domain::Scope;
 use berth_domain::codespace::CodespaceState;
 use berth_domain::isolation::MachineType;
 use berth_runtime::RunSpec;
-use berth_store::{Account, CodespaceRecord, Repo};
+use berth_store::{Account, CodespaceRecord, Repo, Store};
 
 pub use berth_runtime::Output;
+pub use collaborators::{SecretSource, TokenIssuer};
 pub use config::{EnvironmentConfig, ServeInside};
 pub use log::CreationLog;
 pub(crate) use paths::Paths;
 pub(crate) use workspace::{check_branch, shown_url};
 
 use crate::authz::Access;
-use crate::{Berth, Principal, Result, ServiceError};
+use crate::authz::Authz;
+use crate::logins::Remote;
+use crate::{Clock, Principal, Result, ServiceError};
 
-/// The environments of this server: configuration, per-environment locks, and the tasks
-/// keeping running environments' ECR logins fresh.
+/// The environments service: the lifecycle of every environment on this server, with what it
+/// needs from the rest of Berth named as collaborators ([`SecretSource`], [`TokenIssuer`], the
+/// runtime in its configuration). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Environments {
+    store: Store,
+    authz: Authz,
+    clock: Arc<dyn Clock>,
+    remote: Arc<Remote>,
+    secrets: Arc<dyn SecretSource>,
+    tokens: Arc<dyn TokenIssuer>,
+    /// `None` until the server is configured to run environments.
+    state: Option<Arc<State>>,
+}
+
+/// What an environment needs from the rest of Berth, given once when the service is built.
+#[derive(Debug, Clone)]
+pub struct Collaborators {
+    pub store: Store,
+    pub authz: Authz,
+    pub clock: Arc<dyn Clock>,
+    pub remote: Arc<Remote>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub tokens: Arc<dyn TokenIssuer>,
+}
+
+impl Environments {
+    /// The service, not yet running environments: every call answers that they are not enabled
+    /// (after checking the caller, as any call does) until [`Environments::run`].
+    pub fn new(with: Collaborators) -> Self {
+        Self {
+            store: with.store,
+            authz: with.authz,
+            clock: with.clock,
+            remote: with.remote,
+            secrets: with.secrets,
+            tokens: with.tokens,
+            state: None,
+        }
+    }
+
+    /// Runs environments with `config`.
+    pub fn run(mut self, config: EnvironmentConfig) -> Self {
+        self.state = Some(Arc::new(State::new(config)));
+        self
+    }
+
+    /// Reaches other registries (and ECR) through `remote`.
+    pub fn with_remote(mut self, remote: Arc<Remote>) -> Self {
+        self.remote = remote;
+        self
+    }
+
+    fn state(&self) -> Result<&Arc<State>> {
+        self.state.as_ref().ok_or_else(|| {
+            ServiceError::Conflict(
+                "environments are not enabled on this server; start it with berth serve (which runs them with runc)".into(),
+            )
+        })
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub(crate) fn now_utc(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(self.now())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// How this server reaches other registries and ECR.
+    pub fn remote(&self) -> &Remote {
+        &self.remote
+    }
+}
+
+/// The service's own state: configuration, per-environment locks, the tasks keeping running
+/// environments' ECR logins fresh, and each environment's events.
 #[derive(Debug)]
-pub(crate) struct Environments {
+pub(crate) struct State {
     config: EnvironmentConfig,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     refreshers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
@@ -63,7 +143,7 @@ pub(crate) struct Environments {
     events: Mutex<HashMap<String, Arc<tokio::sync::watch::Sender<u64>>>>,
 }
 
-impl Environments {
+impl State {
     pub(crate) fn new(config: EnvironmentConfig) -> Self {
         Self {
             config,
@@ -179,27 +259,12 @@ pub struct NewEnvironment {
     pub devcontainer_path: Option<String>,
 }
 
-impl Berth {
-    /// Runs environments with `config` (without it, the environment API answers that they are
-    /// not enabled on this server).
-    pub fn with_environments(mut self, config: EnvironmentConfig) -> Self {
-        self.environments = Some(Arc::new(Environments::new(config)));
-        self
-    }
-
-    fn environments(&self) -> Result<&Arc<Environments>> {
-        self.environments.as_ref().ok_or_else(|| {
-            ServiceError::Conflict(
-                "environments are not enabled on this server; start it with berth serve (which runs them with runc)".into(),
-            )
-        })
-    }
-
+impl Environments {
     /// Moves `name` from one of the states `from` to `to` (`reason`: why it is `Failed`), and
     /// tells the followers of its log; `false` when it was in none of `from`.
     async fn transition(
         &self,
-        envs: &Environments,
+        envs: &State,
         name: &str,
         from: &[CodespaceState],
         to: CodespaceState,
@@ -214,7 +279,7 @@ impl Berth {
     }
 
     /// The runtime spec of an environment, without variables (which only a start resolves).
-    fn bare_spec(&self, envs: &Environments, record: &CodespaceRecord, repo: &Repo) -> RunSpec {
+    fn bare_spec(&self, envs: &State, record: &CodespaceRecord, repo: &Repo) -> RunSpec {
         let paths = envs.paths(&record.name);
         RunSpec {
             name: record.name.clone(),
@@ -240,7 +305,7 @@ impl Berth {
             .await?
             .ok_or(ServiceError::NotFound)?;
         let machine = self
-            .environments
+            .state
             .as_ref()
             .and_then(|e| e.config.machine(Some(&record.machine)).cloned());
         Ok(CodespaceView {

@@ -4,15 +4,15 @@
 
 use berth_domain::codespace::CodespaceState;
 
-use super::{CodespaceView, Environments, start};
-use crate::{Berth, Result, ServiceError};
+use super::{CodespaceView, Environments, State, start};
+use crate::{Result, ServiceError};
 
-impl Berth {
+impl Environments {
     /// Settles environments a restart of the server interrupted: a start or stop under way is
     /// `Failed` (start it again), an `Available` one whose process is gone is `Shutdown`, and
     /// running ones get their ECR logins kept fresh again.
     pub async fn recover_codespaces(&self) -> Result<()> {
-        let Some(envs) = self.environments.clone() else {
+        let Some(envs) = self.state.clone() else {
             return Ok(());
         };
         let busy = [
@@ -64,18 +64,18 @@ impl Berth {
     /// After a restart of the server, writes a running environment's logins again (with a new
     /// environment token for Berth's registry; the one in its variables stays valid until it
     /// expires) and keeps them fresh.
-    async fn refresh_logins(&self, envs: &Environments, view: &CodespaceView) -> Result<()> {
+    async fn refresh_logins(&self, envs: &State, view: &CodespaceView) -> Result<()> {
         let name = view.record.name.as_str();
         let paths = envs.paths(name);
         let log = envs.log(name);
         let secrets = self
             .secrets
-            .environment_secret_values(&view.owner, &view.repo)
+            .environment_secrets(&view.owner, &view.repo)
             .await?;
         let set = crate::logins::logins_from_secrets(&secrets);
         let (token, _) = self
-            .accounts
-            .mint_environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
+            .tokens
+            .environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
             .await?;
         let login = start::own_login(&envs.config.server_url, view.owner.login.as_str(), &token)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;

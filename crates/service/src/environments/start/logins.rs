@@ -7,9 +7,8 @@ use berth_registry_client::Credentials;
 use berth_registry_client::logins::{AuthFiles, LoginSecret, RegistryLogin, write_private_file_as};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::super::{CreationLog, Environments, Paths};
+use super::super::{CreationLog, Environments, Paths, State};
 use super::{StartError, StartResult};
-use crate::Berth;
 use crate::logins::LoginSet;
 
 /// The prefix Berth's own registry login is shown under.
@@ -43,7 +42,7 @@ pub(in super::super) fn own_login(
     })
 }
 
-impl Berth {
+impl Environments {
     /// Writes the environment's `config.json`, `auth.json` (every login, and Berth's registry
     /// with the environment token) and `.npmrc`; returns the auth files to keep fresh.
     pub(in super::super) async fn write_logins(
@@ -56,7 +55,7 @@ impl Berth {
         log: &CreationLog,
     ) -> StartResult<AuthFiles> {
         let server = self
-            .environments
+            .state
             .as_ref()
             .map(|e| e.config.server_url.trim_end_matches('/').to_owned())
             .unwrap_or_default();
@@ -113,7 +112,7 @@ impl Berth {
     /// its life, until the environment stops.
     pub(in super::super) fn keep_fresh(
         &self,
-        envs: &Environments,
+        envs: &State,
         name: &str,
         mut files: AuthFiles,
         log: CreationLog,

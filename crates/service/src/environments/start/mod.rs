@@ -26,19 +26,19 @@ use berth_domain::secrets::ResolvedSecret;
 use berth_registry_client::logins::LoginSecret;
 use secrecy::SecretString;
 
-use super::{CodespaceView, CreationLog, Environments, Paths, Verb};
+use super::{CodespaceView, CreationLog, Environments, Paths, State, Verb};
+use crate::Result;
 use crate::logins::{LoginSet, logins_from_secrets};
-use crate::{Berth, Result};
 
 pub(crate) use error::StartError;
 pub(super) use logins::{Rewrite, own_login};
 
 type StartResult<T> = std::result::Result<T, StartError>;
 
-impl Berth {
+impl Environments {
     /// Runs a start of `name` that was queued. Its outcome is recorded as the environment's state.
     pub(crate) async fn run_start(&self, name: &str, verb: Verb) -> Result<()> {
-        let envs = self.environments()?.clone();
+        let envs = self.state()?.clone();
         let lock = envs.lock(name);
         let _held = lock.lock().await;
         let Some(record) = self.store.codespace_by_name(name).await? else {
@@ -92,7 +92,7 @@ impl Berth {
     /// environment token revoked, and the state `Failed` with the reason.
     async fn fail_start(
         &self,
-        envs: &Environments,
+        envs: &State,
         view: &CodespaceView,
         paths: &Paths,
         log: &CreationLog,
@@ -127,7 +127,7 @@ impl Berth {
     /// The steps of a start, in order.
     async fn provision(
         &self,
-        envs: &Environments,
+        envs: &State,
         view: &CodespaceView,
         paths: &Paths,
         log: &CreationLog,
@@ -208,7 +208,7 @@ impl Berth {
     ) -> StartResult<(Vec<ResolvedSecret<SecretString>>, LoginSet)> {
         let secrets = self
             .secrets
-            .environment_secret_values(&view.owner, &view.repo)
+            .environment_secrets(&view.owner, &view.repo)
             .await?;
         let listed: Vec<String> = secrets
             .iter()
@@ -242,7 +242,7 @@ impl Berth {
     /// Step 3: the previous environment token revoked, a fresh one issued.
     async fn fresh_token(
         &self,
-        envs: &Environments,
+        envs: &State,
         view: &CodespaceView,
         log: &CreationLog,
     ) -> StartResult<SecretString> {
@@ -251,8 +251,8 @@ impl Berth {
             .revoke_environment_tokens(name, self.now())
             .await?;
         let (token, record) = self
-            .accounts
-            .mint_environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
+            .tokens
+            .environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
             .await?;
         log.line(&format!(
             "issued a fresh environment token, valid until {}",

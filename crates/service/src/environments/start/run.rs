@@ -8,16 +8,15 @@ use berth_registry_client::logins::AuthFiles;
 use berth_runtime::{Output, RunSpec};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::super::{CodespaceView, CreationLog, Environments};
+use super::super::{CodespaceView, CreationLog, Environments, State};
 use super::{StartError, StartResult};
-use crate::Berth;
 
-impl Berth {
+impl Environments {
     /// Step 9: `Starting`, then the runtime starts the environment; the auth files are handed
     /// to its user, and Berth is served inside its network.
     pub(super) async fn run_environment(
         &self,
-        envs: &Environments,
+        envs: &State,
         spec: &RunSpec,
         mut files: AuthFiles,
         log: &CreationLog,
@@ -50,7 +49,7 @@ impl Berth {
     /// its network would refuse (the server's loopback or private address).
     pub(in super::super) async fn serve_inside(
         &self,
-        envs: &Environments,
+        envs: &State,
         spec: &RunSpec,
         log: &CreationLog,
     ) -> StartResult<()> {
@@ -89,7 +88,7 @@ impl Berth {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn post_create(
         &self,
-        envs: &Environments,
+        envs: &State,
         view: &CodespaceView,
         spec: &RunSpec,
         dc: &DevContainer,
@@ -123,7 +122,7 @@ impl Berth {
     /// Runs one command in the environment with its output in the creation log.
     async fn exec_into_log(
         &self,
-        envs: &Environments,
+        envs: &State,
         spec: &RunSpec,
         argv: Vec<String>,
         hidden: &[&str],

@@ -13,9 +13,8 @@ use secrecy::SecretString;
 
 use super::super::failure::PulledWith;
 use super::super::workspace::read_devcontainer;
-use super::super::{CodespaceView, CreationLog, Environments, Paths};
+use super::super::{CodespaceView, CreationLog, Environments, Paths, State};
 use super::{StartError, StartResult, own_login};
-use crate::Berth;
 use crate::logins::LoginSet;
 
 /// Step 5: the dev container configuration in the workspace (the one chosen at creation, else
@@ -71,11 +70,11 @@ pub(super) struct PullPlan {
     pub berth_login: RegistryLogin,
 }
 
-impl Berth {
+impl Environments {
     /// Step 6: the pull's source and credentials.
     pub(super) async fn image_source(
         &self,
-        envs: &Environments,
+        envs: &State,
         view: &CodespaceView,
         image: &str,
         logins: &LoginSet,

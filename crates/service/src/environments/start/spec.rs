@@ -9,15 +9,14 @@ use berth_domain::secrets::ResolvedSecret;
 use berth_runtime::{ImageInfo, Mount, MountTarget, RunSpec};
 use secrecy::SecretString;
 
-use super::super::{CodespaceView, Environments, Paths};
+use super::super::{CodespaceView, Environments, Paths, State};
 use super::{StartError, StartResult};
-use crate::Berth;
 
-impl Berth {
+impl Environments {
     /// The run spec of a start, without its variables (which need the image's).
     pub(super) async fn run_spec(
         &self,
-        envs: &Environments,
+        envs: &State,
         view: &CodespaceView,
         paths: &Paths,
         dc: &DevContainer,
@@ -64,7 +63,7 @@ impl Berth {
     /// before id ranges, a free one now.
     async fn ensure_range(
         &self,
-        envs: &Environments,
+        envs: &State,
         record: &berth_store::CodespaceRecord,
     ) -> StartResult<IdRange> {
         if let Some(base) = record.uid_base {
@@ -98,7 +97,7 @@ impl Berth {
 /// `remoteEnv`, whose `null` unsets), the secrets, then Berth's own (the codespace variables and
 /// the environment token), each layer over the one before.
 pub(super) fn variables(
-    envs: &Environments,
+    envs: &State,
     view: &CodespaceView,
     info: &ImageInfo,
     dc: &DevContainer,

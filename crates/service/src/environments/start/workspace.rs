@@ -5,16 +5,15 @@ use secrecy::SecretString;
 
 use super::super::git::{clone, clone_login};
 use super::super::workspace::{WorkspaceError, shown_url};
-use super::super::{CodespaceView, CreationLog, Environments, Paths};
+use super::super::{CodespaceView, CreationLog, Environments, Paths, State};
 use super::StartResult;
-use crate::Berth;
 
-impl Berth {
+impl Environments {
     /// Step 4: the environment's disk (its machine type's size), then the workspace on it,
     /// cloned at the first start.
     pub(super) async fn prepare_workspace(
         &self,
-        envs: &Environments,
+        envs: &State,
         view: &CodespaceView,
         paths: &Paths,
         secrets: &[ResolvedSecret<SecretString>],
