@@ -4,7 +4,10 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use support::{Cli, Server, run_to_end, serve_command, text};
+use support::{
+    Cli, Server, assert_stderr, postgres_database, run_to_end, runtime, serve_at, serve_command,
+    text,
+};
 
 fn data_dir_arg(dir: &std::path::Path) -> String {
     dir.display().to_string()
@@ -14,12 +17,7 @@ fn data_dir_arg(dir: &std::path::Path) -> String {
 fn first_start_writes_a_private_admin_token_and_a_restart_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&data),
-        "--listen",
-        "127.0.0.1:0",
-    ]));
+    let server = Server::start(serve_at(&data, &[]));
     let token_file = data.join("admin-token");
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the admin token file is private");
@@ -49,12 +47,7 @@ fn first_start_writes_a_private_admin_token_and_a_restart_keeps_it() {
     );
     drop(server);
 
-    let again = Server::start(serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&data),
-        "--listen",
-        "127.0.0.1:0",
-    ]));
+    let again = Server::start(serve_at(&data, &[]));
     assert_eq!(
         std::fs::read_to_string(&token_file).unwrap(),
         token,
@@ -71,33 +64,25 @@ fn first_start_writes_a_private_admin_token_and_a_restart_keeps_it() {
 #[test]
 fn the_bootstrap_token_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = serve_command(&[
-        "--data-dir",
-        &data_dir_arg(dir.path()),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let mut cmd = serve_at(dir.path(), &[]);
     cmd.env("BERTH_BOOTSTRAP_TOKEN", "chosen-by-the-operator");
     let server = Server::start(cmd);
     assert!(
         !dir.path().join("admin-token").exists(),
         "no file when the operator chose the token"
     );
-    let cli = Cli::new(&dir.path().join("cfg"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", "chosen-by-the-operator");
+    let cli = Cli::signed_in(
+        &dir.path().join("cfg"),
+        &server.url,
+        "chosen-by-the-operator",
+    );
     assert!(cli.ok(&["user", "show"]).contains("admin"));
 }
 
 #[test]
 fn a_whole_setup_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&dir.path().join("d")),
-        "--listen",
-        "127.0.0.1:0",
-    ]));
+    let server = Server::start(serve_at(&dir.path().join("d"), &[]));
     let admin_token = std::fs::read_to_string(dir.path().join("d/admin-token")).unwrap();
     let admin = Cli::new(&dir.path().join("admin"));
     assert!(
@@ -130,9 +115,7 @@ fn a_whole_setup_through_the_cli() {
         alice_token.starts_with("berth_pat_"),
         "the token alone on stdout: {alice_token}"
     );
-    let alice = Cli::new(&dir.path().join("alice"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", &alice_token);
+    let alice = Cli::signed_in(&dir.path().join("alice"), &server.url, &alice_token);
 
     let created = alice.ok(&[
         "repo",
@@ -171,13 +154,8 @@ fn a_whole_setup_through_the_cli() {
             .contains("bob")
     );
 
-    let bob_token = admin
-        .ok(&["token", "create", "--user", "bob", "--scopes", "repo"])
-        .trim()
-        .to_owned();
-    let bob = Cli::new(&dir.path().join("bob"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", &bob_token);
+    let bob_token = admin.token_for("bob", "repo");
+    let bob = Cli::signed_in(&dir.path().join("bob"), &server.url, &bob_token);
     let listed: serde_json::Value =
         serde_json::from_str(&bob.ok(&["repo", "list", "--json"])).unwrap();
     let names: Vec<_> = listed
@@ -193,26 +171,10 @@ fn a_whole_setup_through_the_cli() {
     );
 
     // Errors: the server's words, what to do, exit 1.
-    let out = bob.run(&["repo", "show", "acme/nothing"], None);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("Not Found (HTTP 404)"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = bob.run(&["user", "create", "carol"], None);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("site administrator"),
-        "{}",
-        text(&out.stderr)
-    );
+    bob.exits(&["repo", "show", "acme/nothing"], 1, "Not Found (HTTP 404)");
+    bob.exits(&["user", "create", "carol"], 1, "site administrator");
     let out = alice.run(&["repo", "create", "acme/tools"], None);
-    assert!(
-        text(&out.stderr).contains("already exists"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "already exists");
     // Usage errors exit 2.
     assert_eq!(
         bob.run(&["repo", "create", "x/y", "--visibility", "secret"], None)
@@ -247,9 +209,7 @@ fn a_whole_setup_through_the_cli() {
     assert!(laptop["expires_at"].is_string());
     let id = laptop["id"].to_string();
     alice.ok(&["token", "revoke", &id]);
-    let gone = Cli::new(&dir.path().join("x"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", &own);
+    let gone = Cli::signed_in(&dir.path().join("x"), &server.url, &own);
     let out = gone.run(&["user", "show"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -264,9 +224,7 @@ fn a_whole_setup_through_the_cli() {
         .trim()
         .to_owned();
     assert!(rt.starts_with("berth_rt_"));
-    let as_repo = Cli::new(&dir.path().join("rt"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", &rt);
+    let as_repo = Cli::signed_in(&dir.path().join("rt"), &server.url, &rt);
     assert!(
         as_repo
             .ok(&["repo", "show", "alice/notes"])
@@ -279,23 +237,11 @@ fn the_cli_says_how_to_log_in() {
     let dir = tempfile::tempdir().unwrap();
     let out = Cli::new(dir.path()).run(&["repo", "list"], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("berth login --server"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "berth login --server");
     let out = Cli::new(dir.path()).run(&["login", "--server", "http://127.0.0.1:1"], Some(""));
-    assert!(
-        text(&out.stderr).contains("no token on standard input"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "no token on standard input");
     let out = Cli::new(dir.path()).run(&["login", "--server", "http://127.0.0.1:1"], Some("tok\n"));
-    assert!(
-        text(&out.stderr).contains("cannot reach"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "cannot reach");
 }
 
 #[test]
@@ -319,12 +265,7 @@ fn start_up_errors_say_what_to_fix() {
 
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
-    let out = run_to_end(serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&file),
-        "--listen",
-        "127.0.0.1:0",
-    ]));
+    let out = run_to_end(serve_at(&file, &[]));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("data directory") && text(&out.stderr).contains("--data-dir"),
@@ -334,29 +275,19 @@ fn start_up_errors_say_what_to_fix() {
 
     let cert = dir.path().join("cert.pem");
     std::fs::write(&cert, "not a certificate").unwrap();
-    let out = run_to_end(serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&dir.path().join("b")),
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        &data_dir_arg(&cert),
-        "--tls-key",
-        &data_dir_arg(&cert),
-    ]));
+    let out = run_to_end(serve_at(
+        &dir.path().join("b"),
+        &[
+            "--tls-cert",
+            &data_dir_arg(&cert),
+            "--tls-key",
+            &data_dir_arg(&cert),
+        ],
+    ));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("cannot load the TLS certificate"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "cannot load the TLS certificate");
 
-    let mut short = serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&dir.path().join("d")),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let mut short = serve_at(&dir.path().join("d"), &[]);
     short.env("BERTH_BOOTSTRAP_TOKEN", "tok");
     let out = run_to_end(short);
     assert_eq!(
@@ -370,17 +301,14 @@ fn start_up_errors_say_what_to_fix() {
         "{}",
         text(&out.stderr)
     );
-    let mut good = serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&dir.path().join("d")),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let mut good = serve_at(&dir.path().join("d"), &[]);
     good.env("BERTH_BOOTSTRAP_TOKEN", "long-enough-to-be-chosen");
     let server = Server::start(good);
-    let cli = Cli::new(&dir.path().join("cfg"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", "long-enough-to-be-chosen");
+    let cli = Cli::signed_in(
+        &dir.path().join("cfg"),
+        &server.url,
+        "long-enough-to-be-chosen",
+    );
     assert!(
         cli.ok(&["user", "show"]).contains("admin"),
         "the refused start created nothing, so a good token still bootstraps"
@@ -388,11 +316,7 @@ fn start_up_errors_say_what_to_fix() {
     drop(server);
 
     let out = run_to_end(serve_command(&["--listen", "nowhere"]));
-    assert!(
-        text(&out.stderr).contains("--listen \"nowhere\" is not an address"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "--listen \"nowhere\" is not an address");
 
     let config = dir.path().join("berth.toml");
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\nport = 1\n").unwrap();
@@ -403,19 +327,11 @@ fn start_up_errors_say_what_to_fix() {
         text(&out.stderr)
     );
 
-    let out = run_to_end(serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&dir.path().join("c")),
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        "mysql://x",
-    ]));
-    assert!(
-        text(&out.stderr).contains("sqlite: or postgres:"),
-        "{}",
-        text(&out.stderr)
-    );
+    let out = run_to_end(serve_at(
+        &dir.path().join("c"),
+        &["--database-url", "mysql://x"],
+    ));
+    assert_stderr(&out, "sqlite: or postgres:");
 }
 
 #[test]
@@ -463,12 +379,7 @@ fn sigterm_shuts_down_gracefully() {
     // sent at once killed the process. Several starts make the race show if it comes back.
     for _ in 0..5 {
         let dir = tempfile::tempdir().unwrap();
-        let server = Server::start(serve_command(&[
-            "--data-dir",
-            &data_dir_arg(dir.path()),
-            "--listen",
-            "127.0.0.1:0",
-        ]));
+        let server = Server::start(serve_at(dir.path(), &[]));
         let (status, log) = server.terminate();
         assert!(status.success(), "{status}\n{log}");
         assert!(
@@ -482,22 +393,18 @@ fn sigterm_shuts_down_gracefully() {
 fn serves_https_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = support::tls_certificates(dir.path());
-    let server = Server::start(serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&dir.path().join("d")),
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        &data_dir_arg(&cert),
-        "--tls-key",
-        &data_dir_arg(&key),
-    ]));
+    let server = Server::start(serve_at(
+        &dir.path().join("d"),
+        &[
+            "--tls-cert",
+            &data_dir_arg(&cert),
+            "--tls-key",
+            &data_dir_arg(&key),
+        ],
+    ));
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let pem = std::fs::read(&ca).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let body = rt.block_on(async {
         let client = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
@@ -517,35 +424,20 @@ fn serves_https_with_the_given_certificate() {
 
 #[test]
 fn serves_from_postgresql_and_keeps_data_across_restarts() {
-    let Some(pg) = berth_store::testing::postgres_server() else {
+    let Some(db) = postgres_database() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = rt.block_on(berth_store::testing::fresh_postgres_database(&pg));
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "--data-dir",
-        &data_dir_arg(dir.path()),
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        &db,
-    ];
-    let server = Server::start(serve_command(&args));
-    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
-    let cli = Cli::new(&dir.path().join("cfg"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", token.trim());
+    let serve = || serve_at(dir.path(), &["--database-url", &db]);
+    let server = Server::start(serve());
+    let cli = Cli::admin(&server, dir.path(), &dir.path().join("cfg"));
     cli.ok(&["user", "create", "pg-user"]);
     drop(server);
     assert!(
         !dir.path().join("berth.db").exists(),
         "no SQLite file when PostgreSQL is used"
     );
-    let server = Server::start(serve_command(&args));
+    let server = Server::start(serve());
     let cli = cli.with_env("BERTH_SERVER", &server.url);
     assert!(cli.ok(&["user", "show", "pg-user"]).contains("pg-user"));
 }
@@ -553,10 +445,7 @@ fn serves_from_postgresql_and_keeps_data_across_restarts() {
 /// Pushes a one-blob artifact to `name:v1` through the registry API.
 fn push_artifact(server: &str, token: &str, name: &str) {
     use sha2::Digest as _;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let client = reqwest::Client::new();
         let blob = format!("config of {name}");
@@ -580,46 +469,14 @@ fn push_artifact(server: &str, token: &str, name: &str) {
 #[test]
 fn packages_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(serve_command(&[
-        "--data-dir",
-        &data_dir_arg(&dir.path().join("d")),
-        "--listen",
-        "127.0.0.1:0",
-    ]));
-    let admin_token = std::fs::read_to_string(dir.path().join("d/admin-token")).unwrap();
-    let admin = Cli::new(&dir.path().join("admin"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", admin_token.trim());
+    let server = Server::start(serve_at(&dir.path().join("d"), &[]));
+    let admin = Cli::admin(&server, &dir.path().join("d"), &dir.path().join("admin"));
     admin.ok(&["user", "create", "alice"]);
     admin.ok(&["user", "create", "bob"]);
-    let alice_token = admin
-        .ok(&[
-            "token",
-            "create",
-            "--user",
-            "alice",
-            "--scopes",
-            "repo,write:packages",
-        ])
-        .trim()
-        .to_owned();
-    let bob_token = admin
-        .ok(&[
-            "token",
-            "create",
-            "--user",
-            "bob",
-            "--scopes",
-            "read:packages",
-        ])
-        .trim()
-        .to_owned();
-    let alice = Cli::new(&dir.path().join("alice"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", &alice_token);
-    let bob = Cli::new(&dir.path().join("bob"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", &bob_token);
+    let alice_token = admin.token_for("alice", "repo,write:packages");
+    let bob_token = admin.token_for("bob", "read:packages");
+    let alice = Cli::signed_in(&dir.path().join("alice"), &server.url, &alice_token);
+    let bob = Cli::signed_in(&dir.path().join("bob"), &server.url, &bob_token);
     alice.ok(&["repo", "create", "alice/app"]);
     push_artifact(&server.url, &alice_token, "alice/tools/cli");
 
@@ -664,11 +521,7 @@ fn packages_through_the_cli() {
         Some(1),
         "switching inheritance replaced bob's grant"
     );
-    assert!(
-        text(&out.stderr).contains("Not Found"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "Not Found");
 
     alice.ok(&["package", "inherit", "alice/tools/cli", "off"]);
     alice.ok(&[
@@ -707,11 +560,7 @@ fn packages_through_the_cli() {
         &["package", "visibility", "alice/tools/cli", "private"],
         None,
     );
-    assert!(
-        text(&out.stderr).contains("cannot be made private"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "cannot be made private");
     assert_eq!(
         alice
             .run(&["package", "grant", "alice/tools/cli"], None)
@@ -721,13 +570,7 @@ fn packages_through_the_cli() {
         "whom to grant is required"
     );
 
-    let out = alice.run(&["admin", "gc"], None);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("site administrator"),
-        "{}",
-        text(&out.stderr)
-    );
+    alice.exits(&["admin", "gc"], 1, "site administrator");
     let report: serde_json::Value =
         serde_json::from_str(&admin.ok(&["admin", "gc", "--grace", "0", "--json"])).unwrap();
     assert_eq!(

@@ -5,7 +5,7 @@ mod support;
 
 use support::environments::{Images, create, created, exec, exec_ok, git_repo};
 use support::servers::Berth;
-use support::{Cli, Server, serve_command, text};
+use support::{Cli, Server, assert_stderr, serve_at, text};
 
 /// The site administrator's CLI of a [`Berth`] fixture.
 fn admin(berth: &Berth) -> Cli {
@@ -20,17 +20,9 @@ fn admin(berth: &Berth) -> Cli {
 fn a_second_server_on_one_data_directory_is_refused_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let args = [
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    let first = Server::start(serve_command(&args));
-    let second = serve_command(&args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let serve = || serve_at(&data, &[]);
+    let first = Server::start(serve());
+    let second = serve().stdin(std::process::Stdio::null()).output().unwrap();
     let stderr = text(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "{stderr}");
     assert!(
@@ -41,7 +33,7 @@ fn a_second_server_on_one_data_directory_is_refused_naming_the_first() {
     // Once the first is gone, the directory is free again.
     let (status, _) = first.terminate();
     assert!(status.success());
-    let _again = Server::start(serve_command(&args));
+    let _again = Server::start(serve());
 }
 
 #[test]
@@ -74,11 +66,7 @@ fn registry_check_without_server_checks_berths_own_registry_as_the_saved_login()
         "{stdout}"
     );
     let out = anonymous.run(&["registry", "check"], None);
-    assert!(
-        text(&out.stderr).contains("berth login"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "berth login");
 }
 
 #[test]
@@ -87,23 +75,12 @@ fn token_create_refuses_what_it_would_ignore() {
     let alice = berth.cli(&berth.alice);
     alice.ok(&["repo", "create", "alice/ci"]);
     // Once made a scope-less token without a word.
-    let out = alice.run(&["token", "create"], None);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--scopes"),
-        "{}",
-        text(&out.stderr)
-    );
+    alice.exits(&["token", "create"], 2, "--scopes");
     // Once ignored --scopes for a repository token.
-    let out = alice.run(
+    alice.exits(
         &["token", "create", "--repo", "alice/ci", "--scopes", "repo"],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("does not apply to a repository token"),
-        "{}",
-        text(&out.stderr)
+        2,
+        "does not apply to a repository token",
     );
     assert!(
         alice
@@ -120,11 +97,7 @@ fn login_takes_a_server_without_a_scheme_and_logout_says_what_it_did() {
     // Once: "builder error: relative URL without a base".
     let out = cli.run(&["login", "--server", &berth.host], Some(&berth.alice));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains(&format!("using http://{}", berth.host)),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, &format!("using http://{}", berth.host));
     assert!(cli.ok(&["user", "show"]).contains("alice"));
     // Once printed nothing.
     assert!(cli.ok(&["logout"]).contains("logged out"));

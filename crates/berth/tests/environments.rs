@@ -13,7 +13,7 @@ use support::environments::{
 };
 use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
-use support::{Cli, Gh, docker_host, text};
+use support::{Cli, Gh, assert_stderr, docker_host, text};
 
 fn set_secret(cli: &Cli, name: &str, scope: &[&str], value: &str) {
     cli.ok(&[&["secret", "set", name], scope, &["--body", value]].concat());
@@ -318,24 +318,10 @@ fn an_organization_triple_with_ecr_access_keys_is_swapped_and_written_inside() {
     let images = Images::build(dir.path());
     let moto = Moto::start(&python);
     let berth = Berth::start(&[], &[("AWS_ENDPOINT_URL", &moto.url)]);
-    let admin = Cli::new(&dir.path().join("admin"))
-        .with_env("BERTH_SERVER", &berth.server.url)
-        .with_env(
-            "BERTH_TOKEN",
-            std::fs::read_to_string(berth.dir.path().join("data/admin-token"))
-                .unwrap()
-                .trim(),
-        );
+    let admin = Cli::admin(&berth.server, &berth.data(), &dir.path().join("admin"));
     admin.ok(&["org", "create", "acme", "--admin", "alice"]);
-    let owner_token = admin.ok(&[
-        "token",
-        "create",
-        "--user",
-        "alice",
-        "--scopes",
-        "repo,codespace,admin:org,write:packages",
-    ]);
-    let alice = berth.cli(owner_token.trim());
+    let owner_token = admin.token_for("alice", "repo,codespace,admin:org,write:packages");
+    let alice = berth.cli(&owner_token);
     alice.ok(&["repo", "create", "acme/svc"]);
     let ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
     for (k, v) in [
@@ -382,14 +368,7 @@ fn an_environment_of_a_public_repository_pulls_an_internal_image_only_once_grant
     let dir = tempfile::tempdir().unwrap();
     let images = Images::build(dir.path());
     let berth = Berth::start(&[], &[]);
-    let admin = Cli::new(&dir.path().join("admin"))
-        .with_env("BERTH_SERVER", &berth.server.url)
-        .with_env(
-            "BERTH_TOKEN",
-            std::fs::read_to_string(berth.dir.path().join("data/admin-token"))
-                .unwrap()
-                .trim(),
-        );
+    let admin = Cli::admin(&berth.server, &berth.data(), &dir.path().join("admin"));
     admin.ok(&["org", "create", "acme", "--admin", "alice"]);
     let alice = berth.cli(&berth.alice);
     let image = format!("{}/acme/base:1", berth.host);
@@ -584,11 +563,7 @@ fn gh_creates_lists_stops_and_deletes_codespaces() {
         ".devcontainer/devcontainer.json",
     ]);
     assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("basicLinux"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "basicLinux");
 
     let name = gh
         .ok(&[

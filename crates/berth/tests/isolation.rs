@@ -20,7 +20,7 @@ use support::environments::{created, exec, exec_ok, git_repo};
 use support::images::{busybox_layer, file_layer, image_layout, push, setuid_layer};
 use support::netns::TestNet;
 use support::servers::{Berth, Daemon};
-use support::{Cli, text};
+use support::{Cli, assert_stderr, text};
 
 /// A machine type small enough to exhaust in a test.
 const CONFIG: &str = "[[environments.machines]]\nname = \"tiny\"\ncpus = 1\nmemory_gb = 1\nstorage_gb = 0.25\n\n[[environments.machines]]\nname = \"basicLinux\"\ncpus = 2\nmemory_gb = 4\nstorage_gb = 32\n";
@@ -392,11 +392,7 @@ fn a_fork_bomb_a_memory_hog_or_a_full_disk_stays_inside_its_environment() {
             &format!("dd if=/dev/zero of={target} bs=1M count=400"),
         );
         assert!(!out.status.success(), "wrote 400 MB to {target}");
-        assert!(
-            text(&out.stderr).contains("No space left on device"),
-            "{}",
-            text(&out.stderr)
-        );
+        assert_stderr(&out, "No space left on device");
         exec_ok(&s.alice, &a, &format!("rm {target}"));
     }
     assert_eq!(
@@ -484,9 +480,5 @@ fn machine_types_are_listed_as_github_does_and_an_unknown_one_is_refused() {
         None,
     );
     assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("choose one of tiny, basicLinux"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "choose one of tiny, basicLinux");
 }

@@ -6,8 +6,8 @@ mod support;
 use std::process::Command;
 
 use support::{
-    Cli, Server, busybox_rootfs, docker, docker_host, multi_platform_layout, run, run_ok,
-    serve_command, text, without_timestamp,
+    Cli, Server, admin_token, assert_stderr, busybox_rootfs, docker, docker_host,
+    multi_platform_layout, run, run_ok, serve_at, text, without_timestamp,
 };
 
 /// A server with user `alice` and a token that pushes and deletes packages.
@@ -22,28 +22,10 @@ impl Registry {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let server = Server::start(serve_command(&[
-            "--data-dir",
-            &data.display().to_string(),
-            "--listen",
-            "127.0.0.1:0",
-        ]));
-        let admin = std::fs::read_to_string(data.join("admin-token")).unwrap();
-        let cli = Cli::new(&dir.path().join("cli"))
-            .with_env("BERTH_SERVER", &server.url)
-            .with_env("BERTH_TOKEN", admin.trim());
-        cli.ok(&["user", "create", "alice"]);
-        let token = cli
-            .ok(&[
-                "token",
-                "create",
-                "--user",
-                "alice",
-                "--scopes",
-                "write:packages,delete:packages",
-            ])
-            .trim()
-            .to_owned();
+        let server = Server::start(serve_at(&data, &[]));
+        let cli = Cli::admin(&server, &data, &dir.path().join("cli"));
+
+        let token = cli.user_with_token("alice", "write:packages,delete:packages");
         let host = server.url.trim_start_matches("http://").to_owned();
         Self {
             server,
@@ -59,23 +41,17 @@ impl Registry {
 
     /// The CLI as the site administrator.
     fn admin(&self) -> Cli {
-        let token = std::fs::read_to_string(self.dir.path().join("data/admin-token")).unwrap();
-        self.cli("admin", token.trim())
+        self.cli("admin", &admin_token(&self.dir.path().join("data")))
     }
 
     /// The CLI with `token`, its configuration in a directory named after `who`.
     fn cli(&self, who: &str, token: &str) -> Cli {
-        Cli::new(&self.dir.path().join(who))
-            .with_env("BERTH_SERVER", &self.server.url)
-            .with_env("BERTH_TOKEN", token)
+        Cli::signed_in(&self.dir.path().join(who), &self.server.url, token)
     }
 
     /// A token for `login` made by the site administrator.
     fn token_for(&self, login: &str, scopes: &str) -> String {
-        self.admin()
-            .ok(&["token", "create", "--user", login, "--scopes", scopes])
-            .trim()
-            .to_owned()
+        self.admin().token_for(login, scopes)
     }
 
     /// `skopeo copy --all` of a one-platform image to `image` here with `creds`.
@@ -182,11 +158,7 @@ fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_im
     assert!(!out.status.success());
     // Docker's own words for a registry that gives an anonymous token nothing (as distribution
     // and Docker Hub answer): the same for a private image as for a missing one.
-    assert!(
-        text(&out.stderr).contains("may require 'docker login'"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr(&out, "may require 'docker login'");
     let missing = run(
         docker(&engine, &config).args(["pull", &format!("{}/alice/nothing:v1", reg.host)]),
         None,

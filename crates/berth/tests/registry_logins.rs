@@ -17,6 +17,7 @@ use berth_registry_client::ecr::EcrSwapper;
 use berth_registry_client::logins::{AuthFiles, RegistryLogin};
 use berth_registry_client::pull::{BlobCache, PullEvent, PullOptions};
 use berth_registry_client::{Credentials, ImageRef, Registry, http_client};
+use support::images::skopeo_copy;
 use support::{BIN, Cli, docker, docker_host, multi_platform_layout, run, run_ok, text};
 use time::OffsetDateTime;
 
@@ -26,21 +27,8 @@ const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 fn push_multi(dir: &Path, host: &str, repository: &str, creds: &str) {
     let layout = dir.join(format!("layout-{}", repository.replace('/', "-")));
     multi_platform_layout(&layout, &["amd64", "arm64"]);
-    run_ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--quiet",
-                "--multi-arch",
-                "all",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                creds,
-            ])
-            .arg(format!("oci:{}:multi", layout.display()))
-            .arg(format!("docker://{host}/{repository}:multi")),
-        None,
-    );
+    let dest = format!("{host}/{repository}:multi");
+    skopeo_copy(&layout, "multi", &dest, creds, &["--multi-arch", "all"]);
 }
 
 /// `berth registry check ARGS` with the password on standard input.

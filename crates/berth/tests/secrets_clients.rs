@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 
 use base64::Engine;
-use support::{Cli, Gh, Server, serve_command, text};
+use support::{Cli, Gh, Server, postgres_database, serve_at, text};
 
 const PY_PREFIX: &str = "pynacl-value-of-";
 const CLI_VALUES: [&str; 3] = ["cli-user-value", "cli-repo-value", "cli-org-value"];
@@ -37,47 +37,20 @@ fn assert_absent(haystack: &str, needles: &[String], place: &str) {
 
 #[test]
 fn pynacl_and_the_cli_manage_secrets_and_nothing_leaks() {
-    let Some(pg) = berth_store::testing::postgres_server() else {
+    let Some(db) = postgres_database() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = rt.block_on(berth_store::testing::fresh_postgres_database(&pg));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let args = [
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        &db,
-    ];
-    let mut cmd = serve_command(&args);
+    let serve = || serve_at(&data, &["--database-url", &db]);
+    let mut cmd = serve();
     cmd.env("BERTH_LOG", "trace");
     let server = Server::start(cmd);
-    let admin_token = std::fs::read_to_string(data.join("admin-token")).unwrap();
-    let admin = Cli::new(&dir.path().join("admin"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", admin_token.trim());
+    let admin = Cli::admin(&server, &data, &dir.path().join("admin"));
     admin.ok(&["user", "create", "alice"]);
     admin.ok(&["org", "create", "acme", "--admin", "alice"]);
-    let token = admin
-        .ok(&[
-            "token",
-            "create",
-            "--user",
-            "alice",
-            "--scopes",
-            "repo,codespace,admin:org",
-        ])
-        .trim()
-        .to_owned();
-    let alice = Cli::new(&dir.path().join("alice"))
-        .with_env("BERTH_SERVER", &server.url)
-        .with_env("BERTH_TOKEN", &token);
+    let token = admin.token_for("alice", "repo,codespace,admin:org");
+    let alice = Cli::signed_in(&dir.path().join("alice"), &server.url, &token);
     alice.ok(&["repo", "create", "acme/app"]);
     alice.ok(&["repo", "create", "acme/other"]);
 
@@ -171,12 +144,10 @@ fn pynacl_and_the_cli_manage_secrets_and_nothing_leaks() {
             .ok(&["secret", "list", "--org", "acme"])
             .contains("CLI_ORG")
     );
-    let out = alice.run(&["secret", "set", "GITHUB_TOKEN", "--body", "x"], None);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("GITHUB_"),
-        "{}",
-        text(&out.stderr)
+    alice.exits(
+        &["secret", "set", "GITHUB_TOKEN", "--body", "x"],
+        1,
+        "GITHUB_",
     );
 
     // Rotation: a new master key wraps everything; after a restart with only the new key in the
@@ -195,7 +166,7 @@ fn pynacl_and_the_cli_manage_secrets_and_nothing_leaks() {
     );
     let (_, log) = server.terminate();
 
-    let server = Server::start(serve_command(&args));
+    let server = Server::start(serve());
     let alice = alice.with_env("BERTH_SERVER", &server.url);
     let out = alice.run(
         &["secret", "set", "CLI_REPO", "-R", "acme/app"],
@@ -230,16 +201,15 @@ fn gh_sets_codespaces_secrets_over_https() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = support::tls_certificates(dir.path());
     let data = dir.path().join("data");
-    let server = Server::start(serve_command(&[
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]));
+    let server = Server::start(serve_at(
+        &data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    ));
     let admin = Cli::admin(&server, &data, &dir.path().join("admin"))
         .with_env("SSL_CERT_FILE", ca.to_str().unwrap());
     let token = admin.user_with_token("alice", "repo,codespace,admin:org");
@@ -268,7 +238,7 @@ fn gh_sets_codespaces_secrets_over_https() {
         "--repo",
         &repo,
     ]);
-    gh.ok(&[
+    let set_user_secret = [
         "secret",
         "set",
         "GH_USER_SECRET",
@@ -277,7 +247,8 @@ fn gh_sets_codespaces_secrets_over_https() {
         "codespaces",
         "--body",
         "mine",
-    ]);
+    ];
+    gh.ok(&set_user_secret);
     assert!(
         gh.ok(&["secret", "list", "--app", "codespaces", "--repo", &repo])
             .contains("GH_REPO_SECRET")
@@ -287,18 +258,7 @@ fn gh_sets_codespaces_secrets_over_https() {
             .contains("GH_USER_SECRET")
     );
     // --repos: gh maps the names to ids through GraphQL, then sets the selection.
-    gh.ok(&[
-        "secret",
-        "set",
-        "GH_USER_SECRET",
-        "--user",
-        "--app",
-        "codespaces",
-        "--body",
-        "mine",
-        "--repos",
-        "alice/tools,acme/site",
-    ]);
+    gh.ok(&[&set_user_secret[..], &["--repos", "alice/tools,acme/site"]].concat());
     let selected = alice.ok(&["secret", "repos", "list", "GH_USER_SECRET"]);
     assert!(
         selected.contains("alice/tools") && selected.contains("acme/site"),

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use support::environments::{AliceWithImage, created, git_repo};
 use support::servers::Berth;
-use support::{Server, serve_command};
+use support::{Cli, Server, assert_stderr, serve_at};
 
 #[test]
 fn the_data_directory_is_made_private_even_when_an_earlier_version_left_it_open() {
@@ -15,12 +15,7 @@ fn the_data_directory_is_made_private_even_when_an_earlier_version_left_it_open(
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let _server = Server::start(serve_command(&[
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]));
+    let _server = Server::start(serve_at(&data, &[]));
     let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "owner only");
 }
@@ -76,6 +71,15 @@ fn counting_listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) 
     (port, hits)
 }
 
+/// Creating a codespace of `alice/web` from `image` fails, saying `words`.
+#[track_caller]
+fn create_fails(alice: &Cli, image: &str, words: &str) {
+    alice.fails(
+        &["codespace", "create", "-R", "alice/web", "--image", image],
+        words,
+    );
+}
+
 #[test]
 fn the_server_does_not_connect_to_its_loopback_or_the_metadata_address_for_a_user() {
     let berth = Berth::start_strict(&[], &[]);
@@ -113,22 +117,10 @@ fn the_server_does_not_connect_to_its_loopback_or_the_metadata_address_for_a_use
         "each login refused before anything is sent:\n{stdout}"
     );
     // An image on the server's loopback is not pulled for the user either.
-    let out = alice.run(
-        &[
-            "codespace",
-            "create",
-            "-R",
-            "alice/web",
-            "--image",
-            &format!("127.0.0.1:{port}/x/y:1"),
-        ],
-        None,
-    );
-    assert!(!out.status.success());
-    assert!(
-        support::text(&out.stderr).contains("may not connect there"),
-        "{}",
-        support::text(&out.stderr)
+    create_fails(
+        &alice,
+        &format!("127.0.0.1:{port}/x/y:1"),
+        "may not connect there",
     );
     assert_eq!(
         hits.load(std::sync::atomic::Ordering::SeqCst),
@@ -183,22 +175,10 @@ fn a_clone_from_an_address_the_server_may_not_reach_is_never_attempted() {
         "--clone-url",
         &format!("http://127.0.0.1:{port}/web.git"),
     ]);
-    let out = alice.run(
-        &[
-            "codespace",
-            "create",
-            "-R",
-            "alice/web",
-            "--image",
-            "registry.invalid/x:1",
-        ],
-        None,
-    );
-    assert!(!out.status.success());
-    assert!(
-        support::text(&out.stderr).contains("cannot clone http://127.0.0.1"),
-        "{}",
-        support::text(&out.stderr)
+    create_fails(
+        &alice,
+        "registry.invalid/x:1",
+        "cannot clone http://127.0.0.1",
     );
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
@@ -233,11 +213,7 @@ fn a_private_upstream_is_cloned_with_credentials_from_secrets_not_from_the_clone
     // Without the secrets the upstream turns the clone away, and the error says so.
     let (out, _) = support::environments::create(alice, &["-R", "alice/web"]);
     assert!(!out.status.success());
-    assert!(
-        support::text(&out.stderr).contains("cannot clone http://127.0.0.1"),
-        "{}",
-        support::text(&out.stderr)
-    );
+    assert_stderr(&out, "cannot clone http://127.0.0.1");
 
     alice.ok(&[
         "secret",

@@ -366,8 +366,7 @@ async fn repositories_are_created_and_hidden_from_those_who_cannot_see_them() {
     let mia = app.user("mia", &["repo"]).await;
     let otto = app.user("otto", &["repo"]).await;
     app.org("acme", "olga").await;
-    app.put("/api/v3/orgs/acme/memberships/mia", Some(&olga), json!({}))
-        .await;
+    app.member(&olga, "acme", "mia").await;
 
     let r = app.post("/api/v3/orgs/acme/repos", Some(&mia), json!({ "name": "tools", "visibility": "internal", "clone_url": "https://git.example/tools.git" })).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -960,12 +959,7 @@ async fn repository_tokens_act_as_their_repository() {
         )
         .await;
     }
-    app.put(
-        "/api/v3/repos/olga/app/collaborators/cole",
-        Some(&olga),
-        json!({ "permission": "write" }),
-    )
-    .await;
+    app.collaborator(&olga, "olga/app", "cole", "write").await;
     assert_eq!(
         app.post("/api/v3/repos/olga/app/tokens", Some(&cole), json!({}))
             .await
@@ -1036,8 +1030,7 @@ async fn teams_take_githubs_shapes_and_a_rename_makes_a_new_slug() {
     let olga = app.user("olga", &["repo", "admin:org"]).await;
     let mia = app.user("mia", &["repo"]).await;
     app.org("acme", "olga").await;
-    app.put("/api/v3/orgs/acme/memberships/mia", Some(&olga), json!({}))
-        .await;
+    app.member(&olga, "acme", "mia").await;
     let r = app
         .post(
             "/api/v3/orgs/acme/teams",
@@ -1080,11 +1073,10 @@ async fn teams_take_githubs_shapes_and_a_rename_makes_a_new_slug() {
         r.body
     );
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/orgs/acme/teams/web-team",
             Some(&olga),
-            Some(json!({"name": "Site Team", "description": null})),
+            json!({"name": "Site Team", "description": null}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

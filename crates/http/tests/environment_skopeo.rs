@@ -6,10 +6,10 @@ mod support;
 
 use std::process::{Command, Output};
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use serde_json::json;
 use support::TestApp;
-use support::oci::push;
+use support::oci::publish;
 
 async fn skopeo_inspect(host: &str, login: &str, token: &str, image: &str) -> Output {
     let (creds, image) = (
@@ -53,16 +53,12 @@ async fn skopeo_pulls_with_an_environment_token_only_what_its_repository_may() {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
-    assert_eq!(
-        push(&app, &olga, "acme/base", "v1").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &olga, "acme/base", "v1").await;
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/orgs/acme/packages/container/base",
             Some(&olga),
-            Some(json!({ "visibility": "internal" })),
+            json!({ "visibility": "internal" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

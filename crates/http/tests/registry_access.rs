@@ -6,7 +6,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use base64::Engine;
 use serde_json::{Value, json};
-use support::oci::{basic, bearer, pull, push, send, sha256};
+use support::oci::{
+    basic, bearer, config_manifest, publish, pull, push, put_manifest, send, upload_blob,
+};
 use support::{Reply, TestApp};
 
 /// The `access` claim of a registry token.
@@ -30,10 +32,7 @@ async fn private_packages_look_exactly_like_missing_ones() {
     let bob = app
         .user("bob", &["write:packages", "delete:packages"])
         .await;
-    assert_eq!(
-        push(&app, &alice, "alice/secret", "v1").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &alice, "alice/secret", "v1").await;
     assert_eq!(
         pull(&app, Some(&alice), "alice/secret").await.status,
         StatusCode::OK
@@ -194,20 +193,18 @@ async fn public_packages_are_pulled_anonymously_and_stay_public() {
     );
     let bob = app.user("bob", &["write:packages"]).await;
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/user/packages/container/tools%2Fcli",
             Some(&bob),
-            Some(json!({ "visibility": "public" })),
+            json!({ "visibility": "public" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "bob has no such package");
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/user/packages/container/tools%2Fcli",
             Some(&alice),
-            Some(json!({ "visibility": "public" })),
+            json!({ "visibility": "public" }),
         )
         .await;
     assert_eq!(
@@ -231,11 +228,10 @@ async fn public_packages_are_pulled_anonymously_and_stay_public() {
         "public is not writable by all"
     );
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/user/packages/container/tools%2Fcli",
             Some(&alice),
-            Some(json!({ "visibility": "private" })),
+            json!({ "visibility": "private" }),
         )
         .await;
     assert_eq!(
@@ -244,11 +240,10 @@ async fn public_packages_are_pulled_anonymously_and_stay_public() {
         "public is final"
     );
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/user/packages/container/tools%2Fcli",
             Some(&alice),
-            Some(json!({ "visibility": "internal" })),
+            json!({ "visibility": "internal" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -295,10 +290,7 @@ async fn the_token_endpoint_grants_the_intersection() {
         pull(&app, Some(&token), "alice/app").await.status,
         StatusCode::OK
     );
-    assert_eq!(
-        push(&app, &token, "alice/app", "v2").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &token, "alice/app", "v2").await;
     // A token without the action sends the client back for one (Docker's token flow), asking
     // for what the route needs.
     let r = push(&app, &token, "bob/other", "v1").await;
@@ -450,12 +442,7 @@ async fn a_repository_token_publish_links_the_package_and_inherits_the_repositor
         pull(&app, Some(&bob), "alice/app-image").await.status,
         StatusCode::NOT_FOUND
     );
-    app.put(
-        "/api/v3/repos/alice/app/collaborators/bob",
-        Some(&alice),
-        json!({ "permission": "read" }),
-    )
-    .await;
+    app.collaborator(&alice, "alice/app", "bob", "read").await;
     assert_eq!(
         pull(&app, Some(&bob), "alice/app-image").await.status,
         StatusCode::OK,
@@ -466,12 +453,7 @@ async fn a_repository_token_publish_links_the_package_and_inherits_the_repositor
         StatusCode::FORBIDDEN,
         "but does not push"
     );
-    app.put(
-        "/api/v3/repos/alice/app/collaborators/bob",
-        Some(&alice),
-        json!({ "permission": "write" }),
-    )
-    .await;
+    app.collaborator(&alice, "alice/app", "bob", "write").await;
     assert_eq!(
         push(&app, &bob, "alice/app-image", "bob").await.status,
         StatusCode::CREATED,
@@ -495,40 +477,15 @@ async fn a_repository_token_publish_links_the_package_and_inherits_the_repositor
     .await;
     let jwt = r.body["token"].as_str().unwrap().to_owned();
     assert_eq!(access(&jwt)[0]["actions"], json!(["pull", "push"]));
-    assert_eq!(
-        push(&app, &jwt, "alice/app-image", "v3").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &jwt, "alice/app-image", "v3").await;
 }
 
 /// Pushes an image whose config carries `org.opencontainers.image.source`.
 async fn push_labelled(app: &TestApp, token: &str, name: &str, source: &str) -> Reply {
     let config = json!({ "architecture": "amd64", "os": "linux", "config": { "Labels": { "org.opencontainers.image.source": source } }, "rootfs": { "type": "layers", "diff_ids": [] } }).to_string();
-    let d = sha256(config.as_bytes());
-    let r = send(
-        app,
-        bearer(
-            Method::POST,
-            &format!("/v2/{name}/blobs/uploads/?digest={d}"),
-            Some(token),
-        ),
-        config.clone(),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let m = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": d, "size": config.len() }, "layers": [] });
-    send(
-        app,
-        bearer(
-            Method::PUT,
-            &format!("/v2/{name}/manifests/v1"),
-            Some(token),
-        )
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json"),
-        m.to_string(),
-    )
-    .await
+    let d = upload_blob(app, token, name, config.as_bytes()).await;
+    let m = config_manifest("application/vnd.oci.image.config.v1+json", &d, config.len());
+    put_manifest(app, token, name, "v1", &m).await
 }
 
 #[tokio::test]
@@ -537,12 +494,7 @@ async fn the_source_label_links_a_package_and_inheritance_depends_on_who_publish
     let alice = app.user("alice", &["repo", "write:packages"]).await;
     let bob = app.user("bob", &["repo", "read:packages"]).await;
     app.repo(&alice, "app", "private").await;
-    app.put(
-        "/api/v3/repos/alice/app/collaborators/bob",
-        Some(&alice),
-        json!({ "permission": "read" }),
-    )
-    .await;
+    app.collaborator(&alice, "alice/app", "bob", "read").await;
 
     // A personal token's publish with the label: linked, not inheriting.
     assert_eq!(
@@ -674,10 +626,7 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
     app.repo(&alice, "ci", "private").await;
     app.repo(&alice, "app", "private").await;
     let ci = app.repo_token(&alice, "alice/ci").await;
-    assert_eq!(
-        push(&app, &alice, "alice/img", "v1").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &alice, "alice/img", "v1").await;
     let base = "/api/v3/users/alice/packages/container/img";
 
     // Users.
@@ -794,11 +743,10 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
 
     // Linking and inheriting replaces the user grants with the repository's access list.
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             base,
             Some(&alice),
-            Some(json!({ "repository": "alice/app", "inherit_access": true })),
+            json!({ "repository": "alice/app", "inherit_access": true }),
         )
         .await;
     assert_eq!(
@@ -828,24 +776,14 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("inherit_access")),
         "no user grants while inheriting"
     );
-    app.put(
-        "/api/v3/repos/alice/app/collaborators/bob",
-        Some(&alice),
-        json!({ "permission": "read" }),
-    )
-    .await;
+    app.collaborator(&alice, "alice/app", "bob", "read").await;
     assert_eq!(
         pull(&app, Some(&bob), "alice/img").await.status,
         StatusCode::OK,
         "bob reads as a collaborator of the repository"
     );
     let r = app
-        .call(
-            Method::PATCH,
-            base,
-            Some(&alice),
-            Some(json!({ "repository": "bob/app" })),
-        )
+        .patch(base, Some(&alice), json!({ "repository": "bob/app" }))
         .await;
     assert_eq!(
         r.status,
@@ -853,12 +791,7 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
         "a package links only to its owner's repositories"
     );
     let r = app
-        .call(
-            Method::PATCH,
-            base,
-            Some(&alice),
-            Some(json!({ "repository": null })),
-        )
+        .patch(base, Some(&alice), json!({ "repository": null }))
         .await;
     assert_eq!(
         (
@@ -884,28 +817,14 @@ async fn environments_pull_what_their_repository_may_and_never_push() {
         )
         .await;
     app.org("acme", "olga").await;
-    app.post(
-        "/api/v3/orgs/acme/repos",
-        Some(&olga),
-        json!({ "name": "work", "visibility": "private" }),
-    )
-    .await;
-    app.post(
-        "/api/v3/orgs/acme/repos",
-        Some(&olga),
-        json!({ "name": "oss", "visibility": "public" }),
-    )
-    .await;
-    assert_eq!(
-        push(&app, &olga, "acme/base", "v1").await.status,
-        StatusCode::CREATED
-    );
+    app.org_repo(&olga, "acme", "work", "private").await;
+    app.org_repo(&olga, "acme", "oss", "public").await;
+    publish(&app, &olga, "acme/base", "v1").await;
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/orgs/acme/packages/container/base",
             Some(&olga),
-            Some(json!({ "visibility": "internal" })),
+            json!({ "visibility": "internal" }),
         )
         .await;
     assert_eq!(
@@ -994,10 +913,7 @@ async fn versions_are_listed_deleted_and_restored_with_their_tags() {
         .user("alice", &["repo", "write:packages", "delete:packages"])
         .await;
     let reader = app.token_for("alice", &["read:packages"]).await;
-    assert_eq!(
-        push(&app, &alice, "alice/img", "v1").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &alice, "alice/img", "v1").await;
     send(
         &app,
         bearer(Method::PUT, "/v2/alice/img/manifests/latest", Some(&alice))
@@ -1136,20 +1052,9 @@ async fn an_organization_can_turn_automatic_inheritance_off_and_packages_can_be_
         .await;
     let mia = app.user("mia", &["repo", "read:packages"]).await;
     app.org("acme", "olga").await;
-    app.put("/api/v3/orgs/acme/memberships/mia", Some(&olga), json!({}))
-        .await;
-    app.post(
-        "/api/v3/orgs/acme/repos",
-        Some(&olga),
-        json!({ "name": "app", "visibility": "private" }),
-    )
-    .await;
-    app.put(
-        "/api/v3/repos/acme/app/collaborators/mia",
-        Some(&olga),
-        json!({ "permission": "read" }),
-    )
-    .await;
+    app.member(&olga, "acme", "mia").await;
+    app.org_repo(&olga, "acme", "app", "private").await;
+    app.collaborator(&olga, "acme/app", "mia", "read").await;
     let rt = app.repo_token(&olga, "acme/app").await;
 
     assert_eq!(
@@ -1159,11 +1064,10 @@ async fn an_organization_can_turn_automatic_inheritance_off_and_packages_can_be_
         json!({ "auto_inherit_access": true })
     );
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/orgs/acme/settings/packages",
             Some(&mia),
-            Some(json!({ "auto_inherit_access": false })),
+            json!({ "auto_inherit_access": false }),
         )
         .await;
     assert_eq!(
@@ -1172,19 +1076,15 @@ async fn an_organization_can_turn_automatic_inheritance_off_and_packages_can_be_
         "members do not change org settings"
     );
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/orgs/acme/settings/packages",
             Some(&olga),
-            Some(json!({ "auto_inherit_access": false })),
+            json!({ "auto_inherit_access": false }),
         )
         .await;
     assert_eq!(r.body, json!({ "auto_inherit_access": false }));
 
-    assert_eq!(
-        push(&app, &rt, "acme/app-image", "v1").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &rt, "acme/app-image", "v1").await;
     let p = app
         .get(
             "/api/v3/orgs/acme/packages/container/app-image",

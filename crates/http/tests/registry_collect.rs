@@ -7,7 +7,7 @@ mod support;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::oci::{bearer, pull, push, send, sha256};
+use support::oci::{bearer, pull, push, send, sha256, upload_blob};
 use support::{Reply, TestApp};
 
 const DAY: i64 = 24 * 3600;
@@ -47,22 +47,6 @@ async fn get_blob(app: &TestApp, token: &str, name: &str, digest: &str) -> Reply
         Body::empty(),
     )
     .await
-}
-
-async fn upload_blob(app: &TestApp, token: &str, name: &str, data: &str) -> String {
-    let d = sha256(data.as_bytes());
-    let r = send(
-        app,
-        bearer(
-            Method::POST,
-            &format!("/v2/{name}/blobs/uploads/?digest={d}"),
-            Some(token),
-        ),
-        data.to_owned(),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    d
 }
 
 async fn delete_only_version(app: &TestApp, token: &str, package: &str) -> i64 {
@@ -153,7 +137,7 @@ async fn deleted_versions_are_purged_after_their_retention_and_unused_blobs_remo
 async fn blobs_pushed_without_a_manifest_are_kept_for_the_grace_period() {
     let app = TestApp::new().await;
     let alice = app.user("alice", &["write:packages"]).await;
-    let d = upload_blob(&app, &alice, "alice/img", "a layer on its way").await;
+    let d = upload_blob(&app, &alice, "alice/img", b"a layer on its way").await;
     assert_eq!(
         collect(&app).await,
         report(0, 0, 0, 0, 0),
@@ -164,7 +148,7 @@ async fn blobs_pushed_without_a_manifest_are_kept_for_the_grace_period() {
     assert!(!blob_file(&app, &d).exists());
 
     // Pushed again, it is back.
-    upload_blob(&app, &alice, "alice/img", "a layer on its way").await;
+    upload_blob(&app, &alice, "alice/img", b"a layer on its way").await;
     assert!(blob_file(&app, &d).exists());
     assert_eq!(
         get_blob(&app, &alice, "alice/img", &d).await.status,

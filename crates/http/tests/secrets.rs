@@ -44,8 +44,7 @@ async fn world() -> World {
     let alice = app.user("alice", &["repo", "codespace", "admin:org"]).await;
     let bob = app.user("bob", &["repo", "codespace"]).await;
     app.org("acme", "alice").await;
-    app.put("/api/v3/orgs/acme/memberships/bob", Some(&alice), json!({}))
-        .await;
+    app.member(&alice, "acme", "bob").await;
     let mut ids = Vec::new();
     for (path, name, visibility) in [
         ("/api/v3/orgs/acme/repos", "app", "private"),
@@ -304,23 +303,13 @@ async fn repository_and_organization_secrets_follow_their_permissions() {
         .await
         .body;
     assert!(s.get("visibility").is_none(), "{s}");
-    app.put(
-        "/api/v3/repos/acme/app/collaborators/bob",
-        Some(alice),
-        json!({ "permission": "read" }),
-    )
-    .await;
+    app.collaborator(alice, "acme/app", "bob", "read").await;
     assert_eq!(
         app.get(repo_base, Some(bob)).await.status,
         StatusCode::FORBIDDEN,
         "reading is not enough"
     );
-    app.put(
-        "/api/v3/repos/acme/app/collaborators/bob",
-        Some(alice),
-        json!({ "permission": "write" }),
-    )
-    .await;
+    app.collaborator(alice, "acme/app", "bob", "write").await;
     assert_eq!(
         app.get(repo_base, Some(bob)).await.body["total_count"],
         1,
@@ -451,6 +440,7 @@ async fn repository_and_organization_secrets_follow_their_permissions() {
     let (repo, _) = store.repo_by_id(w.app_id, None).await.unwrap().unwrap();
     let values: Vec<(String, String)> = app
         .berth
+        .secrets()
         .environment_secret_values(&bob_account, &repo)
         .await
         .unwrap()

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::json;
 use support::TestApp;
-use support::oci::push;
+use support::oci::publish;
 
 #[tokio::test]
 async fn the_token_endpoint_refuses_an_unbounded_body() {
@@ -86,11 +86,10 @@ async fn credentials_in_a_clone_url_are_never_rendered() {
         );
     }
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/repos/alice/tools",
             Some(&alice),
-            Some(json!({ "description": "kept" })),
+            json!({ "description": "kept" }),
         )
         .await;
     assert!(!String::from_utf8_lossy(&r.raw).contains("s3cret"));
@@ -102,10 +101,7 @@ async fn granting_a_package_to_a_repository_the_caller_cannot_see_answers_as_for
     let alice = app.user("alice", &["repo", "write:packages"]).await;
     let bob = app.user("bob", &["repo"]).await;
     app.repo(&bob, "private-work", "private").await;
-    assert_eq!(
-        push(&app, &alice, "alice/img", "v1").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &alice, "alice/img", "v1").await;
     let base = "/api/v3/users/alice/packages/container/img/access/repositories";
     let hidden = app
         .put(
@@ -144,10 +140,7 @@ async fn a_package_inheriting_from_a_public_repository_is_read_by_everyone() {
     app.repo(&alice, "oss", "public").await;
     let rt = app.repo_token(&alice, "alice/oss").await;
     // A repository token's first publish links the package to its repository and inherits.
-    assert_eq!(
-        push(&app, &rt, "alice/oss-image", "v1").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &rt, "alice/oss-image", "v1").await;
     let shown = app
         .get(
             "/api/v3/users/alice/packages/container/oss-image",
@@ -179,11 +172,10 @@ async fn a_package_inheriting_from_a_public_repository_is_read_by_everyone() {
         "a user with no packages scope who can read the repository"
     );
     // Not while the repository is private.
-    app.call(
-        Method::PATCH,
+    app.patch(
         "/api/v3/repos/alice/oss",
         Some(&alice),
-        Some(json!({ "visibility": "private" })),
+        json!({ "visibility": "private" }),
     )
     .await;
     assert_eq!(
@@ -347,16 +339,9 @@ async fn an_environment_token_stops_working_when_its_user_loses_the_repository()
     let bob = app.user("bob", &["repo", "write:packages"]).await;
     app.user("alice", &["repo"]).await;
     app.repo(&bob, "secret-app", "private").await;
-    app.put(
-        "/api/v3/repos/bob/secret-app/collaborators/alice",
-        Some(&bob),
-        json!({ "permission": "read" }),
-    )
-    .await;
-    assert_eq!(
-        push(&app, &bob, "bob/base", "v1").await.status,
-        StatusCode::CREATED
-    );
+    app.collaborator(&bob, "bob/secret-app", "alice", "read")
+        .await;
+    publish(&app, &bob, "bob/base", "v1").await;
     app.put(
         "/api/v3/users/bob/packages/container/base/access/repositories/bob/secret-app",
         Some(&bob),

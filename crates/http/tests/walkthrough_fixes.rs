@@ -4,9 +4,9 @@
 
 mod support;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use serde_json::json;
-use support::oci::{pull, push};
+use support::oci::{publish, pull};
 use support::{TestApp, assert_invalid};
 
 #[tokio::test]
@@ -16,11 +16,10 @@ async fn an_org_member_who_creates_a_repository_administers_it() {
     let mia = app.user("mia", &["repo"]).await;
     app.org("acme", "olga").await;
     let r = app
-        .call(
-            Method::PUT,
+        .put(
             "/api/v3/orgs/acme/memberships/mia",
             Some(&app.admin),
-            Some(json!({ "role": "member" })),
+            json!({ "role": "member" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -59,13 +58,8 @@ async fn a_repository_is_edited_with_patch_and_deleted() {
     assert_eq!(r.body["default_branch"], json!(null));
 
     let patch = async |token: &str, body: serde_json::Value| {
-        app.call(
-            Method::PATCH,
-            "/api/v3/repos/alice/tools",
-            Some(token),
-            Some(body),
-        )
-        .await
+        app.patch("/api/v3/repos/alice/tools", Some(token), body)
+            .await
     };
     let r = patch(
         &alice,
@@ -99,13 +93,8 @@ async fn a_repository_is_edited_with_patch_and_deleted() {
         "null clears; a new name moves it"
     );
     let patch2 = async |body: serde_json::Value| {
-        app.call(
-            Method::PATCH,
-            "/api/v3/repos/alice/tools2",
-            Some(&alice),
-            Some(body),
-        )
-        .await
+        app.patch("/api/v3/repos/alice/tools2", Some(&alice), body)
+            .await
     };
     assert_invalid(
         &patch2(json!({ "visibility": "internal" })).await,
@@ -139,11 +128,10 @@ async fn a_repository_is_edited_with_patch_and_deleted() {
     );
     // Someone who cannot see it is told it does not exist.
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v3/repos/alice/tools2",
             Some(&bob),
-            Some(json!({ "description": "mine" })),
+            json!({ "description": "mine" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -190,10 +178,7 @@ async fn grants_to_one_repository_combine() {
         .user("alice", &["repo", "write:packages", "delete:packages"])
         .await;
     app.repo(&alice, "ci", "private").await;
-    assert_eq!(
-        push(&app, &alice, "alice/img", "v1").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &alice, "alice/img", "v1").await;
     let grant = "/api/v3/users/alice/packages/container/img/access/repositories/alice/ci";
     let r = app
         .put(grant, Some(&alice), json!({ "environments": true }))
@@ -304,10 +289,7 @@ async fn every_list_pages_the_same_way() {
 async fn a_package_url_answers() {
     let app = TestApp::new().await;
     let alice = app.user("alice", &["write:packages"]).await;
-    assert_eq!(
-        push(&app, &alice, "alice/team/img", "v1").await.status,
-        StatusCode::CREATED
-    );
+    publish(&app, &alice, "alice/team/img", "v1").await;
     let r = app
         .get(
             "/api/v3/users/alice/packages/container/team%2Fimg",

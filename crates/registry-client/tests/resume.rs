@@ -157,6 +157,13 @@ async fn pull(f: Arc<Fixture>, cache: &BlobCache) -> (Result<(), RegistryError>,
     (result, events.into_inner().unwrap())
 }
 
+/// Asserts that the cache in `dir` has no download left in `incoming`.
+#[track_caller]
+fn assert_no_partial_downloads(dir: &std::path::Path, why: &str) {
+    let incoming: Vec<_> = std::fs::read_dir(dir.join("incoming")).unwrap().collect();
+    assert!(incoming.is_empty(), "{why}");
+}
+
 #[tokio::test]
 async fn a_dropped_connection_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,10 +185,7 @@ async fn a_dropped_connection_resumes_where_it_stopped() {
     );
     let layer = Digest::parse(&f.layer.0).unwrap();
     assert_eq!(std::fs::read(cache.path(&layer)).unwrap(), f.layer.1);
-    let incoming: Vec<_> = std::fs::read_dir(dir.path().join("incoming"))
-        .unwrap()
-        .collect();
-    assert!(incoming.is_empty(), "nothing left half-written");
+    assert_no_partial_downloads(dir.path(), "nothing left half-written");
 }
 
 #[tokio::test]
@@ -198,10 +202,7 @@ async fn a_blob_that_does_not_match_its_digest_never_enters_the_cache() {
     );
     let layer = Digest::parse(&f.layer.0).unwrap();
     assert!(!cache.contains(&layer));
-    let incoming: Vec<_> = std::fs::read_dir(dir.path().join("incoming"))
-        .unwrap()
-        .collect();
-    assert!(incoming.is_empty(), "the bad download was removed");
+    assert_no_partial_downloads(dir.path(), "the bad download was removed");
 }
 
 #[tokio::test]

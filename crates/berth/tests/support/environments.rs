@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::images::{busybox_layer, file_layer, image_layout, push, skopeo_layer};
-use super::{Cli, run_ok, text};
+use super::{Cli, run_ok, succeeded, text};
 
 /// The images every test uses, built once per test in `dir/layout`: `dev` (busybox, skopeo, a
 /// marker file) and `other` (busybox and another marker).
@@ -121,14 +121,7 @@ pub fn exec(cli: &Cli, name: &str, script: &str) -> Output {
 
 #[track_caller]
 pub fn exec_ok(cli: &Cli, name: &str, script: &str) -> String {
-    let out = exec(cli, name, script);
-    assert!(
-        out.status.success(),
-        "exec {script:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    succeeded(&exec(cli, name, script), &format!("exec {script:?}"))
 }
 
 pub fn state(cli: &Cli, name: &str) -> String {

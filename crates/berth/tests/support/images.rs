@@ -135,15 +135,16 @@ pub fn image_layout(layout: &Path, tag: &str, layers: &[PathBuf], env: &[&str]) 
 
 /// Copies `layout:tag` to `docker://dest` over plain HTTP with `creds` (`user:password`).
 pub fn push(layout: &Path, tag: &str, dest: &str, creds: &str) {
+    skopeo_copy(layout, tag, dest, creds, &[]);
+}
+
+/// `push` with `options` for skopeo copy (as `--multi-arch all`).
+pub fn skopeo_copy(layout: &Path, tag: &str, dest: &str, creds: &str, options: &[&str]) {
     run_ok(
         Command::new("skopeo")
-            .args([
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                creds,
-            ])
+            .args(["copy", "--quiet"])
+            .args(options)
+            .args(["--dest-tls-verify=false", "--dest-creds", creds])
             .arg(format!("oci:{}:{tag}", layout.display()))
             .arg(format!("docker://{dest}")),
         None,

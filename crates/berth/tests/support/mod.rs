@@ -4,7 +4,7 @@
     reason = "shared by several test binaries, each using a subset"
 )]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -29,17 +29,65 @@ pub struct Server {
     data_dir: Option<PathBuf>,
 }
 
-/// A `berth serve` command with a clean environment (no `BERTH_*` from the caller).
-pub fn serve_command(args: &[&str]) -> Command {
+/// The berth binary with no `BERTH_*` variables inherited from the caller.
+fn berth_command() -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.arg("serve").args(args);
     for (k, _) in std::env::vars() {
         if k.starts_with("BERTH_") {
             cmd.env_remove(k);
         }
     }
+    cmd
+}
+
+/// A `berth serve` command with a clean environment (no `BERTH_*` from the caller).
+pub fn serve_command(args: &[&str]) -> Command {
+    let mut cmd = berth_command();
+    cmd.arg("serve").args(args);
     cmd.env("BERTH_LOG", "info");
     cmd
+}
+
+/// `berth serve` keeping its data in `data`, on a free loopback port, with `extra` arguments.
+pub fn serve_at(data: &Path, extra: &[&str]) -> Command {
+    let data = data.display().to_string();
+    let mut args = vec!["--data-dir", &data, "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    serve_command(&args)
+}
+
+/// The site administrator's token that a server keeping its data in `data` wrote at first start.
+pub fn admin_token(data: &Path) -> String {
+    std::fs::read_to_string(data.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// A runtime for the few async calls a test makes.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The URL of a fresh PostgreSQL database, or `None` when the tests have no PostgreSQL server.
+pub fn postgres_database() -> Option<String> {
+    let pg = berth_store::testing::postgres_server()?;
+    Some(runtime().block_on(berth_store::testing::fresh_postgres_database(&pg)))
+}
+
+/// Sends SIGTERM to `child` (it is not waited for).
+pub fn sigterm(child: &Child) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 impl Server {
@@ -86,14 +134,7 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to end.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        sigterm(&self.child);
         let status = self.child.wait().unwrap();
         // The reader thread drains the pipe; the process is gone, so the log is complete soon.
         for _ in 0..100 {
@@ -149,43 +190,26 @@ impl Cli {
     }
 
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = berth_command();
         cmd.args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("BERTH_") {
-                cmd.env_remove(k);
-            }
-        }
         cmd.env("BERTH_CONFIG_DIR", &self.config_dir);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run berth");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        } else {
-            drop(child.stdin.take());
-        }
-        child.wait_with_output().unwrap()
+        run(&mut cmd, stdin)
+    }
+
+    /// The CLI of `token` on the server at `url`, its configuration in `config`.
+    pub fn signed_in(config: &Path, url: &str, token: &str) -> Cli {
+        Cli::new(config)
+            .with_env("BERTH_SERVER", url)
+            .with_env("BERTH_TOKEN", token)
     }
 
     /// The site administrator's CLI of a server whose data directory is `data`, with its own
     /// config directory `config`.
     pub fn admin(server: &Server, data: &Path, config: &Path) -> Cli {
-        let token = std::fs::read_to_string(data.join("admin-token")).unwrap();
-        Cli::new(config)
-            .with_env("BERTH_SERVER", &server.url)
-            .with_env("BERTH_TOKEN", token.trim())
+        Cli::signed_in(config, &server.url, &admin_token(data))
     }
 
     /// Creates the user `login` (as this site administrator) and returns a token of theirs with
@@ -193,6 +217,13 @@ impl Cli {
     #[track_caller]
     pub fn user_with_token(&self, login: &str, scopes: &str) -> String {
         self.ok(&["user", "create", login]);
+        self.token_for(login, scopes)
+    }
+
+    /// A token of the user `login` with `scopes` (comma-separated), made by this site
+    /// administrator.
+    #[track_caller]
+    pub fn token_for(&self, login: &str, scopes: &str) -> String {
         self.ok(&["token", "create", "--user", login, "--scopes", scopes])
             .trim()
             .to_owned()
@@ -211,6 +242,19 @@ impl Cli {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs and insists on exit code `code` with `words` in standard error.
+    #[track_caller]
+    pub fn exits(&self, args: &[&str], code: i32, words: &str) {
+        let out = self.run(args, None);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "berth {args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_stderr(&out, words);
+    }
+
     /// Runs and insists on failure with `words` in standard error; returns standard error.
     #[track_caller]
     pub fn fails(&self, args: &[&str], words: &str) -> String {
@@ -220,6 +264,13 @@ impl Cli {
         assert!(stderr.contains(words), "berth {args:?}: {stderr}");
         stderr
     }
+}
+
+/// Asserts that `out`'s standard error says `words`.
+#[track_caller]
+pub fn assert_stderr(out: &Output, words: &str) {
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(words), "{stderr}");
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -254,9 +305,16 @@ pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
 #[track_caller]
 pub fn run_ok(cmd: &mut Command, stdin: Option<&str>) -> String {
     let out = run(cmd, stdin);
+    succeeded(&out, &format!("{cmd:?}"))
+}
+
+/// Asserts that `what` exited successfully (its output in the message if not); its standard
+/// output.
+#[track_caller]
+pub fn succeeded(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
+        "{what} failed:\n{}\n{}",
         text(&out.stdout),
         text(&out.stderr)
     );
@@ -406,13 +464,6 @@ impl Gh {
     /// Runs gh, asserts it succeeded, and returns its standard output.
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "gh {args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        succeeded(&self.run(args), &format!("gh {args:?}"))
     }
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::netns::TestNet;
-use super::{Cli, Server, run_ok, serve_command};
+use super::{Cli, Server, run_ok, serve_command, sigterm};
 
 /// The PyPI venv `scripts/test` makes (moto, boto3); without it these tests fail, unless
 /// `BERTH_SKIP_CLIENTS=1` says to skip them knowingly.
@@ -237,25 +237,10 @@ impl Berth {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let server = Self::serve(&args, &env);
-        let admin = std::fs::read_to_string(data.join("admin-token")).unwrap();
-        let cli = Cli::new(&dir.path().join("admin"))
-            .with_env("BERTH_SERVER", &server.url)
-            .with_env("BERTH_TOKEN", admin.trim());
+        let cli = Cli::admin(&server, &data, &dir.path().join("admin"));
         let mut tokens = Vec::new();
         for user in ["alice", "bob"] {
-            cli.ok(&["user", "create", user]);
-            tokens.push(
-                cli.ok(&[
-                    "token",
-                    "create",
-                    "--user",
-                    user,
-                    "--scopes",
-                    "repo,codespace,write:packages",
-                ])
-                .trim()
-                .to_owned(),
-            );
+            tokens.push(cli.user_with_token(user, "repo,codespace,write:packages"));
         }
         let host = server.url.trim_start_matches("http://").to_owned();
         Self {
@@ -280,14 +265,7 @@ impl Berth {
 
     /// Stops the server (SIGTERM) and starts it again on the same address and data.
     pub fn restart(&mut self) {
-        let pid = self.server.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        sigterm(&self.server.child);
         self.server.child.wait().unwrap();
         // Its tmpfs directory is the next server's too.
         self.server.data_dir = None;

@@ -121,6 +121,7 @@ impl TestApp {
             });
         }
         let minted = berth
+            .accounts()
             .bootstrap(
                 token
                     .map(|t| secrecy::SecretString::from(t.to_owned()))
@@ -130,7 +131,7 @@ impl TestApp {
             .unwrap()
             .expect("a fresh store bootstraps");
         assert!(
-            berth.bootstrap(None).await.unwrap().is_none(),
+            berth.accounts().bootstrap(None).await.unwrap().is_none(),
             "bootstrap happens once"
         );
         let router = berth_http::app(AppState::new(berth.clone(), BASE));
@@ -169,6 +170,7 @@ impl TestApp {
             .unwrap();
         let (token, _) = self
             .berth
+            .accounts()
             .mint_environment_token(&user, &repo, "test-env", ttl)
             .await
             .unwrap();
@@ -235,45 +237,100 @@ impl TestApp {
         self.call(Method::PUT, path, token, Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
         self.call(Method::DELETE, path, token, None).await
     }
 
+    /// A setup step: sends `body` with `token` and asserts the answer is `expected`.
+    pub async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Value,
+        expected: StatusCode,
+    ) -> Reply {
+        let r = self
+            .call(method.clone(), path, Some(token), Some(body))
+            .await;
+        assert_eq!(r.status, expected, "{method} {path}: {}", r.body);
+        r
+    }
+
+    /// A setup step that creates something (`201 Created`) with the site administrator's token.
+    async fn admin_creates(&self, path: &str, body: Value) -> Reply {
+        self.expect(Method::POST, path, &self.admin, body, StatusCode::CREATED)
+            .await
+    }
+
     /// Creates a user and returns a token for them with `scopes`.
     pub async fn user(&self, login: &str, scopes: &[&str]) -> String {
-        let r = self
-            .post(
-                "/api/v3/admin/users",
-                Some(&self.admin),
-                json!({ "login": login }),
-            )
+        self.admin_creates("/api/v3/admin/users", json!({ "login": login }))
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         self.token_for(login, scopes).await
+    }
+
+    pub async fn token_for(&self, login: &str, scopes: &[&str]) -> String {
+        let path = format!("/api/v3/admin/users/{login}/authorizations");
+        let r = self.admin_creates(&path, json!({ "scopes": scopes })).await;
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn org(&self, login: &str, admin: &str) {
+        let body = json!({ "login": login, "admin": admin });
+        self.admin_creates("/api/v3/admin/organizations", body)
+            .await;
+    }
+
+    /// Makes `login` a member of `org`, as the owner whose token is `owner`.
+    pub async fn member(&self, owner: &str, org: &str, login: &str) {
+        let path = format!("/api/v3/orgs/{org}/memberships/{login}");
+        self.expect(Method::PUT, &path, owner, json!({}), StatusCode::OK)
+            .await;
     }
 
     /// Creates the caller's repository `name` with `visibility` (public, private, internal).
     pub async fn repo(&self, token: &str, name: &str, visibility: &str) {
-        let r = self
-            .post(
-                "/api/v3/user/repos",
-                Some(token),
-                json!({ "name": name, "visibility": visibility }),
-            )
+        self.create_repo("/api/v3/user/repos", token, name, visibility)
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+
+    /// Creates `org`'s repository `name` with `visibility`, as the member whose token is `token`.
+    pub async fn org_repo(&self, token: &str, org: &str, name: &str, visibility: &str) {
+        self.create_repo(
+            &format!("/api/v3/orgs/{org}/repos"),
+            token,
+            name,
+            visibility,
+        )
+        .await;
+    }
+
+    async fn create_repo(&self, path: &str, token: &str, name: &str, visibility: &str) {
+        let body = json!({ "name": name, "visibility": visibility });
+        self.expect(Method::POST, path, token, body, StatusCode::CREATED)
+            .await;
+    }
+
+    /// Gives `login` `permission` on `full_name` (OWNER/REPO), as the administrator whose token
+    /// is `token`.
+    pub async fn collaborator(&self, token: &str, full_name: &str, login: &str, permission: &str) {
+        let path = format!("/api/v3/repos/{full_name}/collaborators/{login}");
+        let body = json!({ "permission": permission });
+        self.expect(Method::PUT, &path, token, body, StatusCode::NO_CONTENT)
+            .await;
     }
 
     /// A repository token of `full_name` (OWNER/REPO), made with `token`.
     pub async fn repo_token(&self, token: &str, full_name: &str) -> String {
+        let path = format!("/api/v3/repos/{full_name}/tokens");
         let r = self
-            .post(
-                &format!("/api/v3/repos/{full_name}/tokens"),
-                Some(token),
-                json!({}),
-            )
+            .expect(Method::POST, &path, token, json!({}), StatusCode::CREATED)
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["token"].as_str().unwrap().to_owned()
     }
 
@@ -295,29 +352,6 @@ impl TestApp {
                 .unwrap()
         );
         store.close().await;
-    }
-
-    pub async fn token_for(&self, login: &str, scopes: &[&str]) -> String {
-        let r = self
-            .post(
-                &format!("/api/v3/admin/users/{login}/authorizations"),
-                Some(&self.admin),
-                json!({ "scopes": scopes }),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        r.body["token"].as_str().unwrap().to_owned()
-    }
-
-    pub async fn org(&self, login: &str, admin: &str) {
-        let r = self
-            .post(
-                "/api/v3/admin/organizations",
-                Some(&self.admin),
-                json!({ "login": login, "admin": admin }),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
 }
 

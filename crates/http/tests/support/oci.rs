@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use base64::Engine;
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::{Reply, TestApp};
@@ -38,10 +38,9 @@ pub async fn send(app: &TestApp, b: axum::http::request::Builder, body: impl Int
     app.send(b.body(body.into()).unwrap()).await
 }
 
-/// Pushes a one-blob artifact to `name:tag` and returns the manifest digest.
-pub async fn push(app: &TestApp, token: &str, name: &str, tag: &str) -> Reply {
-    let data = format!("content of {name}");
-    let d = sha256(data.as_bytes());
+/// Uploads `data` as a blob of `name` in one POST; its digest and the answer.
+pub async fn post_blob(app: &TestApp, token: &str, name: &str, data: &[u8]) -> (String, Reply) {
+    let d = sha256(data);
     let r = send(
         app,
         bearer(
@@ -49,25 +48,62 @@ pub async fn push(app: &TestApp, token: &str, name: &str, tag: &str) -> Reply {
             &format!("/v2/{name}/blobs/uploads/?digest={d}"),
             Some(token),
         ),
-        data.clone(),
+        data.to_vec(),
     )
     .await;
-    if r.status != StatusCode::CREATED {
-        return r;
-    }
-    let m = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": { "mediaType": "application/vnd.example.config", "digest": d, "size": data.len() }, "layers": [] });
+    (d, r)
+}
+
+/// Uploads `data` as a blob of `name` and returns its digest (the upload must succeed).
+pub async fn upload_blob(app: &TestApp, token: &str, name: &str, data: &[u8]) -> String {
+    let (d, r) = post_blob(app, token, name, data).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    d
+}
+
+/// An OCI image manifest over a config blob of `config_type` (no layers).
+pub fn config_manifest(config_type: &str, digest: &str, size: usize) -> Value {
+    json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": config_type, "digest": digest, "size": size }, "layers": [] })
+}
+
+/// Puts `manifest` (an OCI image manifest) at `name:reference`.
+pub async fn put_manifest(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    reference: &str,
+    manifest: &Value,
+) -> Reply {
     send(
         app,
         bearer(
             Method::PUT,
-            &format!("/v2/{name}/manifests/{tag}"),
+            &format!("/v2/{name}/manifests/{reference}"),
             Some(token),
         )
         .header("content-type", "application/vnd.oci.image.manifest.v1+json"),
-        m.to_string(),
+        manifest.to_string(),
     )
     .await
+}
+
+/// Pushes a one-blob artifact to `name:tag`: the answer to the manifest, or to the blob when
+/// that was refused.
+pub async fn push(app: &TestApp, token: &str, name: &str, tag: &str) -> Reply {
+    let data = format!("content of {name}");
+    let (d, r) = post_blob(app, token, name, data.as_bytes()).await;
+    if r.status != StatusCode::CREATED {
+        return r;
+    }
+    let m = config_manifest("application/vnd.example.config", &d, data.len());
+    put_manifest(app, token, name, tag, &m).await
+}
+
+/// Pushes as `push` does, when the test only needs the artifact there.
+pub async fn publish(app: &TestApp, token: &str, name: &str, tag: &str) {
+    let r = push(app, token, name, tag).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
 
 pub async fn pull(app: &TestApp, token: Option<&str>, name: &str) -> Reply {
