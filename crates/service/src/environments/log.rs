@@ -4,7 +4,7 @@
 //!
 //! Lines name steps, hosts, prefixes and digests; callers never pass a secret value here.
 //!
-//! Following is the service's: [`Berth::follow_codespace_log`] sends what is in the file, then
+//! Following is the service's: [`Environments::follow_codespace_log`] sends what is in the file, then
 //! each new piece as its event arrives, and ends when the environment settles (a change of state
 //! is an event too) or the follower goes away. The HTTP layer only frames what it receives.
 

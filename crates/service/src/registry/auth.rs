@@ -2,7 +2,7 @@
 //! `docs/content/spec/auth/token.md`, `jwt.md`, `scope.md`, `oauth.md`).
 //!
 //! `/token` turns credentials into a short-lived JWT whose `access` claim lists, per repository,
-//! the actions granted: the intersection of what was asked and what [`Berth::authorize_package`]'s
+//! the actions granted: the intersection of what was asked and what [`Registry::authorize_package`]'s
 //! rules allow, never an error for asking too much. The registry only ever verifies its own
 //! tokens, so they are signed with HS256 under a key kept in the data directory.
 

@@ -1,5 +1,5 @@
 //! The container registry (OCI Distribution v1.1) as services: who may touch which package
-//! (decided here, in [`Berth::authorize_package`], with the domain's `authorize`), uploads,
+//! (decided here, in [`Registry::authorize_package`], with the domain's `authorize`), uploads,
 //! blobs, manifests, tags, referrers, and the registry's bearer tokens.
 //!
 //! Storage layout in the blob driver (the one place it is written down):

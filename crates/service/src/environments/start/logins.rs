@@ -14,7 +14,7 @@ use crate::logins::LoginSet;
 /// The prefix Berth's own registry login is shown under.
 const BERTH_LOGIN: &str = "BERTH";
 
-/// What [`Berth::write_logins`] writes besides the auth files.
+/// What [`Environments::write_logins`] writes besides the auth files.
 pub(in super::super) struct Rewrite<'a> {
     /// `.npmrc` too, with this account's scope on Berth's registry (only before a start: it is
     /// mounted as a file, so a running environment would not see a replaced one).

@@ -1,14 +1,14 @@
 //! One start of an environment, in SPEC §5's order, one step per function:
 //!
-//! 1. still allowed? ([`Berth::still_allowed`]) → 2. secrets and the registry logins among them
-//!    ([`Berth::resolve_secrets`]) → 3. a fresh environment token ([`Berth::fresh_token`]) →
-//! 4. its disk and workspace, cloned at the first start ([`Berth::prepare_workspace`]) →
+//! 1. still allowed? ([`Environments::still_allowed`]) → 2. secrets and the registry logins among them
+//!    ([`Environments::resolve_secrets`]) → 3. a fresh environment token ([`Environments::fresh_token`]) →
+//! 4. its disk and workspace, cloned at the first start ([`Environments::prepare_workspace`]) →
 //! 5. the dev container configuration and the image ([`source::read_config`],
 //!    [`source::choose_image`]) → 6. where to pull it from, with which login
-//!    ([`Berth::image_source`]) → 7. the run spec, the image pulled and unpacked, the variables
-//!    ([`spec`]) → 8. the logins written inside ([`Berth::write_logins`]) → 9. run, and Berth
-//!    served inside its network ([`Berth::run_environment`]) → 10. `postCreateCommand` at the
-//!    first start ([`Berth::post_create`]).
+//!    ([`Environments::image_source`]) → 7. the run spec, the image pulled and unpacked, the variables
+//!    ([`spec`]) → 8. the logins written inside ([`Environments::write_logins`]) → 9. run, and Berth
+//!    served inside its network ([`Environments::run_environment`]) → 10. `postCreateCommand` at the
+//!    first start ([`Environments::post_create`]).
 //!
 //! Every step is narrated in the creation log; the first failure ends the start as `Failed` with
 //! its [`StartError`] as the reason, after the runtime is stopped, the plaintext secrets are
