@@ -537,6 +537,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // environments are configured, hence the slot.
     let inside_app: Arc<std::sync::OnceLock<InsideApp>> = Arc::new(std::sync::OnceLock::new());
     let berth = berth.with_environments(EnvironmentConfig {
+        sources: Arc::new(berth_service::environments::Git),
         root: settings.data_dir.join("environments"),
         run_root: run_root.join("environments"),
         runtime: environment_runtime(&settings, &run_root)?,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use berth_domain::codespace::CodespaceState::{self, *};
+use berth_registry_client::egress::Egress;
 use berth_runtime::testing::{Call, RecordingRuntime};
+use berth_service::environments::{CloneLogin, Git, Sources, WorkspaceError};
 use serde_json::{Value, json};
 use support::TestApp;
 
@@ -20,10 +22,47 @@ struct Lab {
     alice: String,
 }
 
+/// Repositories' code that never arrives: every clone fails as git's would.
+#[derive(Debug)]
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl Sources for Unreachable {
+    async fn clone_repo(
+        &self,
+        url: &str,
+        branch: Option<&str>,
+        _into: &std::path::Path,
+        _egress: &Egress,
+        _login: Option<&CloneLogin>,
+    ) -> Result<(), WorkspaceError> {
+        Err(WorkspaceError::Git {
+            action: "clone",
+            url: url.to_owned(),
+            branch: branch.map(str::to_owned),
+            stderr: "fatal: unable to access: Could not resolve host".to_owned(),
+        })
+    }
+
+    async fn config_paths(
+        &self,
+        _url: &str,
+        _branch: Option<&str>,
+        _egress: &Egress,
+        _login: Option<&CloneLogin>,
+    ) -> Result<Vec<String>, WorkspaceError> {
+        Ok(Vec::new())
+    }
+}
+
 impl Lab {
     async fn new() -> Self {
+        Self::with_sources(Arc::new(Git)).await
+    }
+
+    async fn with_sources(sources: Arc<dyn Sources>) -> Self {
         let runtime = RecordingRuntime::new();
-        let app = TestApp::with_runtime(Arc::new(runtime.clone())).await;
+        let app = TestApp::with_environments(Arc::new(runtime.clone()), sources).await;
         let alice = app.user("alice", &["repo", "codespace"]).await;
         let r = app
             .post("/api/v3/user/repos", Some(&alice), json!({"name": "web"}))
@@ -357,6 +396,37 @@ async fn a_failure_at_each_step_leaves_the_environment_failed_and_no_secret_on_d
     assert_eq!(status, StatusCode::OK);
     lab.settle(&name).await;
     assert_eq!(lab.state(&name).await.unwrap().0, Failed, "still no image");
+}
+
+#[tokio::test]
+async fn a_clone_that_fails_leaves_the_environment_failed_before_any_image_is_pulled() {
+    let lab = Lab::with_sources(Arc::new(Unreachable)).await;
+    let r = lab
+        .app
+        .patch(
+            "/api/v3/repos/alice/web",
+            Some(&lab.alice),
+            json!({"clone_url": "https://git.example/alice/web.git"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let name = lab.create_with(json!({"image": IMAGE})).await;
+    let log = lab.settle(&name).await;
+    let (state, reason) = lab.state(&name).await.unwrap();
+    assert_eq!(state, Failed, "{log}");
+    assert!(
+        reason
+            .as_str()
+            .unwrap()
+            .contains("cannot clone https://git.example/alice/web.git: fatal: unable to access"),
+        "{reason}"
+    );
+    assert!(!lab.secret_dir(&name).exists(), "no plaintext left");
+    assert!(
+        !lab.runtime.calls_for(&name).contains(&Call::Prepare),
+        "no image pulled: {:?}",
+        lab.runtime.calls_for(&name)
+    );
 }
 
 #[tokio::test]

@@ -95,21 +95,33 @@ impl TestApp {
     /// A server whose environments run on `runtime` (a recording one: nothing is mounted or
     /// run, environments have no disks of their own and Berth is not served inside them).
     pub async fn with_runtime(runtime: Arc<dyn berth_runtime::Runtime>) -> Self {
-        Self::with_bootstrap(None, Some(runtime)).await
+        Self::with_environments(runtime, Arc::new(berth_service::environments::Git)).await
+    }
+
+    /// The same, with repositories' code from `sources` instead of git.
+    pub async fn with_environments(
+        runtime: Arc<dyn berth_runtime::Runtime>,
+        sources: Arc<dyn berth_service::environments::Sources>,
+    ) -> Self {
+        Self::with_bootstrap(None, Some((runtime, sources))).await
     }
 
     async fn with_bootstrap(
         token: Option<&str>,
-        runtime: Option<Arc<dyn berth_runtime::Runtime>>,
+        environments: Option<(
+            Arc<dyn berth_runtime::Runtime>,
+            Arc<dyn berth_service::environments::Sources>,
+        )>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000)));
         let mut berth = build(dir.path(), clock.clone()).await;
-        if let Some(runtime) = runtime {
+        if let Some((runtime, sources)) = environments {
             berth = berth.with_environments(berth_service::environments::EnvironmentConfig {
                 root: dir.path().join("environments"),
                 run_root: dir.path().join("run"),
                 runtime,
+                sources,
                 server_url: BASE.to_owned(),
                 token_ttl: 3600,
                 machines: berth_domain::isolation::MachineType::defaults(),

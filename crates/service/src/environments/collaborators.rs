@@ -1,14 +1,20 @@
-//! What environments need from the rest of Berth, named as traits so that a reader of this module
-//! needs no other subsystem's files, and a test can stand in for any of them. The real ones are
-//! the secrets service ([`crate::secrets::Secrets`]) and the accounts service
-//! ([`crate::accounts::Accounts`]); the runtime is [`berth_runtime::Runtime`].
+//! What environments need from the rest of Berth and from the machine, named as traits so that a
+//! reader of this module needs no other subsystem's files, and a test can stand in for any of
+//! them. The real ones are the secrets service ([`crate::secrets::Secrets`]), the accounts service
+//! ([`crate::accounts::Accounts`]) and git on this server ([`Git`]); the runtime is
+//! [`berth_runtime::Runtime`].
 
 use std::fmt;
+use std::path::Path;
+
+use berth_registry_client::egress::Egress;
 
 use berth_domain::secrets::ResolvedSecret;
 use berth_store::{Account, EnvironmentTokenRecord, Repo};
 use secrecy::SecretString;
 
+use super::git::{self, CloneLogin};
+use super::workspace::WorkspaceError;
 use crate::Result;
 use crate::accounts::Accounts;
 use crate::secrets::Secrets;
@@ -59,5 +65,58 @@ impl TokenIssuer for Accounts {
         ttl: i64,
     ) -> Result<(SecretString, EnvironmentTokenRecord)> {
         self.mint_environment_token(user, repo, name, ttl).await
+    }
+}
+
+/// Where a repository's code comes from: the workspace's clone, and the shallow looks that list
+/// its dev container configurations. Both go out under the user's egress policy.
+#[async_trait::async_trait]
+pub trait Sources: Send + Sync + fmt::Debug {
+    /// Clones `url` (at `branch`, else its default) into `into`, which must not exist: whole, or
+    /// not at all.
+    async fn clone_repo(
+        &self,
+        url: &str,
+        branch: Option<&str>,
+        into: &Path,
+        egress: &Egress,
+        login: Option<&CloneLogin>,
+    ) -> std::result::Result<(), WorkspaceError>;
+
+    /// The dev container configurations in `url` at `branch` (else its default), defaults first.
+    async fn config_paths(
+        &self,
+        url: &str,
+        branch: Option<&str>,
+        egress: &Egress,
+        login: Option<&CloneLogin>,
+    ) -> std::result::Result<Vec<String>, WorkspaceError>;
+}
+
+/// git, run on this server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Git;
+
+#[async_trait::async_trait]
+impl Sources for Git {
+    async fn clone_repo(
+        &self,
+        url: &str,
+        branch: Option<&str>,
+        into: &Path,
+        egress: &Egress,
+        login: Option<&CloneLogin>,
+    ) -> std::result::Result<(), WorkspaceError> {
+        git::clone(url, branch, into, egress, login).await
+    }
+
+    async fn config_paths(
+        &self,
+        url: &str,
+        branch: Option<&str>,
+        egress: &Egress,
+        login: Option<&CloneLogin>,
+    ) -> std::result::Result<Vec<String>, WorkspaceError> {
+        git::config_paths(url, branch, egress, login).await
     }
 }

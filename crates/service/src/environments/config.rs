@@ -27,6 +27,9 @@ pub struct EnvironmentConfig {
     /// Where environments' directories live (`<data>/environments`).
     pub root: PathBuf,
     pub runtime: Arc<dyn Runtime>,
+    /// Where repositories' code comes from: [`super::Git`] on this server, or a stand-in in
+    /// tests.
+    pub sources: Arc<dyn super::Sources>,
     /// A directory on a tmpfs for what holds plaintext secrets (SPEC §2: plaintext only in
     /// memory while an environment is started).
     pub run_root: PathBuf,

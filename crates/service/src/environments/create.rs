@@ -175,7 +175,7 @@ impl Environments {
         name: &RepoName,
         git_ref: Option<&str>,
     ) -> Result<Vec<String>> {
-        self.state()?;
+        let envs = self.state()?.clone();
         let user = self
             .authz
             .check(p, Access::Scope(Scope::Codespace))
@@ -193,13 +193,15 @@ impl Environments {
             return Ok(Vec::new());
         };
         let secrets = self.secrets.environment_secrets(&user, &repo).await?;
-        super::git::config_paths(
-            url,
-            git_ref.or(repo.default_branch.as_deref()),
-            self.remote().egress_for(&user),
-            super::git::clone_login(&secrets).as_ref(),
-        )
-        .await
-        .map_err(|e| ServiceError::invalid("Codespace", "ref", "invalid", e.to_string()))
+        envs.config
+            .sources
+            .config_paths(
+                url,
+                git_ref.or(repo.default_branch.as_deref()),
+                self.remote().egress_for(&user),
+                super::git::clone_login(&secrets).as_ref(),
+            )
+            .await
+            .map_err(|e| ServiceError::invalid("Codespace", "ref", "invalid", e.to_string()))
     }
 }

@@ -18,7 +18,8 @@ pub(crate) const CLONE_USERNAME: &str = "GIT_CLONE_USERNAME";
 pub(crate) const CLONE_PASSWORD: &str = "GIT_CLONE_PASSWORD";
 
 /// A clone's credentials.
-pub(crate) struct CloneLogin {
+#[derive(Debug)]
+pub struct CloneLogin {
     pub username: String,
     pub password: SecretString,
 }

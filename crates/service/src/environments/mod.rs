@@ -43,10 +43,12 @@ use berth_runtime::RunSpec;
 use berth_store::{Account, CodespaceRecord, Repo, Store};
 
 pub use berth_runtime::Output;
-pub use collaborators::{SecretSource, TokenIssuer};
+pub use collaborators::{Git, SecretSource, Sources, TokenIssuer};
 pub use config::{EnvironmentConfig, ServeInside};
+pub use git::CloneLogin;
 pub use log::CreationLog;
 pub(crate) use paths::Paths;
+pub use workspace::WorkspaceError;
 pub(crate) use workspace::{check_branch, shown_url};
 
 use crate::authz::Access;

@@ -10,7 +10,7 @@ use crate::{Result, ServiceError};
 
 /// Why the workspace could not be made or read; each says what to do where there is something.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum WorkspaceError {
+pub enum WorkspaceError {
     #[error("cannot clone {}: {error}", shown_url(url))]
     Url { url: String, error: CloneUrlError },
     #[error("cannot clone {url}: {reason}")]

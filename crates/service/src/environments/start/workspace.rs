@@ -3,7 +3,7 @@
 use berth_domain::secrets::ResolvedSecret;
 use secrecy::SecretString;
 
-use super::super::git::{clone, clone_login};
+use super::super::git::clone_login;
 use super::super::workspace::{WorkspaceError, shown_url};
 use super::super::{CodespaceView, CreationLog, Environments, Paths, State};
 use super::StartResult;
@@ -51,14 +51,16 @@ impl Environments {
                 ""
             }
         ));
-        clone(
-            url,
-            branch,
-            &workspace,
-            self.remote().egress_for(&view.owner),
-            login.as_ref(),
-        )
-        .await?;
+        envs.config
+            .sources
+            .clone_repo(
+                url,
+                branch,
+                &workspace,
+                self.remote().egress_for(&view.owner),
+                login.as_ref(),
+            )
+            .await?;
         Ok(())
     }
 }
