@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use berth_domain::codespace::CodespaceState::{self, *};
-use berth_registry_client::egress::Egress;
 use berth_runtime::testing::{Call, RecordingRuntime};
-use berth_service::environments::{CloneLogin, Git, Sources, WorkspaceError};
+use berth_service::environments::{Git, Sources, Upstream, WorkspaceError};
 use serde_json::{Value, json};
 use support::TestApp;
 
@@ -30,27 +29,18 @@ struct Unreachable;
 impl Sources for Unreachable {
     async fn clone_repo(
         &self,
-        url: &str,
-        branch: Option<&str>,
+        from: &Upstream<'_>,
         _into: &std::path::Path,
-        _egress: &Egress,
-        _login: Option<&CloneLogin>,
     ) -> Result<(), WorkspaceError> {
         Err(WorkspaceError::Git {
             action: "clone",
-            url: url.to_owned(),
-            branch: branch.map(str::to_owned),
+            url: from.url.to_owned(),
+            branch: from.branch.map(str::to_owned),
             stderr: "fatal: unable to access: Could not resolve host".to_owned(),
         })
     }
 
-    async fn config_paths(
-        &self,
-        _url: &str,
-        _branch: Option<&str>,
-        _egress: &Egress,
-        _login: Option<&CloneLogin>,
-    ) -> Result<Vec<String>, WorkspaceError> {
+    async fn config_paths(&self, _from: &Upstream<'_>) -> Result<Vec<String>, WorkspaceError> {
         Ok(Vec::new())
     }
 }

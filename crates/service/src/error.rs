@@ -41,6 +41,15 @@ pub enum ServiceError {
     Storage(#[from] berth_blob::BlobError),
 }
 
+/// `Ok` when a change found what it was to change; `NotFound` when there was nothing.
+pub(crate) fn found(changed: bool) -> Result<(), ServiceError> {
+    if changed {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
 impl ServiceError {
     pub fn invalid(
         resource: &'static str,

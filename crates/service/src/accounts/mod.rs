@@ -13,6 +13,7 @@ use berth_store::{Account, Listing, Store, StoreError, Window};
 use secrecy::SecretString;
 
 use crate::authz::{Access, Authz};
+use crate::error::found;
 use crate::{Clock, MintedToken, Principal, Result, ServiceError, TokenHasher};
 
 /// The login of the site administrator created on a fresh data directory.
@@ -192,10 +193,7 @@ impl Accounts {
         let org = self.authz.organization(org).await?;
         self.authz.check(p, Access::OrgOwner { org: &org }).await?;
         let user = self.user_account(login).await?;
-        if !self.store.remove_membership(org.id, user.id).await? {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(())
+        found(self.store.remove_membership(org.id, user.id).await?)
     }
 
     /// An organization's members (visible to its members and site administrators).

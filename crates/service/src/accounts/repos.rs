@@ -7,6 +7,7 @@ use berth_store::{Collaborator, Listing, Repo, RepoFields, StoreError, Window};
 use super::Accounts;
 use crate::authz::Access;
 use crate::clone_source::{CloneSource, check_local};
+use crate::error::found;
 use crate::{Principal, Result, ServiceError};
 
 /// A repository as one caller sees it.
@@ -148,13 +149,9 @@ impl Accounts {
             .create_repo(owner.id, fields, creator_admin, self.now())
             .await
             .map_err(|e| name_taken(e, &new.name))?;
-        let (repo, facts) = self
-            .store
-            .repo_by_id(repo.id, p.user_id())
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let permission = self.authz.check_repo(p, &repo, facts, Permission::Read)?;
-        Ok(RepoView { repo, permission })
+        self.authz
+            .repo_by_id_for(p, repo.id, Permission::Read)
+            .await
     }
 
     /// Changes a repository's name, visibility, description, clone URL or default branch
@@ -200,14 +197,9 @@ impl Accounts {
             .update_repo(r.id, fields, self.now())
             .await
             .map_err(|e| name_taken(e, &new_name))?;
-        let (repo, facts) = self
-            .store
-            .repo_by_id(r.id, p.user_id())
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let permission = self.authz.check_repo(p, &repo, facts, Permission::Read)?;
-        tracing::info!(repository = %repo.full_name(), "repository updated");
-        Ok(RepoView { repo, permission })
+        let view = self.authz.repo_by_id_for(p, r.id, Permission::Read).await?;
+        tracing::info!(repository = %view.repo.full_name(), "repository updated");
+        Ok(view)
     }
 
     /// Deletes a repository (repository admins) with its secrets, collaborators, tokens and
@@ -274,14 +266,11 @@ impl Accounts {
             .repo_for(p, owner, name, Permission::Admin)
             .await?;
         let user = self.authz.account(login).await?;
-        if !self
-            .store
-            .remove_collaborator(view.repo.id, user.id)
-            .await?
-        {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(())
+        found(
+            self.store
+                .remove_collaborator(view.repo.id, user.id)
+                .await?,
+        )
     }
 
     /// A repository's collaborators (visible to those who can write it, as on GitHub).

@@ -9,6 +9,7 @@ use berth_store::{Account, Listing, Team, TeamFields, Window};
 
 use super::Accounts;
 use crate::authz::Access;
+use crate::error::found;
 use crate::{Principal, Result, ServiceError};
 
 /// A new team.
@@ -209,33 +210,13 @@ impl Accounts {
         slug: &str,
         login: &Login,
     ) -> Result<()> {
-        let (org, team) = self.authz.find_team(org, slug).await?;
-        let caller = self
-            .authz
-            .check(
-                p,
-                Access::TeamViewer {
-                    org: &org,
-                    team: &team,
-                },
-            )
-            .await?;
+        let (_, team) = self.authz.team(p, org, slug).await?;
+        let caller = self.authz.check(p, Access::User).await?;
         let user = self.user_account(login).await?;
         if caller.id != user.id {
-            self.authz
-                .check(
-                    p,
-                    Access::TeamManager {
-                        org: &org,
-                        team: &team,
-                    },
-                )
-                .await?;
+            self.managed_team(p, org, slug).await?;
         }
-        if !self.store.remove_team_membership(team.id, user.id).await? {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(())
+        found(self.store.remove_team_membership(team.id, user.id).await?)
     }
 
     /// A team the caller manages (`Access::TeamManager`).

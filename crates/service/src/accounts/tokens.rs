@@ -14,6 +14,7 @@ use sha2::Sha256;
 
 use super::Accounts;
 use crate::authz::Access;
+use crate::error::found;
 use crate::{Principal, Result, ServiceError};
 
 const PERSONAL_PREFIX: &str = "berth_pat_";
@@ -423,10 +424,7 @@ impl Accounts {
         if !own && self.authz.check(p, Access::SiteAdmin).await.is_err() {
             return Err(ServiceError::NotFound);
         }
-        if !self.store.revoke_token(id, self.now()).await? {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(())
+        found(self.store.revoke_token(id, self.now()).await?)
     }
 }
 

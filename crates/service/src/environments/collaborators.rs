@@ -7,13 +7,11 @@
 use std::fmt;
 use std::path::Path;
 
-use berth_registry_client::egress::Egress;
-
 use berth_domain::secrets::ResolvedSecret;
 use berth_store::{Account, EnvironmentTokenRecord, Repo};
 use secrecy::SecretString;
 
-use super::git::{self, CloneLogin};
+use super::git::{self, Upstream};
 use super::workspace::WorkspaceError;
 use crate::Result;
 use crate::accounts::Accounts;
@@ -72,24 +70,17 @@ impl TokenIssuer for Accounts {
 /// its dev container configurations. Both go out under the user's egress policy.
 #[async_trait::async_trait]
 pub trait Sources: Send + Sync + fmt::Debug {
-    /// Clones `url` (at `branch`, else its default) into `into`, which must not exist: whole, or
-    /// not at all.
+    /// Clones `from` into `into`, which must not exist: whole, or not at all.
     async fn clone_repo(
         &self,
-        url: &str,
-        branch: Option<&str>,
+        from: &Upstream<'_>,
         into: &Path,
-        egress: &Egress,
-        login: Option<&CloneLogin>,
     ) -> std::result::Result<(), WorkspaceError>;
 
-    /// The dev container configurations in `url` at `branch` (else its default), defaults first.
+    /// The dev container configurations in `from`, defaults first.
     async fn config_paths(
         &self,
-        url: &str,
-        branch: Option<&str>,
-        egress: &Egress,
-        login: Option<&CloneLogin>,
+        from: &Upstream<'_>,
     ) -> std::result::Result<Vec<String>, WorkspaceError>;
 }
 
@@ -101,22 +92,16 @@ pub struct Git;
 impl Sources for Git {
     async fn clone_repo(
         &self,
-        url: &str,
-        branch: Option<&str>,
+        from: &Upstream<'_>,
         into: &Path,
-        egress: &Egress,
-        login: Option<&CloneLogin>,
     ) -> std::result::Result<(), WorkspaceError> {
-        git::clone(url, branch, into, egress, login).await
+        git::clone(from, into).await
     }
 
     async fn config_paths(
         &self,
-        url: &str,
-        branch: Option<&str>,
-        egress: &Egress,
-        login: Option<&CloneLogin>,
+        from: &Upstream<'_>,
     ) -> std::result::Result<Vec<String>, WorkspaceError> {
-        git::config_paths(url, branch, egress, login).await
+        git::config_paths(from).await
     }
 }

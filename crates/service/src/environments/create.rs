@@ -23,16 +23,7 @@ impl Environments {
         new: NewEnvironment,
     ) -> Result<CodespaceView> {
         let envs = self.state()?.clone();
-        let user = self
-            .authz
-            .check(p, Access::Scope(Scope::Codespace))
-            .await?
-            .clone();
-        let repo = self
-            .authz
-            .repo_for(p, owner, name, Permission::Read)
-            .await?
-            .repo;
+        let (user, repo) = self.creator(p, owner, name).await?;
         if let Some(image) = &new.image {
             berth_registry_client::ImageRef::parse(image).map_err(|e| {
                 ServiceError::invalid("Codespace", "image", "invalid", e.to_string())
@@ -137,10 +128,7 @@ impl Environments {
         name: &RepoName,
     ) -> Result<Vec<MachineType>> {
         let envs = self.state()?.clone();
-        self.authz.check(p, Access::Scope(Scope::Codespace)).await?;
-        self.authz
-            .repo_for(p, owner, name, Permission::Read)
-            .await?;
+        self.creator(p, owner, name).await?;
         Ok(envs.config.machines.clone())
     }
 
@@ -153,15 +141,7 @@ impl Environments {
         name: &RepoName,
     ) -> Result<berth_store::Account> {
         self.state()?;
-        let user = self
-            .authz
-            .check(p, Access::Scope(Scope::Codespace))
-            .await?
-            .clone();
-        self.authz
-            .repo_for(p, owner, name, Permission::Read)
-            .await?;
-        Ok(user)
+        Ok(self.creator(p, owner, name).await?.0)
     }
 
     /// The dev container configurations a codespace of `owner/name` may be created from, at
@@ -176,16 +156,7 @@ impl Environments {
         git_ref: Option<&str>,
     ) -> Result<Vec<String>> {
         let envs = self.state()?.clone();
-        let user = self
-            .authz
-            .check(p, Access::Scope(Scope::Codespace))
-            .await?
-            .clone();
-        let repo = self
-            .authz
-            .repo_for(p, owner, name, Permission::Read)
-            .await?
-            .repo;
+        let (user, repo) = self.creator(p, owner, name).await?;
         if let Some(r) = git_ref {
             workspace::check_branch(r, "Codespace", "ref")?;
         }
@@ -193,15 +164,37 @@ impl Environments {
             return Ok(Vec::new());
         };
         let secrets = self.secrets.environment_secrets(&user, &repo).await?;
+        let login = super::git::clone_login(&secrets);
+        let from = super::git::Upstream {
+            url,
+            branch: git_ref.or(repo.default_branch.as_deref()),
+            egress: self.remote().egress_for(&user),
+            login: login.as_ref(),
+        };
         envs.config
             .sources
-            .config_paths(
-                url,
-                git_ref.or(repo.default_branch.as_deref()),
-                self.remote().egress_for(&user),
-                super::git::clone_login(&secrets).as_ref(),
-            )
+            .config_paths(&from)
             .await
             .map_err(|e| ServiceError::invalid("Codespace", "ref", "invalid", e.to_string()))
+    }
+
+    /// Someone who may create an environment of `owner/name` (the `codespace` scope, and read
+    /// access to the repository), with the repository.
+    async fn creator(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &RepoName,
+    ) -> Result<(berth_store::Account, berth_store::Repo)> {
+        let user = self
+            .authz
+            .check(p, Access::Scope(Scope::Codespace))
+            .await?
+            .clone();
+        let view = self
+            .authz
+            .repo_for(p, owner, name, Permission::Read)
+            .await?;
+        Ok((user, view.repo))
     }
 }

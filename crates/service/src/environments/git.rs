@@ -52,11 +52,10 @@ struct Fetch {
     _home: tempfile::TempDir,
 }
 
-async fn prepare_fetch(
-    url: &str,
-    egress: &Egress,
-    login: Option<&CloneLogin>,
-) -> std::result::Result<Fetch, WorkspaceError> {
+async fn prepare_fetch(from: &Upstream<'_>) -> std::result::Result<Fetch, WorkspaceError> {
+    let Upstream {
+        url, egress, login, ..
+    } = *from;
     let mut git = tokio::process::Command::new("git");
     git.args(["-c", "credential.helper=", "-c", "core.hooksPath=/dev/null"]);
     let mut ssh = String::from(
@@ -167,19 +166,29 @@ async fn run_fetch(
     })
 }
 
-/// Clones `url` (at `branch`, else its default) into `into`, which must not exist. The clone is
-/// made beside it and renamed into place whole.
+/// Where a repository's code is fetched from, and as whom.
+#[derive(Debug, Clone, Copy)]
+pub struct Upstream<'a> {
+    pub url: &'a str,
+    /// The branch (`None`: the upstream's default).
+    pub branch: Option<&'a str>,
+    /// The user's egress policy, which every address the fetch reaches must pass.
+    pub egress: &'a Egress,
+    /// The user's clone credentials, when their secrets hold them.
+    pub login: Option<&'a CloneLogin>,
+}
+
+/// Clones `from` into `into`, which must not exist. The clone is made beside it and renamed into
+/// place whole.
 pub(crate) async fn clone(
-    url: &str,
-    branch: Option<&str>,
+    from: &Upstream<'_>,
     into: &Path,
-    egress: &Egress,
-    login: Option<&CloneLogin>,
 ) -> std::result::Result<(), WorkspaceError> {
+    let branch = from.branch;
     let parent = into.parent().unwrap_or(Path::new("."));
     let partial = parent.join(".workspace.partial");
     let _ = std::fs::remove_dir_all(&partial);
-    let mut f = prepare_fetch(url, egress, login).await?;
+    let mut f = prepare_fetch(from).await?;
     f.git.arg("clone").arg("--quiet");
     if let Some(b) = branch {
         f.git.arg("--branch").arg(b);
@@ -195,17 +204,15 @@ pub(crate) async fn clone(
 /// How long a look at a repository's configurations may take.
 pub(super) const LOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The dev container configurations in `url` at `branch` (else its default), defaults first:
-/// a shallow clone of trees only (no file contents), looked at and thrown away.
+/// The dev container configurations in `from`, defaults first: a shallow clone of trees only
+/// (no file contents), looked at and thrown away.
 pub(crate) async fn config_paths(
-    url: &str,
-    branch: Option<&str>,
-    egress: &Egress,
-    login: Option<&CloneLogin>,
+    from: &Upstream<'_>,
 ) -> std::result::Result<Vec<String>, WorkspaceError> {
+    let Upstream { url, branch, .. } = *from;
     let scratch = tempfile::tempdir().map_err(io("cannot make a scratch directory"))?;
     let bare = scratch.path().join("repo.git");
-    let mut f = prepare_fetch(url, egress, login).await?;
+    let mut f = prepare_fetch(from).await?;
     // A local path clones by hard links and ignores --depth; as file:// it is a real fetch.
     let source = if f.url.starts_with('/') {
         format!("file://{}", f.url)

@@ -45,7 +45,7 @@ use berth_store::{Account, CodespaceRecord, Repo, Store};
 pub use berth_runtime::Output;
 pub use collaborators::{Git, SecretSource, Sources, TokenIssuer};
 pub use config::{EnvironmentConfig, ServeInside};
-pub use git::CloneLogin;
+pub use git::{CloneLogin, Upstream};
 pub use log::CreationLog;
 pub(crate) use paths::Paths;
 pub use workspace::WorkspaceError;

@@ -7,6 +7,7 @@ use berth_store::{Account, Package, PackageKind, PackageSource, RepoGrant};
 
 use super::Registry;
 use super::RegistryError;
+use crate::error::found;
 use crate::{Principal, Result, ServiceError};
 
 /// Who has explicit access to a package.
@@ -173,10 +174,7 @@ impl Registry {
             .account_by_login(login)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if !self.store.remove_user_grant(package.id, user.id).await? {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(())
+        found(self.store.remove_user_grant(package.id, user.id).await?)
     }
 
     /// Grants a team of the package's organization a role on it (GitHub's "Manage access" with a
@@ -205,10 +203,7 @@ impl Registry {
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
         let (_, team) = self.authz.team(p, owner, slug).await?;
-        if !self.store.remove_team_grant(package.id, team.id).await? {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(())
+        found(self.store.remove_team_grant(package.id, team.id).await?)
     }
 
     /// The repository `owner/name` if the caller can see it; `NotFound` exactly as for a
@@ -263,10 +258,7 @@ impl Registry {
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
         let repo = self.visible_repo(p, repo_owner, repo_name).await?;
-        if !self.store.remove_repo_grant(package.id, repo.id).await? {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(())
+        found(self.store.remove_repo_grant(package.id, repo.id).await?)
     }
 
     /// The package's explicit grants.

@@ -5,6 +5,7 @@ use berth_domain::package::PackageAction;
 use berth_store::VersionRecord;
 
 use super::Registry;
+use crate::error::found;
 use crate::{Principal, Result, ServiceError};
 
 impl Registry {
@@ -54,14 +55,11 @@ impl Registry {
         let (_, package) = self
             .package_for(p, owner, name, PackageAction::Delete)
             .await?;
-        if !self
-            .store
-            .soft_delete_version(package.id, id, self.now())
-            .await?
-        {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(())
+        found(
+            self.store
+                .soft_delete_version(package.id, id, self.now())
+                .await?,
+        )
     }
 
     /// Restores a deleted version with the tags it had (unless they point elsewhere now).
@@ -75,13 +73,10 @@ impl Registry {
         let (_, package) = self
             .package_for(p, owner, name, PackageAction::Delete)
             .await?;
-        if !self
-            .store
-            .restore_version(package.id, id, self.now())
-            .await?
-        {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(())
+        found(
+            self.store
+                .restore_version(package.id, id, self.now())
+                .await?,
+        )
     }
 }

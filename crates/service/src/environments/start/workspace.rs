@@ -3,7 +3,7 @@
 use berth_domain::secrets::ResolvedSecret;
 use secrecy::SecretString;
 
-use super::super::git::clone_login;
+use super::super::git::{Upstream, clone_login};
 use super::super::workspace::{WorkspaceError, shown_url};
 use super::super::{CodespaceView, CreationLog, Environments, Paths, State};
 use super::StartResult;
@@ -51,16 +51,13 @@ impl Environments {
                 ""
             }
         ));
-        envs.config
-            .sources
-            .clone_repo(
-                url,
-                branch,
-                &workspace,
-                self.remote().egress_for(&view.owner),
-                login.as_ref(),
-            )
-            .await?;
+        let from = Upstream {
+            url,
+            branch,
+            egress: self.remote().egress_for(&view.owner),
+            login: login.as_ref(),
+        };
+        envs.config.sources.clone_repo(&from, &workspace).await?;
         Ok(())
     }
 }
