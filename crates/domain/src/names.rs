@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a name was refused. The message names the rule that was broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,8 +27,8 @@ pub enum NameError {
 /// A user or organization login: `[A-Za-z0-9-]`, 1–39 characters, no leading or trailing `-`.
 /// Users and organizations share one namespace; comparison is case-insensitive (see [`Login::key`])
 /// while the login is kept as it was given.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Login(String);
 
 /// The checks both name types share: non-empty, at most `max` characters, all `allowed`.
@@ -79,6 +79,19 @@ impl Login {
     }
 }
 
+impl TryFrom<String> for Login {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Login> for String {
+    fn from(l: Login) -> String {
+        l.0
+    }
+}
+
 impl fmt::Display for Login {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -112,8 +125,8 @@ impl AccountKind {
 
 /// A repository name within its owner: `[A-Za-z0-9._-]`, 1–100 characters, not `.` or `..`
 /// (GitHub's rule). Unique per owner, case-insensitively.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct RepoName(String);
 
 impl RepoName {
@@ -140,6 +153,19 @@ impl RepoName {
 
     pub fn key(&self) -> String {
         self.0.to_ascii_lowercase()
+    }
+}
+
+impl TryFrom<String> for RepoName {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<RepoName> for String {
+    fn from(n: RepoName) -> String {
+        n.0
     }
 }
 

@@ -1,5 +1,6 @@
 //! Authentication: the middleware that turns the `Authorization` header into a
-//! [`Principal`] once per request, and the [`Caller`] extractor handlers use.
+//! [`Principal`] once per request, and the [`Call`] extractor handlers use (the platform and the
+//! [`Caller`]).
 //!
 //! Accepted forms (SPEC §1): `Bearer <token>`, `token <token>`, and Basic with the token as the
 //! password (or as the user name when the password is empty, as git clients sometimes send).
@@ -30,6 +31,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .unwrap_or(Caller(Principal::Anonymous)))
+    }
+}
+
+/// A call to the API: the platform and who is calling, what every handler starts from.
+#[derive(Debug)]
+pub struct Call(pub AppState, pub Principal);
+
+impl FromRequestParts<AppState> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(p) = Caller::from_request_parts(parts, state).await?;
+        Ok(Call(state.clone(), p))
     }
 }
 

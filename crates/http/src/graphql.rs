@@ -8,7 +8,6 @@
 //! `GET /repos/{owner}/{repo}` (an invisible repository is a `NOT_FOUND`, as a missing one).
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_domain::{Login, Permission, RepoName};
@@ -20,8 +19,7 @@ use graphql_parser::query::{
 use serde::Deserialize;
 use serde_json::{Map, json};
 
-use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::ApiError;
 use crate::wire::Body;
 
@@ -40,11 +38,7 @@ pub struct Request {
     operation_name: Option<String>,
 }
 
-pub async fn query(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Body(req): Body<Request>,
-) -> Result<Response, ApiError> {
+pub async fn query(Call(s, p): Call, Body(req): Body<Request>) -> Result<Response, ApiError> {
     if matches!(p, Principal::Anonymous) {
         return Err(ApiError::requires_authentication());
     }

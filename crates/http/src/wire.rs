@@ -1,7 +1,8 @@
 //! Turning the raw parts of a request into domain values.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use berth_domain::{Login, RepoName};
 use serde::de::DeserializeOwned;
 
@@ -36,6 +37,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 ApiError::unparsable(e)
             }
         })
+    }
+}
+
+/// Path parameters as domain values (`Login`, `RepoName`, …). One that does not parse names
+/// nothing that exists, so it answers as a missing resource does: 404.
+#[derive(Debug)]
+pub struct At<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for At<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        Ok(At(value))
     }
 }
 

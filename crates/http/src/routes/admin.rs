@@ -5,18 +5,18 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use berth_domain::Login;
 use berth_service::registry::CollectPolicy;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::tokens::TokenBody;
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
-use crate::wire::{Body, body_login, path_login};
-use crate::{AppState, render};
+use crate::render;
+use crate::wire::{At, Body, body_login};
 
 fn required<'a>(resource: &str, field: &str, v: &'a Option<String>) -> Result<&'a str, ApiError> {
     v.as_deref().ok_or_else(|| {
@@ -35,8 +35,7 @@ pub struct CreateUser {
 }
 
 pub async fn create_user(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Body(body): Body<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let login = body_login("User", "login", required("User", "login", &body.login)?)?;
@@ -54,8 +53,7 @@ pub struct CreateOrg {
 }
 
 pub async fn create_org(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Body(body): Body<CreateOrg>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let login = body_login(
@@ -80,12 +78,10 @@ pub async fn create_org(
 }
 
 pub async fn impersonation_token(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(login): Path<String>,
+    Call(s, p): Call,
+    At(login): At<Login>,
     Body(body): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let login = path_login(&login)?;
     let minted = s
         .berth
         .accounts()
@@ -110,8 +106,7 @@ pub struct CollectBody {
 }
 
 pub async fn collect_garbage(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Body(body): Body<CollectBody>,
 ) -> ApiResult<Json<Value>> {
     let default = CollectPolicy::default();

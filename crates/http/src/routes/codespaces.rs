@@ -6,20 +6,22 @@ use std::convert::Infallible;
 
 use axum::Json;
 use axum::body::Body as HttpBody;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use berth_domain::Login;
+use berth_domain::RepoName;
 use berth_service::environments::{CodespaceView, NewEnvironment, Output};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
 use crate::render::{account, timestamp};
-use crate::wire::{Body, path_repo};
+use crate::wire::{At, Body};
 
 /// A machine type in GitHub's shape.
 fn machine(m: &berth_domain::isolation::MachineType) -> Value {
@@ -36,11 +38,9 @@ fn machine(m: &berth_domain::isolation::MachineType) -> Value {
 
 /// `GET /repos/{o}/{r}/codespaces/machines`: `{total_count, machines}`.
 pub async fn machines(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, repo)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, repo)): At<(Login, RepoName)>,
 ) -> ApiResult<Json<Value>> {
-    let (owner, repo) = path_repo(&owner, &repo)?;
     let list = s
         .berth
         .environments()
@@ -53,13 +53,9 @@ pub async fn machines(
 }
 
 /// `GET /repositories/{id}/codespaces/machines`: the same, by repository id (gh's form).
-pub async fn machines_by_id(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+pub async fn machines_by_id(Call(s, p): Call, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let (owner, repo) = repo_by_id(&s, &p, id).await?;
-    machines(State(s), Caller(p), Path((owner, repo))).await
+    machines(Call(s, p), At((owner, repo))).await
 }
 
 /// A repository id from a path, as the owner and name the by-name routes take.
@@ -67,16 +63,13 @@ async fn repo_by_id(
     s: &AppState,
     p: &berth_service::Principal,
     id: i64,
-) -> ApiResult<(String, String)> {
+) -> ApiResult<(Login, RepoName)> {
     let view = s
         .berth
         .authz()
         .repo_by_id_for(p, id, berth_domain::Permission::Read)
         .await?;
-    Ok((
-        view.repo.owner_login.to_string(),
-        view.repo.name.to_string(),
-    ))
+    Ok((view.repo.owner_login, view.repo.name))
 }
 
 /// `GET /repos/{o}/{r}/codespaces/new`: who would pay for a codespace and what it would get by
@@ -84,11 +77,9 @@ async fn repo_by_id(
 /// server's one (`local`); `devcontainer_path` is `null`, the default rule
 /// (`.devcontainer/devcontainer.json`, then `.devcontainer.json`).
 pub async fn defaults(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, repo)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, repo)): At<(Login, RepoName)>,
 ) -> ApiResult<Json<Value>> {
-    let (owner, repo) = path_repo(&owner, &repo)?;
     let user = s
         .berth
         .environments()
@@ -109,13 +100,11 @@ pub struct RefQuery {
 /// `GET /repos/{o}/{r}/codespaces/devcontainers?ref=`: `{total_count, devcontainers: [{path}]}`,
 /// the configurations at the branch (else the default), defaults first.
 pub async fn devcontainers(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, repo)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, repo)): At<(Login, RepoName)>,
     Query(q): Query<RefQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let (owner, repo) = path_repo(&owner, &repo)?;
     let paths = s
         .berth
         .environments()
@@ -137,14 +126,13 @@ pub async fn devcontainers(
 
 /// `GET /repositories/{id}/codespaces/devcontainers`: the same, by repository id (gh's form).
 pub async fn devcontainers_by_id(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Path(id): Path<i64>,
     query: Query<RefQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
     let (owner, repo) = repo_by_id(&s, &p, id).await?;
-    devcontainers(State(s), Caller(p), Path((owner, repo)), query, paging).await
+    devcontainers(Call(s, p), At((owner, repo)), query, paging).await
 }
 
 /// GitHub's codespace object, with the fields Berth has.
@@ -227,12 +215,10 @@ impl CreateRequest {
 
 /// `POST /repos/{o}/{r}/codespaces`.
 pub async fn create(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, repo)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, repo)): At<(Login, RepoName)>,
     Body(body): Body<CreateRequest>,
 ) -> ApiResult<Response> {
-    let (owner, repo) = path_repo(&owner, &repo)?;
     let view = s
         .berth
         .environments()
@@ -278,8 +264,7 @@ pub struct CreateForUserRequest {
 
 /// `POST /user/codespaces`: create for the repository `repository_id` names.
 pub async fn create_for_user(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Body(body): Body<CreateForUserRequest>,
 ) -> ApiResult<Response> {
     if body.pull_request.is_some() {
@@ -308,14 +293,10 @@ pub async fn create_for_user(
         devcontainer_path: f.devcontainer_path,
         location: f.location,
     };
-    create(State(s), Caller(p), Path((owner, repo)), Body(req)).await
+    create(Call(s, p), At((owner, repo)), Body(req)).await
 }
 
-pub async fn list(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    paging: Paging,
-) -> ApiResult<Response> {
+pub async fn list(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
     let listing = s
         .berth
         .environments()
@@ -325,38 +306,22 @@ pub async fn list(
     Ok(paging.respond_counted(&s, "codespaces", items, listing.total))
 }
 
-pub async fn get(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn get(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let view = s.berth.environments().get_codespace(&p, &name).await?;
     Ok(Json(render(&s, &view)))
 }
 
-pub async fn start(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn start(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let view = s.berth.environments().start_codespace(&p, &name).await?;
     Ok(Json(render(&s, &view)))
 }
 
-pub async fn stop(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn stop(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let view = s.berth.environments().stop_codespace(&p, &name).await?;
     Ok(Json(render(&s, &view)))
 }
 
-pub async fn delete(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<StatusCode> {
     s.berth.environments().delete_codespace(&p, &name).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -376,8 +341,7 @@ pub const EXEC_STDIN_LIMIT: usize = 1 << 20;
 /// Runs a command and streams NDJSON frames: `{"stream":"stdout"|"stderr","data":<base64>}`
 /// as output arrives, then `{"exit_code":N}` (or `{"error":"…"}`) last.
 pub async fn exec(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Path(name): Path<String>,
     Body(body): Body<ExecRequest>,
 ) -> ApiResult<Response> {
@@ -448,8 +412,7 @@ pub struct LogQuery {
 /// The creation log as text; with `follow=true`, streamed until the environment settles (the
 /// service follows it; this only frames what it sends).
 pub async fn logs(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Path(name): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Response> {

@@ -3,14 +3,14 @@
 //! the server (where environments pull from). Steps and failure classes only; never a secret.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use berth_domain::Login;
+use berth_domain::RepoName;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::ApiResult;
-use crate::wire::{Body, path_repo};
+use crate::wire::{At, Body};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,12 +20,10 @@ pub struct CheckRequest {
 }
 
 pub async fn check(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, repo)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, repo)): At<(Login, RepoName)>,
     Body(body): Body<CheckRequest>,
 ) -> ApiResult<Json<Value>> {
-    let (owner, repo) = path_repo(&owner, &repo)?;
     let report = s
         .berth
         .check_environment_logins(&p, &owner, &repo, body.repository.as_deref())

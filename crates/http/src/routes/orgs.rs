@@ -1,31 +1,27 @@
 //! `/orgs/{org}`: organizations, their repositories and members.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use berth_domain::Login;
 use berth_domain::OrgRole;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{Body, path_login};
+use crate::wire::{At, Body};
 use crate::{AppState, render};
 
-pub async fn get(State(s): State<AppState>, Path(org): Path<String>) -> ApiResult<Json<Value>> {
-    let org = s.berth.authz().organization(&path_login(&org)?).await?;
+pub async fn get(State(s): State<AppState>, At(org): At<Login>) -> ApiResult<Json<Value>> {
+    let org = s.berth.authz().organization(&org).await?;
     Ok(Json(render::account(&s.base_url, &org)))
 }
 
-pub async fn repos(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(org): Path<String>,
-    paging: Paging,
-) -> ApiResult<Response> {
-    let org = s.berth.authz().organization(&path_login(&org)?).await?;
+pub async fn repos(Call(s, p): Call, At(org): At<Login>, paging: Paging) -> ApiResult<Response> {
+    let org = s.berth.authz().organization(&org).await?;
     let listing = s
         .berth
         .accounts()
@@ -41,9 +37,8 @@ pub struct MembersQuery {
 
 /// `GET /orgs/{org}/members[?role=all|admin|member]` (GitHub's filter; `admin` are the owners).
 pub async fn members(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(org): Path<String>,
+    Call(s, p): Call,
+    At(org): At<Login>,
     Query(q): Query<MembersQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
@@ -61,7 +56,7 @@ pub async fn members(
     let listing = s
         .berth
         .accounts()
-        .list_members(&p, &path_login(&org)?, role, paging.window())
+        .list_members(&p, &org, role, paging.window())
         .await?;
     let items = listing
         .items
@@ -77,9 +72,8 @@ pub struct MembershipBody {
 }
 
 pub async fn set_membership(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, login)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((org, login)): At<(Login, Login)>,
     Body(body): Body<MembershipBody>,
 ) -> ApiResult<Json<Value>> {
     let word = body.role.as_deref().unwrap_or("member");
@@ -94,32 +88,26 @@ pub async fn set_membership(
     let (org, user, role) = s
         .berth
         .accounts()
-        .set_membership(&p, &path_login(&org)?, &path_login(&login)?, role)
+        .set_membership(&p, &org, &login, role)
         .await?;
     Ok(Json(render::membership(&s.base_url, &org, &user, role)))
 }
 
 pub async fn membership(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, login)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((org, login)): At<(Login, Login)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, user, role) = s
-        .berth
-        .accounts()
-        .membership(&p, &path_login(&org)?, &path_login(&login)?)
-        .await?;
+    let (org, user, role) = s.berth.accounts().membership(&p, &org, &login).await?;
     Ok(Json(render::membership(&s.base_url, &org, &user, role)))
 }
 
 pub async fn remove_membership(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, login)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((org, login)): At<(Login, Login)>,
 ) -> ApiResult<StatusCode> {
     s.berth
         .accounts()
-        .remove_membership(&p, &path_login(&org)?, &path_login(&login)?)
+        .remove_membership(&p, &org, &login)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

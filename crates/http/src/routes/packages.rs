@@ -2,19 +2,20 @@
 //! settings (for now, visibility).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
+use berth_domain::Login;
 use berth_domain::{Permission, RepoName, Visibility};
 use berth_service::Access;
 use berth_service::registry::RepoGrantChange;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{Body, nullable, path_login, path_repo};
+use crate::wire::{At, Body, nullable, path_login, path_repo};
 use crate::{AppState, render};
 
 /// `PATCH` body: any of `visibility`, `repository` (`"OWNER/REPO"`, or `null` to unlink) and
@@ -130,8 +131,7 @@ async fn update(
 }
 
 pub async fn update_for_user(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Path(name): Path<String>,
     Body(body): Body<PackageSettings>,
 ) -> ApiResult<Json<Value>> {
@@ -146,8 +146,7 @@ pub async fn update_for_user(
 }
 
 pub async fn update_for_org(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Path((org, name)): Path<(String, String)>,
     Body(body): Body<PackageSettings>,
 ) -> ApiResult<Json<Value>> {
@@ -168,11 +167,7 @@ async fn get(
     Ok(Json(render_with_repo(s, owner, &package, repo.as_ref())))
 }
 
-pub async fn get_for_user(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn get_for_user(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let login = s
         .berth
         .authz()
@@ -184,8 +179,7 @@ pub async fn get_for_user(
 }
 
 pub async fn get_for_account(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     get(&s, &p, &owner, &name).await
@@ -204,15 +198,10 @@ fn role(resource: &str, field: &str, word: &str) -> Result<Permission, ApiError>
 
 /// `GET …/packages/container/{name}/access`: the explicit grants.
 pub async fn access(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, name)): At<(Login, String)>,
 ) -> ApiResult<Json<Value>> {
-    let list = s
-        .berth
-        .registry()
-        .package_access(&p, &path_login(&owner)?, &name)
-        .await?;
+    let list = s.berth.registry().package_access(&p, &owner, &name).await?;
     let users: Vec<Value> = list
         .users
         .iter()
@@ -240,54 +229,50 @@ pub struct UserGrantBody {
 
 /// `PUT …/access/users/{login}` `{role}`.
 pub async fn grant_user(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, login)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, login)): At<(Login, String, Login)>,
     Body(body): Body<UserGrantBody>,
 ) -> ApiResult<StatusCode> {
     let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
     s.berth
         .registry()
-        .grant_user(&p, &path_login(&owner)?, &name, &path_login(&login)?, role)
+        .grant_user(&p, &owner, &name, &login, role)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn revoke_user(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, login)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, login)): At<(Login, String, Login)>,
 ) -> ApiResult<StatusCode> {
     s.berth
         .registry()
-        .revoke_user(&p, &path_login(&owner)?, &name, &path_login(&login)?)
+        .revoke_user(&p, &owner, &name, &login)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `PUT /orgs/{org}/packages/container/{name}/access/teams/{team_slug}` `{role}`.
 pub async fn grant_team(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, slug)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, slug)): At<(Login, String, String)>,
     Body(body): Body<UserGrantBody>,
 ) -> ApiResult<StatusCode> {
     let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
     s.berth
         .registry()
-        .grant_team(&p, &path_login(&owner)?, &name, &slug, role)
+        .grant_team(&p, &owner, &name, &slug, role)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn revoke_team(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, slug)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, slug)): At<(Login, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
         .registry()
-        .revoke_team(&p, &path_login(&owner)?, &name, &slug)
+        .revoke_team(&p, &owner, &name, &slug)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -304,9 +289,8 @@ pub struct RepoGrantBody {
 
 /// Answers the grant as it now is: `{full_name, environments, token_role}`.
 pub async fn grant_repository(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, repo_owner, repo_name)): Path<(String, String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, repo_owner, repo_name)): At<(Login, String, String, String)>,
     Body(body): Body<RepoGrantBody>,
 ) -> ApiResult<Json<Value>> {
     let token_role = match body.token_role {
@@ -328,7 +312,7 @@ pub async fn grant_repository(
         .registry()
         .grant_repository(
             &p,
-            &path_login(&owner)?,
+            &owner,
             &name,
             &ro,
             &rn,
@@ -346,14 +330,13 @@ pub async fn grant_repository(
 }
 
 pub async fn revoke_repository(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, repo_owner, repo_name)): Path<(String, String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, repo_owner, repo_name)): At<(Login, String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let (ro, rn) = path_repo(&repo_owner, &repo_name)?;
     s.berth
         .registry()
-        .revoke_repository(&p, &path_login(&owner)?, &name, &ro, &rn)
+        .revoke_repository(&p, &owner, &name, &ro, &rn)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -406,8 +389,7 @@ async fn list(
 }
 
 pub async fn list_for_user(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Query(q): Query<ListQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
@@ -422,8 +404,7 @@ pub async fn list_for_user(
 }
 
 pub async fn list_for_account(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Path(owner): Path<String>,
     Query(q): Query<ListQuery>,
     paging: Paging,
@@ -431,7 +412,12 @@ pub async fn list_for_account(
     list(&s, &p, &owner, q, paging).await
 }
 
-fn render_version(s: &AppState, owner: &str, name: &str, v: &berth_store::VersionRecord) -> Value {
+fn render_version(
+    s: &AppState,
+    owner: &Login,
+    name: &str,
+    v: &berth_store::VersionRecord,
+) -> Value {
     let url = format!(
         "{}/api/v3/users/{owner}/packages/container/{}/versions/{}",
         s.base_url,
@@ -457,9 +443,8 @@ pub struct VersionsQuery {
 
 /// `GET …/versions?state=active|deleted`.
 pub async fn versions(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, name)): At<(Login, String)>,
     Query(q): Query<VersionsQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
@@ -478,7 +463,7 @@ pub async fn versions(
     let all = s
         .berth
         .registry()
-        .package_versions(&p, &path_login(&owner)?, &name, deleted)
+        .package_versions(&p, &owner, &name, deleted)
         .await?;
     let page = berth_store::Listing::page(all, paging.window());
     let items: Vec<Value> = page
@@ -494,47 +479,40 @@ fn version_id(id: &str) -> Result<i64, ApiError> {
 }
 
 pub async fn version(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, id)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, id)): At<(Login, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let v = s
         .berth
         .registry()
-        .package_version(&p, &path_login(&owner)?, &name, version_id(&id)?)
+        .package_version(&p, &owner, &name, version_id(&id)?)
         .await?;
     Ok(Json(render_version(&s, &owner, &name, &v)))
 }
 
 pub async fn delete_version(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, id)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, id)): At<(Login, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
         .registry()
-        .delete_package_version(&p, &path_login(&owner)?, &name, version_id(&id)?)
+        .delete_package_version(&p, &owner, &name, version_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn restore_version(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, id)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, id)): At<(Login, String, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
         .registry()
-        .restore_package_version(&p, &path_login(&owner)?, &name, version_id(&id)?)
+        .restore_package_version(&p, &owner, &name, version_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn delete_for_user(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete_for_user(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<StatusCode> {
     let login = s.berth.authz().check(&p, Access::User).await?.login.clone();
     s.berth
         .registry()
@@ -544,13 +522,12 @@ pub async fn delete_for_user(
 }
 
 pub async fn delete_for_account(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, name)): At<(Login, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
         .registry()
-        .delete_container_package(&p, &path_login(&owner)?, &name)
+        .delete_container_package(&p, &owner, &name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -561,25 +538,16 @@ pub struct OrgPackageSettings {
 }
 
 /// `GET /orgs/{org}/settings/packages`.
-pub async fn org_settings(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let on = s
-        .berth
-        .registry()
-        .org_package_settings(&p, &path_login(&org)?)
-        .await?;
+pub async fn org_settings(Call(s, p): Call, At(org): At<Login>) -> ApiResult<Json<Value>> {
+    let on = s.berth.registry().org_package_settings(&p, &org).await?;
     Ok(Json(json!({ "auto_inherit_access": on })))
 }
 
 /// `PATCH /orgs/{org}/settings/packages` `{auto_inherit_access}`: whether a repository token's
 /// first publish makes the package inherit the repository's access.
 pub async fn set_org_settings(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(org): Path<String>,
+    Call(s, p): Call,
+    At(org): At<Login>,
     Body(body): Body<OrgPackageSettings>,
 ) -> ApiResult<Json<Value>> {
     let on = body.auto_inherit_access.ok_or_else(|| {
@@ -593,7 +561,7 @@ pub async fn set_org_settings(
     let on = s
         .berth
         .registry()
-        .set_org_package_settings(&p, &path_login(&org)?, on)
+        .set_org_package_settings(&p, &org, on)
         .await?;
     Ok(Json(json!({ "auto_inherit_access": on })))
 }

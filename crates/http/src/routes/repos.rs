@@ -1,19 +1,20 @@
 //! `/repos/{owner}/{repo}`, repository creation and collaborators.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
+use berth_domain::Login;
 use berth_domain::{Permission, RepoName, Visibility};
 use berth_service::repos::{NewRepo, RepoChange, RepoView};
 use berth_store::Listing;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{Body, nullable, path_login, path_repo};
+use crate::wire::{At, Body, nullable};
 use crate::{AppState, render};
 
 /// One page of repositories as a GitHub list response.
@@ -27,11 +28,9 @@ pub(super) fn page(s: &AppState, paging: &Paging, listing: Listing<RepoView>) ->
 }
 
 pub async fn get(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, name)): At<(Login, RepoName)>,
 ) -> ApiResult<Json<Value>> {
-    let (owner, name) = path_repo(&owner, &name)?;
     let view = s
         .berth
         .authz()
@@ -41,11 +40,7 @@ pub async fn get(
 }
 
 /// `GET /repositories/{id}`: a repository by its id, under the same check.
-pub async fn get_by_id(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+pub async fn get_by_id(Call(s, p): Call, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let view = s
         .berth
         .authz()
@@ -106,12 +101,10 @@ fn parse_visibility(word: &str) -> Result<Visibility, ApiError> {
 }
 
 pub async fn update(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, name)): At<(Login, RepoName)>,
     Body(body): Body<EditRepo>,
 ) -> ApiResult<Json<Value>> {
-    let (owner, name) = path_repo(&owner, &name)?;
     let view = s
         .berth
         .accounts()
@@ -121,11 +114,9 @@ pub async fn update(
 }
 
 pub async fn delete(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, name)): At<(Login, RepoName)>,
 ) -> ApiResult<StatusCode> {
-    let (owner, name) = path_repo(&owner, &name)?;
     s.berth.accounts().delete_repo(&p, &owner, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -162,8 +153,7 @@ impl CreateRepo {
 }
 
 pub async fn create_for_user(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Body(body): Body<CreateRepo>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let view = s
@@ -175,12 +165,10 @@ pub async fn create_for_user(
 }
 
 pub async fn create_for_org(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(org): Path<String>,
+    Call(s, p): Call,
+    At(org): At<Login>,
     Body(body): Body<CreateRepo>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let org = path_login(&org)?;
     let view = s
         .berth
         .accounts()
@@ -190,12 +178,10 @@ pub async fn create_for_org(
 }
 
 pub async fn collaborators(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, name)): At<(Login, RepoName)>,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let (owner, name) = path_repo(&owner, &name)?;
     let listing = s
         .berth
         .accounts()
@@ -217,12 +203,10 @@ pub struct CollaboratorBody {
 /// Adds the collaborator at once (Berth has no invitations) and answers 204, as GitHub does for
 /// an existing collaborator.
 pub async fn add_collaborator(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, login)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, login)): At<(Login, RepoName, Login)>,
     Body(body): Body<CollaboratorBody>,
 ) -> ApiResult<StatusCode> {
-    let (owner, name) = path_repo(&owner, &name)?;
     let word = body.permission.as_deref().unwrap_or("push");
     let permission = Permission::parse(word).ok_or_else(|| {
         ApiError::invalid(
@@ -234,20 +218,18 @@ pub async fn add_collaborator(
     })?;
     s.berth
         .accounts()
-        .set_collaborator(&p, &owner, &name, &path_login(&login)?, permission)
+        .set_collaborator(&p, &owner, &name, &login, permission)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn remove_collaborator(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name, login)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((owner, name, login)): At<(Login, RepoName, Login)>,
 ) -> ApiResult<StatusCode> {
-    let (owner, name) = path_repo(&owner, &name)?;
     s.berth
         .accounts()
-        .remove_collaborator(&p, &owner, &name, &path_login(&login)?)
+        .remove_collaborator(&p, &owner, &name, &login)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -17,10 +17,10 @@ use berth_store::{Listing, PutSecret};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{Body, path_login, path_repo};
+use crate::wire::{At, Body, path_login, path_repo};
 use crate::{AppState, render};
 
 /// The level a secrets path names, and the secret and repository it names, if any.
@@ -99,11 +99,7 @@ fn render_secret(s: &AppState, path: &SecretPath, m: &SecretMeta) -> Value {
     v
 }
 
-pub async fn public_key(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    path: SecretPath,
-) -> ApiResult<Json<Value>> {
+pub async fn public_key(Call(s, p): Call, path: SecretPath) -> ApiResult<Json<Value>> {
     let key = s
         .berth
         .secrets()
@@ -112,12 +108,7 @@ pub async fn public_key(
     Ok(Json(json!({ "key_id": key.key_id, "key": key.key })))
 }
 
-pub async fn list(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    path: SecretPath,
-    paging: Paging,
-) -> ApiResult<Response> {
+pub async fn list(Call(s, p): Call, path: SecretPath, paging: Paging) -> ApiResult<Response> {
     let all = s.berth.secrets().list_secrets(&p, path.owner()).await?;
     let page = Listing::page(all, paging.window());
     let items = page
@@ -128,11 +119,7 @@ pub async fn list(
     Ok(paging.respond_counted::<Value>(&s, "secrets", items, page.total))
 }
 
-pub async fn get(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    path: SecretPath,
-) -> ApiResult<Json<Value>> {
+pub async fn get(Call(s, p): Call, path: SecretPath) -> ApiResult<Json<Value>> {
     let m = s
         .berth
         .secrets()
@@ -173,8 +160,7 @@ pub struct PutBody {
 }
 
 pub async fn put(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     path: SecretPath,
     Body(body): Body<PutBody>,
 ) -> ApiResult<Response> {
@@ -205,11 +191,7 @@ pub async fn put(
     }
 }
 
-pub async fn delete(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    path: SecretPath,
-) -> ApiResult<StatusCode> {
+pub async fn delete(Call(s, p): Call, path: SecretPath) -> ApiResult<StatusCode> {
     s.berth
         .secrets()
         .delete_secret(&p, path.owner(), path.name())
@@ -218,8 +200,7 @@ pub async fn delete(
 }
 
 pub async fn repositories(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     path: SecretPath,
     paging: Paging,
 ) -> ApiResult<Response> {
@@ -243,8 +224,7 @@ pub struct SelectionBody {
 }
 
 pub async fn set_repositories(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     path: SecretPath,
     Body(body): Body<SelectionBody>,
 ) -> ApiResult<StatusCode> {
@@ -281,31 +261,21 @@ async fn select(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn add_repository(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    path: SecretPath,
-) -> ApiResult<StatusCode> {
+pub async fn add_repository(Call(s, p): Call, path: SecretPath) -> ApiResult<StatusCode> {
     select(&s, &p, &path, true).await
 }
 
-pub async fn remove_repository(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    path: SecretPath,
-) -> ApiResult<StatusCode> {
+pub async fn remove_repository(Call(s, p): Call, path: SecretPath) -> ApiResult<StatusCode> {
     select(&s, &p, &path, false).await
 }
 
 /// `GET /repos/{owner}/{repo}/codespaces/environment-secrets`: which secrets an environment of
 /// the repository started by the caller would get, and from which level; never their values.
 pub async fn preview(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, repo)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, repo)): At<(Login, RepoName)>,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let (owner, repo) = path_repo(&owner, &repo)?;
     let names = s
         .berth
         .secrets()
@@ -315,20 +285,13 @@ pub async fn preview(
     Ok(paging.respond_counted(&s, "secrets", page.items, page.total))
 }
 
-pub async fn rotate_master_key(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-) -> ApiResult<Json<Value>> {
+pub async fn rotate_master_key(Call(s, p): Call) -> ApiResult<Json<Value>> {
     let report = s.berth.secrets().rotate_master_key(&p).await?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
 /// `GET /admin/secrets/audit`: newest first, paged like every list.
-pub async fn audit(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    paging: Paging,
-) -> ApiResult<Response> {
+pub async fn audit(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
     let page = s.berth.secrets().secret_audit(&p, paging.window()).await?;
     let items = page
         .items

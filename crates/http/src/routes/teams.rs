@@ -1,18 +1,19 @@
 //! `/orgs/{org}/teams`: an organization's teams and their memberships, in GitHub's shapes.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
+use berth_domain::Login;
 use berth_domain::teams::{TeamPrivacy, TeamRole};
 use berth_service::teams::{NewTeam, TeamChanges};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{Body, nullable, path_login};
+use crate::wire::{At, Body, nullable};
 use crate::{AppState, render};
 
 fn privacy(word: &str) -> ApiResult<TeamPrivacy> {
@@ -37,16 +38,11 @@ fn role(word: &str) -> ApiResult<TeamRole> {
     })
 }
 
-pub async fn list(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(org): Path<String>,
-    paging: Paging,
-) -> ApiResult<Response> {
+pub async fn list(Call(s, p): Call, At(org): At<Login>, paging: Paging) -> ApiResult<Response> {
     let (org, listing) = s
         .berth
         .accounts()
-        .list_teams(&p, &path_login(&org)?, paging.window())
+        .list_teams(&p, &org, paging.window())
         .await?;
     let items: Vec<Value> = listing
         .items
@@ -67,12 +63,10 @@ pub struct CreateBody {
 }
 
 pub async fn create(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(org): Path<String>,
+    Call(s, p): Call,
+    At(org): At<Login>,
     Body(body): Body<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let org = path_login(&org)?;
     let maintainers = body
         .maintainers
         .iter()
@@ -91,12 +85,8 @@ pub async fn create(
     ))
 }
 
-pub async fn get(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, slug)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    let (org, team) = s.berth.authz().team(&p, &path_login(&org)?, &slug).await?;
+pub async fn get(Call(s, p): Call, At((org, slug)): At<(Login, String)>) -> ApiResult<Json<Value>> {
+    let (org, team) = s.berth.authz().team(&p, &org, &slug).await?;
     Ok(Json(render::team(&s.base_url, &org, &team)))
 }
 
@@ -110,9 +100,8 @@ pub struct UpdateBody {
 }
 
 pub async fn update(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, slug)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((org, slug)): At<(Login, String)>,
     Body(body): Body<UpdateBody>,
 ) -> ApiResult<Json<Value>> {
     let changes = TeamChanges {
@@ -123,20 +112,16 @@ pub async fn update(
     let (org, team) = s
         .berth
         .accounts()
-        .update_team(&p, &path_login(&org)?, &slug, changes)
+        .update_team(&p, &org, &slug, changes)
         .await?;
     Ok(Json(render::team(&s.base_url, &org, &team)))
 }
 
 pub async fn delete(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, slug)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((org, slug)): At<(Login, String)>,
 ) -> ApiResult<StatusCode> {
-    s.berth
-        .accounts()
-        .delete_team(&p, &path_login(&org)?, &slug)
-        .await?;
+    s.berth.accounts().delete_team(&p, &org, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -147,9 +132,8 @@ pub struct MembersQuery {
 
 /// `GET /orgs/{org}/teams/{team_slug}/members[?role=all|member|maintainer]`.
 pub async fn members(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, slug)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((org, slug)): At<(Login, String)>,
     Query(q): Query<MembersQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
@@ -160,7 +144,7 @@ pub async fn members(
     let all: Vec<Value> = s
         .berth
         .accounts()
-        .team_members(&p, &path_login(&org)?, &slug)
+        .team_members(&p, &org, &slug)
         .await?
         .iter()
         .filter(|(_, r)| wanted.is_none_or(|w| w == *r))
@@ -170,7 +154,7 @@ pub async fn members(
     Ok(paging.respond(&s, page.items, page.total))
 }
 
-fn membership(s: &AppState, org: &str, slug: &str, login: &str, role: TeamRole) -> Value {
+fn membership(s: &AppState, org: &Login, slug: &str, login: &Login, role: TeamRole) -> Value {
     json!({
         "url": format!("{}/api/v3/orgs/{org}/teams/{slug}/memberships/{login}", s.base_url),
         "role": role.as_str(),
@@ -179,14 +163,13 @@ fn membership(s: &AppState, org: &str, slug: &str, login: &str, role: TeamRole) 
 }
 
 pub async fn get_membership(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, slug, login)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((org, slug, login)): At<(Login, String, Login)>,
 ) -> ApiResult<Json<Value>> {
     let role = s
         .berth
         .accounts()
-        .team_membership(&p, &path_login(&org)?, &slug, &path_login(&login)?)
+        .team_membership(&p, &org, &slug, &login)
         .await?;
     Ok(Json(membership(&s, &org, &slug, &login, role)))
 }
@@ -198,27 +181,25 @@ pub struct MembershipBody {
 
 /// `PUT …/memberships/{username}` `{role?}` (default `member`).
 pub async fn set_membership(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, slug, login)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((org, slug, login)): At<(Login, String, Login)>,
     Body(body): Body<MembershipBody>,
 ) -> ApiResult<Json<Value>> {
     let role = role(body.role.as_deref().unwrap_or("member"))?;
     s.berth
         .accounts()
-        .set_team_membership(&p, &path_login(&org)?, &slug, &path_login(&login)?, role)
+        .set_team_membership(&p, &org, &slug, &login, role)
         .await?;
     Ok(Json(membership(&s, &org, &slug, &login, role)))
 }
 
 pub async fn remove_membership(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((org, slug, login)): Path<(String, String, String)>,
+    Call(s, p): Call,
+    At((org, slug, login)): At<(Login, String, Login)>,
 ) -> ApiResult<StatusCode> {
     s.berth
         .accounts()
-        .remove_team_membership(&p, &path_login(&org)?, &slug, &path_login(&login)?)
+        .remove_team_membership(&p, &org, &slug, &login)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

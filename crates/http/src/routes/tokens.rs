@@ -1,9 +1,11 @@
 //! `/user/tokens` (the caller's personal tokens) and `/repos/{o}/{r}/tokens` (repository tokens).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
+use berth_domain::Login;
+use berth_domain::RepoName;
 use berth_domain::Scopes;
 use berth_service::tokens::TokenRequest;
 use berth_store::Listing;
@@ -11,11 +13,11 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{Body, body_time, path_repo};
-use crate::{AppState, render};
+use crate::render;
+use crate::wire::{At, Body, body_time};
 
 /// The body of every token-creating call.
 #[derive(Deserialize)]
@@ -46,8 +48,7 @@ impl TokenBody {
 }
 
 pub async fn create(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    Call(s, p): Call,
     Body(body): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let minted = s
@@ -65,11 +66,7 @@ pub async fn create(
     ))
 }
 
-pub async fn list(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    paging: Paging,
-) -> ApiResult<Response> {
+pub async fn list(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
     let tokens = s.berth.accounts().list_personal_tokens(&p).await?;
     let page = Listing::page(tokens, paging.window());
     let items: Vec<Value> = page
@@ -80,23 +77,17 @@ pub async fn list(
     Ok(paging.respond(&s, items, page.total))
 }
 
-pub async fn revoke(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn revoke(Call(s, p): Call, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = id.parse().map_err(|_| ApiError::not_found())?;
     s.berth.accounts().revoke_personal_token(&p, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn create_for_repo(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    Call(s, p): Call,
+    At((owner, name)): At<(Login, RepoName)>,
     Body(body): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (owner, name) = path_repo(&owner, &name)?;
     let minted = s
         .berth
         .accounts()

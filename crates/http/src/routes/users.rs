@@ -1,15 +1,16 @@
 //! `/user`, `/users/{login}`: accounts and their repositories.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
+use berth_domain::Login;
 use berth_service::Access;
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::auth::{Call, Caller};
 use crate::error::ApiResult;
 use crate::paging::Paging;
-use crate::wire::path_login;
+use crate::wire::At;
 use crate::{AppState, render};
 
 pub async fn me(State(s): State<AppState>, Caller(p): Caller) -> ApiResult<Json<Value>> {
@@ -17,16 +18,12 @@ pub async fn me(State(s): State<AppState>, Caller(p): Caller) -> ApiResult<Json<
     Ok(Json(render::account(&s.base_url, user)))
 }
 
-pub async fn get(State(s): State<AppState>, Path(login): Path<String>) -> ApiResult<Json<Value>> {
-    let account = s.berth.authz().account(&path_login(&login)?).await?;
+pub async fn get(State(s): State<AppState>, At(login): At<Login>) -> ApiResult<Json<Value>> {
+    let account = s.berth.authz().account(&login).await?;
     Ok(Json(render::account(&s.base_url, &account)))
 }
 
-pub async fn my_repos(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    paging: Paging,
-) -> ApiResult<Response> {
+pub async fn my_repos(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
     let listing = s
         .berth
         .accounts()
@@ -35,16 +32,11 @@ pub async fn my_repos(
     Ok(super::repos::page(&s, &paging, listing))
 }
 
-pub async fn repos(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(login): Path<String>,
-    paging: Paging,
-) -> ApiResult<Response> {
+pub async fn repos(Call(s, p): Call, At(login): At<Login>, paging: Paging) -> ApiResult<Response> {
     let listing = s
         .berth
         .accounts()
-        .list_owner_repos(&p, &path_login(&login)?, paging.window())
+        .list_owner_repos(&p, &login, paging.window())
         .await?;
     Ok(super::repos::page(&s, &paging, listing))
 }
