@@ -42,14 +42,7 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
             settle(c, as_json, &name, 0).await
         }
         CodespaceCommand::Machines { repo } => {
-            let v = c
-                .call(
-                    Method::GET,
-                    &format!("/repos/{repo}/codespaces/machines"),
-                    None,
-                )
-                .await?
-                .unwrap_or_default();
+            let v = c.get(&format!("/repos/{repo}/codespaces/machines")).await?;
             if as_json {
                 output::json(&v);
                 return Ok(());

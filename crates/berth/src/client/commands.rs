@@ -29,10 +29,7 @@ pub async fn login(server: &str) -> anyhow::Result<()> {
         );
     }
     let client = Client::new(server, Some(SecretString::from(token.clone())))?;
-    let me = client
-        .call(Method::GET, "/user", None)
-        .await?
-        .unwrap_or_default();
+    let me = client.get("/user").await?;
     let path = config::save(&config::Saved {
         server: server.trim_end_matches('/').to_owned(),
         token,
@@ -57,19 +54,6 @@ fn show(as_json: bool, value: &Value, header: &[&str], row: Vec<String>) {
         output::json(value);
     } else {
         output::table(header, &[row]);
-    }
-}
-
-fn show_many(
-    as_json: bool,
-    values: &[Value],
-    header: &[&str],
-    row: impl Fn(&Value) -> Vec<String>,
-) {
-    if as_json {
-        output::json(&Value::Array(values.to_vec()));
-    } else {
-        output::table(header, &values.iter().map(row).collect::<Vec<_>>());
     }
 }
 
@@ -117,29 +101,22 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
     match command {
         Command::User(UserCommand::Create { login }) => {
             let v = c
-                .call(
-                    Method::POST,
-                    "/admin/users",
-                    Some(json!({ "login": login })),
-                )
-                .await?
-                .unwrap_or_default();
+                .post("/admin/users", Some(json!({ "login": login })))
+                .await?;
             show(as_json, &v, ACCOUNT_HEADER, account_row(&v));
         }
         Command::User(UserCommand::Show { login }) => {
             let path = login.map_or_else(|| "/user".to_owned(), |l| format!("/users/{l}"));
-            let v = c.call(Method::GET, &path, None).await?.unwrap_or_default();
+            let v = c.get(&path).await?;
             show(as_json, &v, ACCOUNT_HEADER, account_row(&v));
         }
         Command::Org(OrgCommand::Create { login, admin }) => {
             let v = c
-                .call(
-                    Method::POST,
+                .post(
                     "/admin/organizations",
                     Some(json!({ "login": login, "admin": admin })),
                 )
-                .await?
-                .unwrap_or_default();
+                .await?;
             show(as_json, &v, ACCOUNT_HEADER, account_row(&v));
         }
         Command::Org(OrgCommand::Member(m)) => member(c, as_json, m).await?,
@@ -153,8 +130,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             upload_ttl,
         }) => {
             let v = c
-                .call(
-                    Method::POST,
+                .post(
                     "/admin/registry/collect",
                     Some(json!({
                         "version_retention_seconds": version_retention,
@@ -162,8 +138,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
                         "upload_ttl_seconds": upload_ttl,
                     })),
                 )
-                .await?
-                .unwrap_or_default();
+                .await?;
             let fields = [
                 "versions_purged",
                 "links_removed",
@@ -178,10 +153,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             show(as_json, &v, &header, row);
         }
         Command::Admin(AdminCommand::RotateMasterKey) => {
-            let v = c
-                .call(Method::POST, "/admin/secrets/rotate-master-key", None)
-                .await?
-                .unwrap_or_default();
+            let v = c.post("/admin/secrets/rotate-master-key", None).await?;
             let row = vec![
                 output::field(&v, &["master_key_id"]),
                 output::field(&v, &["generated"]),
@@ -199,7 +171,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             let items = c
                 .first_items("/admin/secrets/audit", usize::try_from(limit).unwrap_or(0))
                 .await?;
-            show_many(
+            output::many(
                 as_json,
                 &items,
                 &["AT", "ACTOR", "ACTION", "SCOPE", "SCOPE ID", "NAME"],
@@ -251,22 +223,12 @@ async fn team(c: &Client, as_json: bool, command: TeamCommand) -> anyhow::Result
             maintainers,
         } => {
             let v = c
-                .call(
-                    Method::POST,
-                    &format!("/orgs/{org}/teams"),
-                    Some(json!({ "name": name, "description": description, "privacy": privacy, "maintainers": maintainers })),
-                )
-                .await?
-                .unwrap_or_default();
+                .post(&format!("/orgs/{org}/teams"), Some(json!({ "name": name, "description": description, "privacy": privacy, "maintainers": maintainers }))).await?;
             show(as_json, &v, HEADER, row(&v));
         }
         TeamCommand::List { org } => {
             let teams = c.all_pages(&format!("/orgs/{org}/teams")).await?;
-            if as_json {
-                output::json(&Value::Array(teams));
-            } else {
-                output::table(HEADER, &teams.iter().map(row).collect::<Vec<_>>());
-            }
+            output::many(as_json, &teams, HEADER, row);
         }
         TeamCommand::Delete { org, slug } => {
             c.call(Method::DELETE, &format!("/orgs/{org}/teams/{slug}"), None)
@@ -282,13 +244,11 @@ async fn team(c: &Client, as_json: bool, command: TeamCommand) -> anyhow::Result
             role,
         }) => {
             let v = c
-                .call(
-                    Method::PUT,
+                .put(
                     &format!("/orgs/{org}/teams/{slug}/memberships/{login}"),
                     Some(json!({ "role": role })),
                 )
-                .await?
-                .unwrap_or_default();
+                .await?;
             show(
                 as_json,
                 &v,
@@ -345,13 +305,11 @@ async fn member(c: &Client, as_json: bool, command: MemberCommand) -> anyhow::Re
         MemberCommand::Add { org, login, role } => {
             let role = if role == "owner" { "admin" } else { "member" };
             let v = c
-                .call(
-                    Method::PUT,
+                .put(
                     &format!("/orgs/{org}/memberships/{login}"),
                     Some(json!({ "role": role })),
                 )
-                .await?
-                .unwrap_or_default();
+                .await?;
             let row = vec![
                 output::field(&v, &["organization", "login"]),
                 output::field(&v, &["user", "login"]),
@@ -412,10 +370,7 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
             description,
         } => {
             let (owner, name) = split_full_name(&full_name)?;
-            let me = c
-                .call(Method::GET, "/user", None)
-                .await?
-                .unwrap_or_default();
+            let me = c.get("/user").await?;
             let path = if me["login"]
                 .as_str()
                 .is_some_and(|l| l.eq_ignore_ascii_case(owner))
@@ -425,10 +380,7 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
                 format!("/orgs/{owner}/repos")
             };
             let body = json!({ "name": name, "visibility": visibility, "clone_url": clone_url, "description": description });
-            let v = c
-                .call(Method::POST, &path, Some(body))
-                .await?
-                .unwrap_or_default();
+            let v = c.post(&path, Some(body)).await?;
             show(as_json, &v, REPO_HEADER, repo_row(&v));
         }
         RepoCommand::Edit {
@@ -465,13 +417,8 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
                 ));
             }
             let v = c
-                .call(
-                    Method::PATCH,
-                    &format!("/repos/{owner}/{repo}"),
-                    Some(Value::Object(body)),
-                )
-                .await?
-                .unwrap_or_default();
+                .patch(&format!("/repos/{owner}/{repo}"), Value::Object(body))
+                .await?;
             show(as_json, &v, REPO_HEADER, repo_row(&v));
         }
         RepoCommand::Delete { full_name, yes } => {
@@ -491,17 +438,14 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
         }
         RepoCommand::Show { full_name } => {
             let (owner, name) = split_full_name(&full_name)?;
-            let v = c
-                .call(Method::GET, &format!("/repos/{owner}/{name}"), None)
-                .await?
-                .unwrap_or_default();
+            let v = c.get(&format!("/repos/{owner}/{name}")).await?;
             show(as_json, &v, REPO_HEADER, repo_row(&v));
         }
         RepoCommand::List { owner } => {
             let path =
                 owner.map_or_else(|| "/user/repos".to_owned(), |o| format!("/users/{o}/repos"));
             let repos = c.all_pages(&path).await?;
-            show_many(as_json, &repos, REPO_HEADER, repo_row);
+            output::many(as_json, &repos, REPO_HEADER, repo_row);
         }
         RepoCommand::Collaborator(CollaboratorCommand::Add {
             full_name,
@@ -536,7 +480,7 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
             let collaborators = c
                 .all_pages(&format!("/repos/{owner}/{name}/collaborators"))
                 .await?;
-            show_many(as_json, &collaborators, &["LOGIN", "PERMISSION"], |v| {
+            output::many(as_json, &collaborators, &["LOGIN", "PERMISSION"], |v| {
                 vec![
                     output::field(v, &["login"]),
                     output::field(v, &["role_name"]),
@@ -580,10 +524,7 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
                 (Some(login), None) => format!("/admin/users/{login}/authorizations"),
                 (None, None) => "/user/tokens".to_owned(),
             };
-            let v = c
-                .call(Method::POST, &path, Some(body))
-                .await?
-                .unwrap_or_default();
+            let v = c.post(&path, Some(body)).await?;
             if as_json {
                 output::json(&v);
             } else {
@@ -593,7 +534,7 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
         }
         TokenCommand::List => {
             let tokens = c.all_pages("/user/tokens").await?;
-            show_many(as_json, &tokens, TOKEN_HEADER, token_row);
+            output::many(as_json, &tokens, TOKEN_HEADER, token_row);
         }
         TokenCommand::Revoke { id } => {
             c.call(Method::DELETE, &format!("/user/tokens/{id}"), None)
@@ -645,25 +586,19 @@ async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::
                 |o| format!("/users/{o}/packages?package_type=container"),
             );
             let packages = c.all_pages(&path).await?;
-            show_many(as_json, &packages, PACKAGE_HEADER, package_row);
+            output::many(as_json, &packages, PACKAGE_HEADER, package_row);
         }
-        PackageCommand::Show { package } => show_one(
-            c.call(Method::GET, &package_path(&package)?, None)
-                .await?
-                .unwrap_or_default(),
-        ),
+        PackageCommand::Show { package } => show_one(c.get(&package_path(&package)?).await?),
         PackageCommand::Visibility {
             package,
             visibility,
         } => {
             show_one(
-                c.call(
-                    Method::PATCH,
+                c.patch(
                     &package_path(&package)?,
-                    Some(json!({ "visibility": visibility })),
+                    json!({ "visibility": visibility }),
                 )
-                .await?
-                .unwrap_or_default(),
+                .await?,
             );
         }
         PackageCommand::Link {
@@ -677,24 +612,20 @@ async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::
                 json!(repository)
             };
             show_one(
-                c.call(
-                    Method::PATCH,
+                c.patch(
                     &package_path(&package)?,
-                    Some(json!({ "repository": repository })),
+                    json!({ "repository": repository }),
                 )
-                .await?
-                .unwrap_or_default(),
+                .await?,
             );
         }
         PackageCommand::Inherit { package, state } => {
             show_one(
-                c.call(
-                    Method::PATCH,
+                c.patch(
                     &package_path(&package)?,
-                    Some(json!({ "inherit_access": state == "on" })),
+                    json!({ "inherit_access": state == "on" }),
                 )
-                .await?
-                .unwrap_or_default(),
+                .await?,
             );
         }
         PackageCommand::Grant {
@@ -747,13 +678,11 @@ async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::
                         body.insert("token_role".into(), json!(role));
                     }
                     let grant = c
-                        .call(
-                            Method::PUT,
+                        .put(
                             &format!("{base}/access/repositories/{o}/{r}"),
                             Some(Value::Object(body)),
                         )
-                        .await?
-                        .unwrap_or_default();
+                        .await?;
                     if as_json {
                         output::json(&grant);
                     } else {
@@ -806,13 +735,8 @@ async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::
         }
         PackageCommand::Access { package } => {
             let v = c
-                .call(
-                    Method::GET,
-                    &format!("{}/access", package_path(&package)?),
-                    None,
-                )
-                .await?
-                .unwrap_or_default();
+                .get(&format!("{}/access", package_path(&package)?))
+                .await?;
             if as_json {
                 output::json(&v);
             } else {

@@ -116,6 +116,38 @@ impl Client {
         Ok(self.send(method, &url, body).await?.0)
     }
 
+    /// `GET`: the answer (`null` when empty).
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .call(Method::GET, path, None)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// `POST` with `body`: the answer (`null` when empty).
+    pub async fn post(&self, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        Ok(self
+            .call(Method::POST, path, body)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// `PUT` with `body`: the answer (`null` when empty).
+    pub async fn put(&self, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        Ok(self
+            .call(Method::PUT, path, body)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// `PATCH` with `body`: the answer (`null` when empty).
+    pub async fn patch(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        Ok(self
+            .call(Method::PATCH, path, Some(body))
+            .await?
+            .unwrap_or_default())
+    }
+
     /// A call whose answer is read as it arrives (exec output, a followed log).
     pub async fn open(
         &self,
@@ -124,19 +156,7 @@ impl Client {
         body: Option<Value>,
     ) -> anyhow::Result<reqwest::Response> {
         let url = format!("{}/api/v3{path}", self.server);
-        let mut req = self.http.request(method, &url);
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token.expose_secret());
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.with_context(|| {
-            format!(
-                "cannot reach {} (is the server running, and is --server right?)",
-                self.server
-            )
-        })?;
+        let resp = self.dispatch(self.http.request(method, &url), body).await?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -145,28 +165,37 @@ impl Client {
         bail!("{}", describe(status, value.as_ref()))
     }
 
-    async fn send(
+    /// Sends `req` with the token and `body`; an error only when the server cannot be reached.
+    async fn dispatch(
         &self,
-        method: Method,
-        url: &str,
+        mut req: reqwest::RequestBuilder,
         body: Option<Value>,
-    ) -> anyhow::Result<(Option<Value>, Option<String>)> {
-        let mut req = self
-            .http
-            .request(method, url)
-            .header("accept", "application/vnd.github+json");
+    ) -> anyhow::Result<reqwest::Response> {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token.expose_secret());
         }
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req.send().await.with_context(|| {
+        req.send().await.with_context(|| {
             format!(
                 "cannot reach {} (is the server running, and is --server right?)",
                 self.server
             )
-        })?;
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(Option<Value>, Option<String>)> {
+        let req = self
+            .http
+            .request(method, url)
+            .header("accept", "application/vnd.github+json");
+        let resp = self.dispatch(req, body).await?;
         let status = resp.status();
         let next = resp
             .headers()

@@ -44,3 +44,12 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
         line(row.clone());
     }
 }
+
+/// Prints a listing: as a JSON array for scripts, else as a table of `row`s under `header`.
+pub fn many(as_json: bool, values: &[Value], header: &[&str], row: impl Fn(&Value) -> Vec<String>) {
+    if as_json {
+        json(&Value::Array(values.to_vec()));
+    } else {
+        table(header, &values.iter().map(row).collect::<Vec<_>>());
+    }
+}

@@ -9,7 +9,6 @@ use berth_domain::logins::RegistryHost;
 use berth_registry_client::check::{COMMAND_LINE, CheckReport, check as run_check};
 use berth_registry_client::ecr::EcrSwapper;
 use berth_registry_client::logins::{LoginSecret, RegistryLogin};
-use reqwest::Method;
 use serde_json::json;
 
 use super::http::Client;
@@ -40,10 +39,7 @@ pub async fn check(
             });
             let me = match own {
                 Some(b) => {
-                    let me = b
-                        .call(Method::GET, "/user", None)
-                        .await?
-                        .unwrap_or_default();
+                    let me = b.get("/user").await?;
                     let token = b.token().cloned().expect("filtered on a token");
                     Some((output::field(&me, &["login"]), token))
                 }
@@ -55,13 +51,11 @@ pub async fn check(
             let client = Client::from_env(server)?;
             let body = json!({ "repository": args.repository });
             let v = client
-                .call(
-                    Method::POST,
+                .post(
                     &format!("/repos/{repo}/codespaces/registry-check"),
                     Some(body),
                 )
-                .await?
-                .unwrap_or_default();
+                .await?;
             let problems = serde_json::from_value(v["problems"].clone()).unwrap_or_default();
             let reports = serde_json::from_value(v["logins"].clone())
                 .context("the server's answer has no logins")?;

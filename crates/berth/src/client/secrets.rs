@@ -59,10 +59,7 @@ async fn repo_ids(
 
 /// Seals `value` to the scope's current public key: `(encrypted_value, key_id)`.
 async fn seal(c: &Client, base: &str, value: &[u8]) -> anyhow::Result<(String, String)> {
-    let key = c
-        .call(Method::GET, &format!("{base}/public-key"), None)
-        .await?
-        .unwrap_or_default();
+    let key = c.get(&format!("{base}/public-key")).await?;
     let (Some(key_id), Some(public)) = (key["key_id"].as_str(), key["key"].as_str()) else {
         bail!("the server answered a public key without key_id and key");
     };
@@ -136,21 +133,14 @@ pub async fn run(c: &Client, as_json: bool, command: SecretCommand) -> anyhow::R
             warn_if_unselected(c, &scope, &base, &upper).await?;
         }
         SecretCommand::List { scope } => {
-            let v = c
-                .call(
-                    Method::GET,
-                    &format!("{}?per_page=100", base(&scope)?),
-                    None,
-                )
-                .await?
-                .unwrap_or_default();
+            let v = c.get(&format!("{}?per_page=100", base(&scope)?)).await?;
             let items = v["secrets"].as_array().cloned().unwrap_or_default();
-            if as_json {
-                output::json(&Value::Array(items));
-            } else {
-                let rows: Vec<_> = items.iter().map(secret_row).collect();
-                output::table(&["NAME", "UPDATED", "VISIBILITY"], &rows);
-            }
+            output::many(
+                as_json,
+                &items,
+                &["NAME", "UPDATED", "VISIBILITY"],
+                secret_row,
+            );
         }
         SecretCommand::Delete { name, scope } => {
             c.call(Method::DELETE, &format!("{}/{name}", base(&scope)?), None)
@@ -169,15 +159,9 @@ pub async fn run(c: &Client, as_json: bool, command: SecretCommand) -> anyhow::R
                     "secrets",
                 )
                 .await?;
-            if as_json {
-                output::json(&Value::Array(items));
-            } else {
-                let rows: Vec<_> = items
-                    .iter()
-                    .map(|s| vec![output::field(s, &["name"]), output::field(s, &["source"])])
-                    .collect();
-                output::table(&["NAME", "FROM"], &rows);
-            }
+            output::many(as_json, &items, &["NAME", "FROM"], |s| {
+                vec![output::field(s, &["name"]), output::field(s, &["source"])]
+            });
         }
         SecretCommand::Repos(r) => repos(c, as_json, r).await?,
     }
@@ -197,20 +181,11 @@ async fn repos(c: &Client, as_json: bool, command: SecretReposCommand) -> anyhow
     let path = format!("{}/{name}/repositories", base(scope)?);
     match &command {
         SecretReposCommand::List { .. } => {
-            let v = c
-                .call(Method::GET, &format!("{path}?per_page=100"), None)
-                .await?
-                .unwrap_or_default();
+            let v = c.get(&format!("{path}?per_page=100")).await?;
             let items = v["repositories"].as_array().cloned().unwrap_or_default();
-            if as_json {
-                output::json(&Value::Array(items));
-            } else {
-                let rows: Vec<_> = items
-                    .iter()
-                    .map(|r| vec![output::field(r, &["full_name"]), output::field(r, &["id"])])
-                    .collect();
-                output::table(&["REPOSITORY", "ID"], &rows);
-            }
+            output::many(as_json, &items, &["REPOSITORY", "ID"], |r| {
+                vec![output::field(r, &["full_name"]), output::field(r, &["id"])]
+            });
         }
         SecretReposCommand::Set { repos, .. } => {
             let ids = repo_ids(c, scope, repos).await?;
@@ -268,10 +243,7 @@ async fn warn_if_unselected(
     if scope.repo.is_some() {
         return Ok(());
     }
-    let secret = c
-        .call(Method::GET, &format!("{base}/{name}"), None)
-        .await?
-        .unwrap_or_default();
+    let secret = c.get(&format!("{base}/{name}")).await?;
     if scope.org.is_some() && secret["visibility"] != "selected" {
         return Ok(());
     }
