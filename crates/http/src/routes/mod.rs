@@ -43,24 +43,10 @@ fn routes() -> Router<AppState> {
                 .delete(packages::delete_for_user),
         )
         .route(
-            "/orgs/{org}/packages/container/{name}",
-            get(packages::get_for_account)
-                .patch(packages::update_for_org)
-                .delete(packages::delete_for_account),
-        )
-        .route(
-            "/users/{login}/packages/container/{name}",
-            get(packages::get_for_account)
-                .patch(packages::update_for_org)
-                .delete(packages::delete_for_account),
-        )
-        .route(
             "/orgs/{org}/settings/packages",
             get(packages::org_settings).patch(packages::set_org_settings),
         )
         .route("/user/packages", get(packages::list_for_user))
-        .route("/users/{login}/packages", get(packages::list_for_account))
-        .route("/orgs/{org}/packages", get(packages::list_for_account))
         .route("/users/{login}", get(users::get))
         .route("/users/{login}/repos", get(users::repos))
         .route("/orgs/{org}", get(orgs::get))
@@ -166,12 +152,22 @@ fn routes() -> Router<AppState> {
         )
 }
 
-/// Package settings, grants and versions, under both owner forms (`/users/{login}` and
-/// `/orgs/{org}`), one handler each.
+/// Packages with their settings, grants and versions, under both owner forms (`/users/{login}`
+/// and `/orgs/{org}`), one handler each.
 fn package_routes(mut r: Router<AppState>) -> Router<AppState> {
     for owner in ["/users/{login}", "/orgs/{org}"] {
         let base = format!("{owner}/packages/container/{{name}}");
         r = r
+            .route(
+                &format!("{owner}/packages"),
+                get(packages::list_for_account),
+            )
+            .route(
+                &base,
+                get(packages::get_for_account)
+                    .patch(packages::update_for_org)
+                    .delete(packages::delete_for_account),
+            )
             .route(&format!("{base}/access"), get(packages::access))
             .route(
                 &format!("{base}/access/users/{{user}}"),
