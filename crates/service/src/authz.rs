@@ -257,6 +257,15 @@ impl Authz {
             .ok_or(ServiceError::NotFound)
     }
 
+    /// A user by login; an organization's login is `NotFound` here.
+    pub async fn user(&self, login: &Login) -> Result<Account> {
+        let account = self.account(login).await?;
+        if account.kind != AccountKind::User {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(account)
+    }
+
     /// An organization by login; a user's login is `NotFound` here.
     pub async fn organization(&self, login: &Login) -> Result<Account> {
         let account = self.account(login).await?;

@@ -284,11 +284,7 @@ impl Accounts {
         let target = match for_login {
             Some(login) => {
                 self.authz.check(p, Access::SiteAdmin).await?;
-                let account = self
-                    .store
-                    .account_by_login(login)
-                    .await?
-                    .ok_or(ServiceError::NotFound)?;
+                let account = self.authz.account(login).await?;
                 if account.kind != berth_domain::AccountKind::User {
                     return Err(ServiceError::invalid(
                         "Token",

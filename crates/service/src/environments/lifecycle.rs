@@ -6,6 +6,9 @@ use berth_runtime::{ExecSpec, Output};
 
 use berth_domain::Scope;
 use berth_domain::codespace::CodespaceState;
+use berth_domain::codespace::CodespaceState::{
+    Available, Deleted, Failed, Queued, Shutdown, ShuttingDown,
+};
 use berth_store::{Listing, Window};
 
 use super::remove_dir;
@@ -42,16 +45,8 @@ impl Environments {
             // Available, or on its way: nothing to do.
             return Ok(view);
         }
-        let envs = self.state()?.clone();
-        let moved = self
-            .transition(
-                &envs,
-                name,
-                &[CodespaceState::Shutdown, CodespaceState::Failed],
-                CodespaceState::Queued,
-                None,
-            )
-            .await?;
+        self.state()?;
+        let moved = self.transition(name, &[Shutdown, Failed], Queued).await?;
         if moved {
             tracing::info!(codespace = %name, "starting an environment");
             self.spawn_start(name.to_owned(), Verb::Start);
@@ -84,13 +79,7 @@ impl Environments {
         let lock = envs.lock(name);
         let _held = lock.lock().await;
         let moved = self
-            .transition(
-                &envs,
-                name,
-                &[CodespaceState::Available, CodespaceState::Failed],
-                CodespaceState::ShuttingDown,
-                None,
-            )
+            .transition(name, &[Available, Failed], ShuttingDown)
             .await?;
         if !moved {
             // Something else (a start) got there first.
@@ -115,27 +104,13 @@ impl Environments {
             Ok(()) => {
                 log.line("stopped; the workspace and the environment's changes are kept");
                 tracing::info!(codespace = %name, "stopped an environment");
-                self.transition(
-                    &envs,
-                    name,
-                    &[CodespaceState::ShuttingDown],
-                    CodespaceState::Shutdown,
-                    None,
-                )
-                .await?;
+                self.transition(name, &[ShuttingDown], Shutdown).await?;
             }
             Err(e) => {
                 let reason = format!("could not stop: {e}");
                 log.line(&reason);
                 tracing::warn!(codespace = %name, error = %e, "an environment could not be stopped");
-                self.transition(
-                    &envs,
-                    name,
-                    &[CodespaceState::ShuttingDown],
-                    CodespaceState::Failed,
-                    Some(&reason),
-                )
-                .await?;
+                self.mark_failed(name, &[ShuttingDown], &reason).await?;
             }
         }
         self.codespace_for(p, name).await
@@ -158,9 +133,7 @@ impl Environments {
             CodespaceState::Shutdown,
             CodespaceState::Failed,
         ];
-        let moved = self
-            .transition(&envs, name, &settled, CodespaceState::Deleted, None)
-            .await?;
+        let moved = self.transition(name, &settled, Deleted).await?;
         if !moved {
             return Err(ServiceError::Conflict(format!(
                 "codespace {name} changed state meanwhile; look again and retry"
@@ -182,14 +155,7 @@ impl Environments {
         if let Err(e) = removed {
             // Visible again, so that it can be deleted again.
             let reason = format!("{e}; delete the codespace again");
-            self.transition(
-                &envs,
-                name,
-                &[CodespaceState::Deleted],
-                CodespaceState::Failed,
-                Some(&reason),
-            )
-            .await?;
+            self.mark_failed(name, &[Deleted], &reason).await?;
             return Err(e);
         }
         self.store.delete_codespace(name).await?;

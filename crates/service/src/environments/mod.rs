@@ -262,11 +262,25 @@ pub struct NewEnvironment {
 }
 
 impl Environments {
-    /// Moves `name` from one of the states `from` to `to` (`reason`: why it is `Failed`), and
-    /// tells the followers of its log; `false` when it was in none of `from`.
+    /// Moves `name` from one of the states `from` to `to`, and tells the followers of its log;
+    /// `false` when it was in none of `from`.
     async fn transition(
         &self,
-        envs: &State,
+        name: &str,
+        from: &[CodespaceState],
+        to: CodespaceState,
+    ) -> Result<bool> {
+        self.set_state(name, from, to, None).await
+    }
+
+    /// Moves `name` from one of the states `from` to `Failed`, saying why.
+    async fn mark_failed(&self, name: &str, from: &[CodespaceState], reason: &str) -> Result<bool> {
+        self.set_state(name, from, CodespaceState::Failed, Some(reason))
+            .await
+    }
+
+    async fn set_state(
+        &self,
         name: &str,
         from: &[CodespaceState],
         to: CodespaceState,
@@ -276,7 +290,9 @@ impl Environments {
             .store
             .set_codespace_state(name, from, to, reason, self.now())
             .await?;
-        envs.notify(name);
+        if let Some(state) = &self.state {
+            state.notify(name);
+        }
         Ok(moved)
     }
 

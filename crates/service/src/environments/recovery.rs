@@ -3,6 +3,7 @@
 //! fresh and Berth served inside their networks again.
 
 use berth_domain::codespace::CodespaceState;
+use berth_domain::codespace::CodespaceState::{Available, Shutdown};
 
 use super::{CodespaceView, Environments, State, start};
 use crate::{Result, ServiceError};
@@ -22,12 +23,10 @@ impl Environments {
             CodespaceState::ShuttingDown,
         ];
         for record in self.store.codespaces_in_states(&busy).await? {
-            self.transition(
-                &envs,
+            self.mark_failed(
                 &record.name,
                 &busy,
-                CodespaceState::Failed,
-                Some("interrupted by a restart of the server; start it again"),
+                "interrupted by a restart of the server; start it again",
             )
             .await?;
         }
@@ -49,14 +48,8 @@ impl Environments {
                     tracing::warn!(codespace = %view.record.name, error = %e, "cannot serve Berth inside the environment again");
                 }
             } else {
-                self.transition(
-                    &envs,
-                    &view.record.name,
-                    &[CodespaceState::Available],
-                    CodespaceState::Shutdown,
-                    None,
-                )
-                .await?;
+                self.transition(&view.record.name, &[Available], Shutdown)
+                    .await?;
             }
         }
         Ok(())

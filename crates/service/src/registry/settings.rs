@@ -2,7 +2,7 @@
 //! grants to users and to repositories.
 
 use berth_domain::package::{PackageAction, authorize};
-use berth_domain::{AccountKind, Login, Permission, RepoName};
+use berth_domain::{Login, Permission, RepoName};
 use berth_store::{Account, Package, PackageKind, PackageSource, RepoGrant};
 
 use super::Registry;
@@ -61,11 +61,7 @@ impl Registry {
         name: &str,
         action: PackageAction,
     ) -> Result<(Account, Package)> {
-        let account = self
-            .store
-            .account_by_login(owner)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let account = self.authz.account(owner).await?;
         let package = self
             .store
             .package(account.id, PackageKind::Container, name)
@@ -152,12 +148,7 @@ impl Registry {
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
         not_inheriting(&package, "users")?;
-        let user = self
-            .store
-            .account_by_login(login)
-            .await?
-            .filter(|a| a.kind == AccountKind::User)
-            .ok_or(ServiceError::NotFound)?;
+        let user = self.authz.user(login).await?;
         Ok(self.store.set_user_grant(package.id, user.id, role).await?)
     }
 
@@ -169,11 +160,7 @@ impl Registry {
         login: &Login,
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
-        let user = self
-            .store
-            .account_by_login(login)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let user = self.authz.account(login).await?;
         found(self.store.remove_user_grant(package.id, user.id).await?)
     }
 
@@ -284,11 +271,7 @@ impl Registry {
         p: &Principal,
         owner: &Login,
     ) -> Result<(Account, Vec<Package>)> {
-        let account = self
-            .store
-            .account_by_login(owner)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let account = self.authz.account(owner).await?;
         let mut visible = Vec::new();
         for package in self
             .store

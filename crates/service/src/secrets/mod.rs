@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use berth_domain::secrets::{
     MAX_PER_SCOPE, MAX_VALUE_BYTES, OrgSecretVisibility, SecretLevel, SecretName,
 };
-use berth_domain::{AccountKind, Login, Permission, RepoName, Scope};
+use berth_domain::{Login, Permission, RepoName, Scope};
 use berth_store::{
     Account, Listing, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord, SecretRecord,
     SecretScope, Store, Window,
@@ -215,12 +215,7 @@ impl Secrets {
                 })
             }
             SecretOwner::Organization(login) => {
-                let org = self
-                    .store
-                    .account_by_login(login)
-                    .await?
-                    .filter(|a| a.kind == AccountKind::Organization)
-                    .ok_or(ServiceError::NotFound)?;
+                let org = self.authz.organization(login).await?;
                 let actor = self
                     .authz
                     .check(p, Access::OrgOwner { org: &org })

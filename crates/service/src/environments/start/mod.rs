@@ -22,6 +22,7 @@ mod spec;
 mod workspace;
 
 use berth_domain::codespace::CodespaceState;
+use berth_domain::codespace::CodespaceState::{Available, Provisioning, Queued, Starting};
 use berth_domain::secrets::ResolvedSecret;
 use berth_registry_client::logins::LoginSecret;
 use secrecy::SecretString;
@@ -59,26 +60,12 @@ impl Environments {
             view.repo.full_name(),
             envs.config.runtime.kind()
         ));
-        self.transition(
-            &envs,
-            name,
-            &[CodespaceState::Queued],
-            CodespaceState::Provisioning,
-            None,
-        )
-        .await?;
+        self.transition(name, &[Queued], Provisioning).await?;
         match self.provision(&envs, &view, &paths, &log).await {
             Ok(()) => {
                 log.line("codespace is Available");
                 tracing::info!(codespace = %name, "an environment is available");
-                self.transition(
-                    &envs,
-                    name,
-                    &[CodespaceState::Starting],
-                    CodespaceState::Available,
-                    None,
-                )
-                .await?;
+                self.transition(name, &[Starting], Available).await?;
             }
             Err(failure) => {
                 self.fail_start(&envs, &view, &paths, &log, &failure)
@@ -113,14 +100,8 @@ impl Environments {
         self.store
             .revoke_environment_tokens(name, self.now())
             .await?;
-        self.transition(
-            envs,
-            name,
-            &[CodespaceState::Provisioning, CodespaceState::Starting],
-            CodespaceState::Failed,
-            Some(&reason),
-        )
-        .await?;
+        self.mark_failed(name, &[Provisioning, Starting], &reason)
+            .await?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Steps 9 and 10 of a start: run the environment (and serve Berth inside its network), then
 //! `postCreateCommand` at its first start, its output masked into the creation log.
 
-use berth_domain::codespace::CodespaceState;
+use berth_domain::codespace::CodespaceState::{Provisioning, Starting};
 use berth_domain::devcontainer::DevContainer;
 use berth_domain::secrets::ResolvedSecret;
 use berth_registry_client::logins::AuthFiles;
@@ -21,14 +21,8 @@ impl Environments {
         mut files: AuthFiles,
         log: &CreationLog,
     ) -> StartResult<AuthFiles> {
-        self.transition(
-            envs,
-            &spec.name,
-            &[CodespaceState::Provisioning],
-            CodespaceState::Starting,
-            None,
-        )
-        .await?;
+        self.transition(&spec.name, &[Provisioning], Starting)
+            .await?;
         log.line(&super::super::isolation::describe(&spec.isolation));
         let ids = envs
             .config
