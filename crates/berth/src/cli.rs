@@ -52,6 +52,9 @@ pub enum Command {
     /// Personal and repository access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Your SSH public keys, which let you into your environments over SSH.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Container packages: visibility, source repository, inheritance and grants.
     #[command(subcommand)]
     Package(PackageCommand),
@@ -185,6 +188,22 @@ pub struct SecretScopeArgs {
     /// An organization's secrets.
     #[arg(long)]
     pub org: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a public key: a .pub file (as ~/.ssh/id_ed25519.pub), or - for standard input.
+    Add {
+        file: std::path::PathBuf,
+        /// A name to tell it by (default: the key's comment).
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// List your keys with their fingerprints.
+    List,
+    /// Delete one of your keys (by its id, from `berth key list`): new connections with it are
+    /// refused at once; open ones stay.
+    Delete { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,6 +16,7 @@ pub mod oci;
 pub mod package;
 pub mod scope;
 pub mod secrets;
+pub mod ssh_keys;
 pub mod teams;
 
 pub use access::{Actor, OrgRole, Permission, RepoFacts, Visibility, repo_permission};

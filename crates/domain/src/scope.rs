@@ -14,10 +14,13 @@ pub enum Scope {
     CodespaceSecrets,
     AdminOrg,
     SiteAdmin,
+    ReadPublicKey,
+    WritePublicKey,
+    AdminPublicKey,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 11] = [
         Scope::Repo,
         Scope::ReadPackages,
         Scope::WritePackages,
@@ -26,6 +29,9 @@ impl Scope {
         Scope::CodespaceSecrets,
         Scope::AdminOrg,
         Scope::SiteAdmin,
+        Scope::ReadPublicKey,
+        Scope::WritePublicKey,
+        Scope::AdminPublicKey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +44,9 @@ impl Scope {
             Self::CodespaceSecrets => "codespace:secrets",
             Self::AdminOrg => "admin:org",
             Self::SiteAdmin => "site_admin",
+            Self::ReadPublicKey => "read:public_key",
+            Self::WritePublicKey => "write:public_key",
+            Self::AdminPublicKey => "admin:public_key",
         }
     }
 
@@ -54,6 +63,8 @@ impl Scope {
         match self {
             Self::WritePackages => &[Scope::ReadPackages],
             Self::Codespace => &[Scope::CodespaceSecrets],
+            Self::WritePublicKey => &[Scope::ReadPublicKey],
+            Self::AdminPublicKey => &[Scope::WritePublicKey, Scope::ReadPublicKey],
             _ => &[],
         }
     }

@@ -122,6 +122,25 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+impl Store {
+    /// Makes writers of `key` take turns until `tx` ends, so that what one reads stays true until
+    /// it writes (a count under a limit, a name not yet taken). SQLite has a single writer
+    /// connection already; on PostgreSQL it is a transaction advisory lock on `key`.
+    pub(crate) async fn take_turns(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        key: &str,
+    ) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 /// A query for rows of `R`, each the stored form of a domain value.
 type RowsOf<'q, R> = QueryAs<'q, Any, R, AnyArguments<'q>>;
 

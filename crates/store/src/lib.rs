@@ -18,6 +18,7 @@ mod registry;
 mod repos;
 mod roles;
 mod secrets;
+mod ssh_keys;
 mod teams;
 pub mod testing;
 mod tokens;
@@ -36,6 +37,7 @@ pub use secrets::{
     Envelope, EnvelopeTable, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord,
     SecretRecord, SecretScope,
 };
+pub use ssh_keys::{NewSshKey, SshKeyRecord};
 pub use teams::{Team, TeamFields};
 pub use tokens::{EnvironmentTokenRecord, NewToken, TokenKind, TokenRecord};
 pub use versions::VersionRecord;

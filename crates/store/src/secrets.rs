@@ -249,17 +249,12 @@ impl Store {
     ) -> Result<Option<PutSecret>> {
         let mut tx = self.writer.begin().await?;
         // Writers to one scope take turns, so that the count below stays true until the insert
-        // (and two writers of one new name do not both insert it). SQLite has a single writer
-        // connection already; on PostgreSQL a lock for the scope, released at commit.
-        if self.backend() == crate::Backend::Postgres {
-            sqlx::query(
-                "SELECT pg_advisory_xact_lock(hashtextextended('secrets:' || $1 || ':' || $2, 0))",
-            )
-            .bind(new.scope.kind())
-            .bind(new.scope.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
+        // (and two writers of one new name do not both insert it).
+        self.take_turns(
+            &mut tx,
+            &format!("secrets:{}:{}", new.scope.kind(), new.scope.id),
+        )
+        .await?;
         let existing: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3",
         )

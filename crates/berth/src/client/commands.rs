@@ -187,6 +187,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
         | Command::Login { .. }
         | Command::Logout
         | Command::Secret(_)
+        | Command::Key(_)
         | Command::Registry(_)
         | Command::Codespace(_) => {
             unreachable!("handled by the caller")
@@ -507,7 +508,7 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
             }
             if repo.is_none() && scopes.is_empty() {
                 return Err(super::usage(
-                    "say what the token may do with --scopes, e.g. --scopes repo,write:packages,codespace (scopes: repo, read:packages, write:packages, delete:packages, codespace, codespace:secrets, admin:org, site_admin)",
+                    "say what the token may do with --scopes, e.g. --scopes repo,write:packages,codespace (scopes: repo, read:packages, write:packages, delete:packages, codespace, codespace:secrets, admin:org, site_admin, read:public_key, write:public_key, admin:public_key)",
                 ));
             }
             let expires_at = expires_in_days.map(|d| {

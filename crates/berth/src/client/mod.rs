@@ -8,6 +8,7 @@ mod codespaces;
 mod commands;
 mod config;
 mod http;
+mod keys;
 mod output;
 mod registry;
 mod secrets;
@@ -34,6 +35,10 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<()> {
         Command::Secret(command) => {
             let client = http::Client::from_env(global.server.as_deref())?;
             secrets::run(&client, global.json, command).await
+        }
+        Command::Key(command) => {
+            let client = http::Client::from_env(global.server.as_deref())?;
+            keys::run(&client, global.json, command).await
         }
         command => {
             let client = http::Client::from_env(global.server.as_deref())?;

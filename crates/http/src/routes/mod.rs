@@ -2,6 +2,7 @@
 
 mod admin;
 mod codespaces;
+mod keys;
 mod logins;
 mod orgs;
 mod packages;
@@ -36,6 +37,8 @@ fn routes() -> Router<AppState> {
         )
         .route("/user/tokens", get(tokens::list).post(tokens::create))
         .route("/user/tokens/{id}", delete(tokens::revoke))
+        .route("/user/keys", get(keys::list).post(keys::add))
+        .route("/user/keys/{id}", get(keys::get).delete(keys::delete))
         .route(
             "/user/packages/container/{name}",
             get(packages::get_for_user)

@@ -2,6 +2,7 @@
 //! collaborators, and tokens — who there is and what they own. The first start's site
 //! administrator is made here too.
 
+pub mod keys;
 pub mod repos;
 pub mod teams;
 pub mod tokens;
