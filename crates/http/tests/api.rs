@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use base64::Engine;
 use serde_json::json;
-use support::{BASE, TestApp, assert_error, assert_invalid};
+use support::{BASE, TestApp, assert_error, assert_invalid, first_error};
 
 #[tokio::test]
 async fn healthz_answers_without_credentials() {
@@ -92,46 +92,19 @@ async fn admin_creates_users_and_orgs_and_others_cannot() {
         "kept as given, found case-insensitively"
     );
 
-    assert_invalid(
-        &app.post(
-            "/api/v3/admin/users",
-            Some(&app.admin),
-            json!({ "login": "OCTO" }),
-        )
-        .await,
+    let users = "/api/v3/admin/users";
+    app.expect_invalid(
+        users,
+        &app.admin,
         "User",
-        "login",
-        "already_exists",
-    );
-    assert_invalid(
-        &app.post(
-            "/api/v3/admin/users",
-            Some(&app.admin),
-            json!({ "login": "-bad" }),
-        )
-        .await,
-        "User",
-        "login",
-        "invalid",
-    );
-    assert_invalid(
-        &app.post(
-            "/api/v3/admin/users",
-            Some(&app.admin),
-            json!({ "login": "a_b" }),
-        )
-        .await,
-        "User",
-        "login",
-        "invalid",
-    );
-    assert_invalid(
-        &app.post("/api/v3/admin/users", Some(&app.admin), json!({}))
-            .await,
-        "User",
-        "login",
-        "missing_field",
-    );
+        &[
+            (json!({ "login": "OCTO" }), "login", "already_exists"),
+            (json!({ "login": "-bad" }), "login", "invalid"),
+            (json!({ "login": "a_b" }), "login", "invalid"),
+            (json!({}), "login", "missing_field"),
+        ],
+    )
+    .await;
     assert_error(
         &app.post("/api/v3/admin/users", Some(&octo), json!({ "login": "x" }))
             .await,
@@ -224,22 +197,17 @@ async fn bodies_that_are_not_json_or_the_wrong_shape() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(
-        r.body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("invalid type"),
-        "{}",
-        r.body
-    );
+    assert!(first_error(&r).contains("invalid type"), "{}", r.body);
 }
 
 #[tokio::test]
 async fn memberships_are_managed_by_org_owners() {
-    let app = TestApp::new().await;
-    let owner = app.user("olga", &["repo", "admin:org"]).await;
-    let member = app.user("mia", &["repo"]).await;
-    let outsider = app.user("otto", &["repo"]).await;
+    let (app, [owner, member, outsider]) = TestApp::with_users([
+        ("olga", &["repo", "admin:org"]),
+        ("mia", &["repo"]),
+        ("otto", &["repo"]),
+    ])
+    .await;
     app.org("acme", "olga").await;
 
     let r = app
@@ -361,14 +329,17 @@ async fn memberships_are_managed_by_org_owners() {
 
 #[tokio::test]
 async fn repositories_are_created_and_hidden_from_those_who_cannot_see_them() {
-    let app = TestApp::new().await;
-    let olga = app.user("olga", &["repo", "admin:org"]).await;
-    let mia = app.user("mia", &["repo"]).await;
-    let otto = app.user("otto", &["repo"]).await;
+    let (app, [olga, mia, otto]) = TestApp::with_users([
+        ("olga", &["repo", "admin:org"]),
+        ("mia", &["repo"]),
+        ("otto", &["repo"]),
+    ])
+    .await;
     app.org("acme", "olga").await;
     app.member(&olga, "acme", "mia").await;
 
-    let r = app.post("/api/v3/orgs/acme/repos", Some(&mia), json!({ "name": "tools", "visibility": "internal", "clone_url": "https://git.example/tools.git" })).await;
+    let (org_repos, my_repos) = ("/api/v3/orgs/acme/repos", "/api/v3/user/repos");
+    let r = app.post(org_repos, Some(&mia), json!({ "name": "tools", "visibility": "internal", "clone_url": "https://git.example/tools.git" })).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(
         (
@@ -383,91 +354,39 @@ async fn repositories_are_created_and_hidden_from_those_who_cannot_see_them() {
         r.body["permissions"]["admin"], true,
         "a member who creates an org repository administers it, as on GitHub"
     );
-    let r = app
-        .post(
-            "/api/v3/orgs/acme/repos",
-            Some(&olga),
-            json!({ "name": "secret", "visibility": "private" }),
-        )
-        .await;
+    let secret = json!({ "name": "secret", "visibility": "private" });
+    let r = app.post(org_repos, Some(&olga), secret).await;
     assert_eq!(r.body["permissions"]["admin"], true, "org owners are admin");
-    let r = app
-        .post(
-            "/api/v3/user/repos",
-            Some(&otto),
-            json!({ "name": "pub", "private": false }),
-        )
-        .await;
+    let public = json!({ "name": "pub", "private": false });
+    let r = app.post(my_repos, Some(&otto), public).await;
     assert_eq!(
         (r.status, r.body["visibility"].as_str()),
         (StatusCode::CREATED, Some("public"))
     );
 
-    assert_invalid(
-        &app.post(
-            "/api/v3/orgs/acme/repos",
-            Some(&olga),
-            json!({ "name": "TOOLS" }),
-        )
-        .await,
+    let taken = (json!({ "name": "TOOLS" }), "name", "already_exists");
+    app.expect_invalid(org_repos, &olga, "Repository", &[taken])
+        .await;
+    let internal = json!({ "name": "x", "visibility": "internal" });
+    let secretive = json!({ "name": "x", "visibility": "secretive" });
+    let spaced = json!({ "name": "x", "clone_url": "has space" });
+    app.expect_invalid(
+        my_repos,
+        &otto,
         "Repository",
-        "name",
-        "already_exists",
-    );
-    assert_invalid(
-        &app.post(
-            "/api/v3/user/repos",
-            Some(&otto),
-            json!({ "name": "x", "visibility": "internal" }),
-        )
-        .await,
-        "Repository",
-        "visibility",
-        "invalid",
-    );
-    assert_invalid(
-        &app.post(
-            "/api/v3/user/repos",
-            Some(&otto),
-            json!({ "name": "x", "visibility": "secretive" }),
-        )
-        .await,
-        "Repository",
-        "visibility",
-        "invalid",
-    );
-    assert_invalid(
-        &app.post("/api/v3/user/repos", Some(&otto), json!({ "name": "a/b" }))
-            .await,
-        "Repository",
-        "name",
-        "invalid",
-    );
-    assert_invalid(
-        &app.post("/api/v3/user/repos", Some(&otto), json!({})).await,
-        "Repository",
-        "name",
-        "missing_field",
-    );
-    assert_invalid(
-        &app.post(
-            "/api/v3/user/repos",
-            Some(&otto),
-            json!({ "name": "x", "clone_url": "has space" }),
-        )
-        .await,
-        "Repository",
-        "clone_url",
-        "invalid",
-    );
+        &[
+            (internal, "visibility", "invalid"),
+            (secretive, "visibility", "invalid"),
+            (json!({ "name": "a/b" }), "name", "invalid"),
+            (json!({}), "name", "missing_field"),
+            (spaced, "clone_url", "invalid"),
+        ],
+    )
+    .await;
     assert_eq!(
-        app.post(
-            "/api/v3/orgs/acme/repos",
-            Some(&otto),
-            json!({ "name": "x" })
-        )
-        .await
-        .status,
+        app.post(org_repos, Some(&otto), json!({ "name": "x" }))
+            .await
+            .status,
         StatusCode::FORBIDDEN,
         "outsiders cannot create org repos"
     );
@@ -574,9 +493,7 @@ async fn a_token_without_the_repo_scope_sees_public_repositories_only() {
 
 #[tokio::test]
 async fn collaborators_get_their_role_and_lose_it() {
-    let app = TestApp::new().await;
-    let olga = app.user("olga", &["repo"]).await;
-    let cole = app.user("cole", &["repo"]).await;
+    let (app, [olga, cole]) = TestApp::with_users([("olga", &["repo"]), ("cole", &["repo"])]).await;
     app.org("acme", "olga").await;
     app.repo(&olga, "app", "private").await;
 
@@ -948,9 +865,7 @@ async fn impersonation_tokens_are_for_site_admins_and_users_only() {
 
 #[tokio::test]
 async fn repository_tokens_act_as_their_repository() {
-    let app = TestApp::new().await;
-    let olga = app.user("olga", &["repo"]).await;
-    let cole = app.user("cole", &["repo"]).await;
+    let (app, [olga, cole]) = TestApp::with_users([("olga", &["repo"]), ("cole", &["repo"])]).await;
     for (name, vis) in [("app", "private"), ("other", "private"), ("pub", "public")] {
         app.post(
             "/api/v3/user/repos",
@@ -1026,9 +941,8 @@ async fn unknown_paths_and_methods_are_github_404s() {
 
 #[tokio::test]
 async fn teams_take_githubs_shapes_and_a_rename_makes_a_new_slug() {
-    let app = TestApp::new().await;
-    let olga = app.user("olga", &["repo", "admin:org"]).await;
-    let mia = app.user("mia", &["repo"]).await;
+    let (app, [olga, mia]) =
+        TestApp::with_users([("olga", &["repo", "admin:org"]), ("mia", &["repo"])]).await;
     app.org("acme", "olga").await;
     app.member(&olga, "acme", "mia").await;
     let r = app

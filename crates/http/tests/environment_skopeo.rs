@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use axum::http::StatusCode;
 use serde_json::json;
 use support::TestApp;
-use support::oci::publish;
+use support::oci::acme_with_an_internal_base;
 
 async fn skopeo_inspect(host: &str, login: &str, token: &str, image: &str) -> Output {
     let (creds, image) = (
@@ -39,29 +39,8 @@ async fn skopeo_pulls_with_an_environment_token_only_what_its_repository_may() {
         return;
     }
     let app = TestApp::new().await;
-    let olga = app
-        .user("olga", &["repo", "write:packages", "admin:org"])
-        .await;
-    app.org("acme", "olga").await;
-    for (name, visibility) in [("work", "private"), ("oss", "public")] {
-        let r = app
-            .post(
-                "/api/v3/orgs/acme/repos",
-                Some(&olga),
-                json!({ "name": name, "visibility": visibility }),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    }
-    publish(&app, &olga, "acme/base", "v1").await;
-    let r = app
-        .patch(
-            "/api/v3/orgs/acme/packages/container/base",
-            Some(&olga),
-            json!({ "visibility": "internal" }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let olga = acme_with_an_internal_base(&app, &["repo", "write:packages", "admin:org"]).await;
+    let base = "/api/v3/orgs/acme/packages/container/base";
     let host = app.serve().await;
     let in_private = app.environment_token("olga", "acme", "work", 3600).await;
     let in_public = app.environment_token("olga", "acme", "oss", 3600).await;
@@ -84,12 +63,9 @@ async fn skopeo_pulls_with_an_environment_token_only_what_its_repository_may() {
         "exactly as if the image did not exist"
     );
 
+    let environments = json!({ "environments": true });
     let r = app
-        .put(
-            "/api/v3/orgs/acme/packages/container/base/access/repositories/acme/oss",
-            Some(&olga),
-            json!({ "environments": true }),
-        )
+        .grant_repository(&olga, base, "acme/oss", environments)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let out = skopeo_inspect(&host, "olga", &in_public, "acme/base:v1").await;

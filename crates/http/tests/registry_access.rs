@@ -7,9 +7,10 @@ use axum::http::{Method, Request, StatusCode};
 use base64::Engine;
 use serde_json::{Value, json};
 use support::oci::{
-    basic, bearer, config_manifest, publish, pull, push, put_manifest, send, upload_blob,
+    Try, acme_with_an_internal_base, basic, bearer, config_manifest, expect_access, publish, pull,
+    push, put_manifest, send, upload_blob,
 };
-use support::{Reply, TestApp};
+use support::{Reply, TestApp, status_and};
 
 /// The `access` claim of a registry token.
 fn access(token: &str) -> Value {
@@ -23,20 +24,61 @@ fn access(token: &str) -> Value {
     claims["access"].clone()
 }
 
+/// The actions the registry token in `r` grants on its first scope.
+fn first_actions(r: &Reply) -> Value {
+    access(r.body["token"].as_str().unwrap())[0]["actions"].clone()
+}
+
+/// Asks the token endpoint for `query` (scopes), with `authorization` when given.
+async fn registry_token(app: &TestApp, authorization: Option<String>, query: &str) -> Reply {
+    let mut b = Request::get(format!("/token?service=berth.test&{query}"));
+    if let Some(a) = authorization {
+        b = b.header("authorization", a);
+    }
+    send(app, b, Body::empty()).await
+}
+
+/// Posts an OAuth2 `form` to the token endpoint.
+async fn token_form(app: &TestApp, form: impl Into<String>) -> Reply {
+    send(app, Request::post("/token"), form.into()).await
+}
+
+/// A package's link: the repository it names and whether it inherits that repository's access.
+fn link(package: &Reply) -> (Option<String>, Option<bool>) {
+    let repository = package.body["repository"]["full_name"].as_str();
+    (
+        repository.map(str::to_owned),
+        package.body["inherit_access"].as_bool(),
+    )
+}
+
+/// The link of a package that `token` reads at `path` (its API address).
+async fn link_seen(app: &TestApp, path: &str, token: &str) -> (Option<String>, Option<bool>) {
+    let p = app.get(path, Some(token)).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    link(&p)
+}
+
+/// The names in a listing of packages.
+fn names(listing: &Reply) -> Vec<&str> {
+    let all = listing.body.as_array().unwrap().iter();
+    all.map(|p| p["name"].as_str().unwrap()).collect()
+}
+
+/// The field a 422 answer names.
+fn invalid_field(r: &Reply) -> (StatusCode, Option<&str>) {
+    (r.status, r.body["errors"][0]["field"].as_str())
+}
+
 #[tokio::test]
 async fn private_packages_look_exactly_like_missing_ones() {
-    let app = TestApp::new().await;
-    let alice = app
-        .user("alice", &["write:packages", "delete:packages"])
-        .await;
-    let bob = app
-        .user("bob", &["write:packages", "delete:packages"])
-        .await;
+    let (app, [alice, bob]) = TestApp::with_users([
+        ("alice", &["write:packages", "delete:packages"]),
+        ("bob", &["write:packages", "delete:packages"]),
+    ])
+    .await;
     publish(&app, &alice, "alice/secret", "v1").await;
-    assert_eq!(
-        pull(&app, Some(&alice), "alice/secret").await.status,
-        StatusCode::OK
-    );
+    expect_access(&app, &[(Some(&alice), Try::Pull, "alice/secret", 200)]).await;
 
     let private = pull(&app, Some(&bob), "alice/secret").await;
     let missing = pull(&app, Some(&bob), "alice/nothing").await;
@@ -69,30 +111,17 @@ async fn private_packages_look_exactly_like_missing_ones() {
         (r.status, r.body["errors"][0]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("DENIED"))
     );
-    let r = push(&app, &bob, "alice/new", "v1").await;
-    assert_eq!(
-        r.status,
-        StatusCode::FORBIDDEN,
-        "nobody creates packages in another's namespace"
-    );
-    let r = send(
+    expect_access(
         &app,
-        bearer(Method::DELETE, "/v2/alice/secret/manifests/v1", Some(&bob)),
-        Body::empty(),
+        &[
+            // Nobody creates packages in another's namespace.
+            (Some(&bob), Try::Push("v1"), "alice/new", 403),
+            // Deleting what you cannot see is not found.
+            (Some(&bob), Try::Delete("v1"), "alice/secret", 404),
+            (Some(&bob), Try::Tags, "alice/secret", 404),
+        ],
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::NOT_FOUND,
-        "deleting what you cannot see is not found"
-    );
-    let tags = send(
-        &app,
-        bearer(Method::GET, "/v2/alice/secret/tags/list", Some(&bob)),
-        Body::empty(),
-    )
-    .await;
-    assert_eq!(tags.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -102,84 +131,48 @@ async fn scopes_limit_what_a_token_does() {
     push(&app, &writer, "alice/app", "v1").await;
     let reader = app.token_for("alice", &["read:packages"]).await;
     let nothing = app.token_for("alice", &["repo"]).await;
-    assert_eq!(
-        pull(&app, Some(&reader), "alice/app").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        push(&app, &reader, "alice/app", "v2").await.status,
-        StatusCode::FORBIDDEN,
-        "read:packages does not push"
-    );
-    assert_eq!(
-        pull(&app, Some(&nothing), "alice/app").await.status,
-        StatusCode::NOT_FOUND,
-        "no packages scope, no private pull"
-    );
-    let r = send(
+    expect_access(
         &app,
-        bearer(Method::DELETE, "/v2/alice/app/manifests/v1", Some(&writer)),
-        Body::empty(),
+        &[
+            (Some(&reader), Try::Pull, "alice/app", 200),
+            // read:packages does not push.
+            (Some(&reader), Try::Push("v2"), "alice/app", 403),
+            // No packages scope, no private pull.
+            (Some(&nothing), Try::Pull, "alice/app", 404),
+            // Deleting needs delete:packages.
+            (Some(&writer), Try::Delete("v1"), "alice/app", 403),
+        ],
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::FORBIDDEN,
-        "deleting needs delete:packages"
-    );
 }
 
 #[tokio::test]
 async fn organizations_members_create_and_owners_administer() {
-    let app = TestApp::new().await;
-    let olga = app
-        .user("olga", &["write:packages", "delete:packages", "admin:org"])
-        .await;
-    let mia = app
-        .user("mia", &["write:packages", "delete:packages"])
-        .await;
-    let max = app
-        .user("max", &["write:packages", "delete:packages"])
-        .await;
+    let (app, [olga, mia, max]) = TestApp::with_users([
+        ("olga", &["write:packages", "delete:packages", "admin:org"]),
+        ("mia", &["write:packages", "delete:packages"]),
+        ("max", &["write:packages", "delete:packages"]),
+    ])
+    .await;
     app.org("acme", "olga").await;
     for member in ["mia", "max"] {
-        app.put(
-            &format!("/api/v3/orgs/acme/memberships/{member}"),
-            Some(&olga),
-            json!({}),
-        )
-        .await;
+        app.member(&olga, "acme", member).await;
     }
-    assert_eq!(
-        push(&app, &mia, "acme/tool", "v1").await.status,
-        StatusCode::CREATED,
-        "members create packages in their org"
-    );
-    assert_eq!(
-        pull(&app, Some(&mia), "acme/tool").await.status,
-        StatusCode::OK,
-        "the publisher is admin"
-    );
-    assert_eq!(
-        pull(&app, Some(&olga), "acme/tool").await.status,
-        StatusCode::OK,
-        "org owners are admin"
-    );
-    assert_eq!(
-        pull(&app, Some(&max), "acme/tool").await.status,
-        StatusCode::NOT_FOUND,
-        "other members do not see a private package"
-    );
-    assert_eq!(
-        send(
-            &app,
-            bearer(Method::DELETE, "/v2/acme/tool/manifests/v1", Some(&olga)),
-            Body::empty()
-        )
-        .await
-        .status,
-        StatusCode::ACCEPTED
-    );
+    expect_access(
+        &app,
+        &[
+            // Members create packages in their org.
+            (Some(&mia), Try::Push("v1"), "acme/tool", 201),
+            // The publisher is admin.
+            (Some(&mia), Try::Pull, "acme/tool", 200),
+            // Org owners are admin.
+            (Some(&olga), Try::Pull, "acme/tool", 200),
+            // Other members do not see a private package.
+            (Some(&max), Try::Pull, "acme/tool", 404),
+            (Some(&olga), Try::Delete("v1"), "acme/tool", 202),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -187,65 +180,33 @@ async fn public_packages_are_pulled_anonymously_and_stay_public() {
     let app = TestApp::new().await;
     let alice = app.user("alice", &["write:packages"]).await;
     push(&app, &alice, "alice/tools/cli", "v1").await;
-    assert_eq!(
-        pull(&app, None, "alice/tools/cli").await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    let cli = "alice/tools/cli";
+    expect_access(&app, &[(None, Try::Pull, cli, 401)]).await;
     let bob = app.user("bob", &["write:packages"]).await;
-    let r = app
-        .patch(
-            "/api/v3/user/packages/container/tools%2Fcli",
-            Some(&bob),
-            json!({ "visibility": "public" }),
-        )
-        .await;
+    let package = "/api/v3/user/packages/container/tools%2Fcli";
+    let r = app.package_visibility(&bob, package, "public").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "bob has no such package");
-    let r = app
-        .patch(
-            "/api/v3/user/packages/container/tools%2Fcli",
-            Some(&alice),
-            json!({ "visibility": "public" }),
-        )
-        .await;
+    let r = app.package_visibility(&alice, package, "public").await;
+    let public = (StatusCode::OK, Some("public"));
+    assert_eq!(status_and(&r, "visibility"), public, "{}", r.body);
+    expect_access(
+        &app,
+        &[
+            // Anyone pulls a public package.
+            (None, Try::Pull, cli, 200),
+            (Some(&bob), Try::Pull, cli, 200),
+            // Public is not writable by all.
+            (Some(&bob), Try::Push("v2"), cli, 403),
+        ],
+    )
+    .await;
+    let r = app.package_visibility(&alice, package, "private").await;
     assert_eq!(
-        (r.status, r.body["visibility"].as_str()),
-        (StatusCode::OK, Some("public")),
-        "{}",
-        r.body
-    );
-    assert_eq!(
-        pull(&app, None, "alice/tools/cli").await.status,
-        StatusCode::OK,
-        "anyone pulls a public package"
-    );
-    assert_eq!(
-        pull(&app, Some(&bob), "alice/tools/cli").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        push(&app, &bob, "alice/tools/cli", "v2").await.status,
-        StatusCode::FORBIDDEN,
-        "public is not writable by all"
-    );
-    let r = app
-        .patch(
-            "/api/v3/user/packages/container/tools%2Fcli",
-            Some(&alice),
-            json!({ "visibility": "private" }),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["errors"][0]["field"].as_str()),
+        invalid_field(&r),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("visibility")),
         "public is final"
     );
-    let r = app
-        .patch(
-            "/api/v3/user/packages/container/tools%2Fcli",
-            Some(&alice),
-            json!({ "visibility": "internal" }),
-        )
-        .await;
+    let r = app.package_visibility(&alice, package, "internal").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -256,20 +217,10 @@ async fn the_token_endpoint_grants_the_intersection() {
     app.user("bob", &["write:packages"]).await;
     push(&app, &alice, "alice/app", "v1").await;
 
-    let get_token = |auth: Option<String>, query: &str| {
-        let mut b = Request::get(format!("/token?service=berth.test&{query}"));
-        if let Some(a) = auth {
-            b = b.header("authorization", a);
-        }
-        b
-    };
-    let r = send(
+    let r = registry_token(
         &app,
-        get_token(
-            Some(basic("alice", &alice)),
-            "scope=repository:alice/app:pull,push&scope=repository:bob/other:pull,push",
-        ),
-        Body::empty(),
+        Some(basic("alice", &alice)),
+        "scope=repository:alice/app:pull,push&scope=repository:bob/other:pull,push",
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -286,10 +237,7 @@ async fn the_token_endpoint_grants_the_intersection() {
     );
 
     // The token works on /v2/ for what it grants, and only that.
-    assert_eq!(
-        pull(&app, Some(&token), "alice/app").await.status,
-        StatusCode::OK
-    );
+    expect_access(&app, &[(Some(&token), Try::Pull, "alice/app", 200)]).await;
     publish(&app, &token, "alice/app", "v2").await;
     // A token without the action sends the client back for one (Docker's token flow), asking
     // for what the route needs.
@@ -304,31 +252,13 @@ async fn the_token_endpoint_grants_the_intersection() {
 
     // Before the first push the owner is granted pull too (docker checks blobs with HEAD after
     // uploading them; regression: its push failed with "unknown blob").
-    let r = send(
-        &app,
-        get_token(
-            Some(basic("alice", &alice)),
-            "scope=repository:alice/not-yet:pull,push",
-        ),
-        Body::empty(),
-    )
-    .await;
-    assert_eq!(
-        access(r.body["token"].as_str().unwrap())[0]["actions"],
-        json!(["pull", "push"])
-    );
+    let by_alice = Some(basic("alice", &alice));
+    let r = registry_token(&app, by_alice, "scope=repository:alice/not-yet:pull,push").await;
+    assert_eq!(first_actions(&r), json!(["pull", "push"]));
 
     // Anonymous tokens grant public pulls only.
-    let r = send(
-        &app,
-        get_token(None, "scope=repository:alice/app:pull"),
-        Body::empty(),
-    )
-    .await;
-    assert_eq!(
-        access(r.body["token"].as_str().unwrap())[0]["actions"],
-        json!([])
-    );
+    let r = registry_token(&app, None, "scope=repository:alice/app:pull").await;
+    assert_eq!(first_actions(&r), json!([]));
     let anon = r.body["token"].as_str().unwrap().to_owned();
     let r = pull(&app, Some(&anon), "alice/app").await;
     assert_eq!(
@@ -337,15 +267,8 @@ async fn the_token_endpoint_grants_the_intersection() {
         "an anonymous token is asked to authenticate"
     );
 
-    let r = send(
-        &app,
-        get_token(
-            Some(basic("alice", "berth_pat_wrong")),
-            "scope=repository:alice/app:pull",
-        ),
-        Body::empty(),
-    )
-    .await;
+    let wrong = Some(basic("alice", "berth_pat_wrong"));
+    let r = registry_token(&app, wrong, "scope=repository:alice/app:pull").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     // OAuth2: the password grant returns a refresh token, which later yields access tokens.
@@ -363,24 +286,15 @@ async fn the_token_endpoint_grants_the_intersection() {
     let form = format!(
         "grant_type=refresh_token&refresh_token={refresh}&service=berth.test&client_id=test&scope=repository%3Aalice%2Fapp%3Apull%20repository%3Aalice%2Fapp%3Apush"
     );
-    let r = send(&app, Request::post("/token"), form.clone()).await;
-    assert_eq!(
-        access(r.body["token"].as_str().unwrap())[0]["actions"],
-        json!(["pull", "push"])
-    );
-    let r = send(
+    let r = token_form(&app, form.clone()).await;
+    assert_eq!(first_actions(&r), json!(["pull", "push"]));
+    let r = token_form(
         &app,
-        Request::post("/token"),
-        "grant_type=password&username=alice&password=berth_pat_nope".to_owned(),
+        "grant_type=password&username=alice&password=berth_pat_nope",
     )
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = send(
-        &app,
-        Request::post("/token"),
-        "grant_type=client_credentials".to_owned(),
-    )
-    .await;
+    let r = token_form(&app, "grant_type=client_credentials").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     // Tokens expire; refresh tokens die with the personal token behind them.
@@ -396,7 +310,7 @@ async fn the_token_endpoint_grants_the_intersection() {
     app.delete(&format!("/api/v3/user/tokens/{id}"), Some(&alice))
         .await;
     assert_eq!(
-        send(&app, Request::post("/token"), form).await.status,
+        token_form(&app, form).await.status,
         StatusCode::UNAUTHORIZED,
         "revoking the personal token kills the refresh token"
     );
@@ -404,75 +318,58 @@ async fn the_token_endpoint_grants_the_intersection() {
 
 #[tokio::test]
 async fn a_repository_token_publish_links_the_package_and_inherits_the_repository_access() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["repo", "write:packages"]).await;
-    let bob = app.user("bob", &["repo", "write:packages"]).await;
+    let (app, [alice, bob]) = TestApp::with_users([
+        ("alice", &["repo", "write:packages"]),
+        ("bob", &["repo", "write:packages"]),
+    ])
+    .await;
     app.repo(&alice, "app", "private").await;
     app.repo(&alice, "other", "private").await;
     let rt = app.repo_token(&alice, "alice/app").await;
     let other_rt = app.repo_token(&alice, "alice/other").await;
 
-    assert_eq!(
-        push(&app, &rt, "alice/app-image", "v1").await.status,
-        StatusCode::CREATED,
-        "a repository token publishes in its owner's namespace"
-    );
-    assert_eq!(
-        push(&app, &rt, "alice/app-image", "v2").await.status,
-        StatusCode::CREATED,
-        "and keeps writing through inheritance"
-    );
-    assert_eq!(
-        pull(&app, Some(&alice), "alice/app-image").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        pull(&app, Some(&other_rt), "alice/app-image").await.status,
-        StatusCode::NOT_FOUND,
-        "another repository's token sees nothing"
-    );
-    assert_eq!(
-        push(&app, &rt, "bob/elsewhere", "v1").await.status,
-        StatusCode::FORBIDDEN,
-        "nor does a repository token publish in another namespace"
-    );
-
-    // The package's access list is the repository's collaborators.
-    assert_eq!(
-        pull(&app, Some(&bob), "alice/app-image").await.status,
-        StatusCode::NOT_FOUND
-    );
+    let image = "alice/app-image";
+    expect_access(
+        &app,
+        &[
+            // A repository token publishes in its owner's namespace,
+            (Some(&rt), Try::Push("v1"), image, 201),
+            // and keeps writing through inheritance.
+            (Some(&rt), Try::Push("v2"), image, 201),
+            (Some(&alice), Try::Pull, image, 200),
+            // Another repository's token sees nothing,
+            (Some(&other_rt), Try::Pull, image, 404),
+            // nor does a repository token publish in another namespace.
+            (Some(&rt), Try::Push("v1"), "bob/elsewhere", 403),
+            // The package's access list is the repository's collaborators.
+            (Some(&bob), Try::Pull, image, 404),
+        ],
+    )
+    .await;
     app.collaborator(&alice, "alice/app", "bob", "read").await;
-    assert_eq!(
-        pull(&app, Some(&bob), "alice/app-image").await.status,
-        StatusCode::OK,
-        "a reader of the repository pulls"
-    );
-    assert_eq!(
-        push(&app, &bob, "alice/app-image", "bob").await.status,
-        StatusCode::FORBIDDEN,
-        "but does not push"
-    );
+    expect_access(
+        &app,
+        &[
+            // A reader of the repository pulls,
+            (Some(&bob), Try::Pull, image, 200),
+            // but does not push.
+            (Some(&bob), Try::Push("bob"), image, 403),
+        ],
+    )
+    .await;
     app.collaborator(&alice, "alice/app", "bob", "write").await;
-    assert_eq!(
-        push(&app, &bob, "alice/app-image", "bob").await.status,
-        StatusCode::CREATED,
-        "a writer of the repository pushes"
-    );
+    // A writer of the repository pushes.
+    expect_access(&app, &[(Some(&bob), Try::Push("bob"), image, 201)]).await;
     app.delete("/api/v3/repos/alice/app/collaborators/bob", Some(&alice))
         .await;
-    assert_eq!(
-        pull(&app, Some(&bob), "alice/app-image").await.status,
-        StatusCode::NOT_FOUND,
-        "removing the collaborator removes their pull"
-    );
+    // Removing the collaborator removes their pull.
+    expect_access(&app, &[(Some(&bob), Try::Pull, image, 404)]).await;
 
     // Through the Docker token flow too: the token names the repository it acts as.
-    let r = send(
+    let r = registry_token(
         &app,
-        Request::get("/token?service=berth.test&scope=repository:alice/app-image:pull,push")
-            .header("authorization", basic("x", &rt)),
-        Body::empty(),
+        Some(basic("x", &rt)),
+        "scope=repository:alice/app-image:pull,push",
     )
     .await;
     let jwt = r.body["token"].as_str().unwrap().to_owned();
@@ -490,139 +387,81 @@ async fn push_labelled(app: &TestApp, token: &str, name: &str, source: &str) -> 
 
 #[tokio::test]
 async fn the_source_label_links_a_package_and_inheritance_depends_on_who_published() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["repo", "write:packages"]).await;
-    let bob = app.user("bob", &["repo", "read:packages"]).await;
+    let (app, [alice, bob]) = TestApp::with_users([
+        ("alice", &["repo", "write:packages"]),
+        ("bob", &["repo", "read:packages"]),
+    ])
+    .await;
     app.repo(&alice, "app", "private").await;
     app.collaborator(&alice, "alice/app", "bob", "read").await;
+    let labelled = async |token: &str, name: &str, source: &str| {
+        let r = push_labelled(&app, token, name, source).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}: {}", r.body);
+    };
 
     // A personal token's publish with the label: linked, not inheriting.
-    assert_eq!(
-        push_labelled(
-            &app,
-            &alice,
-            "alice/by-hand",
-            "https://code.example/alice/app"
-        )
-        .await
-        .status,
-        StatusCode::CREATED
-    );
-    let p = app
-        .get("/api/v3/user/packages/container/by-hand", Some(&alice))
+    labelled(&alice, "alice/by-hand", "https://code.example/alice/app").await;
+    let mine = "/api/v3/user/packages/container/by-hand";
+    let linked = (Some("alice/app".into()), Some(false));
+    assert_eq!(link_seen(&app, mine, &alice).await, linked);
+    // No inheritance, so the collaborator sees nothing.
+    expect_access(&app, &[(Some(&bob), Try::Pull, "alice/by-hand", 404)]).await;
+    let by_hand = "/api/v3/users/alice/packages/container/by-hand";
+    app.expect_statuses(&[(Method::GET, by_hand, Some(&bob), 404)])
         .await;
-    assert_eq!(
-        (
-            p.status,
-            p.body["repository"]["full_name"].as_str(),
-            p.body["inherit_access"].as_bool()
-        ),
-        (StatusCode::OK, Some("alice/app"), Some(false)),
-        "{}",
-        p.body
-    );
-    assert_eq!(
-        pull(&app, Some(&bob), "alice/by-hand").await.status,
-        StatusCode::NOT_FOUND,
-        "no inheritance, so the collaborator sees nothing"
-    );
-    assert_eq!(
-        app.get("/api/v3/users/alice/packages/container/by-hand", Some(&bob))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
 
     // The repository's own token with the label: linked and inheriting.
     let rt = app.repo_token(&alice, "alice/app").await;
-    assert_eq!(
-        push_labelled(&app, &rt, "alice/from-ci", "alice/app")
-            .await
-            .status,
-        StatusCode::CREATED
-    );
-    let p = app
-        .get("/api/v3/users/alice/packages/container/from-ci", Some(&bob))
-        .await;
-    assert_eq!(
-        (
-            p.status,
-            p.body["repository"]["full_name"].as_str(),
-            p.body["inherit_access"].as_bool()
-        ),
-        (StatusCode::OK, Some("alice/app"), Some(true)),
-        "{}",
-        p.body
-    );
-    let v1 = send(
-        &app,
-        bearer(Method::GET, "/v2/alice/from-ci/manifests/v1", Some(&bob)),
-        Body::empty(),
-    )
-    .await;
-    assert_eq!(
-        v1.status,
-        StatusCode::OK,
-        "the collaborator pulls through inheritance"
-    );
+    labelled(&rt, "alice/from-ci", "alice/app").await;
+    let alices = "/api/v3/users/alice/packages/container/from-ci";
+    let inheriting = (Some("alice/app".into()), Some(true));
+    assert_eq!(link_seen(&app, alices, &bob).await, inheriting);
+    // The collaborator pulls through inheritance.
+    expect_access(&app, &[(Some(&bob), Try::Pull, "alice/from-ci", 200)]).await;
 
     // Listings show what the caller may read.
     let mine = app
         .get("/api/v3/user/packages?package_type=container", Some(&alice))
         .await;
-    let names: Vec<_> = mine
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(names, ["by-hand", "from-ci"]);
+    assert_eq!(names(&mine), ["by-hand", "from-ci"]);
     let bobs_view = app
         .get(
             "/api/v3/users/alice/packages?package_type=container",
             Some(&bob),
         )
         .await;
-    let names: Vec<_> = bobs_view
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(names, ["from-ci"], "bob sees only what he may read");
+    assert_eq!(
+        names(&bobs_view),
+        ["from-ci"],
+        "bob sees only what he may read"
+    );
     let r = app.get("/api/v3/user/packages", Some(&alice)).await;
     assert_eq!(
-        (r.status, r.body["errors"][0]["field"].as_str()),
+        invalid_field(&r),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("package_type"))
     );
 
     // A label naming another owner's repository links nothing.
-    assert_eq!(
-        push_labelled(
-            &app,
-            &alice,
-            "alice/foreign",
-            "https://code.example/bob/app"
-        )
-        .await
-        .status,
-        StatusCode::CREATED
-    );
+    labelled(&alice, "alice/foreign", "https://code.example/bob/app").await;
     let p = app
         .get("/api/v3/user/packages/container/foreign", Some(&alice))
         .await;
     assert_eq!(p.body["repository"], Value::Null);
 }
 
+/// Gives `login` `role` on the package at `package` (its API address), as `token`.
+async fn grant_user(app: &TestApp, token: &str, package: &str, login: &str, role: &str) -> Reply {
+    let path = format!("{package}/access/users/{login}");
+    app.put(&path, Some(token), json!({ "role": role })).await
+}
+
 #[tokio::test]
 async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
-    let app = TestApp::new().await;
-    let alice = app
-        .user("alice", &["repo", "write:packages", "delete:packages"])
-        .await;
-    let bob = app.user("bob", &["repo", "write:packages"]).await;
+    let (app, [alice, bob]) = TestApp::with_users([
+        ("alice", &["repo", "write:packages", "delete:packages"]),
+        ("bob", &["repo", "write:packages"]),
+    ])
+    .await;
     app.repo(&alice, "ci", "private").await;
     app.repo(&alice, "app", "private").await;
     let ci = app.repo_token(&alice, "alice/ci").await;
@@ -631,115 +470,66 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
 
     // Users.
     assert_eq!(
-        app.put(
-            &format!("{base}/access/users/bob"),
-            Some(&bob),
-            json!({ "role": "admin" })
-        )
-        .await
-        .status,
+        grant_user(&app, &bob, base, "bob", "admin").await.status,
         StatusCode::NOT_FOUND,
         "bob cannot see it, so cannot grant himself"
     );
     assert_eq!(
-        app.put(
-            &format!("{base}/access/users/bob"),
-            Some(&alice),
-            json!({ "role": "read" })
-        )
-        .await
-        .status,
+        grant_user(&app, &alice, base, "bob", "read").await.status,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(
-        pull(&app, Some(&bob), "alice/img").await.status,
-        StatusCode::OK,
-        "a reader pulls"
-    );
-    assert_eq!(
-        push(&app, &bob, "alice/img", "bob").await.status,
-        StatusCode::FORBIDDEN,
-        "but does not push"
-    );
-    assert_eq!(
-        app.put(
-            &format!("{base}/access/users/bob"),
-            Some(&bob),
-            json!({ "role": "admin" })
-        )
-        .await
-        .status,
-        StatusCode::FORBIDDEN,
-        "nor administer"
-    );
-    app.put(
-        &format!("{base}/access/users/bob"),
-        Some(&alice),
-        json!({ "role": "write" }),
+    expect_access(
+        &app,
+        &[
+            // A reader pulls,
+            (Some(&bob), Try::Pull, "alice/img", 200),
+            // but does not push.
+            (Some(&bob), Try::Push("bob"), "alice/img", 403),
+        ],
     )
     .await;
     assert_eq!(
-        push(&app, &bob, "alice/img", "bob").await.status,
-        StatusCode::CREATED,
-        "a writer pushes"
+        grant_user(&app, &bob, base, "bob", "admin").await.status,
+        StatusCode::FORBIDDEN,
+        "nor administer"
     );
-    let r = app
-        .put(
-            &format!("{base}/access/users/bob"),
-            Some(&alice),
-            json!({ "role": "owner" }),
-        )
-        .await;
+    grant_user(&app, &alice, base, "bob", "write").await;
+    // A writer pushes.
+    expect_access(&app, &[(Some(&bob), Try::Push("bob"), "alice/img", 201)]).await;
+    let r = grant_user(&app, &alice, base, "bob", "owner").await;
     assert_eq!(
-        (r.status, r.body["errors"][0]["field"].as_str()),
+        invalid_field(&r),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("role"))
     );
 
     // Repositories: token access and environments access, kept apart.
-    assert_eq!(
-        pull(&app, Some(&ci), "alice/img").await.status,
-        StatusCode::NOT_FOUND
-    );
-    let r = app
-        .put(
-            &format!("{base}/access/repositories/alice/ci"),
-            Some(&alice),
-            json!({ "environments": true, "token_role": "read" }),
-        )
-        .await;
+    expect_access(&app, &[(Some(&ci), Try::Pull, "alice/img", 404)]).await;
+    let both = json!({ "environments": true, "token_role": "read" });
+    let r = app.grant_repository(&alice, base, "alice/ci", both).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
         r.body,
         json!({ "full_name": "alice/ci", "environments": true, "token_role": "read" }),
         "the grant as it now is"
     );
-    assert_eq!(
-        pull(&app, Some(&ci), "alice/img").await.status,
-        StatusCode::OK,
-        "the repository's token reads"
-    );
-    assert_eq!(
-        push(&app, &ci, "alice/img", "ci").await.status,
-        StatusCode::FORBIDDEN
-    );
+    expect_access(
+        &app,
+        &[
+            // The repository's token reads.
+            (Some(&ci), Try::Pull, "alice/img", 200),
+            (Some(&ci), Try::Push("ci"), "alice/img", 403),
+        ],
+    )
+    .await;
     let list = app.get(&format!("{base}/access"), Some(&alice)).await;
     assert_eq!(
         list.body,
         json!({ "users": [{ "login": "bob", "role": "write" }], "teams": [], "repositories": [{ "full_name": "alice/ci", "environments": true, "token_role": "read" }] })
     );
-    assert_eq!(
-        app.delete(
-            &format!("{base}/access/repositories/alice/ci"),
-            Some(&alice)
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        pull(&app, Some(&ci), "alice/img").await.status,
-        StatusCode::NOT_FOUND
-    );
+    let ci_grant = format!("{base}/access/repositories/alice/ci");
+    app.expect_statuses(&[(Method::DELETE, &ci_grant, Some(&alice), 204)])
+        .await;
+    expect_access(&app, &[(Some(&ci), Try::Pull, "alice/img", 404)]).await;
 
     // Linking and inheriting replaces the user grants with the repository's access list.
     let r = app
@@ -749,39 +539,19 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
             json!({ "repository": "alice/app", "inherit_access": true }),
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(link(&r), (Some("alice/app".into()), Some(true)));
+    // Bob's grant went with the switch.
+    expect_access(&app, &[(Some(&bob), Try::Pull, "alice/img", 404)]).await;
+    let r = grant_user(&app, &alice, base, "bob", "read").await;
     assert_eq!(
-        (
-            r.status,
-            r.body["repository"]["full_name"].as_str(),
-            r.body["inherit_access"].as_bool()
-        ),
-        (StatusCode::OK, Some("alice/app"), Some(true)),
-        "{}",
-        r.body
-    );
-    assert_eq!(
-        pull(&app, Some(&bob), "alice/img").await.status,
-        StatusCode::NOT_FOUND,
-        "bob's grant went with the switch"
-    );
-    let r = app
-        .put(
-            &format!("{base}/access/users/bob"),
-            Some(&alice),
-            json!({ "role": "read" }),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["errors"][0]["field"].as_str()),
+        invalid_field(&r),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("inherit_access")),
         "no user grants while inheriting"
     );
     app.collaborator(&alice, "alice/app", "bob", "read").await;
-    assert_eq!(
-        pull(&app, Some(&bob), "alice/img").await.status,
-        StatusCode::OK,
-        "bob reads as a collaborator of the repository"
-    );
+    // Bob reads as a collaborator of the repository.
+    expect_access(&app, &[(Some(&bob), Try::Pull, "alice/img", 200)]).await;
     let r = app
         .patch(base, Some(&alice), json!({ "repository": "bob/app" }))
         .await;
@@ -801,117 +571,81 @@ async fn explicit_grants_to_users_and_repositories_and_switching_inheritance() {
         (Value::Null, Some(false)),
         "unlinking ends inheritance"
     );
-    assert_eq!(
-        pull(&app, Some(&bob), "alice/img").await.status,
-        StatusCode::NOT_FOUND
-    );
+    expect_access(&app, &[(Some(&bob), Try::Pull, "alice/img", 404)]).await;
 }
 
 #[tokio::test]
 async fn environments_pull_what_their_repository_may_and_never_push() {
     let app = TestApp::new().await;
-    let olga = app
-        .user(
-            "olga",
-            &["repo", "write:packages", "delete:packages", "admin:org"],
-        )
-        .await;
-    app.org("acme", "olga").await;
-    app.org_repo(&olga, "acme", "work", "private").await;
-    app.org_repo(&olga, "acme", "oss", "public").await;
-    publish(&app, &olga, "acme/base", "v1").await;
-    let r = app
-        .patch(
-            "/api/v3/orgs/acme/packages/container/base",
-            Some(&olga),
-            json!({ "visibility": "internal" }),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["visibility"].as_str()),
-        (StatusCode::OK, Some("internal")),
-        "{}",
-        r.body
-    );
+    let scopes = ["repo", "write:packages", "delete:packages", "admin:org"];
+    let olga = acme_with_an_internal_base(&app, &scopes).await;
+    let base = "/api/v3/orgs/acme/packages/container/base";
 
     let in_private = app.environment_token("olga", "acme", "work", 3600).await;
     let in_public = app.environment_token("olga", "acme", "oss", 3600).await;
     assert!(in_private.starts_with("berth_et_"));
-    assert_eq!(
-        pull(&app, Some(&in_private), "acme/base").await.status,
-        StatusCode::OK,
-        "an environment of the org's private repository pulls an internal image"
-    );
-    assert_eq!(
-        pull(&app, Some(&in_public), "acme/base").await.status,
-        StatusCode::NOT_FOUND,
-        "one of a public repository does not"
-    );
+    expect_access(
+        &app,
+        &[
+            // An environment of the org's private repository pulls an internal image;
+            (Some(&in_private), Try::Pull, "acme/base", 200),
+            // one of a public repository does not
+            (Some(&in_public), Try::Pull, "acme/base", 404),
+        ],
+    )
+    .await;
+    let environments = json!({ "environments": true });
     let r = app
-        .put(
-            "/api/v3/orgs/acme/packages/container/base/access/repositories/acme/oss",
-            Some(&olga),
-            json!({ "environments": true }),
-        )
+        .grant_repository(&olga, base, "acme/oss", environments)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(
-        pull(&app, Some(&in_public), "acme/base").await.status,
-        StatusCode::OK,
-        "until that repository is granted"
-    );
-
-    assert_eq!(
-        push(&app, &in_private, "acme/base", "v2").await.status,
-        StatusCode::FORBIDDEN,
-        "environments never push"
-    );
-    assert_eq!(
-        push(&app, &in_private, "acme/new", "v1").await.status,
-        StatusCode::FORBIDDEN,
-        "nor create"
-    );
-    assert_eq!(
-        app.get("/api/v3/user", Some(&in_private)).await.status,
-        StatusCode::FORBIDDEN,
-        "an environment token is not its user on the API"
-    );
-    assert_eq!(
-        app.get("/api/v3/repos/acme/work", Some(&in_private))
-            .await
-            .status,
-        StatusCode::OK,
-        "it reads its own repository"
-    );
-
-    let r = send(
+    expect_access(
         &app,
-        Request::get("/token?service=berth.test&scope=repository:acme/base:pull,push,delete")
-            .header("authorization", basic("x", &in_private)),
-        Body::empty(),
+        &[
+            // until that repository is granted.
+            (Some(&in_public), Try::Pull, "acme/base", 200),
+            // Environments never push,
+            (Some(&in_private), Try::Push("v2"), "acme/base", 403),
+            // nor create.
+            (Some(&in_private), Try::Push("v1"), "acme/new", 403),
+        ],
+    )
+    .await;
+    app.expect_statuses(&[
+        // An environment token is not its user on the API;
+        (Method::GET, "/api/v3/user", Some(&in_private), 403),
+        // it reads its own repository.
+        (
+            Method::GET,
+            "/api/v3/repos/acme/work",
+            Some(&in_private),
+            200,
+        ),
+    ])
+    .await;
+
+    let r = registry_token(
+        &app,
+        Some(basic("x", &in_private)),
+        "scope=repository:acme/base:pull,push,delete",
     )
     .await;
     assert_eq!(
-        access(r.body["token"].as_str().unwrap())[0]["actions"],
+        first_actions(&r),
         json!(["pull"]),
         "the token flow grants it pull only"
     );
 
     let short = app.environment_token("olga", "acme", "work", 60).await;
     app.clock.advance(61);
-    assert_eq!(
-        pull(&app, Some(&short), "acme/base").await.status,
-        StatusCode::UNAUTHORIZED,
-        "environment tokens expire"
-    );
+    // Environment tokens expire.
+    expect_access(&app, &[(Some(&short), Try::Pull, "acme/base", 401)]).await;
 }
 
 #[tokio::test]
 async fn versions_are_listed_deleted_and_restored_with_their_tags() {
-    let app = TestApp::new().await;
-    let alice = app
-        .user("alice", &["repo", "write:packages", "delete:packages"])
-        .await;
+    let (app, [alice]) =
+        TestApp::with_users([("alice", &["repo", "write:packages", "delete:packages"])]).await;
     let reader = app.token_for("alice", &["read:packages"]).await;
     publish(&app, &alice, "alice/img", "v1").await;
     send(
@@ -935,46 +669,29 @@ async fn versions_are_listed_deleted_and_restored_with_their_tags() {
     );
     let id = v["id"].as_i64().unwrap();
     let digest = v["name"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.get(&format!("{base}/versions/{id}"), Some(&reader))
-            .await
-            .body["name"],
-        digest
-    );
+    let version = format!("{base}/versions/{id}");
+    assert_eq!(app.get(&version, Some(&reader)).await.body["name"], digest);
 
-    assert_eq!(
-        app.delete(&format!("{base}/versions/{id}"), Some(&reader))
-            .await
-            .status,
-        StatusCode::FORBIDDEN,
-        "deleting needs admin and delete:packages"
-    );
-    assert_eq!(
-        app.delete(&format!("{base}/versions/{id}"), Some(&alice))
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        pull(&app, Some(&alice), "alice/img").await.status,
-        StatusCode::NOT_FOUND,
-        "its tags are gone"
-    );
-    let by_digest = send(
+    app.expect_statuses(&[
+        // Deleting needs admin and delete:packages.
+        (Method::DELETE, &version, Some(&reader), 403),
+        (Method::DELETE, &version, Some(&alice), 204),
+    ])
+    .await;
+    let by_digest = format!("alice/img/manifests/{digest}");
+    expect_access(
         &app,
-        bearer(
-            Method::GET,
-            &format!("/v2/alice/img/manifests/{digest}"),
-            Some(&alice),
-        ),
-        Body::empty(),
+        &[
+            // Its tags are gone,
+            (Some(&alice), Try::Pull, "alice/img", 404),
+        ],
     )
     .await;
-    assert_eq!(
-        by_digest.status,
-        StatusCode::NOT_FOUND,
-        "and its manifest is not served"
-    );
+    app.expect_statuses(&[
+        // and its manifest is not served.
+        (Method::GET, &format!("/v2/{by_digest}"), Some(&alice), 404),
+    ])
+    .await;
     assert_eq!(
         app.get(&format!("{base}/versions"), Some(&reader))
             .await
@@ -989,179 +706,92 @@ async fn versions_are_listed_deleted_and_restored_with_their_tags() {
         json!(["latest", "v1"])
     );
     assert!(deleted.body[0]["deleted_at"].is_string());
-    assert_eq!(
-        app.get(&format!("{base}/versions/{id}"), Some(&alice))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-
-    assert_eq!(
-        app.call(
-            Method::POST,
-            &format!("{base}/versions/{id}/restore"),
+    let restore = format!("{version}/restore");
+    app.expect_statuses(&[
+        (Method::GET, &version, Some(&alice), 404),
+        (Method::POST, &restore, Some(&alice), 204),
+    ])
+    .await;
+    // Restored with its tags.
+    expect_access(&app, &[(Some(&alice), Try::Pull, "alice/img", 200)]).await;
+    let none = "/api/v3/users/alice/packages/container/none/versions";
+    app.expect_statuses(&[
+        // Nothing left to restore.
+        (Method::POST, &restore, Some(&alice), 404),
+        (
+            Method::GET,
+            &format!("{base}/versions/999"),
             Some(&alice),
-            None
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        pull(&app, Some(&alice), "alice/img").await.status,
-        StatusCode::OK,
-        "restored with its tags"
-    );
-    assert_eq!(
-        app.call(
-            Method::POST,
-            &format!("{base}/versions/{id}/restore"),
-            Some(&alice),
-            None
-        )
-        .await
-        .status,
-        StatusCode::NOT_FOUND,
-        "nothing left to restore"
-    );
-    assert_eq!(
-        app.get(&format!("{base}/versions/999"), Some(&alice))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.get(
-            "/api/v3/users/alice/packages/container/none/versions",
-            Some(&alice)
-        )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
-    );
+            404,
+        ),
+        (Method::GET, none, Some(&alice), 404),
+    ])
+    .await;
 }
 
 #[tokio::test]
 async fn an_organization_can_turn_automatic_inheritance_off_and_packages_can_be_deleted() {
-    let app = TestApp::new().await;
-    let olga = app
-        .user(
+    let (app, [olga, mia]) = TestApp::with_users([
+        (
             "olga",
             &["repo", "write:packages", "delete:packages", "admin:org"],
-        )
-        .await;
-    let mia = app.user("mia", &["repo", "read:packages"]).await;
+        ),
+        ("mia", &["repo", "read:packages"]),
+    ])
+    .await;
     app.org("acme", "olga").await;
     app.member(&olga, "acme", "mia").await;
     app.org_repo(&olga, "acme", "app", "private").await;
     app.collaborator(&olga, "acme/app", "mia", "read").await;
     let rt = app.repo_token(&olga, "acme/app").await;
 
+    let settings = "/api/v3/orgs/acme/settings/packages";
     assert_eq!(
-        app.get("/api/v3/orgs/acme/settings/packages", Some(&mia))
-            .await
-            .body,
+        app.get(settings, Some(&mia)).await.body,
         json!({ "auto_inherit_access": true })
     );
-    let r = app
-        .patch(
-            "/api/v3/orgs/acme/settings/packages",
-            Some(&mia),
-            json!({ "auto_inherit_access": false }),
-        )
-        .await;
+    let off = json!({ "auto_inherit_access": false });
+    let r = app.patch(settings, Some(&mia), off.clone()).await;
     assert_eq!(
         r.status,
         StatusCode::FORBIDDEN,
         "members do not change org settings"
     );
-    let r = app
-        .patch(
-            "/api/v3/orgs/acme/settings/packages",
-            Some(&olga),
-            json!({ "auto_inherit_access": false }),
-        )
-        .await;
-    assert_eq!(r.body, json!({ "auto_inherit_access": false }));
+    let r = app.patch(settings, Some(&olga), off.clone()).await;
+    assert_eq!(r.body, off);
 
     publish(&app, &rt, "acme/app-image", "v1").await;
-    let p = app
-        .get(
-            "/api/v3/orgs/acme/packages/container/app-image",
-            Some(&olga),
-        )
-        .await;
+    let package = "/api/v3/orgs/acme/packages/container/app-image";
+    let p = app.get(package, Some(&olga)).await;
     assert_eq!(
-        (
-            p.body["repository"]["full_name"].as_str(),
-            p.body["inherit_access"].as_bool()
-        ),
-        (Some("acme/app"), Some(false)),
+        link(&p),
+        (Some("acme/app".into()), Some(false)),
         "linked, not inheriting"
     );
-    assert_eq!(
-        pull(&app, Some(&mia), "acme/app-image").await.status,
-        StatusCode::NOT_FOUND,
-        "so the collaborator gets nothing"
-    );
-    let access = app
-        .get(
-            "/api/v3/orgs/acme/packages/container/app-image/access",
-            Some(&olga),
-        )
-        .await;
+    // So the collaborator gets nothing.
+    expect_access(&app, &[(Some(&mia), Try::Pull, "acme/app-image", 404)]).await;
+    let access = app.get(&format!("{package}/access"), Some(&olga)).await;
     assert_eq!(
         access.body["repositories"],
         json!([{ "full_name": "acme/app", "environments": false, "token_role": "admin" }]),
         "the publishing repository keeps admin for its token"
     );
-    assert_eq!(
-        push(&app, &rt, "acme/app-image", "v2").await.status,
-        StatusCode::CREATED,
-        "and goes on publishing"
-    );
+    // And goes on publishing.
+    expect_access(&app, &[(Some(&rt), Try::Push("v2"), "acme/app-image", 201)]).await;
 
     // Deleting a whole package.
-    assert_eq!(
-        app.delete("/api/v3/orgs/acme/packages/container/app-image", Some(&mia))
-            .await
-            .status,
-        StatusCode::NOT_FOUND,
-        "mia cannot see it"
-    );
     let reader = app.token_for("olga", &["read:packages"]).await;
-    assert_eq!(
-        app.delete(
-            "/api/v3/orgs/acme/packages/container/app-image",
-            Some(&reader)
-        )
-        .await
-        .status,
-        StatusCode::FORBIDDEN,
-        "deleting needs delete:packages"
-    );
-    assert_eq!(
-        app.delete(
-            "/api/v3/orgs/acme/packages/container/app-image",
-            Some(&olga)
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        pull(&app, Some(&olga), "acme/app-image").await.status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.get(
-            "/api/v3/orgs/acme/packages/container/app-image",
-            Some(&olga)
-        )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
-    );
+    app.expect_statuses(&[
+        // Mia cannot see it.
+        (Method::DELETE, package, Some(&mia), 404),
+        // Deleting needs delete:packages.
+        (Method::DELETE, package, Some(&reader), 403),
+        (Method::DELETE, package, Some(&olga), 204),
+    ])
+    .await;
+    expect_access(&app, &[(Some(&olga), Try::Pull, "acme/app-image", 404)]).await;
+    app.expect_statuses(&[(Method::GET, package, Some(&olga), 404)])
+        .await;
     let again = push(&app, &olga, "acme/app-image", "v1").await;
     assert_eq!(
         again.status,

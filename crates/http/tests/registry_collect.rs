@@ -61,10 +61,8 @@ async fn delete_only_version(app: &TestApp, token: &str, package: &str) -> i64 {
 
 #[tokio::test]
 async fn deleted_versions_are_purged_after_their_retention_and_unused_blobs_removed() {
-    let app = TestApp::new().await;
-    let alice = app
-        .user("alice", &["write:packages", "delete:packages"])
-        .await;
+    let (app, [alice]) =
+        TestApp::with_users([("alice", &["write:packages", "delete:packages"])]).await;
     push(&app, &alice, "alice/img", "v1").await;
     push(&app, &alice, "alice/solo", "v1").await;
     let shared = sha256(b"content of alice/img");

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::{TestApp, assert_invalid};
+use support::{TestApp, assert_invalid, first_error};
 
 /// Seals `value` to the public key `base/public-key` names, as `crypto_box_seal` does.
 async fn sealed(app: &TestApp, token: &str, base: &str, value: &[u8]) -> Value {
@@ -40,9 +40,11 @@ struct World {
 }
 
 async fn world() -> World {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["repo", "codespace", "admin:org"]).await;
-    let bob = app.user("bob", &["repo", "codespace"]).await;
+    let (app, [alice, bob]) = TestApp::with_users([
+        ("alice", &["repo", "codespace", "admin:org"]),
+        ("bob", &["repo", "codespace"]),
+    ])
+    .await;
     app.org("acme", "alice").await;
     app.member(&alice, "acme", "bob").await;
     let mut ids = Vec::new();
@@ -122,12 +124,7 @@ async fn user_secrets_are_sealed_created_updated_listed_and_deleted() {
     let good = sealed(app, alice, base, b"x").await;
     let r = put(app, alice, &format!("{base}/1ABC"), good.clone()).await;
     assert_invalid(&r, "Secret", "name", "invalid");
-    assert!(
-        r.body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("digit")
-    );
+    assert!(first_error(&r).contains("digit"));
     assert_invalid(
         &put(app, alice, &format!("{base}/GITHUB_X"), good.clone()).await,
         "Secret",
@@ -157,12 +154,7 @@ async fn user_secrets_are_sealed_created_updated_listed_and_deleted() {
     )
     .await;
     assert_invalid(&r, "Secret", "encrypted_value", "invalid");
-    assert!(
-        r.body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("does not open")
-    );
+    assert!(first_error(&r).contains("does not open"));
     let big = sealed(app, alice, base, &vec![b'a'; 48 * 1024 + 1]).await;
     assert_invalid(
         &put(app, alice, &format!("{base}/BIG"), big).await,
@@ -254,12 +246,7 @@ async fn at_most_a_hundred_secrets_per_scope() {
     }
     let r = put(&w.app, &w.alice, &format!("{base}/S100"), body.clone()).await;
     assert_invalid(&r, "Secret", "name", "invalid");
-    assert!(
-        r.body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("100")
-    );
+    assert!(first_error(&r).contains("100"));
     assert_eq!(
         put(&w.app, &w.alice, &format!("{base}/S7"), body)
             .await

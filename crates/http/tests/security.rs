@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::json;
 use support::TestApp;
-use support::oci::publish;
+use support::oci::{Try, basic, bearer, expect_access, publish, send};
 
 #[tokio::test]
 async fn the_token_endpoint_refuses_an_unbounded_body() {
@@ -16,24 +16,12 @@ async fn the_token_endpoint_refuses_an_unbounded_body() {
         "grant_type=password&username=x&password={}",
         "a".repeat(1 << 20)
     );
-    let r = app
-        .send(
-            Request::post("/token")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(huge))
-                .unwrap(),
-        )
-        .await;
+    let form =
+        || Request::post("/token").header("content-type", "application/x-www-form-urlencoded");
+    let r = send(&app, form(), huge).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
     // A form of an ordinary size still gets an ordinary answer.
-    let r = app
-        .send(
-            Request::post("/token")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from("grant_type=password&username=x&password=nope"))
-                .unwrap(),
-        )
-        .await;
+    let r = send(&app, form(), "grant_type=password&username=x&password=nope").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
 }
 
@@ -97,56 +85,37 @@ async fn credentials_in_a_clone_url_are_never_rendered() {
 
 #[tokio::test]
 async fn granting_a_package_to_a_repository_the_caller_cannot_see_answers_as_for_a_missing_one() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["repo", "write:packages"]).await;
-    let bob = app.user("bob", &["repo"]).await;
+    let (app, [alice, bob]) =
+        TestApp::with_users([("alice", &["repo", "write:packages"]), ("bob", &["repo"])]).await;
     app.repo(&bob, "private-work", "private").await;
     publish(&app, &alice, "alice/img", "v1").await;
-    let base = "/api/v3/users/alice/packages/container/img/access/repositories";
-    let hidden = app
-        .put(
-            &format!("{base}/bob/private-work"),
-            Some(&alice),
-            json!({ "environments": true }),
-        )
-        .await;
-    let missing = app
-        .put(
-            &format!("{base}/bob/nothing-here"),
-            Some(&alice),
-            json!({ "environments": true }),
-        )
-        .await;
+    let package = "/api/v3/users/alice/packages/container/img";
+    let grant = async |full_name: &str| {
+        let environments = json!({ "environments": true });
+        app.grant_repository(&alice, package, full_name, environments)
+            .await
+    };
+    let hidden = grant("bob/private-work").await;
+    let missing = grant("bob/nothing-here").await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.body);
     assert_eq!(
         (hidden.status, &hidden.raw),
         (missing.status, &missing.raw),
         "the same answer, byte for byte"
     );
-    let list = app
-        .get(
-            "/api/v3/users/alice/packages/container/img/access",
-            Some(&alice),
-        )
-        .await;
+    let list = app.get(&format!("{package}/access"), Some(&alice)).await;
     assert_eq!(list.body["repositories"], json!([]), "nothing was granted");
 }
 
 #[tokio::test]
 async fn a_package_inheriting_from_a_public_repository_is_read_by_everyone() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["repo"]).await;
-    let bob = app.user("bob", &["repo"]).await;
+    let (app, [alice, bob]) = TestApp::with_users([("alice", &["repo"]), ("bob", &["repo"])]).await;
     app.repo(&alice, "oss", "public").await;
     let rt = app.repo_token(&alice, "alice/oss").await;
     // A repository token's first publish links the package to its repository and inherits.
     publish(&app, &rt, "alice/oss-image", "v1").await;
-    let shown = app
-        .get(
-            "/api/v3/users/alice/packages/container/oss-image",
-            Some(&alice),
-        )
-        .await;
+    let package = "/api/v3/users/alice/packages/container/oss-image";
+    let shown = app.get(package, Some(&alice)).await;
     assert_eq!(
         (
             shown.body["visibility"].as_str(),
@@ -157,47 +126,35 @@ async fn a_package_inheriting_from_a_public_repository_is_read_by_everyone() {
         shown.body
     );
     // Once neither an anonymous pull nor an unrelated user's could read it.
-    assert_eq!(
-        support::oci::pull(&app, None, "alice/oss-image")
-            .await
-            .status,
-        StatusCode::OK,
-        "anonymous"
-    );
-    assert_eq!(
-        support::oci::pull(&app, Some(&bob), "alice/oss-image")
-            .await
-            .status,
-        StatusCode::OK,
-        "a user with no packages scope who can read the repository"
-    );
-    // Not while the repository is private.
-    app.patch(
-        "/api/v3/repos/alice/oss",
-        Some(&alice),
-        json!({ "visibility": "private" }),
+    expect_access(
+        &app,
+        &[
+            (None, Try::Pull, "alice/oss-image", 200),
+            // A user with no packages scope who can read the repository.
+            (Some(&bob), Try::Pull, "alice/oss-image", 200),
+        ],
     )
     .await;
-    assert_eq!(
-        support::oci::pull(&app, None, "alice/oss-image")
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        support::oci::pull(&app, Some(&bob), "alice/oss-image")
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    // Not while the repository is private.
+    let private = json!({ "visibility": "private" });
+    app.patch("/api/v3/repos/alice/oss", Some(&alice), private)
+        .await;
+    expect_access(
+        &app,
+        &[
+            (None, Try::Pull, "alice/oss-image", 401),
+            (Some(&bob), Try::Pull, "alice/oss-image", 404),
+        ],
+    )
+    .await;
 }
 
 /// A registry token for `scope`, as a Docker client gets one with a personal token.
 async fn registry_token(app: &TestApp, user: &str, token: &str, scope: &str) -> String {
-    let r = support::oci::send(
+    let r = send(
         app,
         Request::get(format!("/token?service=berth.test&scope={scope}"))
-            .header("authorization", support::oci::basic(user, token)),
+            .header("authorization", basic(user, token)),
         Body::empty(),
     )
     .await;
@@ -211,20 +168,13 @@ async fn after_an_out_of_order_chunk_the_upload_status_asks_for_the_scope_it_nee
     let alice = app.user("alice", &["write:packages"]).await;
     let push_token = registry_token(&app, "alice", &alice, "repository:alice/app:pull,push").await;
     let pull_token = registry_token(&app, "alice", &alice, "repository:alice/app:pull").await;
-    let bearer = support::oci::bearer;
-    let r = support::oci::send(
-        &app,
-        bearer(
-            Method::POST,
-            "/v2/alice/app/blobs/uploads/",
-            Some(&push_token),
-        ),
-        Body::empty(),
-    )
-    .await;
+    let empty = async |method: Method, path: &str, token: &str| {
+        send(&app, bearer(method, path, Some(token)), Body::empty()).await
+    };
+    let r = empty(Method::POST, "/v2/alice/app/blobs/uploads/", &push_token).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let location = r.header("location").to_owned();
-    let r = support::oci::send(
+    let r = send(
         &app,
         bearer(Method::PATCH, &location, Some(&push_token))
             .header("content-range", "5-9")
@@ -235,24 +185,14 @@ async fn after_an_out_of_order_chunk_the_upload_status_asks_for_the_scope_it_nee
     assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
     // With the pull token it was given for the manifest, the client asks where the upload is:
     // once 403 (the route wants push); now the challenge names push, and a token with it answers.
-    let r = support::oci::send(
-        &app,
-        bearer(Method::GET, &location, Some(&pull_token)),
-        Body::empty(),
-    )
-    .await;
+    let r = empty(Method::GET, &location, &pull_token).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     let challenge = r.header("www-authenticate");
     assert!(
         challenge.contains("scope=\"repository:alice/app:pull,push\""),
         "{challenge}"
     );
-    let r = support::oci::send(
-        &app,
-        bearer(Method::GET, &location, Some(&push_token)),
-        Body::empty(),
-    )
-    .await;
+    let r = empty(Method::GET, &location, &push_token).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     assert_eq!(r.header("range"), "0-0");
 }
@@ -285,28 +225,18 @@ async fn a_token_made_with_a_token_never_outlives_it_and_is_revoked_with_it() {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         assert_eq!(r.body["expires_at"], "2030-01-01T00:00:00Z", "{}", r.body);
     }
-    let child = app
-        .post(
-            "/api/v3/user/tokens",
-            Some(&parent),
-            json!({ "scopes": ["repo"] }),
-        )
-        .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let grandchild = app
-        .post(
-            "/api/v3/user/tokens",
-            Some(&child),
-            json!({ "scopes": ["repo"] }),
-        )
-        .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let made_with = async |token: &str| {
+        let r = app
+            .post(
+                "/api/v3/user/tokens",
+                Some(token),
+                json!({ "scopes": ["repo"] }),
+            )
+            .await;
+        r.body["token"].as_str().unwrap().to_owned()
+    };
+    let child = made_with(&parent).await;
+    let grandchild = made_with(&child).await;
     // Out-scoping it is refused, as before.
     let r = app
         .post(
@@ -342,40 +272,26 @@ async fn an_environment_token_stops_working_when_its_user_loses_the_repository()
     app.collaborator(&bob, "bob/secret-app", "alice", "read")
         .await;
     publish(&app, &bob, "bob/base", "v1").await;
-    app.put(
-        "/api/v3/users/bob/packages/container/base/access/repositories/bob/secret-app",
-        Some(&bob),
-        json!({ "environments": true }),
-    )
-    .await;
+    let package = "/api/v3/users/bob/packages/container/base";
+    let environments = json!({ "environments": true });
+    app.grant_repository(&bob, package, "bob/secret-app", environments)
+        .await;
     let env = app
         .environment_token("alice", "bob", "secret-app", 7 * 24 * 3600)
         .await;
-    assert_eq!(
-        support::oci::pull(&app, Some(&env), "bob/base")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    expect_access(&app, &[(Some(&env), Try::Pull, "bob/base", 200)]).await;
     app.delete(
         "/api/v3/repos/bob/secret-app/collaborators/alice",
         Some(&bob),
     )
     .await;
     // Once it kept pulling for the rest of its 7 days.
-    assert_eq!(
-        support::oci::pull(&app, Some(&env), "bob/base")
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
+    expect_access(&app, &[(Some(&env), Try::Pull, "bob/base", 401)]).await;
 }
 
 #[tokio::test]
 async fn graphql_answers_only_signed_in_callers_and_only_for_repositories_they_can_see() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["repo"]).await;
-    let bob = app.user("bob", &["repo"]).await;
+    let (app, [alice, bob]) = TestApp::with_users([("alice", &["repo"]), ("bob", &["repo"])]).await;
     app.post(
         "/api/v3/user/repos",
         Some(&bob),

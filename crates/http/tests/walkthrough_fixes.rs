@@ -4,35 +4,27 @@
 
 mod support;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde_json::json;
-use support::oci::{publish, pull};
+use support::oci::{Try, expect_access, publish};
 use support::{TestApp, assert_invalid};
 
 #[tokio::test]
 async fn an_org_member_who_creates_a_repository_administers_it() {
-    let app = TestApp::new().await;
-    let _olga = app.user("olga", &["repo", "admin:org"]).await;
-    let mia = app.user("mia", &["repo"]).await;
+    let (app, [_olga, mia]) =
+        TestApp::with_users([("olga", &["repo", "admin:org"]), ("mia", &["repo"])]).await;
     app.org("acme", "olga").await;
-    let r = app
-        .put(
-            "/api/v3/orgs/acme/memberships/mia",
-            Some(&app.admin),
-            json!({ "role": "member" }),
-        )
+    let member = json!({ "role": "member" });
+    let membership = "/api/v3/orgs/acme/memberships/mia";
+    app.expect(Method::PUT, membership, &app.admin, member, StatusCode::OK)
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     // Once answered 404 after creating it: members had no role on private repositories.
+    let private = json!({ "name": "x", "visibility": "private" });
+    let repos = "/api/v3/orgs/acme/repos";
     let r = app
-        .post(
-            "/api/v3/orgs/acme/repos",
-            Some(&mia),
-            json!({ "name": "x", "visibility": "private" }),
-        )
+        .expect(Method::POST, repos, &mia, private, StatusCode::CREATED)
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["permissions"]["admin"], true, "{}", r.body);
     let r = app.get("/api/v3/repos/acme/x", Some(&mia)).await;
     assert_eq!(r.body["role_name"], "admin", "{}", r.body);
@@ -44,17 +36,13 @@ async fn an_org_member_who_creates_a_repository_administers_it() {
 
 #[tokio::test]
 async fn a_repository_is_edited_with_patch_and_deleted() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["repo", "codespace"]).await;
-    let bob = app.user("bob", &["repo"]).await;
+    let (app, [alice, bob]) =
+        TestApp::with_users([("alice", &["repo", "codespace"]), ("bob", &["repo"])]).await;
+    let repos = "/api/v3/user/repos";
+    let tools = json!({ "name": "tools", "visibility": "private", "clone_url": "https://git.example/nowhere.git" });
     let r = app
-        .post(
-            "/api/v3/user/repos",
-            Some(&alice),
-            json!({ "name": "tools", "visibility": "private", "clone_url": "https://git.example/nowhere.git" }),
-        )
+        .expect(Method::POST, repos, &alice, tools, StatusCode::CREATED)
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["default_branch"], json!(null));
 
     let patch = async |token: &str, body: serde_json::Value| {
@@ -92,128 +80,98 @@ async fn a_repository_is_edited_with_patch_and_deleted() {
         (StatusCode::OK, json!(null), json!("alice/tools2")),
         "null clears; a new name moves it"
     );
-    let patch2 = async |body: serde_json::Value| {
-        app.patch("/api/v3/repos/alice/tools2", Some(&alice), body)
-            .await
-    };
+    let tools2 = "/api/v3/repos/alice/tools2";
+    let patch2 =
+        async |token: &str, body: serde_json::Value| app.patch(tools2, Some(token), body).await;
     assert_invalid(
-        &patch2(json!({ "visibility": "internal" })).await,
+        &patch2(&alice, json!({ "visibility": "internal" })).await,
         "Repository",
         "visibility",
         "invalid",
     );
     assert_invalid(
-        &patch2(json!({ "default_branch": "-x" })).await,
+        &patch2(&alice, json!({ "default_branch": "-x" })).await,
         "Repository",
         "default_branch",
         "invalid",
     );
     assert_invalid(
-        &patch2(json!({ "clone_url": "has space" })).await,
+        &patch2(&alice, json!({ "clone_url": "has space" })).await,
         "Repository",
         "clone_url",
         "invalid",
     );
-    app.post(
-        "/api/v3/user/repos",
-        Some(&alice),
-        json!({ "name": "taken" }),
-    )
-    .await;
+    app.post(repos, Some(&alice), json!({ "name": "taken" }))
+        .await;
     assert_invalid(
-        &patch2(json!({ "name": "taken" })).await,
+        &patch2(&alice, json!({ "name": "taken" })).await,
         "Repository",
         "name",
         "already_exists",
     );
     // Someone who cannot see it is told it does not exist.
-    let r = app
-        .patch(
-            "/api/v3/repos/alice/tools2",
-            Some(&bob),
-            json!({ "description": "mine" }),
-        )
-        .await;
+    let r = patch2(&bob, json!({ "description": "mine" })).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // A repository secret goes with it; a new repository of the same name starts clean.
-    let key = app
-        .get(
-            "/api/v3/repos/alice/tools2/codespaces/secrets/public-key",
-            Some(&alice),
-        )
-        .await;
+    let public_key = "/api/v3/repos/alice/tools2/codespaces/secrets/public-key";
+    let key = app.get(public_key, Some(&alice)).await;
     assert_eq!(key.status, StatusCode::OK, "{}", key.body);
-    let r = app.delete("/api/v3/repos/alice/tools2", Some(&bob)).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app.delete("/api/v3/repos/alice/tools2", Some(&alice)).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    assert_eq!(
-        app.get("/api/v3/repos/alice/tools2", Some(&alice))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    let r = app
-        .post(
-            "/api/v3/user/repos",
-            Some(&alice),
-            json!({ "name": "tools2", "visibility": "private" }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let again = app
-        .get(
-            "/api/v3/repos/alice/tools2/codespaces/secrets/public-key",
-            Some(&alice),
-        )
-        .await;
+    app.expect_statuses(&[
+        (Method::DELETE, tools2, Some(&bob), 404),
+        (Method::DELETE, tools2, Some(&alice), 204),
+        (Method::GET, tools2, Some(&alice), 404),
+    ])
+    .await;
+    let tools2_again = json!({ "name": "tools2", "visibility": "private" });
+    app.expect(
+        Method::POST,
+        repos,
+        &alice,
+        tools2_again,
+        StatusCode::CREATED,
+    )
+    .await;
+    let again = app.get(public_key, Some(&alice)).await;
     assert_ne!(again.body["key"], key.body["key"], "a fresh key pair");
 }
 
 #[tokio::test]
 async fn grants_to_one_repository_combine() {
-    let app = TestApp::new().await;
-    let alice = app
-        .user("alice", &["repo", "write:packages", "delete:packages"])
-        .await;
+    let (app, [alice]) =
+        TestApp::with_users([("alice", &["repo", "write:packages", "delete:packages"])]).await;
     app.repo(&alice, "ci", "private").await;
     publish(&app, &alice, "alice/img", "v1").await;
-    let grant = "/api/v3/users/alice/packages/container/img/access/repositories/alice/ci";
-    let r = app
-        .put(grant, Some(&alice), json!({ "environments": true }))
-        .await;
+    let package = "/api/v3/users/alice/packages/container/img";
+    let grant = async |body| {
+        app.grant_repository(&alice, package, "alice/ci", body)
+            .await
+    };
+    let r = grant(json!({ "environments": true })).await;
     assert_eq!(
         r.body,
         json!({ "full_name": "alice/ci", "environments": true, "token_role": null })
     );
     // Once, a token role given later wiped the environments access.
-    let r = app
-        .put(grant, Some(&alice), json!({ "token_role": "read" }))
-        .await;
+    let r = grant(json!({ "token_role": "read" })).await;
     assert_eq!(
         r.body,
         json!({ "full_name": "alice/ci", "environments": true, "token_role": "read" })
     );
-    let r = app
-        .put(grant, Some(&alice), json!({ "token_role": null }))
-        .await;
+    let r = grant(json!({ "token_role": null })).await;
     assert_eq!(
         r.body,
         json!({ "full_name": "alice/ci", "environments": true, "token_role": null }),
         "null removes only the token role"
     );
     assert_invalid(
-        &app.put(grant, Some(&alice), json!({})).await,
+        &grant(json!({})).await,
         "Grant",
         "environments",
         "missing_field",
     );
     let env = app.environment_token("alice", "alice", "ci", 600).await;
-    assert_eq!(
-        pull(&app, Some(&env), "alice/img").await.status,
-        StatusCode::OK
-    );
+    expect_access(&app, &[(Some(&env), Try::Pull, "alice/img", 200)]).await;
 }
 
 #[tokio::test]
@@ -221,14 +179,10 @@ async fn every_list_pages_the_same_way() {
     let app = TestApp::new().await;
     let alice = app.user("alice", &["repo", "codespace"]).await;
     for note in ["a", "b", "c"] {
-        let r = app
-            .post(
-                "/api/v3/user/tokens",
-                Some(&alice),
-                json!({ "scopes": ["repo"], "note": note }),
-            )
+        let token = json!({ "scopes": ["repo"], "note": note });
+        let tokens = "/api/v3/user/tokens";
+        app.expect(Method::POST, tokens, &alice, token, StatusCode::CREATED)
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
     // Once sent without a Link header, whatever per_page said.
     let r = app
@@ -290,12 +244,8 @@ async fn a_package_url_answers() {
     let app = TestApp::new().await;
     let alice = app.user("alice", &["write:packages"]).await;
     publish(&app, &alice, "alice/team/img", "v1").await;
-    let r = app
-        .get(
-            "/api/v3/users/alice/packages/container/team%2Fimg",
-            Some(&alice),
-        )
-        .await;
+    let package = "/api/v3/users/alice/packages/container/team%2Fimg";
+    let r = app.get(package, Some(&alice)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let url = r.body["url"].as_str().unwrap().to_owned();
     let path = url.split_once("/api/v3").map(|(_, p)| p).unwrap();

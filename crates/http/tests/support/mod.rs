@@ -87,6 +87,18 @@ impl TestApp {
         Self::with_bootstrap(None, None).await
     }
 
+    /// A fresh server and its users, each `(login, scopes)` created in order with a token of
+    /// those scopes: the server and the tokens.
+    pub async fn with_users<const N: usize>(users: [(&str, &[&str]); N]) -> (Self, [String; N]) {
+        let app = Self::new().await;
+        let mut tokens = Vec::with_capacity(N);
+        for (login, scopes) in users {
+            tokens.push(app.user(login, scopes).await);
+        }
+        let tokens = tokens.try_into().expect("one token a user");
+        (app, tokens)
+    }
+
     /// A server whose site administrator's token was chosen by the operator.
     pub async fn new_with_bootstrap(token: &str) -> Self {
         Self::with_bootstrap(Some(token), None).await
@@ -273,6 +285,35 @@ impl TestApp {
         r
     }
 
+    /// Asserts the statuses of bodiless requests, in order: each row is the method, the path,
+    /// who asks (a token, `None` for nobody) and the status they get.
+    pub async fn expect_statuses(&self, rows: &[(Method, &str, Option<&str>, u16)]) {
+        for (i, (method, path, token, expected)) in rows.iter().enumerate() {
+            let r = self.call(method.clone(), path, *token, None).await;
+            assert_eq!(
+                r.status.as_u16(),
+                *expected,
+                "row {i}: {method} {path}: {}",
+                r.body
+            );
+        }
+    }
+
+    /// Asserts GitHub's 422 naming `resource` for each body `token` POSTs to `path`: each row is
+    /// the body, and the field and the code the answer names.
+    pub async fn expect_invalid(
+        &self,
+        path: &str,
+        token: &str,
+        resource: &str,
+        rows: &[(Value, &str, &str)],
+    ) {
+        for (body, field, code) in rows {
+            let r = self.post(path, Some(token), body.clone()).await;
+            assert_invalid(&r, resource, field, code);
+        }
+    }
+
     /// A setup step that creates something (`201 Created`) with the site administrator's token.
     async fn admin_creates(&self, path: &str, body: Value) -> Reply {
         self.expect(Method::POST, path, &self.admin, body, StatusCode::CREATED)
@@ -346,6 +387,25 @@ impl TestApp {
         r.body["token"].as_str().unwrap().to_owned()
     }
 
+    /// Gives repository `full_name` `grant` on the package at `package` (its API address), as
+    /// `token`.
+    pub async fn grant_repository(
+        &self,
+        token: &str,
+        package: &str,
+        full_name: &str,
+        grant: Value,
+    ) -> Reply {
+        let path = format!("{package}/access/repositories/{full_name}");
+        self.put(&path, Some(token), grant).await
+    }
+
+    /// Sets the visibility of the package at `package` (its API address), as `token`.
+    pub async fn package_visibility(&self, token: &str, package: &str, visibility: &str) -> Reply {
+        let body = json!({ "visibility": visibility });
+        self.patch(package, Some(token), body).await
+    }
+
     /// Puts an environment in `to` behind the service's back (through a second connection to its
     /// database), as a crash or a concurrent operation would leave it.
     pub async fn force_codespace_state(
@@ -393,6 +453,16 @@ pub fn assert_error(r: &Reply, status: StatusCode, message: &str) {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(r.body["message"], message, "{}", r.body);
     assert!(r.body["documentation_url"].is_string(), "{}", r.body);
+}
+
+/// The status of an answer and one text field of its body.
+pub fn status_and<'r>(r: &'r Reply, field: &str) -> (StatusCode, Option<&'r str>) {
+    (r.status, r.body[field].as_str())
+}
+
+/// The message of an answer's first error (a 422's or the registry's), "" when there is none.
+pub fn first_error(r: &Reply) -> &str {
+    r.body["errors"][0]["message"].as_str().unwrap_or("")
 }
 
 /// Asserts a GitHub-shaped 422 for one field and code.

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::{Reply, TestApp};
+use super::{Reply, TestApp, status_and};
 
 pub fn sha256(b: &[u8]) -> String {
     format!(
@@ -113,4 +113,60 @@ pub async fn pull(app: &TestApp, token: Option<&str>, name: &str) -> Reply {
         Body::empty(),
     )
     .await
+}
+
+/// What a row of an access table tries on a package.
+#[derive(Clone, Copy, Debug)]
+pub enum Try {
+    /// Pulls its manifest `v1`.
+    Pull,
+    /// Pushes a one-blob artifact with this tag.
+    Push(&'static str),
+    /// Deletes the manifest with this reference.
+    Delete(&'static str),
+    /// Lists its tags.
+    Tags,
+}
+
+/// A row of an access table: who (a token, `None` for nobody), what they try, on which package,
+/// and the status they get.
+pub type Row<'a> = (Option<&'a str>, Try, &'a str, u16);
+
+/// Asserts the rows of an access table in order (what a row pushes stays pushed).
+pub async fn expect_access(app: &TestApp, rows: &[Row<'_>]) {
+    for (i, &(who, what, name, expected)) in rows.iter().enumerate() {
+        let r = match what {
+            Try::Pull => pull(app, who, name).await,
+            Try::Push(tag) => push(app, who.expect("a push needs a token"), name, tag).await,
+            Try::Delete(reference) => {
+                let path = format!("/v2/{name}/manifests/{reference}");
+                send(app, bearer(Method::DELETE, &path, who), Body::empty()).await
+            }
+            Try::Tags => {
+                let path = format!("/v2/{name}/tags/list");
+                send(app, bearer(Method::GET, &path, who), Body::empty()).await
+            }
+        };
+        assert_eq!(
+            r.status.as_u16(),
+            expected,
+            "row {i}: {what:?} {name}: {}",
+            r.body
+        );
+    }
+}
+
+/// Olga's organization acme, where environments pull from: a private repository `work`, a
+/// public one `oss`, and the internal package `acme/base:v1`. Olga's token (with `scopes`).
+pub async fn acme_with_an_internal_base(app: &TestApp, scopes: &[&str]) -> String {
+    let olga = app.user("olga", scopes).await;
+    app.org("acme", "olga").await;
+    app.org_repo(&olga, "acme", "work", "private").await;
+    app.org_repo(&olga, "acme", "oss", "public").await;
+    publish(app, &olga, "acme/base", "v1").await;
+    let base = "/api/v3/orgs/acme/packages/container/base";
+    let r = app.package_visibility(&olga, base, "internal").await;
+    let internal = (StatusCode::OK, Some("internal"));
+    assert_eq!(status_and(&r, "visibility"), internal, "{}", r.body);
+    olga
 }
