@@ -144,6 +144,25 @@ pub enum CodespaceCommand {
         #[arg(short, long)]
         follow: bool,
     },
+    /// List the ports listening inside an environment (`ports NAME`), or forward one to this
+    /// machine through the API (`ports forward NAME LOCAL:REMOTE`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Ports {
+        #[command(subcommand)]
+        command: Option<PortsCommand>,
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PortsCommand {
+    /// Listen on 127.0.0.1:LOCAL and carry each connection to port REMOTE inside the
+    /// environment, until interrupted (LOCAL 0: any free port, printed).
+    Forward {
+        name: String,
+        /// LOCAL:REMOTE, or one port for both.
+        ports: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

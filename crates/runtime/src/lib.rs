@@ -322,6 +322,17 @@ pub trait Runtime: Send + Sync + fmt::Debug {
         addr: std::net::SocketAddr,
     ) -> Result<std::net::TcpListener, RuntimeError>;
 
+    /// The TCP ports listening inside the running environment's own network, ascending.
+    async fn listening_ports(&self, spec: &RunSpec) -> Result<Vec<u16>, RuntimeError>;
+
+    /// A connection to `port` on the running environment's own loopback, made inside its
+    /// network (what a port forward carries).
+    async fn connect_inside(
+        &self,
+        spec: &RunSpec,
+        port: u16,
+    ) -> Result<std::net::TcpStream, RuntimeError>;
+
     /// Runs a command inside a running environment as its user, in its working directory,
     /// streaming output to `output`, and returns the exit code.
     async fn exec(

@@ -220,6 +220,70 @@ pub async fn listen_inside(
     )))
 }
 
+/// The TCP ports listening in the network namespace of `pid` (any address, IPv4 or IPv6),
+/// ascending, from the kernel's tables as that namespace sees them.
+pub fn listening_ports(pid: u32) -> Result<Vec<u16>, RuntimeError> {
+    let mut ports = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let path = format!("/proc/{pid}/net/{table}");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => ports.extend(listening_in_table(&text)),
+            // A kernel without IPv6 has no tcp6 table.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && table == "tcp6" => {}
+            Err(e) => return Err(RuntimeError::io(format!("cannot read {path}"))(e)),
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    Ok(ports)
+}
+
+/// The listening ports of one of the kernel's `/proc/net/tcp{,6}` tables (state `0A`).
+fn listening_in_table(text: &str) -> impl Iterator<Item = u16> + '_ {
+    text.lines().skip(1).filter_map(|line| {
+        let mut fields = line.split_whitespace();
+        let local = fields.nth(1)?;
+        let state = fields.nth(1)?;
+        if state != "0A" {
+            return None;
+        }
+        let (_, port) = local.rsplit_once(':')?;
+        u16::from_str_radix(port, 16).ok()
+    })
+}
+
+/// A connection to `port` on the loopback of the network namespace of `pid` (IPv4, else IPv6),
+/// made there: the environment's own services, reached without any route from the host.
+pub async fn connect_inside(pid: u32, port: u16) -> Result<std::net::TcpStream, RuntimeError> {
+    let ns = format!("/proc/{pid}/ns/net");
+    tokio::task::spawn_blocking(move || -> io::Result<std::net::TcpStream> {
+        // As for listening: a thread of its own enters the namespace and connects; the socket
+        // stays in the namespace it was made in.
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&ns)?;
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
+            let timeout = Duration::from_secs(5);
+            let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+            let stream = std::net::TcpStream::connect_timeout(&v4, timeout).or_else(|e| {
+                let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+                std::net::TcpStream::connect_timeout(&v6, timeout).map_err(|_| e)
+            })?;
+            stream.set_nonblocking(true)?;
+            Ok(stream)
+        })
+        .join()
+        .map_err(|_| io::Error::other("the namespace thread panicked"))?
+    })
+    .await
+    .map_err(|e| RuntimeError::Engine(format!("cannot connect inside the environment: {e}")))?
+    .map_err(RuntimeError::io(format!(
+        "nothing accepts connections on port {port} inside the environment (is the server there listening?)"
+    )))
+}
+
 /// The host's own addresses (every interface's), which environments may not reach.
 pub fn host_addresses() -> Vec<IpAddr> {
     let out = std::process::Command::new("ip")
@@ -235,4 +299,22 @@ pub fn host_addresses() -> Vec<IpAddr> {
         .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
         .filter_map(|a| a["local"].as_str().and_then(|s| s.parse().ok()))
         .collect()
+}
+
+#[cfg(test)]
+mod port_tests {
+    #[test]
+    fn only_listening_sockets_count() {
+        // From a real /proc/net/tcp: a listener on 0.0.0.0:3000, one on 127.0.0.1:8080, and an
+        // established connection from port 3000.
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1 0 100 0 0 10 0
+   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 2 1 0 100 0 0 10 0
+   2: 0100007F:0BB8 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000  1000        0 3 1 0 20 4 30 10 -1
+";
+        assert_eq!(
+            super::listening_in_table(table).collect::<Vec<_>>(),
+            [3000, 8080]
+        );
+    }
 }

@@ -436,6 +436,18 @@ impl Runtime for Runc {
         crate::network::listen_inside(pid, addr).await
     }
 
+    async fn listening_ports(&self, spec: &RunSpec) -> Result<Vec<u16>, RuntimeError> {
+        crate::network::listening_ports(self.pid(&spec.name).await?)
+    }
+
+    async fn connect_inside(
+        &self,
+        spec: &RunSpec,
+        port: u16,
+    ) -> Result<std::net::TcpStream, RuntimeError> {
+        crate::network::connect_inside(self.pid(&spec.name).await?, port).await
+    }
+
     async fn exec(
         &self,
         spec: &RunSpec,

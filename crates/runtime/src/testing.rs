@@ -16,6 +16,8 @@ pub enum Call {
     Prepare,
     Start,
     ListenInside,
+    Ports,
+    ConnectInside,
     Exec,
     Running,
     Stop,
@@ -206,6 +208,23 @@ impl Runtime for RecordingRuntime {
             ))
             .await;
         Ok(0)
+    }
+
+    async fn listening_ports(&self, spec: &RunSpec) -> Result<Vec<u16>, RuntimeError> {
+        self.enter(Call::Ports, &spec.name, String::new()).await?;
+        Ok(Vec::new())
+    }
+
+    async fn connect_inside(
+        &self,
+        spec: &RunSpec,
+        port: u16,
+    ) -> Result<std::net::TcpStream, RuntimeError> {
+        self.enter(Call::ConnectInside, &spec.name, port.to_string())
+            .await?;
+        Err(RuntimeError::Engine(
+            "a recording runtime has no network to connect in".into(),
+        ))
     }
 
     async fn running(&self, spec: &RunSpec) -> Result<bool, RuntimeError> {

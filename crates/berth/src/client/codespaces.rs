@@ -155,6 +155,9 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
                 Ok(())
             }
         }
+        CodespaceCommand::Ports { command, name } => {
+            super::ports::run(c, as_json, command, name).await
+        }
     }
 }
 

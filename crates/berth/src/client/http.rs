@@ -5,6 +5,9 @@ use anyhow::{Context, bail};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::config;
 
@@ -40,7 +43,7 @@ pub fn with_scheme(server: &str) -> anyhow::Result<String> {
     Ok(full)
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     server: String,
@@ -146,6 +149,47 @@ impl Client {
             .call(Method::PATCH, path, Some(body))
             .await?
             .unwrap_or_default())
+    }
+
+    /// A WebSocket on `path` of the API (a tunnel), over this client's own connection settings
+    /// (its token, `SSL_CERT_FILE`).
+    pub async fn websocket(
+        &self,
+        path: &str,
+    ) -> anyhow::Result<WebSocketStream<reqwest::Upgraded>> {
+        use base64::Engine as _;
+        let url = format!("{}/api/v3{path}", self.server);
+        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+        let req = self
+            .http
+            .get(&url)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", &key);
+        let resp = self.dispatch(req, None).await?;
+        let status = resp.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            let value: Option<Value> = resp.json().await.ok();
+            bail!("{}", describe(status, value.as_ref()));
+        }
+        let accept = resp
+            .headers()
+            .get("sec-websocket-accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if accept != derive_accept_key(key.as_bytes()) {
+            bail!(
+                "{} answered the tunnel without a valid WebSocket handshake",
+                self.server
+            );
+        }
+        let upgraded = resp
+            .upgrade()
+            .await
+            .context("the tunnel could not be opened")?;
+        Ok(WebSocketStream::from_raw_socket(upgraded, Role::Client, None).await)
     }
 
     /// A call whose answer is read as it arrives (exec output, a followed log).

@@ -10,6 +10,7 @@ mod config;
 mod http;
 mod keys;
 mod output;
+mod ports;
 mod registry;
 mod secrets;
 

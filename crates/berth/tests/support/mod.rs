@@ -190,13 +190,19 @@ impl Cli {
     }
 
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run(&mut self.command(args), stdin)
+    }
+
+    /// The command `berth ARGS` with this CLI's configuration, to run as the caller likes (a
+    /// long-running one, say).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = berth_command();
         cmd.args(args);
         cmd.env("BERTH_CONFIG_DIR", &self.config_dir);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        run(&mut cmd, stdin)
+        cmd
     }
 
     /// The CLI of `token` on the server at `url`, its configuration in `config`.

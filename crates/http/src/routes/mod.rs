@@ -6,6 +6,7 @@ mod keys;
 mod logins;
 mod orgs;
 mod packages;
+mod ports;
 mod repos;
 mod secrets;
 mod teams;
@@ -133,6 +134,11 @@ fn routes() -> Router<AppState> {
             post(codespaces::exec).layer(DefaultBodyLimit::max(EXEC_BODY_LIMIT)),
         )
         .route("/user/codespaces/{name}/logs", get(codespaces::logs))
+        .route("/user/codespaces/{name}/ports", get(ports::list))
+        .route(
+            "/user/codespaces/{name}/ports/{port}/tunnel",
+            get(ports::tunnel),
+        )
         .route("/admin/users", post(admin::create_user))
         .route("/admin/organizations", post(admin::create_org))
         .route("/admin/registry/collect", post(admin::collect_garbage))

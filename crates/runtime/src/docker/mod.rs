@@ -438,6 +438,18 @@ impl Runtime for Docker {
         crate::network::listen_inside(pid, addr).await
     }
 
+    async fn listening_ports(&self, spec: &RunSpec) -> Result<Vec<u16>, RuntimeError> {
+        crate::network::listening_ports(self.pid(spec).await?)
+    }
+
+    async fn connect_inside(
+        &self,
+        spec: &RunSpec,
+        port: u16,
+    ) -> Result<std::net::TcpStream, RuntimeError> {
+        crate::network::connect_inside(self.pid(spec).await?, port).await
+    }
+
     async fn exec(
         &self,
         spec: &RunSpec,

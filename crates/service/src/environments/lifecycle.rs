@@ -11,6 +11,7 @@ use berth_domain::codespace::CodespaceState::{
 };
 use berth_store::{Listing, Window};
 
+use super::ports::available;
 use super::remove_dir;
 use super::{CodespaceView, Environments, Verb};
 use crate::authz::Access;
@@ -184,13 +185,7 @@ impl Environments {
                 "give the command to run",
             ));
         }
-        if view.record.state != CodespaceState::Available {
-            return Err(ServiceError::Conflict(format!(
-                "codespace {name} is {}, not Available; start it with `berth codespace start {name}`",
-                view.record.state
-            )));
-        }
-        let spec = self.bare_spec(&envs, &view.record, &view.repo);
+        let spec = available(&view, &envs, self)?;
         envs.config
             .runtime
             .exec(&spec, &ExecSpec { argv, stdin }, output)

@@ -28,6 +28,7 @@ mod isolation;
 mod lifecycle;
 mod log;
 mod paths;
+mod ports;
 mod recovery;
 mod start;
 mod workspace;
