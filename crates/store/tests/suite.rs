@@ -634,6 +634,71 @@ async fn package_grants_are_set_listed_and_cleared(s: &Store) {
     assert!(!s.delete_package(p.id).await.unwrap());
 }
 
+async fn ssh_keys_belong_to_one_account_and_stay_under_the_limit(s: &Store) {
+    use berth_store::NewSshKey;
+    let ann = s
+        .create_account(&login("key-ann"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let ben = s
+        .create_account(&login("key-ben"), AccountKind::User, false, 1)
+        .await
+        .unwrap();
+    let key = |user_id, n: usize| {
+        let fingerprint = format!("SHA256:key-{n}");
+        (user_id, fingerprint)
+    };
+    const MAX: usize = 5;
+    // Writers of one account race; the limit holds, each fingerprint is stored once.
+    let writers: Vec<_> = (0..12)
+        .map(|n| {
+            let s = s.clone();
+            let (user_id, fingerprint) = key(ann.id, n);
+            tokio::spawn(async move {
+                let new = NewSshKey {
+                    user_id,
+                    title: "t",
+                    key: "ssh-ed25519 AAAA",
+                    fingerprint: &fingerprint,
+                };
+                s.add_ssh_key(new, MAX, 10).await.unwrap()
+            })
+        })
+        .collect();
+    let mut added = 0;
+    for w in writers {
+        added += usize::from(w.await.unwrap().is_some());
+    }
+    assert_eq!(added, MAX);
+    let held = s.ssh_keys(ann.id).await.unwrap();
+    assert_eq!(held.len(), MAX);
+    // A key another account holds is a conflict.
+    let taken = NewSshKey {
+        user_id: ben.id,
+        title: "t",
+        key: "ssh-ed25519 AAAA",
+        fingerprint: &held[0].fingerprint,
+    };
+    let err = s.add_ssh_key(taken, MAX, 11).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("key")), "{err:?}");
+    let found = s
+        .ssh_key_by_fingerprint(&held[0].fingerprint)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, held[0]);
+    assert!(s.ssh_key(ben.id, held[0].id).await.unwrap().is_none());
+    assert!(!s.delete_ssh_key(ben.id, held[0].id).await.unwrap());
+    assert!(s.delete_ssh_key(ann.id, held[0].id).await.unwrap());
+    assert!(
+        s.ssh_key_by_fingerprint(&held[0].fingerprint)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(s.ssh_keys(ann.id).await.unwrap().len(), MAX - 1);
+}
+
 /// Every check of the suite, each on a fresh database from `$open`.
 macro_rules! suite {
     ($open:expr) => {{
@@ -647,6 +712,7 @@ macro_rules! suite {
         codespaces_move_through_states(&$open).await;
         the_secret_limit_holds_under_concurrent_writes(&$open).await;
         teams_hold_members_and_grant_packages_to_them(&$open).await;
+        ssh_keys_belong_to_one_account_and_stay_under_the_limit(&$open).await;
     }};
 }
 
