@@ -9,7 +9,8 @@ use std::process::Command;
 
 use base64::Engine as _;
 use support::environments::{
-    AliceWithImage, Images, create, created, exec, exec_ok, git_repo, state,
+    AliceWithImage, Images, create, created, exec, exec_ok, git_repo, http_get, serve_page,
+    start_forward, state,
 };
 use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
@@ -488,6 +489,13 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
         ),
         "ok\n"
     );
+    // Its ports, as under runc: listed from its own network and forwarded through the API.
+    serve_page(&alice, &name, 3000, "served-under-docker");
+    assert_eq!(alice.ok(&["codespace", "ports", &name]), "PORT\n3000\n");
+    let (mut forward, local, _) = start_forward(&alice, &name, 3000);
+    assert!(http_get(local).ends_with("served-under-docker\n"));
+    let _ = forward.kill();
+    let _ = forward.wait();
     alice.ok(&["codespace", "delete", &name]);
 
     // (b) htpasswd through a repository triple; skopeo inside reaches another image.

@@ -1,8 +1,9 @@
 //! Environments as the end-to-end tests drive them: locally built images, a git repository with
 //! a dev container, and `berth codespace` calls with their output.
 
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use super::images::{busybox_layer, file_layer, image_layout, push, skopeo_layer};
 use super::{Cli, run_ok, succeeded, text};
@@ -175,4 +176,61 @@ impl AliceWithImage {
         ]);
         url
     }
+}
+
+/// busybox's httpd inside `name`, which puts itself in the background, serving `page` on `port`.
+pub fn serve_page(cli: &Cli, name: &str, port: u16, page: &str) {
+    exec_ok(
+        cli,
+        name,
+        &format!(
+            "mkdir -p /tmp/www && echo {page} > /tmp/www/index.html && httpd -p {port} -h /tmp/www"
+        ),
+    );
+}
+
+/// An HTTP/1.0 GET of `/` at 127.0.0.1:`port`: the whole answer (what came before the
+/// connection was closed or reset).
+pub fn http_get(port: u16) -> String {
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    String::from_utf8(answer).unwrap()
+}
+
+/// `berth codespace ports forward NAME 0:REMOTE` in the background: the process, the local port
+/// it printed, and the rest of its standard error.
+pub fn start_forward(
+    cli: &Cli,
+    name: &str,
+    remote: u16,
+) -> (std::process::Child, u16, std::process::ChildStderr) {
+    let mut child = cli
+        .command(&[
+            "codespace",
+            "ports",
+            "forward",
+            name,
+            &format!("0:{remote}"),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut said = Vec::new();
+    // One byte at a time, so that nothing after the first line is taken from the pipe.
+    let mut reader = stderr;
+    let mut byte = [0u8; 1];
+    while reader.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        said.push(byte[0]);
+    }
+    let said = String::from_utf8(said).unwrap();
+    let local = said
+        .strip_prefix("forwarding 127.0.0.1:")
+        .and_then(|rest| rest.split_once(' '))
+        .and_then(|(port, _)| port.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    (child, local, reader)
 }
