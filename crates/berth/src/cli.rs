@@ -337,7 +337,11 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// A TOML file with any of: data_dir, listen, tls_cert, tls_key, database_url, external_url,
+    /// Address of the SSH gateway (the user name is an environment's name); 0 turns it off
+    /// [default: 127.0.0.1:2222, skipped with a warning when that port is taken].
+    #[arg(long, env = "BERTH_SSH_LISTEN")]
+    pub ssh_listen: Option<String>,
+    /// A TOML file with any of: data_dir, listen, ssh_listen, tls_cert, tls_key, database_url, external_url,
     /// gc_interval, runtime, and an [environments] table (machines, egress_allow, egress_deny).
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,

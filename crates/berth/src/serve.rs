@@ -23,6 +23,7 @@ use crate::private_file::{self, Existing};
 
 const DEFAULT_DATA_DIR: &str = "./berth-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_SSH_LISTEN: &str = "127.0.0.1:2222";
 const TOKEN_KEY_FILE: &str = "token.key";
 const SIGNING_KEY_FILE: &str = "registry.key";
 /// The master keys environment secrets are wrapped with: base64, one per line, the first wraps.
@@ -38,6 +39,7 @@ const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(3600);
 struct FileSettings {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
+    ssh_listen: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     database_url: Option<String>,
@@ -108,6 +110,7 @@ struct MachineSetting {
 struct Settings {
     data_dir: PathBuf,
     listen: SocketAddr,
+    ssh_listen: SshListen,
     tls: Option<(PathBuf, PathBuf)>,
     database_url: Option<String>,
     external_url: Option<String>,
@@ -121,6 +124,16 @@ struct Settings {
     clone_allow_dirs: Vec<PathBuf>,
     layer_limits: berth_runtime::unpack::UnpackLimits,
     image_bytes: u64,
+}
+
+/// Where the SSH gateway listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SshListen {
+    Off,
+    /// The default address: when it is taken, the server goes on without SSH, saying so.
+    Default(SocketAddr),
+    /// An address the operator gave: when it is taken, the server does not start.
+    Given(SocketAddr),
 }
 
 /// What runs environments.
@@ -148,6 +161,13 @@ impl Settings {
         let listen = listen.parse().with_context(|| {
             format!("--listen {listen:?} is not an address such as 127.0.0.1:8080")
         })?;
+        let ssh_listen = match args.ssh_listen.or(file.ssh_listen).as_deref() {
+            Some("0") => SshListen::Off,
+            Some(addr) => SshListen::Given(addr.parse().with_context(|| {
+                format!("--ssh-listen {addr:?} is not an address such as 127.0.0.1:2222 (0 turns SSH off)")
+            })?),
+            None => SshListen::Default(DEFAULT_SSH_LISTEN.parse().expect("a valid address")),
+        };
         let tls = match (
             args.tls_cert.or(file.tls_cert),
             args.tls_key.or(file.tls_key),
@@ -260,6 +280,7 @@ impl Settings {
                 .or(file.data_dir)
                 .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             listen,
+            ssh_listen,
             tls,
             database_url: args.database_url.or(file.database_url),
             external_url: args.external_url.or(file.external_url),
@@ -578,6 +599,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .recover_codespaces()
         .await
         .context("cannot settle the environments a restart interrupted")?;
+    if let Some(listener) = ssh_listener(settings.ssh_listen).await? {
+        let key = berth_ssh::load_or_create(&settings.data_dir)?;
+        tracing::info!("SSH gateway at ssh://{}", listener.local_addr()?);
+        tokio::spawn(berth_ssh::Gateway::new(berth.clone(), key).serve(listener));
+    }
     // Installed before the server says it listens, so a signal right after start-up is caught.
     let shutdown = shutdown_signal().context("cannot watch SIGINT and SIGTERM")?;
 
@@ -739,4 +765,25 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
         }
         tracing::info!("shutting down");
     })
+}
+
+/// The SSH gateway's listener, if it is to run (see [`SshListen`]).
+async fn ssh_listener(listen: SshListen) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let (addr, given) = match listen {
+        SshListen::Off => return Ok(None),
+        SshListen::Default(addr) => (addr, false),
+        SshListen::Given(addr) => (addr, true),
+    };
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if !given && e.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::warn!(
+                "the SSH gateway is off: {addr} is taken by another program; give it another address with --ssh-listen"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot listen for SSH on {addr}: {e} (choose another address with --ssh-listen, or 0 to turn SSH off)"
+        )),
+    }
 }

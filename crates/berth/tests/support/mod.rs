@@ -132,6 +132,17 @@ impl Server {
         }
     }
 
+    /// The port of its SSH gateway (started with `--ssh-listen 127.0.0.1:0`), from its log.
+    pub fn ssh_port(&self) -> u16 {
+        let log = self.log.lock().unwrap();
+        let at = log
+            .split_once("SSH gateway at ssh://")
+            .unwrap_or_else(|| panic!("no SSH gateway in:\n{log}"))
+            .1;
+        let addr = at.split_whitespace().next().unwrap();
+        addr.rsplit_once(':').unwrap().1.parse().unwrap()
+    }
+
     /// Sends SIGTERM and waits for the process to end.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
         sigterm(&self.child);

@@ -99,4 +99,21 @@ impl Accounts {
         tracing::info!(user = %user.login, key = id, "SSH key deleted");
         Ok(())
     }
+
+    /// Whom a key presented to the SSH gateway stands for: its user, acting with the
+    /// `codespace` scope only (what reaching one's environments needs). `None`: no account holds
+    /// the key (a deleted one included, so new connections with it are refused at once).
+    pub async fn ssh_principal(&self, fingerprint: &str) -> Result<Option<Principal>> {
+        let Some(record) = self.store.ssh_key_by_fingerprint(fingerprint).await? else {
+            return Ok(None);
+        };
+        let Some(account) = self.store.account_by_id(record.user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Principal::User {
+            account,
+            scopes: berth_domain::Scopes::from_iter([Scope::Codespace]),
+            token_id: 0,
+        }))
+    }
 }

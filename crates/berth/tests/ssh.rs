@@ -1,0 +1,193 @@
+//! The SSH gateway with Debian's OpenSSH client: a user's key (added with `berth key add`) and
+//! the environment's name as the user name reach the environment's own ports (`ssh -W`,
+//! `ssh -L`); anything else is refused, saying why where it may.
+
+mod support;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use support::environments::{Images, created, http_get, serve_page};
+use support::servers::Berth;
+use support::{Cli, run_ok, text};
+
+/// A new Ed25519 key pair `dir/name` (and `.pub`).
+fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let private = dir.join(name);
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&private),
+        None,
+    );
+    private
+}
+
+/// `ssh` to the gateway at `port` as `user` with `key`, trusting the host key on first use
+/// into a known_hosts of the test's own, never asking anything.
+fn ssh(dir: &Path, port: u16, key: &Path, user: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(["-p", &port.to_string(), "-i"])
+        .arg(key)
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            dir.join("known_hosts").display()
+        ))
+        .arg(format!("{user}@127.0.0.1"))
+        .args(args);
+    cmd
+}
+
+/// `ssh -W localhost:PORT`: the request sent through a direct-tcpip channel, the answer read.
+fn through_w(cmd: &mut Command, request: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ssh (scripts/test installs openssh-client)");
+    child.stdin.take().unwrap().write_all(request).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = Images::small(dir.path());
+    let berth = Berth::start(&["--ssh-listen", "127.0.0.1:0"], &[]);
+    let port = berth.server.ssh_port();
+    let alice = berth.cli(&berth.alice);
+    let image = format!("{}/alice/other:1", berth.host);
+    images.push("other", &image, &format!("alice:{}", berth.alice));
+    let admin = Cli::admin(&berth.server, &berth.data(), &dir.path().join("admin"));
+    let keys_of = |login: &str| {
+        let token = admin.token_for(login, "admin:public_key");
+        berth.cli(&token)
+    };
+    let alice_key = keygen(dir.path(), "alice-key");
+    let bob_key = keygen(dir.path(), "bob-key");
+    let stranger = keygen(dir.path(), "stranger-key");
+    keys_of("alice").ok(&[
+        "key",
+        "add",
+        alice_key.with_extension("pub").to_str().unwrap(),
+    ]);
+    keys_of("bob").ok(&[
+        "key",
+        "add",
+        bob_key.with_extension("pub").to_str().unwrap(),
+    ]);
+
+    alice.ok(&["repo", "create", "alice/web"]);
+    alice.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);
+    let name = created(&alice, &["-R", "alice/web", "--image", &image]);
+    serve_page(&alice, &name, 3000, "hello-over-ssh");
+    let request = b"GET / HTTP/1.0\r\n\r\n";
+
+    // -W: one direct-tcpip channel to the environment's own port 3000.
+    let out = through_w(
+        &mut ssh(
+            dir.path(),
+            port,
+            &alice_key,
+            &name,
+            &["-W", "localhost:3000"],
+        ),
+        request,
+    );
+    assert!(
+        text(&out.stdout).ends_with("hello-over-ssh\n"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let known = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
+    assert!(known.contains("ssh-ed25519"), "{known}");
+
+    // -L: a local port forwarded, as editors use it.
+    let local = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut tunnel = ssh(
+        dir.path(),
+        port,
+        &alice_key,
+        &name,
+        &[
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            &format!("{local}:localhost:3000"),
+        ],
+    )
+    .stdin(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", local)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh -L never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(http_get(local).ends_with("hello-over-ssh\n"));
+    let _ = tunnel.kill();
+    let _ = tunnel.wait();
+    let log = alice.ok(&["codespace", "logs", &name]);
+    assert!(log.contains("port 3000 forwarded for alice"), "{log}");
+
+    // Refusals. A key no account holds, and bob's key at alice's environment (which does not
+    // exist for him, as a missing one).
+    let refused = |key: &Path, user: &str, target: &str| {
+        let out = through_w(
+            &mut ssh(dir.path(), port, key, user, &["-W", target]),
+            request,
+        );
+        assert!(!out.status.success());
+        assert_eq!(text(&out.stdout), "");
+        text(&out.stderr)
+    };
+    assert!(refused(&stranger, &name, "localhost:3000").contains("Permission denied"));
+    assert!(refused(&bob_key, &name, "localhost:3000").contains("no codespace"));
+    assert!(refused(&alice_key, "alice-nothing-x1", "localhost:3000").contains("no codespace"));
+    // Only the environment's own loopback.
+    assert!(
+        refused(&alice_key, &name, "10.0.2.2:3000").contains("only the environment's own ports")
+    );
+    // A session is refused, saying what the gateway does.
+    let out = ssh(dir.path(), port, &alice_key, &name, &["true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("forwards ports only"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A deleted key is refused at once.
+    let keys = keys_of("alice");
+    let listed: serde_json::Value =
+        serde_json::from_str(&keys.ok(&["key", "list", "--json"])).unwrap();
+    keys.ok(&["key", "delete", &listed[0]["id"].to_string()]);
+    assert!(refused(&alice_key, &name, "localhost:3000").contains("Permission denied"));
+    // A stopped environment says so (with another key of alice's).
+    let again = keygen(dir.path(), "alice-again");
+    keys.ok(&["key", "add", again.with_extension("pub").to_str().unwrap()]);
+    alice.ok(&["codespace", "stop", &name]);
+    assert!(refused(&again, &name, "localhost:3000").contains("not Available"));
+}

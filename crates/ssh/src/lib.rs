@@ -1,0 +1,222 @@
+//! Berth's SSH gateway (`berth serve --ssh-listen`): the SSH user name is an environment's name,
+//! and a user gets in with one of their keys (`/user/keys`) to an environment of theirs.
+//!
+//! What it serves today: port forwarding (`ssh -N -L 3000:localhost:3000 NAME@host -p 2222`),
+//! each forward connected inside the environment's own network by the same service call as the
+//! API's tunnel. Sessions (shells, commands, `sftp`) and agent forwarding are not served yet; a
+//! session channel is refused saying so, and `berth codespace exec` runs commands.
+//!
+//! **Architecture Invariant:** the gateway decides nothing itself: who a key stands for comes
+//! from `Accounts::ssh_principal`, and every environment it reaches goes through the
+//! environments service with that principal, which checks ownership and state as for the API.
+
+mod host_key;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use berth_service::{Berth, Principal};
+use russh::keys::HashAlg;
+use russh::server::{Auth, ChannelOpenHandle, Msg, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelOpenFailure};
+
+pub use host_key::{HostKeyError, load_or_create};
+
+/// The gateway, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    berth: Berth,
+    config: Arc<russh::server::Config>,
+}
+
+impl Gateway {
+    pub fn new(berth: Berth, host_key: russh::keys::PrivateKey) -> Self {
+        let config = russh::server::Config {
+            keys: vec![host_key],
+            methods: russh::MethodSet::from(&[russh::MethodKind::PublicKey][..]),
+            auth_rejection_time: std::time::Duration::from_secs(1),
+            auth_rejection_time_initial: Some(std::time::Duration::ZERO),
+            inactivity_timeout: Some(std::time::Duration::from_secs(3600)),
+            keepalive_interval: Some(std::time::Duration::from_secs(30)),
+            max_auth_attempts: 6,
+            ..Default::default()
+        };
+        Self {
+            berth,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Serves connections on `listener` until the task is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the SSH gateway could not accept a connection");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let connection = Connection {
+                berth: self.berth.clone(),
+                peer,
+                who: None,
+            };
+            let config = self.config.clone();
+            tokio::spawn(async move {
+                match russh::server::run_stream(config, stream, connection).await {
+                    Ok(running) => {
+                        if let Err(e) = running.await {
+                            tracing::debug!(%peer, error = %e, "an SSH connection ended");
+                        }
+                    }
+                    Err(e) => tracing::debug!(%peer, error = %e, "an SSH handshake failed"),
+                }
+            });
+        }
+    }
+}
+
+/// Who a connection authenticated as: the key's user, with the environment asked for.
+#[derive(Debug)]
+struct Authenticated {
+    principal: Principal,
+    environment: String,
+    fingerprint: String,
+}
+
+/// One SSH connection.
+#[derive(Debug)]
+struct Connection {
+    berth: Berth,
+    peer: SocketAddr,
+    who: Option<Authenticated>,
+}
+
+/// What a forward may reach: the environment's own loopback, by any of its names.
+fn is_loopback_name(host: &str) -> bool {
+    matches!(
+        host,
+        "localhost" | "127.0.0.1" | "::1" | "[::1]" | "ip6-localhost"
+    )
+}
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fingerprint = key.public_key.fingerprint(HashAlg::Sha256).to_string();
+        match self.berth.accounts().ssh_principal(&fingerprint).await {
+            Ok(Some(principal)) => {
+                let login = principal.user().map(|a| a.login.to_string());
+                tracing::info!(peer = %self.peer, user = ?login, key = %fingerprint, environment = %user, "SSH sign-in");
+                self.who = Some(Authenticated {
+                    principal,
+                    environment: user.to_owned(),
+                    fingerprint,
+                });
+                Ok(Auth::Accept)
+            }
+            Ok(None) => {
+                tracing::info!(peer = %self.peer, key = %fingerprint, "SSH key held by no account");
+                Ok(Auth::reject())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "SSH sign-in could not be checked");
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        reply
+            .reject(ChannelOpenFailure::Other {
+                code: 1,
+                reason: "this gateway forwards ports only for now (ssh -N -L 3000:localhost:3000); run commands with berth codespace exec".into(),
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(who) = &self.who else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        let refuse = |reason: String| ChannelOpenFailure::Other { code: 1, reason };
+        if !is_loopback_name(host_to_connect) {
+            reply
+                .reject(refuse(format!(
+                    "only the environment's own ports are forwarded: use localhost, not {host_to_connect}"
+                )))
+                .await;
+            return Ok(());
+        }
+        let Ok(port) = u16::try_from(port_to_connect) else {
+            reply
+                .reject(refuse(format!("{port_to_connect} is not a port")))
+                .await;
+            return Ok(());
+        };
+        let connected = self
+            .berth
+            .environments()
+            .connect_port(&who.principal, &who.environment, port)
+            .await;
+        match connected {
+            Ok(mut stream) => {
+                tracing::info!(peer = %self.peer, key = %who.fingerprint, environment = %who.environment, port, "SSH port forward");
+                reply.accept().await;
+                tokio::spawn(async move {
+                    let mut channel = channel.into_stream();
+                    let _ = tokio::io::copy_bidirectional(&mut channel, &mut stream).await;
+                });
+            }
+            Err(berth_service::ServiceError::NotFound) => {
+                // Someone else's environment reads exactly as a missing one.
+                reply
+                    .reject(refuse(format!(
+                        "no codespace {} of yours (berth codespace list shows yours)",
+                        who.environment
+                    )))
+                    .await;
+            }
+            Err(e) => reply.reject(refuse(e.to_string())).await,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn forwards_reach_only_the_environments_loopback() {
+        for host in ["localhost", "127.0.0.1", "::1"] {
+            assert!(super::is_loopback_name(host), "{host}");
+        }
+        for host in ["10.0.2.2", "example.com", "169.254.169.254", ""] {
+            assert!(!super::is_loopback_name(host), "{host}");
+        }
+    }
+}
