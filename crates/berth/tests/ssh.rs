@@ -150,6 +150,55 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
     let log = alice.ok(&["codespace", "logs", &name]);
     assert!(log.contains("port 3000 forwarded for alice"), "{log}");
 
+    // Commands: the exit status, standard error apart, the client's LANG.
+    let out = ssh(
+        dir.path(),
+        port,
+        &alice_key,
+        &name,
+        &[
+            "-o",
+            "SendEnv=LANG",
+            "echo out; echo err >&2; echo $LANG; exit 3",
+        ],
+    )
+    .env("LANG", "C.UTF-8")
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "out\nC.UTF-8\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    // 10 MiB of binary in through standard input, and back out byte for byte.
+    let data: Vec<u8> = (0..10u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let out = through_w(
+        &mut ssh(
+            dir.path(),
+            port,
+            &alice_key,
+            &name,
+            &["cat > /tmp/blob && wc -c < /tmp/blob"],
+        ),
+        &data,
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        (10u32 << 20).to_string(),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ssh(dir.path(), port, &alice_key, &name, &["cat /tmp/blob"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stdout == data,
+        "{} bytes back",
+        out.stdout.len()
+    );
+
     // Refusals. A key no account holds, and bob's key at alice's environment (which does not
     // exist for him, as a missing one).
     let refused = |key: &Path, user: &str, target: &str| {
@@ -168,14 +217,14 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
     assert!(
         refused(&alice_key, &name, "10.0.2.2:3000").contains("only the environment's own ports")
     );
-    // A session is refused, saying what the gateway does.
-    let out = ssh(dir.path(), port, &alice_key, &name, &["true"])
+    // A shell is refused, saying what the gateway does.
+    let out = ssh(dir.path(), port, &alice_key, &name, &[])
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("forwards ports only"),
+        text(&out.stderr).contains("interactive shells over SSH are not served yet"),
         "{}",
         text(&out.stderr)
     );

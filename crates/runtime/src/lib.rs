@@ -145,12 +145,52 @@ pub struct UserIds {
 }
 
 /// One command run in an environment.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ExecSpec {
     /// Run with the environment's own variables, as its user, in its working directory.
     pub argv: Vec<String>,
-    /// What the command reads on standard input (then end of file); `None`: nothing at all.
-    pub stdin: Option<Vec<u8>>,
+    /// What the command reads on standard input.
+    pub stdin: Stdin,
+    /// Variables besides the environment's own (an SSH client's `LANG`, say); theirs win.
+    pub env: Vec<(String, String)>,
+}
+
+/// What a command reads on standard input.
+#[derive(Debug, Default)]
+pub enum Stdin {
+    /// Nothing at all (no pipe).
+    #[default]
+    None,
+    /// These bytes, then end of file.
+    Bytes(Vec<u8>),
+    /// What arrives, as it arrives; end of file when the sender is dropped.
+    Stream(tokio::sync::mpsc::Receiver<Vec<u8>>),
+}
+
+impl Stdin {
+    pub fn is_some(&self) -> bool {
+        !matches!(self, Stdin::None)
+    }
+
+    /// Writes it all to `pipe`, then closes it (end of file). A command that stops reading early
+    /// closes the pipe: not an error of ours.
+    pub(crate) async fn feed(self, mut pipe: impl tokio::io::AsyncWrite + Unpin) {
+        use tokio::io::AsyncWriteExt as _;
+        match self {
+            Stdin::None => {}
+            Stdin::Bytes(bytes) => {
+                let _ = pipe.write_all(&bytes).await;
+            }
+            Stdin::Stream(mut rx) => {
+                while let Some(chunk) = rx.recv().await {
+                    if pipe.write_all(&chunk).await.is_err() || pipe.flush().await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = pipe.shutdown().await;
+    }
 }
 
 /// The exit code and message of a command that could not be started at all, as a shell (and
@@ -338,7 +378,7 @@ pub trait Runtime: Send + Sync + fmt::Debug {
     async fn exec(
         &self,
         spec: &RunSpec,
-        exec: &ExecSpec,
+        exec: ExecSpec,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError>;
 

@@ -451,7 +451,7 @@ impl Runtime for Runc {
     async fn exec(
         &self,
         spec: &RunSpec,
-        exec: &ExecSpec,
+        exec: ExecSpec,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError> {
         // runc's own messages go to a log of this exec, apart from the command's output, so a
@@ -466,21 +466,19 @@ impl Runtime for Runc {
             .arg(&runc_log)
             .args(["--log-format", "json"]);
         cmd.arg("exec");
+        for (k, v) in &exec.env {
+            cmd.arg("--env").arg(format!("{k}={v}"));
+        }
         cmd.arg(&spec.name).args(&exec.argv);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if exec.stdin.is_some() {
             cmd.stdin(Stdio::piped());
         }
         let mut child = cmd.spawn().map_err(|e| runc_missing(&self.program, e))?;
-        let feed = match (child.stdin.take(), exec.stdin.clone()) {
-            (Some(mut pipe), Some(bytes)) => Some(tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt as _;
-                // A command that stops reading early closes the pipe: not an error of ours.
-                let _ = pipe.write_all(&bytes).await;
-                let _ = pipe.shutdown().await;
-            })),
-            _ => None,
-        };
+        let feed = child
+            .stdin
+            .take()
+            .map(|pipe| tokio::spawn(exec.stdin.feed(pipe)));
         let stdout = child
             .stdout
             .take()

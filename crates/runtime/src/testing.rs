@@ -191,7 +191,7 @@ impl Runtime for RecordingRuntime {
     async fn exec(
         &self,
         spec: &RunSpec,
-        exec: &ExecSpec,
+        exec: ExecSpec,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError> {
         self.enter(Call::Exec, &spec.name, exec.argv.join(" "))

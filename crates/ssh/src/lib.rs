@@ -1,17 +1,21 @@
 //! Berth's SSH gateway (`berth serve --ssh-listen`): the SSH user name is an environment's name,
 //! and a user gets in with one of their keys (`/user/keys`) to an environment of theirs.
 //!
-//! What it serves today: port forwarding (`ssh -N -L 3000:localhost:3000 NAME@host -p 2222`),
-//! each forward connected inside the environment's own network by the same service call as the
-//! API's tunnel. Sessions (shells, commands, `sftp`) and agent forwarding are not served yet; a
-//! session channel is refused saying so, and `berth codespace exec` runs commands.
+//! What it serves today: commands (`ssh -p 2222 NAME@host 'make test'`: standard input streamed
+//! in, output and standard error out byte for byte, the exit status passed back, `LANG`/`LC_*`
+//! from the client), run by the same service call as the API's exec; and port forwarding
+//! (`ssh -N -L 3000:localhost:3000`, `ssh -W`), each forward connected inside the environment's
+//! own network by the same service call as the API's tunnel. Interactive shells (a PTY),
+//! `sftp` and agent forwarding are not served yet; asking for them is refused saying so.
 //!
 //! **Architecture Invariant:** the gateway decides nothing itself: who a key stands for comes
 //! from `Accounts::ssh_principal`, and every environment it reaches goes through the
 //! environments service with that principal, which checks ownership and state as for the API.
 
 mod host_key;
+mod session;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -62,6 +66,7 @@ impl Gateway {
                 berth: self.berth.clone(),
                 peer,
                 who: None,
+                sessions: HashMap::new(),
             };
             let config = self.config.clone();
             tokio::spawn(async move {
@@ -92,6 +97,18 @@ struct Connection {
     berth: Berth,
     peer: SocketAddr,
     who: Option<Authenticated>,
+    /// Its session channels.
+    sessions: HashMap<russh::ChannelId, session::SessionChannel>,
+}
+
+/// What a refusal says: someone else's environment reads exactly as a missing one.
+fn explain(e: &berth_service::ServiceError, environment: &str) -> String {
+    match e {
+        berth_service::ServiceError::NotFound => {
+            format!("no codespace {environment} of yours (berth codespace list shows yours)")
+        }
+        e => e.to_string(),
+    }
 }
 
 /// What a forward may reach: the environment's own loopback, by any of its names.
@@ -135,16 +152,118 @@ impl russh::server::Handler for Connection {
 
     async fn channel_open_session(
         &mut self,
-        _channel: Channel<Msg>,
+        channel: Channel<Msg>,
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        reply
-            .reject(ChannelOpenFailure::Other {
-                code: 1,
-                reason: "this gateway forwards ports only for now (ssh -N -L 3000:localhost:3000); run commands with berth codespace exec".into(),
-            })
-            .await;
+        if self.who.is_none() || self.sessions.len() >= session::MAX_SESSIONS {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        self.sessions
+            .insert(channel.id(), session::SessionChannel::default());
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: russh::ChannelId,
+        name: &str,
+        value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let taken = self
+            .sessions
+            .get_mut(&channel)
+            .is_some_and(|s| s.set_env(name, value));
+        if taken {
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: russh::ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(who), Some(state)) = (&self.who, self.sessions.get_mut(&channel)) else {
+            return session.channel_failure(channel);
+        };
+        if state.started() {
+            return session.channel_failure(channel);
+        }
+        let command = String::from_utf8_lossy(data).into_owned();
+        tracing::info!(peer = %self.peer, key = %who.fingerprint, environment = %who.environment, "SSH command");
+        let run = state.start(command);
+        session.channel_success(channel)?;
+        tokio::spawn(session::run(
+            self.berth.clone(),
+            who.principal.clone(),
+            who.environment.clone(),
+            run,
+            session.handle(),
+            channel,
+        ));
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: russh::ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        session::refuse(
+            session.handle(),
+            channel,
+            "interactive shells over SSH are not served yet; give a command (ssh -p PORT NAME@HOST 'CMD'), or use berth codespace exec",
+        );
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: russh::ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        tracing::info!(peer = %self.peer, subsystem = %name, "SSH subsystem refused");
+        session.channel_failure(channel)
+    }
+
+    async fn data(
+        &mut self,
+        channel: russh::ChannelId,
+        data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(state) = self.sessions.get(&channel) {
+            state.stdin(data).await;
+        }
+        Ok(())
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: russh::ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(state) = self.sessions.get_mut(&channel) {
+            state.close_stdin();
+        }
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: russh::ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.sessions.remove(&channel);
         Ok(())
     }
 
@@ -193,16 +312,7 @@ impl russh::server::Handler for Connection {
                     let _ = tokio::io::copy_bidirectional(&mut channel, &mut stream).await;
                 });
             }
-            Err(berth_service::ServiceError::NotFound) => {
-                // Someone else's environment reads exactly as a missing one.
-                reply
-                    .reject(refuse(format!(
-                        "no codespace {} of yours (berth codespace list shows yours)",
-                        who.environment
-                    )))
-                    .await;
-            }
-            Err(e) => reply.reject(refuse(e.to_string())).await,
+            Err(e) => reply.reject(refuse(explain(&e, &who.environment))).await,
         }
         Ok(())
     }

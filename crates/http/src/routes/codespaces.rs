@@ -13,6 +13,7 @@ use base64::Engine as _;
 use berth_domain::Login;
 use berth_domain::RepoName;
 use berth_service::environments::{CodespaceView, NewEnvironment, Output};
+use berth_service::environments::{ExecSpec, Stdin};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -369,7 +370,12 @@ pub async fn exec(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Output>(64);
     let (frames, out) = tokio::sync::mpsc::channel::<Result<String, Infallible>>(64);
     tokio::spawn(async move {
-        let run = envs.exec_codespace(&p, &name, body.command, stdin, tx);
+        let exec = ExecSpec {
+            argv: body.command,
+            stdin: stdin.map_or(Stdin::None, Stdin::Bytes),
+            env: Vec::new(),
+        };
+        let run = envs.exec_codespace(&p, &name, exec, tx);
         let forward = async {
             while let Some(chunk) = rx.recv().await {
                 let (stream, data) = match chunk {

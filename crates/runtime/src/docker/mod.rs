@@ -453,15 +453,20 @@ impl Runtime for Docker {
     async fn exec(
         &self,
         spec: &RunSpec,
-        exec: &ExecSpec,
+        exec: ExecSpec,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError> {
         let api = self.api().await?;
-        let env = if spec.env.is_empty() {
+        let mut env = if spec.env.is_empty() {
             load_env(spec)?
         } else {
             spec.env.clone()
         };
+        env.extend(
+            exec.env
+                .iter()
+                .map(|(k, v)| (k.clone(), secrecy::SecretString::from(v.clone()))),
+        );
         let config = ExecConfig {
             attach_stdin: Some(exec.stdin.is_some()),
             attach_stdout: Some(true),
@@ -500,17 +505,7 @@ impl Runtime for Docker {
         };
         // Standard input is written while the output is read (a command may answer as it reads),
         // then closed, which the Engine passes on as end of file.
-        let stdin = exec.stdin.clone();
-        let feed = tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt as _;
-            if let Some(bytes) = stdin {
-                let mut input = input;
-                let _ = input.write_all(&bytes).await;
-                let _ = input.shutdown().await;
-            } else {
-                drop(input);
-            }
-        });
+        let feed = tokio::spawn(exec.stdin.feed(input));
         // Read to the end even when nobody listens any more, so the command is never blocked
         // on a full pipe.
         let mut listening = true;

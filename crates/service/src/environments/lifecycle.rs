@@ -171,13 +171,12 @@ impl Environments {
         &self,
         p: &Principal,
         name: &str,
-        argv: Vec<String>,
-        stdin: Option<Vec<u8>>,
+        exec: ExecSpec,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32> {
         let view = self.codespace_for(p, name).await?;
         let envs = self.state()?.clone();
-        if argv.is_empty() {
+        if exec.argv.is_empty() {
             return Err(ServiceError::invalid(
                 "Codespace",
                 "command",
@@ -188,7 +187,7 @@ impl Environments {
         let spec = available(&view, &envs, self)?;
         envs.config
             .runtime
-            .exec(&spec, &ExecSpec { argv, stdin }, output)
+            .exec(&spec, exec, output)
             .await
             .map_err(|e| ServiceError::Internal(format!("cannot run the command: {e}")))
     }

@@ -127,8 +127,12 @@ impl Environments {
         let masker = berth_domain::masking::Masker::new(hidden.iter().copied());
         let mask = |line: &str| masker.mask(line);
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        let exec = berth_runtime::ExecSpec { argv, stdin: None };
-        let run = envs.config.runtime.exec(spec, &exec, tx);
+        let exec = berth_runtime::ExecSpec {
+            argv,
+            stdin: berth_runtime::Stdin::None,
+            env: Vec::new(),
+        };
+        let run = envs.config.runtime.exec(spec, exec, tx);
         let pump = async {
             let mut pending = String::new();
             while let Some(chunk) = rx.recv().await {
