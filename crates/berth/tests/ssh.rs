@@ -147,8 +147,24 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
     assert!(http_get(local).ends_with("hello-over-ssh\n"));
     let _ = tunnel.kill();
     let _ = tunnel.wait();
+    let fingerprint = run_ok(
+        Command::new("ssh-keygen")
+            .arg("-l")
+            .arg("-f")
+            .arg(alice_key.with_extension("pub")),
+        None,
+    )
+    .split_whitespace()
+    .nth(1)
+    .unwrap()
+    .to_owned();
     let log = alice.ok(&["codespace", "logs", &name]);
-    assert!(log.contains("port 3000 forwarded for alice"), "{log}");
+    for line in [
+        format!("ssh: alice signed in with key {fingerprint} from 127.0.0.1"),
+        format!("port 3000 forwarded for alice (ssh, key {fingerprint})"),
+    ] {
+        assert!(log.contains(&line), "{line} in:\n{log}");
+    }
 
     // Commands: the exit status, standard error apart, the client's LANG.
     let out = ssh(
@@ -197,6 +213,15 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
         out.status.success() && out.stdout == data,
         "{} bytes back",
         out.stdout.len()
+    );
+    let log = alice.ok(&["codespace", "logs", &name]);
+    assert!(
+        log.contains("ssh: a command by alice with key SHA256:"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("echo err"),
+        "commands are logged, never what they say"
     );
 
     // Refusals. A key no account holds, and bob's key at alice's environment (which does not

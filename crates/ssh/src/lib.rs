@@ -132,6 +132,20 @@ impl russh::server::Handler for Connection {
             Ok(Some(principal)) => {
                 let login = principal.user().map(|a| a.login.to_string());
                 tracing::info!(peer = %self.peer, user = ?login, key = %fingerprint, environment = %user, "SSH sign-in");
+                // In the environment's own log too, when it is theirs (else nothing is said).
+                let _ = self
+                    .berth
+                    .environments()
+                    .note_access(
+                        &principal,
+                        user,
+                        &format!(
+                            "ssh: {} signed in with key {fingerprint} from {}",
+                            login.as_deref().unwrap_or("someone"),
+                            self.peer.ip()
+                        ),
+                    )
+                    .await;
                 self.who = Some(Authenticated {
                     principal,
                     environment: user.to_owned(),
@@ -198,6 +212,20 @@ impl russh::server::Handler for Connection {
         }
         let command = String::from_utf8_lossy(data).into_owned();
         tracing::info!(peer = %self.peer, key = %who.fingerprint, environment = %who.environment, "SSH command");
+        let login = who.principal.user().map(|a| a.login.to_string());
+        let _ = self
+            .berth
+            .environments()
+            .note_access(
+                &who.principal,
+                &who.environment,
+                &format!(
+                    "ssh: a command by {} with key {}",
+                    login.as_deref().unwrap_or("someone"),
+                    who.fingerprint
+                ),
+            )
+            .await;
         let run = state.start(command);
         session.channel_success(channel)?;
         tokio::spawn(session::run(
@@ -301,7 +329,12 @@ impl russh::server::Handler for Connection {
         let connected = self
             .berth
             .environments()
-            .connect_port(&who.principal, &who.environment, port)
+            .connect_port(
+                &who.principal,
+                &who.environment,
+                port,
+                Some(&format!("ssh, key {}", who.fingerprint)),
+            )
             .await;
         match connected {
             Ok(mut stream) => {

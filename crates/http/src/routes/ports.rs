@@ -26,7 +26,11 @@ pub async fn tunnel(
     At((name, port)): At<(String, u16)>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let stream = s.berth.environments().connect_port(&p, &name, port).await?;
+    let stream = s
+        .berth
+        .environments()
+        .connect_port(&p, &name, port, None)
+        .await?;
     Ok(upgrade.on_upgrade(move |socket| carry(socket, stream)))
 }
 

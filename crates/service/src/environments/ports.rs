@@ -50,12 +50,14 @@ impl Environments {
         Ok(ports.into_iter().filter(|p| !berths.contains(p)).collect())
     }
 
-    /// A connection to `port` on the environment's own loopback, for a port forward by `p`.
+    /// A connection to `port` on the environment's own loopback, for a port forward by `p`
+    /// (`via`: how, for the log, such as the SSH key's fingerprint).
     pub async fn connect_port(
         &self,
         p: &Principal,
         name: &str,
         port: u16,
+        via: Option<&str>,
     ) -> Result<tokio::net::TcpStream> {
         let view = self.codespace_for(p, name).await?;
         let envs = self.state()?.clone();
@@ -75,9 +77,18 @@ impl Environments {
             .await
             .map_err(|e| ServiceError::Conflict(e.to_string()))?;
         let who = p.user().map_or("someone", |a| a.login.as_str());
+        let via = via.map(|v| format!(" ({v})")).unwrap_or_default();
         envs.log(name)
-            .line(&format!("port {port} forwarded for {who}"));
+            .line(&format!("port {port} forwarded for {who}{via}"));
         tokio::net::TcpStream::from_std(stream)
             .map_err(|e| ServiceError::Internal(format!("cannot use the connection: {e}")))
+    }
+
+    /// Writes `what` in the environment's log, the owner's record of who reached it and how
+    /// (SSH sign-ins and commands, by key fingerprint); never what they carried.
+    pub async fn note_access(&self, p: &Principal, name: &str, what: &str) -> Result<()> {
+        self.codespace_for(p, name).await?;
+        self.state()?.log(name).line(what);
+        Ok(())
     }
 }
