@@ -144,6 +144,19 @@ pub enum CodespaceCommand {
         #[arg(short, long)]
         follow: bool,
     },
+    /// SSH into an environment through the API, for servers that publish only HTTPS: runs ssh
+    /// (with your own keys) over a WebSocket; `--stdio` carries one connection on standard input
+    /// and output (OpenSSH's ProxyCommand); `--config` prints a Host block for ~/.ssh/config.
+    Ssh {
+        name: String,
+        #[arg(long, conflicts_with = "config")]
+        stdio: bool,
+        #[arg(long)]
+        config: bool,
+        /// A command to run (after `--`).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// List the ports listening inside an environment (`ports NAME`), or forward one to this
     /// machine through the API (`ports forward NAME LOCAL:REMOTE`).
     #[command(args_conflicts_with_subcommands = true)]

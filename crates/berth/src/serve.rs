@@ -571,7 +571,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         serve_inside: Some(serve_inside(inside_app.clone())),
         disks: true,
     });
-    let app = berth_http::app(AppState::new(berth.clone(), &base_url));
+    let mut state = AppState::new(berth.clone(), &base_url);
+    if let Some(listener) = ssh_listener(settings.ssh_listen).await? {
+        let key = berth_ssh::load_or_create(&settings.data_dir)?;
+        let addr = listener.local_addr()?;
+        let (host_key, fingerprint) = berth_ssh::public(&key);
+        tracing::info!("SSH gateway at ssh://{addr} (host key {fingerprint})");
+        state = state.with_ssh(berth_http::SshGateway {
+            addr,
+            host_key,
+            fingerprint,
+        });
+        tokio::spawn(berth_ssh::Gateway::new(berth.clone(), key).serve(listener));
+    }
+    let app = berth_http::app(state);
     let tls_config = match &settings.tls {
         None => None,
         Some((cert, key)) => {
@@ -599,11 +612,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .recover_codespaces()
         .await
         .context("cannot settle the environments a restart interrupted")?;
-    if let Some(listener) = ssh_listener(settings.ssh_listen).await? {
-        let key = berth_ssh::load_or_create(&settings.data_dir)?;
-        tracing::info!("SSH gateway at ssh://{}", listener.local_addr()?);
-        tokio::spawn(berth_ssh::Gateway::new(berth.clone(), key).serve(listener));
-    }
     // Installed before the server says it listens, so a signal right after start-up is caught.
     let shutdown = shutdown_signal().context("cannot watch SIGINT and SIGTERM")?;
 

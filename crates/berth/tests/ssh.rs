@@ -224,6 +224,29 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
         "commands are logged, never what they say"
     );
 
+    // Through HTTPS only: the Host block `berth codespace ssh --config` prints, its ProxyCommand
+    // carrying the connection over the API's WebSocket, the host key pinned from /meta.
+    let block = alice.ok(&["codespace", "ssh", "--config", &name]);
+    assert!(block.contains(&format!("Host berth-{name}")), "{block}");
+    let config = dir.path().join("ssh_config");
+    std::fs::write(&config, &block).unwrap();
+    let mut via_api = Command::new("ssh");
+    via_api
+        .arg("-F")
+        .arg(&config)
+        .arg("-i")
+        .arg(&alice_key)
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+        .arg(format!("berth-{name}"))
+        .arg("echo via-the-api")
+        .env("BERTH_CONFIG_DIR", &alice.config_dir)
+        .stdin(Stdio::null());
+    for (k, v) in &alice.env {
+        via_api.env(k, v);
+    }
+    let out = via_api.output().unwrap();
+    assert_eq!(text(&out.stdout), "via-the-api\n", "{}", text(&out.stderr));
+
     // Refusals. A key no account holds, and bob's key at alice's environment (which does not
     // exist for him, as a missing one).
     let refused = |key: &Path, user: &str, target: &str| {

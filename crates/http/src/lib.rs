@@ -31,6 +31,18 @@ pub struct AppState {
     pub base_url: String,
     /// The registry's `service` name in token challenges: the host (and port) of `base_url`.
     pub registry_service: String,
+    /// The SSH gateway, when it runs: what `/meta` shows and the API's SSH tunnel reaches.
+    pub ssh: Option<SshGateway>,
+}
+
+/// Where the SSH gateway listens, and its host key.
+#[derive(Debug, Clone)]
+pub struct SshGateway {
+    pub addr: std::net::SocketAddr,
+    /// `ssh-ed25519 AAAA…`, as a `known_hosts` line carries it.
+    pub host_key: String,
+    /// `SHA256:…`.
+    pub fingerprint: String,
 }
 
 impl AppState {
@@ -49,7 +61,14 @@ impl AppState {
             berth,
             base_url,
             registry_service,
+            ssh: None,
         }
+    }
+
+    /// With the SSH gateway at `gateway`.
+    pub fn with_ssh(mut self, gateway: SshGateway) -> Self {
+        self.ssh = Some(gateway);
+        self
     }
 }
 

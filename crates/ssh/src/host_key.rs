@@ -30,6 +30,19 @@ pub enum HostKeyError {
     },
 }
 
+/// The host key's public half as a `known_hosts` line carries it (`ssh-ed25519 AAAA…`), and its
+/// `SHA256:` fingerprint.
+pub fn public(key: &PrivateKey) -> (String, String) {
+    let public = russh::keys::PublicKey::new(key.public_key().key_data().clone(), "");
+    let line = public
+        .to_openssh()
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned();
+    let fingerprint = public.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+    (line, fingerprint)
+}
+
 /// The host key in `data_dir`, made on first use.
 pub fn load_or_create(data_dir: &Path) -> Result<PrivateKey, HostKeyError> {
     let path = data_dir.join(FILE);

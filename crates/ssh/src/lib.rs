@@ -24,7 +24,7 @@ use russh::keys::HashAlg;
 use russh::server::{Auth, ChannelOpenHandle, Msg, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelOpenFailure};
 
-pub use host_key::{HostKeyError, load_or_create};
+pub use host_key::{HostKeyError, load_or_create, public};
 
 /// The gateway, shared by every connection.
 #[derive(Debug, Clone)]

@@ -155,6 +155,12 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
                 Ok(())
             }
         }
+        CodespaceCommand::Ssh {
+            name,
+            stdio,
+            config,
+            command,
+        } => super::ssh::run(c, &name, stdio, config, &command).await,
         CodespaceCommand::Ports { command, name } => {
             super::ports::run(c, as_json, command, name).await
         }

@@ -24,7 +24,7 @@ impl std::fmt::Debug for Saved {
     }
 }
 
-fn dir() -> anyhow::Result<PathBuf> {
+pub fn dir() -> anyhow::Result<PathBuf> {
     if let Some(d) = std::env::var_os("BERTH_CONFIG_DIR") {
         return Ok(PathBuf::from(d));
     }

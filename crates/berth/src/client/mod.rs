@@ -13,6 +13,7 @@ mod output;
 mod ports;
 mod registry;
 mod secrets;
+mod ssh;
 
 use crate::cli::{Command, Global};
 

@@ -9,6 +9,7 @@ mod packages;
 mod ports;
 mod repos;
 mod secrets;
+mod ssh;
 mod teams;
 mod tokens;
 mod users;
@@ -135,6 +136,8 @@ fn routes() -> Router<AppState> {
         )
         .route("/user/codespaces/{name}/logs", get(codespaces::logs))
         .route("/user/codespaces/{name}/ports", get(ports::list))
+        .route("/user/codespaces/{name}/ssh", get(ssh::tunnel))
+        .route("/meta", get(ssh::meta))
         .route(
             "/user/codespaces/{name}/ports/{port}/tunnel",
             get(ports::tunnel),

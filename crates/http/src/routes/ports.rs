@@ -35,7 +35,7 @@ pub async fn tunnel(
 }
 
 /// Copies bytes both ways until either side ends.
-async fn carry(mut socket: WebSocket, stream: tokio::net::TcpStream) {
+pub(super) async fn carry(mut socket: WebSocket, stream: tokio::net::TcpStream) {
     let (mut from_port, mut to_port) = stream.into_split();
     let mut buf = vec![0u8; 64 << 10];
     loop {
