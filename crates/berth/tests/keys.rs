@@ -4,48 +4,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use support::{Cli, Gh, Server, run_ok, serve_at};
-
-/// A new Ed25519 key pair `dir/name` (and `.pub`) with `name` as its comment; its fingerprint as
-/// `ssh-keygen -l` prints it.
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let private = dir.join(name);
-    run_ok(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-            .arg(&private),
-        None,
-    );
-    let listed = run_ok(
-        Command::new("ssh-keygen")
-            .arg("-l")
-            .arg("-f")
-            .arg(private.with_extension("pub")),
-        None,
-    );
-    let fingerprint = listed.split_whitespace().nth(1).unwrap().to_owned();
-    (private, fingerprint)
-}
+use support::{Gh, keygen};
 
 #[test]
 fn berth_and_gh_add_list_and_delete_ssh_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = support::tls_certificates(dir.path());
-    let data = dir.path().join("data");
-    let server = Server::start(serve_at(
-        &data,
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    ));
-    let admin = Cli::admin(&server, &data, &dir.path().join("admin"))
-        .with_env("SSL_CERT_FILE", ca.to_str().unwrap());
+    let (server, admin, ca) = support::https_server(dir.path());
     let token = admin.user_with_token("alice", "admin:public_key");
     let alice = admin.with_env("BERTH_TOKEN", &token);
     let (laptop, laptop_fp) = keygen(dir.path(), "laptop");

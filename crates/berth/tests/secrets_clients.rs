@@ -199,19 +199,7 @@ fn pynacl_and_the_cli_manage_secrets_and_nothing_leaks() {
 #[test]
 fn gh_sets_codespaces_secrets_over_https() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = support::tls_certificates(dir.path());
-    let data = dir.path().join("data");
-    let server = Server::start(serve_at(
-        &data,
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    ));
-    let admin = Cli::admin(&server, &data, &dir.path().join("admin"))
-        .with_env("SSL_CERT_FILE", ca.to_str().unwrap());
+    let (server, admin, ca) = support::https_server(dir.path());
     let token = admin.user_with_token("alice", "repo,codespace,admin:org");
     let bob = admin.user_with_token("bob", "repo");
     admin

@@ -5,24 +5,12 @@
 mod support;
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use support::environments::{Images, created, http_get, serve_page};
 use support::servers::Berth;
-use support::{Cli, run_ok, text};
-
-/// A new Ed25519 key pair `dir/name` (and `.pub`).
-fn keygen(dir: &Path, name: &str) -> PathBuf {
-    let private = dir.join(name);
-    run_ok(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-            .arg(&private),
-        None,
-    );
-    private
-}
+use support::{Cli, keygen, run_ok, text};
 
 /// `ssh` to the gateway at `port` as `user` with `key`, trusting the host key on first use
 /// into a known_hosts of the test's own, never asking anything.
@@ -74,9 +62,9 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
         let token = admin.token_for(login, "admin:public_key");
         berth.cli(&token)
     };
-    let alice_key = keygen(dir.path(), "alice-key");
-    let bob_key = keygen(dir.path(), "bob-key");
-    let stranger = keygen(dir.path(), "stranger-key");
+    let alice_key = keygen(dir.path(), "alice-key").0;
+    let bob_key = keygen(dir.path(), "bob-key").0;
+    let stranger = keygen(dir.path(), "stranger-key").0;
     keys_of("alice").ok(&[
         "key",
         "add",
@@ -283,7 +271,7 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
     keys.ok(&["key", "delete", &listed[0]["id"].to_string()]);
     assert!(refused(&alice_key, &name, "localhost:3000").contains("Permission denied"));
     // A stopped environment says so (with another key of alice's).
-    let again = keygen(dir.path(), "alice-again");
+    let again = keygen(dir.path(), "alice-again").0;
     keys.ok(&["key", "add", again.with_extension("pub").to_str().unwrap()]);
     alice.ok(&["codespace", "stop", &name]);
     assert!(refused(&again, &name, "localhost:3000").contains("not Available"));

@@ -196,28 +196,39 @@ pub async fn listen_inside(
         };
         in_namespace(pid, &["ip", "addr", "add", &net, "dev", "lo"], None).await?;
     }
+    in_network_of(pid, move || {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    })
+    .await
+    .map_err(RuntimeError::io(format!(
+        "cannot listen at {addr} inside the environment's network"
+    )))
+}
+
+/// Runs `make` (which makes a socket) in the network namespace of `pid`: a thread of its own
+/// enters the namespace, makes the socket there, and ends; the socket stays in the namespace it
+/// was made in.
+async fn in_network_of<T: Send + 'static>(
+    pid: u32,
+    make: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
     let ns = format!("/proc/{pid}/ns/net");
-    tokio::task::spawn_blocking(move || -> io::Result<std::net::TcpListener> {
-        // A thread of its own enters the namespace, makes the socket there, and ends: the
-        // socket stays in the namespace it was made in.
+    let joined = tokio::task::spawn_blocking(move || {
         std::thread::spawn(move || {
             let file = std::fs::File::open(&ns)?;
             rustix::thread::move_into_link_name_space(
                 std::os::fd::AsFd::as_fd(&file),
                 Some(rustix::thread::LinkNameSpaceType::Network),
             )?;
-            let listener = std::net::TcpListener::bind(addr)?;
-            listener.set_nonblocking(true)?;
-            Ok(listener)
+            make()
         })
         .join()
         .map_err(|_| io::Error::other("the namespace thread panicked"))?
     })
-    .await
-    .map_err(|e| RuntimeError::Engine(format!("cannot listen inside the environment: {e}")))?
-    .map_err(RuntimeError::io(format!(
-        "cannot listen at {addr} inside the environment's network"
-    )))
+    .await;
+    joined.map_err(io::Error::other)?
 }
 
 /// The TCP ports listening in the network namespace of `pid` (any address, IPv4 or IPv6),
@@ -255,30 +266,17 @@ fn listening_in_table(text: &str) -> impl Iterator<Item = u16> + '_ {
 /// A connection to `port` on the loopback of the network namespace of `pid` (IPv4, else IPv6),
 /// made there: the environment's own services, reached without any route from the host.
 pub async fn connect_inside(pid: u32, port: u16) -> Result<std::net::TcpStream, RuntimeError> {
-    let ns = format!("/proc/{pid}/ns/net");
-    tokio::task::spawn_blocking(move || -> io::Result<std::net::TcpStream> {
-        // As for listening: a thread of its own enters the namespace and connects; the socket
-        // stays in the namespace it was made in.
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&ns)?;
-            rustix::thread::move_into_link_name_space(
-                std::os::fd::AsFd::as_fd(&file),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )?;
-            let timeout = Duration::from_secs(5);
-            let v4 = SocketAddr::from(([127, 0, 0, 1], port));
-            let stream = std::net::TcpStream::connect_timeout(&v4, timeout).or_else(|e| {
-                let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
-                std::net::TcpStream::connect_timeout(&v6, timeout).map_err(|_| e)
-            })?;
-            stream.set_nonblocking(true)?;
-            Ok(stream)
-        })
-        .join()
-        .map_err(|_| io::Error::other("the namespace thread panicked"))?
+    in_network_of(pid, move || {
+        let timeout = Duration::from_secs(5);
+        let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+        let stream = std::net::TcpStream::connect_timeout(&v4, timeout).or_else(|e| {
+            let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+            std::net::TcpStream::connect_timeout(&v6, timeout).map_err(|_| e)
+        })?;
+        stream.set_nonblocking(true)?;
+        Ok(stream)
     })
     .await
-    .map_err(|e| RuntimeError::Engine(format!("cannot connect inside the environment: {e}")))?
     .map_err(RuntimeError::io(format!(
         "nothing accepts connections on port {port} inside the environment (is the server there listening?)"
     )))

@@ -348,6 +348,45 @@ fn describe(status: StatusCode, body: Option<&Value>) -> String {
     text
 }
 
+/// Carries bytes between a local reader/writer pair and a WebSocket tunnel until either side
+/// ends. When the local side ends first, what the far side still sends is delivered to its end.
+pub async fn bridge(
+    ws: WebSocketStream<reqwest::Upgraded>,
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    mut writer: impl tokio::io::AsyncWrite + Unpin,
+) -> anyhow::Result<()> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut to_server, mut from_server) = ws.split();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        tokio::select! {
+            read = reader.read(&mut buf) => {
+                let n = read?;
+                if n == 0 {
+                    let _ = to_server.send(Message::Close(None)).await;
+                    while let Some(Ok(Message::Binary(bytes))) = from_server.next().await {
+                        writer.write_all(&bytes).await?;
+                        writer.flush().await?;
+                    }
+                    return Ok(());
+                }
+                to_server.send(Message::Binary(buf[..n].to_vec().into())).await?;
+            }
+            message = from_server.next() => match message {
+                Some(Ok(Message::Binary(bytes))) => {
+                    writer.write_all(&bytes).await?;
+                    writer.flush().await?;
+                }
+                Some(Ok(Message::Close(_))) | None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,6 @@
 //! through the API's WebSocket tunnel (no SSH needed).
 
 use anyhow::Context as _;
-use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio_tungstenite::tungstenite::Message;
 
 use super::http::Client;
 use super::{output, usage};
@@ -79,31 +76,8 @@ async fn forward(c: &Client, name: &str, ports: &str) -> anyhow::Result<()> {
 /// One local connection carried through a tunnel until either side ends.
 async fn carry(c: &Client, path: &str, conn: tokio::net::TcpStream) -> anyhow::Result<()> {
     let ws = c.websocket(path).await?;
-    let (mut to_server, mut from_server) = ws.split();
-    let (mut from_local, mut to_local) = conn.into_split();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        tokio::select! {
-            read = from_local.read(&mut buf) => {
-                let n = read?;
-                if n == 0 {
-                    let _ = to_server.send(Message::Close(None)).await;
-                    // What the far side still sends is read to its end.
-                    while let Some(Ok(Message::Binary(bytes))) = from_server.next().await {
-                        to_local.write_all(&bytes).await?;
-                    }
-                    return Ok(());
-                }
-                to_server.send(Message::Binary(buf[..n].to_vec().into())).await?;
-            }
-            message = from_server.next() => match message {
-                Some(Ok(Message::Binary(bytes))) => to_local.write_all(&bytes).await?,
-                Some(Ok(Message::Close(_))) | None => return Ok(()),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-            },
-        }
-    }
+    let (reader, writer) = conn.into_split();
+    super::http::bridge(ws, reader, writer).await
 }
 
 #[cfg(test)]

@@ -5,9 +5,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio_tungstenite::tungstenite::Message;
 
 use super::Exit;
 use super::config;
@@ -91,29 +88,5 @@ fn update_known_hosts(file: &std::path::Path, gateway: &str, host_key: &str) -> 
 /// Carries one SSH connection between standard input/output and the API's tunnel.
 async fn carry_stdio(c: &Client, name: &str) -> anyhow::Result<()> {
     let ws = c.websocket(&format!("/user/codespaces/{name}/ssh")).await?;
-    let (mut to_server, mut from_server) = ws.split();
-    let mut stdin = tokio::io::stdin();
-    let mut stdout = tokio::io::stdout();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        tokio::select! {
-            read = stdin.read(&mut buf) => {
-                let n = read?;
-                if n == 0 {
-                    let _ = to_server.send(Message::Close(None)).await;
-                    return Ok(());
-                }
-                to_server.send(Message::Binary(buf[..n].to_vec().into())).await?;
-            }
-            message = from_server.next() => match message {
-                Some(Ok(Message::Binary(bytes))) => {
-                    stdout.write_all(&bytes).await?;
-                    stdout.flush().await?;
-                }
-                Some(Ok(Message::Close(_))) | None => return Ok(()),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-            },
-        }
-    }
+    super::http::bridge(ws, tokio::io::stdin(), tokio::io::stdout()).await
 }

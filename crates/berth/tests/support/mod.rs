@@ -484,3 +484,43 @@ impl Gh {
         succeeded(&self.run(args), &format!("gh {args:?}"))
     }
 }
+
+/// A server on HTTPS (a certificate of a private CA made in `dir`) and its site administrator's
+/// CLI trusting that CA; the CA's file, for other clients (`SSL_CERT_FILE`).
+pub fn https_server(dir: &Path) -> (Server, Cli, PathBuf) {
+    let (ca, cert, key) = tls_certificates(dir);
+    let data = dir.join("data");
+    let server = Server::start(serve_at(
+        &data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    ));
+    let admin = Cli::admin(&server, &data, &dir.join("admin"))
+        .with_env("SSL_CERT_FILE", ca.to_str().unwrap());
+    (server, admin, ca)
+}
+
+/// A new Ed25519 key pair `dir/name` (and `.pub`) with `name` as its comment; its fingerprint
+/// as `ssh-keygen -l` prints it.
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let private = dir.join(name);
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&private),
+        None,
+    );
+    let listed = run_ok(
+        Command::new("ssh-keygen")
+            .arg("-l")
+            .arg("-f")
+            .arg(private.with_extension("pub")),
+        None,
+    );
+    let fingerprint = listed.split_whitespace().nth(1).unwrap().to_owned();
+    (private, fingerprint)
+}
