@@ -314,6 +314,9 @@ pub enum SecretReposCommand {
 pub enum AdminCommand {
     /// Re-wrap every stored secret under a new master key (online; values stay readable).
     RotateMasterKey,
+    /// Give the SSH gateway a new host key, served at once (open connections keep theirs);
+    /// clients trust it again with `berth codespace ssh --config`.
+    RotateSshHostKey,
     /// The newest create/update/delete records of secrets.
     SecretAudit {
         #[arg(long, default_value_t = 50)]

@@ -575,14 +575,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listener) = ssh_listener(settings.ssh_listen).await? {
         let key = berth_ssh::load_or_create(&settings.data_dir)?;
         let addr = listener.local_addr()?;
-        let (host_key, fingerprint) = berth_ssh::public(&key);
-        tracing::info!("SSH gateway at ssh://{addr} (host key {fingerprint})");
-        state = state.with_ssh(berth_http::SshGateway {
+        let gateway = berth_ssh::Gateway::new(berth.clone(), key);
+        tracing::info!(
+            "SSH gateway at ssh://{addr} (host key {})",
+            gateway.host_key().1
+        );
+        state = state.with_ssh(Arc::new(SshHandle {
+            gateway: gateway.clone(),
             addr,
-            host_key,
-            fingerprint,
-        });
-        tokio::spawn(berth_ssh::Gateway::new(berth.clone(), key).serve(listener));
+            data_dir: settings.data_dir.clone(),
+        }));
+        tokio::spawn(gateway.serve(listener));
     }
     let app = berth_http::app(state);
     let tls_config = match &settings.tls {
@@ -773,6 +776,30 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
         }
         tracing::info!("shutting down");
     })
+}
+
+/// The SSH gateway as the API reaches it.
+#[derive(Debug)]
+struct SshHandle {
+    gateway: berth_ssh::Gateway,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+}
+
+impl berth_http::SshGateway for SshHandle {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn host_key(&self) -> (String, String) {
+        self.gateway.host_key()
+    }
+
+    fn rotate_host_key(&self) -> Result<(String, String), String> {
+        self.gateway
+            .rotate(&self.data_dir)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The SSH gateway's listener, if it is to run (see [`SshListen`]).

@@ -235,6 +235,35 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
     let out = via_api.output().unwrap();
     assert_eq!(text(&out.stdout), "via-the-api\n", "{}", text(&out.stderr));
 
+    // The host key rotated: clients that knew the old one are warned off; --config pins the new.
+    assert!(
+        !alice
+            .run(&["admin", "rotate-ssh-host-key"], None)
+            .status
+            .success()
+    );
+    let rotated = admin.ok(&["admin", "rotate-ssh-host-key"]);
+    assert!(
+        rotated.starts_with("the SSH gateway's host key is now SHA256:"),
+        "{rotated}"
+    );
+    let out = ssh(dir.path(), port, &alice_key, &name, &["true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("HOST IDENTIFICATION HAS CHANGED"),
+        "{}",
+        text(&out.stderr)
+    );
+    // (The test's own known_hosts learns the new key from here on.)
+    std::fs::remove_file(dir.path().join("known_hosts")).unwrap();
+    let block = alice.ok(&["codespace", "ssh", "--config", &name]);
+    std::fs::write(&config, &block).unwrap();
+    let out = via_api.output().unwrap();
+    assert_eq!(text(&out.stdout), "via-the-api\n", "{}", text(&out.stderr));
+
     // Refusals. A key no account holds, and bob's key at alice's environment (which does not
     // exist for him, as a missing one).
     let refused = |key: &Path, user: &str, target: &str| {

@@ -32,17 +32,17 @@ pub struct AppState {
     /// The registry's `service` name in token challenges: the host (and port) of `base_url`.
     pub registry_service: String,
     /// The SSH gateway, when it runs: what `/meta` shows and the API's SSH tunnel reaches.
-    pub ssh: Option<SshGateway>,
+    pub ssh: Option<std::sync::Arc<dyn SshGateway>>,
 }
 
-/// Where the SSH gateway listens, and its host key.
-#[derive(Debug, Clone)]
-pub struct SshGateway {
-    pub addr: std::net::SocketAddr,
-    /// `ssh-ed25519 AAAA…`, as a `known_hosts` line carries it.
-    pub host_key: String,
-    /// `SHA256:…`.
-    pub fingerprint: String,
+/// The SSH gateway as the API sees it (the server gives it; the HTTP layer knows no SSH).
+pub trait SshGateway: Send + Sync + std::fmt::Debug {
+    /// Where it listens.
+    fn addr(&self) -> std::net::SocketAddr;
+    /// Its host key as a `known_hosts` line carries it (`ssh-ed25519 AAAA…`), and `SHA256:…`.
+    fn host_key(&self) -> (String, String);
+    /// Makes a new host key and serves it from now on; the new one, or what went wrong.
+    fn rotate_host_key(&self) -> Result<(String, String), String>;
 }
 
 impl AppState {
@@ -65,8 +65,8 @@ impl AppState {
         }
     }
 
-    /// With the SSH gateway at `gateway`.
-    pub fn with_ssh(mut self, gateway: SshGateway) -> Self {
+    /// With the SSH gateway `gateway`.
+    pub fn with_ssh(mut self, gateway: std::sync::Arc<dyn SshGateway>) -> Self {
         self.ssh = Some(gateway);
         self
     }

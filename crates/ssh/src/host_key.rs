@@ -43,6 +43,19 @@ pub fn public(key: &PrivateKey) -> (String, String) {
     (line, fingerprint)
 }
 
+/// Makes a new host key in `data_dir`, keeping the one it replaces as `FILE.old`.
+pub(crate) fn rotate(data_dir: &Path) -> Result<PrivateKey, HostKeyError> {
+    let path = data_dir.join(FILE);
+    let old = data_dir.join(format!("{FILE}.old"));
+    if path.exists() {
+        std::fs::rename(&path, &old).map_err(|source| HostKeyError::Write {
+            path: old.display().to_string(),
+            source,
+        })?;
+    }
+    load_or_create(data_dir)
+}
+
 /// The host key in `data_dir`, made on first use.
 pub fn load_or_create(data_dir: &Path) -> Result<PrivateKey, HostKeyError> {
     let path = data_dir.join(FILE);
@@ -101,6 +114,16 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let again = super::load_or_create(dir.path()).unwrap();
         assert_eq!(first.public_key(), again.public_key());
+        let rotated = super::rotate(dir.path()).unwrap();
+        assert_ne!(rotated.public_key(), first.public_key());
+        let old = std::fs::read_to_string(dir.path().join(format!("{}.old", super::FILE))).unwrap();
+        assert_eq!(
+            russh::keys::PrivateKey::from_openssh(&old)
+                .unwrap()
+                .public_key(),
+            first.public_key(),
+            "the old key is kept"
+        );
         std::fs::write(dir.path().join(super::FILE), "garbage").unwrap();
         let err = super::load_or_create(dir.path()).unwrap_err();
         assert!(err.to_string().contains("move it away"), "{err}");

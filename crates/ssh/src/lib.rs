@@ -26,29 +26,52 @@ use russh::{Channel, ChannelOpenFailure};
 
 pub use host_key::{HostKeyError, load_or_create, public};
 
-/// The gateway, shared by every connection.
+/// The gateway, shared by every connection. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     berth: Berth,
-    config: Arc<russh::server::Config>,
+    /// The configuration new connections get: replaced whole when the host key is rotated.
+    config: Arc<std::sync::RwLock<Arc<russh::server::Config>>>,
+}
+
+fn config(host_key: russh::keys::PrivateKey) -> russh::server::Config {
+    russh::server::Config {
+        keys: vec![host_key],
+        methods: russh::MethodSet::from(&[russh::MethodKind::PublicKey][..]),
+        auth_rejection_time: std::time::Duration::from_secs(1),
+        auth_rejection_time_initial: Some(std::time::Duration::ZERO),
+        inactivity_timeout: Some(std::time::Duration::from_secs(3600)),
+        keepalive_interval: Some(std::time::Duration::from_secs(30)),
+        max_auth_attempts: 6,
+        ..Default::default()
+    }
 }
 
 impl Gateway {
     pub fn new(berth: Berth, host_key: russh::keys::PrivateKey) -> Self {
-        let config = russh::server::Config {
-            keys: vec![host_key],
-            methods: russh::MethodSet::from(&[russh::MethodKind::PublicKey][..]),
-            auth_rejection_time: std::time::Duration::from_secs(1),
-            auth_rejection_time_initial: Some(std::time::Duration::ZERO),
-            inactivity_timeout: Some(std::time::Duration::from_secs(3600)),
-            keepalive_interval: Some(std::time::Duration::from_secs(30)),
-            max_auth_attempts: 6,
-            ..Default::default()
-        };
         Self {
             berth,
-            config: Arc::new(config),
+            config: Arc::new(std::sync::RwLock::new(Arc::new(config(host_key)))),
         }
+    }
+
+    /// The host key's public half and fingerprint (see [`public`]).
+    pub fn host_key(&self) -> (String, String) {
+        let config = self.current();
+        public(&config.keys[0])
+    }
+
+    /// Replaces the host key in `data_dir` (the old one kept beside it) and serves the new one
+    /// to every connection from now on; open ones keep theirs.
+    pub fn rotate(&self, data_dir: &std::path::Path) -> Result<(String, String), HostKeyError> {
+        let key = host_key::rotate(data_dir)?;
+        let described = public(&key);
+        *self.config.write().expect("gateway config poisoned") = Arc::new(config(key));
+        Ok(described)
+    }
+
+    fn current(&self) -> Arc<russh::server::Config> {
+        self.config.read().expect("gateway config poisoned").clone()
     }
 
     /// Serves connections on `listener` until the task is dropped.
@@ -68,7 +91,7 @@ impl Gateway {
                 who: None,
                 sessions: HashMap::new(),
             };
-            let config = self.config.clone();
+            let config = self.current();
             tokio::spawn(async move {
                 match russh::server::run_stream(config, stream, connection).await {
                     Ok(running) => {

@@ -152,6 +152,17 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             let row = fields.iter().map(|f| v[*f].to_string()).collect();
             show(as_json, &v, &header, row);
         }
+        Command::Admin(AdminCommand::RotateSshHostKey) => {
+            let v = c.post("/admin/ssh/rotate-host-key", None).await?;
+            if as_json {
+                output::json(&v);
+            } else {
+                println!(
+                    "the SSH gateway's host key is now {}",
+                    output::field(&v, &["fingerprint"])
+                );
+            }
+        }
         Command::Admin(AdminCommand::RotateMasterKey) => {
             let v = c.post("/admin/secrets/rotate-master-key", None).await?;
             let row = vec![

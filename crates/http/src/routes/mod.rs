@@ -138,6 +138,7 @@ fn routes() -> Router<AppState> {
         .route("/user/codespaces/{name}/ports", get(ports::list))
         .route("/user/codespaces/{name}/ssh", get(ssh::tunnel))
         .route("/meta", get(ssh::meta))
+        .route("/admin/ssh/rotate-host-key", post(ssh::rotate_host_key))
         .route(
             "/user/codespaces/{name}/ports/{port}/tunnel",
             get(ports::tunnel),

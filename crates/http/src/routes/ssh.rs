@@ -22,11 +22,34 @@ fn conflict(message: String) -> ApiError {
 pub async fn meta(State(s): State<AppState>) -> Json<Value> {
     let mut v = json!({ "verifiable_password_authentication": false });
     if let Some(ssh) = &s.ssh {
-        v["ssh_keys"] = json!([ssh.host_key]);
+        let (host_key, fingerprint) = ssh.host_key();
+        v["ssh_keys"] = json!([host_key]);
         v["ssh_key_fingerprints"] =
-            json!({ "SHA256_ED25519": ssh.fingerprint.trim_start_matches("SHA256:") });
+            json!({ "SHA256_ED25519": fingerprint.trim_start_matches("SHA256:") });
     }
     Json(v)
+}
+
+/// `POST /admin/ssh/rotate-host-key` (site administrators): a new host key, served at once; open
+/// connections keep theirs. Clients trust the new one again (`berth codespace ssh --config` pins
+/// it anew from `/meta`).
+pub async fn rotate_host_key(Call(s, p): Call) -> ApiResult<Json<Value>> {
+    s.berth
+        .authz()
+        .check(&p, berth_service::Access::SiteAdmin)
+        .await?;
+    let Some(ssh) = &s.ssh else {
+        return Err(conflict(
+            "the SSH gateway is off on this server (berth serve --ssh-listen turns it on)".into(),
+        ));
+    };
+    let (host_key, fingerprint) = ssh
+        .rotate_host_key()
+        .map_err(berth_service::ServiceError::Internal)?;
+    tracing::info!(%fingerprint, "SSH host key rotated");
+    Ok(Json(
+        json!({ "ssh_keys": [host_key], "fingerprint": fingerprint }),
+    ))
 }
 
 /// `GET /user/codespaces/{name}/ssh` (a WebSocket): one connection to the SSH gateway.
@@ -41,7 +64,7 @@ pub async fn tunnel(
             "the SSH gateway is off on this server (berth serve --ssh-listen turns it on)".into(),
         ));
     };
-    let stream = tokio::net::TcpStream::connect(ssh.addr)
+    let stream = tokio::net::TcpStream::connect(ssh.addr())
         .await
         .map_err(|e| conflict(format!("the SSH gateway does not answer: {e}")))?;
     Ok(upgrade.on_upgrade(move |socket| super::ports::carry(socket, stream)))
