@@ -14,7 +14,8 @@ use support::environments::{
 };
 use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
-use support::{Cli, Gh, assert_stderr, docker_host, text};
+use support::ssh::{ssh, terminal_session};
+use support::{Cli, Gh, assert_stderr, docker_host, keygen, text};
 
 fn set_secret(cli: &Cli, name: &str, scope: &[&str], value: &str) {
     cli.ok(&[&["secret", "set", name], scope, &["--body", value]].concat());
@@ -445,6 +446,8 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
             &net.net,
             "--egress-allow",
             &net.net,
+            "--ssh-listen",
+            "127.0.0.1:0",
         ],
         &[("DOCKER_HOST", &docker)],
     );
@@ -496,6 +499,19 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
     assert!(http_get(local).ends_with("served-under-docker\n"));
     let _ = forward.kill();
     let _ = forward.wait();
+    // A shell on a terminal over SSH, as under runc.
+    let key = keygen(dir.path(), "alice-key").0;
+    let admin = Cli::admin(&berth.server, &berth.data(), &dir.path().join("admin"));
+    berth
+        .cli(&admin.token_for("alice", "write:public_key"))
+        .ok(&["key", "add", key.with_extension("pub").to_str().unwrap()]);
+    terminal_session(&ssh(
+        dir.path(),
+        berth.server.ssh_port(),
+        &key,
+        &name,
+        &["-tt"],
+    ));
     alice.ok(&["codespace", "delete", &name]);
 
     // (b) htpasswd through a repository triple; skopeo inside reaches another image.

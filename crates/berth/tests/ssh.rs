@@ -4,49 +4,13 @@
 
 mod support;
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use support::environments::{Images, created, http_get, serve_page};
 use support::servers::Berth;
+use support::ssh::{ssh, terminal_session, through_w};
 use support::{Cli, keygen, run_ok, text};
-
-/// `ssh` to the gateway at `port` as `user` with `key`, trusting the host key on first use
-/// into a known_hosts of the test's own, never asking anything.
-fn ssh(dir: &Path, port: u16, key: &Path, user: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new("ssh");
-    cmd.args(["-p", &port.to_string(), "-i"])
-        .arg(key)
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            dir.join("known_hosts").display()
-        ))
-        .arg(format!("{user}@127.0.0.1"))
-        .args(args);
-    cmd
-}
-
-/// `ssh -W localhost:PORT`: the request sent through a direct-tcpip channel, the answer read.
-fn through_w(cmd: &mut Command, request: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ssh (scripts/test installs openssh-client)");
-    child.stdin.take().unwrap().write_all(request).unwrap();
-    child.wait_with_output().unwrap()
-}
 
 #[test]
 fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
@@ -282,16 +246,149 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
     assert!(
         refused(&alice_key, &name, "10.0.2.2:3000").contains("only the environment's own ports")
     );
-    // A shell is refused, saying what the gateway does.
-    let out = ssh(dir.path(), port, &alice_key, &name, &[])
+    // A shell without a terminal reads its commands from standard input.
+    let out = through_w(
+        &mut ssh(dir.path(), port, &alice_key, &name, &["-T"]),
+        b"echo from-the-shell; exit 4\n",
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("from-the-shell"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A shell on a terminal, driven through tmux as a person types: the prompt, the window size
+    // and its changes, Ctrl-C interrupting a command.
+    terminal_session(&ssh(dir.path(), port, &alice_key, &name, &["-tt"]));
+
+    // Commands: the exit status, standard error apart, the client's LANG.
+    let out = ssh(
+        dir.path(),
+        port,
+        &alice_key,
+        &name,
+        &[
+            "-o",
+            "SendEnv=LANG",
+            "echo out; echo err >&2; echo $LANG; exit 3",
+        ],
+    )
+    .env("LANG", "C.UTF-8")
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "out\nC.UTF-8\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    // 10 MiB of binary in through standard input, and back out byte for byte.
+    let data: Vec<u8> = (0..10u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let out = through_w(
+        &mut ssh(
+            dir.path(),
+            port,
+            &alice_key,
+            &name,
+            &["cat > /tmp/blob && wc -c < /tmp/blob"],
+        ),
+        &data,
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        (10u32 << 20).to_string(),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ssh(dir.path(), port, &alice_key, &name, &["cat /tmp/blob"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("interactive shells over SSH are not served yet"),
+        out.status.success() && out.stdout == data,
+        "{} bytes back",
+        out.stdout.len()
+    );
+    let log = alice.ok(&["codespace", "logs", &name]);
+    assert!(
+        log.contains("ssh: a command by alice with key SHA256:"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("echo err"),
+        "commands are logged, never what they say"
+    );
+
+    // Through HTTPS only: the Host block `berth codespace ssh --config` prints, its ProxyCommand
+    // carrying the connection over the API's WebSocket, the host key pinned from /meta.
+    let block = alice.ok(&["codespace", "ssh", "--config", &name]);
+    assert!(block.contains(&format!("Host berth-{name}")), "{block}");
+    let config = dir.path().join("ssh_config");
+    std::fs::write(&config, &block).unwrap();
+    let mut via_api = Command::new("ssh");
+    via_api
+        .arg("-F")
+        .arg(&config)
+        .arg("-i")
+        .arg(&alice_key)
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+        .arg(format!("berth-{name}"))
+        .arg("echo via-the-api")
+        .env("BERTH_CONFIG_DIR", &alice.config_dir)
+        .stdin(Stdio::null());
+    for (k, v) in &alice.env {
+        via_api.env(k, v);
+    }
+    let out = via_api.output().unwrap();
+    assert_eq!(text(&out.stdout), "via-the-api\n", "{}", text(&out.stderr));
+
+    // The host key rotated: clients that knew the old one are warned off; --config pins the new.
+    assert!(
+        !alice
+            .run(&["admin", "rotate-ssh-host-key"], None)
+            .status
+            .success()
+    );
+    let rotated = admin.ok(&["admin", "rotate-ssh-host-key"]);
+    assert!(
+        rotated.starts_with("the SSH gateway's host key is now SHA256:"),
+        "{rotated}"
+    );
+    let out = ssh(dir.path(), port, &alice_key, &name, &["true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("HOST IDENTIFICATION HAS CHANGED"),
         "{}",
         text(&out.stderr)
+    );
+    // (The test's own known_hosts learns the new key from here on.)
+    std::fs::remove_file(dir.path().join("known_hosts")).unwrap();
+    let block = alice.ok(&["codespace", "ssh", "--config", &name]);
+    std::fs::write(&config, &block).unwrap();
+    let out = via_api.output().unwrap();
+    assert_eq!(text(&out.stdout), "via-the-api\n", "{}", text(&out.stderr));
+
+    // Refusals. A key no account holds, and bob's key at alice's environment (which does not
+    // exist for him, as a missing one).
+    let refused = |key: &Path, user: &str, target: &str| {
+        let out = through_w(
+            &mut ssh(dir.path(), port, key, user, &["-W", target]),
+            request,
+        );
+        assert!(!out.status.success());
+        assert_eq!(text(&out.stdout), "");
+        text(&out.stderr)
+    };
+    assert!(refused(&stranger, &name, "localhost:3000").contains("Permission denied"));
+    assert!(refused(&bob_key, &name, "localhost:3000").contains("no codespace"));
+    assert!(refused(&alice_key, "alice-nothing-x1", "localhost:3000").contains("no codespace"));
+    // Only the environment's own loopback.
+    assert!(
+        refused(&alice_key, &name, "10.0.2.2:3000").contains("only the environment's own ports")
     );
     // A deleted key is refused at once.
     let keys = keys_of("alice");

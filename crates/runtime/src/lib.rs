@@ -17,6 +17,7 @@ pub mod docker;
 pub mod idmap;
 pub mod layers;
 pub mod network;
+mod pty;
 pub mod runc;
 pub mod seccomp;
 pub mod testing;
@@ -153,6 +154,17 @@ pub struct ExecSpec {
     pub stdin: Stdin,
     /// Variables besides the environment's own (an SSH client's `LANG`, say); theirs win.
     pub env: Vec<(String, String)>,
+    /// Run on a terminal (standard error then comes with the output, as on any terminal).
+    pub tty: Option<Tty>,
+}
+
+/// A terminal for a command: its type and its window size, which may change while it runs.
+#[derive(Debug)]
+pub struct Tty {
+    /// `TERM` inside.
+    pub term: String,
+    /// (columns, rows); the latest value is the size.
+    pub size: tokio::sync::watch::Receiver<(u16, u16)>,
 }
 
 /// What a command reads on standard input.

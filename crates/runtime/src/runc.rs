@@ -183,6 +183,63 @@ impl Runc {
 }
 
 impl Runc {
+    /// `runc exec --tty` on a terminal of Berth's, carried until the command ends; its exit code.
+    async fn exec_on_terminal(
+        &self,
+        spec: &RunSpec,
+        exec: ExecSpec,
+        tty: crate::Tty,
+        output: tokio::sync::mpsc::Sender<Output>,
+    ) -> Result<i32, RuntimeError> {
+        let (master, slave) = crate::pty::open_pair()?;
+        // The size is there before runc starts: it sizes the terminal inside from its own.
+        crate::pty::resize(&master, *tty.size.borrow());
+        let mut cmd = self.runc();
+        cmd.args(["exec", "--tty", "--env"])
+            .arg(format!("TERM={}", tty.term));
+        for (k, v) in &exec.env {
+            cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        cmd.arg(&spec.name).args(&exec.argv);
+        let io = |f: &std::fs::File| {
+            f.try_clone()
+                .map(Stdio::from)
+                .map_err(RuntimeError::io("cannot use the terminal"))
+        };
+        cmd.stdin(io(&slave)?)
+            .stdout(io(&slave)?)
+            .stderr(io(&slave)?);
+        let mut child = cmd.spawn().map_err(|e| runc_missing(&self.program, e))?;
+        // Only runc holds the slave now: the master ends when runc does.
+        drop(slave);
+        let pid = child
+            .id()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32));
+        let resized = move || {
+            if let Some(pid) = pid {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::WINCH);
+            }
+        };
+        let mut carrier = tokio::spawn(crate::pty::carry(
+            master, exec.stdin, tty.size, resized, output,
+        ));
+        let status = child.wait().await;
+        // What the command wrote last is still read; a process it left in the background does
+        // not keep the session open.
+        if tokio::time::timeout(std::time::Duration::from_millis(500), &mut carrier)
+            .await
+            .is_err()
+        {
+            carrier.abort();
+        }
+        let status = status.map_err(RuntimeError::io("runc exec failed"))?;
+        use std::os::unix::process::ExitStatusExt as _;
+        Ok(status
+            .code()
+            .or_else(|| status.signal().map(|s| 128 + s))
+            .unwrap_or(255))
+    }
+
     /// `runc create`, the environment's network attached to the created namespaces, then
     /// `runc start`: nothing of the environment runs before its network is fenced.
     async fn create_and_start(
@@ -451,9 +508,12 @@ impl Runtime for Runc {
     async fn exec(
         &self,
         spec: &RunSpec,
-        exec: ExecSpec,
+        mut exec: ExecSpec,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError> {
+        if let Some(tty) = exec.tty.take() {
+            return self.exec_on_terminal(spec, exec, tty, output).await;
+        }
         // runc's own messages go to a log of this exec, apart from the command's output, so a
         // command that cannot start is reported as a shell would (127 "command not found").
         static EXECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -1,12 +1,13 @@
 //! Berth's SSH gateway (`berth serve --ssh-listen`): the SSH user name is an environment's name,
 //! and a user gets in with one of their keys (`/user/keys`) to an environment of theirs.
 //!
-//! What it serves today: commands (`ssh -p 2222 NAME@host 'make test'`: standard input streamed
-//! in, output and standard error out byte for byte, the exit status passed back, `LANG`/`LC_*`
-//! from the client), run by the same service call as the API's exec; and port forwarding
+//! What it serves: shells and commands (`ssh -p 2222 NAME@host [CMD]`), on a terminal when the
+//! client asks for one (its type, window size and changes) or with standard input streamed in
+//! and output and standard error out byte for byte, the exit status passed back, `LANG`/`LC_*`
+//! from the client, all through the same service call as the API's exec; and port forwarding
 //! (`ssh -N -L 3000:localhost:3000`, `ssh -W`), each forward connected inside the environment's
-//! own network by the same service call as the API's tunnel. Interactive shells (a PTY),
-//! `sftp` and agent forwarding are not served yet; asking for them is refused saying so.
+//! own network by the same service call as the API's tunnel. `sftp` and agent forwarding are
+//! not served yet; asking for them is refused.
 //!
 //! **Architecture Invariant:** the gateway decides nothing itself: who a key stands for comes
 //! from `Accounts::ssh_principal`, and every environment it reaches goes through the
@@ -124,6 +125,54 @@ struct Connection {
     sessions: HashMap<russh::ChannelId, session::SessionChannel>,
 }
 
+impl Connection {
+    /// Runs `command` (`None`: a login shell) on the session `channel`.
+    async fn start(
+        &mut self,
+        channel: russh::ChannelId,
+        command: Option<String>,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
+        let (Some(who), Some(state)) = (&self.who, self.sessions.get_mut(&channel)) else {
+            return session.channel_failure(channel);
+        };
+        if state.started() {
+            return session.channel_failure(channel);
+        }
+        let what = if command.is_some() {
+            "a command"
+        } else {
+            "a shell"
+        };
+        tracing::info!(peer = %self.peer, key = %who.fingerprint, environment = %who.environment, what, "SSH session");
+        let login = who.principal.user().map(|a| a.login.to_string());
+        let _ = self
+            .berth
+            .environments()
+            .note_access(
+                &who.principal,
+                &who.environment,
+                &format!(
+                    "ssh: {what} by {} with key {}",
+                    login.as_deref().unwrap_or("someone"),
+                    who.fingerprint
+                ),
+            )
+            .await;
+        let run = state.start(command);
+        session.channel_success(channel)?;
+        tokio::spawn(session::run(
+            self.berth.clone(),
+            who.principal.clone(),
+            who.environment.clone(),
+            run,
+            session.handle(),
+            channel,
+        ));
+        Ok(())
+    }
+}
+
 /// What a refusal says: someone else's environment reads exactly as a missing one.
 fn explain(e: &berth_service::ServiceError, environment: &str) -> String {
     match e {
@@ -227,38 +276,44 @@ impl russh::server::Handler for Connection {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let (Some(who), Some(state)) = (&self.who, self.sessions.get_mut(&channel)) else {
-            return session.channel_failure(channel);
-        };
-        if state.started() {
-            return session.channel_failure(channel);
-        }
         let command = String::from_utf8_lossy(data).into_owned();
-        tracing::info!(peer = %self.peer, key = %who.fingerprint, environment = %who.environment, "SSH command");
-        let login = who.principal.user().map(|a| a.login.to_string());
-        let _ = self
-            .berth
-            .environments()
-            .note_access(
-                &who.principal,
-                &who.environment,
-                &format!(
-                    "ssh: a command by {} with key {}",
-                    login.as_deref().unwrap_or("someone"),
-                    who.fingerprint
-                ),
-            )
-            .await;
-        let run = state.start(command);
-        session.channel_success(channel)?;
-        tokio::spawn(session::run(
-            self.berth.clone(),
-            who.principal.clone(),
-            who.environment.clone(),
-            run,
-            session.handle(),
-            channel,
-        ));
+        self.start(channel, Some(command), session).await
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: russh::ChannelId,
+        term: &str,
+        cols: u32,
+        rows: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let taken = self
+            .sessions
+            .get_mut(&channel)
+            .is_some_and(|s| s.set_terminal(term, cols, rows));
+        if taken {
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: russh::ChannelId,
+        cols: u32,
+        rows: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(state) = self.sessions.get(&channel) {
+            state.resize(cols, rows);
+        }
         Ok(())
     }
 
@@ -267,13 +322,7 @@ impl russh::server::Handler for Connection {
         channel: russh::ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_success(channel)?;
-        session::refuse(
-            session.handle(),
-            channel,
-            "interactive shells over SSH are not served yet; give a command (ssh -p PORT NAME@HOST 'CMD'), or use berth codespace exec",
-        );
-        Ok(())
+        self.start(channel, None, session).await
     }
 
     async fn subsystem_request(

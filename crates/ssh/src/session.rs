@@ -1,7 +1,7 @@
 //! Session channels: a command run in the environment with standard input streamed in, output
 //! and standard error streamed out, and the exit status passed back.
 
-use berth_service::environments::{ExecSpec, Output, Stdin};
+use berth_service::environments::{ExecSpec, Output, Stdin, Tty};
 use berth_service::{Berth, Principal};
 use russh::ChannelId;
 use russh::server::Handle;
@@ -13,10 +13,22 @@ pub(crate) const MAX_SESSIONS: usize = 10;
 const MAX_ENV: usize = 32;
 const MAX_ENV_VALUE: usize = 256;
 
+/// The login shell of the environment's user (from its `/etc/passwd`, else `/bin/sh`), in the
+/// working directory, as a login shell reads its profile.
+const LOGIN_SHELL: &str = r#"u=$(id -un 2>/dev/null); s=$(grep "^$u:" /etc/passwd 2>/dev/null | cut -d: -f7); exec "${s:-/bin/sh}" -l"#;
+
+/// A terminal asked for: its type, and the sender of its window sizes.
+#[derive(Debug)]
+struct Terminal {
+    term: String,
+    size: tokio::sync::watch::Sender<(u16, u16)>,
+}
+
 /// What a session channel has been asked for so far.
 #[derive(Debug, Default)]
 pub(crate) struct SessionChannel {
     env: Vec<(String, String)>,
+    terminal: Option<Terminal>,
     /// Standard input of the running command; dropped for end of file.
     stdin: Option<mpsc::Sender<Vec<u8>>>,
     started: bool,
@@ -25,9 +37,10 @@ pub(crate) struct SessionChannel {
 /// A command about to run.
 #[derive(Debug)]
 pub(crate) struct Run {
-    command: String,
+    argv: Vec<String>,
     env: Vec<(String, String)>,
     stdin: mpsc::Receiver<Vec<u8>>,
+    tty: Option<Tty>,
 }
 
 impl SessionChannel {
@@ -49,14 +62,52 @@ impl SessionChannel {
         self.started
     }
 
-    pub(crate) fn start(&mut self, command: String) -> Run {
+    /// A terminal of type `term` (bounded to a sane word) and size.
+    pub(crate) fn set_terminal(&mut self, term: &str, cols: u32, rows: u32) -> bool {
+        let sane = !term.is_empty()
+            && term.len() <= 64
+            && term
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b));
+        if !sane || self.started {
+            return false;
+        }
+        let (size, _) = tokio::sync::watch::channel(window(cols, rows));
+        self.terminal = Some(Terminal {
+            term: term.to_owned(),
+            size,
+        });
+        true
+    }
+
+    /// The terminal's new window size.
+    pub(crate) fn resize(&self, cols: u32, rows: u32) -> bool {
+        match &self.terminal {
+            Some(t) => {
+                t.size.send_replace(window(cols, rows));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `command` (`None`: the user's login shell) about to run.
+    pub(crate) fn start(&mut self, command: Option<String>) -> Run {
         let (tx, rx) = mpsc::channel(16);
         self.stdin = Some(tx);
         self.started = true;
         Run {
-            command,
+            argv: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                command.unwrap_or_else(|| LOGIN_SHELL.to_owned()),
+            ],
             env: std::mem::take(&mut self.env),
             stdin: rx,
+            tty: self.terminal.as_ref().map(|t| Tty {
+                term: t.term.clone(),
+                size: t.size.subscribe(),
+            }),
         }
     }
 
@@ -83,9 +134,10 @@ pub(crate) async fn run(
 ) {
     let (out_tx, mut out_rx) = mpsc::channel::<Output>(64);
     let exec = ExecSpec {
-        argv: vec!["/bin/sh".into(), "-c".into(), run.command],
+        argv: run.argv,
         stdin: Stdin::Stream(run.stdin),
         env: run.env,
+        tty: run.tty,
     };
     let environments = berth.environments().clone();
     let running = environments.exec_codespace(&principal, &environment, exec, out_tx);
@@ -114,14 +166,10 @@ pub(crate) async fn run(
     finish(&handle, channel, status).await;
 }
 
-/// Says `message` on the channel's standard error and ends it with status 1.
-pub(crate) fn refuse(handle: Handle, channel: ChannelId, message: &'static str) {
-    tokio::spawn(async move {
-        let _ = handle
-            .extended_data(channel, 1, format!("berth: {message}\r\n").into_bytes())
-            .await;
-        finish(&handle, channel, 1).await;
-    });
+/// A window size in the runtime's terms (columns, rows), clamped to what a terminal holds.
+fn window(cols: u32, rows: u32) -> (u16, u16) {
+    let clamp = |n: u32| u16::try_from(n.clamp(1, 1000)).unwrap_or(80);
+    (clamp(cols), clamp(rows))
 }
 
 async fn finish(handle: &Handle, channel: ChannelId, status: u32) {

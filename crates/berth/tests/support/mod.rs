@@ -17,6 +17,7 @@ pub mod environments;
 pub mod images;
 pub mod netns;
 pub mod servers;
+pub mod ssh;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");
 

@@ -374,6 +374,7 @@ pub async fn exec(
             argv: body.command,
             stdin: stdin.map_or(Stdin::None, Stdin::Bytes),
             env: Vec::new(),
+            tty: None,
         };
         let run = envs.exec_codespace(&p, &name, exec, tx);
         let forward = async {

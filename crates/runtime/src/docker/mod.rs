@@ -453,10 +453,11 @@ impl Runtime for Docker {
     async fn exec(
         &self,
         spec: &RunSpec,
-        exec: ExecSpec,
+        mut exec: ExecSpec,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError> {
         let api = self.api().await?;
+        let tty = exec.tty.take();
         let mut env = if spec.env.is_empty() {
             load_env(spec)?
         } else {
@@ -467,11 +468,14 @@ impl Runtime for Docker {
                 .iter()
                 .map(|(k, v)| (k.clone(), secrecy::SecretString::from(v.clone()))),
         );
+        if let Some(t) = &tty {
+            env.push(("TERM".into(), secrecy::SecretString::from(t.term.clone())));
+        }
         let config = ExecConfig {
             attach_stdin: Some(exec.stdin.is_some()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            tty: Some(false),
+            tty: Some(tty.is_some()),
             env: Some(
                 env.iter()
                     .map(|(k, v)| format!("{k}={}", v.expose_secret()))
@@ -487,7 +491,7 @@ impl Runtime for Docker {
         })?;
         let options = StartExecOptions {
             detach: false,
-            tty: false,
+            tty: tty.is_some(),
             output_capacity: None,
         };
         let started = api
@@ -506,6 +510,25 @@ impl Runtime for Docker {
         // Standard input is written while the output is read (a command may answer as it reads),
         // then closed, which the Engine passes on as end of file.
         let feed = tokio::spawn(exec.stdin.feed(input));
+        // A terminal's window size, now and whenever it changes.
+        let resizer = tty.map(|t| {
+            let api = api.clone();
+            let id = created.id.clone();
+            let mut size = t.size;
+            tokio::spawn(async move {
+                loop {
+                    let (width, height) = *size.borrow_and_update();
+                    let options = bollard::query_parameters::ResizeExecOptionsBuilder::new()
+                        .h(i32::from(height))
+                        .w(i32::from(width))
+                        .build();
+                    let _ = api.resize_exec(&id, options).await;
+                    if size.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+        });
         // Read to the end even when nobody listens any more, so the command is never blocked
         // on a full pipe.
         let mut listening = true;
@@ -521,6 +544,10 @@ impl Runtime for Docker {
                 listening = false;
             }
         }
+        if let Some(r) = resizer {
+            r.abort();
+        }
+        feed.abort();
         let _ = feed.await;
         // The output ends as the process does; the Engine records its exit a moment later.
         for attempt in 0u64..100 {

@@ -131,6 +131,7 @@ impl Environments {
             argv,
             stdin: berth_runtime::Stdin::None,
             env: Vec::new(),
+            tty: None,
         };
         let run = envs.config.runtime.exec(spec, exec, tx);
         let pump = async {

@@ -1,0 +1,131 @@
+//! The SSH gateway as the tests reach it: Debian's OpenSSH client, and tmux for a terminal.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use super::run_ok;
+
+/// `ssh` to the gateway at `port` as `user` with `key`, trusting the host key on first use
+/// into a known_hosts of the test's own, never asking anything.
+pub fn ssh(dir: &Path, port: u16, key: &Path, user: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(["-p", &port.to_string(), "-i"])
+        .arg(key)
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            dir.join("known_hosts").display()
+        ))
+        .arg(format!("{user}@127.0.0.1"))
+        .args(args);
+    cmd
+}
+
+/// `ssh -W localhost:PORT`: the request sent through a direct-tcpip channel, the answer read.
+pub fn through_w(cmd: &mut Command, request: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ssh (scripts/test installs openssh-client)");
+    child.stdin.take().unwrap().write_all(request).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The command line of `cmd`, quoted for a shell (tmux runs it so).
+fn shell_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What tmux's window `t` shows, once `wanted` is in it (within 20 s).
+fn screen_with(socket: &Path, wanted: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let shown = run_ok(
+            Command::new("tmux")
+                .arg("-S")
+                .arg(socket)
+                .args(["capture-pane", "-p", "-t", "t"]),
+            None,
+        );
+        if shown.contains(wanted) {
+            return shown;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{wanted:?} never shown:\n{shown}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A shell on a terminal, driven through tmux as a person types: the prompt, the window size
+/// and its changes, Ctrl-C interrupting a command.
+pub fn terminal_session(ssh: &Command) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        run_ok(Command::new("tmux").arg("-S").arg(&socket).args(args), None);
+    };
+    // Should ssh end, what it said stays on the screen.
+    let line = format!("{}; echo ssh-ended-$?; sleep 60", shell_line(ssh));
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &line,
+    ]);
+    tmux(&[
+        "send-keys",
+        "-t",
+        "t",
+        "echo the-answer-is-$((6*7))",
+        "Enter",
+    ]);
+    screen_with(&socket, "the-answer-is-42");
+    tmux(&["send-keys", "-t", "t", "stty size", "Enter"]);
+    screen_with(&socket, "30 100");
+    tmux(&["resize-window", "-t", "t", "-x", "90", "-y", "25"]);
+    tmux(&["send-keys", "-t", "t", "clear; stty size", "Enter"]);
+    screen_with(&socket, "25 90");
+    tmux(&[
+        "send-keys",
+        "-t",
+        "t",
+        "sleep 60; echo not-interrupted",
+        "Enter",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    tmux(&["send-keys", "-t", "t", "C-c", ""]);
+    tmux(&["send-keys", "-t", "t", "echo interrupted-$((1+1))", "Enter"]);
+    let shown = screen_with(&socket, "interrupted-2");
+    assert!(
+        !shown.lines().any(|l| l.trim() == "not-interrupted"),
+        "the sleep ran to its end:\n{shown}"
+    );
+    tmux(&["send-keys", "-t", "t", "exit", "Enter"]);
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .arg("kill-server")
+        .output();
+}
