@@ -131,10 +131,16 @@ pub enum CodespaceCommand {
     Exec {
         name: String,
         /// Do not read standard input (as `ssh -n`): the command reads end of file.
-        #[arg(short = 'n', long)]
+        #[arg(short = 'n', long, conflicts_with = "tty")]
         no_stdin: bool,
+        /// Keep standard input open (with -t: an interactive terminal, as `docker exec -it`).
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Run on a terminal (this one, in raw mode; its size followed); no command: a login shell.
+        #[arg(short = 't', long, requires = "interactive")]
+        tty: bool,
         /// The command and its arguments (after `--`).
-        #[arg(required = true, last = true)]
+        #[arg(last = true)]
         command: Vec<String>,
     },
     /// Print the creation log.

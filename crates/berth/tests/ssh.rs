@@ -261,6 +261,8 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
     // A shell on a terminal, driven through tmux as a person types: the prompt, the window size
     // and its changes, Ctrl-C interrupting a command.
     terminal_session(&ssh(dir.path(), port, &alice_key, &name, &["-tt"]));
+    // The same terminal through the API, without SSH: `berth codespace exec -it`.
+    terminal_session(&alice.command(&["codespace", "exec", "-it", &name]));
 
     // Commands: the exit status, standard error apart, the client's LANG.
     let out = ssh(

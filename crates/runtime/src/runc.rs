@@ -209,6 +209,9 @@ impl Runc {
         cmd.stdin(io(&slave)?)
             .stdout(io(&slave)?)
             .stderr(io(&slave)?);
+        // Dropped (the client left): runc goes, its terminal inside closes, and the command is
+        // hung up as on any terminal.
+        cmd.kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| runc_missing(&self.program, e))?;
         // Only runc holds the slave now: the master ends when runc does.
         drop(slave);

@@ -161,7 +161,7 @@ impl Connection {
             .await;
         let run = state.start(command);
         session.channel_success(channel)?;
-        tokio::spawn(session::run(
+        let task = tokio::spawn(session::run(
             self.berth.clone(),
             who.principal.clone(),
             who.environment.clone(),
@@ -169,6 +169,7 @@ impl Connection {
             session.handle(),
             channel,
         ));
+        state.running(task.abort_handle());
         Ok(())
     }
 }

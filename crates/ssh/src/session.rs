@@ -32,6 +32,16 @@ pub(crate) struct SessionChannel {
     /// Standard input of the running command; dropped for end of file.
     stdin: Option<mpsc::Sender<Vec<u8>>>,
     started: bool,
+    /// The running command's task, ended when the channel closes (a terminal is hung up).
+    task: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for SessionChannel {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }
 
 /// A command about to run.
@@ -120,6 +130,10 @@ impl SessionChannel {
 
     pub(crate) fn close_stdin(&mut self) {
         self.stdin = None;
+    }
+
+    pub(crate) fn running(&mut self, task: tokio::task::AbortHandle) {
+        self.task = Some(task);
     }
 }
 

@@ -145,8 +145,26 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
         CodespaceCommand::Exec {
             name,
             no_stdin,
+            interactive: _,
+            tty: true,
             command,
-        } => exec(c, &name, command, !no_stdin).await,
+        } => {
+            let _ = no_stdin;
+            super::terminal::run(c, &name, command).await
+        }
+        CodespaceCommand::Exec {
+            name,
+            no_stdin,
+            command,
+            ..
+        } => {
+            if command.is_empty() {
+                return Err(super::usage(
+                    "give the command to run after --, or -it for an interactive shell",
+                ));
+            }
+            exec(c, &name, command, !no_stdin).await
+        }
         CodespaceCommand::Logs { name, follow } => {
             if follow {
                 follow_log(c, &name, 0, &mut std::io::stdout()).await

@@ -14,6 +14,7 @@ mod ports;
 mod registry;
 mod secrets;
 mod ssh;
+mod terminal;
 
 use crate::cli::{Command, Global};
 

@@ -42,13 +42,21 @@ pub fn through_w(cmd: &mut Command, request: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// The command line of `cmd`, quoted for a shell (tmux runs it so).
+/// The command line of `cmd`, with the variables it sets, quoted for a shell (tmux runs it so).
 fn shell_line(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''"));
+    let mut words = vec!["env".to_owned()];
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => words.push(quote(
+                format!("{}={}", k.to_string_lossy(), v.to_string_lossy()).as_ref(),
+            )),
+            None => words.extend(["-u".to_owned(), quote(k)]),
+        }
+    }
+    words.push(quote(cmd.get_program()));
+    words.extend(cmd.get_args().map(quote));
+    words.join(" ")
 }
 
 /// What tmux's window `t` shows, once `wanted` is in it (within 20 s).

@@ -11,6 +11,7 @@ mod repos;
 mod secrets;
 mod ssh;
 mod teams;
+mod terminal;
 mod tokens;
 mod users;
 
@@ -137,6 +138,7 @@ fn routes() -> Router<AppState> {
         .route("/user/codespaces/{name}/logs", get(codespaces::logs))
         .route("/user/codespaces/{name}/ports", get(ports::list))
         .route("/user/codespaces/{name}/ssh", get(ssh::tunnel))
+        .route("/user/codespaces/{name}/terminal", get(terminal::open))
         .route("/meta", get(ssh::meta))
         .route("/admin/ssh/rotate-host-key", post(ssh::rotate_host_key))
         .route(
