@@ -45,13 +45,17 @@ pub fn through_w(cmd: &mut Command, request: &[u8]) -> Output {
 /// The command line of `cmd`, with the variables it sets, quoted for a shell (tmux runs it so).
 fn shell_line(cmd: &Command) -> String {
     let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''"));
+    // env's options (unset) before its assignments.
     let mut words = vec!["env".to_owned()];
     for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => words.push(quote(
-                format!("{}={}", k.to_string_lossy(), v.to_string_lossy()).as_ref(),
-            )),
-            None => words.extend(["-u".to_owned(), quote(k)]),
+        if v.is_none() {
+            words.extend(["-u".to_owned(), quote(k)]);
+        }
+    }
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            let assignment = format!("{}={}", k.to_string_lossy(), v.to_string_lossy());
+            words.push(quote(assignment.as_ref()));
         }
     }
     words.push(quote(cmd.get_program()));
