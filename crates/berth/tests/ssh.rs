@@ -403,4 +403,21 @@ fn a_users_key_reaches_their_environments_ports_and_nothing_else() {
     keys.ok(&["key", "add", again.with_extension("pub").to_str().unwrap()]);
     alice.ok(&["codespace", "stop", &name]);
     assert!(refused(&again, &name, "localhost:3000").contains("not Available"));
+    // NAME+start starts it first, and the command runs.
+    let out = ssh(
+        dir.path(),
+        port,
+        &again,
+        &format!("{name}+start"),
+        &["echo woke-up"],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(text(&out.stdout), "woke-up\n", "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("being made Available"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -113,6 +113,52 @@ struct Authenticated {
     principal: Principal,
     environment: String,
     fingerprint: String,
+    /// Asked for with `NAME+start`: a stopped environment is started first.
+    start: bool,
+}
+
+/// The user name's suffix that asks for a stopped environment to be started.
+const START_SUFFIX: &str = "+start";
+
+/// How long a connection waits for an environment it started to be `Available`.
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Starts `name` if it is stopped (or failed) and waits until it is `Available`.
+async fn ensure_available(berth: &Berth, p: &Principal, name: &str) -> Result<(), String> {
+    use berth_service::environments::CodespaceState as S;
+    let environments = berth.environments();
+    let view = environments
+        .get_codespace(p, name)
+        .await
+        .map_err(|e| explain(&e, name))?;
+    if matches!(view.record.state, S::Shutdown | S::Failed) {
+        environments
+            .start_codespace(p, name)
+            .await
+            .map_err(|e| explain(&e, name))?;
+    }
+    let deadline = tokio::time::Instant::now() + START_WAIT;
+    loop {
+        let view = environments
+            .get_codespace(p, name)
+            .await
+            .map_err(|e| explain(&e, name))?;
+        match view.record.state {
+            S::Available => return Ok(()),
+            S::Failed => {
+                return Err(format!(
+                    "codespace {name} failed to start: {} (berth codespace logs {name})",
+                    view.record.state_reason.unwrap_or_default()
+                ));
+            }
+            _ if tokio::time::Instant::now() > deadline => {
+                return Err(format!(
+                    "codespace {name} did not come up in time; look at berth codespace logs {name}"
+                ));
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
 }
 
 /// One SSH connection.
@@ -165,6 +211,7 @@ impl Connection {
             self.berth.clone(),
             who.principal.clone(),
             who.environment.clone(),
+            who.start,
             run,
             session.handle(),
             channel,
@@ -179,6 +226,9 @@ fn explain(e: &berth_service::ServiceError, environment: &str) -> String {
     match e {
         berth_service::ServiceError::NotFound => {
             format!("no codespace {environment} of yours (berth codespace list shows yours)")
+        }
+        berth_service::ServiceError::Conflict(why) if why.contains("not Available") => {
+            format!("{why}; or connect as {environment}{START_SUFFIX}@… to start it")
         }
         e => e.to_string(),
     }
@@ -211,7 +261,7 @@ impl russh::server::Handler for Connection {
                     .environments()
                     .note_access(
                         &principal,
-                        user,
+                        user.strip_suffix(START_SUFFIX).unwrap_or(user),
                         &format!(
                             "ssh: {} signed in with key {fingerprint} from {}",
                             login.as_deref().unwrap_or("someone"),
@@ -221,8 +271,9 @@ impl russh::server::Handler for Connection {
                     .await;
                 self.who = Some(Authenticated {
                     principal,
-                    environment: user.to_owned(),
+                    environment: user.strip_suffix(START_SUFFIX).unwrap_or(user).to_owned(),
                     fingerprint,
+                    start: user.ends_with(START_SUFFIX),
                 });
                 Ok(Auth::Accept)
             }
@@ -399,6 +450,12 @@ impl russh::server::Handler for Connection {
                 .await;
             return Ok(());
         };
+        if who.start
+            && let Err(why) = ensure_available(&self.berth, &who.principal, &who.environment).await
+        {
+            reply.reject(refuse(why)).await;
+            return Ok(());
+        }
         let connected = self
             .berth
             .environments()

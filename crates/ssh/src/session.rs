@@ -142,10 +142,27 @@ pub(crate) async fn run(
     berth: Berth,
     principal: Principal,
     environment: String,
+    start: bool,
     run: Run,
     handle: Handle,
     channel: ChannelId,
 ) {
+    if start {
+        let _ = handle
+            .extended_data(
+                channel,
+                1,
+                format!("berth: {environment} is being made Available…\r\n").into_bytes(),
+            )
+            .await;
+        if let Err(why) = crate::ensure_available(&berth, &principal, &environment).await {
+            let _ = handle
+                .extended_data(channel, 1, format!("berth: {why}\r\n").into_bytes())
+                .await;
+            finish(&handle, channel, 255).await;
+            return;
+        }
+    }
     let (out_tx, mut out_rx) = mpsc::channel::<Output>(64);
     let exec = ExecSpec {
         argv: run.argv,

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_domain::Scope;
-use berth_domain::codespace::CodespaceState;
+pub use berth_domain::codespace::CodespaceState;
 use berth_domain::isolation::MachineType;
 use berth_runtime::RunSpec;
 use berth_store::{Account, CodespaceRecord, Repo, Store};
