@@ -27,6 +27,12 @@ use russh::{Channel, ChannelOpenFailure};
 
 pub use host_key::{HostKeyError, load_or_create, public};
 
+/// The most connections the gateway holds at once (signed in or not).
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// How long a connection may take to sign in.
+const SIGN_IN_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The gateway, shared by every connection. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Gateway {
@@ -41,6 +47,7 @@ fn config(host_key: russh::keys::PrivateKey) -> russh::server::Config {
         methods: russh::MethodSet::from(&[russh::MethodKind::PublicKey][..]),
         auth_rejection_time: std::time::Duration::from_secs(1),
         auth_rejection_time_initial: Some(std::time::Duration::ZERO),
+        // A connection idle this long (no data, no keepalive answers) is closed.
         inactivity_timeout: Some(std::time::Duration::from_secs(3600)),
         keepalive_interval: Some(std::time::Duration::from_secs(30)),
         max_auth_attempts: 6,
@@ -75,8 +82,10 @@ impl Gateway {
         self.config.read().expect("gateway config poisoned").clone()
     }
 
-    /// Serves connections on `listener` until the task is dropped.
+    /// Serves connections on `listener` until the task is dropped, at most
+    /// [`MAX_CONNECTIONS`] at a time (one more is closed at once).
     pub async fn serve(self, listener: tokio::net::TcpListener) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -85,20 +94,42 @@ impl Gateway {
                     continue;
                 }
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "the SSH gateway holds {MAX_CONNECTIONS} connections; one more was closed");
+                continue;
+            };
             let _ = stream.set_nodelay(true);
+            let signed_in = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let connection = Connection {
                 berth: self.berth.clone(),
                 peer,
                 who: None,
+                signed_in: signed_in.clone(),
                 sessions: HashMap::new(),
             };
             let config = self.current();
             tokio::spawn(async move {
+                let _slot = slot;
                 match russh::server::run_stream(config, stream, connection).await {
                     Ok(running) => {
+                        // A connection that does not sign in soon gives its slot back.
+                        let handle = running.handle();
+                        let watchdog = tokio::spawn(async move {
+                            tokio::time::sleep(SIGN_IN_TIME).await;
+                            if !signed_in.load(std::sync::atomic::Ordering::Relaxed) {
+                                let _ = handle
+                                    .disconnect(
+                                        russh::Disconnect::ByApplication,
+                                        "no sign-in in time".into(),
+                                        "en".into(),
+                                    )
+                                    .await;
+                            }
+                        });
                         if let Err(e) = running.await {
                             tracing::debug!(%peer, error = %e, "an SSH connection ended");
                         }
+                        watchdog.abort();
                     }
                     Err(e) => tracing::debug!(%peer, error = %e, "an SSH handshake failed"),
                 }
@@ -167,6 +198,8 @@ struct Connection {
     berth: Berth,
     peer: SocketAddr,
     who: Option<Authenticated>,
+    /// Set once it signs in (its watchdog closes it otherwise).
+    signed_in: Arc<std::sync::atomic::AtomicBool>,
     /// Its session channels.
     sessions: HashMap<russh::ChannelId, session::SessionChannel>,
 }
@@ -269,6 +302,8 @@ impl russh::server::Handler for Connection {
                         ),
                     )
                     .await;
+                self.signed_in
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.who = Some(Authenticated {
                     principal,
                     environment: user.strip_suffix(START_SUFFIX).unwrap_or(user).to_owned(),
