@@ -14,7 +14,7 @@ use support::environments::{
 };
 use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
-use support::ssh::{ssh, terminal_session};
+use support::ssh::{file_client, ssh, terminal_session};
 use support::{Cli, Gh, assert_stderr, docker_host, keygen, text};
 
 fn set_secret(cli: &Cli, name: &str, scope: &[&str], value: &str) {
@@ -512,6 +512,25 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
         &name,
         &["-tt"],
     ));
+    // And files, with scp over Berth's sftp.
+    let up = dir.path().join("up.txt");
+    std::fs::write(&up, "carried under docker\n").unwrap();
+    let port = berth.server.ssh_port();
+    let target = format!("{name}@127.0.0.1:up.txt");
+    let out = file_client(
+        "scp",
+        dir.path(),
+        port,
+        &key,
+        &[up.to_str().unwrap(), &target],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        exec_ok(&alice, &name, "cat up.txt"),
+        "carried under docker\n"
+    );
     alice.ok(&["codespace", "delete", &name]);
 
     // (b) htpasswd through a repository triple; skopeo inside reaches another image.

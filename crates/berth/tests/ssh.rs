@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use support::environments::{Images, created, http_get, serve_page};
 use support::servers::Berth;
-use support::ssh::{ssh, terminal_session, through_w};
+use support::ssh::{file_client, ssh, terminal_session, through_w};
 use support::{Cli, keygen, run_ok, text};
 
 #[test]
@@ -192,6 +192,90 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
     assert!(
         !log.contains("echo err"),
         "commands are logged, never what they say"
+    );
+
+    // Files: scp both ways (OpenSSH 9's scp speaks sftp, served by Berth: the image has no sftp
+    // server), owned inside by the environment's user; and sftp's own commands.
+    let up = dir.path().join("up.bin");
+    std::fs::write(&up, &data[..3 << 20]).unwrap();
+    let remote = |path: &str| format!("{name}@127.0.0.1:{path}");
+    let out = file_client(
+        "scp",
+        dir.path(),
+        port,
+        &alice_key,
+        &[up.to_str().unwrap(), &remote("up.bin")],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "scp up: {}", text(&out.stderr));
+    let down = dir.path().join("down.bin");
+    let out = file_client(
+        "scp",
+        dir.path(),
+        port,
+        &alice_key,
+        &[&remote("up.bin"), down.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "scp down: {}", text(&out.stderr));
+    assert!(
+        std::fs::read(&down).unwrap() == data[..3 << 20],
+        "byte for byte both ways"
+    );
+    let owner = ssh(
+        dir.path(),
+        port,
+        &alice_key,
+        &name,
+        &["stat -c %u up.bin; id -u; pwd"],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    let said = text(&owner.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(
+        lines[0], lines[1],
+        "owned by the environment's user: {said}"
+    );
+    let batch = dir.path().join("batch");
+    let got = dir.path().join("got.bin");
+    std::fs::write(
+        &batch,
+        format!(
+            "mkdir made\nput {} made/a.bin\nrename made/a.bin made/b.bin\nls -l made\nget made/b.bin {}\nrm made/b.bin\nrmdir made\n",
+            up.display(),
+            got.display()
+        ),
+    )
+    .unwrap();
+    let out = file_client(
+        "sftp",
+        dir.path(),
+        port,
+        &alice_key,
+        &["-b", batch.to_str().unwrap(), &format!("{name}@127.0.0.1")],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "sftp: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("b.bin"), "{}", text(&out.stdout));
+    assert!(std::fs::read(&got).unwrap() == data[..3 << 20]);
+    let left = ssh(dir.path(), port, &alice_key, &name, &["ls made 2>&1; true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        text(&left.stdout).contains("No such file"),
+        "removed: {}",
+        text(&left.stdout)
     );
 
     // Through HTTPS only: the Host block `berth codespace ssh --config` prints, its ProxyCommand

@@ -15,6 +15,7 @@
 
 mod host_key;
 mod session;
+mod sftp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -334,7 +335,7 @@ impl russh::server::Handler for Connection {
             return Ok(());
         }
         self.sessions
-            .insert(channel.id(), session::SessionChannel::default());
+            .insert(channel.id(), session::SessionChannel::with_channel(channel));
         reply.accept().await;
         Ok(())
     }
@@ -418,8 +419,44 @@ impl russh::server::Handler for Connection {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        tracing::info!(peer = %self.peer, subsystem = %name, "SSH subsystem refused");
-        session.channel_failure(channel)
+        let (Some(who), Some(state)) = (&self.who, self.sessions.get_mut(&channel)) else {
+            return session.channel_failure(channel);
+        };
+        if name != "sftp" {
+            tracing::info!(peer = %self.peer, subsystem = %name, "SSH subsystem refused");
+            return session.channel_failure(channel);
+        }
+        let Some(stream) = state.take_channel() else {
+            return session.channel_failure(channel);
+        };
+        if who.start
+            && let Err(why) = ensure_available(&self.berth, &who.principal, &who.environment).await
+        {
+            tracing::info!(peer = %self.peer, %why, "SSH sftp refused");
+            return session.channel_failure(channel);
+        }
+        let login = who.principal.user().map(|a| a.login.to_string());
+        let _ = self
+            .berth
+            .environments()
+            .note_access(
+                &who.principal,
+                &who.environment,
+                &format!(
+                    "ssh: sftp by {} with key {}",
+                    login.as_deref().unwrap_or("someone"),
+                    who.fingerprint
+                ),
+            )
+            .await;
+        session.channel_success(channel)?;
+        let files = sftp::Session::new(
+            self.berth.clone(),
+            who.principal.clone(),
+            who.environment.clone(),
+        );
+        russh_sftp::server::run(stream.into_stream(), files).await;
+        Ok(())
     }
 
     async fn data(
@@ -437,10 +474,16 @@ impl russh::server::Handler for Connection {
     async fn channel_eof(
         &mut self,
         channel: russh::ChannelId,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         if let Some(state) = self.sessions.get_mut(&channel) {
             state.close_stdin();
+            // The client is done with its files: the subsystem ends well, as sftp-server's.
+            if state.is_subsystem() {
+                session.exit_status_request(channel, 0)?;
+                session.eof(channel)?;
+                session.close(channel)?;
+            }
         }
         Ok(())
     }

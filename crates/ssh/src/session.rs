@@ -34,6 +34,11 @@ pub(crate) struct SessionChannel {
     started: bool,
     /// The running command's task, ended when the channel closes (a terminal is hung up).
     task: Option<tokio::task::AbortHandle>,
+    /// The channel itself, until it is used: as a stream for a subsystem, or dropped when a
+    /// command starts (its data then comes through the handler's callbacks).
+    channel: Option<russh::Channel<russh::server::Msg>>,
+    /// Serving a subsystem (sftp).
+    subsystem: bool,
 }
 
 impl Drop for SessionChannel {
@@ -72,6 +77,26 @@ impl SessionChannel {
         self.started
     }
 
+    pub(crate) fn with_channel(channel: russh::Channel<russh::server::Msg>) -> Self {
+        let mut fresh = Self::default();
+        fresh.channel = Some(channel);
+        fresh
+    }
+
+    /// The channel as a stream, for a subsystem (once; `None` after a command started).
+    pub(crate) fn take_channel(&mut self) -> Option<russh::Channel<russh::server::Msg>> {
+        if self.started {
+            return None;
+        }
+        self.started = true;
+        self.subsystem = true;
+        self.channel.take()
+    }
+
+    pub(crate) fn is_subsystem(&self) -> bool {
+        self.subsystem
+    }
+
     /// A terminal of type `term` (bounded to a sane word) and size.
     pub(crate) fn set_terminal(&mut self, term: &str, cols: u32, rows: u32) -> bool {
         let sane = !term.is_empty()
@@ -103,6 +128,7 @@ impl SessionChannel {
 
     /// `command` (`None`: the user's login shell) about to run.
     pub(crate) fn start(&mut self, command: Option<String>) -> Run {
+        self.channel = None;
         let (tx, rx) = mpsc::channel(16);
         self.stdin = Some(tx);
         self.started = true;

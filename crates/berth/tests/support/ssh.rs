@@ -30,6 +30,29 @@ pub fn ssh(dir: &Path, port: u16, key: &Path, user: &str, args: &[&str]) -> Comm
     cmd
 }
 
+/// `scp` or `sftp` (`program`) to the gateway at `port` with `key`, as [`ssh`] connects; `args`
+/// name the files (`USER@127.0.0.1:PATH` for remote ones).
+pub fn file_client(program: &str, dir: &Path, port: u16, key: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(["-P", &port.to_string(), "-i"])
+        .arg(key)
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            dir.join("known_hosts").display()
+        ))
+        .args(args);
+    cmd
+}
+
 /// `ssh -W localhost:PORT`: the request sent through a direct-tcpip channel, the answer read.
 pub fn through_w(cmd: &mut Command, request: &[u8]) -> Output {
     let mut child = cmd
