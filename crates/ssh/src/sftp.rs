@@ -96,6 +96,8 @@ struct Writing {
     stdin: Option<mpsc::Sender<Vec<u8>>>,
     finished: tokio::task::JoinHandle<(i32, Vec<u8>)>,
     offset: u64,
+    /// Attributes set on the open file: applied once what was written is in it (at close).
+    pending: Option<FileAttributes>,
 }
 
 /// An sftp session in one environment, as one user.
@@ -368,6 +370,7 @@ impl russh_sftp::server::Handler for Session {
                 stdin: Some(tx),
                 finished,
                 offset: 0,
+                pending: None,
             })
         } else {
             self.sh_ok(r#"test -r "$1" || { test -e "$1" && echo "$1: Permission denied" >&2 || echo "$1: No such file or directory" >&2; exit 1; }"#, &[&filename])
@@ -458,6 +461,9 @@ impl russh_sftp::server::Handler for Session {
                 if code != 0 {
                     return Err(failure(code, &err));
                 }
+                if let Some(attrs) = w.pending {
+                    self.setstat(id, w.path, attrs).await?;
+                }
                 Ok(ok(id))
             }
             Some(_) => Ok(ok(id)),
@@ -521,6 +527,11 @@ impl russh_sftp::server::Handler for Session {
         handle: String,
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
+        // A file being written is still being written: its attributes wait for its close.
+        if let Some(Open::Write(w)) = self.open.get_mut(&handle) {
+            w.pending = Some(attrs);
+            return Ok(ok(id));
+        }
         let path = self.path_of(&handle)?;
         self.setstat(id, path, attrs).await
     }

@@ -86,17 +86,22 @@ fn shell_line(cmd: &Command) -> String {
     words.join(" ")
 }
 
+/// What tmux's window `t` shows now.
+fn capture(socket: &Path) -> String {
+    run_ok(
+        Command::new("tmux")
+            .arg("-S")
+            .arg(socket)
+            .args(["capture-pane", "-p", "-t", "t"]),
+        None,
+    )
+}
+
 /// What tmux's window `t` shows, once `wanted` is in it (within 20 s).
 fn screen_with(socket: &Path, wanted: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let shown = run_ok(
-            Command::new("tmux")
-                .arg("-S")
-                .arg(socket)
-                .args(["capture-pane", "-p", "-t", "t"]),
-            None,
-        );
+        let shown = capture(socket);
         if shown.contains(wanted) {
             return shown;
         }
@@ -140,8 +145,21 @@ pub fn terminal_session(ssh: &Command) {
     tmux(&["send-keys", "-t", "t", "stty size", "Enter"]);
     screen_with(&socket, "30 100");
     tmux(&["resize-window", "-t", "t", "-x", "90", "-y", "25"]);
-    tmux(&["send-keys", "-t", "t", "clear; stty size", "Enter"]);
-    screen_with(&socket, "25 90");
+    // The new size reaches the terminal inside a moment later (the Docker Engine's resize is an
+    // API call): asked again until it shows, for a few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        tmux(&["send-keys", "-t", "t", "clear; stty size", "Enter"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let shown = capture(&socket);
+        if shown.contains("25 90") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resize never arrived:\n{shown}"
+        );
+    }
     tmux(&[
         "send-keys",
         "-t",
