@@ -225,20 +225,7 @@ impl Connection {
             "a shell"
         };
         tracing::info!(peer = %self.peer, key = %who.fingerprint, environment = %who.environment, what, "SSH session");
-        let login = who.principal.user().map(|a| a.login.to_string());
-        let _ = self
-            .berth
-            .environments()
-            .note_access(
-                &who.principal,
-                &who.environment,
-                &format!(
-                    "ssh: {what} by {} with key {}",
-                    login.as_deref().unwrap_or("someone"),
-                    who.fingerprint
-                ),
-            )
-            .await;
+        note(&self.berth, who, what).await;
         let run = state.start(command);
         session.channel_success(channel)?;
         let task = tokio::spawn(session::run(
@@ -253,6 +240,20 @@ impl Connection {
         state.running(task.abort_handle());
         Ok(())
     }
+}
+
+/// Writes in the environment's log that `who` did `what` (never what it carried).
+async fn note(berth: &Berth, who: &Authenticated, what: &str) {
+    let login = who.principal.user().map(|a| a.login.to_string());
+    let line = format!(
+        "ssh: {what} by {} with key {}",
+        login.as_deref().unwrap_or("someone"),
+        who.fingerprint
+    );
+    let _ = berth
+        .environments()
+        .note_access(&who.principal, &who.environment, &line)
+        .await;
 }
 
 /// What a refusal says: someone else's environment reads exactly as a missing one.
@@ -435,20 +436,7 @@ impl russh::server::Handler for Connection {
             tracing::info!(peer = %self.peer, %why, "SSH sftp refused");
             return session.channel_failure(channel);
         }
-        let login = who.principal.user().map(|a| a.login.to_string());
-        let _ = self
-            .berth
-            .environments()
-            .note_access(
-                &who.principal,
-                &who.environment,
-                &format!(
-                    "ssh: sftp by {} with key {}",
-                    login.as_deref().unwrap_or("someone"),
-                    who.fingerprint
-                ),
-            )
-            .await;
+        note(&self.berth, who, "sftp").await;
         session.channel_success(channel)?;
         let files = sftp::Session::new(
             self.berth.clone(),

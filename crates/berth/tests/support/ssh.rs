@@ -10,7 +10,17 @@ use super::run_ok;
 /// into a known_hosts of the test's own, never asking anything.
 pub fn ssh(dir: &Path, port: u16, key: &Path, user: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new("ssh");
-    cmd.args(["-p", &port.to_string(), "-i"])
+    cmd.args(["-p", &port.to_string()]);
+    signed_in(&mut cmd, dir, key)
+        .arg(format!("{user}@127.0.0.1"))
+        .args(args);
+    cmd
+}
+
+/// The options every client here uses: `key` only, never asking, the host key trusted on first
+/// use into a known_hosts of the test's own.
+fn signed_in<'c>(cmd: &'c mut Command, dir: &Path, key: &Path) -> &'c mut Command {
+    cmd.arg("-i")
         .arg(key)
         .args([
             "-F",
@@ -25,31 +35,14 @@ pub fn ssh(dir: &Path, port: u16, key: &Path, user: &str, args: &[&str]) -> Comm
             "UserKnownHostsFile={}",
             dir.join("known_hosts").display()
         ))
-        .arg(format!("{user}@127.0.0.1"))
-        .args(args);
-    cmd
 }
 
 /// `scp` or `sftp` (`program`) to the gateway at `port` with `key`, as [`ssh`] connects; `args`
 /// name the files (`USER@127.0.0.1:PATH` for remote ones).
 pub fn file_client(program: &str, dir: &Path, port: u16, key: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(program);
-    cmd.args(["-P", &port.to_string(), "-i"])
-        .arg(key)
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            dir.join("known_hosts").display()
-        ))
-        .args(args);
+    cmd.args(["-P", &port.to_string()]);
+    signed_in(&mut cmd, dir, key).args(args);
     cmd
 }
 
