@@ -13,10 +13,6 @@ pub(crate) const MAX_SESSIONS: usize = 10;
 const MAX_ENV: usize = 32;
 const MAX_ENV_VALUE: usize = 256;
 
-/// The login shell of the environment's user (from its `/etc/passwd`, else `/bin/sh`), in the
-/// working directory, as a login shell reads its profile.
-const LOGIN_SHELL: &str = r#"u=$(id -un 2>/dev/null); s=$(grep "^$u:" /etc/passwd 2>/dev/null | cut -d: -f7); exec "${s:-/bin/sh}" -l"#;
-
 /// A terminal asked for: its type, and the sender of its window sizes.
 #[derive(Debug)]
 struct Terminal {
@@ -133,11 +129,9 @@ impl SessionChannel {
         self.stdin = Some(tx);
         self.started = true;
         Run {
-            argv: vec![
-                "/bin/sh".into(),
-                "-c".into(),
-                command.unwrap_or_else(|| LOGIN_SHELL.to_owned()),
-            ],
+            argv: command.map_or_else(berth_service::environments::login_shell, |c| {
+                vec!["/bin/sh".into(), "-c".into(), c]
+            }),
             env: std::mem::take(&mut self.env),
             stdin: rx,
             tty: self.terminal.as_ref().map(|t| Tty {

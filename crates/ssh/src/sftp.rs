@@ -18,6 +18,9 @@ use russh_sftp::protocol::{
 use russh_sftp::server::StatusReply;
 use tokio::sync::mpsc;
 
+/// The most a metadata command's output may hold (a directory listing, a stat).
+const MAX_OUTPUT: usize = 16 << 20;
+
 /// The most files and directories one sftp session holds open.
 const MAX_OPEN: usize = 64;
 
@@ -136,19 +139,32 @@ impl Session {
         };
         let environments = self.berth.environments().clone();
         let run = environments.exec_codespace(&self.principal, &self.environment, exec, tx);
+        // What a metadata command prints is kept up to a bound (a directory listing of millions
+        // of entries is refused, not held whole); the rest is read and dropped.
         let collect = async {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let (mut out, mut err, mut over) = (Vec::new(), Vec::new(), false);
             while let Some(chunk) = rx.recv().await {
-                match chunk {
-                    Output::Stdout(b) => out.extend(b),
-                    Output::Stderr(b) => err.extend(b),
+                let (into, b) = match chunk {
+                    Output::Stdout(b) => (&mut out, b),
+                    Output::Stderr(b) => (&mut err, b),
+                };
+                if into.len() + b.len() > MAX_OUTPUT {
+                    over = true;
+                } else {
+                    into.extend(b);
                 }
             }
-            (out, err)
+            (out, err, over)
         };
-        let (result, (out, err)) = tokio::join!(run, collect);
+        let (result, (out, err, over)) = tokio::join!(run, collect);
         let code = result
             .map_err(|e| StatusReply::new(StatusCode::Failure).with_message(e.to_string()))?;
+        if over {
+            return Err(StatusReply::new(StatusCode::Failure).with_message(format!(
+                "the answer is larger than {} MiB; list a smaller directory",
+                MAX_OUTPUT >> 20
+            )));
+        }
         Ok((code, out, err))
     }
 

@@ -17,9 +17,6 @@ use crate::auth::Call;
 use crate::error::ApiResult;
 use crate::wire::At;
 
-/// The login shell of the environment's user (as the SSH gateway's).
-const LOGIN_SHELL: &str = r#"u=$(id -un 2>/dev/null); s=$(grep "^$u:" /etc/passwd 2>/dev/null | cut -d: -f7); exec "${s:-/bin/sh}" -l"#;
-
 #[derive(Debug, Deserialize)]
 struct Start {
     command: Option<Vec<String>>,
@@ -63,7 +60,7 @@ async fn run(mut socket: WebSocket, environments: Environments, p: Principal, na
     let argv = start
         .command
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into(), LOGIN_SHELL.into()]);
+        .unwrap_or_else(berth_service::environments::login_shell);
     let exec = ExecSpec {
         argv,
         stdin: Stdin::Stream(stdin_rx),

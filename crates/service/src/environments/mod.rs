@@ -72,6 +72,13 @@ pub struct Environments {
     state: Option<Arc<State>>,
 }
 
+/// The `argv` of the environment user's login shell (from the image's `/etc/passwd`, else
+/// `/bin/sh`), as SSH and the terminal API start it when no command is given.
+pub fn login_shell() -> Vec<String> {
+    const SCRIPT: &str = r#"u=$(id -un 2>/dev/null); s=$(grep "^$u:" /etc/passwd 2>/dev/null | cut -d: -f7); exec "${s:-/bin/sh}" -l"#;
+    vec!["/bin/sh".into(), "-c".into(), SCRIPT.into()]
+}
+
 /// What an environment needs from the rest of Berth, given once when the service is built.
 #[derive(Debug, Clone)]
 pub struct Collaborators {
