@@ -14,7 +14,7 @@ use support::environments::{
 };
 use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
-use support::ssh::{file_client, ssh, terminal_session};
+use support::ssh::{file_client, forwarded_agent_answers, ssh, terminal_session};
 use support::{Cli, Gh, assert_stderr, docker_host, keygen, text};
 
 fn set_secret(cli: &Cli, name: &str, scope: &[&str], value: &str) {
@@ -500,7 +500,7 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
     let _ = forward.kill();
     let _ = forward.wait();
     // A shell on a terminal over SSH, as under runc.
-    let key = keygen(dir.path(), "alice-key").0;
+    let (key, fingerprint) = keygen(dir.path(), "alice-key");
     let admin = Cli::admin(&berth.server, &berth.data(), &dir.path().join("admin"));
     berth
         .cli(&admin.token_for("alice", "write:public_key"))
@@ -554,6 +554,14 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
         ),
     );
     assert!(inspected.contains("\"Digest\""), "{inspected}");
+    // The client's agent, forwarded over SSH, as under runc.
+    forwarded_agent_answers(
+        dir.path(),
+        berth.server.ssh_port(),
+        &key,
+        &fingerprint,
+        &name,
+    );
     alice.ok(&["codespace", "delete", &name]);
 }
 

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use support::environments::{Images, created, http_get, serve_page};
+use support::images;
 use support::servers::Berth;
-use support::ssh::{file_client, ssh, terminal_session, through_w};
+use support::ssh::{file_client, forwarded_agent_answers, ssh, terminal_session, through_w};
 use support::{Cli, keygen, run_ok, text};
 
 #[test]
@@ -375,5 +376,40 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
         text(&out.stderr).contains("being made Available"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// `ssh -A`: the client's agent answers inside the environment (`ssh-add -l` there lists the key
+/// the agent on this side holds), and nothing of it stays after the session.
+#[test]
+fn a_forwarded_agent_answers_inside_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let layers = [
+        images::busybox_layer(dir.path()),
+        images::host_programs_layer(dir.path(), "ssh-add", &["ssh-add"]),
+    ];
+    images::image_layout(&layout, "agent", &layers, &["PATH=/bin:/usr/bin"]);
+    let berth = Berth::start(&["--ssh-listen", "127.0.0.1:0"], &[]);
+    let port = berth.server.ssh_port();
+    let alice = berth.cli(&berth.alice);
+    let image = format!("{}/alice/agent:1", berth.host);
+    images::push(&layout, "agent", &image, &format!("alice:{}", berth.alice));
+    let admin = Cli::admin(&berth.server, &berth.data(), &dir.path().join("admin"));
+    let (key, fingerprint) = keygen(dir.path(), "alice-key");
+    berth
+        .cli(&admin.token_for("alice", "write:public_key"))
+        .ok(&["key", "add", key.with_extension("pub").to_str().unwrap()]);
+    alice.ok(&["repo", "create", "alice/web"]);
+    alice.ok(&["package", "grant", "alice/agent", "--repo", "alice/web"]);
+    let name = created(&alice, &["-R", "alice/web", "--image", &image]);
+
+    forwarded_agent_answers(dir.path(), port, &key, &fingerprint, &name);
+    let log = alice.ok(&["codespace", "logs", &name]);
+    assert!(
+        log.contains(&format!(
+            "a command with the client's agent by alice with key {fingerprint}"
+        )),
+        "{log}"
     );
 }

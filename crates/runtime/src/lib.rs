@@ -385,6 +385,14 @@ pub trait Runtime: Send + Sync + fmt::Debug {
         port: u16,
     ) -> Result<std::net::TcpStream, RuntimeError>;
 
+    /// A Unix socket inside the running environment at `/tmp/<dir_name>/agent.sock` (an SSH
+    /// agent forwarded there); the listener and its path inside.
+    async fn listen_agent(
+        &self,
+        spec: &RunSpec,
+        dir_name: &str,
+    ) -> Result<network::AgentSocket, RuntimeError>;
+
     /// Runs a command inside a running environment as its user, in its working directory,
     /// streaming output to `output`, and returns the exit code.
     async fn exec(

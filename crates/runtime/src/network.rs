@@ -282,6 +282,138 @@ pub async fn connect_inside(pid: u32, port: u16) -> Result<std::net::TcpStream, 
     )))
 }
 
+/// A Unix socket listening at `/tmp/<dir_name>/agent.sock` inside the environment of `pid`, for an
+/// SSH agent forwarded there; its path inside.
+///
+/// Made as OpenSSH's `sshd` makes its own: a 0700 directory and the socket in it, both owned by
+/// the environment's user (the ids its first process runs as), so that no other user inside
+/// reaches the agent. A file system mounted in the environment's user namespace refuses files of
+/// an owner it cannot map (host root), so the directory and socket are made on a thread of their
+/// own that takes the user's ids and its own working directory, and ends with them. Everything is
+/// resolved inside the environment's root (`openat2` with `RESOLVE_IN_ROOT`), so a symlink at
+/// `/tmp` cannot lead out.
+pub async fn listen_agent_inside(pid: u32, dir_name: &str) -> Result<AgentSocket, RuntimeError> {
+    let path = format!("/tmp/{dir_name}/agent.sock");
+    let dir_name = dir_name.to_owned();
+    let (uid, gid) =
+        process_ids(pid).map_err(RuntimeError::io("cannot read who the environment runs as"))?;
+    let made = {
+        let dir_name = dir_name.clone();
+        std::thread::spawn(move || agent_socket_as(pid, &dir_name, uid, gid))
+    };
+    let (listener, tmp) = made
+        .join()
+        .map_err(|_| RuntimeError::Engine("making the agent socket panicked".into()))?
+        .map_err(RuntimeError::io(
+            "cannot make the agent socket inside the environment",
+        ))?;
+    // Removed again, should the listener not be usable.
+    let mut made = AgentSocket {
+        listener: None,
+        path,
+        tmp,
+        dir_name,
+    };
+    listener
+        .set_nonblocking(true)
+        .map_err(RuntimeError::io("cannot use the agent socket"))?;
+    made.listener = Some(
+        tokio::net::UnixListener::from_std(listener)
+            .map_err(RuntimeError::io("cannot use the agent socket"))?,
+    );
+    Ok(made)
+}
+
+/// A socket inside an environment that a forwarded SSH agent answers on; the socket and its
+/// directory are removed when it is dropped.
+#[derive(Debug)]
+pub struct AgentSocket {
+    listener: Option<tokio::net::UnixListener>,
+    /// Its path inside the environment (for `SSH_AUTH_SOCK`).
+    pub path: String,
+    /// The environment's `/tmp`, resolved inside its root when the socket was made.
+    tmp: std::os::fd::OwnedFd,
+    dir_name: String,
+}
+
+impl AgentSocket {
+    /// The next connection a program inside makes to the agent.
+    pub async fn accept(&self) -> io::Result<tokio::net::UnixStream> {
+        match &self.listener {
+            Some(listener) => listener.accept().await.map(|(conn, _)| conn),
+            None => Err(io::Error::other("the agent socket is closed")),
+        }
+    }
+}
+
+impl Drop for AgentSocket {
+    fn drop(&mut self) {
+        use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+        self.listener = None;
+        // The directory is opened again without following anything (its user may have replaced
+        // it with a symlink), and only then emptied; removing it does not follow a last symlink.
+        let dir = rustix::fs::openat2(
+            &self.tmp,
+            self.dir_name.as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        );
+        if let Ok(dir) = dir {
+            let _ = rustix::fs::unlinkat(&dir, "agent.sock", AtFlags::empty());
+        }
+        let _ = rustix::fs::unlinkat(&self.tmp, self.dir_name.as_str(), AtFlags::REMOVEDIR);
+    }
+}
+
+/// The real user and group ids (as the host sees them) that process `pid` runs as.
+fn process_ids(pid: u32) -> io::Result<(u32, u32)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("no {name} in /proc/{pid}/status")))
+    };
+    Ok((field("Uid:")?, field("Gid:")?))
+}
+
+/// On a thread of its own (it changes the thread's ids and working directory for good): the
+/// directory `/tmp/<dir_name>` and the socket `agent.sock` in it, made as `uid`/`gid`.
+fn agent_socket_as(
+    pid: u32,
+    dir_name: &str,
+    uid: u32,
+    gid: u32,
+) -> io::Result<(std::os::unix::net::UnixListener, std::os::fd::OwnedFd)> {
+    use rustix::fs::{Gid, Mode, OFlags, ResolveFlags, Uid};
+    use rustix::thread::{self, UnshareFlags};
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let path = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let root = rustix::fs::open(format!("/proc/{pid}/root"), path, Mode::empty())?;
+    let tmp = rustix::fs::openat2(&root, "tmp", path, Mode::empty(), resolve)?;
+    // Only the file system context (working directory, umask) is unshared: `unshare_unsafe`
+    // replaced this call for the sake of `UnshareFlags::FILES`, which is not asked for here.
+    #[allow(deprecated)]
+    thread::unshare(UnshareFlags::FS)?;
+    let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
+    thread::set_thread_groups(&[])?;
+    thread::set_thread_res_gid(gid, gid, gid)?;
+    thread::set_thread_res_uid(uid, uid, uid)?;
+    rustix::fs::mkdirat(&tmp, dir_name, Mode::from_raw_mode(0o700))?;
+    let dir = rustix::fs::openat2(
+        &tmp,
+        dir_name,
+        path | OFlags::NOFOLLOW,
+        Mode::empty(),
+        resolve | ResolveFlags::NO_SYMLINKS,
+    )?;
+    rustix::process::fchdir(&dir)?;
+    Ok((std::os::unix::net::UnixListener::bind("agent.sock")?, tmp))
+}
+
 /// The host's own addresses (every interface's), which environments may not reach.
 pub fn host_addresses() -> Vec<IpAddr> {
     let out = std::process::Command::new("ip")

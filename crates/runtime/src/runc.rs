@@ -500,6 +500,14 @@ impl Runtime for Runc {
         crate::network::listening_ports(self.pid(&spec.name).await?)
     }
 
+    async fn listen_agent(
+        &self,
+        spec: &RunSpec,
+        dir_name: &str,
+    ) -> Result<crate::network::AgentSocket, RuntimeError> {
+        crate::network::listen_agent_inside(self.pid(&spec.name).await?, dir_name).await
+    }
+
     async fn connect_inside(
         &self,
         spec: &RunSpec,

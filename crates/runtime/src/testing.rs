@@ -227,6 +227,18 @@ impl Runtime for RecordingRuntime {
         ))
     }
 
+    async fn listen_agent(
+        &self,
+        spec: &RunSpec,
+        _dir_name: &str,
+    ) -> Result<crate::network::AgentSocket, RuntimeError> {
+        self.enter(Call::ConnectInside, &spec.name, "agent".into())
+            .await?;
+        Err(RuntimeError::Engine(
+            "a recording runtime has no file system to listen in".into(),
+        ))
+    }
+
     async fn running(&self, spec: &RunSpec) -> Result<bool, RuntimeError> {
         self.enter(Call::Running, &spec.name, String::new()).await?;
         Ok(self.is_running(&spec.name))

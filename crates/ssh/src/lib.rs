@@ -6,8 +6,8 @@
 //! and output and standard error out byte for byte, the exit status passed back, `LANG`/`LC_*`
 //! from the client, all through the same service call as the API's exec; and port forwarding
 //! (`ssh -N -L 3000:localhost:3000`, `ssh -W`), each forward connected inside the environment's
-//! own network by the same service call as the API's tunnel. `sftp` and agent forwarding are
-//! not served yet; asking for them is refused.
+//! own network by the same service call as the API's tunnel; files (`sftp`, which `scp` speaks);
+//! and the client's agent (`ssh -A`), on a socket inside the environment.
 //!
 //! **Architecture Invariant:** the gateway decides nothing itself: who a key stands for comes
 //! from `Accounts::ssh_principal`, and every environment it reaches goes through the
@@ -219,13 +219,31 @@ impl Connection {
         if state.started() {
             return session.channel_failure(channel);
         }
-        let what = if command.is_some() {
-            "a command"
-        } else {
-            "a shell"
+        let what = match (command.is_some(), state.wants_agent()) {
+            (true, false) => "a command",
+            (false, false) => "a shell",
+            (true, true) => "a command with the client's agent",
+            (false, true) => "a shell with the client's agent",
         };
         tracing::info!(peer = %self.peer, key = %who.fingerprint, environment = %who.environment, what, "SSH session");
         note(&self.berth, who, what).await;
+        if state.wants_agent() {
+            match self
+                .berth
+                .environments()
+                .agent_socket(&who.principal, &who.environment)
+                .await
+            {
+                Ok(socket) => {
+                    let path = socket.path.clone();
+                    let task = tokio::spawn(session::carry_agent(socket, session.handle()));
+                    state.agent_at(path, task.abort_handle());
+                }
+                Err(e) => {
+                    tracing::warn!(environment = %who.environment, error = %e, "no agent socket")
+                }
+            }
+        }
         let run = state.start(command);
         session.channel_success(channel)?;
         let task = tokio::spawn(session::run(
@@ -404,6 +422,17 @@ impl russh::server::Handler for Connection {
             state.resize(cols, rows);
         }
         Ok(())
+    }
+
+    async fn agent_request(
+        &mut self,
+        channel: russh::ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(self
+            .sessions
+            .get_mut(&channel)
+            .is_some_and(session::SessionChannel::forward_agent))
     }
 
     async fn shell_request(

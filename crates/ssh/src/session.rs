@@ -35,11 +35,18 @@ pub(crate) struct SessionChannel {
     channel: Option<russh::Channel<russh::server::Msg>>,
     /// Serving a subsystem (sftp).
     subsystem: bool,
+    /// The client forwards its SSH agent (`ssh -A`).
+    agent: bool,
+    /// The forwarded agent's socket inside, while the command runs.
+    agent_task: Option<tokio::task::AbortHandle>,
 }
 
 impl Drop for SessionChannel {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
+        for task in [self.task.take(), self.agent_task.take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
     }
@@ -91,6 +98,25 @@ impl SessionChannel {
 
     pub(crate) fn is_subsystem(&self) -> bool {
         self.subsystem
+    }
+
+    /// The client asked to forward its agent.
+    pub(crate) fn forward_agent(&mut self) -> bool {
+        if self.started {
+            return false;
+        }
+        self.agent = true;
+        true
+    }
+
+    pub(crate) fn wants_agent(&self) -> bool {
+        self.agent
+    }
+
+    /// The agent's socket, carried while the command runs: its path becomes `SSH_AUTH_SOCK`.
+    pub(crate) fn agent_at(&mut self, path: String, task: tokio::task::AbortHandle) {
+        self.env.push(("SSH_AUTH_SOCK".into(), path));
+        self.agent_task = Some(task);
     }
 
     /// A terminal of type `term` (bounded to a sane word) and size.
@@ -227,6 +253,27 @@ async fn finish(handle: &Handle, channel: ChannelId, status: u32) {
     let _ = handle.exit_status_request(channel, status).await;
     let _ = handle.eof(channel).await;
     let _ = handle.close(channel).await;
+}
+
+/// Carries every connection to the agent socket inside to the client's agent, over an agent
+/// channel of the SSH connection, until aborted (the socket is removed then).
+pub(crate) async fn carry_agent(socket: berth_service::environments::AgentSocket, handle: Handle) {
+    while let Ok(mut conn) = socket.accept().await {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            if let Ok(channel) = handle.channel_open_agent().await {
+                // Until the program inside hangs up (or the agent does): the channel is closed
+                // then, so that the client does not wait for it after the session ends.
+                let stream = channel.into_stream();
+                let (mut from_agent, mut to_agent) = tokio::io::split(stream);
+                let (mut from_inside, mut to_inside) = conn.split();
+                tokio::select! {
+                    _ = tokio::io::copy(&mut from_inside, &mut to_agent) => {}
+                    _ = tokio::io::copy(&mut from_agent, &mut to_inside) => {}
+                }
+            }
+        });
+    }
 }
 
 #[cfg(test)]

@@ -41,26 +41,10 @@ pub fn busybox_layer(dir: &Path) -> PathBuf {
     root
 }
 
-/// A layer directory holding the host's skopeo and every library `ldd` says it needs.
+/// A layer directory holding the host's skopeo (and its `ssh-add`, to reach a forwarded agent),
+/// with skopeo's policy.
 pub fn skopeo_layer(dir: &Path) -> PathBuf {
-    let root = dir.join("layer-skopeo");
-    let skopeo = PathBuf::from("/usr/bin/skopeo");
-    let mut files = vec![skopeo.clone()];
-    let ldd = run_ok(Command::new("ldd").arg(&skopeo), None);
-    for line in ldd.lines() {
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(p) = path.filter(|p| p.starts_with('/')) {
-            files.push(PathBuf::from(p));
-        }
-    }
-    for f in files {
-        let to = root.join(f.strip_prefix("/").unwrap());
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&f, &to).unwrap();
-    }
+    let root = host_programs_layer(dir, "skopeo", &["skopeo", "ssh-add"]);
     std::fs::create_dir_all(root.join("etc/containers")).unwrap();
     std::fs::write(
         root.join("etc/containers/policy.json"),
@@ -76,6 +60,36 @@ pub fn file_layer(dir: &Path, name: &str, path: &str, contents: &[u8]) -> PathBu
     let file = root.join(path.trim_start_matches('/'));
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(file, contents).unwrap();
+    root
+}
+
+/// A layer directory `layer-<name>` holding this machine's `programs` and every library `ldd` says
+/// they need, each at its own path: dynamically linked tools for a busybox image.
+pub fn host_programs_layer(dir: &Path, name: &str, programs: &[&str]) -> PathBuf {
+    let root = dir.join(format!("layer-{name}"));
+    for program in programs {
+        let path = run_ok(
+            Command::new("sh").args(["-c", &format!("command -v {program}")]),
+            None,
+        );
+        let path = PathBuf::from(path.trim());
+        let mut files = vec![path.clone()];
+        let ldd = run_ok(Command::new("ldd").arg(&path), None);
+        for line in ldd.lines() {
+            let lib = match line.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            };
+            if let Some(p) = lib.filter(|p| p.starts_with('/')) {
+                files.push(PathBuf::from(p));
+            }
+        }
+        for f in files {
+            let to = root.join(f.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&f, &to).unwrap();
+        }
+    }
     root
 }
 

@@ -4,7 +4,8 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use super::run_ok;
+use super::servers::Daemon;
+use super::{run_ok, text};
 
 /// `ssh` to the gateway at `port` as `user` with `key`, trusting the host key on first use
 /// into a known_hosts of the test's own, never asking anything.
@@ -174,4 +175,47 @@ pub fn terminal_session(ssh: &Command) {
         .arg(&socket)
         .arg("kill-server")
         .output();
+}
+
+/// `ssh -A` to `name` with an agent this side starts holding `key`: inside, `ssh-add -l` lists
+/// the key (`fingerprint`) from a socket in a directory only the user reaches; without `-A` there
+/// is no agent inside, and nothing is left of the last one.
+pub fn forwarded_agent_answers(dir: &Path, port: u16, key: &Path, fingerprint: &str, name: &str) {
+    let sock = dir.join("agent.sock");
+    let _agent = Daemon(
+        Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    while !sock.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    run_ok(
+        Command::new("ssh-add").arg(key).env("SSH_AUTH_SOCK", &sock),
+        None,
+    );
+    let with_agent = |args: &[&str]| {
+        ssh(dir, port, key, name, args)
+            .env("SSH_AUTH_SOCK", &sock)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = with_agent(&[
+        "-A",
+        "ssh-add -l; echo sock=$SSH_AUTH_SOCK; ls -ld $(dirname $SSH_AUTH_SOCK)",
+    ]);
+    let said = text(&out.stdout);
+    assert!(said.contains(fingerprint), "{said}{}", text(&out.stderr));
+    assert!(said.contains("sock=/tmp/berth-agent-"), "{said}");
+    assert!(said.contains("drwx------"), "{said}");
+    let out = with_agent(&["echo sock=$SSH_AUTH_SOCK; ls -d /tmp/berth-agent-* 2>&1"]);
+    let said = text(&out.stdout);
+    assert!(said.starts_with("sock=\n"), "{said}");
+    assert!(said.contains("No such file"), "{said}");
 }

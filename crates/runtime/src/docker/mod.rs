@@ -442,6 +442,14 @@ impl Runtime for Docker {
         crate::network::listening_ports(self.pid(spec).await?)
     }
 
+    async fn listen_agent(
+        &self,
+        spec: &RunSpec,
+        dir_name: &str,
+    ) -> Result<crate::network::AgentSocket, RuntimeError> {
+        crate::network::listen_agent_inside(self.pid(spec).await?, dir_name).await
+    }
+
     async fn connect_inside(
         &self,
         spec: &RunSpec,

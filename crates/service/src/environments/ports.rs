@@ -6,7 +6,7 @@
 use berth_domain::codespace::CodespaceState;
 use berth_runtime::RunSpec;
 
-use super::{CodespaceView, Environments, State};
+use super::{AgentSocket, CodespaceView, Environments, State};
 use crate::{Principal, Result, ServiceError};
 
 /// The run spec of `view`'s environment when it is `Available`; otherwise what to do.
@@ -90,5 +90,19 @@ impl Environments {
         self.codespace_for(p, name).await?;
         self.state()?.log(name).line(what);
         Ok(())
+    }
+
+    /// A socket inside the environment for `p`'s SSH agent (forwarded with `ssh -A`), removed
+    /// when dropped.
+    pub async fn agent_socket(&self, p: &Principal, name: &str) -> Result<AgentSocket> {
+        let view = self.codespace_for(p, name).await?;
+        let envs = self.state()?.clone();
+        let spec = available(&view, &envs, self)?;
+        let dir_name = format!("berth-agent-{}", hex::encode(rand::random::<[u8; 12]>()));
+        envs.config
+            .runtime
+            .listen_agent(&spec, &dir_name)
+            .await
+            .map_err(|e| ServiceError::Conflict(e.to_string()))
     }
 }
