@@ -152,9 +152,11 @@ pub enum CodespaceCommand {
     },
     /// SSH into an environment through the API, for servers that publish only HTTPS: runs ssh
     /// (with your own keys) over a WebSocket; `--stdio` carries one connection on standard input
-    /// and output (OpenSSH's ProxyCommand); `--config` prints a Host block for ~/.ssh/config.
+    /// and output (OpenSSH's ProxyCommand); `--config` prints a Host block for ~/.ssh/config
+    /// (for NAME, or for every environment of yours without one).
     Ssh {
-        name: String,
+        #[arg(required_unless_present = "config")]
+        name: Option<String>,
         #[arg(long, conflicts_with = "config")]
         stdio: bool,
         #[arg(long)]

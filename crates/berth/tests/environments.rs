@@ -14,7 +14,9 @@ use support::environments::{
 };
 use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
-use support::ssh::{file_client, forwarded_agent_answers, ssh, terminal_session};
+use support::ssh::{
+    file_client, forwarded_agent_answers, hanging_up_leaves_nothing_running, ssh, terminal_session,
+};
 use support::{Cli, Gh, assert_stderr, docker_host, keygen, text};
 
 fn set_secret(cli: &Cli, name: &str, scope: &[&str], value: &str) {
@@ -562,6 +564,7 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
         &fingerprint,
         &name,
     );
+    hanging_up_leaves_nothing_running(dir.path(), berth.server.ssh_port(), &key, &name, &alice);
     alice.ok(&["codespace", "delete", &name]);
 }
 

@@ -10,7 +10,10 @@ use std::process::{Command, Stdio};
 use support::environments::{Images, created, http_get, serve_page};
 use support::images;
 use support::servers::Berth;
-use support::ssh::{file_client, forwarded_agent_answers, ssh, terminal_session, through_w};
+use support::ssh::{
+    file_client, forwarded_agent_answers, hanging_up_leaves_nothing_running, ssh, terminal_session,
+    through_w,
+};
 use support::{Cli, keygen, run_ok, text};
 
 #[test]
@@ -326,8 +329,10 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
     );
     // (The test's own known_hosts learns the new key from here on.)
     std::fs::remove_file(dir.path().join("known_hosts")).unwrap();
-    let block = alice.ok(&["codespace", "ssh", "--config", &name]);
-    std::fs::write(&config, &block).unwrap();
+    // Without a name, --config writes a block for each environment of alice's.
+    let blocks = alice.ok(&["codespace", "ssh", "--config"]);
+    assert!(blocks.contains(&format!("Host berth-{name}\n")), "{blocks}");
+    std::fs::write(&config, &blocks).unwrap();
     let out = via_api.output().unwrap();
     assert_eq!(text(&out.stdout), "via-the-api\n", "{}", text(&out.stderr));
 
@@ -382,7 +387,7 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
 /// `ssh -A`: the client's agent answers inside the environment (`ssh-add -l` there lists the key
 /// the agent on this side holds), and nothing of it stays after the session.
 #[test]
-fn a_forwarded_agent_answers_inside_the_environment() {
+fn a_forwarded_agent_answers_inside_and_a_client_that_hangs_up_leaves_nothing_running() {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     let layers = [
@@ -405,6 +410,8 @@ fn a_forwarded_agent_answers_inside_the_environment() {
     let name = created(&alice, &["-R", "alice/web", "--image", &image]);
 
     forwarded_agent_answers(dir.path(), port, &key, &fingerprint, &name);
+
+    hanging_up_leaves_nothing_running(dir.path(), port, &key, &name, &alice);
     let log = alice.ok(&["codespace", "logs", &name]);
     assert!(
         log.contains(&format!(

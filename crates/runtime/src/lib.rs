@@ -158,6 +158,26 @@ pub struct ExecSpec {
     pub tty: Option<Tty>,
 }
 
+/// How long a hung-up command has to end before it is killed.
+const HANG_UP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Hangs up the command whose host pid is `pid`, whose caller went before it ended (an SSH
+/// client or a WebSocket that disconnected): `SIGHUP`, as when a terminal closes, and `SIGKILL`
+/// [`HANG_UP_GRACE`] later, through a pidfd so that a reused pid is never hit.
+pub(crate) fn hang_up(pid: i32) {
+    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+    let Some(command) = Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+    else {
+        return;
+    };
+    if pidfd_send_signal(&command, Signal::HUP).is_ok() {
+        std::thread::spawn(move || {
+            std::thread::sleep(HANG_UP_GRACE);
+            let _ = pidfd_send_signal(&command, Signal::KILL);
+        });
+    }
+}
+
 /// A terminal for a command: its type and its window size, which may change while it runs.
 #[derive(Debug)]
 pub struct Tty {

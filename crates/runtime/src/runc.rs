@@ -194,8 +194,11 @@ impl Runc {
         let (master, slave) = crate::pty::open_pair()?;
         // The size is there before runc starts: it sizes the terminal inside from its own.
         crate::pty::resize(&master, *tty.size.borrow());
+        let mut hang_up = HangUp::new(spec);
         let mut cmd = self.runc();
-        cmd.args(["exec", "--tty", "--env"])
+        cmd.args(["exec", "--tty", "--pid-file"])
+            .arg(&hang_up.pid_file)
+            .arg("--env")
             .arg(format!("TERM={}", tty.term));
         for (k, v) in &exec.env {
             cmd.arg("--env").arg(format!("{k}={v}"));
@@ -227,6 +230,7 @@ impl Runc {
             master, exec.stdin, tty.size, resized, output,
         ));
         let status = child.wait().await;
+        hang_up.ended();
         // What the command wrote last is still read; a process it left in the background does
         // not keep the session open.
         if tokio::time::timeout(std::time::Duration::from_millis(500), &mut carrier)
@@ -527,16 +531,13 @@ impl Runtime for Runc {
         }
         // runc's own messages go to a log of this exec, apart from the command's output, so a
         // command that cannot start is reported as a shell would (127 "command not found").
-        static EXECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = EXECS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let runc_log = spec
-            .secret_dir
-            .join(format!("exec-{}-{n}.log", std::process::id()));
+        let mut hang_up = HangUp::new(spec);
+        let runc_log = hang_up.pid_file.with_extension("log");
         let mut cmd = self.runc();
         cmd.arg("--log")
             .arg(&runc_log)
             .args(["--log-format", "json"]);
-        cmd.arg("exec");
+        cmd.arg("exec").arg("--pid-file").arg(&hang_up.pid_file);
         for (k, v) in &exec.env {
             cmd.arg("--env").arg(format!("{k}={v}"));
         }
@@ -565,17 +566,15 @@ impl Runtime for Runc {
                 Some(held.clone()),
             ))
         });
-        let status = child
-            .wait()
-            .await
-            .map_err(RuntimeError::io("runc exec failed"))?;
+        let status = child.wait().await;
+        hang_up.ended();
+        let status = status.map_err(RuntimeError::io("runc exec failed"))?;
         for task in [stdout, stderr, feed].into_iter().flatten() {
             let _ = task.await;
         }
         let runc_error = std::fs::read_to_string(&runc_log)
             .ok()
             .and_then(|log| last_error(&log));
-        let _ = std::fs::remove_file(&runc_log);
         use std::os::unix::process::ExitStatusExt as _;
         let code = status
             .code()
@@ -609,5 +608,45 @@ impl Runtime for Runc {
     async fn remove(&self, spec: &RunSpec) -> Result<(), RuntimeError> {
         self.halt(spec).await?;
         crate::remove_tree(&spec.state_dir)
+    }
+}
+
+/// A command `runc exec` runs, hung up ([`crate::hang_up`]) when whoever waits for it goes first
+/// (an SSH client or a WebSocket that disconnected): killing runc does not reach the command
+/// inside, so the command itself is found by its host pid, from runc's `--pid-file`. Its files
+/// (the pid file, and runc's log beside it) are removed either way.
+struct HangUp {
+    pid_file: std::path::PathBuf,
+    running: bool,
+}
+
+impl HangUp {
+    fn new(spec: &RunSpec) -> Self {
+        static EXECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = EXECS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            pid_file: spec
+                .secret_dir
+                .join(format!("exec-{}-{n}.pid", std::process::id())),
+            running: true,
+        }
+    }
+
+    /// The command ended while waited for: nothing to hang up.
+    fn ended(&mut self) {
+        self.running = false;
+    }
+}
+
+impl Drop for HangUp {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(&self.pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
+        let _ = std::fs::remove_file(&self.pid_file);
+        let _ = std::fs::remove_file(self.pid_file.with_extension("log"));
+        if let Some(pid) = pid.filter(|_| self.running) {
+            crate::hang_up(pid);
+        }
     }
 }

@@ -178,7 +178,7 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
             stdio,
             config,
             command,
-        } => super::ssh::run(c, &name, stdio, config, &command).await,
+        } => super::ssh::run(c, name.as_deref(), stdio, config, &command).await,
         CodespaceCommand::Ports { command, name } => {
             super::ports::run(c, as_json, command, name).await
         }

@@ -219,3 +219,42 @@ pub fn forwarded_agent_answers(dir: &Path, port: u16, key: &Path, fingerprint: &
     assert!(said.starts_with("sock=\n"), "{said}");
     assert!(said.contains("No such file"), "{said}");
 }
+
+/// A client that hangs up mid-command (killed), with a terminal or without, leaves nothing
+/// running in the environment (as `cli`'s `codespace exec` sees it).
+pub fn hanging_up_leaves_nothing_running(
+    dir: &Path,
+    port: u16,
+    key: &Path,
+    name: &str,
+    cli: &super::Cli,
+) {
+    let running = || super::environments::exec_ok(cli, name, "ps -o args");
+    for (n, options) in [(4241, &[][..]), (4242, &["-tt"][..])] {
+        let sleep = format!("sleep {n}");
+        let mut args = options.to_vec();
+        args.push(&sleep);
+        let mut client = ssh(dir, port, key, name, &args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !running().contains(&sleep) {
+            assert!(started.elapsed().as_secs() < 10, "{sleep} never ran");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        client.kill().unwrap();
+        client.wait().unwrap();
+        let hung_up = std::time::Instant::now();
+        while running().contains(&sleep) {
+            assert!(
+                hung_up.elapsed().as_secs() < 10,
+                "{sleep} outlived its client: {}",
+                running()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}

@@ -272,6 +272,32 @@ impl Docker {
     }
 }
 
+/// A command the Engine runs (an exec), hung up ([`crate::hang_up`]) when whoever waits for it goes
+/// first: closing the attached stream does not end it. Its host pid comes from the Engine.
+struct ExecHangUp {
+    api: bollard::Docker,
+    id: String,
+    running: bool,
+}
+
+impl Drop for ExecHangUp {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self.running {
+            return;
+        }
+        let (api, id) = (self.api.clone(), std::mem::take(&mut self.id));
+        runtime.spawn(async move {
+            let pid = api.inspect_exec(&id).await.ok().and_then(|e| e.pid);
+            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0) {
+                crate::hang_up(pid);
+            }
+        });
+    }
+}
+
 #[async_trait::async_trait]
 impl Runtime for Docker {
     fn kind(&self) -> &'static str {
@@ -515,6 +541,11 @@ impl Runtime for Docker {
                 "docker started the command detached".into(),
             ));
         };
+        let mut hang_up = ExecHangUp {
+            api: api.clone(),
+            id: created.id.clone(),
+            running: true,
+        };
         // Standard input is written while the output is read (a command may answer as it reads),
         // then closed, which the Engine passes on as end of file.
         let feed = tokio::spawn(exec.stdin.feed(input));
@@ -552,6 +583,7 @@ impl Runtime for Docker {
                 listening = false;
             }
         }
+        hang_up.running = false;
         if let Some(r) = resizer {
             r.abort();
         }
