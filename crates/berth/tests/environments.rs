@@ -15,7 +15,8 @@ use support::environments::{
 use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
 use support::ssh::{
-    file_client, forwarded_agent_answers, hanging_up_leaves_nothing_running, ssh, terminal_session,
+    file_client, forwarded_agent_answers, hanging_up_leaves_nothing_running,
+    signals_reach_the_command, ssh, terminal_session,
 };
 use support::{Cli, Gh, assert_stderr, docker_host, keygen, text};
 
@@ -565,6 +566,7 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
         &name,
     );
     hanging_up_leaves_nothing_running(dir.path(), berth.server.ssh_port(), &key, &name, &alice);
+    signals_reach_the_command(berth.server.ssh_port(), &key, &name);
     alice.ok(&["codespace", "delete", &name]);
 }
 

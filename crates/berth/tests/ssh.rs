@@ -11,8 +11,8 @@ use support::environments::{Images, created, http_get, serve_page};
 use support::images;
 use support::servers::Berth;
 use support::ssh::{
-    file_client, forwarded_agent_answers, hanging_up_leaves_nothing_running, ssh, terminal_session,
-    through_w,
+    file_client, forwarded_agent_answers, hanging_up_leaves_nothing_running,
+    signals_reach_the_command, ssh, terminal_session, through_w,
 };
 use support::{Cli, keygen, run_ok, text};
 
@@ -387,7 +387,7 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
 /// `ssh -A`: the client's agent answers inside the environment (`ssh-add -l` there lists the key
 /// the agent on this side holds), and nothing of it stays after the session.
 #[test]
-fn a_forwarded_agent_answers_inside_and_a_client_that_hangs_up_leaves_nothing_running() {
+fn a_forwarded_agent_signals_and_hang_ups_reach_what_a_session_runs() {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     let layers = [
@@ -412,6 +412,7 @@ fn a_forwarded_agent_answers_inside_and_a_client_that_hangs_up_leaves_nothing_ru
     forwarded_agent_answers(dir.path(), port, &key, &fingerprint, &name);
 
     hanging_up_leaves_nothing_running(dir.path(), port, &key, &name, &alice);
+    signals_reach_the_command(port, &key, &name);
     let log = alice.ok(&["codespace", "logs", &name]);
     assert!(
         log.contains(&format!(

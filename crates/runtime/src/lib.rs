@@ -156,7 +156,12 @@ pub struct ExecSpec {
     pub env: Vec<(String, String)>,
     /// Run on a terminal (standard error then comes with the output, as on any terminal).
     pub tty: Option<Tty>,
+    /// Signals for the command while it runs (an SSH client's `signal` requests), sent to the
+    /// command itself, as `sshd` sends them.
+    pub signals: Option<tokio::sync::mpsc::Receiver<Signal>>,
 }
+
+pub use rustix::process::Signal;
 
 /// How long a hung-up command has to end before it is killed.
 const HANG_UP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -165,9 +170,8 @@ const HANG_UP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 /// client or a WebSocket that disconnected): `SIGHUP`, as when a terminal closes, and `SIGKILL`
 /// [`HANG_UP_GRACE`] later, through a pidfd so that a reused pid is never hit.
 pub(crate) fn hang_up(pid: i32) {
-    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
-    let Some(command) = Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
-    else {
+    use rustix::process::pidfd_send_signal;
+    let Some(command) = pidfd(pid) else {
         return;
     };
     if pidfd_send_signal(&command, Signal::HUP).is_ok() {
@@ -175,6 +179,28 @@ pub(crate) fn hang_up(pid: i32) {
             std::thread::sleep(HANG_UP_GRACE);
             let _ = pidfd_send_signal(&command, Signal::KILL);
         });
+    }
+}
+
+/// The process whose host pid is `pid`, held so that signals never reach another that reuses it.
+fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+}
+
+/// Until `signals` closes, sends each to the command whose host pid `find` answers (nothing while
+/// it has none yet).
+pub(crate) async fn pass_signals<F, Fut>(
+    mut signals: tokio::sync::mpsc::Receiver<Signal>,
+    mut find: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<i32>>,
+{
+    while let Some(signal) = signals.recv().await {
+        if let Some(command) = find().await.and_then(pidfd) {
+            let _ = rustix::process::pidfd_send_signal(&command, signal);
+        }
     }
 }
 

@@ -187,7 +187,7 @@ impl Runc {
     async fn exec_on_terminal(
         &self,
         spec: &RunSpec,
-        exec: ExecSpec,
+        mut exec: ExecSpec,
         tty: crate::Tty,
         output: tokio::sync::mpsc::Sender<Output>,
     ) -> Result<i32, RuntimeError> {
@@ -216,6 +216,7 @@ impl Runc {
         // hung up as on any terminal.
         cmd.kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| runc_missing(&self.program, e))?;
+        let signals = hang_up.pass_signals(exec.signals.take());
         // Only runc holds the slave now: the master ends when runc does.
         drop(slave);
         let pid = child
@@ -231,6 +232,7 @@ impl Runc {
         ));
         let status = child.wait().await;
         hang_up.ended();
+        signals.abort();
         // What the command wrote last is still read; a process it left in the background does
         // not keep the session open.
         if tokio::time::timeout(std::time::Duration::from_millis(500), &mut carrier)
@@ -547,6 +549,7 @@ impl Runtime for Runc {
             cmd.stdin(Stdio::piped());
         }
         let mut child = cmd.spawn().map_err(|e| runc_missing(&self.program, e))?;
+        let signals = hang_up.pass_signals(exec.signals.take());
         let feed = child
             .stdin
             .take()
@@ -568,8 +571,14 @@ impl Runtime for Runc {
         });
         let status = child.wait().await;
         hang_up.ended();
+        signals.abort();
         let status = status.map_err(RuntimeError::io("runc exec failed"))?;
-        for task in [stdout, stderr, feed].into_iter().flatten() {
+        // Its output is read to the end; standard input is no longer wanted (a client that never
+        // closes it must not hold the session open).
+        if let Some(feed) = feed {
+            feed.abort();
+        }
+        for task in [stdout, stderr].into_iter().flatten() {
             let _ = task.await;
         }
         let runc_error = std::fs::read_to_string(&runc_log)
@@ -632,17 +641,34 @@ impl HangUp {
         }
     }
 
+    /// Passes `signals` on to the command (its pid as runc wrote it) while it runs.
+    fn pass_signals(
+        &self,
+        signals: Option<tokio::sync::mpsc::Receiver<crate::Signal>>,
+    ) -> tokio::task::AbortHandle {
+        let pid_file = self.pid_file.clone();
+        let find = move || std::future::ready(pid_in(&pid_file));
+        match signals {
+            Some(signals) => tokio::spawn(crate::pass_signals(signals, find)),
+            None => tokio::spawn(std::future::ready(())),
+        }
+        .abort_handle()
+    }
+
     /// The command ended while waited for: nothing to hang up.
     fn ended(&mut self) {
         self.running = false;
     }
 }
 
+/// The pid runc wrote in `pid_file`, once it has.
+fn pid_in(pid_file: &std::path::Path) -> Option<i32> {
+    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
+}
+
 impl Drop for HangUp {
     fn drop(&mut self) {
-        let pid = std::fs::read_to_string(&self.pid_file)
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok());
+        let pid = pid_in(&self.pid_file);
         let _ = std::fs::remove_file(&self.pid_file);
         let _ = std::fs::remove_file(self.pid_file.with_extension("log"));
         if let Some(pid) = pid.filter(|_| self.running) {

@@ -424,6 +424,18 @@ impl russh::server::Handler for Connection {
         Ok(())
     }
 
+    async fn signal(
+        &mut self,
+        channel: russh::ChannelId,
+        signal: russh::Sig,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(state) = self.sessions.get(&channel) {
+            state.signal(&signal);
+        }
+        Ok(())
+    }
+
     async fn agent_request(
         &mut self,
         channel: russh::ChannelId,

@@ -1,7 +1,7 @@
 //! Session channels: a command run in the environment with standard input streamed in, output
 //! and standard error streamed out, and the exit status passed back.
 
-use berth_service::environments::{ExecSpec, Output, Stdin, Tty};
+use berth_service::environments::{ExecSpec, Output, Signal, Stdin, Tty};
 use berth_service::{Berth, Principal};
 use russh::ChannelId;
 use russh::server::Handle;
@@ -27,6 +27,8 @@ pub(crate) struct SessionChannel {
     terminal: Option<Terminal>,
     /// Standard input of the running command; dropped for end of file.
     stdin: Option<mpsc::Sender<Vec<u8>>>,
+    /// Signals for the running command.
+    signals: Option<mpsc::Sender<Signal>>,
     started: bool,
     /// The running command's task, ended when the channel closes (a terminal is hung up).
     task: Option<tokio::task::AbortHandle>,
@@ -58,6 +60,7 @@ pub(crate) struct Run {
     argv: Vec<String>,
     env: Vec<(String, String)>,
     stdin: mpsc::Receiver<Vec<u8>>,
+    signals: mpsc::Receiver<Signal>,
     tty: Option<Tty>,
 }
 
@@ -153,6 +156,8 @@ impl SessionChannel {
         self.channel = None;
         let (tx, rx) = mpsc::channel(16);
         self.stdin = Some(tx);
+        let (signals_tx, signals) = mpsc::channel(4);
+        self.signals = Some(signals_tx);
         self.started = true;
         Run {
             argv: command.map_or_else(berth_service::environments::login_shell, |c| {
@@ -160,6 +165,7 @@ impl SessionChannel {
             }),
             env: std::mem::take(&mut self.env),
             stdin: rx,
+            signals,
             tty: self.terminal.as_ref().map(|t| Tty {
                 term: t.term.clone(),
                 size: t.size.subscribe(),
@@ -172,6 +178,17 @@ impl SessionChannel {
         if let Some(tx) = &self.stdin {
             let _ = tx.send(data.to_vec()).await;
         }
+    }
+
+    /// Passes the signal SSH names `name` to the running command (`false`: none runs, the name is
+    /// unknown, or too many are waiting).
+    pub(crate) fn signal(&self, name: &russh::Sig) -> bool {
+        let Some(signal) = signal_named(name) else {
+            return false;
+        };
+        self.signals
+            .as_ref()
+            .is_some_and(|tx| tx.try_send(signal).is_ok())
     }
 
     pub(crate) fn close_stdin(&mut self) {
@@ -215,6 +232,7 @@ pub(crate) async fn run(
         stdin: Stdin::Stream(run.stdin),
         env: run.env,
         tty: run.tty,
+        signals: Some(run.signals),
     };
     let environments = berth.environments().clone();
     let running = environments.exec_codespace(&principal, &environment, exec, out_tx);
@@ -241,6 +259,27 @@ pub(crate) async fn run(
         }
     };
     finish(&handle, channel, status).await;
+}
+
+/// The signal SSH names `name` (RFC 4254 §6.10, and `USR2`, which it leaves out), if any.
+fn signal_named(name: &russh::Sig) -> Option<Signal> {
+    use russh::Sig;
+    Some(match name {
+        Sig::ABRT => Signal::ABORT,
+        Sig::ALRM => Signal::ALARM,
+        Sig::FPE => Signal::FPE,
+        Sig::HUP => Signal::HUP,
+        Sig::ILL => Signal::ILL,
+        Sig::INT => Signal::INT,
+        Sig::KILL => Signal::KILL,
+        Sig::PIPE => Signal::PIPE,
+        Sig::QUIT => Signal::QUIT,
+        Sig::SEGV => Signal::SEGV,
+        Sig::TERM => Signal::TERM,
+        Sig::USR1 => Signal::USR1,
+        Sig::Custom(name) if name == "USR2" => Signal::USR2,
+        Sig::Custom(_) => return None,
+    })
 }
 
 /// A window size in the runtime's terms (columns, rows), clamped to what a terminal holds.

@@ -136,6 +136,7 @@ impl Session {
             stdin: Stdin::None,
             env: Vec::new(),
             tty: None,
+            signals: None,
         };
         let environments = self.berth.environments().clone();
         let run = environments.exec_codespace(&self.principal, &self.environment, exec, tx);
@@ -225,6 +226,7 @@ impl Session {
             stdin,
             env: Vec::new(),
             tty: None,
+            signals: None,
         };
         let environments = self.berth.environments().clone();
         let principal = self.principal.clone();

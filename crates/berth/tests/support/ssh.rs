@@ -258,3 +258,61 @@ pub fn hanging_up_leaves_nothing_running(
         }
     }
 }
+
+/// Signals an SSH client sends (`signal` requests; OpenSSH's client has no way to, so russh's
+/// client sends them) reach the command `name` runs, signed in with `key`: `USR1` is trapped,
+/// and `TERM` ends the command with status 143 (standard input never closed, as from a terminal).
+pub fn signals_reach_the_command(port: u16, key: &Path, name: &str) {
+    use russh::ChannelMsg;
+    struct TrustAny;
+    impl russh::client::Handler for TrustAny {
+        type Error = russh::Error;
+        async fn check_server_key(
+            &mut self,
+            _key: &russh::keys::PublicKeyOrCertificate,
+        ) -> Result<bool, Self::Error> {
+            Ok(true)
+        }
+    }
+    super::runtime().block_on(async {
+        let config = std::sync::Arc::new(russh::client::Config::default());
+        let mut session = russh::client::connect(config, ("127.0.0.1", port), TrustAny)
+            .await
+            .unwrap();
+        let key = russh::keys::load_secret_key(key, None).unwrap();
+        let signed_in = session
+            .authenticate_publickey(
+                name,
+                russh::keys::PrivateKeyWithHashAlg::new(std::sync::Arc::new(key), None),
+            )
+            .await
+            .unwrap();
+        assert!(signed_in.success());
+        let mut channel = session.channel_open_session().await.unwrap();
+        channel
+            .exec(
+                true,
+                "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.1; done",
+            )
+            .await
+            .unwrap();
+        let mut said = String::new();
+        let mut status = None;
+        while let Some(message) = channel.wait().await {
+            match message {
+                ChannelMsg::Data { data } => {
+                    said.push_str(&String::from_utf8_lossy(&data));
+                    if said == "ready\n" {
+                        channel.signal(russh::Sig::USR1).await.unwrap();
+                    } else if said.ends_with("got-usr1\n") {
+                        channel.signal(russh::Sig::TERM).await.unwrap();
+                    }
+                }
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                _ => {}
+            }
+        }
+        assert_eq!(said, "ready\ngot-usr1\n");
+        assert_eq!(status, Some(143));
+    });
+}

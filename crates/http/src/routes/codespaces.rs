@@ -375,6 +375,7 @@ pub async fn exec(
             stdin: stdin.map_or(Stdin::None, Stdin::Bytes),
             env: Vec::new(),
             tty: None,
+            signals: None,
         };
         let run = envs.exec_codespace(&p, &name, exec, tx);
         let forward = async {

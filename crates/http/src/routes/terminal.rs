@@ -69,6 +69,7 @@ async fn run(mut socket: WebSocket, environments: Environments, p: Principal, na
             term: start.term.unwrap_or_else(|| "xterm-256color".into()),
             size: size_rx,
         }),
+        signals: None,
     };
     let mut running = Box::pin(environments.exec_codespace(&p, &name, exec, out_tx));
     let stdin = Some(stdin_tx);

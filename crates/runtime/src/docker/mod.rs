@@ -546,6 +546,17 @@ impl Runtime for Docker {
             id: created.id.clone(),
             running: true,
         };
+        // Signals go to the command's host pid, which the Engine knows once it runs.
+        let signals = exec.signals.take().map(|signals| {
+            let (api, id) = (api.clone(), created.id.clone());
+            tokio::spawn(crate::pass_signals(signals, move || {
+                let (api, id) = (api.clone(), id.clone());
+                async move {
+                    let pid = api.inspect_exec(&id).await.ok()?.pid?;
+                    i32::try_from(pid).ok().filter(|p| *p > 0)
+                }
+            }))
+        });
         // Standard input is written while the output is read (a command may answer as it reads),
         // then closed, which the Engine passes on as end of file.
         let feed = tokio::spawn(exec.stdin.feed(input));
@@ -584,6 +595,9 @@ impl Runtime for Docker {
             }
         }
         hang_up.running = false;
+        if let Some(s) = signals {
+            s.abort();
+        }
         if let Some(r) = resizer {
             r.abort();
         }

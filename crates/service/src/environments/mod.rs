@@ -44,7 +44,7 @@ use berth_runtime::RunSpec;
 use berth_store::{Account, CodespaceRecord, Repo, Store};
 
 pub use berth_runtime::network::AgentSocket;
-pub use berth_runtime::{ExecSpec, Output, Stdin, Tty};
+pub use berth_runtime::{ExecSpec, Output, Signal, Stdin, Tty};
 pub use collaborators::{Git, SecretSource, Sources, TokenIssuer};
 pub use config::{EnvironmentConfig, ServeInside};
 pub use git::{CloneLogin, Upstream};

@@ -132,6 +132,7 @@ impl Environments {
             stdin: berth_runtime::Stdin::None,
             env: Vec::new(),
             tty: None,
+            signals: None,
         };
         let run = envs.config.runtime.exec(spec, exec, tx);
         let pump = async {
