@@ -12,7 +12,8 @@ use support::images;
 use support::servers::Berth;
 use support::ssh::{
     file_client, forwarded_agent_answers, hanging_up_leaves_nothing_running,
-    signals_reach_the_command, ssh, terminal_session, through_w,
+    sessions_per_connection_are_bounded, signals_reach_the_command, ssh, terminal_session,
+    through_w,
 };
 use support::{Cli, keygen, run_ok, text};
 
@@ -413,6 +414,7 @@ fn a_forwarded_agent_signals_and_hang_ups_reach_what_a_session_runs() {
 
     hanging_up_leaves_nothing_running(dir.path(), port, &key, &name, &alice);
     signals_reach_the_command(port, &key, &name);
+    sessions_per_connection_are_bounded(port, &key, &name);
     let log = alice.ok(&["codespace", "logs", &name]);
     assert!(
         log.contains(&format!(

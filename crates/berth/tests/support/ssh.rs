@@ -259,35 +259,45 @@ pub fn hanging_up_leaves_nothing_running(
     }
 }
 
+/// Signed in to the gateway at `port` as `name` with `key`, with russh's client: for what
+/// OpenSSH's client cannot be made to do.
+async fn russh_client(port: u16, key: &Path, name: &str) -> russh::client::Handle<TrustAny> {
+    let config = std::sync::Arc::new(russh::client::Config::default());
+    let mut session = russh::client::connect(config, ("127.0.0.1", port), TrustAny)
+        .await
+        .unwrap();
+    let key = russh::keys::load_secret_key(key, None).unwrap();
+    let signed_in = session
+        .authenticate_publickey(
+            name,
+            russh::keys::PrivateKeyWithHashAlg::new(std::sync::Arc::new(key), None),
+        )
+        .await
+        .unwrap();
+    assert!(signed_in.success());
+    session
+}
+
+/// A client that trusts any host key (the tests pin it with OpenSSH elsewhere).
+struct TrustAny;
+
+impl russh::client::Handler for TrustAny {
+    type Error = russh::Error;
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
 /// Signals an SSH client sends (`signal` requests; OpenSSH's client has no way to, so russh's
 /// client sends them) reach the command `name` runs, signed in with `key`: `USR1` is trapped,
 /// and `TERM` ends the command with status 143 (standard input never closed, as from a terminal).
 pub fn signals_reach_the_command(port: u16, key: &Path, name: &str) {
     use russh::ChannelMsg;
-    struct TrustAny;
-    impl russh::client::Handler for TrustAny {
-        type Error = russh::Error;
-        async fn check_server_key(
-            &mut self,
-            _key: &russh::keys::PublicKeyOrCertificate,
-        ) -> Result<bool, Self::Error> {
-            Ok(true)
-        }
-    }
     super::runtime().block_on(async {
-        let config = std::sync::Arc::new(russh::client::Config::default());
-        let mut session = russh::client::connect(config, ("127.0.0.1", port), TrustAny)
-            .await
-            .unwrap();
-        let key = russh::keys::load_secret_key(key, None).unwrap();
-        let signed_in = session
-            .authenticate_publickey(
-                name,
-                russh::keys::PrivateKeyWithHashAlg::new(std::sync::Arc::new(key), None),
-            )
-            .await
-            .unwrap();
-        assert!(signed_in.success());
+        let session = russh_client(port, key, name).await;
         let mut channel = session.channel_open_session().await.unwrap();
         channel
             .exec(
@@ -314,5 +324,28 @@ pub fn signals_reach_the_command(port: u16, key: &Path, name: &str) {
         }
         assert_eq!(said, "ready\ngot-usr1\n");
         assert_eq!(status, Some(143));
+    });
+}
+
+/// One connection holds at most 10 sessions at a time: one more is refused and the connection
+/// goes on; a closed one's place is free again.
+pub fn sessions_per_connection_are_bounded(port: u16, key: &Path, name: &str) {
+    super::runtime().block_on(async {
+        let session = russh_client(port, key, name).await;
+        let mut open = Vec::new();
+        for _ in 0..10 {
+            open.push(session.channel_open_session().await.unwrap());
+        }
+        assert!(session.channel_open_session().await.is_err());
+        open.pop().unwrap().close().await.unwrap();
+        let mut again = None;
+        for _ in 0..50 {
+            if let Ok(channel) = session.channel_open_session().await {
+                again = Some(channel);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(again.is_some(), "a closed session's place was not freed");
     });
 }
