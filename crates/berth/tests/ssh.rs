@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use support::environments::{Images, created, http_get, serve_page};
+use support::environments::{Images, created, exec_ok, http_get, serve_page};
 use support::images;
 use support::servers::Berth;
 use support::ssh::{
@@ -348,6 +348,8 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
         assert_eq!(text(&out.stdout), "");
         text(&out.stderr)
     };
+    let running = || exec_ok(&alice, &name, "ps -o args");
+    let before = running();
     assert!(refused(&stranger, &name, "localhost:3000").contains("Permission denied"));
     assert!(refused(&bob_key, &name, "localhost:3000").contains("no codespace"));
     assert!(refused(&alice_key, "alice-nothing-x1", "localhost:3000").contains("no codespace"));
@@ -355,6 +357,8 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
     assert!(
         refused(&alice_key, &name, "10.0.2.2:3000").contains("only the environment's own ports")
     );
+    // None of them left anything running inside.
+    assert_eq!(running(), before);
     // A deleted key is refused at once.
     let keys = keys_of("alice");
     let listed: serde_json::Value =

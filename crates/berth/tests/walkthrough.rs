@@ -108,6 +108,7 @@ fn the_readme_walkthrough_runs_as_written_on_the_default_data_directory() {
     for expected in [
         "hello from alice-tools-",
         "in /workspaces/tools",
+        "hello over ssh in /workspaces/tools",
         "piped in",
         "ready",
         "all steps passed",
