@@ -8,7 +8,6 @@ use axum::Json;
 use axum::http::StatusCode;
 use berth_domain::Login;
 use berth_service::registry::CollectPolicy;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -78,23 +77,11 @@ pub async fn create_org(
 }
 
 pub async fn impersonation_token(
-    Call(s, p): Call,
+    call: Call,
     At(login): At<Login>,
-    Body(body): Body<TokenBody>,
+    body: Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let minted = s
-        .berth
-        .accounts()
-        .create_personal_token(&p, Some(&login), body.parse()?)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(render::token(
-            &s.base_url,
-            &minted.record,
-            Some(minted.token.expose_secret()),
-        )),
-    ))
+    super::tokens::create_personal(call, Some(&login), body).await
 }
 
 /// Overrides of the collection policy, in seconds (the defaults keep deleted versions 30 days).

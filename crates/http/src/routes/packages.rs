@@ -8,7 +8,7 @@ use axum::response::Response;
 use berth_domain::Login;
 use berth_domain::{Permission, RepoName, Visibility};
 use berth_service::Access;
-use berth_service::registry::RepoGrantChange;
+use berth_service::registry::{Grantee, RepoGrantChange};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -229,51 +229,56 @@ pub struct UserGrantBody {
 
 /// `PUT …/access/users/{login}` `{role}`.
 pub async fn grant_user(
-    Call(s, p): Call,
+    call: Call,
     At((owner, name, login)): At<(Login, String, Login)>,
-    Body(body): Body<UserGrantBody>,
+    body: Body<UserGrantBody>,
 ) -> ApiResult<StatusCode> {
-    let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
-    s.berth
-        .registry()
-        .grant_user(&p, &owner, &name, &login, role)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    grant(call, &owner, &name, Grantee::User(&login), body).await
 }
 
 pub async fn revoke_user(
-    Call(s, p): Call,
+    call: Call,
     At((owner, name, login)): At<(Login, String, Login)>,
 ) -> ApiResult<StatusCode> {
-    s.berth
-        .registry()
-        .revoke_user(&p, &owner, &name, &login)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    revoke(call, &owner, &name, Grantee::User(&login)).await
 }
 
 /// `PUT /orgs/{org}/packages/container/{name}/access/teams/{team_slug}` `{role}`.
 pub async fn grant_team(
-    Call(s, p): Call,
+    call: Call,
     At((owner, name, slug)): At<(Login, String, String)>,
-    Body(body): Body<UserGrantBody>,
+    body: Body<UserGrantBody>,
 ) -> ApiResult<StatusCode> {
-    let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
-    s.berth
-        .registry()
-        .grant_team(&p, &owner, &name, &slug, role)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    grant(call, &owner, &name, Grantee::Team(&slug), body).await
 }
 
 pub async fn revoke_team(
-    Call(s, p): Call,
+    call: Call,
     At((owner, name, slug)): At<(Login, String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.berth
-        .registry()
-        .revoke_team(&p, &owner, &name, &slug)
-        .await?;
+    revoke(call, &owner, &name, Grantee::Team(&slug)).await
+}
+
+/// A user's or a team's role on a package (`read` when the body names none).
+async fn grant(
+    Call(s, p): Call,
+    owner: &Login,
+    name: &str,
+    to: Grantee<'_>,
+    Body(body): Body<UserGrantBody>,
+) -> ApiResult<StatusCode> {
+    let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
+    s.berth.registry().grant(&p, owner, name, to, role).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn revoke(
+    Call(s, p): Call,
+    owner: &Login,
+    name: &str,
+    from: Grantee<'_>,
+) -> ApiResult<StatusCode> {
+    s.berth.registry().revoke(&p, owner, name, from).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -490,24 +495,22 @@ pub async fn version(
     Ok(Json(render_version(&s, &owner, &name, &v)))
 }
 
-pub async fn delete_version(
-    Call(s, p): Call,
-    At((owner, name, id)): At<(Login, String, String)>,
-) -> ApiResult<StatusCode> {
-    s.berth
-        .registry()
-        .delete_package_version(&p, &owner, &name, version_id(&id)?)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn delete_version(call: Call, at: At<(Login, String, String)>) -> ApiResult<StatusCode> {
+    set_version_deleted(call, at, true).await
 }
 
-pub async fn restore_version(
+pub async fn restore_version(call: Call, at: At<(Login, String, String)>) -> ApiResult<StatusCode> {
+    set_version_deleted(call, at, false).await
+}
+
+async fn set_version_deleted(
     Call(s, p): Call,
     At((owner, name, id)): At<(Login, String, String)>,
+    deleted: bool,
 ) -> ApiResult<StatusCode> {
     s.berth
         .registry()
-        .restore_package_version(&p, &owner, &name, version_id(&id)?)
+        .set_version_deleted(&p, &owner, &name, version_id(&id)?, deleted)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -47,14 +47,21 @@ impl TokenBody {
     }
 }
 
-pub async fn create(
+pub async fn create(call: Call, body: Body<TokenBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+    create_personal(call, None, body).await
+}
+
+/// A personal token for the caller (`for_user: None`), or for another user by a site
+/// administrator (impersonation): 201 with the token, shown this once.
+pub(crate) async fn create_personal(
     Call(s, p): Call,
+    for_user: Option<&Login>,
     Body(body): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let minted = s
         .berth
         .accounts()
-        .create_personal_token(&p, None, body.parse()?)
+        .create_personal_token(&p, for_user, body.parse()?)
         .await?;
     Ok((
         StatusCode::CREATED,

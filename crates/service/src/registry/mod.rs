@@ -38,7 +38,7 @@ pub use auth::{Grant, GrantedAccess, IssuedToken, RegistryCaller, TokenGrantRequ
 pub use blobs::{BlobBody, ByteRange};
 pub use collect::{CollectPolicy, CollectReport};
 pub use manifests::{MAX_MANIFEST, ManifestBody, PutManifest, PutOutcome, Referrer, TagPage};
-pub use settings::{PackageAccessList, RepoGrantChange};
+pub use settings::{Grantee, PackageAccessList, RepoGrantChange};
 pub use uploads::{UploadOutcome, UploadStatus};
 
 use crate::authz::Authz;

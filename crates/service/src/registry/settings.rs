@@ -1,7 +1,7 @@
 //! Package settings, for a package's admins: its source repository and inheritance, and explicit
 //! grants to users and to repositories.
 
-use berth_domain::package::{PackageAction, authorize};
+use berth_domain::package::{PackageAction, PackageFacts, PackagePrincipal, authorize};
 use berth_domain::{Login, Permission, RepoName};
 use berth_store::{Account, Package, PackageKind, PackageSource, RepoGrant};
 
@@ -9,6 +9,13 @@ use super::Registry;
 use super::RegistryError;
 use crate::error::found;
 use crate::{Principal, Result, ServiceError};
+
+/// Whom a package grant is to: a user, or a team of the package's organization (by slug).
+#[derive(Debug, Clone, Copy)]
+pub enum Grantee<'a> {
+    User(&'a Login),
+    Team(&'a str),
+}
 
 /// Who has explicit access to a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +59,22 @@ impl Registry {
         self.package_for(p, owner, name, PackageAction::Admin).await
     }
 
+    /// Who `p` is to `package` of `account`, and the package's facts, for [`authorize`]; a
+    /// caller it cannot place is `NotFound`.
+    async fn principal_for(
+        &self,
+        p: &Principal,
+        account: &Account,
+        package: &Package,
+    ) -> Result<(PackagePrincipal, PackageFacts)> {
+        self.package_principal(p, account, Some(package))
+            .await
+            .map_err(|e| match e {
+                RegistryError::Store(s) => ServiceError::Store(s),
+                _ => ServiceError::NotFound,
+            })
+    }
+
     /// The package `owner/name`, when the caller may do `action` to it. One the caller cannot
     /// read is `NotFound`, as a missing one; one they read but may not act on is `Forbidden`.
     pub(crate) async fn package_for(
@@ -67,13 +90,7 @@ impl Registry {
             .package(account.id, PackageKind::Container, name)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let (principal, facts) = self
-            .package_principal(p, &account, Some(&package))
-            .await
-            .map_err(|e| match e {
-                RegistryError::Store(s) => ServiceError::Store(s),
-                _ => ServiceError::NotFound,
-            })?;
+        let (principal, facts) = self.principal_for(p, &account, &package).await?;
         if !authorize(&principal, facts, PackageAction::Read) {
             return Err(ServiceError::NotFound);
         }
@@ -136,61 +153,52 @@ impl Registry {
         })
     }
 
-    /// Grants a user a role on the package (or changes it). Not while the package inherits: its
-    /// access list is then the repository's.
-    pub async fn grant_user(
+    /// Grants a user, or a team of the package's organization, a role on the package (or changes
+    /// it): GitHub's "Manage access"; a team's members hold the role while they are in it. Not
+    /// while the package inherits: its access list is then the repository's.
+    pub async fn grant(
         &self,
         p: &Principal,
         owner: &Login,
         name: &str,
-        login: &Login,
+        to: Grantee<'_>,
         role: Permission,
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
-        not_inheriting(&package, "users")?;
-        let user = self.authz.user(login).await?;
-        Ok(self.store.set_user_grant(package.id, user.id, role).await?)
+        match to {
+            Grantee::User(login) => {
+                not_inheriting(&package, "users")?;
+                let user = self.authz.user(login).await?;
+                Ok(self.store.set_user_grant(package.id, user.id, role).await?)
+            }
+            Grantee::Team(slug) => {
+                not_inheriting(&package, "teams")?;
+                // A secret team the caller does not see is named exactly as a missing one.
+                let (_, team) = self.authz.team(p, owner, slug).await?;
+                Ok(self.store.set_team_grant(package.id, team.id, role).await?)
+            }
+        }
     }
 
-    pub async fn revoke_user(
+    /// Removes what [`Registry::grant`] gave.
+    pub async fn revoke(
         &self,
         p: &Principal,
         owner: &Login,
         name: &str,
-        login: &Login,
+        from: Grantee<'_>,
     ) -> Result<()> {
         let (_, package) = self.administered_package(p, owner, name).await?;
-        let user = self.authz.account(login).await?;
-        found(self.store.remove_user_grant(package.id, user.id).await?)
-    }
-
-    /// Grants a team of the package's organization a role on it (GitHub's "Manage access" with a
-    /// team): every member of the team holds the role while they are in it.
-    pub async fn grant_team(
-        &self,
-        p: &Principal,
-        owner: &Login,
-        name: &str,
-        slug: &str,
-        role: Permission,
-    ) -> Result<()> {
-        let (_, package) = self.administered_package(p, owner, name).await?;
-        not_inheriting(&package, "teams")?;
-        // A secret team the caller does not see is named exactly as a missing one.
-        let (_, team) = self.authz.team(p, owner, slug).await?;
-        Ok(self.store.set_team_grant(package.id, team.id, role).await?)
-    }
-
-    pub async fn revoke_team(
-        &self,
-        p: &Principal,
-        owner: &Login,
-        name: &str,
-        slug: &str,
-    ) -> Result<()> {
-        let (_, package) = self.administered_package(p, owner, name).await?;
-        let (_, team) = self.authz.team(p, owner, slug).await?;
-        found(self.store.remove_team_grant(package.id, team.id).await?)
+        found(match from {
+            Grantee::User(login) => {
+                let user = self.authz.account(login).await?;
+                self.store.remove_user_grant(package.id, user.id).await?
+            }
+            Grantee::Team(slug) => {
+                let (_, team) = self.authz.team(p, owner, slug).await?;
+                self.store.remove_team_grant(package.id, team.id).await?
+            }
+        })
     }
 
     /// The repository `owner/name` if the caller can see it; `NotFound` exactly as for a
@@ -278,13 +286,7 @@ impl Registry {
             .packages_of_owner(account.id, PackageKind::Container)
             .await?
         {
-            let (principal, facts) = self
-                .package_principal(p, &account, Some(&package))
-                .await
-                .map_err(|e| match e {
-                    RegistryError::Store(s) => ServiceError::Store(s),
-                    _ => ServiceError::NotFound,
-                })?;
+            let (principal, facts) = self.principal_for(p, &account, &package).await?;
             if authorize(&principal, facts, PackageAction::Read) {
                 visible.push(package);
             }

@@ -43,40 +43,26 @@ impl Registry {
             .ok_or(ServiceError::NotFound)
     }
 
-    /// Deletes a version: its manifest is no longer served and its tags are removed; it can be
-    /// restored. (Blobs it alone referenced are then unreferenced, for collection.)
-    pub async fn delete_package_version(
+    /// Deletes a version (`deleted`): its manifest is no longer served and its tags are removed
+    /// (blobs it alone referenced are then unreferenced, for collection); or restores a deleted
+    /// one with the tags it had (unless they point elsewhere now). Admins, with
+    /// `delete:packages`, as GitHub's.
+    pub async fn set_version_deleted(
         &self,
         p: &Principal,
         owner: &Login,
         name: &str,
         id: i64,
+        deleted: bool,
     ) -> Result<()> {
         let (_, package) = self
             .package_for(p, owner, name, PackageAction::Delete)
             .await?;
-        found(
-            self.store
-                .soft_delete_version(package.id, id, self.now())
-                .await?,
-        )
-    }
-
-    /// Restores a deleted version with the tags it had (unless they point elsewhere now).
-    pub async fn restore_package_version(
-        &self,
-        p: &Principal,
-        owner: &Login,
-        name: &str,
-        id: i64,
-    ) -> Result<()> {
-        let (_, package) = self
-            .package_for(p, owner, name, PackageAction::Delete)
-            .await?;
-        found(
-            self.store
-                .restore_version(package.id, id, self.now())
-                .await?,
-        )
+        let now = self.now();
+        found(if deleted {
+            self.store.soft_delete_version(package.id, id, now).await?
+        } else {
+            self.store.restore_version(package.id, id, now).await?
+        })
     }
 }
