@@ -15,7 +15,7 @@ use support::ssh::{
     sessions_per_connection_are_bounded, signals_reach_the_command, ssh, terminal_session,
     through_w,
 };
-use support::{Cli, keygen, run_ok, text};
+use support::{Cli, keygen, text};
 
 #[test]
 fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothing_else() {
@@ -31,7 +31,7 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
         let token = admin.token_for(login, "admin:public_key");
         berth.cli(&token)
     };
-    let alice_key = keygen(dir.path(), "alice-key").0;
+    let (alice_key, fingerprint) = keygen(dir.path(), "alice-key");
     let bob_key = keygen(dir.path(), "bob-key").0;
     let stranger = keygen(dir.path(), "stranger-key").0;
     keys_of("alice").ok(&[
@@ -50,18 +50,10 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
     let name = created(&alice, &["-R", "alice/web", "--image", &image]);
     serve_page(&alice, &name, 3000, "hello-over-ssh");
     let request = b"GET / HTTP/1.0\r\n\r\n";
+    let as_alice = |args: &[&str]| ssh(dir.path(), port, &alice_key, &name, args);
 
     // -W: one direct-tcpip channel to the environment's own port 3000.
-    let out = through_w(
-        &mut ssh(
-            dir.path(),
-            port,
-            &alice_key,
-            &name,
-            &["-W", "localhost:3000"],
-        ),
-        request,
-    );
+    let out = through_w(&mut as_alice(&["-W", "localhost:3000"]), request);
     assert!(
         text(&out.stdout).ends_with("hello-over-ssh\n"),
         "{}{}",
@@ -77,19 +69,13 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
         .local_addr()
         .unwrap()
         .port();
-    let mut tunnel = ssh(
-        dir.path(),
-        port,
-        &alice_key,
-        &name,
-        &[
-            "-N",
-            "-o",
-            "ExitOnForwardFailure=yes",
-            "-L",
-            &format!("{local}:localhost:3000"),
-        ],
-    )
+    let mut tunnel = as_alice(&[
+        "-N",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-L",
+        &format!("{local}:localhost:3000"),
+    ])
     .stdin(Stdio::null())
     .spawn()
     .unwrap();
@@ -104,17 +90,6 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
     assert!(http_get(local).ends_with("hello-over-ssh\n"));
     let _ = tunnel.kill();
     let _ = tunnel.wait();
-    let fingerprint = run_ok(
-        Command::new("ssh-keygen")
-            .arg("-l")
-            .arg("-f")
-            .arg(alice_key.with_extension("pub")),
-        None,
-    )
-    .split_whitespace()
-    .nth(1)
-    .unwrap()
-    .to_owned();
     let log = alice.ok(&["codespace", "logs", &name]);
     for line in [
         format!("ssh: alice signed in with key {fingerprint} from 127.0.0.1"),
@@ -124,10 +99,7 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
     }
 
     // A shell without a terminal reads its commands from standard input.
-    let out = through_w(
-        &mut ssh(dir.path(), port, &alice_key, &name, &["-T"]),
-        b"echo from-the-shell; exit 4\n",
-    );
+    let out = through_w(&mut as_alice(&["-T"]), b"echo from-the-shell; exit 4\n");
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("from-the-shell"),
@@ -137,22 +109,16 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
 
     // A shell on a terminal, driven through tmux as a person types: the prompt, the window size
     // and its changes, Ctrl-C interrupting a command.
-    terminal_session(&ssh(dir.path(), port, &alice_key, &name, &["-tt"]));
+    terminal_session(&as_alice(&["-tt"]));
     // The same terminal through the API, without SSH: `berth codespace exec -it`.
     terminal_session(&alice.command(&["codespace", "exec", "-it", &name]));
 
     // Commands: the exit status, standard error apart, the client's LANG.
-    let out = ssh(
-        dir.path(),
-        port,
-        &alice_key,
-        &name,
-        &[
-            "-o",
-            "SendEnv=LANG",
-            "echo out; echo err >&2; echo $LANG; exit 3",
-        ],
-    )
+    let out = as_alice(&[
+        "-o",
+        "SendEnv=LANG",
+        "echo out; echo err >&2; echo $LANG; exit 3",
+    ])
     .env("LANG", "C.UTF-8")
     .stdin(Stdio::null())
     .output()
@@ -165,13 +131,7 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     let out = through_w(
-        &mut ssh(
-            dir.path(),
-            port,
-            &alice_key,
-            &name,
-            &["cat > /tmp/blob && wc -c < /tmp/blob"],
-        ),
+        &mut as_alice(&["cat > /tmp/blob && wc -c < /tmp/blob"]),
         &data,
     );
     assert_eq!(
@@ -180,7 +140,7 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
         "{}",
         text(&out.stderr)
     );
-    let out = ssh(dir.path(), port, &alice_key, &name, &["cat /tmp/blob"])
+    let out = as_alice(&["cat /tmp/blob"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -229,16 +189,10 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
         std::fs::read(&down).unwrap() == data[..3 << 20],
         "byte for byte both ways"
     );
-    let owner = ssh(
-        dir.path(),
-        port,
-        &alice_key,
-        &name,
-        &["stat -c %u up.bin; id -u; pwd"],
-    )
-    .stdin(Stdio::null())
-    .output()
-    .unwrap();
+    let owner = as_alice(&["stat -c %u up.bin; id -u; pwd"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     let said = text(&owner.stdout);
     let lines: Vec<&str> = said.lines().collect();
     assert_eq!(
@@ -273,7 +227,7 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
     );
     assert!(text(&out.stdout).contains("b.bin"), "{}", text(&out.stdout));
     assert!(std::fs::read(&got).unwrap() == data[..3 << 20]);
-    let left = ssh(dir.path(), port, &alice_key, &name, &["ls made 2>&1; true"])
+    let left = as_alice(&["ls made 2>&1; true"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -318,10 +272,7 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
         rotated.starts_with("the SSH gateway's host key is now SHA256:"),
         "{rotated}"
     );
-    let out = ssh(dir.path(), port, &alice_key, &name, &["true"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = as_alice(&["true"]).stdin(Stdio::null()).output().unwrap();
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("HOST IDENTIFICATION HAS CHANGED"),
