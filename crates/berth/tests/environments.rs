@@ -9,10 +9,9 @@ use std::process::Command;
 
 use base64::Engine as _;
 use support::environments::{
-    AliceWithImage, Images, create, created, exec, exec_ok, git_repo, http_get, serve_page,
-    start_forward, state,
+    AliceWithImage, Images, TeamRegistry, create, created, exec, exec_ok, git_repo, http_get,
+    serve_page, start_forward, state,
 };
-use support::netns::TestNet;
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
 use support::ssh::{
     file_client, forwarded_agent_answers, hanging_up_leaves_nothing_running,
@@ -234,14 +233,9 @@ fn an_image_in_berths_registry_comes_up_keeps_its_changes_and_sees_new_secrets_a
 fn an_image_behind_htpasswd_comes_up_through_a_repository_triple_and_its_registry_is_logged_in_inside()
  {
     let dir = tempfile::tempdir().unwrap();
-    let images = Images::build(dir.path());
     // The registry is a host of a private network the server allows environments to reach: the
     // host's loopback is not reachable from inside an environment.
-    let net = TestNet::new(10, 213);
-    let registry = Htpasswd::start_in(&net);
-    let creds = format!("{REG_USER}:{REG_PASSWORD}");
-    images.push("dev", &format!("{}/team/dev:1", registry.host), &creds);
-    images.push("other", &format!("{}/team/other:1", registry.host), &creds);
+    let TeamRegistry { net, registry, .. } = TeamRegistry::start(dir.path(), 213);
     let berth = Berth::start(
         &[
             "--environment-egress-allow",
@@ -433,14 +427,13 @@ fn an_environment_of_a_public_repository_pulls_an_internal_image_only_once_grant
 fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
     let Some(docker) = docker_host() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let images = Images::build(dir.path());
     // In a test network the server lets environments reach (scripts/test starts dockerd with
     // that range as an insecure registry range).
-    let net = TestNet::new(10, 214);
-    let registry = Htpasswd::start_in(&net);
-    let creds = format!("{REG_USER}:{REG_PASSWORD}");
-    images.push("dev", &format!("{}/team/dev:1", registry.host), &creds);
-    images.push("other", &format!("{}/team/other:1", registry.host), &creds);
+    let TeamRegistry {
+        images,
+        net,
+        registry,
+    } = TeamRegistry::start(dir.path(), 214);
     let berth = Berth::start(
         &[
             "--runtime",

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use super::images::{busybox_layer, file_layer, image_layout, push, skopeo_layer};
+use super::netns::TestNet;
+use super::servers::{Htpasswd, REG_PASSWORD, REG_USER};
 use super::{Cli, run_ok, succeeded, text};
 
 /// The images every test uses, built once per test in `dir/layout`: `dev` (busybox, skopeo, a
@@ -44,6 +46,31 @@ impl Images {
 
     pub fn push(&self, tag: &str, dest: &str, creds: &str) {
         push(&self.layout, tag, dest, creds);
+    }
+}
+
+/// Debian's `docker-registry` with htpasswd on a host of the test network `10.<second>.0.0/16`
+/// (which a server can let environments reach), holding `team/dev:1` and `team/other:1` of
+/// [`Images::build`].
+pub struct TeamRegistry {
+    pub images: Images,
+    pub net: TestNet,
+    pub registry: Htpasswd,
+}
+
+impl TeamRegistry {
+    pub fn start(dir: &Path, second: u8) -> Self {
+        let images = Images::build(dir);
+        let net = TestNet::new(10, second);
+        let registry = Htpasswd::start_in(&net);
+        let creds = format!("{REG_USER}:{REG_PASSWORD}");
+        images.push("dev", &format!("{}/team/dev:1", registry.host), &creds);
+        images.push("other", &format!("{}/team/other:1", registry.host), &creds);
+        Self {
+            images,
+            net,
+            registry,
+        }
     }
 }
 
