@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use support::{
@@ -19,6 +20,24 @@ struct Registry {
 }
 
 impl Registry {
+    /// A busybox image `repo_tag` of this registry imported into the Engine at `engine`, and
+    /// alice logged in to the registry: the Docker configuration directory, the image's name and
+    /// what `docker login` said.
+    fn docker_busybox(&self, engine: &str, repo_tag: &str) -> (PathBuf, String, String) {
+        let config = self.dir.path().join("docker-config");
+        let image = format!("{}/{repo_tag}", self.host);
+        let tar = busybox_rootfs(self.dir.path());
+        run_ok(
+            docker(engine, &config).arg("import").arg(&tar).arg(&image),
+            None,
+        );
+        let said = run_ok(
+            docker(engine, &config).args(["login", &self.host, "-u", "alice", "--password-stdin"]),
+            Some(&self.token),
+        );
+        (config, image, said)
+    }
+
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -91,18 +110,7 @@ impl Registry {
 fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_image() {
     let Some(engine) = docker_host() else { return };
     let reg = Registry::start();
-    let config = reg.dir.path().join("docker-config");
-    let image = format!("{}/alice/busybox:v1", reg.host);
-    let tar = busybox_rootfs(reg.dir.path());
-    run_ok(
-        docker(&engine, &config).arg("import").arg(&tar).arg(&image),
-        None,
-    );
-
-    let out = run_ok(
-        docker(&engine, &config).args(["login", &reg.host, "-u", "alice", "--password-stdin"]),
-        Some(&reg.token),
-    );
+    let (config, image, out) = reg.docker_busybox(&engine, "alice/busybox:v1");
     assert!(out.contains("Login Succeeded"), "{out}");
     let out = run_ok(docker(&engine, &config).args(["push", &image]), None);
     assert!(out.contains("digest: sha256:"), "{out}");
@@ -286,17 +294,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
 fn podman_pulls_with_credentials() {
     let Some(engine) = docker_host() else { return };
     let reg = Registry::start();
-    let config = reg.dir.path().join("docker-config");
-    let image = format!("{}/alice/podman:v1", reg.host);
-    let tar = busybox_rootfs(reg.dir.path());
-    run_ok(
-        docker(&engine, &config).arg("import").arg(&tar).arg(&image),
-        None,
-    );
-    run_ok(
-        docker(&engine, &config).args(["login", &reg.host, "-u", "alice", "--password-stdin"]),
-        Some(&reg.token),
-    );
+    let (config, image, _) = reg.docker_busybox(&engine, "alice/podman:v1");
     run_ok(docker(&engine, &config).args(["push", &image]), None);
 
     let root = reg.dir.path().join("podman");
