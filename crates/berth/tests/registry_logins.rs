@@ -24,6 +24,18 @@ use time::OffsetDateTime;
 const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
 /// Pushes the two-platform test index to `host/repository:multi` with skopeo.
+/// Debian's docker-registry with htpasswd, holding `acme/base:multi` (two platforms).
+fn htpasswd_with_base(dir: &Path) -> Htpasswd {
+    let reg = Htpasswd::start();
+    push_multi(
+        dir,
+        &reg.host,
+        "acme/base",
+        &format!("{REG_USER}:{REG_PASSWORD}"),
+    );
+    reg
+}
+
 fn push_multi(dir: &Path, host: &str, repository: &str, creds: &str) {
     let layout = dir.join(format!("layout-{}", repository.replace('/', "-")));
     multi_platform_layout(&layout, &["amd64", "arm64"]);
@@ -53,13 +65,7 @@ fn assert_class(out: &Output, code: i32, words: &str, secrets: &[&str]) {
 fn registry_check_explains_every_failure_class() {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let reg = Htpasswd::start();
-    push_multi(
-        dir.path(),
-        &reg.host,
-        "acme/base",
-        &format!("{REG_USER}:{REG_PASSWORD}"),
-    );
+    let reg = htpasswd_with_base(dir.path());
     let cli = Cli::new(&dir.path().join("cli"));
     fn creds(server: &str) -> Vec<&str> {
         vec!["--server", server, "-u", REG_USER, "--password-stdin"]
@@ -209,13 +215,7 @@ fn registry_check_explains_every_failure_class() {
 fn environment_logins_are_checked_from_the_server_as_the_caller() {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let reg = Htpasswd::start();
-    push_multi(
-        dir.path(),
-        &reg.host,
-        "acme/base",
-        &format!("{REG_USER}:{REG_PASSWORD}"),
-    );
+    let reg = htpasswd_with_base(dir.path());
     let moto = Moto::start(&python);
     let berth = Berth::start(&[], &[("AWS_ENDPOINT_URL_ECR", &moto.url)]);
     let alice = berth.cli(&berth.alice);
@@ -297,13 +297,7 @@ fn logins(pairs: &[(&str, &str)]) -> Vec<RegistryLogin> {
 fn written_auth_files_log_skopeo_and_docker_in_and_the_pull_client_pulls() {
     let Some(engine) = docker_host() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let reg = Htpasswd::start();
-    push_multi(
-        dir.path(),
-        &reg.host,
-        "acme/base",
-        &format!("{REG_USER}:{REG_PASSWORD}"),
-    );
+    let reg = htpasswd_with_base(dir.path());
     let berth = Berth::start(&[], &[]);
     push_multi(
         dir.path(),
