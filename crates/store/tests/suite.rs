@@ -2,7 +2,8 @@
 
 use berth_domain::{AccountKind, Login, OrgRole, Permission, RepoName, Scopes, Visibility};
 use berth_store::{
-    Backend, NewToken, RepoAccessFacts, RepoFields, Store, StoreError, TokenKind, Window, testing,
+    Account, Backend, NewToken, Repo, RepoAccessFacts, RepoFields, Store, StoreError, TokenKind,
+    Window, testing,
 };
 
 fn login(s: &str) -> Login {
@@ -11,6 +12,31 @@ fn login(s: &str) -> Login {
 
 fn name(s: &str) -> RepoName {
     RepoName::parse(s).unwrap()
+}
+
+/// A user `name` made at time 1.
+async fn user(s: &Store, name: &str) -> Account {
+    s.create_account(&login(name), AccountKind::User, false, 1)
+        .await
+        .unwrap()
+}
+
+/// A private repository `name` of `owner_id`, with nothing else set, made at time 1.
+async fn private_repo(s: &Store, owner_id: i64, name_: &str) -> Repo {
+    s.create_repo(
+        owner_id,
+        RepoFields {
+            name: &name(name_),
+            visibility: Visibility::Private,
+            clone_url: None,
+            description: None,
+            default_branch: None,
+        },
+        None,
+        1,
+    )
+    .await
+    .unwrap()
 }
 
 async fn accounts_share_one_case_insensitive_namespace(s: &Store) {
@@ -117,18 +143,9 @@ async fn repositories_come_with_the_callers_standing(s: &Store) {
         .create_account(&login("acme"), AccountKind::Organization, false, 1)
         .await
         .unwrap();
-    let owner = s
-        .create_account(&login("olga"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
-    let member = s
-        .create_account(&login("mia"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
-    let collab = s
-        .create_account(&login("cole"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
+    let owner = user(s, "olga").await;
+    let member = user(s, "mia").await;
+    let collab = user(s, "cole").await;
     s.set_membership(org.id, member.id, OrgRole::Member)
         .await
         .unwrap();
@@ -257,25 +274,8 @@ async fn repositories_come_with_the_callers_standing(s: &Store) {
 }
 
 async fn tokens_are_found_by_hash_listed_and_revoked(s: &Store) {
-    let u = s
-        .create_account(&login("tia"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
-    let repo = s
-        .create_repo(
-            u.id,
-            RepoFields {
-                name: &name("app"),
-                visibility: Visibility::Private,
-                clone_url: None,
-                description: None,
-                default_branch: None,
-            },
-            None,
-            1,
-        )
-        .await
-        .unwrap();
+    let u = user(s, "tia").await;
+    let repo = private_repo(s, u.id, "app").await;
     let scopes = Scopes::parse(["repo", "write:packages"]).unwrap();
     let personal = NewToken {
         hash: "h1",
@@ -373,10 +373,7 @@ async fn registry_metadata_round_trips(s: &Store) {
     use berth_domain::oci::Digest;
     use berth_store::{NewManifest, NewPackage, PackageKind};
     let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
-    let owner = s
-        .create_account(&login("reg"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
+    let owner = user(s, "reg").await;
     let p = s
         .create_package(
             &NewPackage {
@@ -556,29 +553,9 @@ async fn registry_metadata_round_trips(s: &Store) {
 
 async fn package_grants_are_set_listed_and_cleared(s: &Store) {
     use berth_store::{NewPackage, PackageKind, PackageSource, RepoGrant};
-    let owner = s
-        .create_account(&login("gowner"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
-    let user = s
-        .create_account(&login("guser"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
-    let repo = s
-        .create_repo(
-            owner.id,
-            RepoFields {
-                name: &name("ci"),
-                visibility: Visibility::Private,
-                clone_url: None,
-                description: None,
-                default_branch: None,
-            },
-            None,
-            1,
-        )
-        .await
-        .unwrap();
+    let owner = user(s, "gowner").await;
+    let user = user(s, "guser").await;
+    let repo = private_repo(s, owner.id, "ci").await;
     let new = NewPackage {
         owner_id: owner.id,
         kind: PackageKind::Container,
@@ -636,14 +613,8 @@ async fn package_grants_are_set_listed_and_cleared(s: &Store) {
 
 async fn ssh_keys_belong_to_one_account_and_stay_under_the_limit(s: &Store) {
     use berth_store::NewSshKey;
-    let ann = s
-        .create_account(&login("key-ann"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
-    let ben = s
-        .create_account(&login("key-ben"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
+    let ann = user(s, "key-ann").await;
+    let ben = user(s, "key-ben").await;
     let key = |user_id, n: usize| {
         let fingerprint = format!("SHA256:key-{n}");
         (user_id, fingerprint)
@@ -727,14 +698,8 @@ async fn teams_hold_members_and_grant_packages_to_them(s: &Store) {
         .create_account(&login("team-other"), AccountKind::Organization, false, 1)
         .await
         .unwrap();
-    let ann = s
-        .create_account(&login("team-ann"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
-    let ben = s
-        .create_account(&login("team-ben"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
+    let ann = user(s, "team-ann").await;
+    let ben = user(s, "team-ben").await;
     for (o, u) in [(org.id, ann.id), (org.id, ben.id), (other_org.id, ben.id)] {
         s.set_membership(o, u, OrgRole::Member).await.unwrap();
     }
@@ -840,10 +805,7 @@ async fn teams_hold_members_and_grant_packages_to_them(s: &Store) {
 async fn the_secret_limit_holds_under_concurrent_writes(s: &Store) {
     use berth_domain::secrets::{SecretLevel, SecretName};
     use berth_store::{Envelope, NewSecret, PutSecret, SecretScope};
-    let owner = s
-        .create_account(&login("many-secrets"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
+    let owner = user(s, "many-secrets").await;
     let scope = SecretScope {
         level: SecretLevel::User,
         id: owner.id,
@@ -891,10 +853,7 @@ async fn collection_dooms_revives_and_buries_blobs(s: &Store) {
     use berth_domain::oci::Digest;
     use berth_store::{NewPackage, PackageKind};
     let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
-    let owner = s
-        .create_account(&login("gc"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
+    let owner = user(s, "gc").await;
     let p = s
         .create_package(
             &NewPackage {
@@ -951,25 +910,8 @@ async fn collection_dooms_revives_and_buries_blobs(s: &Store) {
 async fn codespaces_move_through_states(s: &Store) {
     use berth_domain::codespace::CodespaceState::*;
     use berth_store::NewCodespace;
-    let owner = s
-        .create_account(&login("cs"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
-    let repo = s
-        .create_repo(
-            owner.id,
-            RepoFields {
-                name: &name("web"),
-                visibility: Visibility::Private,
-                clone_url: None,
-                description: None,
-                default_branch: None,
-            },
-            None,
-            1,
-        )
-        .await
-        .unwrap();
+    let owner = user(s, "cs").await;
+    let repo = private_repo(s, owner.id, "web").await;
     let new = |n: &'static str, uid_base: u32| NewCodespace {
         name: n,
         owner_id: owner.id,
@@ -1118,9 +1060,7 @@ async fn data_survives_a_restart_and_migrations_run_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = Store::sqlite_url(&dir.path().join("berth.db"));
     let s = Store::connect(&url).await.unwrap();
-    s.create_account(&login("keep"), AccountKind::User, false, 1)
-        .await
-        .unwrap();
+    user(&s, "keep").await;
     s.close().await;
     let s = Store::connect(&url).await.unwrap();
     assert!(s.account_by_login(&login("keep")).await.unwrap().is_some());
