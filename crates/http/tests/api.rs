@@ -129,28 +129,25 @@ async fn admin_creates_users_and_orgs_and_others_cannot() {
         (r.status, r.body["type"].as_str()),
         (StatusCode::CREATED, Some("Organization"))
     );
-    assert_invalid(
-        &app.post(
-            "/api/v3/admin/organizations",
-            Some(&app.admin),
-            json!({ "login": "octo", "admin": "octo" }),
-        )
-        .await,
+    app.expect_invalid_on(
+        Method::POST,
+        "/api/v3/admin/organizations",
+        &app.admin,
         "Organization",
-        "login",
-        "already_exists",
-    );
-    assert_invalid(
-        &app.post(
-            "/api/v3/admin/organizations",
-            Some(&app.admin),
-            json!({ "login": "other", "admin": "ghost" }),
-        )
-        .await,
-        "Organization",
-        "admin",
-        "invalid",
-    );
+        &[
+            (
+                json!({ "login": "octo", "admin": "octo" }),
+                "login",
+                "already_exists",
+            ),
+            (
+                json!({ "login": "other", "admin": "ghost" }),
+                "admin",
+                "invalid",
+            ),
+        ],
+    )
+    .await;
 
     let org = app.get("/api/v3/orgs/ACME", None).await;
     assert_eq!(
@@ -695,39 +692,22 @@ async fn personal_tokens_are_shown_once_listed_revoked_and_expire() {
         "values are never listed"
     );
 
-    assert_invalid(
-        &app.post(
-            "/api/v3/user/tokens",
-            Some(&olga),
-            json!({ "scopes": ["gist"] }),
-        )
-        .await,
+    app.expect_invalid_on(
+        Method::POST,
+        "/api/v3/user/tokens",
+        &olga,
         "Token",
-        "scopes",
-        "invalid",
-    );
-    assert_invalid(
-        &app.post(
-            "/api/v3/user/tokens",
-            Some(&olga),
-            json!({ "expires_at": "tomorrow" }),
-        )
-        .await,
-        "Token",
-        "expires_at",
-        "invalid",
-    );
-    assert_invalid(
-        &app.post(
-            "/api/v3/user/tokens",
-            Some(&olga),
-            json!({ "expires_at": "2001-01-01T00:00:00Z" }),
-        )
-        .await,
-        "Token",
-        "expires_at",
-        "invalid",
-    );
+        &[
+            (json!({ "scopes": ["gist"] }), "scopes", "invalid"),
+            (json!({ "expires_at": "tomorrow" }), "expires_at", "invalid"),
+            (
+                json!({ "expires_at": "2001-01-01T00:00:00Z" }),
+                "expires_at",
+                "invalid",
+            ),
+        ],
+    )
+    .await;
     let r = app
         .post(
             "/api/v3/user/tokens",

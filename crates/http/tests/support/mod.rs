@@ -308,8 +308,23 @@ impl TestApp {
         resource: &str,
         rows: &[(Value, &str, &str)],
     ) {
+        self.expect_invalid_on(Method::POST, path, token, resource, rows)
+            .await;
+    }
+
+    /// [`TestApp::expect_invalid`] with another method.
+    pub async fn expect_invalid_on(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        resource: &str,
+        rows: &[(Value, &str, &str)],
+    ) {
         for (body, field, code) in rows {
-            let r = self.post(path, Some(token), body.clone()).await;
+            let r = self
+                .call(method.clone(), path, Some(token), Some(body.clone()))
+                .await;
             assert_invalid(&r, resource, field, code);
         }
     }
