@@ -21,22 +21,22 @@ async fn user(s: &Store, name: &str) -> Account {
         .unwrap()
 }
 
+/// A private repository named `name`, with nothing else set.
+fn private_fields(name: &RepoName) -> RepoFields<'_> {
+    RepoFields {
+        name,
+        visibility: Visibility::Private,
+        clone_url: None,
+        description: None,
+        default_branch: None,
+    }
+}
+
 /// A private repository `name` of `owner_id`, with nothing else set, made at time 1.
 async fn private_repo(s: &Store, owner_id: i64, name_: &str) -> Repo {
-    s.create_repo(
-        owner_id,
-        RepoFields {
-            name: &name(name_),
-            visibility: Visibility::Private,
-            clone_url: None,
-            description: None,
-            default_branch: None,
-        },
-        None,
-        1,
-    )
-    .await
-    .unwrap()
+    s.create_repo(owner_id, private_fields(&name(name_)), None, 1)
+        .await
+        .unwrap()
 }
 
 async fn accounts_share_one_case_insensitive_namespace(s: &Store) {
@@ -174,18 +174,7 @@ async fn repositories_come_with_the_callers_standing(s: &Store) {
         )
     );
     let err = s
-        .create_repo(
-            org.id,
-            RepoFields {
-                name: &name("tools"),
-                visibility: Visibility::Private,
-                clone_url: None,
-                description: None,
-                default_branch: None,
-            },
-            None,
-            6,
-        )
+        .create_repo(org.id, private_fields(&name("tools")), None, 6)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict("repository")), "{err:?}");
@@ -193,11 +182,8 @@ async fn repositories_come_with_the_callers_standing(s: &Store) {
         .create_repo(
             owner.id,
             RepoFields {
-                name: &name("tools"),
-                visibility: Visibility::Private,
-                clone_url: None,
                 description: Some("mine"),
-                default_branch: None,
+                ..private_fields(&name("tools"))
             },
             None,
             7,
@@ -408,18 +394,7 @@ async fn registry_metadata_round_trips(s: &Store) {
         "creating twice returns the first"
     );
     let repo = s
-        .create_repo(
-            owner.id,
-            RepoFields {
-                name: &name("src"),
-                visibility: Visibility::Private,
-                clone_url: None,
-                description: None,
-                default_branch: None,
-            },
-            None,
-            3,
-        )
+        .create_repo(owner.id, private_fields(&name("src")), None, 3)
         .await
         .unwrap();
     let linked = s
