@@ -94,6 +94,13 @@ impl Registry {
         )
     }
 
+    /// The manifest of `image` here, byte for byte, read by skopeo with alice's credentials.
+    fn raw_manifest(&self, image: &str) -> String {
+        let out = self.skopeo_inspect(Some(&self.creds()), image);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
     /// `skopeo inspect --raw` of `image` here, with `creds` or none.
     fn skopeo_inspect(&self, creds: Option<&str>, image: &str) -> std::process::Output {
         let mut cmd = Command::new("skopeo");
@@ -203,17 +210,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
         None,
     );
 
-    let raw = run_ok(
-        Command::new("skopeo").args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            &reg.creds(),
-            &dest,
-        ]),
-        None,
-    );
+    let raw = reg.raw_manifest("alice/multi:v1");
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(
         index["mediaType"],
@@ -276,17 +273,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
         ]),
         None,
     );
-    let raw_copy = run_ok(
-        Command::new("skopeo").args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            &reg.creds(),
-            &copy,
-        ]),
-        None,
-    );
+    let raw_copy = reg.raw_manifest("alice/copy:v2");
     assert_eq!(raw_copy, raw, "the index arrives byte for byte");
 }
 
