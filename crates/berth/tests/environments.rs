@@ -10,7 +10,7 @@ use std::process::Command;
 use base64::Engine as _;
 use support::environments::{
     AliceWithImage, Images, TeamRegistry, create, created, exec, exec_ok, git_repo, http_get,
-    serve_page, start_forward, state,
+    other_image_inspected, serve_page, start_forward, state,
 };
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
 use support::ssh::{
@@ -296,15 +296,7 @@ fn an_image_behind_htpasswd_comes_up_through_a_repository_triple_and_its_registr
     assert!(!text(&out.stdout).contains(REG_PASSWORD));
     assert_eq!(exec_ok(&alice, &name, "cat /etc/berth-image"), "dev\n");
     // Inside, skopeo reads the written login and reaches another image on that registry.
-    let inspected = exec_ok(
-        &alice,
-        &name,
-        &format!(
-            "skopeo inspect --tls-verify=false docker://{}/team/other:1",
-            registry.host
-        ),
-    );
-    assert!(inspected.contains("\"Digest\""), "{inspected}");
+    other_image_inspected(&alice, &name, &registry.host);
     let logs = alice.ok(&["codespace", "logs", &name]);
     assert!(!logs.contains(REG_PASSWORD) && logs.contains("codespace is Available"));
     alice.ok(&["codespace", "delete", &name]);
@@ -541,15 +533,7 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
             &format!("{}/team/dev:1", registry.host),
         ],
     );
-    let inspected = exec_ok(
-        &alice,
-        &name,
-        &format!(
-            "skopeo inspect --tls-verify=false docker://{}/team/other:1",
-            registry.host
-        ),
-    );
-    assert!(inspected.contains("\"Digest\""), "{inspected}");
+    other_image_inspected(&alice, &name, &registry.host);
     // The client's agent, forwarded over SSH, as under runc.
     forwarded_agent_answers(
         dir.path(),

@@ -49,6 +49,17 @@ impl Images {
     }
 }
 
+/// Inside environment `name` of `cli`'s, skopeo reads `team/other:1` of the registry at `host`
+/// (a [`TeamRegistry`]) with the login the environment was given.
+pub fn other_image_inspected(cli: &Cli, name: &str, host: &str) {
+    let inspected = exec_ok(
+        cli,
+        name,
+        &format!("skopeo inspect --tls-verify=false docker://{host}/team/other:1"),
+    );
+    assert!(inspected.contains("\"Digest\""), "{inspected}");
+}
+
 /// Debian's `docker-registry` with htpasswd on a host of the test network `10.<second>.0.0/16`
 /// (which a server can let environments reach), holding `team/dev:1` and `team/other:1` of
 /// [`Images::build`].
