@@ -3,8 +3,9 @@
 //!
 //! One codebase serves both through sqlx's `Any` driver: every statement is written once with
 //! `$N` placeholders, and columns are limited to `BIGINT` and `TEXT` (booleans 0/1, times in Unix
-//! seconds) so no value changes type on the way through. Each database keeps its own migrations
-//! folder (`migrations/sqlite`, `migrations/postgres`), run at [`Store::connect`].
+//! seconds) so no value changes type on the way through. The schema's migrations are written once
+//! (`migrations/`, in SQLite's dialect; PostgreSQL's differ only in how a table numbers its own
+//! ids), run at [`Store::connect`].
 //!
 //! **Architecture Invariant:** the store knows nothing of HTTP or of who may do what; it stores and
 //! returns domain values. Callers pass `now` in, so the store never reads the clock.
