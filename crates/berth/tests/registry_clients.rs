@@ -428,15 +428,18 @@ fn team_grants_hold_for_skopeo() {
 
     let made = olga.ok(&["org", "team", "create", "acme", "Platform Team"]);
     assert!(made.contains("platform-team"), "{made}");
-    olga.ok(&[
-        "org",
-        "team",
-        "member",
-        "add",
-        "acme",
-        "platform-team",
-        "mia",
-    ]);
+    let team_member = |verb: &str| {
+        olga.ok(&[
+            "org",
+            "team",
+            "member",
+            verb,
+            "acme",
+            "platform-team",
+            "mia",
+        ]);
+    };
+    team_member("add");
     olga.ok(&[
         "package",
         "grant",
@@ -509,25 +512,9 @@ fn team_grants_hold_for_skopeo() {
     );
 
     // Leaving the team, or the organization, ends the access at once.
-    olga.ok(&[
-        "org",
-        "team",
-        "member",
-        "remove",
-        "acme",
-        "platform-team",
-        "mia",
-    ]);
+    team_member("remove");
     assert!(!inspect(&mia_pull).status.success(), "out of the team");
-    olga.ok(&[
-        "org",
-        "team",
-        "member",
-        "add",
-        "acme",
-        "platform-team",
-        "mia",
-    ]);
+    team_member("add");
     assert!(inspect(&mia_pull).status.success());
     olga.ok(&["org", "member", "remove", "acme", "mia"]);
     assert!(
