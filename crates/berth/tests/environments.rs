@@ -10,7 +10,7 @@ use std::process::Command;
 use base64::Engine as _;
 use support::environments::{
     AliceWithImage, Images, TeamRegistry, create, created, exec, exec_ok, git_repo, http_get,
-    other_image_inspected, serve_page, start_forward, state,
+    other_image_inspected, reaches_berth, serve_page, start_forward, state,
 };
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
 use support::ssh::{
@@ -401,14 +401,7 @@ fn an_environment_of_a_public_repository_pulls_an_internal_image_only_once_grant
         "the same process tree"
     );
     // Its network came through the restart, and the new server answers inside it.
-    assert_eq!(
-        exec_ok(
-            &alice,
-            &name,
-            &format!("wget -q -O - http://{}/healthz", berth.host)
-        ),
-        "ok\n"
-    );
+    reaches_berth(&alice, &name, &berth.host);
     alice.ok(&["codespace", "stop", &name]);
     berth.restart();
     assert_eq!(state(&alice, &name), "Shutdown");
@@ -472,14 +465,7 @@ fn the_docker_engine_runtime_runs_images_from_berth_and_from_htpasswd() {
         listener.accept().is_err(),
         "the host's listener was reached"
     );
-    assert_eq!(
-        exec_ok(
-            &alice,
-            &name,
-            &format!("wget -q -O - http://{}/healthz", berth.host)
-        ),
-        "ok\n"
-    );
+    reaches_berth(&alice, &name, &berth.host);
     // Its ports, as under runc: listed from its own network and forwarded through the API.
     serve_page(&alice, &name, 3000, "served-under-docker");
     assert_eq!(alice.ok(&["codespace", "ports", &name]), "PORT\n3000\n");

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::environments::{created, exec, exec_ok, git_repo};
+use support::environments::{created, exec, exec_ok, git_repo, reaches_berth};
 use support::images::{busybox_layer, file_layer, image_layout, push, setuid_layer};
 use support::netns::TestNet;
 use support::servers::{Berth, Daemon};
@@ -328,12 +328,7 @@ fn nothing_of_the_host_is_reachable_from_inside_and_development_still_works() {
     // Berth itself is reachable, at the address the login files name.
     let config = exec_ok(&s.alice, &a, "cat $HOME/.docker/config.json");
     assert!(config.contains(&s.berth.host), "{config}");
-    let answer = exec_ok(
-        &s.alice,
-        &a,
-        &format!("wget -q -O - http://{}/healthz", s.berth.host),
-    );
-    assert_eq!(answer, "ok\n");
+    reaches_berth(&s.alice, &a, &s.berth.host);
 
     // What development needs: a setuid program (sudo's way) for another user, files of the
     // workspace owned by the user inside and by the environment's range outside.

@@ -49,6 +49,13 @@ impl Images {
     }
 }
 
+/// From inside environment `name` of `cli`'s, Berth at `host` answers (its own network lets
+/// environments reach the server that runs them).
+pub fn reaches_berth(cli: &Cli, name: &str, host: &str) {
+    let said = exec_ok(cli, name, &format!("wget -q -O - http://{host}/healthz"));
+    assert_eq!(said, "ok\n");
+}
+
 /// Inside environment `name` of `cli`'s, skopeo reads `team/other:1` of the registry at `host`
 /// (a [`TeamRegistry`]) with the login the environment was given.
 pub fn other_image_inspected(cli: &Cli, name: &str, host: &str) {
