@@ -167,34 +167,39 @@ fn registry_check_explains_every_failure_class() {
     fn bearer<'a>(host: &'a str, user: &'a str) -> Vec<&'a str> {
         vec!["--server", host, "-u", user, "--password-stdin"]
     }
-    let out = check(
-        &cli,
-        &[
-            bearer(&berth.host, "alice"),
-            vec!["--repository", "alice/app"],
-        ]
-        .concat(),
-        Some(&berth.alice),
-    );
-    assert_class(&out, 0, "accepted by the token endpoint", &[&berth.alice]);
-    let out = check(&cli, &bearer(&berth.host, "alice"), Some("bph_not_a_token"));
-    assert_class(
-        &out,
-        14,
-        "refused by the registry's token endpoint",
-        &["bph_not_a_token"],
-    );
-    // Bob may log in, but not pull alice's private package.
-    let out = check(
-        &cli,
-        &[
-            bearer(&berth.host, "bob"),
-            vec!["--repository", "alice/app"],
-        ]
-        .concat(),
-        Some(&berth.bob),
-    );
-    assert_class(&out, 16, "may not pull it", &[&berth.bob]);
+    // Each row: who logs in, the repository checked (if any), the secret given, and the class
+    // and words of the answer. Bob may log in, but not pull alice's private package.
+    let rows = [
+        (
+            "alice",
+            Some("alice/app"),
+            berth.alice.as_str(),
+            0,
+            "accepted by the token endpoint",
+        ),
+        (
+            "alice",
+            None,
+            "bph_not_a_token",
+            14,
+            "refused by the registry's token endpoint",
+        ),
+        (
+            "bob",
+            Some("alice/app"),
+            berth.bob.as_str(),
+            16,
+            "may not pull it",
+        ),
+    ];
+    for (user, repository, secret, class, words) in rows {
+        let mut args = bearer(&berth.host, user);
+        if let Some(repository) = repository {
+            args.extend(["--repository", repository]);
+        }
+        let out = check(&cli, &args, Some(secret));
+        assert_class(&out, class, words, &[secret]);
+    }
     // A token endpoint that is down: a Berth whose external URL points at nothing.
     let broken = Berth::start(
         &[
