@@ -569,23 +569,8 @@ fn gh_creates_lists_stops_and_deletes_codespaces() {
         .with_env("GITHUB_API_URL", &format!("{server}/api/v3"))
         .with_env("GITHUB_SERVER_URL", &server);
     // A machine the server does not have is refused by gh itself, from Berth's list.
-    let out = gh.run(&[
-        "codespace",
-        "create",
-        "-R",
-        "alice/web",
-        "-b",
-        "main",
-        "--machine",
-        "hugeLinux",
-        "--devcontainer-path",
-        ".devcontainer/devcontainer.json",
-    ]);
-    assert!(!out.status.success());
-    assert_stderr(&out, "basicLinux");
-
-    let name = gh
-        .ok(&[
+    let gh_create = |machine: &str, path: &str| {
+        gh.run(&[
             "codespace",
             "create",
             "-R",
@@ -593,12 +578,18 @@ fn gh_creates_lists_stops_and_deletes_codespaces() {
             "-b",
             "main",
             "--machine",
-            "basicLinux",
+            machine,
             "--devcontainer-path",
-            ".devcontainer/alt/devcontainer.json",
+            path,
         ])
-        .trim()
-        .to_owned();
+    };
+    let out = gh_create("hugeLinux", ".devcontainer/devcontainer.json");
+    assert!(!out.status.success());
+    assert_stderr(&out, "basicLinux");
+
+    let out = gh_create("basicLinux", ".devcontainer/alt/devcontainer.json");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let name = text(&out.stdout).trim().to_owned();
     assert!(name.starts_with("alice-web-"), "{name}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !matches!(state(alice, &name).as_str(), "Available" | "Failed") {

@@ -73,7 +73,8 @@ impl Registry {
         self.admin().token_for(login, scopes)
     }
 
-    /// `skopeo copy --all` of a one-platform image to `image` here with `creds`.
+    /// `skopeo copy --all` of the image in `layout` of the test's directory (made with one
+    /// platform when missing) to `image` here with `creds`.
     fn skopeo_push(&self, creds: &str, image: &str) -> std::process::Output {
         let layout = self.dir.path().join("layout");
         if !layout.exists() {
@@ -196,19 +197,9 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
     let layout = reg.dir.path().join("layout");
     multi_platform_layout(&layout, &["amd64", "arm64"]);
     let dest = format!("docker://{}/alice/multi:v1", reg.host);
-    run_ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--all",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                &reg.creds(),
-            ])
-            .arg(format!("oci:{}:multi", layout.display()))
-            .arg(&dest),
-        None,
-    );
+    // skopeo_push copies this layout, two platforms, rather than make its one-platform one.
+    let pushed = reg.skopeo_push(&reg.creds(), "alice/multi:v1");
+    assert!(pushed.status.success(), "{}", text(&pushed.stderr));
 
     let raw = reg.raw_manifest("alice/multi:v1");
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
