@@ -114,6 +114,11 @@ impl Registry {
     }
 }
 
+/// `berth org team member add acme TEAM USER`.
+fn team_add<'a>(team: &'a str, user: &'a str) -> [&'a str; 7] {
+    ["org", "team", "member", "add", "acme", team, user]
+}
+
 #[test]
 fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_image() {
     let Some(engine) = docker_host() else { return };
@@ -456,18 +461,7 @@ fn team_grants_hold_for_skopeo() {
 
     // A user outside the organization cannot be put in its teams.
     admin.ok(&["user", "create", "eve"]);
-    olga.fails(
-        &[
-            "org",
-            "team",
-            "member",
-            "add",
-            "acme",
-            "platform-team",
-            "eve",
-        ],
-        "not a member of acme",
-    );
+    olga.fails(&team_add("platform-team", "eve"), "not a member of acme");
 
     // A secret team: members outside it neither see it nor manage it.
     olga.ok(&[
@@ -484,23 +478,9 @@ fn team_grants_hold_for_skopeo() {
         seen.contains("platform-team") && !seen.contains("ops"),
         "{seen}"
     );
-    mia.fails(
-        &["org", "team", "member", "add", "acme", "ops", "mia"],
-        "Not Found",
-    );
+    mia.fails(&team_add("ops", "mia"), "Not Found");
     // A plain member of a team does not manage it.
-    mia.fails(
-        &[
-            "org",
-            "team",
-            "member",
-            "add",
-            "acme",
-            "platform-team",
-            "otto",
-        ],
-        "maintainer",
-    );
+    mia.fails(&team_add("platform-team", "otto"), "maintainer");
 
     // Leaving the team, or the organization, ends the access at once.
     team_member("remove");

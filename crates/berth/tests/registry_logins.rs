@@ -36,6 +36,18 @@ fn htpasswd_with_base(dir: &Path) -> Htpasswd {
     reg
 }
 
+/// A Berth whose registry holds alice's private `alice/app:multi` (two platforms).
+fn berth_with_app(dir: &Path) -> Berth {
+    let berth = Berth::start(&[], &[]);
+    push_multi(
+        dir,
+        &berth.host,
+        "alice/app",
+        &format!("alice:{}", berth.alice),
+    );
+    berth
+}
+
 fn push_multi(dir: &Path, host: &str, repository: &str, creds: &str) {
     let layout = dir.join(format!("layout-{}", repository.replace('/', "-")));
     multi_platform_layout(&layout, &["amd64", "arm64"]);
@@ -157,13 +169,7 @@ fn registry_check_explains_every_failure_class() {
     );
 
     // Berth's own registry: the Docker token flow.
-    let berth = Berth::start(&[], &[]);
-    push_multi(
-        dir.path(),
-        &berth.host,
-        "alice/app",
-        &format!("alice:{}", berth.alice),
-    );
+    let berth = berth_with_app(dir.path());
     fn bearer<'a>(host: &'a str, user: &'a str) -> Vec<&'a str> {
         vec!["--server", host, "-u", user, "--password-stdin"]
     }
@@ -303,13 +309,7 @@ fn written_auth_files_log_skopeo_and_docker_in_and_the_pull_client_pulls() {
     let Some(engine) = docker_host() else { return };
     let dir = tempfile::tempdir().unwrap();
     let reg = htpasswd_with_base(dir.path());
-    let berth = Berth::start(&[], &[]);
-    push_multi(
-        dir.path(),
-        &berth.host,
-        "alice/app",
-        &format!("alice:{}", berth.alice),
-    );
+    let berth = berth_with_app(dir.path());
     let docker_dir = dir.path().join("home/.docker");
     let auth_json = dir.path().join("home/.config/containers/auth.json");
     let mut files = AuthFiles::new(
