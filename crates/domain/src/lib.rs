@@ -12,6 +12,7 @@ pub mod logins;
 pub mod manifest;
 pub mod masking;
 pub mod names;
+pub mod npm;
 pub mod oci;
 pub mod package;
 pub mod scope;
