@@ -5,12 +5,16 @@
 //! read as a version range (npm's own rule, so that `npm install @acme/lib@TAG` is never
 //! ambiguous).
 //!
-//! Pure: parsing and the words of each refusal, table-tested below. The registry that stores and
-//! serves packages builds on these.
+//! Pure: parsing and the words of each refusal, table-tested below, and what `npm publish` sends
+//! checked in `publish.rs`. The registry that stores and serves packages builds on these.
+
+mod publish;
 
 use std::fmt;
 
 use crate::names::{Login, NameError};
+
+pub use publish::{Publication, PublishError, parse_publication};
 
 /// Why an npm package name, version or dist-tag is refused; each says the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
