@@ -8,12 +8,14 @@
 //! Pure: parsing and the words of each refusal, table-tested below, and what `npm publish` sends
 //! checked in `publish.rs`. The registry that stores and serves packages builds on these.
 
+mod packument;
 mod publish;
 
 use std::fmt;
 
 use crate::names::{Login, NameError};
 
+pub use packument::{StoredVersion, packument};
 pub use publish::{Publication, PublishError, parse_publication};
 
 /// Why an npm package name, version or dist-tag is refused; each says the rule.
