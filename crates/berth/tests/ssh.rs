@@ -11,9 +11,9 @@ use support::environments::{Images, created, exec_ok, http_get, serve_page};
 use support::images;
 use support::servers::Berth;
 use support::ssh::{
-    file_client, forwarded_agent_answers, hanging_up_leaves_nothing_running,
-    sessions_per_connection_are_bounded, signals_reach_the_command, ssh, terminal_session,
-    through_w,
+    connections_are_bounded, file_client, forwarded_agent_answers,
+    hanging_up_leaves_nothing_running, sessions_per_connection_are_bounded,
+    signals_reach_the_command, ssh, terminal_session, through_w,
 };
 use support::{Cli, keygen, text};
 
@@ -370,6 +370,7 @@ fn a_forwarded_agent_signals_and_hang_ups_reach_what_a_session_runs() {
     hanging_up_leaves_nothing_running(dir.path(), port, &key, &name, &alice);
     signals_reach_the_command(port, &key, &name);
     sessions_per_connection_are_bounded(port, &key, &name);
+    connections_are_bounded(port);
     let log = alice.ok(&["codespace", "logs", &name]);
     assert!(
         log.contains(&format!(

@@ -349,3 +349,34 @@ pub fn sessions_per_connection_are_bounded(port: u16, key: &Path, name: &str) {
         assert!(again.is_some(), "a closed session's place was not freed");
     });
 }
+
+/// The gateway at `port` holds at most 1024 connections at a time: each of them hears its banner,
+/// one more is closed at once without one, and a closed one's place is free again.
+pub fn connections_are_bounded(port: u16) {
+    use std::io::Read as _;
+    let banner = |conn: &mut std::net::TcpStream| {
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut first = [0u8; 8];
+        match conn.read_exact(&mut first) {
+            Ok(()) => Some(first),
+            Err(_) => None,
+        }
+    };
+    let connect = || std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut held: Vec<_> = (0..1024).map(|_| connect()).collect();
+    for conn in &mut held {
+        assert_eq!(banner(conn), Some(*b"SSH-2.0-"));
+    }
+    assert_eq!(
+        banner(&mut connect()),
+        None,
+        "a 1025th connection was served"
+    );
+    drop(held.pop());
+    let freed = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        banner(&mut connect()).is_some()
+    });
+    assert!(freed, "a closed connection's place was not freed");
+}
