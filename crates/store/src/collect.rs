@@ -59,12 +59,16 @@ impl Store {
     }
 
     /// Removes package-blob links made before `cutoff` that no manifest of the package refers
-    /// to (layers of deleted manifests, blobs pushed and never used). Returns how many.
+    /// to (layers of deleted manifests, blobs pushed and never used) and no published npm
+    /// version has as its tarball. Returns how many.
     pub async fn unlink_unreferenced_blobs(&self, cutoff: i64) -> Result<u64> {
         let done = sqlx::query(
             "DELETE FROM package_blobs WHERE linked_at < $1 AND NOT EXISTS ( \
                  SELECT 1 FROM manifest_refs r \
-                 WHERE r.package_id = package_blobs.package_id AND r.digest = package_blobs.digest)",
+                 WHERE r.package_id = package_blobs.package_id AND r.digest = package_blobs.digest) \
+             AND NOT EXISTS ( \
+                 SELECT 1 FROM npm_versions v WHERE v.package_id = package_blobs.package_id \
+                 AND v.tarball = package_blobs.digest AND v.deleted_at IS NULL)",
         )
         .bind(cutoff)
         .execute(&self.writer)

@@ -15,6 +15,7 @@ mod codespaces;
 mod collect;
 mod db;
 mod grants;
+mod npm;
 mod registry;
 mod repos;
 mod roles;
@@ -30,6 +31,7 @@ pub use codespaces::{CodespaceRecord, NewCodespace};
 pub use collect::DoomedBlob;
 pub use db::{Backend, Store};
 pub use grants::RepoGrant;
+pub use npm::{NewNpmVersion, NpmVersionRecord};
 pub use registry::{
     ManifestRecord, NewManifest, NewPackage, Package, PackageKind, PackageSource, Upload,
 };

@@ -659,7 +659,128 @@ macro_rules! suite {
         the_secret_limit_holds_under_concurrent_writes(&$open).await;
         teams_hold_members_and_grant_packages_to_them(&$open).await;
         ssh_keys_belong_to_one_account_and_stay_under_the_limit(&$open).await;
+        npm_versions_are_published_tagged_deprecated_and_unpublished(&$open).await;
     }};
+}
+
+async fn npm_versions_are_published_tagged_deprecated_and_unpublished(s: &Store) {
+    use berth_domain::oci::Digest;
+    use berth_store::{NewNpmVersion, NewPackage, PackageKind, PackageSource};
+    let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+    let owner = user(s, "npmer").await;
+    let p = s
+        .create_package(
+            &NewPackage {
+                owner_id: owner.id,
+                kind: PackageKind::Npm,
+                name: "lib",
+                visibility: Visibility::Private,
+                publisher_id: Some(owner.id),
+                source: PackageSource::default(),
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    fn version<'a>(v: &'a str, tarball: &'a Digest, tags: &'a [&'a str]) -> NewNpmVersion<'a> {
+        NewNpmVersion {
+            version: v,
+            manifest: r#"{"name":"@npmer/lib"}"#,
+            tarball,
+            size: 10,
+            integrity: "sha512-x",
+            shasum: "ab",
+            tags,
+        }
+    }
+    let (a, b) = (d('a'), d('b'));
+    let (ta, tb) = (&a, &b);
+    s.add_blob(p.id, ta, 10, 2).await.unwrap();
+    s.add_blob(p.id, tb, 10, 2).await.unwrap();
+    let one = s
+        .publish_npm_version(p.id, &version("1.0.0", ta, &["latest"]), 3)
+        .await
+        .unwrap();
+    assert_eq!((one.version.as_str(), &one.tarball), ("1.0.0", ta));
+    s.publish_npm_version(p.id, &version("2.0.0-beta.1", tb, &["next"]), 4)
+        .await
+        .unwrap();
+    let err = s
+        .publish_npm_version(p.id, &version("1.0.0", tb, &[]), 5)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("npm version")),
+        "{err:?}"
+    );
+    let listed: Vec<String> = s
+        .npm_versions(p.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(listed, ["1.0.0", "2.0.0-beta.1"], "oldest first");
+    let tags = |expected: &[(&str, &str)]| {
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(t, v)| ((*t).to_owned(), (*v).to_owned()))
+            .collect();
+        async move { assert_eq!(s.npm_dist_tags(p.id).await.unwrap(), expected) }
+    };
+    tags(&[("latest", "1.0.0"), ("next", "2.0.0-beta.1")]).await;
+    assert!(
+        s.set_npm_dist_tag(p.id, "latest", "2.0.0-beta.1", 6)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.set_npm_dist_tag(p.id, "old", "0.9.0", 6).await.unwrap(),
+        "not published"
+    );
+    assert!(s.remove_npm_dist_tag(p.id, "next").await.unwrap());
+    assert!(!s.remove_npm_dist_tag(p.id, "next").await.unwrap());
+    tags(&[("latest", "2.0.0-beta.1")]).await;
+
+    assert!(
+        s.deprecate_npm_version(p.id, "1.0.0", Some("use 2"))
+            .await
+            .unwrap()
+    );
+    let v1 = s.npm_version(p.id, "1.0.0").await.unwrap().unwrap();
+    assert_eq!(v1.deprecated.as_deref(), Some("use 2"));
+    assert!(s.deprecate_npm_version(p.id, "1.0.0", None).await.unwrap());
+    assert!(
+        s.npm_version(p.id, "1.0.0")
+            .await
+            .unwrap()
+            .unwrap()
+            .deprecated
+            .is_none()
+    );
+
+    // Unpublished: no longer served, its tags gone, its number taken for good, and its tarball
+    // left to the collector while the other version's stays linked.
+    assert!(
+        s.unpublish_npm_version(p.id, "2.0.0-beta.1", 7)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.unpublish_npm_version(p.id, "2.0.0-beta.1", 7)
+            .await
+            .unwrap()
+    );
+    assert!(s.npm_version(p.id, "2.0.0-beta.1").await.unwrap().is_none());
+    tags(&[]).await;
+    assert!(matches!(
+        s.publish_npm_version(p.id, &version("2.0.0-beta.1", tb, &[]), 8)
+            .await,
+        Err(StoreError::Conflict("npm version"))
+    ));
+    assert_eq!(s.unlink_unreferenced_blobs(100).await.unwrap(), 1);
+    assert!(s.package_blob_size(p.id, ta).await.unwrap().is_some());
+    assert!(s.package_blob_size(p.id, tb).await.unwrap().is_none());
 }
 
 async fn teams_hold_members_and_grant_packages_to_them(s: &Store) {

@@ -1,0 +1,256 @@
+//! npm packages' versions and dist-tags. A version's tarball is a blob linked to its package
+//! (stored and linked by the caller with [`Store::add_blob`] before the version is published);
+//! the collector keeps it while a live version names it.
+
+use berth_domain::oci::Digest;
+
+use crate::{Result, Store, conflict_as, corrupt};
+
+/// One published version of an npm package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpmVersionRecord {
+    pub id: i64,
+    pub package_id: i64,
+    pub version: String,
+    /// The version's manifest as published (JSON).
+    pub manifest: String,
+    pub tarball: Digest,
+    pub size: i64,
+    pub integrity: String,
+    pub shasum: String,
+    pub deprecated: Option<String>,
+    pub created_at: i64,
+}
+
+/// A version about to be published.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNpmVersion<'a> {
+    pub version: &'a str,
+    pub manifest: &'a str,
+    pub tarball: &'a Digest,
+    pub size: u64,
+    pub integrity: &'a str,
+    pub shasum: &'a str,
+    /// Dist-tags to point at it.
+    pub tags: &'a [&'a str],
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    package_id: i64,
+    version: String,
+    manifest: String,
+    tarball: String,
+    size: i64,
+    integrity: String,
+    shasum: String,
+    deprecated: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<Row> for NpmVersionRecord {
+    type Error = crate::StoreError;
+
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Self {
+            tarball: Digest::parse(&r.tarball).map_err(|e| corrupt("npm tarball digest", e))?,
+            id: r.id,
+            package_id: r.package_id,
+            version: r.version,
+            manifest: r.manifest,
+            size: r.size,
+            integrity: r.integrity,
+            shasum: r.shasum,
+            deprecated: r.deprecated,
+            created_at: r.created_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, package_id, version, manifest, tarball, size, integrity, shasum, \
+                       deprecated, created_at";
+
+impl Store {
+    /// Publishes a version and points `new.tags` at it, at once. A version published before,
+    /// even one since unpublished, is `Conflict("npm version")`.
+    pub async fn publish_npm_version(
+        &self,
+        package_id: i64,
+        new: &NewNpmVersion<'_>,
+        now: i64,
+    ) -> Result<NpmVersionRecord> {
+        let mut tx = self.writer.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO npm_versions (package_id, version, manifest, tarball, size, integrity, \
+             shasum, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(package_id)
+        .bind(new.version)
+        .bind(new.manifest)
+        .bind(new.tarball.as_str())
+        .bind(new.size as i64)
+        .bind(new.integrity)
+        .bind(new.shasum)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict_as("npm version"))?;
+        for tag in new.tags {
+            sqlx::query(SET_TAG)
+                .bind(package_id)
+                .bind(*tag)
+                .bind(new.version)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(NpmVersionRecord {
+            id,
+            package_id,
+            version: new.version.to_owned(),
+            manifest: new.manifest.to_owned(),
+            tarball: new.tarball.clone(),
+            size: new.size as i64,
+            integrity: new.integrity.to_owned(),
+            shasum: new.shasum.to_owned(),
+            deprecated: None,
+            created_at: now,
+        })
+    }
+
+    /// The package's published (not unpublished) versions, oldest first.
+    pub async fn npm_versions(&self, package_id: i64) -> Result<Vec<NpmVersionRecord>> {
+        self.every(
+            sqlx::query_as::<_, Row>(&format!(
+                "SELECT {COLUMNS} FROM npm_versions WHERE package_id = $1 \
+                 AND deleted_at IS NULL ORDER BY id"
+            ))
+            .bind(package_id),
+        )
+        .await
+    }
+
+    /// One published version.
+    pub async fn npm_version(
+        &self,
+        package_id: i64,
+        version: &str,
+    ) -> Result<Option<NpmVersionRecord>> {
+        self.optional(
+            sqlx::query_as::<_, Row>(&format!(
+                "SELECT {COLUMNS} FROM npm_versions WHERE package_id = $1 AND version = $2 \
+                 AND deleted_at IS NULL"
+            ))
+            .bind(package_id)
+            .bind(version),
+        )
+        .await
+    }
+
+    /// The package's dist-tags and the versions they name, by tag.
+    pub async fn npm_dist_tags(&self, package_id: i64) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT tag, version FROM npm_dist_tags WHERE package_id = $1 ORDER BY tag",
+        )
+        .bind(package_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Points `tag` at `version`, which must be published; `false` when it is not.
+    pub async fn set_npm_dist_tag(
+        &self,
+        package_id: i64,
+        tag: &str,
+        version: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let published: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM npm_versions WHERE package_id = $1 AND version = $2 \
+             AND deleted_at IS NULL",
+        )
+        .bind(package_id)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if published.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(SET_TAG)
+            .bind(package_id)
+            .bind(tag)
+            .bind(version)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes a dist-tag; `false` when the package has no such tag.
+    pub async fn remove_npm_dist_tag(&self, package_id: i64, tag: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM npm_dist_tags WHERE package_id = $1 AND tag = $2")
+            .bind(package_id)
+            .bind(tag)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deprecates a published version with `message`, or un-deprecates it (`None`); `false`
+    /// when it is not published.
+    pub async fn deprecate_npm_version(
+        &self,
+        package_id: i64,
+        version: &str,
+        message: Option<&str>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE npm_versions SET deprecated = $3 WHERE package_id = $1 AND version = $2 \
+             AND deleted_at IS NULL",
+        )
+        .bind(package_id)
+        .bind(version)
+        .bind(message)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Unpublishes a version: it is no longer served, the tags naming it go, and its number
+    /// stays taken. `false` when it is not published.
+    pub async fn unpublish_npm_version(
+        &self,
+        package_id: i64,
+        version: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE npm_versions SET deleted_at = $3 WHERE package_id = $1 AND version = $2 \
+             AND deleted_at IS NULL",
+        )
+        .bind(package_id)
+        .bind(version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM npm_dist_tags WHERE package_id = $1 AND version = $2")
+            .bind(package_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+const SET_TAG: &str = "INSERT INTO npm_dist_tags (package_id, tag, version, updated_at) \
+                       VALUES ($1, $2, $3, $4) ON CONFLICT (package_id, tag) \
+                       DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at";
