@@ -21,6 +21,29 @@ async fn user(s: &Store, name: &str) -> Account {
         .unwrap()
 }
 
+/// A private package `name` of `kind` published by its owner at `at`.
+async fn published(
+    s: &Store,
+    owner: &Account,
+    kind: berth_store::PackageKind,
+    name: &str,
+    at: i64,
+) -> berth_store::Package {
+    s.create_package(
+        &berth_store::NewPackage {
+            owner_id: owner.id,
+            kind,
+            name,
+            visibility: Visibility::Private,
+            publisher_id: Some(owner.id),
+            source: berth_store::PackageSource::default(),
+        },
+        at,
+    )
+    .await
+    .unwrap()
+}
+
 /// A private repository named `name`, with nothing else set.
 fn private_fields(name: &RepoName) -> RepoFields<'_> {
     RepoFields {
@@ -360,20 +383,7 @@ async fn registry_metadata_round_trips(s: &Store) {
     use berth_store::{NewManifest, NewPackage, PackageKind};
     let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
     let owner = user(s, "reg").await;
-    let p = s
-        .create_package(
-            &NewPackage {
-                owner_id: owner.id,
-                kind: PackageKind::Container,
-                name: "app/cli",
-                visibility: Visibility::Private,
-                publisher_id: Some(owner.id),
-                source: berth_store::PackageSource::default(),
-            },
-            2,
-        )
-        .await
-        .unwrap();
+    let p = published(s, &owner, PackageKind::Container, "app/cli", 2).await;
     let again = s
         .create_package(
             &NewPackage {
@@ -665,23 +675,10 @@ macro_rules! suite {
 
 async fn npm_versions_are_published_tagged_deprecated_and_unpublished(s: &Store) {
     use berth_domain::oci::Digest;
-    use berth_store::{NewNpmVersion, NewPackage, PackageKind, PackageSource};
+    use berth_store::{NewNpmVersion, PackageKind};
     let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
     let owner = user(s, "npmer").await;
-    let p = s
-        .create_package(
-            &NewPackage {
-                owner_id: owner.id,
-                kind: PackageKind::Npm,
-                name: "lib",
-                visibility: Visibility::Private,
-                publisher_id: Some(owner.id),
-                source: PackageSource::default(),
-            },
-            1,
-        )
-        .await
-        .unwrap();
+    let p = published(s, &owner, PackageKind::Npm, "lib", 1).await;
     fn version<'a>(v: &'a str, tarball: &'a Digest, tags: &'a [&'a str]) -> NewNpmVersion<'a> {
         NewNpmVersion {
             version: v,
@@ -947,23 +944,10 @@ async fn the_secret_limit_holds_under_concurrent_writes(s: &Store) {
 
 async fn collection_dooms_revives_and_buries_blobs(s: &Store) {
     use berth_domain::oci::Digest;
-    use berth_store::{NewPackage, PackageKind};
+    use berth_store::PackageKind;
     let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
     let owner = user(s, "gc").await;
-    let p = s
-        .create_package(
-            &NewPackage {
-                owner_id: owner.id,
-                kind: PackageKind::Container,
-                name: "gc",
-                visibility: Visibility::Private,
-                publisher_id: Some(owner.id),
-                source: berth_store::PackageSource::default(),
-            },
-            2,
-        )
-        .await
-        .unwrap();
+    let p = published(s, &owner, PackageKind::Container, "gc", 2).await;
     s.add_blob(p.id, &d('a'), 10, 100).await.unwrap();
     s.pin_blob(&d('b'), 20, 100).await.unwrap();
     s.pin_blob(&d('c'), 30, 500).await.unwrap();
