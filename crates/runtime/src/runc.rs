@@ -216,7 +216,7 @@ impl Runc {
         // hung up as on any terminal.
         cmd.kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| runc_missing(&self.program, e))?;
-        let signals = hang_up.pass_signals(exec.signals.take());
+        hang_up.pass_signals(exec.signals.take());
         // Only runc holds the slave now: the master ends when runc does.
         drop(slave);
         let pid = child
@@ -232,7 +232,6 @@ impl Runc {
         ));
         let status = child.wait().await;
         hang_up.ended();
-        signals.abort();
         // What the command wrote last is still read; a process it left in the background does
         // not keep the session open.
         if tokio::time::timeout(std::time::Duration::from_millis(500), &mut carrier)
@@ -549,7 +548,7 @@ impl Runtime for Runc {
             cmd.stdin(Stdio::piped());
         }
         let mut child = cmd.spawn().map_err(|e| runc_missing(&self.program, e))?;
-        let signals = hang_up.pass_signals(exec.signals.take());
+        hang_up.pass_signals(exec.signals.take());
         let feed = child
             .stdin
             .take()
@@ -571,7 +570,6 @@ impl Runtime for Runc {
         });
         let status = child.wait().await;
         hang_up.ended();
-        signals.abort();
         let status = status.map_err(RuntimeError::io("runc exec failed"))?;
         // Its output is read to the end; standard input is no longer wanted (a client that never
         // closes it must not hold the session open).
@@ -627,6 +625,8 @@ impl Runtime for Runc {
 struct HangUp {
     pid_file: std::path::PathBuf,
     running: bool,
+    /// Passing the client's signals on, while the command runs.
+    signals: Option<tokio::task::AbortHandle>,
 }
 
 impl HangUp {
@@ -638,26 +638,24 @@ impl HangUp {
                 .secret_dir
                 .join(format!("exec-{}-{n}.pid", std::process::id())),
             running: true,
+            signals: None,
         }
     }
 
-    /// Passes `signals` on to the command (its pid as runc wrote it) while it runs.
-    fn pass_signals(
-        &self,
-        signals: Option<tokio::sync::mpsc::Receiver<crate::Signal>>,
-    ) -> tokio::task::AbortHandle {
+    /// Passes `signals` on to the command (its pid as runc wrote it) until it ends.
+    fn pass_signals(&mut self, signals: Option<tokio::sync::mpsc::Receiver<crate::Signal>>) {
         let pid_file = self.pid_file.clone();
         let find = move || std::future::ready(pid_in(&pid_file));
-        match signals {
-            Some(signals) => tokio::spawn(crate::pass_signals(signals, find)),
-            None => tokio::spawn(std::future::ready(())),
-        }
-        .abort_handle()
+        self.signals =
+            signals.map(|signals| tokio::spawn(crate::pass_signals(signals, find)).abort_handle());
     }
 
-    /// The command ended while waited for: nothing to hang up.
+    /// The command ended while waited for: nothing to hang up or signal.
     fn ended(&mut self) {
         self.running = false;
+        if let Some(signals) = self.signals.take() {
+            signals.abort();
+        }
     }
 }
 
@@ -668,6 +666,9 @@ fn pid_in(pid_file: &std::path::Path) -> Option<i32> {
 
 impl Drop for HangUp {
     fn drop(&mut self) {
+        if let Some(signals) = self.signals.take() {
+            signals.abort();
+        }
         let pid = pid_in(&self.pid_file);
         let _ = std::fs::remove_file(&self.pid_file);
         let _ = std::fs::remove_file(self.pid_file.with_extension("log"));

@@ -192,9 +192,13 @@ pub fn forwarded_agent_answers(dir: &Path, port: u16, key: &Path, fingerprint: &
             .spawn()
             .unwrap(),
     );
-    while !sock.exists() {
+    for _ in 0..500 {
+        if sock.exists() {
+            break;
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    assert!(sock.exists(), "ssh-agent made no socket in 10 s");
     run_ok(
         Command::new("ssh-add").arg(key).env("SSH_AUTH_SOCK", &sock),
         None,
@@ -296,7 +300,7 @@ impl russh::client::Handler for TrustAny {
 /// and `TERM` ends the command with status 143 (standard input never closed, as from a terminal).
 pub fn signals_reach_the_command(port: u16, key: &Path, name: &str) {
     use russh::ChannelMsg;
-    super::runtime().block_on(async {
+    within_a_minute(async {
         let session = russh_client(port, key, name).await;
         let mut channel = session.channel_open_session().await.unwrap();
         channel
@@ -327,10 +331,18 @@ pub fn signals_reach_the_command(port: u16, key: &Path, name: &str) {
     });
 }
 
+/// Runs `test` to its end, failing (never hanging) if it takes over a minute.
+fn within_a_minute(test: impl std::future::Future<Output = ()>) {
+    let limit = std::time::Duration::from_secs(60);
+    super::runtime()
+        .block_on(async { tokio::time::timeout(limit, test).await })
+        .expect("the SSH exchange did not finish within a minute");
+}
+
 /// One connection holds at most 10 sessions at a time: one more is refused and the connection
 /// goes on; a closed one's place is free again.
 pub fn sessions_per_connection_are_bounded(port: u16, key: &Path, name: &str) {
-    super::runtime().block_on(async {
+    within_a_minute(async {
         let session = russh_client(port, key, name).await;
         let mut open = Vec::new();
         for _ in 0..10 {
@@ -354,29 +366,32 @@ pub fn sessions_per_connection_are_bounded(port: u16, key: &Path, name: &str) {
 /// one more is closed at once without one, and a closed one's place is free again.
 pub fn connections_are_bounded(port: u16) {
     use std::io::Read as _;
-    let banner = |conn: &mut std::net::TcpStream| {
-        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
+    // The first bytes the gateway sends: its banner, or nothing (`Ok(None)`) when it closes the
+    // connection; a timeout is an error, never taken for either.
+    let banner = |conn: &mut std::net::TcpStream| -> std::io::Result<Option<[u8; 8]>> {
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
         let mut first = [0u8; 8];
         match conn.read_exact(&mut first) {
-            Ok(()) => Some(first),
-            Err(_) => None,
+            Ok(()) => Ok(Some(first)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(None),
+            Err(e) => Err(e),
         }
     };
     let connect = || std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut held: Vec<_> = (0..1024).map(|_| connect()).collect();
     for conn in &mut held {
-        assert_eq!(banner(conn), Some(*b"SSH-2.0-"));
+        assert_eq!(banner(conn).unwrap(), Some(*b"SSH-2.0-"));
     }
     assert_eq!(
-        banner(&mut connect()),
+        banner(&mut connect()).unwrap(),
         None,
         "a 1025th connection was served"
     );
     drop(held.pop());
     let freed = (0..100).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        banner(&mut connect()).is_some()
+        banner(&mut connect()).unwrap().is_some()
     });
     assert!(freed, "a closed connection's place was not freed");
 }
