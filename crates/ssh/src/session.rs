@@ -180,15 +180,12 @@ impl SessionChannel {
         }
     }
 
-    /// Passes the signal SSH names `name` to the running command (`false`: none runs, the name is
-    /// unknown, or too many are waiting).
-    pub(crate) fn signal(&self, name: &russh::Sig) -> bool {
-        let Some(signal) = signal_named(name) else {
-            return false;
-        };
-        self.signals
-            .as_ref()
-            .is_some_and(|tx| tx.try_send(signal).is_ok())
+    /// Passes the signal SSH names `name` to the running command. SSH asks no reply: a signal
+    /// with an unknown name, with no command running, or beyond the few that may wait, is dropped.
+    pub(crate) fn signal(&self, name: &russh::Sig) {
+        if let (Some(signal), Some(tx)) = (signal_named(name), &self.signals) {
+            let _ = tx.try_send(signal);
+        }
     }
 
     pub(crate) fn close_stdin(&mut self) {

@@ -14,6 +14,9 @@ use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::wire::At;
 
+const GATEWAY_OFF: &str =
+    "the SSH gateway is off on this server (berth serve --ssh-listen turns it on)";
+
 fn conflict(message: String) -> ApiError {
     berth_service::ServiceError::Conflict(message).into()
 }
@@ -39,9 +42,7 @@ pub async fn rotate_host_key(Call(s, p): Call) -> ApiResult<Json<Value>> {
         .check(&p, berth_service::Access::SiteAdmin)
         .await?;
     let Some(ssh) = &s.ssh else {
-        return Err(conflict(
-            "the SSH gateway is off on this server (berth serve --ssh-listen turns it on)".into(),
-        ));
+        return Err(conflict(GATEWAY_OFF.into()));
     };
     let (host_key, fingerprint) = ssh
         .rotate_host_key()
@@ -60,9 +61,7 @@ pub async fn tunnel(
 ) -> ApiResult<Response> {
     s.berth.environments().get_codespace(&p, &name).await?;
     let Some(ssh) = &s.ssh else {
-        return Err(conflict(
-            "the SSH gateway is off on this server (berth serve --ssh-listen turns it on)".into(),
-        ));
+        return Err(conflict(GATEWAY_OFF.into()));
     };
     let stream = tokio::net::TcpStream::connect(ssh.addr())
         .await

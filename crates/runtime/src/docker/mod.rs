@@ -272,29 +272,66 @@ impl Docker {
     }
 }
 
-/// A command the Engine runs (an exec), hung up ([`crate::hang_up`]) when whoever waits for it goes
-/// first: closing the attached stream does not end it. Its host pid comes from the Engine.
+/// A command the Engine runs (an exec): passed its caller's signals while it runs, and hung up
+/// ([`crate::hang_up`]) when whoever waits for it goes first, since closing the attached stream
+/// does not end it. Its host pid comes from the Engine.
 struct ExecHangUp {
     api: bollard::Docker,
     id: String,
     running: bool,
+    signals: Option<tokio::task::AbortHandle>,
+}
+
+impl ExecHangUp {
+    fn new(api: &bollard::Docker, id: &str) -> Self {
+        Self {
+            api: api.clone(),
+            id: id.to_owned(),
+            running: true,
+            signals: None,
+        }
+    }
+
+    /// Passes `signals` on to the command until it ends.
+    fn pass_signals(&mut self, signals: Option<tokio::sync::mpsc::Receiver<crate::Signal>>) {
+        let (api, id) = (self.api.clone(), self.id.clone());
+        self.signals = signals.map(|signals| {
+            let find = move || exec_pid(api.clone(), id.clone());
+            tokio::spawn(crate::pass_signals(signals, find)).abort_handle()
+        });
+    }
+
+    /// The command ended while waited for: nothing to hang up or signal.
+    fn ended(&mut self) {
+        self.running = false;
+        if let Some(signals) = self.signals.take() {
+            signals.abort();
+        }
+    }
+}
+
+/// The host pid of exec `id`, once the Engine has started it.
+async fn exec_pid(api: bollard::Docker, id: String) -> Option<i32> {
+    let pid = api.inspect_exec(&id).await.ok()?.pid?;
+    i32::try_from(pid).ok().filter(|p| *p > 0)
 }
 
 impl Drop for ExecHangUp {
     fn drop(&mut self) {
+        if let Some(signals) = self.signals.take() {
+            signals.abort();
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if !self.running {
-            return;
+        if self.running {
+            let find = exec_pid(self.api.clone(), std::mem::take(&mut self.id));
+            runtime.spawn(async move {
+                if let Some(pid) = find.await {
+                    crate::hang_up(pid);
+                }
+            });
         }
-        let (api, id) = (self.api.clone(), std::mem::take(&mut self.id));
-        runtime.spawn(async move {
-            let pid = api.inspect_exec(&id).await.ok().and_then(|e| e.pid);
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0) {
-                crate::hang_up(pid);
-            }
-        });
     }
 }
 
@@ -541,22 +578,8 @@ impl Runtime for Docker {
                 "docker started the command detached".into(),
             ));
         };
-        let mut hang_up = ExecHangUp {
-            api: api.clone(),
-            id: created.id.clone(),
-            running: true,
-        };
-        // Signals go to the command's host pid, which the Engine knows once it runs.
-        let signals = exec.signals.take().map(|signals| {
-            let (api, id) = (api.clone(), created.id.clone());
-            tokio::spawn(crate::pass_signals(signals, move || {
-                let (api, id) = (api.clone(), id.clone());
-                async move {
-                    let pid = api.inspect_exec(&id).await.ok()?.pid?;
-                    i32::try_from(pid).ok().filter(|p| *p > 0)
-                }
-            }))
-        });
+        let mut hang_up = ExecHangUp::new(api, &created.id);
+        hang_up.pass_signals(exec.signals.take());
         // Standard input is written while the output is read (a command may answer as it reads),
         // then closed, which the Engine passes on as end of file.
         let feed = tokio::spawn(exec.stdin.feed(input));
@@ -594,10 +617,7 @@ impl Runtime for Docker {
                 listening = false;
             }
         }
-        hang_up.running = false;
-        if let Some(s) = signals {
-            s.abort();
-        }
+        hang_up.ended();
         if let Some(r) = resizer {
             r.abort();
         }
