@@ -55,9 +55,15 @@ pub enum Command {
     /// Your SSH public keys, which let you into your environments over SSH.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Container packages: visibility, source repository, inheritance and grants.
-    #[command(subcommand)]
-    Package(PackageCommand),
+    /// Packages (container, or npm with --type npm): visibility, source repository, inheritance
+    /// and grants.
+    Package {
+        /// The kind of package.
+        #[arg(long = "type", global = true, default_value = "container", value_parser = ["container", "npm"])]
+        kind: String,
+        #[command(subcommand)]
+        command: PackageCommand,
+    },
     /// Codespaces secrets of a user, a repository or an organization (sealed before they leave).
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -580,9 +586,10 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PackageCommand {
-    /// List an account's container packages you can see (yours when no owner is given).
+    /// List an account's packages you can see (yours when no owner is given).
     List { owner: Option<String> },
-    /// Show a package: OWNER/NAME (NAME may contain `/`).
+    /// Show a package: OWNER/NAME (a container's NAME may contain `/`; an npm package may be
+    /// written @OWNER/NAME).
     Show { package: String },
     /// Set a package's visibility (public is final).
     Visibility {

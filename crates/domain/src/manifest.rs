@@ -225,7 +225,8 @@ pub fn source_from_config(config: &[u8]) -> Option<(crate::Login, crate::RepoNam
     parse_source(&value)
 }
 
-fn parse_source(value: &str) -> Option<(crate::Login, crate::RepoName)> {
+/// The `OWNER/REPO` a source URL names (see [`source_from_config`]).
+pub fn parse_source(value: &str) -> Option<(crate::Login, crate::RepoName)> {
     let path = match value.split_once("://") {
         Some((_, rest)) => rest.split_once('/').map_or("", |(_, path)| path),
         None => value,

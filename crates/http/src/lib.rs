@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod error;
 mod graphql;
+mod npm;
 mod paging;
 mod registry;
 mod render;
@@ -93,6 +94,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v3", api)
         .merge(graphql)
         .merge(registry::router())
+        .merge(npm::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -111,13 +111,13 @@ impl Berth {
             p.clock.clone(),
             p.master_keys,
         );
-        let registry = registry::Registry::new(
+        let registry = Arc::new(registry::Registry::new(
             p.store.clone(),
             authz.clone(),
             p.clock.clone(),
             p.blobs,
             p.signing_key,
-        );
+        ));
         let hasher = Arc::new(TokenHasher::new(p.token_key));
         let accounts = accounts::Accounts::new(
             p.store.clone(),
@@ -133,13 +133,14 @@ impl Berth {
             remote: remote.clone(),
             secrets: Arc::new(secrets.clone()),
             tokens: Arc::new(accounts.clone()),
+            npm: registry.clone(),
         });
         Self {
             store: p.store,
             authz,
             accounts,
             clock: p.clock,
-            registry: Arc::new(registry),
+            registry,
             secrets,
             remote,
             environments,

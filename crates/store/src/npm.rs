@@ -4,7 +4,7 @@
 
 use berth_domain::oci::Digest;
 
-use crate::{Result, Store, conflict_as, corrupt};
+use crate::{Result, Store, VersionRecord, conflict_as, corrupt};
 
 /// One published version of an npm package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +248,56 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+impl Store {
+    /// The package's versions as the packages API lists them, newest first: published ones with
+    /// the dist-tags naming them, or (`deleted`) the unpublished ones. `id` picks one.
+    pub async fn npm_version_records(
+        &self,
+        package_id: i64,
+        deleted: bool,
+        id: Option<i64>,
+    ) -> Result<Vec<VersionRecord>> {
+        let rows: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, version, created_at, deleted_at FROM npm_versions WHERE package_id = $1 \
+             AND (deleted_at IS NOT NULL) = $2 AND ($3 < 0 OR id = $3) ORDER BY id DESC",
+        )
+        .bind(package_id)
+        .bind(deleted)
+        .bind(id.unwrap_or(-1))
+        .fetch_all(&self.pool)
+        .await?;
+        let tags = self.npm_dist_tags(package_id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, version, created_at, deleted_at)| VersionRecord {
+                tags: tags
+                    .iter()
+                    .filter(|(_, v)| *v == version)
+                    .map(|(t, _)| t.clone())
+                    .collect(),
+                id,
+                name: version,
+                created_at,
+                deleted_at,
+            })
+            .collect())
+    }
+
+    /// Restores an unpublished version (its number was never reused); its dist-tags are not
+    /// restored. `false` when no unpublished version has that id.
+    pub async fn restore_npm_version(&self, package_id: i64, id: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE npm_versions SET deleted_at = NULL WHERE package_id = $1 AND id = $2 \
+             AND deleted_at IS NOT NULL",
+        )
+        .bind(package_id)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

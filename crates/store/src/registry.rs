@@ -160,6 +160,17 @@ impl Store {
         .await
     }
 
+    /// Every package of one kind, by owner.
+    pub async fn packages_of_kind(&self, kind: PackageKind) -> Result<Vec<Package>> {
+        self.every(
+            sqlx::query_as::<_, PackageRow>(&format!(
+                "SELECT {PACKAGE_COLUMNS} FROM packages WHERE kind = $1 ORDER BY owner_id, name"
+            ))
+            .bind(kind.as_str()),
+        )
+        .await
+    }
+
     pub async fn package_by_id(&self, id: i64) -> Result<Option<Package>> {
         self.optional::<PackageRow, _>(
             sqlx::query_as(&format!(

@@ -1,4 +1,4 @@
-//! Package versions: one per manifest digest, listed with their tags, deleted softly and
+//! Container package versions: one per manifest digest, listed with their tags, deleted softly and
 //! restored with the tags they had.
 
 use crate::{Result, Store};
@@ -7,7 +7,8 @@ use crate::{Result, Store};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRecord {
     pub id: i64,
-    pub digest: String,
+    /// What names it: a manifest digest (container), a version number (npm).
+    pub name: String,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
     /// Its tags now (or, while deleted, the tags it had).
@@ -51,7 +52,7 @@ impl Store {
                 };
                 VersionRecord {
                     id: r.id,
-                    digest: r.digest,
+                    name: r.digest,
                     created_at: r.created_at,
                     deleted_at: r.deleted_at,
                     tags,
@@ -89,7 +90,7 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM tags WHERE package_id = $1 AND digest = $2")
             .bind(package_id)
-            .bind(&v.digest)
+            .bind(&v.name)
             .execute(&mut *tx)
             .await?;
         sqlx::query("UPDATE package_versions SET deleted_at = $3, deleted_tags = $4 WHERE package_id = $1 AND id = $2")
@@ -122,7 +123,7 @@ impl Store {
             sqlx::query("INSERT INTO tags (package_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (package_id, name) DO NOTHING")
                 .bind(package_id)
                 .bind(tag)
-                .bind(&v.digest)
+                .bind(&v.name)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;

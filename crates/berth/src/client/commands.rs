@@ -123,7 +123,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
         Command::Org(OrgCommand::Team(t)) => team(c, as_json, t).await?,
         Command::Repo(r) => repo(c, as_json, r).await?,
         Command::Token(t) => token(c, as_json, t).await?,
-        Command::Package(pc) => package(c, as_json, pc).await?,
+        Command::Package { kind, command } => package(c, as_json, &kind, command).await?,
         Command::Admin(AdminCommand::Gc {
             version_retention,
             grace,
@@ -573,29 +573,39 @@ fn package_row(v: &Value) -> Vec<String> {
     ]
 }
 
-/// `OWNER/NAME` → the API path of the package (`/` in NAME encoded, as GitHub wants it).
-fn package_path(full: &str) -> anyhow::Result<String> {
+/// `OWNER/NAME` (or an npm package's `@OWNER/NAME`) → the API path of the package of `kind`
+/// (`/` in NAME encoded, as GitHub wants it).
+fn package_path(kind: &str, full: &str) -> anyhow::Result<String> {
+    let full = if kind == "npm" {
+        full.strip_prefix('@').unwrap_or(full)
+    } else {
+        full
+    };
     match full.split_once('/') {
         Some((owner, name)) if !owner.is_empty() && !name.is_empty() => Ok(format!(
-            "/users/{owner}/packages/container/{}",
+            "/users/{owner}/packages/{kind}/{}",
             name.replace('/', "%2F")
         )),
         _ => bail!("{full:?} is not OWNER/NAME"),
     }
 }
 
-/// An organization's package, at the `/orgs/` form its team grants live under.
-fn org_package_path(full: &str) -> anyhow::Result<String> {
-    Ok(package_path(full)?.replacen("/users/", "/orgs/", 1))
-}
-
-async fn package(c: &Client, as_json: bool, command: PackageCommand) -> anyhow::Result<()> {
+async fn package(
+    c: &Client,
+    as_json: bool,
+    kind: &str,
+    command: PackageCommand,
+) -> anyhow::Result<()> {
+    let package_path = |full: &str| package_path(kind, full);
+    // An organization's package, at the `/orgs/` form its team grants live under.
+    let org_package_path =
+        |full: &str| Ok::<_, anyhow::Error>(package_path(full)?.replacen("/users/", "/orgs/", 1));
     let show_one = |v: Value| show(as_json, &v, PACKAGE_HEADER, package_row(&v));
     match command {
         PackageCommand::List { owner } => {
             let path = owner.map_or_else(
-                || "/user/packages?package_type=container".to_owned(),
-                |o| format!("/users/{o}/packages?package_type=container"),
+                || format!("/user/packages?package_type={kind}"),
+                |o| format!("/users/{o}/packages?package_type={kind}"),
             );
             let packages = c.all_pages(&path).await?;
             output::many(as_json, &packages, PACKAGE_HEADER, package_row);

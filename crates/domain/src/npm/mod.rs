@@ -185,9 +185,62 @@ impl DistTag {
     }
 }
 
+/// The `OWNER/REPO` a version manifest's `repository` field names: a string or `{url}`, as a
+/// URL (`git+https://host/OWNER/REPO.git`), an scp-like `git@host:OWNER/REPO.git`, a
+/// `github:OWNER/REPO` shortcut, or `OWNER/REPO` itself.
+pub fn repository_of(
+    manifest: &serde_json::Map<String, serde_json::Value>,
+) -> Option<(Login, crate::RepoName)> {
+    let field = manifest.get("repository")?;
+    let value = field
+        .as_str()
+        .or_else(|| field.get("url").and_then(serde_json::Value::as_str))?;
+    let value = value.strip_prefix("git+").unwrap_or(value);
+    let value = match value.split_once(':') {
+        // `github:OWNER/REPO`, `git@host:OWNER/REPO`: what follows the colon is the path.
+        Some((_, rest)) if !value.contains("://") => rest,
+        _ => value,
+    };
+    crate::manifest::parse_source(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_repository_field_names_owner_and_repo_in_every_form_npm_accepts() {
+        for (field, expected) in [
+            (serde_json::json!("acme/lib"), Some(("acme", "lib"))),
+            (serde_json::json!("github:acme/lib"), Some(("acme", "lib"))),
+            (
+                serde_json::json!({ "type": "git", "url": "git+https://berth.example/acme/lib.git" }),
+                Some(("acme", "lib")),
+            ),
+            (
+                serde_json::json!("https://host:8080/acme/lib/"),
+                Some(("acme", "lib")),
+            ),
+            (
+                serde_json::json!("git@host:acme/lib.git"),
+                Some(("acme", "lib")),
+            ),
+            (
+                serde_json::json!("ssh://git@host:22/acme/lib"),
+                Some(("acme", "lib")),
+            ),
+            (serde_json::json!("lib"), None),
+            (serde_json::json!({ "type": "git" }), None),
+            (serde_json::json!(7), None),
+        ] {
+            let mut manifest = serde_json::Map::new();
+            manifest.insert("repository".into(), field.clone());
+            let got = repository_of(&manifest);
+            let got = got.as_ref().map(|(o, r)| (o.as_str(), r.as_str()));
+            assert_eq!(got, expected, "{field}");
+        }
+        assert_eq!(repository_of(&serde_json::Map::new()), None);
+    }
 
     #[test]
     fn package_names_are_scoped_to_a_lower_case_login_and_url_friendly() {

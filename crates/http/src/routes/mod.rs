@@ -15,9 +15,10 @@ mod terminal;
 mod tokens;
 mod users;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
+use axum::{Extension, Router};
+use berth_store::PackageKind;
 
 use crate::AppState;
 
@@ -43,12 +44,6 @@ fn routes() -> Router<AppState> {
         .route("/user/keys", get(keys::list).post(keys::add))
         .route("/user/keys/{id}", get(keys::get).delete(keys::delete))
         .route(
-            "/user/packages/container/{name}",
-            get(packages::get_for_user)
-                .patch(packages::update_for_user)
-                .delete(packages::delete_for_user),
-        )
-        .route(
             "/orgs/{org}/settings/packages",
             get(packages::org_settings).patch(packages::set_org_settings),
         )
@@ -72,10 +67,6 @@ fn routes() -> Router<AppState> {
             get(teams::get_membership)
                 .put(teams::set_membership)
                 .delete(teams::remove_membership),
-        )
-        .route(
-            "/orgs/{org}/packages/container/{name}/access/teams/{team_slug}",
-            put(packages::grant_team).delete(packages::revoke_team),
         )
         .route(
             "/orgs/{org}/memberships/{login}",
@@ -168,15 +159,37 @@ fn routes() -> Router<AppState> {
 }
 
 /// Packages with their settings, grants and versions, under both owner forms (`/users/{login}`
-/// and `/orgs/{org}`), one handler each.
+/// and `/orgs/{org}`) and `/user`, one handler each; the same routes for each kind, which the
+/// handlers learn from an [`Extension`].
 fn package_routes(mut r: Router<AppState>) -> Router<AppState> {
     for owner in ["/users/{login}", "/orgs/{org}"] {
-        let base = format!("{owner}/packages/container/{{name}}");
+        r = r.route(
+            &format!("{owner}/packages"),
+            get(packages::list_for_account),
+        );
+    }
+    for kind in [PackageKind::Container, PackageKind::Npm] {
+        r = r.merge(package_kind_routes(kind));
+    }
+    r
+}
+
+fn package_kind_routes(kind: PackageKind) -> Router<AppState> {
+    let kind_word = kind.as_str();
+    let mut r = Router::new()
+        .route(
+            &format!("/user/packages/{kind_word}/{{name}}"),
+            get(packages::get_for_user)
+                .patch(packages::update_for_user)
+                .delete(packages::delete_for_user),
+        )
+        .route(
+            &format!("/orgs/{{org}}/packages/{kind_word}/{{name}}/access/teams/{{team_slug}}"),
+            put(packages::grant_team).delete(packages::revoke_team),
+        );
+    for owner in ["/users/{login}", "/orgs/{org}"] {
+        let base = format!("{owner}/packages/{kind_word}/{{name}}");
         r = r
-            .route(
-                &format!("{owner}/packages"),
-                get(packages::list_for_account),
-            )
             .route(
                 &base,
                 get(packages::get_for_account)
@@ -202,7 +215,7 @@ fn package_routes(mut r: Router<AppState>) -> Router<AppState> {
                 post(packages::restore_version),
             );
     }
-    r
+    r.layer(Extension(kind))
 }
 
 /// Codespaces secrets at the three levels, one handler each (the path says the level).

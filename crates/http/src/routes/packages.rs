@@ -1,14 +1,16 @@
-//! `/user/packages/container/{name}` and `/orgs/{org}/packages/container/{name}`: package
-//! settings (for now, visibility).
+//! `/user/packages/{package_type}/{name}`, `/users/{login}/…` and `/orgs/{org}/…`: packages of
+//! both kinds (`container`, `npm`: the route says which, as an [`Extension`]) with their
+//! settings, grants and versions.
 
-use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::{Extension, Json};
 use berth_domain::Login;
 use berth_domain::{Permission, RepoName, Visibility};
 use berth_service::Access;
 use berth_service::registry::{Grantee, RepoGrantChange};
+use berth_store::PackageKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -32,6 +34,7 @@ pub struct PackageSettings {
 /// GitHub's package object, plus Berth's `inherit_access`.
 fn render_with_repo(
     s: &AppState,
+    kind: PackageKind,
     owner: &str,
     p: &berth_store::Package,
     repo: Option<&berth_store::Repo>,
@@ -52,13 +55,14 @@ fn render_with_repo(
         "inherit_access": p.inherit,
         "id": p.id,
         "name": p.name,
-        "package_type": "container",
+        "package_type": kind.as_str(),
         "visibility": p.visibility.as_str(),
         "owner": { "login": owner },
         // Answered under /users/ for users and organizations alike; `/` in names is %2F.
         "url": format!(
-            "{}/api/v3/users/{owner}/packages/container/{}",
+            "{}/api/v3/users/{owner}/packages/{}/{}",
             s.base_url,
+            kind.as_str(),
             p.name.replace('/', "%2F")
         ),
         "created_at": render::timestamp(p.created_at),
@@ -69,6 +73,7 @@ fn render_with_repo(
 async fn update(
     s: &AppState,
     p: &berth_service::Principal,
+    kind: PackageKind,
     owner: &str,
     name: &str,
     body: PackageSettings,
@@ -110,7 +115,7 @@ async fn update(
     if repository.is_some() || body.inherit_access.is_some() {
         s.berth
             .registry()
-            .set_package_source(p, &owner_login, name, repository, body.inherit_access)
+            .set_package_source(p, kind, &owner_login, name, repository, body.inherit_access)
             .await?;
     }
     if let Some(word) = body.visibility.as_deref() {
@@ -124,14 +129,15 @@ async fn update(
         })?;
         s.berth
             .registry()
-            .set_container_visibility(p, &owner_login, name, visibility)
+            .set_package_visibility(p, kind, &owner_login, name, visibility)
             .await?;
     }
-    get(s, p, owner, name).await
+    get(s, p, kind, owner, name).await
 }
 
 pub async fn update_for_user(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     Path(name): Path<String>,
     Body(body): Body<PackageSettings>,
 ) -> ApiResult<Json<Value>> {
@@ -142,32 +148,44 @@ pub async fn update_for_user(
         .await?
         .login
         .to_string();
-    update(&s, &p, &login, &name, body).await
+    update(&s, &p, kind, &login, &name, body).await
 }
 
 pub async fn update_for_org(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     Path((org, name)): Path<(String, String)>,
     Body(body): Body<PackageSettings>,
 ) -> ApiResult<Json<Value>> {
-    update(&s, &p, &org, &name, body).await
+    update(&s, &p, kind, &org, &name, body).await
 }
 
 async fn get(
     s: &AppState,
     p: &berth_service::Principal,
+    kind: PackageKind,
     owner: &str,
     name: &str,
 ) -> ApiResult<Json<Value>> {
     let (package, repo) = s
         .berth
         .registry()
-        .container_package(p, &path_login(owner)?, name)
+        .package(p, kind, &path_login(owner)?, name)
         .await?;
-    Ok(Json(render_with_repo(s, owner, &package, repo.as_ref())))
+    Ok(Json(render_with_repo(
+        s,
+        kind,
+        owner,
+        &package,
+        repo.as_ref(),
+    )))
 }
 
-pub async fn get_for_user(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_for_user(
+    Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     let login = s
         .berth
         .authz()
@@ -175,14 +193,15 @@ pub async fn get_for_user(Call(s, p): Call, Path(name): Path<String>) -> ApiResu
         .await?
         .login
         .to_string();
-    get(&s, &p, &login, &name).await
+    get(&s, &p, kind, &login, &name).await
 }
 
 pub async fn get_for_account(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    get(&s, &p, &owner, &name).await
+    get(&s, &p, kind, &owner, &name).await
 }
 
 fn role(resource: &str, field: &str, word: &str) -> Result<Permission, ApiError> {
@@ -199,9 +218,14 @@ fn role(resource: &str, field: &str, word: &str) -> Result<Permission, ApiError>
 /// `GET …/packages/container/{name}/access`: the explicit grants.
 pub async fn access(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name)): At<(Login, String)>,
 ) -> ApiResult<Json<Value>> {
-    let list = s.berth.registry().package_access(&p, &owner, &name).await?;
+    let list = s
+        .berth
+        .registry()
+        .package_access(&p, kind, &owner, &name)
+        .await?;
     let users: Vec<Value> = list
         .users
         .iter()
@@ -230,55 +254,67 @@ pub struct UserGrantBody {
 /// `PUT …/access/users/{login}` `{role}`.
 pub async fn grant_user(
     call: Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name, login)): At<(Login, String, Login)>,
     body: Body<UserGrantBody>,
 ) -> ApiResult<StatusCode> {
-    grant(call, &owner, &name, Grantee::User(&login), body).await
+    grant(call, kind, &owner, &name, Grantee::User(&login), body).await
 }
 
 pub async fn revoke_user(
     call: Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name, login)): At<(Login, String, Login)>,
 ) -> ApiResult<StatusCode> {
-    revoke(call, &owner, &name, Grantee::User(&login)).await
+    revoke(call, kind, &owner, &name, Grantee::User(&login)).await
 }
 
 /// `PUT /orgs/{org}/packages/container/{name}/access/teams/{team_slug}` `{role}`.
 pub async fn grant_team(
     call: Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name, slug)): At<(Login, String, String)>,
     body: Body<UserGrantBody>,
 ) -> ApiResult<StatusCode> {
-    grant(call, &owner, &name, Grantee::Team(&slug), body).await
+    grant(call, kind, &owner, &name, Grantee::Team(&slug), body).await
 }
 
 pub async fn revoke_team(
     call: Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name, slug)): At<(Login, String, String)>,
 ) -> ApiResult<StatusCode> {
-    revoke(call, &owner, &name, Grantee::Team(&slug)).await
+    revoke(call, kind, &owner, &name, Grantee::Team(&slug)).await
 }
 
 /// A user's or a team's role on a package (`read` when the body names none).
 async fn grant(
     Call(s, p): Call,
+    kind: PackageKind,
     owner: &Login,
     name: &str,
     to: Grantee<'_>,
     Body(body): Body<UserGrantBody>,
 ) -> ApiResult<StatusCode> {
     let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
-    s.berth.registry().grant(&p, owner, name, to, role).await?;
+    s.berth
+        .registry()
+        .grant(&p, kind, owner, name, to, role)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn revoke(
     Call(s, p): Call,
+    kind: PackageKind,
     owner: &Login,
     name: &str,
     from: Grantee<'_>,
 ) -> ApiResult<StatusCode> {
-    s.berth.registry().revoke(&p, owner, name, from).await?;
+    s.berth
+        .registry()
+        .revoke(&p, kind, owner, name, from)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -295,6 +331,7 @@ pub struct RepoGrantBody {
 /// Answers the grant as it now is: `{full_name, environments, token_role}`.
 pub async fn grant_repository(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name, repo_owner, repo_name)): At<(Login, String, String, String)>,
     Body(body): Body<RepoGrantBody>,
 ) -> ApiResult<Json<Value>> {
@@ -317,10 +354,10 @@ pub async fn grant_repository(
         .registry()
         .grant_repository(
             &p,
+            kind,
             &owner,
             &name,
-            &ro,
-            &rn,
+            (&ro, &rn),
             RepoGrantChange {
                 environments: body.environments,
                 token_role,
@@ -336,12 +373,13 @@ pub async fn grant_repository(
 
 pub async fn revoke_repository(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name, repo_owner, repo_name)): At<(Login, String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let (ro, rn) = path_repo(&repo_owner, &repo_name)?;
     s.berth
         .registry()
-        .revoke_repository(&p, &owner, &name, &ro, &rn)
+        .revoke_repository(&p, kind, &owner, &name, &ro, &rn)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -359,19 +397,9 @@ async fn list(
     paging: Paging,
 ) -> ApiResult<Response> {
     let owner_login = path_login(owner)?;
-    let items: Vec<Value> = match q.package_type.as_deref() {
-        Some("container") => {
-            let (_, packages) = s
-                .berth
-                .registry()
-                .list_container_packages(p, &owner_login)
-                .await?;
-            packages
-                .iter()
-                .map(|pkg| render_with_repo(s, owner, pkg, None))
-                .collect()
-        }
-        Some("npm") => Vec::new(),
+    let kind = match q.package_type.as_deref() {
+        Some("container") => PackageKind::Container,
+        Some("npm") => PackageKind::Npm,
         Some(other) => {
             return Err(ApiError::invalid(
                 "Package",
@@ -389,6 +417,15 @@ async fn list(
             ));
         }
     };
+    let (_, packages) = s
+        .berth
+        .registry()
+        .list_packages(p, kind, &owner_login)
+        .await?;
+    let items: Vec<Value> = packages
+        .iter()
+        .map(|pkg| render_with_repo(s, kind, owner, pkg, None))
+        .collect();
     let page = berth_store::Listing::page(items, paging.window());
     Ok(paging.respond(s, page.items, page.total))
 }
@@ -419,25 +456,30 @@ pub async fn list_for_account(
 
 fn render_version(
     s: &AppState,
+    kind: PackageKind,
     owner: &Login,
     name: &str,
     v: &berth_store::VersionRecord,
 ) -> Value {
     let url = format!(
-        "{}/api/v3/users/{owner}/packages/container/{}/versions/{}",
+        "{}/api/v3/users/{owner}/packages/{}/{}/versions/{}",
         s.base_url,
+        kind.as_str(),
         name.replace('/', "%2F"),
         v.id
     );
     json!({
         "id": v.id,
-        "name": v.digest,
+        "name": v.name,
         "url": url,
-        "package_html_url": format!("{}/{owner}/packages/container/{name}", s.base_url),
+        "package_html_url": format!("{}/{owner}/packages/{}/{name}", s.base_url, kind.as_str()),
         "created_at": render::timestamp(v.created_at),
         "updated_at": render::timestamp(v.created_at),
         "deleted_at": v.deleted_at.map(render::timestamp),
-        "metadata": { "package_type": "container", "container": { "tags": v.tags } },
+        "metadata": match kind {
+            PackageKind::Container => json!({ "package_type": "container", "container": { "tags": v.tags } }),
+            PackageKind::Npm => json!({ "package_type": "npm", "npm": { "tags": v.tags } }),
+        },
     })
 }
 
@@ -449,6 +491,7 @@ pub struct VersionsQuery {
 /// `GET …/versions?state=active|deleted`.
 pub async fn versions(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name)): At<(Login, String)>,
     Query(q): Query<VersionsQuery>,
     paging: Paging,
@@ -468,13 +511,13 @@ pub async fn versions(
     let all = s
         .berth
         .registry()
-        .package_versions(&p, &owner, &name, deleted)
+        .package_versions(&p, kind, &owner, &name, deleted)
         .await?;
     let page = berth_store::Listing::page(all, paging.window());
     let items: Vec<Value> = page
         .items
         .iter()
-        .map(|v| render_version(&s, &owner, &name, v))
+        .map(|v| render_version(&s, kind, &owner, &name, v))
         .collect();
     Ok(paging.respond(&s, items, page.total))
 }
@@ -485,52 +528,67 @@ fn version_id(id: &str) -> Result<i64, ApiError> {
 
 pub async fn version(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name, id)): At<(Login, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let v = s
         .berth
         .registry()
-        .package_version(&p, &owner, &name, version_id(&id)?)
+        .package_version(&p, kind, &owner, &name, version_id(&id)?)
         .await?;
-    Ok(Json(render_version(&s, &owner, &name, &v)))
+    Ok(Json(render_version(&s, kind, &owner, &name, &v)))
 }
 
-pub async fn delete_version(call: Call, at: At<(Login, String, String)>) -> ApiResult<StatusCode> {
-    set_version_deleted(call, at, true).await
+pub async fn delete_version(
+    call: Call,
+    kind: Extension<PackageKind>,
+    at: At<(Login, String, String)>,
+) -> ApiResult<StatusCode> {
+    set_version_deleted(call, kind, at, true).await
 }
 
-pub async fn restore_version(call: Call, at: At<(Login, String, String)>) -> ApiResult<StatusCode> {
-    set_version_deleted(call, at, false).await
+pub async fn restore_version(
+    call: Call,
+    kind: Extension<PackageKind>,
+    at: At<(Login, String, String)>,
+) -> ApiResult<StatusCode> {
+    set_version_deleted(call, kind, at, false).await
 }
 
 async fn set_version_deleted(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name, id)): At<(Login, String, String)>,
     deleted: bool,
 ) -> ApiResult<StatusCode> {
     s.berth
         .registry()
-        .set_version_deleted(&p, &owner, &name, version_id(&id)?, deleted)
+        .set_version_deleted(&p, kind, &owner, &name, version_id(&id)?, deleted)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn delete_for_user(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_for_user(
+    Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     let login = s.berth.authz().check(&p, Access::User).await?.login.clone();
     s.berth
         .registry()
-        .delete_container_package(&p, &login, &name)
+        .delete_package(&p, kind, &login, &name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn delete_for_account(
     Call(s, p): Call,
+    Extension(kind): Extension<PackageKind>,
     At((owner, name)): At<(Login, String)>,
 ) -> ApiResult<StatusCode> {
     s.berth
         .registry()
-        .delete_container_package(&p, &owner, &name)
+        .delete_package(&p, kind, &owner, &name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,12 +1,13 @@
 //! What environments need from the rest of Berth and from the machine, named as traits so that a
 //! reader of this module needs no other subsystem's files, and a test can stand in for any of
 //! them. The real ones are the secrets service ([`crate::secrets::Secrets`]), the accounts service
-//! ([`crate::accounts::Accounts`]) and git on this server ([`Git`]); the runtime is
+//! ([`crate::accounts::Accounts`]), the registry ([`crate::registry::Registry`]) and git on this server ([`Git`]); the runtime is
 //! [`berth_runtime::Runtime`].
 
 use std::fmt;
 use std::path::Path;
 
+use berth_domain::Login;
 use berth_domain::secrets::ResolvedSecret;
 use berth_store::{Account, EnvironmentTokenRecord, Repo};
 use secrecy::SecretString;
@@ -15,6 +16,7 @@ use super::git::{self, Upstream};
 use super::workspace::WorkspaceError;
 use crate::Result;
 use crate::accounts::Accounts;
+use crate::registry::Registry;
 use crate::secrets::Secrets;
 
 /// Where an environment's secrets come from.
@@ -63,6 +65,26 @@ impl TokenIssuer for Accounts {
         ttl: i64,
     ) -> Result<(SecretString, EnvironmentTokenRecord)> {
         self.mint_environment_token(user, repo, name, ttl).await
+    }
+}
+
+/// Which owners' npm packages an environment reads, for the scopes its `.npmrc` points at Berth.
+#[async_trait::async_trait]
+pub trait NpmScopes: Send + Sync + fmt::Debug {
+    /// The owners (by login) any of whose npm packages an environment of `repo` started by
+    /// `user` may read.
+    async fn npm_scopes(&self, user: &Account, repo: &Repo) -> Result<Vec<Login>>;
+}
+
+#[async_trait::async_trait]
+impl NpmScopes for Registry {
+    async fn npm_scopes(&self, user: &Account, repo: &Repo) -> Result<Vec<Login>> {
+        let inside = crate::Principal::Environment {
+            account: user.clone(),
+            repo: repo.clone(),
+            token_id: 0,
+        };
+        self.npm_readable_scopes(&inside).await
     }
 }
 

@@ -45,7 +45,7 @@ use berth_store::{Account, CodespaceRecord, Repo, Store};
 
 pub use berth_runtime::network::AgentSocket;
 pub use berth_runtime::{ExecSpec, Output, Signal, Stdin, Tty};
-pub use collaborators::{Git, SecretSource, Sources, TokenIssuer};
+pub use collaborators::{Git, NpmScopes, SecretSource, Sources, TokenIssuer};
 pub use config::{EnvironmentConfig, ServeInside};
 pub use git::{CloneLogin, Upstream};
 pub use log::CreationLog;
@@ -69,6 +69,7 @@ pub struct Environments {
     remote: Arc<Remote>,
     secrets: Arc<dyn SecretSource>,
     tokens: Arc<dyn TokenIssuer>,
+    npm: Arc<dyn NpmScopes>,
     /// `None` until the server is configured to run environments.
     state: Option<Arc<State>>,
 }
@@ -89,6 +90,7 @@ pub struct Collaborators {
     pub remote: Arc<Remote>,
     pub secrets: Arc<dyn SecretSource>,
     pub tokens: Arc<dyn TokenIssuer>,
+    pub npm: Arc<dyn NpmScopes>,
 }
 
 impl Environments {
@@ -102,6 +104,7 @@ impl Environments {
             remote: with.remote,
             secrets: with.secrets,
             tokens: with.tokens,
+            npm: with.npm,
             state: None,
         }
     }

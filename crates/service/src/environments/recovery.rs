@@ -84,7 +84,7 @@ impl Environments {
                 login,
                 &token,
                 start::Rewrite {
-                    npm_scope: None,
+                    npm_scopes: None,
                     owner,
                 },
                 &log,

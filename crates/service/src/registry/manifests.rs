@@ -239,22 +239,8 @@ impl Registry {
             tracing::info!(package = %target.name, label_owner = %owner, "the source label names another owner; the package is not linked");
             return Ok(());
         }
-        let Some((repo, _)) = self.store.repo_by_name(&owner, &repo, None).await? else {
-            return Ok(());
-        };
-        let inherit = caller.repo_id() == Some(repo.id) && self.auto_inherit(&target.owner).await?;
-        self.store
-            .set_package_source(
-                package.id,
-                berth_store::PackageSource {
-                    repo_id: Some(repo.id),
-                    inherit,
-                },
-                self.now(),
-            )
-            .await?;
-        tracing::info!(package = %target.name, repository = %repo.full_name(), inherit, "linked package to its source repository");
-        Ok(())
+        self.link_source(caller.repo_id(), &target.owner, package, &repo)
+            .await
     }
 
     async fn manifest_digest(

@@ -1,4 +1,5 @@
-//! The container registry (OCI Distribution v1.1) as services: who may touch which package
+//! The package registries as services — the container registry (OCI Distribution v1.1) and the
+//! npm registry ([`npm`]): who may touch which package
 //! (decided here, in [`Registry::authorize_package`], with the domain's `authorize`), uploads,
 //! blobs, manifests, tags, referrers, and the registry's bearer tokens.
 //!
@@ -16,6 +17,7 @@ mod auth;
 mod blobs;
 mod collect;
 mod manifests;
+mod npm;
 mod settings;
 mod uploads;
 mod versions;
@@ -38,6 +40,7 @@ pub use auth::{Grant, GrantedAccess, IssuedToken, RegistryCaller, TokenGrantRequ
 pub use blobs::{BlobBody, ByteRange};
 pub use collect::{CollectPolicy, CollectReport};
 pub use manifests::{MAX_MANIFEST, ManifestBody, PutManifest, PutOutcome, Referrer, TagPage};
+pub use npm::{NpmDocument, NpmTarball};
 pub use settings::{Grantee, PackageAccessList, RepoGrantChange};
 pub use uploads::{UploadOutcome, UploadStatus};
 
@@ -403,29 +406,50 @@ impl Registry {
         if let Some(p) = &target.package {
             return Ok(p.clone());
         }
-        // A repository token's first publish links the package to its repository and inherits its
-        // access (GitHub's rule for GITHUB_TOKEN publishes).
+        let package = self
+            .create_package(
+                &target.owner,
+                PackageKind::Container,
+                target.name.package(),
+                caller.account_id(),
+                caller.repo_id(),
+            )
+            .await?;
+        tracing::info!(package = %target.name, "created container package");
+        Ok(package)
+    }
+
+    /// A new private package of `owner`, published by `publisher` (an account) or by the token
+    /// of repository `repo`. A repository token's first publish links the package to its
+    /// repository and inherits its access (GitHub's rule for GITHUB_TOKEN publishes) unless the
+    /// organization turned that off; without inheritance the repository's token keeps admin
+    /// access, as GitHub grants the publishing workflow's repository.
+    async fn create_package(
+        &self,
+        owner: &Account,
+        kind: PackageKind,
+        name: &str,
+        publisher: Option<i64>,
+        repo: Option<i64>,
+    ) -> RegistryResult<Package> {
         let package = self
             .store
             .create_package(
                 &NewPackage {
-                    owner_id: target.owner.id,
-                    kind: PackageKind::Container,
-                    name: target.name.package(),
+                    owner_id: owner.id,
+                    kind,
+                    name,
                     visibility: berth_domain::Visibility::Private,
-                    publisher_id: caller.account_id(),
+                    publisher_id: publisher,
                     source: PackageSource {
-                        repo_id: caller.repo_id(),
-                        inherit: caller.repo_id().is_some()
-                            && self.auto_inherit(&target.owner).await?,
+                        repo_id: repo,
+                        inherit: repo.is_some() && self.auto_inherit(owner).await?,
                     },
                 },
                 self.now(),
             )
             .await?;
-        // Without inheritance, the publishing repository's token keeps admin access, as GitHub
-        // grants the publishing workflow's repository.
-        if let Some(repo_id) = caller.repo_id()
+        if let Some(repo_id) = repo
             && !package.inherit
         {
             let grant = RepoGrant {
@@ -436,25 +460,52 @@ impl Registry {
                 .set_repo_grant(package.id, repo_id, grant)
                 .await?;
         }
-        tracing::info!(package = %target.name, "created container package");
         Ok(package)
+    }
+
+    /// Links an unlinked package to the repository `repo` of its owner, when there is one; its
+    /// access is inherited only when the publisher is that repository's own token (`caller_repo`).
+    async fn link_source(
+        &self,
+        caller_repo: Option<i64>,
+        owner: &Account,
+        package: &Package,
+        repo: &berth_domain::RepoName,
+    ) -> RegistryResult<()> {
+        let Some((repo, _)) = self.store.repo_by_name(&owner.login, repo, None).await? else {
+            return Ok(());
+        };
+        let inherit = caller_repo == Some(repo.id) && self.auto_inherit(owner).await?;
+        self.store
+            .set_package_source(
+                package.id,
+                PackageSource {
+                    repo_id: Some(repo.id),
+                    inherit,
+                },
+                self.now(),
+            )
+            .await?;
+        tracing::info!(package = %package.name, repository = %repo.full_name(), inherit, "linked package to its source repository");
+        Ok(())
     }
 }
 
 impl Registry {
-    /// Changes a container package's visibility (its admins: the owner, the owning org's owners,
+    /// Changes a package's visibility (its admins: the owner, the owning org's owners,
     /// the publisher, with `write:packages`). Public is final: a public package cannot be made
     /// private or internal again (GitHub's rule).
-    pub async fn set_container_visibility(
+    pub async fn set_package_visibility(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         package: &str,
         visibility: berth_domain::Visibility,
     ) -> crate::Result<Package> {
         use crate::ServiceError;
         let (account, found) = self
-            .package_for(p, owner, package, PackageAction::Admin)
+            .package_for(p, kind, owner, package, PackageAction::Admin)
             .await?;
         if found.visibility == berth_domain::Visibility::Public
             && visibility != berth_domain::Visibility::Public
@@ -487,16 +538,17 @@ impl Registry {
 }
 
 impl Registry {
-    /// A container package as the caller sees it, with its source repository when the caller
-    /// can see that too. A package the caller may not read is `NotFound`, as a missing one.
-    pub async fn container_package(
+    /// A package as the caller sees it, with its source repository when the caller can see that
+    /// too. A package the caller may not read is `NotFound`, as a missing one.
+    pub async fn package(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
     ) -> crate::Result<(Package, Option<berth_store::Repo>)> {
         let (_, found) = self
-            .package_for(p, owner, name, PackageAction::Read)
+            .package_for(p, kind, owner, name, PackageAction::Read)
             .await?;
         let repo = match found.source_repo_id {
             Some(id) => self

@@ -53,10 +53,12 @@ impl Registry {
     async fn administered_package(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
     ) -> Result<(Account, Package)> {
-        self.package_for(p, owner, name, PackageAction::Admin).await
+        self.package_for(p, kind, owner, name, PackageAction::Admin)
+            .await
     }
 
     /// Who `p` is to `package` of `account`, and the package's facts, for [`authorize`]; a
@@ -80,6 +82,7 @@ impl Registry {
     pub(crate) async fn package_for(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
         action: PackageAction,
@@ -87,7 +90,7 @@ impl Registry {
         let account = self.authz.account(owner).await?;
         let package = self
             .store
-            .package(account.id, PackageKind::Container, name)
+            .package(account.id, kind, name)
             .await?
             .ok_or(ServiceError::NotFound)?;
         let (principal, facts) = self.principal_for(p, &account, &package).await?;
@@ -117,12 +120,13 @@ impl Registry {
     pub async fn set_package_source(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
         repository: Option<Option<RepoName>>,
         inherit: Option<bool>,
     ) -> Result<Package> {
-        let (account, package) = self.administered_package(p, owner, name).await?;
+        let (account, package) = self.administered_package(p, kind, owner, name).await?;
         let repo_id = match repository {
             None => package.source_repo_id,
             Some(None) => None,
@@ -159,12 +163,13 @@ impl Registry {
     pub async fn grant(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
         to: Grantee<'_>,
         role: Permission,
     ) -> Result<()> {
-        let (_, package) = self.administered_package(p, owner, name).await?;
+        let (_, package) = self.administered_package(p, kind, owner, name).await?;
         match to {
             Grantee::User(login) => {
                 not_inheriting(&package, "users")?;
@@ -184,11 +189,12 @@ impl Registry {
     pub async fn revoke(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
         from: Grantee<'_>,
     ) -> Result<()> {
-        let (_, package) = self.administered_package(p, owner, name).await?;
+        let (_, package) = self.administered_package(p, kind, owner, name).await?;
         found(match from {
             Grantee::User(login) => {
                 let user = self.authz.account(login).await?;
@@ -223,13 +229,13 @@ impl Registry {
     pub async fn grant_repository(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
-        repo_owner: &Login,
-        repo_name: &RepoName,
+        (repo_owner, repo_name): (&Login, &RepoName),
         change: RepoGrantChange,
     ) -> Result<RepoGrant> {
-        let (_, package) = self.administered_package(p, owner, name).await?;
+        let (_, package) = self.administered_package(p, kind, owner, name).await?;
         // A repository the caller cannot see answers exactly as one that does not exist.
         let repo = self.visible_repo(p, repo_owner, repo_name).await?;
         let current = self.store.repo_grant(package.id, repo.id).await?;
@@ -246,12 +252,13 @@ impl Registry {
     pub async fn revoke_repository(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
         repo_owner: &Login,
         repo_name: &RepoName,
     ) -> Result<()> {
-        let (_, package) = self.administered_package(p, owner, name).await?;
+        let (_, package) = self.administered_package(p, kind, owner, name).await?;
         let repo = self.visible_repo(p, repo_owner, repo_name).await?;
         found(self.store.remove_repo_grant(package.id, repo.id).await?)
     }
@@ -260,10 +267,11 @@ impl Registry {
     pub async fn package_access(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
     ) -> Result<PackageAccessList> {
-        let (_, package) = self.administered_package(p, owner, name).await?;
+        let (_, package) = self.administered_package(p, kind, owner, name).await?;
         Ok(PackageAccessList {
             users: self.store.user_grants(package.id).await?,
             teams: self.store.team_grants(package.id).await?,
@@ -273,19 +281,16 @@ impl Registry {
 }
 
 impl Registry {
-    /// An account's container packages that the caller may read, by name.
-    pub async fn list_container_packages(
+    /// An account's packages of `kind` that the caller may read, by name.
+    pub async fn list_packages(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
     ) -> Result<(Account, Vec<Package>)> {
         let account = self.authz.account(owner).await?;
         let mut visible = Vec::new();
-        for package in self
-            .store
-            .packages_of_owner(account.id, PackageKind::Container)
-            .await?
-        {
+        for package in self.store.packages_of_owner(account.id, kind).await? {
             let (principal, facts) = self.principal_for(p, &account, &package).await?;
             if authorize(&principal, facts, PackageAction::Read) {
                 visible.push(package);
@@ -297,17 +302,18 @@ impl Registry {
 
 impl Registry {
     /// Deletes a package and all its versions (admins, with `delete:packages`).
-    pub async fn delete_container_package(
+    pub async fn delete_package(
         &self,
         p: &Principal,
+        kind: PackageKind,
         owner: &Login,
         name: &str,
     ) -> Result<()> {
         let (_, package) = self
-            .package_for(p, owner, name, PackageAction::Delete)
+            .package_for(p, kind, owner, name, PackageAction::Delete)
             .await?;
         self.store.delete_package(package.id).await?;
-        tracing::info!(package = %format!("{owner}/{name}"), "deleted container package");
+        tracing::info!(package = %format!("{owner}/{name}"), kind = kind.as_str(), "deleted package");
         Ok(())
     }
 

@@ -16,9 +16,9 @@ const BERTH_LOGIN: &str = "BERTH";
 
 /// What [`Environments::write_logins`] writes besides the auth files.
 pub(in super::super) struct Rewrite<'a> {
-    /// `.npmrc` too, with this account's scope on Berth's registry (only before a start: it is
-    /// mounted as a file, so a running environment would not see a replaced one).
-    pub npm_scope: Option<&'a str>,
+    /// `.npmrc` too, with these owners' scopes on Berth's npm registry (only before a start: it
+    /// is mounted as a file, so a running environment would not see a replaced one).
+    pub npm_scopes: Option<&'a [String]>,
     /// The auth files' owner, once the environment's user is known.
     pub owner: Option<(u32, u32)>,
 }
@@ -62,12 +62,18 @@ impl Environments {
         let npm_host = server
             .split_once("://")
             .map_or(server.as_str(), |(_, rest)| rest);
-        if let Some(owner) = rewrite.npm_scope {
-            let npmrc = format!(
-                "; written by Berth for this codespace\n@{owner}:registry={server}/npm/\n//{npm_host}/npm/:_authToken={token}\n",
-                owner = owner.to_ascii_lowercase(),
-                token = token.expose_secret()
-            );
+        if let Some(scopes) = rewrite.npm_scopes {
+            let mut npmrc = String::from("; written by Berth for this codespace\n");
+            for owner in scopes {
+                npmrc.push_str(&format!(
+                    "@{}:registry={server}/npm/\n",
+                    owner.to_ascii_lowercase()
+                ));
+            }
+            npmrc.push_str(&format!(
+                "//{npm_host}/npm/:_authToken={}\n",
+                token.expose_secret()
+            ));
             write_private_file_as(&paths.npmrc(), npmrc.as_bytes(), None).map_err(|e| {
                 StartError::Logins {
                     what: ".npmrc",

@@ -138,6 +138,7 @@ impl Environments {
                 )
             })?;
         spec.env = spec::variables(envs, view, &info, &dc, &secrets, &token);
+        let npm_scopes = self.npm_scopes(view).await?;
         let files = self
             .write_logins(
                 paths,
@@ -145,7 +146,7 @@ impl Environments {
                 pull.berth_login,
                 &token,
                 Rewrite {
-                    npm_scope: Some(view.repo.owner_login.as_str()),
+                    npm_scopes: Some(&npm_scopes),
                     owner: None,
                 },
                 log,
@@ -156,6 +157,22 @@ impl Environments {
             .await?;
         self.keep_fresh(envs, &view.record.name, files, log.clone());
         Ok(())
+    }
+
+    /// The scopes `.npmrc` points at Berth: every owner whose npm packages the environment may
+    /// read, and always the user's and the repository's owner's (for what they publish later).
+    async fn npm_scopes(&self, view: &CodespaceView) -> StartResult<Vec<String>> {
+        let mut scopes = vec![
+            view.owner.login.to_string(),
+            view.repo.owner_login.to_string(),
+        ];
+        for owner in self.npm.npm_scopes(&view.owner, &view.repo).await? {
+            scopes.push(owner.to_string());
+        }
+        scopes.iter_mut().for_each(|s| s.make_ascii_lowercase());
+        scopes.sort();
+        scopes.dedup();
+        Ok(scopes)
     }
 
     /// Step 1: access may have been taken away since the environment was created.
