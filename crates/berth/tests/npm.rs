@@ -565,3 +565,96 @@ fn npm_login_takes_a_token_as_the_password() {
         .unwrap();
     assert_eq!(text(&who.stdout).trim(), "alice");
 }
+
+#[test]
+fn npm_install_inside_an_environment_needs_no_credentials() {
+    use support::environments::{created, exec_ok, git_repo};
+    use support::images::{busybox_layer, image_layout, node_layer, push};
+
+    let dir = tempfile::tempdir().unwrap();
+    let berth = support::servers::Berth::start(&[], &[]);
+    let (alice, bob) = (berth.cli(&berth.alice), berth.cli(&berth.bob));
+    let registry = format!("{}/npm/", berth.server.url);
+
+    // An image with this machine's node and npm, in Berth's registry.
+    let layout = dir.path().join("layout");
+    let layers = [busybox_layer(dir.path()), node_layer(dir.path())];
+    image_layout(&layout, "node", &layers, &["PATH=/bin:/usr/bin"]);
+    let image = format!("{}/alice/node:1", berth.host);
+    push(&layout, "node", &image, &format!("alice:{}", berth.alice));
+
+    // alice's private package, granted to her repository's environments; bob's public one.
+    let publish = |token: &str, name: &str, says: &str| {
+        let pkg = dir.path().join(name.replace(['@', '/'], "_"));
+        std::fs::create_dir_all(&pkg).unwrap();
+        let host = berth.host.as_str();
+        std::fs::write(
+            pkg.join(".npmrc"),
+            format!("registry={registry}\n//{host}/npm/:_authToken={token}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            pkg.join("package.json"),
+            serde_json::json!({ "name": name, "version": "1.0.0", "license": "MIT" }).to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            pkg.join("index.js"),
+            format!("module.exports = () => {says:?};\n"),
+        )
+        .unwrap();
+        npm_ok(&pkg, &["publish"]);
+    };
+    publish(&berth.alice, "@alice/lib", "alice's lib");
+    publish(&berth.bob, "@bob/util", "bob's util");
+    bob.ok(&[
+        "package",
+        "visibility",
+        "@bob/util",
+        "--type",
+        "npm",
+        "public",
+    ]);
+
+    let devcontainer = format!("{{\"image\": \"{image}\"}}");
+    let url = git_repo(
+        dir.path(),
+        "app",
+        &[(".devcontainer/devcontainer.json", &devcontainer)],
+    );
+    alice.ok(&["repo", "create", "alice/app", "--clone-url", &url]);
+    alice.ok(&["package", "grant", "alice/node", "--repo", "alice/app"]);
+    alice.ok(&[
+        "package",
+        "grant",
+        "@alice/lib",
+        "--type",
+        "npm",
+        "--repo",
+        "alice/app",
+    ]);
+    let name = created(&alice, &["-R", "alice/app"]);
+
+    // `.npmrc` names every owner whose packages the environment reads, and its token.
+    let npmrc = exec_ok(&alice, &name, "cat $HOME/.npmrc");
+    let token = exec_ok(&alice, &name, "echo -n $BERTH_TOKEN");
+    for line in [
+        format!("@alice:registry={registry}"),
+        format!("@bob:registry={registry}"),
+        format!("//{}/npm/:_authToken={token}", berth.host),
+    ] {
+        assert!(npmrc.contains(&line), "{line:?} not in:\n{npmrc}");
+    }
+    assert!(!npmrc.contains(&berth.alice), "alice's own token reached the environment");
+
+    let said = exec_ok(
+        &alice,
+        &name,
+        r#"mkdir -p /tmp/p && cd /tmp/p && echo '{"name":"p","version":"1.0.0"}' > package.json && npm install --no-fund @alice/lib @bob/util 2>&1 && node -e 'process.stdout.write(require("@alice/lib")() + " / " + require("@bob/util")())'"#,
+    );
+    assert!(
+        said.ends_with("alice's lib / bob's util"),
+        "npm inside said:\n{said}"
+    );
+    assert!(said.contains("added 2 packages"), "{said}");
+}

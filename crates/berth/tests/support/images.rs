@@ -190,3 +190,23 @@ pub fn setuid_layer(dir: &Path) -> PathBuf {
     );
     root
 }
+
+/// A layer directory holding this machine's Node.js (`node` and the libraries it links) and npm
+/// (`/usr/lib/node_modules/npm`, run as `/usr/bin/npm`), for a busybox image.
+pub fn node_layer(dir: &Path) -> PathBuf {
+    let root = host_programs_layer(dir, "node", &["node"]);
+    let modules = root.join("usr/lib/node_modules");
+    std::fs::create_dir_all(&modules).unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg("/usr/lib/node_modules/npm")
+            .arg(&modules),
+        None,
+    );
+    let bin = root.join("usr/bin");
+    std::os::unix::fs::symlink("../lib/node_modules/npm/bin/npm-cli.js", bin.join("npm")).unwrap();
+    // npm's `#!/usr/bin/env node`.
+    std::os::unix::fs::symlink("/bin/busybox", bin.join("env")).unwrap();
+    root
+}
