@@ -645,7 +645,10 @@ fn npm_install_inside_an_environment_needs_no_credentials() {
     ] {
         assert!(npmrc.contains(&line), "{line:?} not in:\n{npmrc}");
     }
-    assert!(!npmrc.contains(&berth.alice), "alice's own token reached the environment");
+    assert!(
+        !npmrc.contains(&berth.alice),
+        "alice's own token reached the environment"
+    );
 
     let said = exec_ok(
         &alice,

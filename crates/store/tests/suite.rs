@@ -778,6 +778,42 @@ async fn npm_versions_are_published_tagged_deprecated_and_unpublished(s: &Store)
     assert_eq!(s.unlink_unreferenced_blobs(100).await.unwrap(), 1);
     assert!(s.package_blob_size(p.id, ta).await.unwrap().is_some());
     assert!(s.package_blob_size(p.id, tb).await.unwrap().is_none());
+
+    // As the packages API lists them: live ones with their tags, unpublished ones apart; an
+    // unpublished one restored is served again, without its old tags.
+    let records = |deleted: bool| async move {
+        s.npm_version_records(p.id, deleted, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.name, v.tags, v.deleted_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(records(false).await, [("1.0.0".to_owned(), vec![], None)]);
+    let gone = s.npm_version_records(p.id, true, None).await.unwrap();
+    assert_eq!(
+        (gone[0].name.as_str(), gone[0].deleted_at),
+        ("2.0.0-beta.1", Some(7))
+    );
+    assert!(s.restore_npm_version(p.id, gone[0].id).await.unwrap());
+    assert!(!s.restore_npm_version(p.id, gone[0].id).await.unwrap());
+    assert!(s.npm_version(p.id, "2.0.0-beta.1").await.unwrap().is_some());
+    assert_eq!(
+        s.npm_version_records(p.id, false, Some(one.id))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let npm_packages = s.packages_of_kind(PackageKind::Npm).await.unwrap();
+    assert!(npm_packages.iter().any(|q| q.id == p.id));
+    assert!(
+        s.packages_of_kind(PackageKind::Container)
+            .await
+            .unwrap()
+            .iter()
+            .all(|q| q.id != p.id)
+    );
 }
 
 async fn teams_hold_members_and_grant_packages_to_them(s: &Store) {
