@@ -193,7 +193,8 @@ fn npm_publishes_installs_tags_deprecates_and_unpublishes() {
 
     // Install into a fresh project: the lockfile records the version and its integrity.
     let app_dir = r.project("app", Some(&r.alice), &app(serde_json::json!({})));
-    npm_ok(&app_dir, &["install", "@alice/lib"]);
+    let said = npm_ok(&app_dir, &["install", "@alice/lib"]);
+    assert!(said.contains("found 0 vulnerabilities"), "{said}");
     assert_eq!(run_package(&app_dir, "@alice/lib"), "one");
     let lock: serde_json::Value =
         serde_json::from_slice(&std::fs::read(app_dir.join("package-lock.json")).unwrap()).unwrap();
@@ -492,35 +493,28 @@ fn pnpm_and_yarn_install_what_npm_published() {
         &["publish"],
     );
     let deps = app(serde_json::json!({ "@alice/lib": "^1.2.0" }));
-    let pnpm = r.project("pnpm", Some(&r.alice), &deps);
-    let out = client(&bin.join("pnpm"), &pnpm)
-        .args(["install", "--store-dir"])
-        .arg(pnpm.join(".pnpm-store"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert_eq!(run_package(&pnpm, "@alice/lib"), "from berth");
+    // Each client in a fresh project, with its own store or cache.
+    let install = |tool: &str, args: &[&str], store: &str| {
+        let dir = r.project(tool, Some(&r.alice), &deps);
+        let out = client(&bin.join(tool), &dir)
+            .args(args)
+            .arg(dir.with_file_name(format!("{tool}-{store}")))
+            .env("YARN_DISABLE_SELF_UPDATE_CHECK", "true")
+            .output()
+            .unwrap();
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{tool}: {said}");
+        assert_eq!(run_package(&dir, "@alice/lib"), "from berth");
+        dir
+    };
+    let pnpm = install("pnpm", &["install", "--store-dir"], "store");
     let lock = std::fs::read_to_string(pnpm.join("pnpm-lock.yaml")).unwrap();
     assert!(lock.contains("'@alice/lib@1.2.3'"), "{lock}");
-
-    let yarn = r.project("yarn", Some(&r.alice), &deps);
-    let out = client(&bin.join("yarn"), &yarn)
-        .args(["install", "--non-interactive", "--cache-folder"])
-        .arg(yarn.join(".yarn-cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
+    let yarn = install(
+        "yarn",
+        &["install", "--non-interactive", "--cache-folder"],
+        "cache",
     );
-    assert_eq!(run_package(&yarn, "@alice/lib"), "from berth");
     let lock = std::fs::read_to_string(yarn.join("yarn.lock")).unwrap();
     assert!(lock.contains("integrity sha512-"), "{lock}");
 }
@@ -653,7 +647,7 @@ fn npm_install_inside_an_environment_needs_no_credentials() {
     let said = exec_ok(
         &alice,
         &name,
-        r#"mkdir -p /tmp/p && cd /tmp/p && echo '{"name":"p","version":"1.0.0"}' > package.json && npm install --no-fund @alice/lib @bob/util 2>&1 && node -e 'process.stdout.write(require("@alice/lib")() + " / " + require("@bob/util")())'"#,
+        r#"mkdir -p /tmp/p && cd /tmp/p && echo '{"name":"p","version":"1.0.0"}' > package.json && npm install --no-fund --no-audit --no-update-notifier @alice/lib @bob/util 2>&1 && node -e 'process.stdout.write(require("@alice/lib")() + " / " + require("@bob/util")())'"#,
     );
     assert!(
         said.ends_with("alice's lib / bob's util"),

@@ -113,6 +113,9 @@ fn the_readme_walkthrough_runs_as_written_on_the_default_data_directory() {
         "ready",
         "all steps passed",
         "API_URL   repository",
+        "+ @acme/greeting@1.0.0",
+        "hello from @acme/greeting",
+        "found 0 vulnerabilities",
     ] {
         assert!(
             stdout.contains(expected),
