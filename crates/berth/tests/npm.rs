@@ -78,12 +78,24 @@ impl Registry {
 
     /// A package directory for `name@version` whose `index.js` says `says`.
     fn package(&self, token: &str, name: &str, version: &str, says: &str) -> PathBuf {
+        self.package_with(token, name, version, says, serde_json::json!({}))
+    }
+
+    /// The same, with `more` fields in its `package.json`.
+    fn package_with(
+        &self,
+        token: &str,
+        name: &str,
+        version: &str,
+        says: &str,
+        more: serde_json::Value,
+    ) -> PathBuf {
         let dir_name = format!("pkg-{}-{version}", name.replace(['@', '/'], "_"));
-        let dir = self.project(
-            &dir_name,
-            Some(token),
-            &serde_json::json!({ "name": name, "version": version, "main": "index.js", "license": "MIT" }),
-        );
+        let mut manifest = serde_json::json!({ "name": name, "version": version, "main": "index.js", "license": "MIT" });
+        for (k, v) in more.as_object().unwrap() {
+            manifest[k] = v.clone();
+        }
+        let dir = self.project(&dir_name, Some(token), &manifest);
         std::fs::write(
             dir.join("index.js"),
             format!("module.exports = () => {says:?};\n"),
@@ -482,6 +494,81 @@ fn access_is_the_packages_model_and_unreadable_is_missing() {
     );
     assert_eq!(status, 204);
     npm_fails(&carol, &["install", "@acme/tools@0.1.0"], "ETARGET");
+}
+
+#[test]
+fn the_first_publish_links_the_package_to_a_repository_of_its_owner() {
+    let r = Registry::start();
+    let alice = Cli::signed_in(&r.dir.path().join("alice-cli"), &r.url, &r.alice);
+    for repo in ["alice/web", "alice/tool"] {
+        alice.ok(&["repo", "create", repo]);
+    }
+    let show = |package: &str| -> serde_json::Value {
+        let shown = r
+            .admin
+            .ok(&["--json", "package", "show", package, "--type", "npm"]);
+        serde_json::from_str(&shown).unwrap()
+    };
+    let linked = |package: &str| {
+        let v = show(package);
+        (
+            v["repository"]["full_name"].as_str().map(str::to_owned),
+            v["inherit_access"].as_bool().unwrap(),
+        )
+    };
+
+    // The `repository` field names a repository of the owner: linked, not inheriting (a personal
+    // token published it).
+    let web = serde_json::json!({ "repository": { "type": "git", "url": "git+https://example.invalid/alice/web.git" } });
+    npm_ok(
+        &r.package_with(&r.alice, "@alice/widget", "1.0.0", "w", web),
+        &["publish"],
+    );
+    assert_eq!(linked("@alice/widget"), (Some("alice/web".into()), false));
+    // No field: the owner's repository of the package's name.
+    npm_ok(
+        &r.package(&r.alice, "@alice/tool", "1.0.0", "t"),
+        &["publish"],
+    );
+    assert_eq!(linked("@alice/tool"), (Some("alice/tool".into()), false));
+    // A repository of another owner links nothing.
+    let elsewhere = serde_json::json!({ "repository": "github:bob/web" });
+    npm_ok(
+        &r.package_with(&r.alice, "@alice/loose", "1.0.0", "l", elsewhere),
+        &["publish"],
+    );
+    assert_eq!(linked("@alice/loose"), (None, false));
+    // A repository token's first publish links to its repository and inherits its access.
+    let ci = alice.ok(&["token", "create", "--repo", "alice/web"]);
+    npm_ok(
+        &r.package(ci.trim(), "@alice/built", "1.0.0", "b"),
+        &["publish"],
+    );
+    assert_eq!(linked("@alice/built"), (Some("alice/web".into()), true));
+
+    // Writers publish; only admins unpublish.
+    alice.ok(&[
+        "package",
+        "grant",
+        "@alice/widget",
+        "--type",
+        "npm",
+        "--user",
+        "bob",
+        "--role",
+        "write",
+    ]);
+    npm_ok(
+        &r.package(&r.bob, "@alice/widget", "1.0.1", "w2"),
+        &["publish"],
+    );
+    let bob = r.project("bob-unpublish", Some(&r.bob), &app(serde_json::json!({})));
+    npm_fails(
+        &bob,
+        &["unpublish", "@alice/widget@1.0.1"],
+        "you need the admin role on it",
+    );
+    npm_ok(&bob, &["view", "@alice/widget@1.0.1", "version"]);
 }
 
 #[test]

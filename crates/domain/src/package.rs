@@ -417,6 +417,10 @@ mod tests {
             visibility: Some(Visibility::Internal),
             ..private
         };
+        let missing = PackageFacts {
+            visibility: None,
+            ..private
+        };
         let inheriting = PackageFacts {
             linked: true,
             inherit: true,
@@ -658,24 +662,14 @@ mod tests {
             ),
             (
                 PackagePrincipal::RepoToken(repo(Visibility::Private, true)),
-                PackageFacts {
-                    visibility: None,
-                    linked: false,
-                    inherit: false,
-                    linked_public: false,
-                },
+                missing,
                 Write,
                 true,
                 "a repository token creates in its owner's namespace",
             ),
             (
                 PackagePrincipal::RepoToken(repo(Visibility::Private, false)),
-                PackageFacts {
-                    visibility: None,
-                    linked: false,
-                    inherit: false,
-                    linked_public: false,
-                },
+                missing,
                 Write,
                 false,
                 "but not in another's",
@@ -688,24 +682,14 @@ mod tests {
                     },
                     &["write:packages"],
                 ),
-                PackageFacts {
-                    visibility: None,
-                    linked: false,
-                    inherit: false,
-                    linked_public: false,
-                },
+                missing,
                 Read,
                 true,
                 "a would-be creator may read before the first push (regression: docker push failed)",
             ),
             (
                 user(UserStanding::default(), &rw),
-                PackageFacts {
-                    visibility: None,
-                    linked: false,
-                    inherit: false,
-                    linked_public: false,
-                },
+                missing,
                 Read,
                 false,
                 "others may not",

@@ -188,8 +188,10 @@ fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
     Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
 }
 
-/// Until `signals` closes, sends each to the command whose host pid `find` answers (nothing while
-/// it has none yet).
+/// Until `signals` closes, sends each to the command whose host pid `find` answers. A client may
+/// signal as soon as the command has written something, before its runtime has told its pid
+/// (runc writes the pid file after the process started): a signal then waits for the pid, up to
+/// [`PID_WAIT`], and is dropped only if none comes.
 pub(crate) async fn pass_signals<F, Fut>(
     mut signals: tokio::sync::mpsc::Receiver<Signal>,
     mut find: F,
@@ -197,12 +199,24 @@ pub(crate) async fn pass_signals<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<i32>>,
 {
+    let mut command = None;
     while let Some(signal) = signals.recv().await {
-        if let Some(command) = find().await.and_then(pidfd) {
-            let _ = rustix::process::pidfd_send_signal(&command, signal);
+        let waited = std::time::Instant::now();
+        while command.is_none() {
+            command = find().await.and_then(pidfd);
+            if command.is_some() || waited.elapsed() >= PID_WAIT {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if let Some(command) = &command {
+            let _ = rustix::process::pidfd_send_signal(command, signal);
         }
     }
 }
+
+/// How long a signal waits for its command's pid.
+const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A terminal for a command: its type and its window size, which may change while it runs.
 #[derive(Debug)]
@@ -456,4 +470,32 @@ pub trait Runtime: Send + Sync + fmt::Debug {
 
     /// Stops it if needed and removes everything the runtime holds for it.
     async fn remove(&self, spec: &RunSpec) -> Result<(), RuntimeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    #[tokio::test]
+    async fn a_signal_sent_before_the_pid_is_known_waits_for_it() {
+        // Regression: a signal that came before runc had written the pid file was dropped, so a
+        // client's USR1 right after the command's first output was lost (seen under load).
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut asked = 0;
+        let find = move || {
+            asked += 1;
+            std::future::ready((asked > 3).then_some(pid))
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let passing = tokio::spawn(super::pass_signals(rx, find));
+        tx.send(super::Signal::TERM).await.unwrap();
+        drop(tx);
+        passing.await.unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(15), "{status:?}");
+    }
 }

@@ -191,7 +191,7 @@ impl Store {
 }
 
 /// A query for rows of `R`, each the stored form of a domain value.
-type RowsOf<'q, R> = QueryAs<'q, Any, R, AnyArguments<'q>>;
+pub(crate) type RowsOf<'q, R> = QueryAs<'q, Any, R, AnyArguments<'q>>;
 
 impl Store {
     /// The one row `query` finds, if any, as the value it stores.

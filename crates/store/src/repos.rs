@@ -210,14 +210,21 @@ impl Store {
         name: &RepoName,
         user_id: Option<i64>,
     ) -> Result<Option<(Repo, RepoAccessFacts)>> {
-        let row: Option<RepoRow> = sqlx::query_as(&format!(
-            "{REPO_SELECT} WHERE o.login_key = $2 AND r.name_key = $3"
-        ))
-        .bind(user_id.unwrap_or(-1))
-        .bind(owner.key())
-        .bind(name.key())
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("{REPO_SELECT} WHERE o.login_key = $2 AND r.name_key = $3");
+        let query = sqlx::query_as(&sql)
+            .bind(user_id.unwrap_or(-1))
+            .bind(owner.key())
+            .bind(name.key());
+        self.one_repo(query, user_id).await
+    }
+
+    /// The repository `query` (a [`REPO_SELECT`], `$1` bound to `user_id`) finds.
+    async fn one_repo(
+        &self,
+        query: crate::db::RowsOf<'_, RepoRow>,
+        user_id: Option<i64>,
+    ) -> Result<Option<(Repo, RepoAccessFacts)>> {
+        let row: Option<RepoRow> = query.fetch_optional(&self.pool).await?;
         row.map(|r| r.into_parts(user_id)).transpose()
     }
 
@@ -226,12 +233,9 @@ impl Store {
         id: i64,
         user_id: Option<i64>,
     ) -> Result<Option<(Repo, RepoAccessFacts)>> {
-        let row: Option<RepoRow> = sqlx::query_as(&format!("{REPO_SELECT} WHERE r.id = $2"))
-            .bind(user_id.unwrap_or(-1))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| r.into_parts(user_id)).transpose()
+        let sql = format!("{REPO_SELECT} WHERE r.id = $2");
+        let query = sqlx::query_as(&sql).bind(user_id.unwrap_or(-1)).bind(id);
+        self.one_repo(query, user_id).await
     }
 
     /// Every repository of one owner, by name, with `user_id`'s standing towards each. The caller

@@ -137,21 +137,28 @@ impl Store {
 
     /// A user's personal tokens that are not revoked, newest first.
     pub async fn personal_tokens(&self, user_id: i64) -> Result<Vec<TokenRecord>> {
-        self.every(sqlx::query_as::<_, TokenRow>(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE kind = 'personal' AND user_id = $1 AND revoked_at IS NULL \
-             ORDER BY id DESC"
-        ))
-        .bind(user_id))
-        .await
+        self.live_tokens("personal", "user_id", user_id).await
     }
 
     /// A repository's tokens that are not revoked, newest first.
     pub async fn repository_tokens(&self, repo_id: i64) -> Result<Vec<TokenRecord>> {
-        self.every(sqlx::query_as::<_, TokenRow>(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE kind = 'repository' AND repo_id = $1 AND revoked_at IS NULL \
-             ORDER BY id DESC"
-        ))
-        .bind(repo_id))
+        self.live_tokens("repository", "repo_id", repo_id).await
+    }
+
+    /// The tokens of `kind` whose `holder` column is `id` and that are not revoked, newest first.
+    async fn live_tokens(
+        &self,
+        kind: &'static str,
+        holder: &'static str,
+        id: i64,
+    ) -> Result<Vec<TokenRecord>> {
+        self.every(
+            sqlx::query_as::<_, TokenRow>(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE kind = '{kind}' AND {holder} = $1 \
+                 AND revoked_at IS NULL ORDER BY id DESC"
+            ))
+            .bind(id),
+        )
         .await
     }
 

@@ -185,7 +185,9 @@ fn package_kind_routes(kind: PackageKind) -> Router<AppState> {
         )
         .route(
             &format!("/orgs/{{org}}/packages/{kind_word}/{{name}}/access/teams/{{team_slug}}"),
-            put(packages::grant_team).delete(packages::revoke_team),
+            put(packages::grant)
+                .delete(packages::revoke)
+                .layer(Extension(packages::Whom::Team)),
         );
     for owner in ["/users/{login}", "/orgs/{org}"] {
         let base = format!("{owner}/packages/{kind_word}/{{name}}");
@@ -199,7 +201,9 @@ fn package_kind_routes(kind: PackageKind) -> Router<AppState> {
             .route(&format!("{base}/access"), get(packages::access))
             .route(
                 &format!("{base}/access/users/{{user}}"),
-                put(packages::grant_user).delete(packages::revoke_user),
+                put(packages::grant)
+                    .delete(packages::revoke)
+                    .layer(Extension(packages::Whom::User)),
             )
             .route(
                 &format!("{base}/access/repositories/{{owner}}/{{repo}}"),

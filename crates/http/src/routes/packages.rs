@@ -251,69 +251,54 @@ pub struct UserGrantBody {
     role: Option<String>,
 }
 
-/// `PUT …/access/users/{login}` `{role}`.
-pub async fn grant_user(
-    call: Call,
-    Extension(kind): Extension<PackageKind>,
-    At((owner, name, login)): At<(Login, String, Login)>,
-    body: Body<UserGrantBody>,
-) -> ApiResult<StatusCode> {
-    grant(call, kind, &owner, &name, Grantee::User(&login), body).await
+/// Whom a grant route names: a user (`…/access/users/{login}`) or a team of the package's
+/// organization (`/orgs/{org}/…/access/teams/{team_slug}`); the route says which.
+#[derive(Debug, Clone, Copy)]
+pub enum Whom {
+    User,
+    Team,
 }
 
-pub async fn revoke_user(
-    call: Call,
-    Extension(kind): Extension<PackageKind>,
-    At((owner, name, login)): At<(Login, String, Login)>,
-) -> ApiResult<StatusCode> {
-    revoke(call, kind, &owner, &name, Grantee::User(&login)).await
+impl Whom {
+    fn grantee(self, who: &str) -> Result<(Option<Login>, &str), ApiError> {
+        Ok(match self {
+            Self::User => (Some(path_login(who)?), who),
+            Self::Team => (None, who),
+        })
+    }
 }
 
-/// `PUT /orgs/{org}/packages/container/{name}/access/teams/{team_slug}` `{role}`.
-pub async fn grant_team(
-    call: Call,
-    Extension(kind): Extension<PackageKind>,
-    At((owner, name, slug)): At<(Login, String, String)>,
-    body: Body<UserGrantBody>,
-) -> ApiResult<StatusCode> {
-    grant(call, kind, &owner, &name, Grantee::Team(&slug), body).await
-}
-
-pub async fn revoke_team(
-    call: Call,
-    Extension(kind): Extension<PackageKind>,
-    At((owner, name, slug)): At<(Login, String, String)>,
-) -> ApiResult<StatusCode> {
-    revoke(call, kind, &owner, &name, Grantee::Team(&slug)).await
-}
-
-/// A user's or a team's role on a package (`read` when the body names none).
-async fn grant(
+/// `PUT …/access/users/{login}` or `…/access/teams/{team_slug}` `{role}`: a user's or a team's
+/// role on a package (`read` when the body names none).
+pub async fn grant(
     Call(s, p): Call,
-    kind: PackageKind,
-    owner: &Login,
-    name: &str,
-    to: Grantee<'_>,
+    Extension(kind): Extension<PackageKind>,
+    Extension(whom): Extension<Whom>,
+    At((owner, name, who)): At<(Login, String, String)>,
     Body(body): Body<UserGrantBody>,
 ) -> ApiResult<StatusCode> {
     let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
+    let (user, slug) = whom.grantee(&who)?;
+    let to = user.as_ref().map_or(Grantee::Team(slug), Grantee::User);
     s.berth
         .registry()
-        .grant(&p, kind, owner, name, to, role)
+        .grant(&p, kind, &owner, &name, to, role)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn revoke(
+/// `DELETE` of what [`grant`] gave.
+pub async fn revoke(
     Call(s, p): Call,
-    kind: PackageKind,
-    owner: &Login,
-    name: &str,
-    from: Grantee<'_>,
+    Extension(kind): Extension<PackageKind>,
+    Extension(whom): Extension<Whom>,
+    At((owner, name, who)): At<(Login, String, String)>,
 ) -> ApiResult<StatusCode> {
+    let (user, slug) = whom.grantee(&who)?;
+    let from = user.as_ref().map_or(Grantee::Team(slug), Grantee::User);
     s.berth
         .registry()
-        .revoke(&p, kind, owner, name, from)
+        .revoke(&p, kind, &owner, &name, from)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
