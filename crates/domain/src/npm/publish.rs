@@ -67,13 +67,32 @@ pub struct Publication {
     pub shasum: String,
 }
 
+/// The parts of a publish document Berth reads. The attachment's data is borrowed from the body
+/// (base64 has nothing to unescape), so a large tarball is not copied before it is decoded.
+#[derive(serde::Deserialize)]
+struct Document<'a> {
+    name: Option<String>,
+    versions: Option<Map<String, Value>>,
+    #[serde(rename = "_attachments", borrow)]
+    attachments: Option<std::collections::BTreeMap<String, Attachment<'a>>>,
+    #[serde(rename = "dist-tags")]
+    dist_tags: Option<Map<String, Value>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Attachment<'a> {
+    #[serde(borrow)]
+    data: Option<std::borrow::Cow<'a, str>>,
+    length: Option<u64>,
+}
+
 /// Checks the publish document `body` sent for package `to`.
 pub fn parse_publication(to: &NpmPackageName, body: &[u8]) -> Result<Publication, PublishError> {
-    let doc: Map<String, Value> =
+    let doc: Document<'_> =
         serde_json::from_slice(body).map_err(|e| PublishError::NotJson(e.to_string()))?;
     let name = doc
-        .get("name")
-        .and_then(Value::as_str)
+        .name
+        .as_deref()
         .ok_or(PublishError::Missing("\"name\""))?;
     if name != to.to_string() {
         return Err(PublishError::NameMismatch {
@@ -81,7 +100,10 @@ pub fn parse_publication(to: &NpmPackageName, body: &[u8]) -> Result<Publication
             found: name.to_owned(),
         });
     }
-    let versions = object(&doc, "versions")?;
+    let versions = doc
+        .versions
+        .as_ref()
+        .ok_or(PublishError::Missing("versions"))?;
     let [(key, manifest)] = versions.iter().collect::<Vec<_>>()[..] else {
         return Err(PublishError::VersionCount(versions.len()));
     };
@@ -97,20 +119,23 @@ pub fn parse_publication(to: &NpmPackageName, body: &[u8]) -> Result<Publication
             version: said("version").to_owned(),
         });
     }
-    let attachments = object(&doc, "_attachments")?;
+    let attachments = doc
+        .attachments
+        .as_ref()
+        .ok_or(PublishError::Missing("_attachments"))?;
     let [(_, attachment)] = attachments.iter().collect::<Vec<_>>()[..] else {
         return Err(PublishError::AttachmentCount(attachments.len()));
     };
     let tarball = attachment
-        .get("data")
-        .and_then(Value::as_str)
+        .data
+        .as_deref()
         .ok_or(PublishError::Missing("the attachment's \"data\""))
         .and_then(|data| {
             base64::engine::general_purpose::STANDARD
                 .decode(data)
                 .map_err(|_| PublishError::NotBase64)
         })?;
-    if let Some(said) = attachment.get("length").and_then(Value::as_u64)
+    if let Some(said) = attachment.length
         && said != tarball.len() as u64
     {
         return Err(PublishError::Length {
@@ -139,12 +164,7 @@ pub fn parse_publication(to: &NpmPackageName, body: &[u8]) -> Result<Publication
         }
     }
     let mut tags = Vec::new();
-    for (tag, target) in doc
-        .get("dist-tags")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (tag, target) in doc.dist_tags.iter().flatten() {
         let tag = DistTag::parse(tag)?;
         if target.as_str() != Some(key.as_str()) {
             return Err(PublishError::TagTarget {
@@ -164,15 +184,6 @@ pub fn parse_publication(to: &NpmPackageName, body: &[u8]) -> Result<Publication
         integrity,
         shasum,
     })
-}
-
-fn object<'a>(
-    doc: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<&'a Map<String, Value>, PublishError> {
-    doc.get(field)
-        .and_then(Value::as_object)
-        .ok_or(PublishError::Missing(field))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -23,6 +23,11 @@ use route::Route;
 /// The most a publish document may hold: the tarball travels in it as base64 (so about 96 MiB of
 /// tarball), and the document is read whole to check it.
 pub const PUBLISH_LIMIT: usize = 128 << 20;
+/// How many package documents (publishes, and the documents `deprecate` and `unpublish` send back)
+/// are read at once; more wait. With [`PUBLISH_LIMIT`] this bounds what publishing holds in
+/// memory: each holds its body and the decoded tarball.
+const PUBLISHES_AT_ONCE: usize = 4;
+static PUBLISHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PUBLISHES_AT_ONCE);
 /// The most any other npm request body may hold (packuments sent back, tags, logins).
 const BODY_LIMIT: usize = 8 << 20;
 /// The media type of the abbreviated ("corgi") packument npm installs with.
@@ -108,6 +113,10 @@ async fn handle(
         ) => packument(state, p, &name(&package)?, req.headers()).await,
         (Route::Package { package, .. }, Method::PUT) => {
             let name = name(&package)?;
+            let _turn = PUBLISHES
+                .acquire()
+                .await
+                .map_err(|_| NpmError::BadRequest("the server is shutting down".into()))?;
             let body = body(req, PUBLISH_LIMIT).await?;
             if carries_attachments(&body) {
                 let version = registry.npm_publish(p, &name, &body).await?;
