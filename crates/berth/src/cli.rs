@@ -415,6 +415,14 @@ pub enum UserCommand {
     Create { login: String },
     /// Show a user (yourself when no login is given).
     Show { login: Option<String> },
+    /// Set a user's password for the web UI's sign-in (site administrators): one made up and
+    /// printed, or with --stdin the one read from standard input.
+    Password {
+        login: String,
+        /// Read the password from standard input instead of making one up.
+        #[arg(long)]
+        stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,6 +31,8 @@ const MASTER_KEY_FILE: &str = "master.key";
 /// Blob storage root (the layout below it is documented in berth-service's registry module).
 const STORAGE_DIR: &str = "storage";
 const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The first administrator's initial password (for the web UI's sign-in), beside its token.
+const ADMIN_PASSWORD_FILE: &str = "admin-password";
 const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The config file's keys: the same settings as the flags.
@@ -531,6 +533,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 Existing::Keep,
             )?;
             tracing::info!(path = %path.display(), "created the site administrator admin; its token is in the file");
+        }
+        if let Some(password) = berth.accounts().bootstrap_password().await? {
+            let path = settings.data_dir.join(ADMIN_PASSWORD_FILE);
+            private_file::write(
+                &path,
+                format!("{}\n", password.expose_secret()).as_bytes(),
+                Existing::Keep,
+            )?;
+            tracing::info!(path = %path.display(), "the site administrator's initial password is in the file");
         }
     }
 

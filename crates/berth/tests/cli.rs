@@ -30,6 +30,17 @@ fn first_start_writes_a_private_admin_token_and_a_restart_keeps_it() {
         !server.log.lock().unwrap().contains(token.trim()),
         "the log never shows the token"
     );
+    // Beside it, the administrator's initial password for the web UI, as private.
+    let password_file = data.join("admin-password");
+    let mode = std::fs::metadata(&password_file)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the admin password file is private");
+    let password = std::fs::read_to_string(&password_file).unwrap();
+    assert_eq!(password.trim().len(), 24);
+    assert!(!server.log.lock().unwrap().contains(password.trim()));
 
     let cli = Cli::new(&dir.path().join("cfg"));
     let out = cli.run(&["login", "--server", &server.url], Some(&token));
@@ -52,6 +63,11 @@ fn first_start_writes_a_private_admin_token_and_a_restart_keeps_it() {
         std::fs::read_to_string(&token_file).unwrap(),
         token,
         "a restart does not replace the token"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&password_file).unwrap(),
+        password,
+        "nor the password"
     );
     let out = cli.run(&["user", "show", "--server", &again.url], None);
     assert!(
@@ -77,6 +93,17 @@ fn the_bootstrap_token_can_come_from_the_environment() {
         "chosen-by-the-operator",
     );
     assert!(cli.ok(&["user", "show"]).contains("admin"));
+    assert!(
+        dir.path().join("admin-password").exists(),
+        "the initial password is written all the same"
+    );
+    // Passwords are set by site administrators: made up and printed, or read from stdin.
+    cli.ok(&["user", "create", "alice"]);
+    let made = cli.ok(&["user", "password", "alice"]);
+    assert_eq!(made.trim().len(), 24);
+    let out = cli.run(&["user", "password", "alice", "--stdin"], Some("short\n"));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("a password has 12 to 1024 characters"));
 }
 
 #[test]

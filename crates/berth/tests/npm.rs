@@ -217,6 +217,9 @@ fn npm_publishes_installs_tags_deprecates_and_unpublishes() {
         "{locked}"
     );
 
+    npm_ok(&app_dir, &["ping"]);
+    assert_eq!(npm_ok(&app_dir, &["whoami"]).trim(), "alice");
+
     // `npm ci` from the lockfile with a cold cache.
     std::fs::remove_dir_all(app_dir.join("node_modules")).unwrap();
     std::fs::remove_dir_all(cache(&app_dir)).unwrap();

@@ -987,3 +987,84 @@ async fn teams_take_githubs_shapes_and_a_rename_makes_a_new_slug() {
     let r = app.get("/api/v3/orgs/acme/teams", None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn site_administrators_set_passwords_which_check_and_are_never_shown_again() {
+    let (app, [alice]) = TestApp::with_users([("alice", &["repo"])]).await;
+    let path = "/api/v3/admin/users/alice/password";
+    // Made up and answered once.
+    let r = app.put(path, Some(&app.admin), json!({})).await;
+    assert_eq!(r.status, 200);
+    let made = r.body["password"].as_str().unwrap().to_owned();
+    assert_eq!(made.len(), 24);
+    let accounts = app.berth.accounts();
+    let alice_login = berth_domain::Login::parse("alice").unwrap();
+    let check = |password: &str| {
+        accounts.check_password(
+            &alice_login,
+            secrecy::SecretString::from(password.to_owned()),
+        )
+    };
+    assert_eq!(check(&made).await.unwrap().login.as_str(), "alice");
+    // Chosen: the old one no longer checks; a wrong one, a missing user and an organization are
+    // refused alike.
+    let r = app
+        .put(
+            path,
+            Some(&app.admin),
+            json!({ "password": "a long enough password" }),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert!(check("a long enough password").await.is_ok());
+    assert!(matches!(
+        check(&made).await,
+        Err(berth_service::ServiceError::BadCredentials)
+    ));
+    app.org("acme", "alice").await;
+    for login in ["nobody", "acme", "admin"] {
+        let l = berth_domain::Login::parse(login).unwrap();
+        assert!(matches!(
+            accounts
+                .check_password(&l, secrecy::SecretString::from("a long enough password"))
+                .await,
+            Err(berth_service::ServiceError::BadCredentials)
+        ));
+    }
+    app.expect_invalid_on(
+        Method::PUT,
+        path,
+        &app.admin,
+        "User",
+        &[(json!({ "password": "too short" }), "password", "invalid")],
+    )
+    .await;
+    // Only site administrators; and never for an organization.
+    assert_eq!(app.put(path, Some(&alice), json!({})).await.status, 403);
+    app.expect_invalid_on(
+        Method::PUT,
+        "/api/v3/admin/users/acme/password",
+        &app.admin,
+        "User",
+        &[(json!({}), "login", "invalid")],
+    )
+    .await;
+    // The hash is argon2id; nothing of the password is in the store.
+    let stored = app
+        .berth
+        .store()
+        .password_hash(
+            app.berth
+                .store()
+                .account_by_login(&alice_login)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$v=19$"), "{stored}");
+    assert!(!stored.contains("a long enough password"));
+}

@@ -137,3 +137,32 @@ impl Store {
             .await
     }
 }
+
+impl Store {
+    /// Sets (or, with `None`, removes) a user's password hash; `false` when no such account.
+    pub async fn set_password_hash(
+        &self,
+        account_id: i64,
+        hash: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(account_id)
+                .bind(hash)
+                .bind(now)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A user's password hash, when they have a password.
+    pub async fn password_hash(&self, account_id: i64) -> Result<Option<String>> {
+        let hash: Option<Option<String>> =
+            sqlx::query_scalar("SELECT password_hash FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(hash.flatten())
+    }
+}

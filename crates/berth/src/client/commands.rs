@@ -105,6 +105,23 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
                 .await?;
             show(as_json, &v, ACCOUNT_HEADER, account_row(&v));
         }
+        Command::User(UserCommand::Password { login, stdin }) => {
+            let body = if stdin {
+                let mut password = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)?;
+                json!({ "password": password.trim_end_matches(['\r', '\n']) })
+            } else {
+                json!({})
+            };
+            let v = c
+                .put(&format!("/admin/users/{login}/password"), Some(body))
+                .await?;
+            match v["password"].as_str() {
+                Some(made) if as_json => output::json(&json!({ "login": login, "password": made })),
+                Some(made) => println!("{made}"),
+                None => eprintln!("the password of {login} is set"),
+            }
+        }
         Command::User(UserCommand::Show { login }) => {
             let path = login.map_or_else(|| "/user".to_owned(), |l| format!("/users/{l}"));
             let v = c.get(&path).await?;

@@ -46,6 +46,31 @@ pub async fn create_user(
 }
 
 #[derive(Deserialize)]
+pub struct SetPassword {
+    password: Option<String>,
+}
+
+/// `PUT /admin/users/{login}/password` `{password?}` (Berth's; site administrators): sets the
+/// user's password for the web UI's sign-in; without one in the body, one is made up and answered
+/// once as `{password}`.
+pub async fn set_password(
+    Call(s, p): Call,
+    At(login): At<Login>,
+    Body(body): Body<SetPassword>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    let given = body.password.map(secrecy::SecretString::from);
+    let made = s.berth.accounts().set_password(&p, &login, given).await?;
+    Ok(match made {
+        Some(password) => {
+            use secrecy::ExposeSecret as _;
+            Json(serde_json::json!({ "password": password.expose_secret() })).into_response()
+        }
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+#[derive(Deserialize)]
 pub struct CreateOrg {
     login: Option<String>,
     admin: Option<String>,

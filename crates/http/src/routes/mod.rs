@@ -137,6 +137,7 @@ fn routes() -> Router<AppState> {
             get(ports::tunnel),
         )
         .route("/admin/users", post(admin::create_user))
+        .route("/admin/users/{login}/password", put(admin::set_password))
         .route("/admin/organizations", post(admin::create_org))
         .route("/admin/registry/collect", post(admin::collect_garbage))
         .route(

@@ -3,6 +3,7 @@
 //! administrator is made here too.
 
 pub mod keys;
+pub mod passwords;
 pub mod repos;
 pub mod teams;
 pub mod tokens;
