@@ -633,9 +633,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => {
             tracing::info!("listening on {scheme}://{local}");
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await?;
         }
         Some(_) => {
             let config = tls_config.clone().expect("loaded above");
@@ -648,7 +651,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("listening on {scheme}://{local}");
             axum_server::from_tcp_rustls(listener, config)
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .await?;
         }
     }
@@ -674,13 +677,22 @@ fn serve_inside(slot: Arc<std::sync::OnceLock<InsideApp>>) -> ServeInside {
             };
             let served = match inside.tls {
                 None => match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => axum::serve(l, inside.app)
-                        .await
-                        .map_err(anyhow::Error::from),
+                    Ok(l) => axum::serve(
+                        l,
+                        inside
+                            .app
+                            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                    )
+                    .await
+                    .map_err(anyhow::Error::from),
                     Err(e) => Err(e.into()),
                 },
                 Some(tls) => axum_server::from_tcp_rustls(listener, tls)
-                    .serve(inside.app.into_make_service())
+                    .serve(
+                        inside
+                            .app
+                            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                    )
                     .await
                     .map_err(anyhow::Error::from),
             };

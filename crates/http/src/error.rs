@@ -95,6 +95,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, message),
             ServiceError::Invalid(i) => Self::invalid(i.resource, i.field, i.code, i.message),
             ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            e @ ServiceError::TooManyAttempts { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            }
             ServiceError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")

@@ -16,6 +16,7 @@ mod paging;
 mod registry;
 mod render;
 mod routes;
+mod web;
 mod wire;
 
 use axum::Router;
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(graphql)
         .merge(registry::router())
         .merge(npm::router())
+        .merge(web::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -29,6 +29,9 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("{}", .0.message)]
     Invalid(Invalid),
+    /// Too many failed attempts (signing in); the caller may try again in `seconds`.
+    #[error("too many failed attempts; try again in {} minutes", (seconds + 59) / 60)]
+    TooManyAttempts { seconds: i64 },
     /// The request conflicts with the resource's state; the message says which and what to do.
     #[error("{0}")]
     Conflict(String),

@@ -20,6 +20,7 @@ mod registry;
 mod repos;
 mod roles;
 mod secrets;
+mod sessions;
 mod ssh_keys;
 mod teams;
 pub mod testing;
@@ -40,6 +41,7 @@ pub use secrets::{
     Envelope, EnvelopeTable, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord,
     SecretRecord, SecretScope,
 };
+pub use sessions::WebSession;
 pub use ssh_keys::{NewSshKey, SshKeyRecord};
 pub use teams::{Team, TeamFields};
 pub use tokens::{EnvironmentTokenRecord, NewToken, TokenKind, TokenRecord};

@@ -670,7 +670,60 @@ macro_rules! suite {
         teams_hold_members_and_grant_packages_to_them(&$open).await;
         ssh_keys_belong_to_one_account_and_stay_under_the_limit(&$open).await;
         npm_versions_are_published_tagged_deprecated_and_unpublished(&$open).await;
+        passwords_and_web_sessions_are_kept_and_revoked(&$open).await;
     }};
+}
+
+async fn passwords_and_web_sessions_are_kept_and_revoked(s: &Store) {
+    let ann = user(s, "web-ann").await;
+    let ben = user(s, "web-ben").await;
+    assert_eq!(s.password_hash(ann.id).await.unwrap(), None);
+    assert!(
+        s.set_password_hash(ann.id, Some("$argon2id$x"), 2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.password_hash(ann.id).await.unwrap().as_deref(),
+        Some("$argon2id$x")
+    );
+    assert!(!s.set_password_hash(9999, Some("x"), 2).await.unwrap());
+
+    let one = s
+        .create_web_session("hash-1", ann.id, "form-1", 10, 100)
+        .await
+        .unwrap();
+    let two = s
+        .create_web_session("hash-2", ann.id, "form-2", 11, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.web_session_by_hash("hash-1").await.unwrap(),
+        Some(one.clone())
+    );
+    assert!(s.web_session_by_hash("hash-3").await.unwrap().is_none());
+    assert!(one.is_live(99) && !one.is_live(100));
+    let live = |now| async move {
+        s.live_web_sessions(ann.id, now)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|x| x.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(live(20).await, [two.id, one.id], "newest first");
+    assert_eq!(live(60).await, [one.id], "expired ones are not live");
+    s.touch_web_session(two.id, 40, 500).await.unwrap();
+    assert_eq!(live(60).await, [two.id, one.id], "a use moves the expiry");
+    assert!(
+        !s.revoke_web_session(ben.id, one.id, 70).await.unwrap(),
+        "another's"
+    );
+    assert!(s.revoke_web_session(ann.id, one.id, 70).await.unwrap());
+    assert!(!s.revoke_web_session(ann.id, one.id, 71).await.unwrap());
+    let revoked = s.web_session_by_hash("hash-1").await.unwrap().unwrap();
+    assert!(!revoked.is_live(71));
+    assert_eq!(live(72).await, [two.id]);
 }
 
 async fn npm_versions_are_published_tagged_deprecated_and_unpublished(s: &Store) {

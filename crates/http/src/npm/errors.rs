@@ -58,6 +58,9 @@ impl IntoResponse for NpmError {
             Self::Service(S::Forbidden(m)) => (StatusCode::FORBIDDEN, m),
             Self::Service(S::Invalid(i)) => (StatusCode::BAD_REQUEST, i.message),
             Self::Service(S::Conflict(m)) => (StatusCode::CONFLICT, m),
+            Self::Service(e @ S::TooManyAttempts { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            }
             Self::Service(e @ (S::Internal(_) | S::Store(_) | S::Storage(_))) => {
                 tracing::error!(error = %e, "npm request failed");
                 (

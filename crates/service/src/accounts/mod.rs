@@ -5,6 +5,7 @@
 pub mod keys;
 pub mod passwords;
 pub mod repos;
+pub mod sessions;
 pub mod teams;
 pub mod tokens;
 
@@ -39,6 +40,8 @@ pub struct Accounts {
     hasher: Arc<TokenHasher>,
     /// The directories a repository's clone URL may name locally (SPEC §8).
     local_clone_dirs: Arc<Vec<std::path::PathBuf>>,
+    /// Failed sign-ins to the web UI, by account and client address (this process's).
+    sign_ins: Arc<std::sync::Mutex<sessions::SignInLimiter>>,
 }
 
 impl Accounts {
@@ -54,6 +57,7 @@ impl Accounts {
             clock,
             hasher,
             local_clone_dirs: Arc::default(),
+            sign_ins: Arc::default(),
         }
     }
 

@@ -1,0 +1,402 @@
+//! The web UI (SPEC §11), served at `/` by the same binary: server-rendered pages (askama
+//! templates in `crates/http/templates`, checked at compile time), assets embedded and cached by
+//! their hash, a session cookie (`HttpOnly`, `SameSite=Lax`, `Secure` under TLS) naming a session
+//! kept on the server, and a form token on every form. Pages call the same service methods, with
+//! the same authorization, as the API: a session is its user.
+
+use askama::Template;
+use axum::Form;
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use berth_domain::Login;
+use berth_service::ServiceError;
+use berth_service::accounts::sessions::{IDLE_LIFETIME, SignedIn};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::AppState;
+
+const SESSION_COOKIE: &str = "berth_session";
+/// The form token of signed-out forms (sign-in): a random value in a cookie and in the form,
+/// which must agree (a page of another site can post a form but cannot read or set the cookie).
+const FORM_COOKIE: &str = "berth_form";
+/// The most a form may hold.
+const FORM_LIMIT: usize = 64 << 10;
+const CSS: &str = include_str!("../../assets/berth.css");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/assets/{file}", get(asset))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+}
+
+/// The stylesheet's path, named by a hash of its bytes so it can be cached for good.
+fn css_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        // FNV-1a: enough to tell one version of the file from the next.
+        let hash = CSS.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("/assets/berth-{hash:016x}.css")
+    })
+}
+
+/// What every page's frame shows.
+struct Page {
+    css: &'static str,
+    user: Option<String>,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    page: Page,
+    error: Option<&'a str>,
+    next: &'a str,
+    login: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    page: Page,
+    environments: Vec<EnvironmentRow>,
+}
+
+struct EnvironmentRow {
+    name: String,
+    state: &'static str,
+    repository: String,
+    branch: String,
+    machine: String,
+    last_used: String,
+}
+
+fn html(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page did not render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The value of cookie `name` in the request.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A `Set-Cookie` value: `max_age` seconds (0 removes it); `Secure` when the server is reached
+/// over TLS.
+fn set_cookie(s: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if s.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie values are printable ASCII")
+}
+
+fn random_token() -> String {
+    use rand::Rng as _;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+/// Whether two form tokens are the same, in time that does not depend on where they differ.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// The session the request's cookie names, when it is live.
+async fn session(s: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
+    let value = cookie(headers, SESSION_COOKIE)?;
+    s.berth
+        .accounts()
+        .session(&SecretString::from(value))
+        .await
+        .ok()
+}
+
+/// Where a page may send the browser after signing in: a path of this site, nothing else.
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        _ => "/",
+    }
+}
+
+fn to_sign_in(next: &str) -> Response {
+    let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
+/// The client's address, for the sign-in limits (`None` when the server does not know it).
+struct ClientIp(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// `GET /`: your environments; signed out, the sign-in page first.
+async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in("/");
+    };
+    let all = berth_store::Window {
+        limit: 1000,
+        offset: 0,
+    };
+    let listing = match s
+        .berth
+        .environments()
+        .list_codespaces(&signed_in.principal, all)
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
+    let environments = listing
+        .items
+        .iter()
+        .map(|v| EnvironmentRow {
+            name: v.record.name.clone(),
+            state: v.record.state.as_str(),
+            repository: v.repo.full_name(),
+            branch: v
+                .record
+                .git_ref
+                .clone()
+                .unwrap_or_else(|| "(default)".into()),
+            machine: v.record.machine.clone(),
+            last_used: crate::render::timestamp(v.record.last_used_at),
+        })
+        .collect();
+    html(
+        StatusCode::OK,
+        &HomePage {
+            page: page_of(&signed_in),
+            environments,
+        },
+    )
+}
+
+fn page_of(signed_in: &SignedIn) -> Page {
+    let login = match &signed_in.principal {
+        berth_service::Principal::User { account, .. } => Some(account.login.to_string()),
+        _ => None,
+    };
+    Page {
+        css: css_path(),
+        user: login,
+        csrf: signed_in.session.csrf.clone(),
+    }
+}
+
+fn failed(e: &ServiceError) -> Response {
+    tracing::error!(error = %e, "a page failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something failed on the server; its log has the details. Reload the page to try again.",
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// `GET /login`: the sign-in form, with a fresh form token in a cookie.
+async fn login_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Next>,
+) -> Response {
+    let next = local_path(q.next.as_deref());
+    if session(&s, &headers).await.is_some() {
+        return Redirect::to(next).into_response();
+    }
+    sign_in_form(&s, &headers, StatusCode::OK, None, next, "")
+}
+
+fn sign_in_form(
+    s: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+    next: &str,
+    login: &str,
+) -> Response {
+    let token = cookie(headers, FORM_COOKIE)
+        .filter(|t| t.len() == 32)
+        .unwrap_or_else(random_token);
+    let page = Page {
+        css: css_path(),
+        user: None,
+        csrf: token.clone(),
+    };
+    let mut response = html(
+        status,
+        &LoginPage {
+            page,
+            error,
+            next,
+            login,
+        },
+    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(s, FORM_COOKIE, &token, 3600));
+    response
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    csrf: String,
+    login: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// `POST /login`: signs in and sends the browser where it was going.
+async fn login(
+    State(s): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let next = local_path(form.next.as_deref());
+    let expected = cookie(&headers, FORM_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_token(&expected, &form.csrf) {
+        return sign_in_form(
+            &s,
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some("This form expired. Sign in again from this page."),
+            next,
+            &form.login,
+        );
+    }
+    let password = SecretString::from(form.password);
+    let signed = match Login::parse(form.login.trim()) {
+        Ok(login) => s.berth.accounts().sign_in(&login, password, client).await,
+        Err(_) => Err(ServiceError::BadCredentials),
+    };
+    match signed {
+        Ok(new) => {
+            let mut response = Redirect::to(next).into_response();
+            let value = set_cookie(
+                &s,
+                SESSION_COOKIE,
+                new.cookie.expose_secret(),
+                IDLE_LIFETIME,
+            );
+            response.headers_mut().append(header::SET_COOKIE, value);
+            response
+        }
+        Err(ServiceError::BadCredentials) => sign_in_form(
+            &s,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            Some("Incorrect username or password."),
+            next,
+            &form.login,
+        ),
+        Err(e @ ServiceError::TooManyAttempts { .. }) => sign_in_form(
+            &s,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!("Too many failed sign-ins: {e}.")),
+            next,
+            &form.login,
+        ),
+        Err(e) => failed(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    csrf: String,
+}
+
+/// `POST /logout`: ends the session on the server and forgets the cookie.
+async fn logout(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in("/");
+    };
+    if !same_token(&signed_in.session.csrf, &form.csrf) {
+        return (
+            StatusCode::FORBIDDEN,
+            "This form expired: reload the page and try again.",
+        )
+            .into_response();
+    }
+    if let Err(e) = s.berth.accounts().sign_out(&signed_in).await {
+        return failed(&e);
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&s, SESSION_COOKIE, "", 0));
+    response
+}
+
+/// `GET /assets/{file}`: the embedded stylesheet, cached for good (its name changes with it).
+async fn asset(Path(file): Path<String>) -> Response {
+    if format!("/assets/{file}") != css_path() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        CSS,
+    )
+        .into_response()
+}

@@ -1,0 +1,272 @@
+//! The web UI's sign-in, as a browser drives it: forms, cookies and redirects (the pages in a real
+//! browser come with the rest of the web UI).
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use serde_json::json;
+use support::{Reply, TestApp};
+
+const PASSWORD: &str = "a password for the web";
+
+/// A browser: the cookies it was given, sent back on every request.
+#[derive(Default)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn keep(&mut self, reply: &Reply) {
+        for set in reply.headers.get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, app: &TestApp, path: &str) -> Reply {
+        let req = Request::get(path)
+            .header("cookie", self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        let reply = app.send(req).await;
+        self.keep(&reply);
+        reply
+    }
+
+    async fn post(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Reply {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let reply = app.send(req).await;
+        self.keep(&reply);
+        reply
+    }
+
+    /// The form token of the page `reply` shows.
+    fn form_token(reply: &Reply) -> String {
+        let page = String::from_utf8_lossy(&reply.raw);
+        let at = page.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+        page[at..at + 32].to_owned()
+    }
+
+    async fn sign_in(&mut self, app: &TestApp, login: &str, password: &str, next: &str) -> Reply {
+        let form = self.get(app, &format!("/login?next={next}")).await;
+        let token = Self::form_token(&form);
+        self.post(
+            app,
+            "/login",
+            &[
+                ("csrf", &token),
+                ("login", login),
+                ("password", password),
+                ("next", next),
+            ],
+        )
+        .await
+    }
+}
+
+fn page(reply: &Reply) -> String {
+    String::from_utf8_lossy(&reply.raw).into_owned()
+}
+
+async fn app_with_alice() -> TestApp {
+    let (app, _) = TestApp::with_users([("alice", &["repo"])]).await;
+    let r = app
+        .put(
+            "/api/v3/admin/users/alice/password",
+            Some(&app.admin),
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    app
+}
+
+#[tokio::test]
+async fn signing_in_and_out_with_a_session_kept_on_the_server() {
+    let app = app_with_alice().await;
+    let mut browser = Browser::default();
+
+    // Signed out: sent to sign in, coming back where it was going.
+    let r = browser.get(&app, "/").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "/login?next=%2F");
+    let form = browser.get(&app, "/login?next=/").await;
+    assert_eq!(form.status, 200);
+    let set = form.header("set-cookie");
+    assert!(
+        set.starts_with("berth_form=") && set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    assert!(page(&form).contains("<label for=\"password\">Password</label>"));
+
+    // A wrong password: the same page, saying so, without the password.
+    let r = browser
+        .sign_in(&app, "alice", "not the password", "/")
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(page(&r).contains("Incorrect username or password."));
+    assert!(!page(&r).contains("not the password"));
+    let r = browser.sign_in(&app, "nobody", PASSWORD, "/").await;
+    assert_eq!(r.status, 401, "a missing user is refused alike");
+
+    // The right one: a session cookie, private to the server, and the page it asked for.
+    let r = browser.sign_in(&app, "alice", PASSWORD, "/").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "/");
+    let set = r.header("set-cookie");
+    assert!(
+        set.starts_with("berth_session=berth_ses_")
+            && set.contains("HttpOnly")
+            && set.contains("SameSite=Lax")
+            && !set.contains("Secure"),
+        "{set} (no Secure over plain HTTP)"
+    );
+    let home = browser.get(&app, "/").await;
+    assert_eq!(home.status, 200);
+    assert!(page(&home).contains("Signed in as <strong>alice</strong>"));
+    assert!(page(&home).contains("You have no environments yet"));
+    assert_eq!(home.header("cache-control"), "no-store");
+
+    // Signing out needs the session's form token; then the cookie is worth nothing, even if kept.
+    let token = Browser::form_token(&home);
+    let kept = browser.cookies.clone();
+    let r = browser
+        .post(
+            &app,
+            "/logout",
+            &[("csrf", "not-the-token-of-this-session!!!")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = browser.post(&app, "/logout", &[("csrf", &token)]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "/login");
+    browser.cookies = kept;
+    assert_eq!(
+        browser.get(&app, "/").await.status,
+        303,
+        "revoked on the server"
+    );
+}
+
+#[tokio::test]
+async fn forms_without_their_token_are_refused_and_redirects_stay_on_the_site() {
+    let app = app_with_alice().await;
+    // A form posted from elsewhere: no form cookie, or another token.
+    let mut stranger = Browser::default();
+    let r = stranger
+        .post(
+            &app,
+            "/login",
+            &[
+                ("csrf", "x".repeat(32).as_str()),
+                ("login", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(page(&r).contains("This form expired"));
+    assert!(
+        r.headers
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("berth_session"))
+    );
+
+    // `next` is a path of this site, or the start page.
+    for (next, lands) in [
+        ("/settings", "/settings"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ] {
+        let mut browser = Browser::default();
+        let form = browser.get(&app, "/login").await;
+        let token = Browser::form_token(&form);
+        let r = browser
+            .post(
+                &app,
+                "/login",
+                &[
+                    ("csrf", &token),
+                    ("login", "alice"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(r.header("location"), lands, "{next}");
+    }
+
+    // The stylesheet is embedded and cached for good under its hash.
+    let home = Browser::default().get(&app, "/login").await;
+    let page = page(&home);
+    let at = page.find("href=\"/assets/").unwrap() + 6;
+    let css = &page[at..at + page[at..].find('"').unwrap()];
+    let r = app.get(css, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(app.get("/assets/other.css", None).await.status, 404);
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_account() {
+    let app = app_with_alice().await;
+    let mut browser = Browser::default();
+    for _ in 0..berth_service::accounts::sessions::FAILURES_ALLOWED {
+        let r = browser.sign_in(&app, "alice", "wrong password!", "/").await;
+        assert_eq!(r.status, 401);
+    }
+    // Even the right password waits now, from any browser.
+    let r = Browser::default()
+        .sign_in(&app, "alice", PASSWORD, "/")
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(
+        page(&r).contains(
+            "Too many failed sign-ins: too many failed attempts; try again in 15 minutes."
+        ),
+        "{}",
+        page(&r)
+    );
+    // Others are not held back, and the wait ends.
+    assert_eq!(
+        Browser::default()
+            .sign_in(&app, "admin", "wrong password!", "/")
+            .await
+            .status,
+        401
+    );
+    app.clock.advance(15 * 60);
+    let r = Browser::default()
+        .sign_in(&app, "alice", PASSWORD, "/")
+        .await;
+    assert_eq!(r.status, 303);
+}

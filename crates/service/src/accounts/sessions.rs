@@ -1,0 +1,195 @@
+//! The web UI's sign-in and sessions (SPEC §11): a password checked (rate-limited per account and
+//! per client address), a session whose cookie value is stored only as a keyed hash, a form token
+//! (CSRF) per session, and sign-out that revokes it on the server. A session acts as its user with
+//! every scope: the pages call the same services, under the same authorization, as the API.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use berth_domain::{Login, Scopes};
+use berth_store::{Account, WebSession};
+use rand::Rng as _;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::Accounts;
+use crate::{Principal, Result, ServiceError};
+
+/// A session lasts this long after its last use.
+pub const IDLE_LIFETIME: i64 = 14 * 24 * 3600;
+/// A session's last use is written at most this often.
+const TOUCH_EVERY: i64 = 60;
+/// The failed sign-ins an account, or a client address, may have in [`WINDOW`] seconds.
+pub const FAILURES_ALLOWED: usize = 10;
+const WINDOW: i64 = 15 * 60;
+/// The most clients and accounts the limiter remembers; past that the oldest are forgotten.
+const REMEMBERED: usize = 100_000;
+
+/// A new session: the cookie's value (seen only now) and the session.
+#[derive(Debug)]
+pub struct NewSession {
+    pub cookie: SecretString,
+    pub session: WebSession,
+}
+
+/// A request's session: who it acts as, and the session itself (its form token).
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub principal: Principal,
+    pub session: WebSession,
+}
+
+/// Failed sign-ins by account and by client address, in a sliding window.
+#[derive(Debug, Default)]
+pub(crate) struct SignInLimiter {
+    failures: HashMap<String, Vec<i64>>,
+}
+
+impl SignInLimiter {
+    fn recent(&mut self, key: &str, now: i64) -> usize {
+        let Some(times) = self.failures.get_mut(key) else {
+            return 0;
+        };
+        times.retain(|t| now - t < WINDOW);
+        times.len()
+    }
+
+    /// Seconds until `keys` may try again, when one of them is over its allowance.
+    fn wait(&mut self, keys: &[String], now: i64) -> Option<i64> {
+        let mut wait = None;
+        for k in keys {
+            if self.recent(k, now) >= FAILURES_ALLOWED
+                && let Some(oldest) = self.failures.get(k).and_then(|t| t.first())
+            {
+                wait = wait.max(Some(WINDOW - (now - oldest)));
+            }
+        }
+        wait
+    }
+
+    fn failed(&mut self, keys: &[String], now: i64) {
+        if self.failures.len() >= REMEMBERED {
+            self.failures
+                .retain(|_, t| t.iter().any(|x| now - x < WINDOW));
+        }
+        if self.failures.len() >= REMEMBERED {
+            self.failures.clear();
+        }
+        for k in keys {
+            self.failures.entry(k.clone()).or_default().push(now);
+        }
+    }
+}
+
+fn random(n: usize) -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+impl Accounts {
+    /// Signs `login` in with `password` from `client` (when the server knows the address): a new
+    /// session, or `BadCredentials` (the same for every wrong combination), or `TooManyAttempts`
+    /// once the account or the address failed [`FAILURES_ALLOWED`] times in fifteen minutes.
+    pub async fn sign_in(
+        &self,
+        login: &Login,
+        password: SecretString,
+        client: Option<IpAddr>,
+    ) -> Result<NewSession> {
+        let now = self.now();
+        let mut keys = vec![format!("login:{}", login.key())];
+        keys.extend(client.map(|c| format!("client:{c}")));
+        let wait = self.limiter().wait(&keys, now);
+        if let Some(seconds) = wait {
+            return Err(ServiceError::TooManyAttempts { seconds });
+        }
+        let user = match self.check_password(login, password).await {
+            Ok(user) => user,
+            Err(e) => {
+                self.limiter().failed(&keys, now);
+                tracing::info!(user = %login, client = ?client, "a sign-in was refused");
+                return Err(e);
+            }
+        };
+        let cookie = SecretString::from(format!("berth_ses_{}", random(40)));
+        let session = self
+            .store
+            .create_web_session(
+                &self.hasher.hash(cookie.expose_secret()),
+                user.id,
+                &random(32),
+                now,
+                now + IDLE_LIFETIME,
+            )
+            .await?;
+        tracing::info!(user = %user.login, session = session.id, "signed in to the web UI");
+        Ok(NewSession { cookie, session })
+    }
+
+    fn limiter(&self) -> std::sync::MutexGuard<'_, SignInLimiter> {
+        self.sign_ins.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The live session a cookie value names, as its user; `BadCredentials` for anything else.
+    pub async fn session(&self, cookie: &SecretString) -> Result<SignedIn> {
+        let now = self.now();
+        let session = self
+            .store
+            .web_session_by_hash(&self.hasher.hash(cookie.expose_secret()))
+            .await?
+            .filter(|s| s.is_live(now))
+            .ok_or(ServiceError::BadCredentials)?;
+        let account: Account = self
+            .store
+            .account_by_id(session.user_id)
+            .await?
+            .ok_or(ServiceError::BadCredentials)?;
+        if now - session.last_used_at >= TOUCH_EVERY {
+            self.store
+                .touch_web_session(session.id, now, now + IDLE_LIFETIME)
+                .await?;
+        }
+        Ok(SignedIn {
+            principal: Principal::User {
+                account,
+                scopes: Scopes::all(),
+                token_id: 0,
+            },
+            session,
+        })
+    }
+
+    /// Signs a session out: revoked on the server, whatever the browser keeps.
+    pub async fn sign_out(&self, signed_in: &SignedIn) -> Result<()> {
+        self.store
+            .revoke_web_session(signed_in.session.user_id, signed_in.session.id, self.now())
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_counts_failures_per_key_in_a_sliding_window() {
+        let mut l = SignInLimiter::default();
+        let keys = ["login:a".to_owned(), "client:1".to_owned()];
+        for i in 0..FAILURES_ALLOWED as i64 {
+            assert_eq!(l.wait(&keys, 100 + i), None, "attempt {i}");
+            l.failed(&keys, 100 + i);
+        }
+        assert_eq!(l.wait(&keys, 110), Some(WINDOW - 10));
+        // Another account from another address is not held back.
+        assert_eq!(l.wait(&["login:b".into(), "client:2".into()], 110), None);
+        // The same address for another account is.
+        assert!(
+            l.wait(&["login:b".into(), "client:1".into()], 110)
+                .is_some()
+        );
+        assert_eq!(l.wait(&keys, 100 + WINDOW + FAILURES_ALLOWED as i64), None);
+    }
+}
