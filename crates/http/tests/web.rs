@@ -270,3 +270,178 @@ async fn sign_in_is_rate_limited_per_account() {
         .await;
     assert_eq!(r.status, 303);
 }
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIlC72C1EZWS7RLecMMMeOz1FLe3+PUdE3oT1oZO7rfV alice@laptop";
+
+#[tokio::test]
+async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions() {
+    let app = app_with_alice().await;
+    let mut browser = Browser::default();
+    assert_eq!(
+        browser
+            .sign_in(&app, "alice", PASSWORD, "/settings")
+            .await
+            .status,
+        303
+    );
+    let settings = browser.get(&app, "/settings").await;
+    assert_eq!(settings.status, 200);
+    let csrf = Browser::form_token(&settings);
+    assert!(page(&settings).contains("Personal access tokens"));
+    assert!(
+        !page(&settings).contains("value=\"site_admin\""),
+        "not offered to non-admins"
+    );
+
+    // A token with the scopes ticked, shown once; it works on the API with those scopes only.
+    let r = browser
+        .post(
+            &app,
+            "/settings/tokens",
+            &[
+                ("csrf", csrf.as_str()),
+                ("note", "laptop"),
+                ("scope", "repo"),
+                ("scope", "read:packages"),
+                ("expires", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let shown = page(&r);
+    let at = shown.find("berth_pat_").expect("the new token is shown");
+    let token = shown[at..at + shown[at..].find('<').unwrap()].to_owned();
+    let me = app.get("/api/v3/user", Some(&token)).await;
+    assert_eq!(me.body["login"], "alice");
+    assert_eq!(me.header("x-oauth-scopes"), "repo, read:packages");
+    let again = browser.get(&app, "/settings").await;
+    assert!(!page(&again).contains(&token), "shown only once");
+    assert!(page(&again).contains("laptop"));
+    // Revoked from the page: the API refuses it.
+    let id = app.get("/api/v3/user/tokens", Some(&token)).await.body[0]["id"]
+        .as_i64()
+        .unwrap();
+    let r = browser
+        .post(
+            &app,
+            &format!("/settings/tokens/{id}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/settings?done=revoked");
+    assert_eq!(app.get("/api/v3/user", Some(&token)).await.status, 401);
+    // A token form without its form token does nothing.
+    let r = browser
+        .post(
+            &app,
+            "/settings/tokens",
+            &[("note", "x"), ("scope", "repo"), ("expires", "30")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    // SSH keys: added (a bad one refused with the reason), listed, deleted.
+    let r = browser
+        .post(
+            &app,
+            "/settings/keys",
+            &[
+                ("csrf", &csrf),
+                ("title", ""),
+                ("key", "ssh-ed25519 nonsense"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let r = browser
+        .post(
+            &app,
+            "/settings/keys",
+            &[("csrf", &csrf), ("title", ""), ("key", KEY)],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/settings?done=key");
+    let listed = page(&browser.get(&app, "/settings?done=key").await);
+    assert!(listed.contains("The key is added.") && listed.contains("alice@laptop"));
+    let key_id = {
+        let at = listed.find("/settings/keys/").unwrap() + "/settings/keys/".len();
+        listed[at..at + listed[at..].find('/').unwrap()].to_owned()
+    };
+    let r = browser
+        .post(
+            &app,
+            &format!("/settings/keys/{key_id}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/settings?done=key-deleted");
+    assert!(page(&browser.get(&app, "/settings").await).contains("You have no SSH keys."));
+
+    // The password: the current one is needed, the rules hold, and the new one signs in.
+    let change = |current: &'static str, new: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("current_password", current.into()),
+            ("password", new.into()),
+        ]
+    };
+    let r = browser
+        .post(
+            &app,
+            "/settings/password",
+            &pairs(&change("wrong", "a brand new password")),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(page(&r).contains("the current password is not right"));
+    let r = browser
+        .post(
+            &app,
+            "/settings/password",
+            &pairs(&change(PASSWORD, "short")),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(page(&r).contains("a password has 12 to 1024 characters"));
+    let r = browser
+        .post(
+            &app,
+            "/settings/password",
+            &pairs(&change(PASSWORD, "a brand new password")),
+        )
+        .await;
+    assert_eq!(r.header("location"), "/settings?done=password");
+
+    // Another browser signs in with it; this one signs that one out.
+    let mut other = Browser::default();
+    assert_eq!(
+        other.sign_in(&app, "alice", PASSWORD, "/").await.status,
+        401
+    );
+    assert_eq!(
+        other
+            .sign_in(&app, "alice", "a brand new password", "/")
+            .await
+            .status,
+        303
+    );
+    let listed = page(&browser.get(&app, "/settings").await);
+    assert!(listed.contains("this browser"));
+    let at = listed.find("/settings/sessions/").unwrap() + "/settings/sessions/".len();
+    let other_id = listed[at..at + listed[at..].find('/').unwrap()].to_owned();
+    let r = browser
+        .post(
+            &app,
+            &format!("/settings/sessions/{other_id}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/settings?done=signed-out");
+    assert_eq!(other.get(&app, "/").await.status, 303, "signed out");
+    assert_eq!(browser.get(&app, "/").await.status, 200, "this one stays");
+}
+
+fn pairs<'a>(fields: &'a [(&'static str, String); 3]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}

@@ -184,6 +184,11 @@ impl Berth {
         &self.secrets
     }
 
+    /// The service's time, in Unix seconds (what expiries are measured against).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// The one access point.
     pub fn authz(&self) -> &Authz {
         &self.authz

@@ -20,6 +20,8 @@ use serde::Deserialize;
 
 use crate::AppState;
 
+mod account;
+
 const SESSION_COOKIE: &str = "berth_session";
 /// The form token of signed-out forms (sign-in): a random value in a cookie and in the form,
 /// which must agree (a page of another site can post a form but cannot read or set the cookie).
@@ -33,6 +35,16 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/settings", get(account::show))
+        .route("/settings/password", post(account::change_password))
+        .route("/settings/tokens", post(account::create_token))
+        .route("/settings/tokens/{id}/revoke", post(account::revoke_token))
+        .route("/settings/keys", post(account::add_key))
+        .route("/settings/keys/{id}/delete", post(account::delete_key))
+        .route(
+            "/settings/sessions/{id}/revoke",
+            post(account::revoke_session),
+        )
         .route("/assets/{file}", get(asset))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }

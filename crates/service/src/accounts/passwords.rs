@@ -101,6 +101,30 @@ impl Accounts {
         Ok(made_up.then_some(password))
     }
 
+    /// Changes the caller's own password, given the current one (the web UI's account page).
+    pub async fn change_own_password(
+        &self,
+        p: &Principal,
+        current: SecretString,
+        new: SecretString,
+    ) -> Result<()> {
+        let user = self.authz.check(p, Access::User).await?.clone();
+        check_rules(&new)?;
+        self.check_password(&user.login, current)
+            .await
+            .map_err(|_| {
+                ServiceError::invalid(
+                    "User",
+                    "current_password",
+                    "invalid",
+                    "the current password is not right",
+                )
+            })?;
+        self.store_password(&user, new).await?;
+        tracing::info!(user = %user.login, "password changed by its user");
+        Ok(())
+    }
+
     /// The first start's administrator's initial password: made up and set when it has none yet
     /// (`berth serve` writes it beside the token); `None` once it has one.
     pub async fn bootstrap_password(&self) -> Result<Option<SecretString>> {

@@ -161,6 +161,22 @@ impl Accounts {
         })
     }
 
+    /// The caller's live sessions, newest first.
+    pub async fn list_sessions(&self, p: &Principal) -> Result<Vec<WebSession>> {
+        let user = self.authz.check(p, crate::Access::User).await?;
+        Ok(self.store.live_web_sessions(user.id, self.now()).await?)
+    }
+
+    /// Revokes one of the caller's sessions (another browser, a lost laptop).
+    pub async fn revoke_session(&self, p: &Principal, id: i64) -> Result<()> {
+        let user = self.authz.check(p, crate::Access::User).await?;
+        crate::error::found(
+            self.store
+                .revoke_web_session(user.id, id, self.now())
+                .await?,
+        )
+    }
+
     /// Signs a session out: revoked on the server, whatever the browser keeps.
     pub async fn sign_out(&self, signed_in: &SignedIn) -> Result<()> {
         self.store

@@ -1,0 +1,410 @@
+//! `/settings`: your account — personal tokens (made with scopes, shown once, revoked), SSH keys,
+//! your password, and the browsers you are signed in on. Each form posts the session's form
+//! token; each change goes through the same service call as the API's.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use berth_domain::{Scope, Scopes};
+use berth_service::ServiceError;
+use berth_service::accounts::sessions::SignedIn;
+use berth_service::accounts::tokens::TokenRequest;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::{Page, failed, html, page_of, same_token, session, to_sign_in};
+use crate::AppState;
+use crate::render::timestamp;
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    page: Page,
+    done: Option<&'static str>,
+    error: Option<String>,
+    new_token: Option<String>,
+    tokens: Vec<TokenRow>,
+    scopes: Vec<&'static str>,
+    keys: Vec<KeyRow>,
+    sessions: Vec<SessionRow>,
+}
+
+struct TokenRow {
+    id: i64,
+    note: String,
+    scopes: String,
+    last_eight: String,
+    created: String,
+    expires: String,
+}
+
+struct KeyRow {
+    id: i64,
+    title: String,
+    fingerprint: String,
+    added: String,
+}
+
+struct SessionRow {
+    id: i64,
+    created: String,
+    last_used: String,
+    current: bool,
+}
+
+/// What a finished change says on the page it leads back to: fixed words, chosen by a short name
+/// in the query (nothing the request says is shown).
+fn said(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "password" => "Your password is changed.",
+        "revoked" => "The token is revoked.",
+        "key" => "The key is added.",
+        "key-deleted" => "The key is deleted.",
+        "signed-out" => "That browser is signed out.",
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct Done {
+    done: Option<String>,
+}
+
+/// `GET /settings`.
+pub(super) async fn show(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Done>,
+) -> Response {
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in("/settings");
+    };
+    render(
+        &s,
+        &signed_in,
+        StatusCode::OK,
+        said(q.done.as_deref()),
+        None,
+        None,
+    )
+    .await
+}
+
+async fn render(
+    s: &AppState,
+    signed_in: &SignedIn,
+    status: StatusCode,
+    done: Option<&'static str>,
+    error: Option<String>,
+    new_token: Option<String>,
+) -> Response {
+    let accounts = s.berth.accounts();
+    let p = &signed_in.principal;
+    let listed = async {
+        Ok::<_, ServiceError>((
+            accounts.list_personal_tokens(p).await?,
+            accounts.list_ssh_keys(p).await?,
+            accounts.list_sessions(p).await?,
+        ))
+    };
+    let (tokens, keys, sessions) = match listed.await {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
+    let page = SettingsPage {
+        page: page_of(signed_in),
+        done,
+        error,
+        new_token,
+        tokens: tokens
+            .iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                note: t.note.clone(),
+                scopes: t
+                    .scopes
+                    .iter()
+                    .map(Scope::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                last_eight: t.last_eight.clone(),
+                created: timestamp(t.created_at),
+                expires: t.expires_at.map_or_else(|| "never".to_owned(), timestamp),
+            })
+            .collect(),
+        scopes: Scope::ALL
+            .iter()
+            .filter(|s| **s != Scope::SiteAdmin || page_is_admin(signed_in))
+            .map(|s| s.as_str())
+            .collect(),
+        keys: keys
+            .iter()
+            .map(|k| KeyRow {
+                id: k.id,
+                title: k.title.clone(),
+                fingerprint: k.fingerprint.clone(),
+                added: timestamp(k.created_at),
+            })
+            .collect(),
+        sessions: sessions
+            .iter()
+            .map(|x| SessionRow {
+                id: x.id,
+                created: timestamp(x.created_at),
+                last_used: timestamp(x.last_used_at),
+                current: x.id == signed_in.session.id,
+            })
+            .collect(),
+    };
+    html(status, &page)
+}
+
+fn page_is_admin(signed_in: &SignedIn) -> bool {
+    signed_in.principal.user().is_some_and(|a| a.site_admin)
+}
+
+/// The session of a form post, when its form token is the session's: `Err` is the answer to give
+/// instead (sign in first, or the form expired).
+async fn form_session(s: &AppState, headers: &HeaderMap, csrf: &str) -> Result<SignedIn, Response> {
+    let Some(signed_in) = session(s, headers).await else {
+        return Err(to_sign_in("/settings"));
+    };
+    if !same_token(&signed_in.session.csrf, csrf) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "This form expired: reload the page and try again.",
+        )
+            .into_response());
+    }
+    Ok(signed_in)
+}
+
+/// What a refused change says on the page: the service's words for what the user can fix.
+async fn refused(s: &AppState, signed_in: &SignedIn, e: ServiceError) -> Response {
+    match e {
+        ServiceError::Invalid(i) => {
+            render(
+                s,
+                signed_in,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(i.message),
+                None,
+            )
+            .await
+        }
+        ServiceError::Forbidden(m) => {
+            render(s, signed_in, StatusCode::FORBIDDEN, None, Some(m), None).await
+        }
+        ServiceError::NotFound => StatusCode::NOT_FOUND.into_response(),
+        e => failed(&e),
+    }
+}
+
+fn back(done: &str) -> Response {
+    Redirect::to(&format!("/settings?done={done}")).into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    password: String,
+}
+
+/// `POST /settings/password`.
+pub(super) async fn change_password(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let signed_in = match form_session(&s, &headers, &form.csrf).await {
+        Ok(si) => si,
+        Err(r) => return r,
+    };
+    let changed = s
+        .berth
+        .accounts()
+        .change_own_password(
+            &signed_in.principal,
+            SecretString::from(form.current_password),
+            SecretString::from(form.password),
+        )
+        .await;
+    match changed {
+        Ok(()) => back("password"),
+        Err(e) => refused(&s, &signed_in, e).await,
+    }
+}
+
+/// `POST /settings/tokens`: `note`, `scope` (repeated), `expires` (days, or `never`). The token is
+/// shown on the page that answers, and never again.
+pub(super) async fn create_token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let signed_in = match form_session(&s, &headers, field("csrf")).await {
+        Ok(si) => si,
+        Err(r) => return r,
+    };
+    let words = form
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.as_str());
+    let scopes = match Scopes::parse(words) {
+        Ok(s) => s,
+        Err(e) => {
+            return refused(
+                &s,
+                &signed_in,
+                ServiceError::invalid("Token", "scopes", "invalid", e),
+            )
+            .await;
+        }
+    };
+    let expires_at = match field("expires") {
+        "never" => None,
+        days => match days.parse::<i64>() {
+            Ok(d) if (1..=3650).contains(&d) => Some(s.berth.now() + d * 86_400),
+            _ => {
+                let e = ServiceError::invalid(
+                    "Token",
+                    "expires_at",
+                    "invalid",
+                    "choose when the token expires",
+                );
+                return refused(&s, &signed_in, e).await;
+            }
+        },
+    };
+    let request = TokenRequest {
+        scopes,
+        note: field("note").trim().to_owned(),
+        expires_at,
+    };
+    match s
+        .berth
+        .accounts()
+        .create_personal_token(&signed_in.principal, None, request)
+        .await
+    {
+        Ok(minted) => {
+            let token = minted.token.expose_secret().to_owned();
+            render(&s, &signed_in, StatusCode::CREATED, None, None, Some(token)).await
+        }
+        Err(e) => refused(&s, &signed_in, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokenOnly {
+    csrf: String,
+}
+
+/// `POST /settings/tokens/{id}/revoke`.
+pub(super) async fn revoke_token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<TokenOnly>,
+) -> Response {
+    let signed_in = match form_session(&s, &headers, &form.csrf).await {
+        Ok(si) => si,
+        Err(r) => return r,
+    };
+    match s
+        .berth
+        .accounts()
+        .revoke_personal_token(&signed_in.principal, id)
+        .await
+    {
+        Ok(()) => back("revoked"),
+        Err(e) => refused(&s, &signed_in, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct KeyForm {
+    csrf: String,
+    title: Option<String>,
+    key: String,
+}
+
+/// `POST /settings/keys`.
+pub(super) async fn add_key(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<KeyForm>,
+) -> Response {
+    let signed_in = match form_session(&s, &headers, &form.csrf).await {
+        Ok(si) => si,
+        Err(r) => return r,
+    };
+    let title = form
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    match s
+        .berth
+        .accounts()
+        .add_ssh_key(&signed_in.principal, title, &form.key)
+        .await
+    {
+        Ok(_) => back("key"),
+        Err(e) => refused(&s, &signed_in, e).await,
+    }
+}
+
+/// `POST /settings/keys/{id}/delete`.
+pub(super) async fn delete_key(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<TokenOnly>,
+) -> Response {
+    let signed_in = match form_session(&s, &headers, &form.csrf).await {
+        Ok(si) => si,
+        Err(r) => return r,
+    };
+    match s
+        .berth
+        .accounts()
+        .delete_ssh_key(&signed_in.principal, id)
+        .await
+    {
+        Ok(()) => back("key-deleted"),
+        Err(e) => refused(&s, &signed_in, e).await,
+    }
+}
+
+/// `POST /settings/sessions/{id}/revoke`: signs another browser out.
+pub(super) async fn revoke_session(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<TokenOnly>,
+) -> Response {
+    let signed_in = match form_session(&s, &headers, &form.csrf).await {
+        Ok(si) => si,
+        Err(r) => return r,
+    };
+    match s
+        .berth
+        .accounts()
+        .revoke_session(&signed_in.principal, id)
+        .await
+    {
+        Ok(()) => back("signed-out"),
+        Err(e) => refused(&s, &signed_in, e).await,
+    }
+}
