@@ -445,3 +445,136 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
 fn pairs<'a>(fields: &'a [(&'static str, String); 3]) -> Vec<(&'static str, &'a str)> {
     fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
+
+#[tokio::test]
+async fn environments_are_created_followed_stopped_and_deleted_from_their_pages() {
+    use berth_runtime::testing::RecordingRuntime;
+    let runtime = RecordingRuntime::new();
+    let app = TestApp::with_runtime(std::sync::Arc::new(runtime.clone())).await;
+    let alice = app.user("alice", &["repo", "codespace"]).await;
+    app.user("bob", &["repo", "codespace"]).await;
+    assert_eq!(
+        app.post("/api/v3/user/repos", Some(&alice), json!({ "name": "web" }))
+            .await
+            .status,
+        201
+    );
+    for login in ["alice", "bob"] {
+        let path = format!("/api/v3/admin/users/{login}/password");
+        let body = json!({ "password": PASSWORD });
+        assert_eq!(app.put(&path, Some(&app.admin), body).await.status, 204);
+    }
+    let mut browser = Browser::default();
+    assert_eq!(
+        browser.sign_in(&app, "alice", PASSWORD, "/").await.status,
+        303
+    );
+    let home = browser.get(&app, "/").await;
+    let csrf = Browser::form_token(&home);
+
+    // A repository that is not OWNER/NAME, or not hers to read, is refused on the page.
+    for (asked, said) in [
+        ("web", "\"web\" is not OWNER/NAME"),
+        (
+            "bob/nothing",
+            "you have no repository bob/nothing that you can read",
+        ),
+    ] {
+        let r = browser
+            .post(
+                &app,
+                "/environments",
+                &[("csrf", &csrf), ("repository", asked)],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{asked}");
+        assert!(
+            page(&r).contains(&said.replace('"', "&#34;")) || page(&r).contains(said),
+            "{}",
+            page(&r)
+        );
+    }
+
+    // Created: its page, whose log is followed until it is available.
+    let r = browser
+        .post(
+            &app,
+            "/environments",
+            &[
+                ("csrf", csrf.as_str()),
+                ("repository", "alice/web"),
+                ("branch", ""),
+                ("machine", ""),
+                ("image", "berth.test/alice/img:1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", page(&r));
+    let at = r.header("location").to_owned();
+    let name = at.strip_prefix("/environments/").unwrap().to_owned();
+    let followed = browser.get(&app, &format!("{at}/log?follow=true")).await;
+    assert_eq!(followed.status, 200);
+    assert!(
+        page(&followed).contains("codespace is Available"),
+        "{}",
+        page(&followed)
+    );
+    let shown = page(&browser.get(&app, &at).await);
+    assert!(
+        shown.contains("Available") && shown.contains("alice/web"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("codespace is Available"),
+        "the log is on the page"
+    );
+    assert!(
+        !shown.contains("data-follow"),
+        "a settled environment is not followed"
+    );
+    assert!(
+        page(&browser.get(&app, "/").await).contains(&format!("href=\"/environments/{name}\""))
+    );
+
+    // Stopped and started again from its page; then deleted.
+    let r = browser
+        .post(&app, &format!("{at}/stop"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.header("location"), at);
+    let shown = page(&browser.get(&app, &at).await);
+    assert!(shown.contains(&format!("action=\"{at}/start\"")), "{shown}");
+    let r = browser
+        .post(&app, &format!("{at}/start"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.header("location"), at);
+    let r = browser
+        .post(&app, &format!("{at}/stop"), &[("csrf", "x")])
+        .await;
+    assert_eq!(r.status, 403, "no form token, nothing done");
+
+    // Bob sees nothing of it.
+    let mut other = Browser::default();
+    assert_eq!(other.sign_in(&app, "bob", PASSWORD, "/").await.status, 303);
+    assert_eq!(other.get(&app, &at).await.status, 404);
+    let bob_csrf = Browser::form_token(&other.get(&app, "/").await);
+    let r = other
+        .post(&app, &format!("{at}/delete"), &[("csrf", &bob_csrf)])
+        .await;
+    assert_eq!(r.status, 404);
+
+    // Deleted once it settled.
+    let mut gone = false;
+    for _ in 0..100 {
+        let r = browser
+            .post(&app, &format!("{at}/delete"), &[("csrf", &csrf)])
+            .await;
+        if r.status == 303 {
+            assert_eq!(r.header("location"), "/");
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the environment was deleted");
+    assert_eq!(browser.get(&app, &at).await.status, 404);
+}

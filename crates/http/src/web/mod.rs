@@ -21,6 +21,7 @@ use serde::Deserialize;
 use crate::AppState;
 
 mod account;
+mod environments;
 
 const SESSION_COOKIE: &str = "berth_session";
 /// The form token of signed-out forms (sign-in): a random value in a cookie and in the form,
@@ -29,12 +30,17 @@ const FORM_COOKIE: &str = "berth_form";
 /// The most a form may hold.
 const FORM_LIMIT: usize = 64 << 10;
 const CSS: &str = include_str!("../../assets/berth.css");
+const JS: &str = include_str!("../../assets/berth.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/environments", post(environments::create))
+        .route("/environments/{name}", get(environments::show))
+        .route("/environments/{name}/log", get(environments::log))
+        .route("/environments/{name}/{verb}", post(environments::act))
         .route("/settings", get(account::show))
         .route("/settings/password", post(account::change_password))
         .route("/settings/tokens", post(account::create_token))
@@ -49,16 +55,24 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }
 
-/// The stylesheet's path, named by a hash of its bytes so it can be cached for good.
+/// `/assets/berth-<hash>.<ext>`: an asset's path, named by a hash of its bytes so it can be cached
+/// for good.
+fn hashed_path(bytes: &str, ext: &str) -> String {
+    // FNV-1a: enough to tell one version of a file from the next.
+    let hash = bytes.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("/assets/berth-{hash:016x}.{ext}")
+}
+
 fn css_path() -> &'static str {
     static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        // FNV-1a: enough to tell one version of the file from the next.
-        let hash = CSS.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        format!("/assets/berth-{hash:016x}.css")
-    })
+    PATH.get_or_init(|| hashed_path(CSS, "css"))
+}
+
+fn js_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| hashed_path(JS, "js"))
 }
 
 /// What every page's frame shows.
@@ -82,6 +96,9 @@ struct LoginPage<'a> {
 struct HomePage {
     page: Page,
     environments: Vec<EnvironmentRow>,
+    /// Why the last creation was refused, and the repository it asked for.
+    error: Option<String>,
+    repository: String,
 }
 
 struct EnvironmentRow {
@@ -195,6 +212,17 @@ async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let Some(signed_in) = session(&s, &headers).await else {
         return to_sign_in("/");
     };
+    home_page(&s, &signed_in, StatusCode::OK, None, String::new()).await
+}
+
+/// Your environments, with the creation form (and why the last creation was refused).
+async fn home_page(
+    s: &AppState,
+    signed_in: &SignedIn,
+    status: StatusCode,
+    error: Option<String>,
+    repository: String,
+) -> Response {
     let all = berth_store::Window {
         limit: 1000,
         offset: 0,
@@ -225,10 +253,12 @@ async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
         })
         .collect();
     html(
-        StatusCode::OK,
+        status,
         &HomePage {
-            page: page_of(&signed_in),
+            page: page_of(signed_in),
             environments,
+            error,
+            repository,
         },
     )
 }
@@ -398,17 +428,23 @@ async fn logout(
     response
 }
 
-/// `GET /assets/{file}`: the embedded stylesheet, cached for good (its name changes with it).
+/// `GET /assets/{file}`: the embedded stylesheet and script, cached for good (their names change
+/// with them).
 async fn asset(Path(file): Path<String>) -> Response {
-    if format!("/assets/{file}") != css_path() {
+    let path = format!("/assets/{file}");
+    let (kind, body) = if path == css_path() {
+        ("text/css; charset=utf-8", CSS)
+    } else if path == js_path() {
+        ("text/javascript; charset=utf-8", JS)
+    } else {
         return StatusCode::NOT_FOUND.into_response();
-    }
+    };
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, kind),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
-        CSS,
+        body,
     )
         .into_response()
 }

@@ -1,0 +1,265 @@
+//! Environments in the web UI: created from `/` (repository, branch, machine type, image), a page
+//! each with its state, its actions (start, stop, delete) and its creation log, followed live while
+//! it is busy (`berth.js` reads `/environments/{name}/log?follow=true`, which the service streams).
+
+use std::convert::Infallible;
+
+use askama::Template;
+use axum::Form;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use berth_domain::{Login, RepoName};
+use berth_service::ServiceError;
+use berth_service::accounts::sessions::SignedIn;
+use berth_service::environments::NewEnvironment;
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+
+use super::{Page, failed, home_page, html, js_path, page_of, same_token, session, to_sign_in};
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "environment.html")]
+struct EnvironmentPage {
+    page: Page,
+    js: &'static str,
+    name: String,
+    state: &'static str,
+    reason: Option<String>,
+    repository: String,
+    branch: String,
+    machine: String,
+    host: String,
+    can_start: bool,
+    can_stop: bool,
+    busy: bool,
+    log: String,
+}
+
+/// `GET /environments/{name}`. Another user's environment is missing, as on the API.
+pub(super) async fn show(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in(&format!("/environments/{name}"));
+    };
+    let envs = s.berth.environments();
+    let p = &signed_in.principal;
+    let (view, log) =
+        match tokio::try_join!(envs.get_codespace(p, &name), envs.codespace_log(p, &name)) {
+            Ok(found) => found,
+            Err(ServiceError::NotFound) => return not_found(),
+            Err(e) => return failed(&e),
+        };
+    let state = view.record.state;
+    html(
+        StatusCode::OK,
+        &EnvironmentPage {
+            page: page_of(&signed_in),
+            js: js_path(),
+            name: view.record.name.clone(),
+            state: state.as_str(),
+            reason: view.record.state_reason.clone(),
+            repository: view.repo.full_name(),
+            branch: view
+                .record
+                .git_ref
+                .clone()
+                .unwrap_or_else(|| "(default)".into()),
+            machine: view.record.machine.clone(),
+            host: s
+                .base_url
+                .split_once("://")
+                .map_or(s.base_url.as_str(), |(_, h)| h)
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            can_start: state.can_start(),
+            can_stop: state.can_stop(),
+            busy: state.is_busy(),
+            log,
+        },
+    )
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "No such environment of yours. Your environments are listed at /.",
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct Follow {
+    #[serde(default)]
+    follow: bool,
+}
+
+/// `GET /environments/{name}/log[?follow=true]`: the creation log as text; followed, streamed
+/// until the environment settles.
+pub(super) async fn log(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<Follow>,
+) -> Response {
+    let Some(signed_in) = session(&s, &headers).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let envs = s.berth.environments();
+    let text = [
+        (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    if !q.follow {
+        return match envs.codespace_log(&signed_in.principal, &name).await {
+            Ok(log) => (text, log).into_response(),
+            Err(ServiceError::NotFound) => not_found(),
+            Err(e) => failed(&e),
+        };
+    }
+    match envs.follow_codespace_log(&signed_in.principal, &name).await {
+        Ok(mut pieces) => {
+            let stream = futures_util::stream::poll_fn(move |cx| pieces.poll_recv(cx))
+                .map(Ok::<_, Infallible>);
+            (text, Body::from_stream(stream)).into_response()
+        }
+        Err(ServiceError::NotFound) => not_found(),
+        Err(e) => failed(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct CreateForm {
+    csrf: String,
+    repository: String,
+    branch: Option<String>,
+    machine: Option<String>,
+    image: Option<String>,
+}
+
+fn given(field: Option<String>) -> Option<String> {
+    field.map(|f| f.trim().to_owned()).filter(|f| !f.is_empty())
+}
+
+/// `POST /environments`: creates one and shows its page, where its log follows the start.
+pub(super) async fn create(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CreateForm>,
+) -> Response {
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in("/");
+    };
+    if !same_token(&signed_in.session.csrf, &form.csrf) {
+        return expired();
+    }
+    let asked = form.repository.trim().to_owned();
+    let refuse = |message: String| async {
+        home_page(
+            &s,
+            &signed_in,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(message),
+            asked.clone(),
+        )
+        .await
+    };
+    let Some((owner, name)) = asked.split_once('/') else {
+        return refuse(format!("{asked:?} is not OWNER/NAME")).await;
+    };
+    let (Ok(owner), Ok(name)) = (Login::parse(owner), RepoName::parse(name)) else {
+        return refuse(format!("{asked:?} is not OWNER/NAME")).await;
+    };
+    let new = NewEnvironment {
+        git_ref: given(form.branch),
+        image: given(form.image),
+        machine: given(form.machine),
+        ..NewEnvironment::default()
+    };
+    match s
+        .berth
+        .environments()
+        .create_codespace(&signed_in.principal, &owner, &name, new)
+        .await
+    {
+        Ok(view) => Redirect::to(&format!("/environments/{}", view.record.name)).into_response(),
+        Err(ServiceError::NotFound) => {
+            refuse(format!("you have no repository {asked} that you can read")).await
+        }
+        Err(ServiceError::Invalid(i)) => refuse(i.message).await,
+        Err(ServiceError::Forbidden(m) | ServiceError::Conflict(m)) => refuse(m).await,
+        Err(e) => failed(&e),
+    }
+}
+
+fn expired() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "This form expired: reload the page and try again.",
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokenOnly {
+    csrf: String,
+}
+
+/// `POST /environments/{name}/start|stop|delete`.
+pub(super) async fn act(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((name, verb)): Path<(String, String)>,
+    Form(form): Form<TokenOnly>,
+) -> Response {
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in(&format!("/environments/{name}"));
+    };
+    if !same_token(&signed_in.session.csrf, &form.csrf) {
+        return expired();
+    }
+    let envs = s.berth.environments();
+    let p = &signed_in.principal;
+    let done = match verb.as_str() {
+        "start" => envs.start_codespace(p, &name).await.map(|_| ()),
+        "stop" => envs.stop_codespace(p, &name).await.map(|_| ()),
+        "delete" => {
+            return match envs.delete_codespace(p, &name).await {
+                Ok(()) => Redirect::to("/").into_response(),
+                Err(e) => refused(&s, &signed_in, e).await,
+            };
+        }
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match done {
+        Ok(()) => Redirect::to(&format!("/environments/{name}")).into_response(),
+        Err(e) => refused(&s, &signed_in, e).await,
+    }
+}
+
+async fn refused(s: &AppState, signed_in: &SignedIn, e: ServiceError) -> Response {
+    match e {
+        ServiceError::NotFound => not_found(),
+        ServiceError::Invalid(i) => {
+            home_page(
+                s,
+                signed_in,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(i.message),
+                String::new(),
+            )
+            .await
+        }
+        ServiceError::Forbidden(m) | ServiceError::Conflict(m) => {
+            home_page(s, signed_in, StatusCode::CONFLICT, Some(m), String::new()).await
+        }
+        e => failed(&e),
+    }
+}
