@@ -11,7 +11,7 @@ mod repos;
 mod secrets;
 mod ssh;
 mod teams;
-mod terminal;
+pub(crate) mod terminal;
 mod tokens;
 mod users;
 

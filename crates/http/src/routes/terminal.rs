@@ -41,7 +41,12 @@ pub async fn open(
     Ok(upgrade.on_upgrade(move |socket| run(socket, environments, p, name)))
 }
 
-async fn run(mut socket: WebSocket, environments: Environments, p: Principal, name: String) {
+pub(crate) async fn run(
+    mut socket: WebSocket,
+    environments: Environments,
+    p: Principal,
+    name: String,
+) {
     let start = match socket.recv().await {
         Some(Ok(Message::Text(text))) => serde_json::from_str::<Start>(&text),
         _ => return,

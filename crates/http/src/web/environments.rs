@@ -17,7 +17,9 @@ use berth_service::environments::NewEnvironment;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
-use super::{Page, failed, home_page, html, js_path, page_of, same_token, session, to_sign_in};
+use super::{
+    Page, asset, failed, home_page, html, js_path, page_of, same_token, session, to_sign_in,
+};
 use crate::AppState;
 
 #[derive(Template)]
@@ -262,4 +264,89 @@ async fn refused(s: &AppState, signed_in: &SignedIn, e: ServiceError) -> Respons
         }
         e => failed(&e),
     }
+}
+
+#[derive(Template)]
+#[template(path = "terminal.html")]
+struct TerminalPage {
+    page: Page,
+    name: String,
+    xterm_css: &'static str,
+    xterm_js: &'static str,
+    fit_js: &'static str,
+    terminal_js: &'static str,
+}
+
+/// `GET /environments/{name}/terminal`: a terminal in the browser (xterm.js), the user's login
+/// shell in the environment, resizing with the window.
+pub(super) async fn terminal(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in(&format!("/environments/{name}/terminal"));
+    };
+    match s
+        .berth
+        .environments()
+        .get_codespace(&signed_in.principal, &name)
+        .await
+    {
+        Ok(_) => {}
+        Err(ServiceError::NotFound) => return not_found(),
+        Err(e) => return failed(&e),
+    }
+    html(
+        StatusCode::OK,
+        &TerminalPage {
+            page: page_of(&signed_in),
+            name,
+            xterm_css: asset("xterm.css"),
+            xterm_js: asset("xterm.js"),
+            fit_js: asset("addon-fit.js"),
+            terminal_js: asset("terminal.js"),
+        },
+    )
+}
+
+/// Whether a WebSocket handshake comes from a page of this site: browsers send cookies with a
+/// handshake another site's page starts, so its `Origin` must name the host it was sent to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && rest == host),
+        _ => false,
+    }
+}
+
+/// `GET /environments/{name}/terminal/socket`: the terminal WebSocket of the API
+/// (`routes/terminal.rs`), signed in by the session cookie and from this site's pages only.
+pub(super) async fn terminal_socket(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    upgrade: axum::extract::WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "a terminal opens only from this site's pages",
+        )
+            .into_response();
+    }
+    let Some(signed_in) = session(&s, &headers).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let p = signed_in.principal;
+    match s.berth.environments().get_codespace(&p, &name).await {
+        Ok(_) => {}
+        Err(ServiceError::NotFound) => return not_found(),
+        Err(e) => return failed(&e),
+    }
+    let environments = s.berth.environments().clone();
+    upgrade.on_upgrade(move |socket| crate::routes::terminal::run(socket, environments, p, name))
 }

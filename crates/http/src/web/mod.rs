@@ -29,9 +29,6 @@ const SESSION_COOKIE: &str = "berth_session";
 const FORM_COOKIE: &str = "berth_form";
 /// The most a form may hold.
 const FORM_LIMIT: usize = 64 << 10;
-const CSS: &str = include_str!("../../assets/berth.css");
-const JS: &str = include_str!("../../assets/berth.js");
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
@@ -40,6 +37,11 @@ pub fn router() -> Router<AppState> {
         .route("/environments", post(environments::create))
         .route("/environments/{name}", get(environments::show))
         .route("/environments/{name}/log", get(environments::log))
+        .route("/environments/{name}/terminal", get(environments::terminal))
+        .route(
+            "/environments/{name}/terminal/socket",
+            get(environments::terminal_socket),
+        )
         .route("/environments/{name}/{verb}", post(environments::act))
         .route("/settings", get(account::show))
         .route("/settings/password", post(account::change_password))
@@ -51,28 +53,79 @@ pub fn router() -> Router<AppState> {
             "/settings/sessions/{id}/revoke",
             post(account::revoke_session),
         )
-        .route("/assets/{file}", get(asset))
+        .route("/assets/{file}", get(serve_asset))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }
 
-/// `/assets/berth-<hash>.<ext>`: an asset's path, named by a hash of its bytes so it can be cached
-/// for good.
-fn hashed_path(bytes: &str, ext: &str) -> String {
-    // FNV-1a: enough to tell one version of a file from the next.
-    let hash = bytes.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("/assets/berth-{hash:016x}.{ext}")
+/// The assets embedded in the binary: (name, media type, bytes).
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "berth.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/berth.css"),
+    ),
+    (
+        "berth.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/berth.js"),
+    ),
+    (
+        "terminal.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/terminal.js"),
+    ),
+    (
+        "xterm.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/xterm-5.5.0.js"),
+    ),
+    (
+        "xterm.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/vendor/xterm-5.5.0.css"),
+    ),
+    (
+        "addon-fit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/addon-fit-0.11.0.js"),
+    ),
+];
+
+/// Each asset's path, `/assets/<stem>-<hash>.<ext>`, named by a hash of its bytes so that it can
+/// be cached for good.
+fn asset_paths() -> &'static [(String, &'static str, &'static str)] {
+    static PATHS: std::sync::OnceLock<Vec<(String, &'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|(name, kind, body)| {
+                // FNV-1a: enough to tell one version of a file from the next.
+                let hash = body.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+                let (stem, ext) = name.rsplit_once('.').expect("a name with an extension");
+                (format!("/assets/{stem}-{hash:016x}.{ext}"), *kind, *body)
+            })
+            .collect()
+    })
+}
+
+/// The path asset `name` is served at.
+fn asset(name: &str) -> &'static str {
+    let at = ASSETS
+        .iter()
+        .position(|(n, _, _)| *n == name)
+        .expect("an embedded asset");
+    &asset_paths()[at].0
 }
 
 fn css_path() -> &'static str {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| hashed_path(CSS, "css"))
+    asset("berth.css")
 }
 
 fn js_path() -> &'static str {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| hashed_path(JS, "js"))
+    asset("berth.js")
 }
 
 /// What every page's frame shows.
@@ -428,23 +481,18 @@ async fn logout(
     response
 }
 
-/// `GET /assets/{file}`: the embedded stylesheet and script, cached for good (their names change
-/// with them).
-async fn asset(Path(file): Path<String>) -> Response {
+/// `GET /assets/{file}`: the embedded assets, cached for good (their names change with them).
+async fn serve_asset(Path(file): Path<String>) -> Response {
     let path = format!("/assets/{file}");
-    let (kind, body) = if path == css_path() {
-        ("text/css; charset=utf-8", CSS)
-    } else if path == js_path() {
-        ("text/javascript; charset=utf-8", JS)
-    } else {
+    let Some((_, kind, body)) = asset_paths().iter().find(|(p, _, _)| *p == path) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     (
         [
-            (header::CONTENT_TYPE, kind),
+            (header::CONTENT_TYPE, *kind),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
-        body,
+        *body,
     )
         .into_response()
 }
