@@ -134,7 +134,10 @@ fn the_terminal_page_runs_a_shell_in_the_environment() {
             .text()
             .await
             .unwrap();
-        let at = page.find("src=\"/assets/xterm-").expect("xterm.js on the page") + 5;
+        let at = page
+            .find("src=\"/assets/xterm-")
+            .expect("xterm.js on the page")
+            + 5;
         let script = &page[at..at + page[at..].find('"').unwrap()];
         let served = http.get(format!("{base}{script}")).send().await.unwrap();
         assert_eq!(served.status(), 200);
@@ -169,4 +172,43 @@ fn the_terminal_page_runs_a_shell_in_the_environment() {
         read_until(&mut socket, &mut seen, "40 120").await;
         read_until(&mut socket, &mut seen, "\"exit_code\":3").await;
     });
+}
+
+#[test]
+fn in_a_real_browser_one_signs_in_and_types_in_the_terminal() {
+    let Some(python) = support::servers::python() else {
+        return;
+    };
+    let lab = AliceWithImage::start();
+    let devcontainer = format!("{{\"image\": \"{}\"}}", lab.image);
+    lab.repo("app", &[(".devcontainer/devcontainer.json", &devcontainer)]);
+    let name = created(&lab.alice, &["-R", "alice/app"]);
+    let admin = Cli::admin(
+        &lab.berth.server,
+        &lab.berth.data(),
+        &lab.dir.path().join("admin"),
+    );
+    let set = admin.run(
+        &["user", "password", "alice", "--stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(set.status.success());
+    let mut browser = std::process::Command::new(python);
+    browser
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/web_ui.py"
+        ))
+        .args([&lab.berth.server.url, "alice", PASSWORD, &name]);
+    // `BERTH_SCREENSHOTS=docs/screenshots` keeps the main pages for the docs.
+    if let Ok(dir) = std::env::var("BERTH_SCREENSHOTS") {
+        browser.arg(dir);
+    }
+    let out = browser.output().unwrap();
+    assert!(
+        out.status.success(),
+        "the browser session failed:\n{}{}",
+        support::text(&out.stdout),
+        support::text(&out.stderr)
+    );
 }

@@ -33,7 +33,8 @@ struct EnvironmentPage {
     repository: String,
     branch: String,
     machine: String,
-    host: String,
+    /// How to reach it over SSH, when the gateway runs.
+    ssh: Option<String>,
     can_start: bool,
     can_stop: bool,
     busy: bool,
@@ -73,14 +74,14 @@ pub(super) async fn show(
                 .clone()
                 .unwrap_or_else(|| "(default)".into()),
             machine: view.record.machine.clone(),
-            host: s
-                .base_url
-                .split_once("://")
-                .map_or(s.base_url.as_str(), |(_, h)| h)
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+            ssh: s.ssh.as_ref().map(|gateway| {
+                let host = s
+                    .base_url
+                    .split_once("://")
+                    .map_or(s.base_url.as_str(), |(_, h)| h);
+                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                format!("ssh -p {} {name}@{host}", gateway.addr().port())
+            }),
             can_start: state.can_start(),
             can_stop: state.can_stop(),
             busy: state.is_busy(),
