@@ -199,7 +199,7 @@ fn in_a_real_browser_one_signs_in_and_types_in_the_terminal() {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/clients/web_ui.py"
         ))
-        .args([&lab.berth.server.url, "alice", PASSWORD, &name]);
+        .args([&lab.berth.server.url, "alice", PASSWORD, &name, "alice/app"]);
     // `BERTH_SCREENSHOTS=docs/screenshots` keeps the main pages for the docs.
     if let Ok(dir) = std::env::var("BERTH_SCREENSHOTS") {
         browser.arg(dir);
@@ -210,5 +210,23 @@ fn in_a_real_browser_one_signs_in_and_types_in_the_terminal() {
         "the browser session failed:\n{}{}",
         support::text(&out.stdout),
         support::text(&out.stderr)
+    );
+
+    // The secret set in the page reaches the environment at its next start, and never the log.
+    lab.alice.ok(&["codespace", "stop", &name]);
+    lab.alice.ok(&["codespace", "start", &name]);
+    let mut said = String::new();
+    for _ in 0..100 {
+        if support::environments::state(&lab.alice, &name) == "Available" {
+            said = support::environments::exec_ok(&lab.alice, &name, "echo $BROWSER_SECRET");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(said, "sealed-in-the-browser\n");
+    let log = lab.berth.server.log.lock().unwrap().clone();
+    assert!(
+        !log.contains("sealed-in-the-browser"),
+        "the value reached the log"
     );
 }

@@ -578,3 +578,160 @@ async fn environments_are_created_followed_stopped_and_deleted_from_their_pages(
     assert!(gone, "the environment was deleted");
     assert_eq!(browser.get(&app, &at).await.status, 404);
 }
+
+/// What the page's script does: the value sealed to the key the page carries.
+fn seal_for_page(page: &str, value: &[u8]) -> (String, String) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let attribute = |name: &str| {
+        let at = page.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    let key_id = {
+        let at = page.find("name=\"key_id\" value=\"").unwrap() + 21;
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    let public: [u8; 32] = b64
+        .decode(attribute("data-key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sealed = crypto_box::PublicKey::from(public)
+        .seal(&mut crypto_box::aead::OsRng, value)
+        .unwrap();
+    (b64.encode(sealed), key_id)
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_by_the_page_and_listed_at_each_level() {
+    let (app, [alice_token, _bob]) =
+        TestApp::with_users([("alice", &["repo", "codespace"]), ("bob", &["repo"])]).await;
+    for login in ["alice", "bob"] {
+        let path = format!("/api/v3/admin/users/{login}/password");
+        let body = json!({ "password": PASSWORD });
+        assert_eq!(app.put(&path, Some(&app.admin), body).await.status, 204);
+    }
+    let r = app
+        .post(
+            "/api/v3/user/repos",
+            Some(&alice_token),
+            json!({ "name": "web" }),
+        )
+        .await;
+    let repo_id = r.body["id"].as_i64().unwrap().to_string();
+    let mut browser = Browser::default();
+    assert_eq!(
+        browser.sign_in(&app, "alice", PASSWORD, "/").await.status,
+        303
+    );
+
+    // Your secrets: the page carries the public key; the sealed value and the repositories picked
+    // are all the server receives.
+    let shown = browser.get(&app, "/settings/secrets").await;
+    assert_eq!(shown.status, 200);
+    let page_text = page(&shown);
+    assert!(page_text.contains("alice/web"), "the repository picker");
+    let csrf = Browser::form_token(&shown);
+    let (sealed, key_id) = seal_for_page(&page_text, b"the secret value");
+    let r = browser
+        .post(
+            &app,
+            "/settings/secrets",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "web_secret"),
+                ("encrypted_value", &sealed),
+                ("key_id", &key_id),
+                ("repository", &repo_id),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.header("location"),
+        "/settings/secrets?done=saved",
+        "{}",
+        page(&r)
+    );
+    let listed = page(&browser.get(&app, "/settings/secrets?done=saved").await);
+    assert!(listed.contains("WEB_SECRET") && listed.contains("The secret is saved."));
+    assert!(!listed.contains("the secret value"));
+    // Without a sealed value (no script), nothing is saved.
+    let r = browser
+        .post(
+            &app,
+            "/settings/secrets",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "OTHER"),
+                ("encrypted_value", ""),
+                ("key_id", &key_id),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(page(&r).contains("the value was not sealed"));
+
+    // The repository's page: its own secrets, and what its environments would get.
+    let repo_page = browser.get(&app, "/repositories/alice/web/secrets").await;
+    assert_eq!(repo_page.status, 200);
+    let text = page(&repo_page);
+    assert!(
+        text.contains("What this repository&#39;s environments get")
+            || text.contains("What this repository's environments get")
+    );
+    assert!(
+        text.contains("<code>WEB_SECRET</code></td><td>user"),
+        "{text}"
+    );
+    let (sealed, key_id) = seal_for_page(&text, b"repo value");
+    let r = browser
+        .post(
+            &app,
+            "/repositories/alice/web/secrets",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "REPO_ONE"),
+                ("encrypted_value", &sealed),
+                ("key_id", &key_id),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.header("location"),
+        "/repositories/alice/web/secrets?done=saved"
+    );
+    let r = browser
+        .post(
+            &app,
+            "/repositories/alice/web/secrets/REPO_ONE/delete",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        r.header("location"),
+        "/repositories/alice/web/secrets?done=deleted"
+    );
+    let r = browser
+        .post(
+            &app,
+            "/settings/secrets/WEB_SECRET/delete",
+            &[("csrf", "not the token")],
+        )
+        .await;
+    assert_eq!(r.status, 403, "no form token, nothing deleted");
+
+    // Bob administers neither alice's repository nor an organization of hers.
+    let mut bob = Browser::default();
+    assert_eq!(bob.sign_in(&app, "bob", PASSWORD, "/").await.status, 303);
+    assert_eq!(
+        bob.get(&app, "/repositories/alice/web/secrets")
+            .await
+            .status,
+        404
+    );
+    app.org("acme", "alice").await;
+    assert_eq!(bob.get(&app, "/orgs/acme/secrets").await.status, 404);
+    let org_page = browser.get(&app, "/orgs/acme/secrets").await;
+    assert_eq!(org_page.status, 200);
+    assert!(page(&org_page).contains("value=\"selected\""));
+}

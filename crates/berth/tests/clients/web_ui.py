@@ -1,10 +1,11 @@
 """The web UI in a real browser: Debian's Chromium driven by Playwright (no browser download).
 
-Usage: web_ui.py BASE_URL LOGIN PASSWORD ENVIRONMENT [SCREENSHOT_DIR]
+Usage: web_ui.py BASE_URL LOGIN PASSWORD ENVIRONMENT REPOSITORY [SCREENSHOT_DIR]
 
 Signs in, finds the environment in the list, opens its page and its terminal, types a command
-and reads its output, and checks the terminal follows the window's size. With SCREENSHOT_DIR,
-saves the main pages there. Exits non-zero (with Playwright's message) when anything is missing.
+and reads its output, checks the terminal follows the window's size, and sets a secret
+BROWSER_SECRET for REPOSITORY (sealed by the page). With SCREENSHOT_DIR, saves the main pages
+there. Exits non-zero (with Playwright's message) when anything is missing.
 """
 
 import re
@@ -12,8 +13,8 @@ import sys
 
 from playwright.sync_api import expect, sync_playwright
 
-base, login, password, name = sys.argv[1:5]
-shots = sys.argv[5] if len(sys.argv) > 5 else None
+base, login, password, name, repository = sys.argv[1:6]
+shots = sys.argv[6] if len(sys.argv) > 6 else None
 
 
 def shot(page, file):
@@ -67,6 +68,18 @@ with sync_playwright() as p:
     page.keyboard.type("clear; echo ready for a screenshot\n")
     expect(rows).to_contain_text("ready for a screenshot")
     shot(page, "terminal.png")
+
+    # A secret, sealed in the page: the value never leaves it in the clear.
+    page.goto(base + "/settings/secrets")
+    page.get_by_label("Name", exact=True).fill("BROWSER_SECRET")
+    page.get_by_label("Value", exact=True).fill("sealed-in-the-browser")
+    page.get_by_label(repository).check()
+    with page.expect_request(lambda r: r.method == "POST") as posted:
+        page.get_by_role("button", name="Save secret").click()
+    assert "sealed-in-the-browser" not in (posted.value.post_data or ""), "plaintext was sent"
+    expect(page.get_by_role("status")).to_have_text("The secret is saved.")
+    expect(page.get_by_role("cell", name="BROWSER_SECRET", exact=True)).to_be_visible()
+    shot(page, "secrets.png")
 
     page.goto(base + "/settings")
     expect(page.get_by_role("heading", name="Personal access tokens")).to_be_visible()

@@ -22,6 +22,7 @@ use crate::AppState;
 
 mod account;
 mod environments;
+mod secrets;
 
 const SESSION_COOKIE: &str = "berth_session";
 /// The form token of signed-out forms (sign-in): a random value in a cookie and in the form,
@@ -52,6 +53,30 @@ pub fn router() -> Router<AppState> {
         .route(
             "/settings/sessions/{id}/revoke",
             post(account::revoke_session),
+        )
+        .route(
+            "/settings/secrets",
+            get(secrets::user_page).post(secrets::save_user),
+        )
+        .route(
+            "/settings/secrets/{name}/delete",
+            post(secrets::delete_user),
+        )
+        .route(
+            "/repositories/{owner}/{repo}/secrets",
+            get(secrets::repository_page).post(secrets::save_repository),
+        )
+        .route(
+            "/repositories/{owner}/{repo}/secrets/{name}/delete",
+            post(secrets::delete_repository),
+        )
+        .route(
+            "/orgs/{org}/secrets",
+            get(secrets::organization_page).post(secrets::save_organization),
+        )
+        .route(
+            "/orgs/{org}/secrets/{name}/delete",
+            post(secrets::delete_organization),
         )
         .route("/assets/{file}", get(serve_asset))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
@@ -88,6 +113,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "addon-fit.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/vendor/addon-fit-0.11.0.js"),
+    ),
+    (
+        "secrets.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/secrets.js"),
+    ),
+    (
+        "libsodium.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/libsodium-0.7.15.js"),
+    ),
+    (
+        "libsodium-wrappers.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/libsodium-wrappers-0.7.15.js"),
     ),
 ];
 
