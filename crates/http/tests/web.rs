@@ -390,7 +390,7 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
         .post(
             &app,
             "/settings/password",
-            &pairs(&change("wrong", "a brand new password")),
+            &refs(&change("wrong", "a brand new password")),
         )
         .await;
     assert_eq!(r.status, 422);
@@ -399,7 +399,7 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
         .post(
             &app,
             "/settings/password",
-            &pairs(&change(PASSWORD, "short")),
+            &refs(&change(PASSWORD, "short")),
         )
         .await;
     assert_eq!(r.status, 422);
@@ -408,7 +408,7 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
         .post(
             &app,
             "/settings/password",
-            &pairs(&change(PASSWORD, "a brand new password")),
+            &refs(&change(PASSWORD, "a brand new password")),
         )
         .await;
     assert_eq!(r.header("location"), "/settings?done=password");
@@ -440,10 +440,6 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
     assert_eq!(r.header("location"), "/settings?done=signed-out");
     assert_eq!(other.get(&app, "/").await.status, 303, "signed out");
     assert_eq!(browser.get(&app, "/").await.status, 200, "this one stays");
-}
-
-fn pairs<'a>(fields: &'a [(&'static str, String); 3]) -> Vec<(&'static str, &'a str)> {
-    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 #[tokio::test]
@@ -734,4 +730,159 @@ async fn secrets_are_sealed_by_the_page_and_listed_at_each_level() {
     let org_page = browser.get(&app, "/orgs/acme/secrets").await;
     assert_eq!(org_page.status, 200);
     assert!(page(&org_page).contains("value=\"selected\""));
+}
+
+#[tokio::test]
+async fn package_pages_show_versions_and_let_admins_change_settings_and_access() {
+    use support::oci::{config_manifest, put_manifest, upload_blob};
+    let (app, [alice_token, _]) = TestApp::with_users([
+        ("alice", &["repo", "write:packages", "delete:packages"]),
+        ("bob", &["repo"]),
+    ])
+    .await;
+    for login in ["alice", "bob"] {
+        let path = format!("/api/v3/admin/users/{login}/password");
+        let body = json!({ "password": PASSWORD });
+        assert_eq!(app.put(&path, Some(&app.admin), body).await.status, 204);
+    }
+    app.repo(&alice_token, "web", "private").await;
+    let config =
+        r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let d = upload_blob(&app, &alice_token, "alice/app", config.as_bytes()).await;
+    let m = config_manifest("application/vnd.oci.image.config.v1+json", &d, config.len());
+    assert_eq!(
+        put_manifest(&app, &alice_token, "alice/app", "v1", &m)
+            .await
+            .status,
+        201
+    );
+
+    let mut alice = Browser::default();
+    assert_eq!(
+        alice.sign_in(&app, "alice", PASSWORD, "/").await.status,
+        303
+    );
+    let listed = page(&alice.get(&app, "/packages/alice").await);
+    assert!(
+        listed.contains("href=\"/packages/alice/container/app\""),
+        "{listed}"
+    );
+    let shown = alice.get(&app, "/packages/alice/container/app").await;
+    let text = page(&shown);
+    assert!(text.contains("docker pull") && text.contains("v1") && text.contains("Settings"));
+    let csrf = Browser::form_token(&shown);
+    let base = "/packages/alice/container/app";
+
+    // Bob sees nothing of it, until he is granted read; he never sees its settings.
+    let mut bob = Browser::default();
+    assert_eq!(bob.sign_in(&app, "bob", PASSWORD, "/").await.status, 303);
+    assert_eq!(bob.get(&app, base).await.status, 404);
+    let grant = |kind: &'static str, who: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("kind", kind.into()),
+            ("who", who.into()),
+            ("role", "read".into()),
+        ]
+    };
+    let as_pairs = |f: &[(&'static str, String); 4]| -> Vec<(&'static str, String)> { f.to_vec() };
+    let r = alice
+        .post(
+            &app,
+            &format!("{base}/grant"),
+            &refs(&as_pairs(&grant("user", "bob"))),
+        )
+        .await;
+    assert_eq!(r.header("location"), format!("{base}?done=granted"));
+    let seen = page(&bob.get(&app, base).await);
+    assert!(
+        seen.contains("alice/app") && !seen.contains("Settings"),
+        "{seen}"
+    );
+    // "Manage Codespaces access": a repository's environments.
+    let r = alice
+        .post(
+            &app,
+            &format!("{base}/grant"),
+            &refs(&as_pairs(&grant("repository", "alice/web"))),
+        )
+        .await;
+    assert_eq!(r.header("location"), format!("{base}?done=granted"));
+    let text = page(&alice.get(&app, base).await);
+    assert!(text.contains("repository alice/web") && text.contains("its environments pull"));
+    let r = alice
+        .post(
+            &app,
+            &format!("{base}/revoke"),
+            &refs(&as_pairs(&grant("repository", "alice/web"))),
+        )
+        .await;
+    assert_eq!(r.header("location"), format!("{base}?done=revoked"));
+
+    // Public only with its confirmation.
+    let r = alice
+        .post(
+            &app,
+            &format!("{base}/visibility"),
+            &[("csrf", csrf.as_str()), ("visibility", "public")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(page(&r).contains("making a package public is final"));
+    let r = alice
+        .post(
+            &app,
+            &format!("{base}/visibility"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("visibility", "public"),
+                ("confirm", "public-is-final"),
+            ],
+        )
+        .await;
+    assert_eq!(r.header("location"), format!("{base}?done=visibility"));
+    assert!(page(&alice.get(&app, base).await).contains("<dd>public</dd>"));
+
+    // Linked to a repository of hers; another owner's is refused.
+    let r = alice
+        .post(
+            &app,
+            &format!("{base}/source"),
+            &[("csrf", csrf.as_str()), ("repository", "bob/web")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let r = alice
+        .post(
+            &app,
+            &format!("{base}/source"),
+            &[("csrf", csrf.as_str()), ("repository", "alice/web")],
+        )
+        .await;
+    assert_eq!(r.header("location"), format!("{base}?done=source"));
+    assert!(page(&alice.get(&app, base).await).contains("<dd>alice/web</dd>"));
+
+    // Deleted once its name is typed.
+    let r = alice
+        .post(
+            &app,
+            &format!("{base}/delete"),
+            &[("csrf", csrf.as_str()), ("confirm", "other")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let r = alice
+        .post(
+            &app,
+            &format!("{base}/delete"),
+            &[("csrf", csrf.as_str()), ("confirm", "app")],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/packages/alice");
+    assert_eq!(alice.get(&app, base).await.status, 404);
+}
+
+/// A form's fields as `Browser::post` takes them.
+fn refs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }

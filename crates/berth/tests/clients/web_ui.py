@@ -81,6 +81,19 @@ with sync_playwright() as p:
     expect(page.get_by_role("cell", name="BROWSER_SECRET", exact=True)).to_be_visible()
     shot(page, "secrets.png")
 
+    # The image's package: its Codespaces access, and its visibility.
+    page.goto(base + f"/packages/{login}")
+    page.get_by_role("link", name=f"{login}/other").click()
+    expect(page.get_by_role("cell", name=f"repository {repository}", exact=True)).to_be_visible()
+    page.get_by_label("Public (anyone, anonymously)").check()
+    page.get_by_role("button", name="Change visibility").click()
+    expect(page.get_by_role("alert")).to_contain_text("making a package public is final")
+    page.get_by_label("Public (anyone, anonymously)").check()
+    page.get_by_label("I understand a public package cannot be made private or internal again").check()
+    page.get_by_role("button", name="Change visibility").click()
+    expect(page.get_by_role("status")).to_have_text("The visibility is changed.")
+    shot(page, "package.png")
+
     page.goto(base + "/settings")
     expect(page.get_by_role("heading", name="Personal access tokens")).to_be_visible()
     shot(page, "account.png")

@@ -22,6 +22,7 @@ use crate::AppState;
 
 mod account;
 mod environments;
+mod packages;
 mod secrets;
 
 const SESSION_COOKIE: &str = "berth_session";
@@ -77,6 +78,12 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orgs/{org}/secrets/{name}/delete",
             post(secrets::delete_organization),
+        )
+        .route("/packages/{owner}", get(packages::list))
+        .route("/packages/{owner}/{kind}/{name}", get(packages::show))
+        .route(
+            "/packages/{owner}/{kind}/{name}/{action}",
+            post(packages::act),
         )
         .route("/assets/{file}", get(serve_asset))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))

@@ -1,0 +1,488 @@
+//! Packages in the web UI: an owner's packages of both kinds (`/packages/{owner}`), and a page
+//! each (`/packages/{owner}/{kind}/{name}`, a container name's `/` as `%2F`) with its versions and
+//! how to pull or install it, and, for its admins, its settings: visibility (public only with its
+//! confirmation), the linked repository and inheritance, grants to repositories' environments
+//! ("Manage Codespaces access"), users and teams, and deletion. Every change is the packages
+//! API's service call; a package the caller may not read is missing here too.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use berth_domain::{AccountKind, Login, Permission, RepoName, Visibility};
+use berth_service::ServiceError;
+use berth_service::accounts::sessions::SignedIn;
+use berth_service::registry::{Grantee, RepoGrantChange};
+use berth_store::PackageKind;
+use serde::Deserialize;
+
+use super::{Page, failed, html, page_of, same_token, session, to_sign_in};
+use crate::AppState;
+use crate::render::timestamp;
+
+#[derive(Template)]
+#[template(path = "packages.html")]
+struct PackagesPage {
+    page: Page,
+    owner: String,
+    host: String,
+    base: String,
+    packages: Vec<PackageRow>,
+}
+
+struct PackageRow {
+    name: String,
+    href: String,
+    kind: &'static str,
+    visibility: &'static str,
+    repository: String,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "package.html")]
+struct PackagePage {
+    page: Page,
+    owner: String,
+    display: String,
+    base: String,
+    kind: &'static str,
+    visibility: &'static str,
+    repository: String,
+    inherit: bool,
+    how: String,
+    /// (name, tags, published)
+    versions: Vec<(String, String, String)>,
+    done: Option<&'static str>,
+    error: Option<String>,
+    admin: Option<Settings>,
+}
+
+/// What only the package's admins see.
+struct Settings {
+    org: bool,
+    linked: String,
+    grants: Vec<GrantRow>,
+}
+
+struct GrantRow {
+    who: String,
+    role: String,
+    kind: &'static str,
+    key: String,
+}
+
+fn host(s: &AppState) -> String {
+    s.base_url
+        .split_once("://")
+        .map_or(s.base_url.as_str(), |(_, h)| h)
+        .to_owned()
+}
+
+fn kind_of(word: &str) -> Option<PackageKind> {
+    match word {
+        "container" => Some(PackageKind::Container),
+        "npm" => Some(PackageKind::Npm),
+        _ => None,
+    }
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "No such package that you can see. An owner's packages are listed at /packages/OWNER.",
+    )
+        .into_response()
+}
+
+/// `GET /packages/{owner}`.
+pub(super) async fn list(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(owner): Path<String>,
+) -> Response {
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in(&format!("/packages/{owner}"));
+    };
+    let Ok(login) = Login::parse(&owner) else {
+        return not_found();
+    };
+    let registry = s.berth.registry();
+    let p = &signed_in.principal;
+    let mut packages = Vec::new();
+    for kind in [PackageKind::Container, PackageKind::Npm] {
+        let listed = match registry.list_packages(p, kind, &login).await {
+            Ok((_, l)) => l,
+            Err(ServiceError::NotFound) => return not_found(),
+            Err(e) => return failed(&e),
+        };
+        for package in listed {
+            let repository = match registry.package(p, kind, &login, &package.name).await {
+                Ok((_, Some(repo))) => repo.full_name(),
+                _ => String::new(),
+            };
+            packages.push(PackageRow {
+                href: format!(
+                    "/packages/{login}/{}/{}",
+                    kind.as_str(),
+                    package.name.replace('/', "%2F")
+                ),
+                name: match kind {
+                    PackageKind::Npm => format!("@{login}/{}", package.name),
+                    PackageKind::Container => format!("{login}/{}", package.name),
+                },
+                kind: kind.as_str(),
+                visibility: package.visibility.as_str(),
+                repository,
+                updated: timestamp(package.updated_at),
+            });
+        }
+    }
+    html(
+        StatusCode::OK,
+        &PackagesPage {
+            page: page_of(&signed_in),
+            owner: login.to_string(),
+            host: host(&s),
+            base: s.base_url.clone(),
+            packages,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct Done {
+    done: Option<String>,
+}
+
+fn said(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "visibility" => "The visibility is changed.",
+        "source" => "The link is saved.",
+        "granted" => "Access is granted.",
+        "revoked" => "The grant is removed.",
+        _ => return None,
+    })
+}
+
+/// The package a path names.
+struct Named {
+    owner: Login,
+    kind: PackageKind,
+    name: String,
+}
+
+impl Named {
+    fn parse(owner: &str, kind: &str, name: &str) -> Option<Self> {
+        Some(Self {
+            owner: Login::parse(owner).ok()?,
+            kind: kind_of(kind)?,
+            name: name.to_owned(),
+        })
+    }
+
+    fn base(&self) -> String {
+        format!(
+            "/packages/{}/{}/{}",
+            self.owner,
+            self.kind.as_str(),
+            self.name.replace('/', "%2F")
+        )
+    }
+}
+
+/// `GET /packages/{owner}/{kind}/{name}`.
+pub(super) async fn show(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, kind, name)): Path<(String, String, String)>,
+    Query(q): Query<Done>,
+) -> Response {
+    let Some(named) = Named::parse(&owner, &kind, &name) else {
+        return not_found();
+    };
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in(&named.base());
+    };
+    render(
+        &s,
+        &signed_in,
+        &named,
+        StatusCode::OK,
+        said(q.done.as_deref()),
+        None,
+    )
+    .await
+}
+
+async fn render(
+    s: &AppState,
+    signed_in: &SignedIn,
+    named: &Named,
+    status: StatusCode,
+    done: Option<&'static str>,
+    error: Option<String>,
+) -> Response {
+    let registry = s.berth.registry();
+    let p = &signed_in.principal;
+    let (package, repo) = match registry
+        .package(p, named.kind, &named.owner, &named.name)
+        .await
+    {
+        Ok(found) => found,
+        Err(ServiceError::NotFound) => return not_found(),
+        Err(e) => return failed(&e),
+    };
+    let versions = match registry
+        .package_versions(p, named.kind, &named.owner, &named.name, false)
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => return failed(&e),
+    };
+    // The access list answers only to admins: it decides whether the settings show.
+    let admin = match registry
+        .package_access(p, named.kind, &named.owner, &named.name)
+        .await
+    {
+        Ok(list) => {
+            let org = s
+                .berth
+                .authz()
+                .account(&named.owner)
+                .await
+                .is_ok_and(|a| a.kind == AccountKind::Organization);
+            let mut grants: Vec<GrantRow> = Vec::new();
+            for (full, g) in &list.repositories {
+                let mut what = Vec::new();
+                if g.environments {
+                    what.push("its environments pull".to_owned());
+                }
+                if let Some(role) = g.token_role {
+                    what.push(format!("its tokens: {}", role.as_str()));
+                }
+                grants.push(GrantRow {
+                    who: format!("repository {full}"),
+                    role: what.join("; "),
+                    kind: "repository",
+                    key: full.clone(),
+                });
+            }
+            for (login, role) in &list.users {
+                grants.push(GrantRow {
+                    who: format!("user {login}"),
+                    role: role.as_str().to_owned(),
+                    kind: "user",
+                    key: login.clone(),
+                });
+            }
+            for (slug, role) in &list.teams {
+                grants.push(GrantRow {
+                    who: format!("team {}", slug.as_str()),
+                    role: role.as_str().to_owned(),
+                    kind: "team",
+                    key: slug.as_str().to_owned(),
+                });
+            }
+            Some(Settings {
+                org,
+                linked: repo.as_ref().map(|r| r.full_name()).unwrap_or_default(),
+                grants,
+            })
+        }
+        Err(ServiceError::Forbidden(_) | ServiceError::NotFound) => None,
+        Err(e) => return failed(&e),
+    };
+    let host = host(s);
+    let (display, how) = match named.kind {
+        PackageKind::Container => (
+            format!("{}/{}", named.owner, named.name),
+            format!("docker pull {host}/{}/{}:TAG", named.owner, named.name),
+        ),
+        PackageKind::Npm => (
+            format!("@{}/{}", named.owner, named.name),
+            format!("npm install @{}/{}", named.owner, named.name),
+        ),
+    };
+    html(
+        status,
+        &PackagePage {
+            page: page_of(signed_in),
+            owner: named.owner.to_string(),
+            display,
+            base: named.base(),
+            kind: named.kind.as_str(),
+            visibility: package.visibility.as_str(),
+            repository: repo
+                .as_ref()
+                .map_or_else(|| "(none)".to_owned(), |r| r.full_name()),
+            inherit: package.inherit,
+            how,
+            versions: versions
+                .iter()
+                .map(|v| (v.name.clone(), v.tags.join(", "), timestamp(v.created_at)))
+                .collect(),
+            done,
+            error,
+            admin,
+        },
+    )
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// `POST /packages/{owner}/{kind}/{name}/{action}`: `visibility`, `source`, `grant`, `revoke`,
+/// `delete`, each with the session's form token.
+pub(super) async fn act(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, kind, name, action)): Path<(String, String, String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let Some(named) = Named::parse(&owner, &kind, &name) else {
+        return not_found();
+    };
+    let Some(signed_in) = session(&s, &headers).await else {
+        return to_sign_in(&named.base());
+    };
+    if !same_token(&signed_in.session.csrf, field(&form, "csrf")) {
+        return (
+            StatusCode::FORBIDDEN,
+            "This form expired: reload the page and try again.",
+        )
+            .into_response();
+    }
+    let done = change(&s, &signed_in, &named, &action, &form).await;
+    match done {
+        Ok(Some(word)) => Redirect::to(&format!("{}?done={word}", named.base())).into_response(),
+        Ok(None) => Redirect::to(&format!("/packages/{}", named.owner)).into_response(),
+        Err(ServiceError::NotFound) => not_found(),
+        Err(ServiceError::Invalid(i)) => {
+            render(
+                &s,
+                &signed_in,
+                &named,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(i.message),
+            )
+            .await
+        }
+        Err(ServiceError::Forbidden(m)) => {
+            render(&s, &signed_in, &named, StatusCode::FORBIDDEN, None, Some(m)).await
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::invalid("Package", field, "invalid", message)
+}
+
+/// One change; `Some(word)` names what the page says after it, `None` that the package is gone.
+async fn change(
+    s: &AppState,
+    signed_in: &SignedIn,
+    named: &Named,
+    action: &str,
+    form: &[(String, String)],
+) -> Result<Option<&'static str>, ServiceError> {
+    let registry = s.berth.registry();
+    let p = &signed_in.principal;
+    let (owner, kind, name) = (&named.owner, named.kind, named.name.as_str());
+    match action {
+        "visibility" => {
+            let v = Visibility::parse(field(form, "visibility"))
+                .ok_or_else(|| invalid("visibility", "choose private, internal or public"))?;
+            if v == Visibility::Public && field(form, "confirm") != "public-is-final" {
+                return Err(invalid(
+                    "visibility",
+                    "making a package public is final: tick the box that says you understand",
+                ));
+            }
+            registry
+                .set_package_visibility(p, kind, owner, name, v)
+                .await?;
+            Ok(Some("visibility"))
+        }
+        "source" => {
+            let asked = field(form, "repository").trim();
+            let repository = if asked.is_empty() {
+                None
+            } else {
+                let repo = asked
+                    .split_once('/')
+                    .filter(|(o, _)| o.eq_ignore_ascii_case(owner.as_str()))
+                    .and_then(|(_, n)| RepoName::parse(n).ok())
+                    .ok_or_else(|| invalid("repository", format!("a package of {owner} links to a repository OWNER/REPO of {owner}, not {asked:?}")))?;
+                Some(repo)
+            };
+            let inherit = field(form, "inherit") == "on";
+            registry
+                .set_package_source(p, kind, owner, name, Some(repository), Some(inherit))
+                .await?;
+            Ok(Some("source"))
+        }
+        "grant" | "revoke" => {
+            let who = field(form, "who").trim();
+            let grant = action == "grant";
+            match field(form, "kind") {
+                "repository" => {
+                    let (o, r) = who
+                        .split_once('/')
+                        .and_then(|(o, r)| Some((Login::parse(o).ok()?, RepoName::parse(r).ok()?)))
+                        .ok_or_else(|| {
+                            invalid("repository", format!("{who:?} is not OWNER/REPO"))
+                        })?;
+                    if grant {
+                        let change = RepoGrantChange {
+                            environments: Some(true),
+                            token_role: None,
+                        };
+                        registry
+                            .grant_repository(p, kind, owner, name, (&o, &r), change)
+                            .await?;
+                    } else {
+                        registry
+                            .revoke_repository(p, kind, owner, name, &o, &r)
+                            .await?;
+                    }
+                }
+                "user" | "team" => {
+                    let login;
+                    let to = if field(form, "kind") == "user" {
+                        login = Login::parse(who).map_err(|e| invalid("user", e.to_string()))?;
+                        Grantee::User(&login)
+                    } else {
+                        Grantee::Team(who)
+                    };
+                    if grant {
+                        let role = Permission::parse(field(form, "role"))
+                            .ok_or_else(|| invalid("role", "choose read, write or admin"))?;
+                        registry.grant(p, kind, owner, name, to, role).await?;
+                    } else {
+                        registry.revoke(p, kind, owner, name, to).await?;
+                    }
+                }
+                _ => return Err(invalid("kind", "grant to a repository, a user or a team")),
+            }
+            Ok(Some(if grant { "granted" } else { "revoked" }))
+        }
+        "delete" => {
+            if field(form, "confirm").trim() != name {
+                return Err(invalid(
+                    "name",
+                    format!("type the package's name, {name}, to delete it"),
+                ));
+            }
+            registry.delete_package(p, kind, owner, name).await?;
+            Ok(None)
+        }
+        _ => Err(ServiceError::NotFound),
+    }
+}
