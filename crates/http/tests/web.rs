@@ -886,3 +886,110 @@ async fn package_pages_show_versions_and_let_admins_change_settings_and_access()
 fn refs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
+
+#[tokio::test]
+async fn organizations_and_the_site_administration_page_are_for_their_people() {
+    let app = app_with_alice().await;
+    let admin_password = json!({ "password": "the administrator's password" });
+    let path = "/api/v3/admin/users/admin/password";
+    assert_eq!(
+        app.put(path, Some(&app.admin), admin_password).await.status,
+        204
+    );
+    app.user("bob", &["repo"]).await;
+    app.org("acme", "alice").await;
+
+    // The administration page: users, created and given a password shown once.
+    let mut alice = Browser::default();
+    assert_eq!(
+        alice.sign_in(&app, "alice", PASSWORD, "/").await.status,
+        303
+    );
+    assert_eq!(alice.get(&app, "/admin").await.status, 404);
+    assert!(!page(&alice.get(&app, "/").await).contains("href=\"/admin\""));
+    let mut admin = Browser::default();
+    let r = admin
+        .sign_in(&app, "admin", "the administrator's password", "/admin")
+        .await;
+    assert_eq!(r.header("location"), "/admin");
+    let shown = admin.get(&app, "/admin").await;
+    assert!(page(&shown).contains("<td>alice</td>") && page(&shown).contains("href=\"/admin\""));
+    let csrf = Browser::form_token(&shown);
+    let r = admin
+        .post(
+            &app,
+            "/admin/users",
+            &[("csrf", csrf.as_str()), ("login", "carol")],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/admin?done=created");
+    let r = admin
+        .post(
+            &app,
+            "/admin/users/password",
+            &[("csrf", csrf.as_str()), ("login", "carol")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let text = page(&r);
+    let marker = "<code class=\"secret\">";
+    let at = text.find(marker).unwrap() + marker.len();
+    let made = text[at..at + 24].to_owned();
+    let mut carol = Browser::default();
+    assert_eq!(carol.sign_in(&app, "carol", &made, "/").await.status, 303);
+
+    // An organization's page: its members see it, its owners change it, others find nothing.
+    let shown = alice.get(&app, "/orgs/acme").await;
+    assert_eq!(shown.status, 200);
+    let csrf = Browser::form_token(&shown);
+    let r = alice
+        .post(
+            &app,
+            "/orgs/acme/members",
+            &[
+                ("csrf", csrf.as_str()),
+                ("login", "carol"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/orgs/acme?done=member");
+    let seen = page(&carol.get(&app, "/orgs/acme").await);
+    assert!(seen.contains("<td>carol</td><td>member</td>"), "{seen}");
+    assert!(!seen.contains("Save member"), "members do not change it");
+    let carol_csrf = Browser::form_token(&carol.get(&app, "/").await);
+    let r = carol
+        .post(
+            &app,
+            "/orgs/acme/members",
+            &[
+                ("csrf", carol_csrf.as_str()),
+                ("login", "bob"),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = alice
+        .post(
+            &app,
+            "/orgs/acme/members",
+            &[
+                ("csrf", csrf.as_str()),
+                ("login", "nobody"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(page(&r).contains("there is no user nobody"));
+    let r = alice
+        .post(
+            &app,
+            "/orgs/acme/members/remove",
+            &[("csrf", csrf.as_str()), ("login", "carol")],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/orgs/acme?done=removed");
+    assert_eq!(carol.get(&app, "/orgs/acme").await.status, 404);
+}

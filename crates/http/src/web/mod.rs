@@ -23,6 +23,7 @@ use crate::AppState;
 mod account;
 mod environments;
 mod packages;
+mod people;
 mod secrets;
 
 const SESSION_COOKIE: &str = "berth_session";
@@ -79,6 +80,15 @@ pub fn router() -> Router<AppState> {
             "/orgs/{org}/secrets/{name}/delete",
             post(secrets::delete_organization),
         )
+        .route("/orgs/{org}", get(people::org))
+        .route("/orgs/{org}/members", post(people::change_member_add))
+        .route(
+            "/orgs/{org}/members/remove",
+            post(people::change_member_remove),
+        )
+        .route("/admin", get(people::admin))
+        .route("/admin/users", post(people::admin_create))
+        .route("/admin/users/password", post(people::admin_password))
         .route("/packages/{owner}", get(packages::list))
         .route("/packages/{owner}/{kind}/{name}", get(packages::show))
         .route(
@@ -179,6 +189,8 @@ fn js_path() -> &'static str {
 struct Page {
     css: &'static str,
     user: Option<String>,
+    /// Whether to offer the site administration page.
+    site_admin: bool,
     csrf: String,
 }
 
@@ -371,6 +383,7 @@ fn page_of(signed_in: &SignedIn) -> Page {
     Page {
         css: css_path(),
         user: login,
+        site_admin: signed_in.principal.user().is_some_and(|a| a.site_admin),
         csrf: signed_in.session.csrf.clone(),
     }
 }
@@ -416,6 +429,7 @@ fn sign_in_form(
     let page = Page {
         css: css_path(),
         user: None,
+        site_admin: false,
         csrf: token.clone(),
     };
     let mut response = html(

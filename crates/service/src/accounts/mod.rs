@@ -194,6 +194,12 @@ impl Accounts {
         Ok((org, user, role))
     }
 
+    /// Every user (site administrators).
+    pub async fn list_users(&self, p: &Principal) -> Result<Vec<Account>> {
+        self.authz.check(p, Access::SiteAdmin).await?;
+        Ok(self.store.accounts_of_kind(AccountKind::User).await?)
+    }
+
     /// Removes a user from an organization (org owners).
     pub async fn remove_membership(&self, p: &Principal, org: &Login, login: &Login) -> Result<()> {
         let org = self.authz.organization(org).await?;
