@@ -3,7 +3,6 @@
 //! token; each change goes through the same service call as the API's.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,7 +13,7 @@ use berth_service::accounts::tokens::TokenRequest;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Page, failed, html, page_of, same_token, session, to_sign_in};
+use super::{Page, Posted, failed, html, page_of, session, to_sign_in};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -165,22 +164,6 @@ fn page_is_admin(signed_in: &SignedIn) -> bool {
     signed_in.principal.user().is_some_and(|a| a.site_admin)
 }
 
-/// The session of a form post, when its form token is the session's: `Err` is the answer to give
-/// instead (sign in first, or the form expired).
-async fn form_session(s: &AppState, headers: &HeaderMap, csrf: &str) -> Result<SignedIn, Response> {
-    let Some(signed_in) = session(s, headers).await else {
-        return Err(to_sign_in("/settings"));
-    };
-    if !same_token(&signed_in.session.csrf, csrf) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            "This form expired: reload the page and try again.",
-        )
-            .into_response());
-    }
-    Ok(signed_in)
-}
-
 /// What a refused change says on the page: the service's words for what the user can fix.
 async fn refused(s: &AppState, signed_in: &SignedIn, e: ServiceError) -> Response {
     match e {
@@ -207,71 +190,49 @@ fn back(done: &str) -> Response {
     Redirect::to(&format!("/settings?done={done}")).into_response()
 }
 
-#[derive(Deserialize)]
-pub(super) struct PasswordForm {
-    csrf: String,
-    current_password: String,
-    password: String,
-}
-
-/// `POST /settings/password`.
-pub(super) async fn change_password(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<PasswordForm>,
-) -> Response {
-    let signed_in = match form_session(&s, &headers, &form.csrf).await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
+/// `POST /settings/password`: `current_password`, `password`.
+pub(super) async fn change_password(State(s): State<AppState>, posted: Posted) -> Response {
     let changed = s
         .berth
         .accounts()
         .change_own_password(
-            &signed_in.principal,
-            SecretString::from(form.current_password),
-            SecretString::from(form.password),
+            posted.principal(),
+            SecretString::from(posted.field("current_password").to_owned()),
+            SecretString::from(posted.field("password").to_owned()),
         )
         .await;
-    match changed {
-        Ok(()) => back("password"),
-        Err(e) => refused(&s, &signed_in, e).await,
+    answer(&s, &posted, changed, "password").await
+}
+
+/// Back to the page saying `done`, or the page again with why the change was refused.
+async fn answer(
+    s: &AppState,
+    posted: &Posted,
+    result: Result<(), ServiceError>,
+    done: &str,
+) -> Response {
+    match result {
+        Ok(()) => back(done),
+        Err(e) => refused(s, &posted.signed_in, e).await,
     }
 }
 
 /// `POST /settings/tokens`: `note`, `scope` (repeated), `expires` (days, or `never`). The token is
 /// shown on the page that answers, and never again.
-pub(super) async fn create_token(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
-    let signed_in = match form_session(&s, &headers, field("csrf")).await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
-    let words = form
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .map(|(_, v)| v.as_str());
-    let scopes = match Scopes::parse(words) {
+pub(super) async fn create_token(State(s): State<AppState>, posted: Posted) -> Response {
+    let signed_in = &posted.signed_in;
+    let scopes = match Scopes::parse(posted.all("scope")) {
         Ok(s) => s,
         Err(e) => {
             return refused(
                 &s,
-                &signed_in,
+                signed_in,
                 ServiceError::invalid("Token", "scopes", "invalid", e),
             )
             .await;
         }
     };
-    let expires_at = match field("expires") {
+    let expires_at = match posted.field("expires") {
         "never" => None,
         days => match days.parse::<i64>() {
             Ok(d) if (1..=3650).contains(&d) => Some(s.berth.now() + d * 86_400),
@@ -282,129 +243,78 @@ pub(super) async fn create_token(
                     "invalid",
                     "choose when the token expires",
                 );
-                return refused(&s, &signed_in, e).await;
+                return refused(&s, signed_in, e).await;
             }
         },
     };
     let request = TokenRequest {
         scopes,
-        note: field("note").trim().to_owned(),
+        note: posted.field("note").trim().to_owned(),
         expires_at,
     };
     match s
         .berth
         .accounts()
-        .create_personal_token(&signed_in.principal, None, request)
+        .create_personal_token(posted.principal(), None, request)
         .await
     {
         Ok(minted) => {
             let token = minted.token.expose_secret().to_owned();
-            render(&s, &signed_in, StatusCode::CREATED, None, None, Some(token)).await
+            render(&s, signed_in, StatusCode::CREATED, None, None, Some(token)).await
         }
-        Err(e) => refused(&s, &signed_in, e).await,
+        Err(e) => refused(&s, signed_in, e).await,
     }
-}
-
-#[derive(Deserialize)]
-pub(super) struct TokenOnly {
-    csrf: String,
 }
 
 /// `POST /settings/tokens/{id}/revoke`.
 pub(super) async fn revoke_token(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(form): Form<TokenOnly>,
+    posted: Posted,
 ) -> Response {
-    let signed_in = match form_session(&s, &headers, &form.csrf).await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
-    match s
+    let done = s
         .berth
         .accounts()
-        .revoke_personal_token(&signed_in.principal, id)
-        .await
-    {
-        Ok(()) => back("revoked"),
-        Err(e) => refused(&s, &signed_in, e).await,
-    }
+        .revoke_personal_token(posted.principal(), id)
+        .await;
+    answer(&s, &posted, done, "revoked").await
 }
 
-#[derive(Deserialize)]
-pub(super) struct KeyForm {
-    csrf: String,
-    title: Option<String>,
-    key: String,
-}
-
-/// `POST /settings/keys`.
-pub(super) async fn add_key(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<KeyForm>,
-) -> Response {
-    let signed_in = match form_session(&s, &headers, &form.csrf).await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
-    let title = form
-        .title
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    match s
+/// `POST /settings/keys`: `title` (empty: the key's comment), `key`.
+pub(super) async fn add_key(State(s): State<AppState>, posted: Posted) -> Response {
+    let title = Some(posted.field("title").trim()).filter(|t| !t.is_empty());
+    let added = s
         .berth
         .accounts()
-        .add_ssh_key(&signed_in.principal, title, &form.key)
-        .await
-    {
-        Ok(_) => back("key"),
-        Err(e) => refused(&s, &signed_in, e).await,
-    }
+        .add_ssh_key(posted.principal(), title, posted.field("key"))
+        .await;
+    answer(&s, &posted, added.map(|_| ()), "key").await
 }
 
 /// `POST /settings/keys/{id}/delete`.
 pub(super) async fn delete_key(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(form): Form<TokenOnly>,
+    posted: Posted,
 ) -> Response {
-    let signed_in = match form_session(&s, &headers, &form.csrf).await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
-    match s
+    let done = s
         .berth
         .accounts()
-        .delete_ssh_key(&signed_in.principal, id)
-        .await
-    {
-        Ok(()) => back("key-deleted"),
-        Err(e) => refused(&s, &signed_in, e).await,
-    }
+        .delete_ssh_key(posted.principal(), id)
+        .await;
+    answer(&s, &posted, done, "key-deleted").await
 }
 
 /// `POST /settings/sessions/{id}/revoke`: signs another browser out.
 pub(super) async fn revoke_session(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(form): Form<TokenOnly>,
+    posted: Posted,
 ) -> Response {
-    let signed_in = match form_session(&s, &headers, &form.csrf).await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
-    match s
+    let done = s
         .berth
         .accounts()
-        .revoke_session(&signed_in.principal, id)
-        .await
-    {
-        Ok(()) => back("signed-out"),
-        Err(e) => refused(&s, &signed_in, e).await,
-    }
+        .revoke_session(posted.principal(), id)
+        .await;
+    answer(&s, &posted, done, "signed-out").await
 }

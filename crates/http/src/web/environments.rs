@@ -5,7 +5,6 @@
 use std::convert::Infallible;
 
 use askama::Template;
-use axum::Form;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,9 +16,7 @@ use berth_service::environments::NewEnvironment;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
-use super::{
-    Page, asset, failed, home_page, html, js_path, page_of, same_token, session, to_sign_in,
-};
+use super::{Page, Posted, asset, failed, home_page, html, js_path, page_of, session, to_sign_in};
 use crate::AppState;
 
 #[derive(Template)]
@@ -138,36 +135,18 @@ pub(super) async fn log(
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct CreateForm {
-    csrf: String,
-    repository: String,
-    branch: Option<String>,
-    machine: Option<String>,
-    image: Option<String>,
-}
-
-fn given(field: Option<String>) -> Option<String> {
-    field.map(|f| f.trim().to_owned()).filter(|f| !f.is_empty())
+fn given(field: &str) -> Option<String> {
+    Some(field.trim().to_owned()).filter(|f| !f.is_empty())
 }
 
 /// `POST /environments`: creates one and shows its page, where its log follows the start.
-pub(super) async fn create(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<CreateForm>,
-) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in("/");
-    };
-    if !same_token(&signed_in.session.csrf, &form.csrf) {
-        return expired();
-    }
-    let asked = form.repository.trim().to_owned();
+pub(super) async fn create(State(s): State<AppState>, posted: Posted) -> Response {
+    let signed_in = &posted.signed_in;
+    let asked = posted.field("repository").trim().to_owned();
     let refuse = |message: String| async {
         home_page(
             &s,
-            &signed_in,
+            signed_in,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(message),
             asked.clone(),
@@ -181,9 +160,9 @@ pub(super) async fn create(
         return refuse(format!("{asked:?} is not OWNER/NAME")).await;
     };
     let new = NewEnvironment {
-        git_ref: given(form.branch),
-        image: given(form.image),
-        machine: given(form.machine),
+        git_ref: given(posted.field("branch")),
+        image: given(posted.field("image")),
+        machine: given(posted.field("machine")),
         ..NewEnvironment::default()
     };
     match s
@@ -202,32 +181,13 @@ pub(super) async fn create(
     }
 }
 
-fn expired() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "This form expired: reload the page and try again.",
-    )
-        .into_response()
-}
-
-#[derive(Deserialize)]
-pub(super) struct TokenOnly {
-    csrf: String,
-}
-
 /// `POST /environments/{name}/start|stop|delete`.
 pub(super) async fn act(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((name, verb)): Path<(String, String)>,
-    Form(form): Form<TokenOnly>,
+    posted: Posted,
 ) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in(&format!("/environments/{name}"));
-    };
-    if !same_token(&signed_in.session.csrf, &form.csrf) {
-        return expired();
-    }
+    let signed_in = &posted.signed_in;
     let envs = s.berth.environments();
     let p = &signed_in.principal;
     let done = match verb.as_str() {
@@ -236,14 +196,14 @@ pub(super) async fn act(
         "delete" => {
             return match envs.delete_codespace(p, &name).await {
                 Ok(()) => Redirect::to("/").into_response(),
-                Err(e) => refused(&s, &signed_in, e).await,
+                Err(e) => refused(&s, signed_in, e).await,
             };
         }
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     match done {
         Ok(()) => Redirect::to(&format!("/environments/{name}")).into_response(),
-        Err(e) => refused(&s, &signed_in, e).await,
+        Err(e) => refused(&s, signed_in, e).await,
     }
 }
 

@@ -7,7 +7,9 @@
 use askama::Template;
 use axum::Form;
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -280,6 +282,63 @@ fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
+/// A form posted by a signed-in browser, carrying its session's form token: what every change
+/// takes. Signed out, the browser is sent to sign in; without the token, nothing is done (403).
+struct Posted {
+    signed_in: SignedIn,
+    fields: Vec<(String, String)>,
+}
+
+impl Posted {
+    /// A field's value (the first, when repeated); empty when absent.
+    fn field(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated field.
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn principal(&self) -> &berth_service::Principal {
+        &self.signed_in.principal
+    }
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, s: &AppState) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let Some(signed_in) = session(s, &headers).await else {
+            return Err(to_sign_in("/"));
+        };
+        let Form(fields) = Form::<Vec<(String, String)>>::from_request(req, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let posted = Posted { signed_in, fields };
+        if !same_token(&posted.signed_in.session.csrf, posted.field("csrf")) {
+            return Err(expired());
+        }
+        Ok(posted)
+    }
+}
+
+/// The answer to a form without its session's form token.
+fn expired() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "This form expired: reload the page and try again.",
+    )
+        .into_response()
+}
+
 /// The session the request's cookie names, when it is live.
 async fn session(s: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
     let value = cookie(headers, SESSION_COOKIE)?;
@@ -511,28 +570,9 @@ async fn login(
     }
 }
 
-#[derive(Deserialize)]
-struct TokenForm {
-    csrf: String,
-}
-
 /// `POST /logout`: ends the session on the server and forgets the cookie.
-async fn logout(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<TokenForm>,
-) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in("/");
-    };
-    if !same_token(&signed_in.session.csrf, &form.csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form expired: reload the page and try again.",
-        )
-            .into_response();
-    }
-    if let Err(e) = s.berth.accounts().sign_out(&signed_in).await {
+async fn logout(State(s): State<AppState>, posted: Posted) -> Response {
+    if let Err(e) = s.berth.accounts().sign_out(&posted.signed_in).await {
         return failed(&e);
     }
     let mut response = Redirect::to("/login").into_response();

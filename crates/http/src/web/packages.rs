@@ -6,7 +6,6 @@
 //! API's service call; a package the caller may not read is missing here too.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -17,7 +16,7 @@ use berth_service::registry::{Grantee, RepoGrantChange};
 use berth_store::PackageKind;
 use serde::Deserialize;
 
-use super::{Page, failed, html, page_of, same_token, session, to_sign_in};
+use super::{Page, Posted, failed, html, page_of, session, to_sign_in};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -330,34 +329,18 @@ async fn render(
     )
 }
 
-fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
-}
-
 /// `POST /packages/{owner}/{kind}/{name}/{action}`: `visibility`, `source`, `grant`, `revoke`,
 /// `delete`, each with the session's form token.
 pub(super) async fn act(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((owner, kind, name, action)): Path<(String, String, String, String)>,
-    Form(form): Form<Vec<(String, String)>>,
+    posted: Posted,
 ) -> Response {
     let Some(named) = Named::parse(&owner, &kind, &name) else {
         return not_found();
     };
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in(&named.base());
-    };
-    if !same_token(&signed_in.session.csrf, field(&form, "csrf")) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form expired: reload the page and try again.",
-        )
-            .into_response();
-    }
-    let done = change(&s, &signed_in, &named, &action, &form).await;
+    let signed_in = &posted.signed_in;
+    let done = change(&s, &named, &action, &posted).await;
     match done {
         Ok(Some(word)) => Redirect::to(&format!("{}?done={word}", named.base())).into_response(),
         Ok(None) => Redirect::to(&format!("/packages/{}", named.owner)).into_response(),
@@ -365,7 +348,7 @@ pub(super) async fn act(
         Err(ServiceError::Invalid(i)) => {
             render(
                 &s,
-                &signed_in,
+                signed_in,
                 &named,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
@@ -374,7 +357,7 @@ pub(super) async fn act(
             .await
         }
         Err(ServiceError::Forbidden(m)) => {
-            render(&s, &signed_in, &named, StatusCode::FORBIDDEN, None, Some(m)).await
+            render(&s, signed_in, &named, StatusCode::FORBIDDEN, None, Some(m)).await
         }
         Err(e) => failed(&e),
     }
@@ -387,19 +370,18 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ServiceError {
 /// One change; `Some(word)` names what the page says after it, `None` that the package is gone.
 async fn change(
     s: &AppState,
-    signed_in: &SignedIn,
     named: &Named,
     action: &str,
-    form: &[(String, String)],
+    posted: &Posted,
 ) -> Result<Option<&'static str>, ServiceError> {
     let registry = s.berth.registry();
-    let p = &signed_in.principal;
+    let p = posted.principal();
     let (owner, kind, name) = (&named.owner, named.kind, named.name.as_str());
     match action {
         "visibility" => {
-            let v = Visibility::parse(field(form, "visibility"))
+            let v = Visibility::parse(posted.field("visibility"))
                 .ok_or_else(|| invalid("visibility", "choose private, internal or public"))?;
-            if v == Visibility::Public && field(form, "confirm") != "public-is-final" {
+            if v == Visibility::Public && posted.field("confirm") != "public-is-final" {
                 return Err(invalid(
                     "visibility",
                     "making a package public is final: tick the box that says you understand",
@@ -411,7 +393,7 @@ async fn change(
             Ok(Some("visibility"))
         }
         "source" => {
-            let asked = field(form, "repository").trim();
+            let asked = posted.field("repository").trim();
             let repository = if asked.is_empty() {
                 None
             } else {
@@ -422,16 +404,16 @@ async fn change(
                     .ok_or_else(|| invalid("repository", format!("a package of {owner} links to a repository OWNER/REPO of {owner}, not {asked:?}")))?;
                 Some(repo)
             };
-            let inherit = field(form, "inherit") == "on";
+            let inherit = posted.field("inherit") == "on";
             registry
                 .set_package_source(p, kind, owner, name, Some(repository), Some(inherit))
                 .await?;
             Ok(Some("source"))
         }
         "grant" | "revoke" => {
-            let who = field(form, "who").trim();
+            let who = posted.field("who").trim();
             let grant = action == "grant";
-            match field(form, "kind") {
+            match posted.field("kind") {
                 "repository" => {
                     let (o, r) = who
                         .split_once('/')
@@ -455,14 +437,14 @@ async fn change(
                 }
                 "user" | "team" => {
                     let login;
-                    let to = if field(form, "kind") == "user" {
+                    let to = if posted.field("kind") == "user" {
                         login = Login::parse(who).map_err(|e| invalid("user", e.to_string()))?;
                         Grantee::User(&login)
                     } else {
                         Grantee::Team(who)
                     };
                     if grant {
-                        let role = Permission::parse(field(form, "role"))
+                        let role = Permission::parse(posted.field("role"))
                             .ok_or_else(|| invalid("role", "choose read, write or admin"))?;
                         registry.grant(p, kind, owner, name, to, role).await?;
                     } else {
@@ -474,7 +456,7 @@ async fn change(
             Ok(Some(if grant { "granted" } else { "revoked" }))
         }
         "delete" => {
-            if field(form, "confirm").trim() != name {
+            if posted.field("confirm").trim() != name {
                 return Err(invalid(
                     "name",
                     format!("type the package's name, {name}, to delete it"),

@@ -4,7 +4,6 @@
 //! administrators see the administration page; others get the page's "missing" answer.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,7 +13,7 @@ use berth_service::accounts::sessions::SignedIn;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{Page, failed, html, page_of, same_token, session, to_sign_in};
+use super::{Page, Posted, failed, html, page_of, session, to_sign_in};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -62,31 +61,6 @@ fn missing() -> Response {
         "Not found, or not yours to see: an organization's page is for its members, the administration page for site administrators.",
     )
         .into_response()
-}
-
-fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
-}
-
-async fn form_session(
-    s: &AppState,
-    headers: &HeaderMap,
-    form: &[(String, String)],
-    back: &str,
-) -> Result<SignedIn, Response> {
-    let Some(signed_in) = session(s, headers).await else {
-        return Err(to_sign_in(back));
-    };
-    if !same_token(&signed_in.session.csrf, field(form, "csrf")) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            "This form expired: reload the page and try again.",
-        )
-            .into_response());
-    }
-    Ok(signed_in)
 }
 
 /// `GET /orgs/{org}`.
@@ -165,47 +139,35 @@ async fn org_page(
 /// `POST /orgs/{org}/members` (`login`, `role`).
 pub(super) async fn change_member_add(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(org): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    posted: Posted,
 ) -> Response {
-    change_member(&s, &headers, org, "set", form).await
+    change_member(&s, &org, "set", &posted).await
 }
 
 /// `POST /orgs/{org}/members/remove` (`login`).
 pub(super) async fn change_member_remove(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(org): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    posted: Posted,
 ) -> Response {
-    change_member(&s, &headers, org, "remove", form).await
+    change_member(&s, &org, "remove", &posted).await
 }
 
-async fn change_member(
-    s: &AppState,
-    headers: &HeaderMap,
-    org: String,
-    action: &str,
-    form: Vec<(String, String)>,
-) -> Response {
-    let s = s.clone();
-    let signed_in = match form_session(&s, headers, &form, &format!("/orgs/{org}")).await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
-    let Ok(org) = Login::parse(&org) else {
+async fn change_member(s: &AppState, org: &str, action: &str, posted: &Posted) -> Response {
+    let signed_in = &posted.signed_in;
+    let Ok(org) = Login::parse(org) else {
         return missing();
     };
     let accounts = s.berth.accounts();
     let p = &signed_in.principal;
-    let asked = field(&form, "login").trim().to_owned();
+    let asked = posted.field("login").trim().to_owned();
     let login = match Login::parse(&asked) {
         Ok(l) => l,
         Err(e) => {
             return org_page(
-                &s,
-                &signed_in,
+                s,
+                signed_in,
                 &org,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
@@ -220,7 +182,7 @@ async fn change_member(
             .await
             .map(|()| "removed"),
         _ => {
-            let role = if field(&form, "role") == "owner" {
+            let role = if posted.field("role") == "owner" {
                 OrgRole::Owner
             } else {
                 OrgRole::Member
@@ -235,8 +197,8 @@ async fn change_member(
         Ok(word) => Redirect::to(&format!("/orgs/{org}?done={word}")).into_response(),
         Err(ServiceError::NotFound) => {
             org_page(
-                &s,
-                &signed_in,
+                s,
+                signed_in,
                 &org,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
@@ -246,8 +208,8 @@ async fn change_member(
         }
         Err(ServiceError::Invalid(i)) => {
             org_page(
-                &s,
-                &signed_in,
+                s,
+                signed_in,
                 &org,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
@@ -256,7 +218,7 @@ async fn change_member(
             .await
         }
         Err(ServiceError::Forbidden(m)) => {
-            org_page(&s, &signed_in, &org, StatusCode::FORBIDDEN, None, Some(m)).await
+            org_page(s, signed_in, &org, StatusCode::FORBIDDEN, None, Some(m)).await
         }
         Err(e) => failed(&e),
     }
@@ -311,44 +273,27 @@ async fn admin_page(
 }
 
 /// `POST /admin/users` (`login`): creates a user.
-pub(super) async fn admin_create(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    admin_users(&s, &headers, "create", form).await
+pub(super) async fn admin_create(State(s): State<AppState>, posted: Posted) -> Response {
+    admin_users(&s, "create", &posted).await
 }
 
 /// `POST /admin/users/password` (`login`): a new password, shown once.
-pub(super) async fn admin_password(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    admin_users(&s, &headers, "password", form).await
+pub(super) async fn admin_password(State(s): State<AppState>, posted: Posted) -> Response {
+    admin_users(&s, "password", &posted).await
 }
 
-async fn admin_users(
-    s: &AppState,
-    headers: &HeaderMap,
-    action: &str,
-    form: Vec<(String, String)>,
-) -> Response {
-    let s = s.clone();
-    let signed_in = match form_session(&s, headers, &form, "/admin").await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
+async fn admin_users(s: &AppState, action: &str, posted: &Posted) -> Response {
+    let signed_in = &posted.signed_in;
     let accounts = s.berth.accounts();
     let p = &signed_in.principal;
-    let asked = field(&form, "login").trim().to_owned();
+    let asked = posted.field("login").trim().to_owned();
     let login = match Login::parse(&asked) {
         Ok(l) => l,
         Err(e) => {
             let e = format!("{asked:?} is not a login: {e}");
             return admin_page(
-                &s,
-                &signed_in,
+                s,
+                signed_in,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 Some(e),
@@ -367,11 +312,11 @@ async fn admin_users(
     };
     match result {
         Ok(None) => Redirect::to("/admin?done=created").into_response(),
-        Ok(Some(made)) => admin_page(&s, &signed_in, StatusCode::OK, None, None, Some(made)).await,
+        Ok(Some(made)) => admin_page(s, signed_in, StatusCode::OK, None, None, Some(made)).await,
         Err(ServiceError::Invalid(i)) => {
             admin_page(
-                &s,
-                &signed_in,
+                s,
+                signed_in,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 Some(i.message),

@@ -5,7 +5,6 @@
 //! service call as the API's `PUT …/secrets/{name}`.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,7 +14,7 @@ use berth_service::accounts::sessions::SignedIn;
 use berth_service::secrets::{SecretOwner, SetSecret};
 use serde::Deserialize;
 
-use super::{Page, asset, failed, html, page_of, same_token, session, to_sign_in};
+use super::{Page, Posted, asset, failed, html, page_of, session, to_sign_in};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -267,81 +266,41 @@ fn not_found() -> Response {
         .into_response()
 }
 
-fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
-}
-
-pub(super) async fn save_user(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    save(&s, &headers, Whose::User, form).await
+pub(super) async fn save_user(State(s): State<AppState>, posted: Posted) -> Response {
+    save(&s, Whose::User, &posted).await
 }
 
 pub(super) async fn save_repository(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((owner, name)): Path<(String, String)>,
-    Form(form): Form<Vec<(String, String)>>,
+    posted: Posted,
 ) -> Response {
     match repository(&owner, &name) {
-        Some(whose) => save(&s, &headers, whose, form).await,
+        Some(whose) => save(&s, whose, &posted).await,
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
 pub(super) async fn save_organization(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(org): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    posted: Posted,
 ) -> Response {
     match Login::parse(&org) {
-        Ok(org) => save(&s, &headers, Whose::Organization(org), form).await,
+        Ok(org) => save(&s, Whose::Organization(org), &posted).await,
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-/// A form post's session, when its form token is the session's.
-async fn form_session(
-    s: &AppState,
-    headers: &HeaderMap,
-    csrf: &str,
-    whose: &Whose,
-) -> Result<SignedIn, Response> {
-    let Some(signed_in) = session(s, headers).await else {
-        return Err(to_sign_in(&whose.base()));
-    };
-    if !same_token(&signed_in.session.csrf, csrf) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            "This form expired: reload the page and try again.",
-        )
-            .into_response());
-    }
-    Ok(signed_in)
-}
-
 /// `POST <base>`: `name`, `encrypted_value` (the sealed box), `key_id`, and for user and
 /// organization secrets `repository` (repeated ids) and `visibility`.
-async fn save(
-    s: &AppState,
-    headers: &HeaderMap,
-    whose: Whose,
-    form: Vec<(String, String)>,
-) -> Response {
-    let signed_in = match form_session(s, headers, field(&form, "csrf"), &whose).await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
-    if field(&form, "encrypted_value").is_empty() {
+async fn save(s: &AppState, whose: Whose, posted: &Posted) -> Response {
+    let signed_in = &posted.signed_in;
+    if posted.field("encrypted_value").is_empty() {
         let e = "the value was not sealed: this page needs JavaScript to seal it (or use berth secret set)";
         return render(
             s,
-            &signed_in,
+            signed_in,
             &whose,
             StatusCode::UNPROCESSABLE_ENTITY,
             None,
@@ -349,38 +308,37 @@ async fn save(
         )
         .await;
     }
-    let selected: Vec<i64> = form
-        .iter()
-        .filter(|(k, _)| k == "repository")
-        .filter_map(|(_, v)| v.parse().ok())
+    let selected: Vec<i64> = posted
+        .all("repository")
+        .filter_map(|v| v.parse().ok())
         .collect();
     let (visibility, selected_repository_ids) = match &whose {
         Whose::User => (None, Some(selected)),
         Whose::Repository(..) => (None, None),
         Whose::Organization(_) => {
-            let v = field(&form, "visibility").to_owned();
+            let v = posted.field("visibility").to_owned();
             let ids = (v == "selected").then_some(selected);
             (Some(v), ids)
         }
     };
     let request = SetSecret {
-        encrypted_value: field(&form, "encrypted_value").to_owned(),
-        key_id: field(&form, "key_id").to_owned(),
+        encrypted_value: posted.field("encrypted_value").to_owned(),
+        key_id: posted.field("key_id").to_owned(),
         visibility,
         selected_repository_ids,
     };
-    let name = field(&form, "name").trim().to_owned();
-    match s
+    let name = posted.field("name").trim();
+    let saved = s
         .berth
         .secrets()
-        .put_secret(&signed_in.principal, whose.owner(), &name, request)
-        .await
-    {
+        .put_secret(posted.principal(), whose.owner(), name, request)
+        .await;
+    match saved {
         Ok(_) => Redirect::to(&format!("{}?done=saved", whose.base())).into_response(),
         Err(ServiceError::Invalid(i)) => {
             render(
                 s,
-                &signed_in,
+                signed_in,
                 &whose,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
@@ -393,61 +351,43 @@ async fn save(
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct TokenOnly {
-    csrf: String,
-}
-
 pub(super) async fn delete_user(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Form(form): Form<TokenOnly>,
+    posted: Posted,
 ) -> Response {
-    delete(&s, &headers, Whose::User, &name, &form.csrf).await
+    delete(&s, Whose::User, &name, &posted).await
 }
 
 pub(super) async fn delete_repository(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((owner, repo, name)): Path<(String, String, String)>,
-    Form(form): Form<TokenOnly>,
+    posted: Posted,
 ) -> Response {
     match repository(&owner, &repo) {
-        Some(whose) => delete(&s, &headers, whose, &name, &form.csrf).await,
+        Some(whose) => delete(&s, whose, &name, &posted).await,
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
 pub(super) async fn delete_organization(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((org, name)): Path<(String, String)>,
-    Form(form): Form<TokenOnly>,
+    posted: Posted,
 ) -> Response {
     match Login::parse(&org) {
-        Ok(org) => delete(&s, &headers, Whose::Organization(org), &name, &form.csrf).await,
+        Ok(org) => delete(&s, Whose::Organization(org), &name, &posted).await,
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-async fn delete(
-    s: &AppState,
-    headers: &HeaderMap,
-    whose: Whose,
-    name: &str,
-    csrf: &str,
-) -> Response {
-    let signed_in = match form_session(s, headers, csrf, &whose).await {
-        Ok(si) => si,
-        Err(r) => return r,
-    };
-    match s
+async fn delete(s: &AppState, whose: Whose, name: &str, posted: &Posted) -> Response {
+    let deleted = s
         .berth
         .secrets()
-        .delete_secret(&signed_in.principal, whose.owner(), name)
-        .await
-    {
+        .delete_secret(posted.principal(), whose.owner(), name)
+        .await;
+    match deleted {
         Ok(()) => Redirect::to(&format!("{}?done=deleted", whose.base())).into_response(),
         Err(ServiceError::NotFound) => not_found(),
         Err(e) => failed(&e),
