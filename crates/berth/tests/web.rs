@@ -99,8 +99,9 @@ async fn read_until(
     }
 }
 
-#[test]
-fn the_terminal_page_runs_a_shell_in_the_environment() {
+/// alice, her password (set by the administrator with the CLI), and an environment of her
+/// repository `alice/app` running her image: its name.
+fn alice_with_an_environment() -> (AliceWithImage, String) {
     let lab = AliceWithImage::start();
     let devcontainer = format!("{{\"image\": \"{}\"}}", lab.image);
     lab.repo("app", &[(".devcontainer/devcontainer.json", &devcontainer)]);
@@ -115,6 +116,12 @@ fn the_terminal_page_runs_a_shell_in_the_environment() {
         Some(&format!("{PASSWORD}\n")),
     );
     assert!(set.status.success());
+    (lab, name)
+}
+
+#[test]
+fn the_terminal_page_runs_a_shell_in_the_environment() {
+    let (lab, name) = alice_with_an_environment();
     let base = lab.berth.server.url.clone();
 
     runtime().block_on(async {
@@ -179,20 +186,7 @@ fn in_a_real_browser_one_signs_in_and_types_in_the_terminal() {
     let Some(python) = support::servers::python() else {
         return;
     };
-    let lab = AliceWithImage::start();
-    let devcontainer = format!("{{\"image\": \"{}\"}}", lab.image);
-    lab.repo("app", &[(".devcontainer/devcontainer.json", &devcontainer)]);
-    let name = created(&lab.alice, &["-R", "alice/app"]);
-    let admin = Cli::admin(
-        &lab.berth.server,
-        &lab.berth.data(),
-        &lab.dir.path().join("admin"),
-    );
-    let set = admin.run(
-        &["user", "password", "alice", "--stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(set.status.success());
+    let (lab, name) = alice_with_an_environment();
     let mut browser = std::process::Command::new(python);
     browser
         .arg(concat!(

@@ -48,6 +48,10 @@ pub enum PublishError {
     },
     #[error("the document misses {0}")]
     Missing(&'static str),
+    /// No `_attachments` at all: not a publish, but a package document sent back (npm's
+    /// `deprecate` and `unpublish VERSION` do that).
+    #[error("the document carries no tarball (_attachments)")]
+    NoAttachments,
 }
 
 /// A checked publication of one version.
@@ -90,6 +94,9 @@ struct Attachment<'a> {
 pub fn parse_publication(to: &NpmPackageName, body: &[u8]) -> Result<Publication, PublishError> {
     let doc: Document<'_> =
         serde_json::from_slice(body).map_err(|e| PublishError::NotJson(e.to_string()))?;
+    if doc.attachments.is_none() {
+        return Err(PublishError::NoAttachments);
+    }
     let name = doc
         .name
         .as_deref()
@@ -122,7 +129,7 @@ pub fn parse_publication(to: &NpmPackageName, body: &[u8]) -> Result<Publication
     let attachments = doc
         .attachments
         .as_ref()
-        .ok_or(PublishError::Missing("_attachments"))?;
+        .ok_or(PublishError::NoAttachments)?;
     let [(_, attachment)] = attachments.iter().collect::<Vec<_>>()[..] else {
         return Err(PublishError::AttachmentCount(attachments.len()));
     };
@@ -312,5 +319,9 @@ mod tests {
             parse_publication(&NpmPackageName::parse("@acme/lib").unwrap(), b"{"),
             Err(PublishError::NotJson(_))
         ));
+        let mut sent_back = document();
+        sent_back.as_object_mut().unwrap().remove("_attachments");
+        sent_back["versions"]["1.0.1"] = json!({});
+        assert_eq!(publish(&sent_back), Err(PublishError::NoAttachments));
     }
 }

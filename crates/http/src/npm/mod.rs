@@ -118,8 +118,7 @@ async fn handle(
                 .await
                 .map_err(|_| NpmError::BadRequest("the server is shutting down".into()))?;
             let body = body(req, PUBLISH_LIMIT).await?;
-            if carries_attachments(&body) {
-                let version = registry.npm_publish(p, &name, &body).await?;
+            if let Some(version) = registry.npm_put(p, &name, &body).await? {
                 Ok((
                     StatusCode::CREATED,
                     axum::Json(
@@ -128,7 +127,6 @@ async fn handle(
                 )
                     .into_response())
             } else {
-                registry.npm_update(p, &name, &body).await?;
                 Ok(ok_json(json!({ "ok": true })))
             }
         }
@@ -181,17 +179,6 @@ async fn body(req: Request, limit: usize) -> NpmResult<axum::body::Bytes> {
     axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|_| NpmError::TooLarge(limit))
-}
-
-/// Whether a `PUT` of the package document is a publish (it carries the tarball) rather than
-/// the document sent back by `deprecate` or `unpublish VERSION`.
-fn carries_attachments(body: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "_attachments")]
-        attachments: Option<serde::de::IgnoredAny>,
-    }
-    serde_json::from_slice::<Probe>(body).is_ok_and(|p| p.attachments.is_some())
 }
 
 async fn packument(

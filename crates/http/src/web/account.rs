@@ -11,9 +11,8 @@ use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
 use berth_service::accounts::tokens::TokenRequest;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
-use super::{Page, Posted, failed, html, page_of, session, to_sign_in};
+use super::{Done, Page, Posted, failed, html, page_of, session, to_sign_in};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -64,11 +63,6 @@ fn said(done: Option<&str>) -> Option<&'static str> {
         "signed-out" => "That browser is signed out.",
         _ => return None,
     })
-}
-
-#[derive(Deserialize)]
-pub(super) struct Done {
-    done: Option<String>,
 }
 
 /// `GET /settings`.

@@ -72,11 +72,8 @@ pub(super) async fn show(
                 .unwrap_or_else(|| "(default)".into()),
             machine: view.record.machine.clone(),
             ssh: s.ssh.as_ref().map(|gateway| {
-                let host = s
-                    .base_url
-                    .split_once("://")
-                    .map_or(s.base_url.as_str(), |(_, h)| h);
-                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                let host = &s.registry_service;
+                let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
                 format!("ssh -p {} {name}@{host}", gateway.addr().port())
             }),
             can_start: state.can_start(),

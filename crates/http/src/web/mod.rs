@@ -456,6 +456,13 @@ fn failed(e: &ServiceError) -> Response {
         .into_response()
 }
 
+/// `?done=WORD`: what a page says after a change led back to it (each page maps the word to
+/// fixed words; nothing the request says is shown).
+#[derive(Deserialize)]
+struct Done {
+    done: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct Next {
     next: Option<String>,

@@ -14,9 +14,8 @@ use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
 use berth_service::registry::{Grantee, RepoGrantChange};
 use berth_store::PackageKind;
-use serde::Deserialize;
 
-use super::{Page, Posted, failed, html, page_of, session, to_sign_in};
+use super::{Done, Page, Posted, failed, html, page_of, session, to_sign_in};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -70,13 +69,6 @@ struct GrantRow {
     role: String,
     kind: &'static str,
     key: String,
-}
-
-fn host(s: &AppState) -> String {
-    s.base_url
-        .split_once("://")
-        .map_or(s.base_url.as_str(), |(_, h)| h)
-        .to_owned()
 }
 
 fn kind_of(word: &str) -> Option<PackageKind> {
@@ -143,16 +135,11 @@ pub(super) async fn list(
         &PackagesPage {
             page: page_of(&signed_in),
             owner: login.to_string(),
-            host: host(&s),
+            host: s.registry_service.clone(),
             base: s.base_url.clone(),
             packages,
         },
     )
-}
-
-#[derive(Deserialize)]
-pub(super) struct Done {
-    done: Option<String>,
 }
 
 fn said(done: Option<&str>) -> Option<&'static str> {
@@ -293,7 +280,7 @@ async fn render(
         Err(ServiceError::Forbidden(_) | ServiceError::NotFound) => None,
         Err(e) => return failed(&e),
     };
-    let host = host(s);
+    let host = &s.registry_service;
     let (display, how) = match named.kind {
         PackageKind::Container => (
             format!("{}/{}", named.owner, named.name),

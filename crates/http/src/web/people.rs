@@ -11,9 +11,8 @@ use berth_domain::{Login, OrgRole};
 use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 
-use super::{Page, Posted, failed, html, page_of, session, to_sign_in};
+use super::{Done, Page, Posted, failed, html, page_of, session, to_sign_in};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -39,11 +38,6 @@ struct AdminPage {
     error: Option<String>,
     /// A password just made: (login, password), shown once.
     made: Option<(String, String)>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct Done {
-    done: Option<String>,
 }
 
 fn said(done: Option<&str>) -> Option<&'static str> {

@@ -12,9 +12,8 @@ use berth_domain::{Login, RepoName};
 use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
 use berth_service::secrets::{SecretOwner, SetSecret};
-use serde::Deserialize;
 
-use super::{Page, Posted, asset, failed, html, page_of, session, to_sign_in};
+use super::{Done, Page, Posted, asset, failed, html, page_of, session, to_sign_in};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -74,11 +73,6 @@ struct SecretRow {
 struct RepoChoice {
     id: i64,
     full_name: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct Done {
-    done: Option<String>,
 }
 
 fn said(done: Option<&str>) -> Option<&'static str> {

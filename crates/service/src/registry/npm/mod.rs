@@ -284,12 +284,7 @@ impl Registry {
     /// attachments): a version's `deprecated` message is set, changed or cleared (writers), and a
     /// published version the document leaves out is unpublished (admins, with `delete:packages`).
     /// Nothing else in the document is taken.
-    pub async fn npm_update(
-        &self,
-        p: &Principal,
-        name: &NpmPackageName,
-        body: &[u8],
-    ) -> Result<()> {
+    async fn npm_update(&self, p: &Principal, name: &NpmPackageName, body: &[u8]) -> Result<()> {
         let invalid = |m: String| ServiceError::invalid("Package", "versions", "invalid", m);
         let doc: Map<String, Value> = serde_json::from_slice(body)
             .map_err(|e| invalid(format!("the document is not JSON: {e}")))?;

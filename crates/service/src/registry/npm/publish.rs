@@ -3,7 +3,7 @@
 //! `package.json` checked against it, the tarball stored as a blob, and the version recorded
 //! with its dist-tags at once. A version number is never published twice.
 
-use berth_domain::npm::{NpmPackageName, NpmVersion, Publication, parse_publication};
+use berth_domain::npm::{NpmPackageName, NpmVersion, Publication, PublishError, parse_publication};
 use berth_domain::oci::{Algorithm, Digest};
 use berth_domain::package::PackageAction;
 use berth_store::{Account, NewNpmVersion, Package, PackageKind, StoreError};
@@ -18,16 +18,35 @@ fn invalid(message: String) -> ServiceError {
 }
 
 impl Registry {
-    /// Publishes the one version `body` (npm's publish document) carries; returns it.
-    pub async fn npm_publish(
+    /// A `PUT` of the package document, read once: a publish when it carries a tarball (the
+    /// version published is returned), else the document npm's `deprecate` and `unpublish
+    /// VERSION` send back ([`Registry::npm_update`]).
+    pub async fn npm_put(
         &self,
         p: &Principal,
         name: &NpmPackageName,
         body: &[u8],
+    ) -> Result<Option<NpmVersion>> {
+        match parse_publication(name, body) {
+            Ok(publication) => self.npm_publish(p, name, publication).await.map(Some),
+            Err(PublishError::NoAttachments) => self.npm_update(p, name, body).await.map(|()| None),
+            Err(e) => {
+                // Who may not publish here learns nothing from the document's checks.
+                self.npm_package(p, name, PackageAction::Write).await?;
+                Err(invalid(e.to_string()))
+            }
+        }
+    }
+
+    /// Publishes the one version a checked publish document carries; returns it.
+    async fn npm_publish(
+        &self,
+        p: &Principal,
+        name: &NpmPackageName,
+        publication: Publication,
     ) -> Result<NpmVersion> {
         let (owner, package) = self.npm_package(p, name, PackageAction::Write).await?;
-        let publication = parse_publication(name, body).map_err(|e| invalid(e.to_string()))?;
-        let (publication, packed) = tokio::task::spawn_blocking(move || {
+        let (mut publication, packed) = tokio::task::spawn_blocking(move || {
             let packed = super::tarball::name_and_version(&publication.tarball);
             (publication, packed)
         })
@@ -44,7 +63,10 @@ impl Registry {
             Some(existing) => existing,
             None => self.first_publish(p, &owner, name, &publication).await?,
         };
-        let digest = self.store_tarball(package.id, &publication.tarball).await?;
+        let size = publication.tarball.len() as u64;
+        let digest = self
+            .store_tarball(package.id, std::mem::take(&mut publication.tarball))
+            .await?;
         let manifest = serde_json::to_string(&without_dist(&publication))
             .map_err(|e| ServiceError::Internal(format!("manifest: {e}")))?;
         let mut tags: Vec<&str> = publication.tags.iter().map(|t| t.as_str()).collect();
@@ -55,7 +77,7 @@ impl Registry {
             version: publication.version.as_str(),
             manifest: &manifest,
             tarball: &digest,
-            size: publication.tarball.len() as u64,
+            size,
             integrity: &publication.integrity,
             shasum: &publication.shasum,
             tags: &tags,
@@ -74,7 +96,7 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(package = %name, version = %publication.version, size = publication.tarball.len(), "published npm version");
+        tracing::info!(package = %name, version = %publication.version, size, "published npm version");
         Ok(publication.version)
     }
 
@@ -128,13 +150,14 @@ impl Registry {
 
     /// Stores a tarball as a blob of the package, as an upload is: pinned, written aside, then
     /// committed to its content address, so no partial tarball is ever visible.
-    async fn store_tarball(&self, package_id: i64, tarball: &[u8]) -> Result<Digest> {
-        let digest = Digest::from_hash(Algorithm::Sha256, &sha2::Sha256::digest(tarball));
+    async fn store_tarball(&self, package_id: i64, tarball: Vec<u8>) -> Result<Digest> {
+        let digest = Digest::from_hash(Algorithm::Sha256, &sha2::Sha256::digest(&tarball));
         let size = tarball.len() as u64;
         let now = self.now();
         self.store.pin_blob(&digest, size, now).await?;
         let aside = format!("uploads/npm-{}", uuid::Uuid::new_v4());
-        let bytes = bytes::Bytes::copy_from_slice(tarball);
+        // Handed over, not copied: the decoded tarball is the only copy held.
+        let bytes = bytes::Bytes::from(tarball);
         let body: berth_blob::ByteStream =
             Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
         let written = self.blobs.append(&aside, body).await;
