@@ -992,4 +992,160 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
         .await;
     assert_eq!(r.header("location"), "/orgs/acme?done=removed");
     assert_eq!(carol.get(&app, "/orgs/acme").await.status, 404);
+
+    // Organizations are created by site administrators, with their first owner; members find
+    // theirs on their account page (and programs at GET /user/orgs).
+    let csrf = Browser::form_token(&admin.get(&app, "/admin").await);
+    let r = admin
+        .post(
+            &app,
+            "/admin/organizations",
+            &[
+                ("csrf", csrf.as_str()),
+                ("login", "globex"),
+                ("owner", "nobody"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        page(&r).contains("no user with the login nobody"),
+        "{}",
+        page(&r)
+    );
+    let r = admin
+        .post(
+            &app,
+            "/admin/organizations",
+            &[
+                ("csrf", csrf.as_str()),
+                ("login", "globex"),
+                ("owner", "carol"),
+            ],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/admin?done=org");
+    assert!(page(&admin.get(&app, "/admin").await).contains("<a href=\"/orgs/globex\">globex</a>"));
+    let settings = page(&carol.get(&app, "/settings").await);
+    assert!(
+        settings.contains("<a href=\"/orgs/globex\">globex</a> (owner)"),
+        "{settings}"
+    );
+    let carol_token = app.token_for("carol", &["repo"]).await;
+    let r = app.get("/api/v3/user/orgs", Some(&carol_token)).await;
+    assert_eq!(r.status, 200);
+    let logins: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["login"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(logins, ["globex"]);
+    assert_eq!(
+        alice
+            .post(
+                &app,
+                "/admin/organizations",
+                &[("csrf", csrf.as_str()), ("login", "x"), ("owner", "alice")]
+            )
+            .await
+            .status,
+        403,
+        "another session's form token"
+    );
+
+    // Teams: its owners create and delete them, and staff them with the organization's members.
+    let shown = carol.get(&app, "/orgs/globex").await;
+    assert!(page(&shown).contains("globex has no teams."));
+    assert!(
+        shown.header("server-timing").starts_with("app;dur="),
+        "pages say how long the server took"
+    );
+    let csrf = Browser::form_token(&shown);
+    let r = carol
+        .post(
+            &app,
+            "/orgs/globex/teams",
+            &[("csrf", csrf.as_str()), ("name", "Platform Team")],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/orgs/globex?done=team");
+    let add = |login: &'static str, role: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("login", login.to_owned()),
+            ("role", role.to_owned()),
+        ]
+    };
+    let r = carol
+        .post(
+            &app,
+            "/orgs/globex/teams/platform-team/members",
+            &refs(&add("bob", "member")),
+        )
+        .await;
+    assert_eq!(r.status, 422, "bob is not a member of globex yet");
+    assert!(
+        page(&r).contains("bob is not a member of globex"),
+        "{}",
+        page(&r)
+    );
+    let r = carol
+        .post(&app, "/orgs/globex/members", &refs(&add("bob", "member")))
+        .await;
+    assert_eq!(r.header("location"), "/orgs/globex?done=member");
+    let r = carol
+        .post(
+            &app,
+            "/orgs/globex/teams/platform-team/members",
+            &refs(&add("bob", "maintainer")),
+        )
+        .await;
+    assert_eq!(r.header("location"), "/orgs/globex?done=team-member");
+    let mut bob = Browser::default();
+    let bob_password = json!({ "password": "bob's password for the web" });
+    assert_eq!(
+        app.put(
+            "/api/v3/admin/users/bob/password",
+            Some(&app.admin),
+            bob_password
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        bob.sign_in(&app, "bob", "bob's password for the web", "/")
+            .await
+            .status,
+        303
+    );
+    let seen = page(&bob.get(&app, "/orgs/globex").await);
+    assert!(
+        seen.contains("Platform Team") && seen.contains("<td>bob</td><td>maintainer</td>"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("Save team member"),
+        "a maintainer staffs the team"
+    );
+    assert!(!seen.contains("Delete team"), "only owners delete it");
+    let r = carol
+        .post(
+            &app,
+            "/orgs/globex/teams/platform-team/members-remove",
+            &refs(&add("bob", "")),
+        )
+        .await;
+    assert_eq!(r.header("location"), "/orgs/globex?done=team-removed");
+    let r = carol
+        .post(
+            &app,
+            "/orgs/globex/teams/platform-team/delete",
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(r.header("location"), "/orgs/globex?done=team-deleted");
+    assert!(page(&carol.get(&app, "/orgs/globex").await).contains("globex has no teams."));
 }

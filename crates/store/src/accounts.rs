@@ -136,6 +136,11 @@ impl Store {
             .accounts(&self.pool, org_id, role, Some(w))
             .await
     }
+
+    /// The organizations `user_id` is a member of, with their role in each, by login.
+    pub async fn organizations_of(&self, user_id: i64) -> Result<Vec<(Account, OrgRole)>> {
+        ORG_MEMBERS.subject_accounts(&self.pool, user_id).await
+    }
 }
 
 impl Store {

@@ -179,18 +179,12 @@ impl RoleTable {
         only: Option<R>,
         window: Option<Window>,
     ) -> Result<Listing<(Account, R)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            account: AccountRow,
-            role: String,
-        }
         let window = window.unwrap_or(Window {
             limit: i64::MAX,
             offset: 0,
         });
         let only = only.map(RoleWord::word);
-        let rows: Vec<Row> = sqlx::query_as(&format!(
+        let rows: Vec<AccountRoleRow> = sqlx::query_as(&format!(
             "SELECT {ACCOUNT_COLUMNS_OF_A}, m.{r} AS role \
              FROM {t} m JOIN accounts a ON a.id = m.{h} \
              WHERE m.{s} = $1 AND ($4 IS NULL OR m.{r} = $4) \
@@ -216,10 +210,42 @@ impl RoleTable {
         .bind(only)
         .fetch_one(db)
         .await?;
-        let items = rows
-            .into_iter()
-            .map(|row| Ok((Account::try_from(row.account)?, self.parse(&row.role)?)))
-            .collect::<Result<_>>()?;
+        let items = self.account_roles(rows)?;
         Ok(Listing { items, total })
     }
+
+    /// The subjects `holder` holds a role on, with that role, by login; for tables whose
+    /// subjects are accounts (an organization's members: the organizations of a user).
+    pub(crate) async fn subject_accounts<'e, R: RoleWord>(
+        self,
+        db: impl Executor<'e, Database = Any>,
+        holder: i64,
+    ) -> Result<Vec<(Account, R)>> {
+        let rows: Vec<AccountRoleRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS_OF_A}, m.{r} AS role \
+             FROM {t} m JOIN accounts a ON a.id = m.{s} \
+             WHERE m.{h} = $1 ORDER BY a.login_key",
+            t = self.table,
+            s = self.subject,
+            h = self.holder,
+            r = self.role,
+        ))
+        .bind(holder)
+        .fetch_all(db)
+        .await?;
+        self.account_roles(rows)
+    }
+
+    fn account_roles<R: RoleWord>(self, rows: Vec<AccountRoleRow>) -> Result<Vec<(Account, R)>> {
+        rows.into_iter()
+            .map(|row| Ok((Account::try_from(row.account)?, self.parse(&row.role)?)))
+            .collect()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRoleRow {
+    #[sqlx(flatten)]
+    account: AccountRow,
+    role: String,
 }

@@ -156,6 +156,28 @@ async fn membership_is_set_changed_listed_and_removed(s: &Store) {
         .unwrap();
     assert_eq!(rest.items.len(), 1);
     assert_eq!(rest.items[0].1, OrgRole::Owner);
+    let beta = s
+        .create_account(&login("beta"), AccountKind::Organization, false, 1)
+        .await
+        .unwrap();
+    s.set_membership(beta.id, users[0].id, OrgRole::Member)
+        .await
+        .unwrap();
+    let orgs: Vec<_> = s
+        .organizations_of(users[0].id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(o, role)| (o.login.to_string(), role))
+        .collect();
+    assert_eq!(
+        orgs,
+        [
+            ("acme".into(), OrgRole::Owner),
+            ("beta".into(), OrgRole::Member)
+        ],
+        "a member's organizations, by login, with their role in each"
+    );
     assert!(s.remove_membership(org.id, users[1].id).await.unwrap());
     assert!(!s.remove_membership(org.id, users[1].id).await.unwrap());
     assert_eq!(s.membership(org.id, users[1].id).await.unwrap(), None);

@@ -35,6 +35,7 @@ pub fn api() -> Router<AppState> {
 fn routes() -> Router<AppState> {
     secret_routes(package_routes(Router::new()))
         .route("/user", get(users::me))
+        .route("/user/orgs", get(users::my_orgs))
         .route(
             "/user/repos",
             get(users::my_repos).post(repos::create_for_user),

@@ -32,6 +32,21 @@ pub async fn my_repos(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
     Ok(super::repos::page(&s, &paging, listing))
 }
 
+/// `GET /user/orgs`: the organizations the caller belongs to.
+pub async fn my_orgs(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
+    let listing = s
+        .berth
+        .accounts()
+        .my_organizations(&p, paging.window())
+        .await?;
+    let items = listing
+        .items
+        .iter()
+        .map(|(org, _)| render::account(&s.base_url, org))
+        .collect();
+    Ok(paging.respond(&s, items, listing.total))
+}
+
 pub async fn repos(Call(s, p): Call, At(login): At<Login>, paging: Paging) -> ApiResult<Response> {
     let listing = s
         .berth

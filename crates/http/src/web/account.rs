@@ -1,4 +1,4 @@
-//! `/settings`: your account — personal tokens (made with scopes, shown once, revoked), SSH keys,
+//! `/settings`: your account — your organizations, personal tokens (made with scopes, shown once, revoked), SSH keys,
 //! your password, and the browsers you are signed in on. Each form posts the session's form
 //! token; each change goes through the same service call as the API's.
 
@@ -27,6 +27,8 @@ struct SettingsPage {
     scopes: Vec<&'static str>,
     keys: Vec<KeyRow>,
     sessions: Vec<SessionRow>,
+    /// (login, your role)
+    organizations: Vec<(String, &'static str)>,
 }
 
 struct TokenRow {
@@ -95,14 +97,19 @@ async fn render(
 ) -> Response {
     let accounts = s.berth.accounts();
     let p = &signed_in.principal;
+    let all = berth_store::Window {
+        limit: 1000,
+        offset: 0,
+    };
     let listed = async {
         Ok::<_, ServiceError>((
             accounts.list_personal_tokens(p).await?,
             accounts.list_ssh_keys(p).await?,
             accounts.list_sessions(p).await?,
+            accounts.my_organizations(p, all).await?.items,
         ))
     };
-    let (tokens, keys, sessions) = match listed.await {
+    let (tokens, keys, sessions, organizations) = match listed.await {
         Ok(l) => l,
         Err(e) => return failed(&e),
     };
@@ -149,6 +156,10 @@ async fn render(
                 last_used: timestamp(x.last_used_at),
                 current: x.id == signed_in.session.id,
             })
+            .collect(),
+        organizations: organizations
+            .iter()
+            .map(|(o, role)| (o.login.to_string(), super::people::role_word(*role)))
             .collect(),
     };
     html(status, &page)

@@ -84,6 +84,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/orgs/{org}", get(people::org))
         .route("/orgs/{org}/members", post(people::change_member_add))
+        .route("/orgs/{org}/teams", post(people::create_team))
+        .route("/orgs/{org}/teams/{slug}/{verb}", post(people::change_team))
         .route(
             "/orgs/{org}/members/remove",
             post(people::change_member_remove),
@@ -91,6 +93,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(people::admin))
         .route("/admin/users", post(people::admin_create))
         .route("/admin/users/password", post(people::admin_password))
+        .route("/admin/organizations", post(people::admin_create_org))
         .route("/packages/{owner}", get(packages::list))
         .route("/packages/{owner}/{kind}/{name}", get(packages::show))
         .route(
@@ -99,6 +102,20 @@ pub fn router() -> Router<AppState> {
         )
         .route("/assets/{file}", get(serve_asset))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(axum::middleware::from_fn(server_timing))
+}
+
+/// Says how long the server took over a page, as a `Server-Timing` header (`app;dur=` in
+/// milliseconds, up to the response's head): browsers' developer tools show it, and
+/// `scripts/bench-web` reads it.
+async fn server_timing(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let start = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let took = start.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={took:.3}")) {
+        response.headers_mut().insert("server-timing", v);
+    }
+    response
 }
 
 /// The assets embedded in the binary: (name, media type, bytes).

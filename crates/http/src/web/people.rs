@@ -1,5 +1,7 @@
-//! An organization's page (`/orgs/{org}`: its members, which its owners add, change and remove)
-//! and the site administrator's (`/admin`: users, created and given new passwords). The service
+//! An organization's page (`/orgs/{org}`: its members, which its owners add, change and remove,
+//! and its teams, which owners create and delete and owners and maintainers staff) and the site
+//! administrator's (`/admin`: users, created and given new passwords; organizations, created
+//! with their first owner). The service
 //! decides who may: members see an organization's members, owners change them, site
 //! administrators see the administration page; others get the page's "missing" answer.
 
@@ -7,9 +9,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use berth_domain::{Login, OrgRole};
+use berth_domain::teams::TeamRole;
+use berth_domain::{AccountKind, Login, OrgRole};
 use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
+use berth_service::accounts::teams::NewTeam;
 use secrecy::ExposeSecret;
 
 use super::{Done, Page, Posted, failed, html, page_of, session, to_sign_in};
@@ -24,8 +28,19 @@ struct OrgPage {
     owner: bool,
     /// (login, role)
     members: Vec<(String, &'static str)>,
+    teams: Vec<TeamView>,
     done: Option<&'static str>,
     error: Option<String>,
+}
+
+struct TeamView {
+    slug: String,
+    name: String,
+    /// (login, role)
+    members: Vec<(String, &'static str)>,
+    /// Whether the signed-in user may change it: an owner of the organization, or one of the
+    /// team's maintainers.
+    manage: bool,
 }
 
 #[derive(Template)]
@@ -34,6 +49,8 @@ struct AdminPage {
     page: Page,
     /// (login, site administrator, created)
     users: Vec<(String, bool, String)>,
+    /// (login, created)
+    organizations: Vec<(String, String)>,
     done: Option<&'static str>,
     error: Option<String>,
     /// A password just made: (login, password), shown once.
@@ -44,7 +61,12 @@ fn said(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "member" => "The member is saved.",
         "removed" => "The member is removed.",
+        "team" => "The team is created.",
+        "team-deleted" => "The team is deleted.",
+        "team-member" => "The team member is saved.",
+        "team-removed" => "The team member is removed.",
         "created" => "The user is created; give them a password below.",
+        "org" => "The organization is created; its owner adds members on its page.",
         _ => return None,
     })
 }
@@ -81,6 +103,14 @@ pub(super) async fn org(
     .await
 }
 
+pub(super) fn role_word(role: OrgRole) -> &'static str {
+    if role == OrgRole::Owner {
+        "owner"
+    } else {
+        "member"
+    }
+}
+
 async fn org_page(
     s: &AppState,
     signed_in: &SignedIn,
@@ -93,20 +123,41 @@ async fn org_page(
         limit: 1000,
         offset: 0,
     };
-    let members = match s
-        .berth
-        .accounts()
-        .list_members(&signed_in.principal, org, None, all)
-        .await
-    {
+    let accounts = s.berth.accounts();
+    let p = &signed_in.principal;
+    let members = match accounts.list_members(p, org, None, all).await {
         Ok(l) => l.items,
         Err(ServiceError::NotFound | ServiceError::Forbidden(_)) => return missing(),
         Err(e) => return failed(&e),
     };
-    let me = signed_in.principal.user().map(|a| a.id);
+    let me = p.user().map(|a| a.id);
     let owner = members
         .iter()
         .any(|(a, role)| Some(a.id) == me && *role == OrgRole::Owner);
+    let listed = async {
+        let mut teams = Vec::new();
+        for team in accounts.list_teams(p, org, all).await?.1.items {
+            let members = accounts.team_members(p, org, team.slug.as_str()).await?;
+            let manage = owner
+                || members
+                    .iter()
+                    .any(|(a, role)| Some(a.id) == me && *role == TeamRole::Maintainer);
+            teams.push(TeamView {
+                slug: team.slug.to_string(),
+                name: team.name,
+                members: members
+                    .iter()
+                    .map(|(a, role)| (a.login.to_string(), role.as_str()))
+                    .collect(),
+                manage,
+            });
+        }
+        Ok::<_, ServiceError>(teams)
+    };
+    let teams = match listed.await {
+        Ok(t) => t,
+        Err(e) => return failed(&e),
+    };
     html(
         status,
         &OrgPage {
@@ -115,19 +166,23 @@ async fn org_page(
             owner,
             members: members
                 .iter()
-                .map(|(a, role)| {
-                    let word = if *role == OrgRole::Owner {
-                        "owner"
-                    } else {
-                        "member"
-                    };
-                    (a.login.to_string(), word)
-                })
+                .map(|(a, role)| (a.login.to_string(), role_word(*role)))
                 .collect(),
+            teams,
             done,
             error,
         },
     )
+}
+
+/// A change an organization's page posts.
+enum OrgChange {
+    SetMember,
+    RemoveMember,
+    CreateTeam,
+    DeleteTeam(String),
+    SetTeamMember(String),
+    RemoveTeamMember(String),
 }
 
 /// `POST /orgs/{org}/members` (`login`, `role`).
@@ -136,7 +191,7 @@ pub(super) async fn change_member_add(
     Path(org): Path<String>,
     posted: Posted,
 ) -> Response {
-    change_member(&s, &org, "set", &posted).await
+    change_org(&s, &org, OrgChange::SetMember, &posted).await
 }
 
 /// `POST /orgs/{org}/members/remove` (`login`).
@@ -145,75 +200,117 @@ pub(super) async fn change_member_remove(
     Path(org): Path<String>,
     posted: Posted,
 ) -> Response {
-    change_member(&s, &org, "remove", &posted).await
+    change_org(&s, &org, OrgChange::RemoveMember, &posted).await
 }
 
-async fn change_member(s: &AppState, org: &str, action: &str, posted: &Posted) -> Response {
+/// `POST /orgs/{org}/teams` (`name`).
+pub(super) async fn create_team(
+    State(s): State<AppState>,
+    Path(org): Path<String>,
+    posted: Posted,
+) -> Response {
+    change_org(&s, &org, OrgChange::CreateTeam, &posted).await
+}
+
+/// `POST /orgs/{org}/teams/{slug}/{verb}`: `delete`; `members` (`login`, `role`);
+/// `members-remove` (`login`).
+pub(super) async fn change_team(
+    State(s): State<AppState>,
+    Path((org, slug, verb)): Path<(String, String, String)>,
+    posted: Posted,
+) -> Response {
+    let change = match verb.as_str() {
+        "delete" => OrgChange::DeleteTeam(slug),
+        "members" => OrgChange::SetTeamMember(slug),
+        "members-remove" => OrgChange::RemoveTeamMember(slug),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    change_org(&s, &org, change, &posted).await
+}
+
+/// The `login` field as a login, or what is wrong with it.
+fn login_field(posted: &Posted) -> Result<Login, String> {
+    let asked = posted.field("login").trim();
+    Login::parse(asked).map_err(|e| format!("{asked:?} is not a login: {e}"))
+}
+
+async fn change_org(s: &AppState, org: &str, change: OrgChange, posted: &Posted) -> Response {
     let signed_in = &posted.signed_in;
     let Ok(org) = Login::parse(org) else {
         return missing();
     };
+    let again = |status, error| org_page(s, signed_in, &org, status, None, Some(error));
     let accounts = s.berth.accounts();
     let p = &signed_in.principal;
-    let asked = posted.field("login").trim().to_owned();
-    let login = match Login::parse(&asked) {
-        Ok(l) => l,
-        Err(e) => {
-            return org_page(
-                s,
-                signed_in,
-                &org,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(format!("{asked:?} is not a login: {e}")),
-            )
-            .await;
-        }
+    let login = match change {
+        OrgChange::CreateTeam | OrgChange::DeleteTeam(_) => None,
+        _ => match login_field(posted) {
+            Ok(l) => Some(l),
+            Err(e) => return again(StatusCode::UNPROCESSABLE_ENTITY, e).await,
+        },
     };
-    let done = match action {
-        "remove" => accounts
-            .remove_membership(p, &org, &login)
-            .await
-            .map(|()| "removed"),
-        _ => {
+    let user = || login.clone().expect("a change of a member has a login");
+    let done = match &change {
+        OrgChange::SetMember => {
             let role = if posted.field("role") == "owner" {
                 OrgRole::Owner
             } else {
                 OrgRole::Member
             };
             accounts
-                .set_membership(p, &org, &login, role)
+                .set_membership(p, &org, &user(), role)
                 .await
                 .map(|_| "member")
         }
+        OrgChange::RemoveMember => accounts
+            .remove_membership(p, &org, &user())
+            .await
+            .map(|()| "removed"),
+        OrgChange::CreateTeam => {
+            let new = NewTeam {
+                name: posted.field("name").trim().to_owned(),
+                description: None,
+                privacy: None,
+                maintainers: Vec::new(),
+            };
+            accounts.create_team(p, &org, new).await.map(|_| "team")
+        }
+        OrgChange::DeleteTeam(slug) => accounts
+            .delete_team(p, &org, slug)
+            .await
+            .map(|()| "team-deleted"),
+        OrgChange::SetTeamMember(slug) => {
+            let role = if posted.field("role") == "maintainer" {
+                TeamRole::Maintainer
+            } else {
+                TeamRole::Member
+            };
+            accounts
+                .set_team_membership(p, &org, slug, &user(), role)
+                .await
+                .map(|_| "team-member")
+        }
+        OrgChange::RemoveTeamMember(slug) => accounts
+            .remove_team_membership(p, &org, slug, &user())
+            .await
+            .map(|()| "team-removed"),
     };
     match done {
         Ok(word) => Redirect::to(&format!("/orgs/{org}?done={word}")).into_response(),
         Err(ServiceError::NotFound) => {
-            org_page(
-                s,
-                signed_in,
-                &org,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(format!("there is no user {login}")),
-            )
-            .await
+            let what = match (&change, &login) {
+                (OrgChange::SetMember | OrgChange::RemoveMember, Some(login)) => {
+                    format!("there is no user {login}")
+                }
+                (_, Some(login)) => {
+                    format!("there is no such team, or no user {login} in it")
+                }
+                _ => "there is no such team".to_owned(),
+            };
+            again(StatusCode::UNPROCESSABLE_ENTITY, what).await
         }
-        Err(ServiceError::Invalid(i)) => {
-            org_page(
-                s,
-                signed_in,
-                &org,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(i.message),
-            )
-            .await
-        }
-        Err(ServiceError::Forbidden(m)) => {
-            org_page(s, signed_in, &org, StatusCode::FORBIDDEN, None, Some(m)).await
-        }
+        Err(ServiceError::Invalid(i)) => again(StatusCode::UNPROCESSABLE_ENTITY, i.message).await,
+        Err(ServiceError::Forbidden(m)) => again(StatusCode::FORBIDDEN, m).await,
         Err(e) => failed(&e),
     }
 }
@@ -246,8 +343,16 @@ async fn admin_page(
     error: Option<String>,
     made: Option<(String, String)>,
 ) -> Response {
-    let users = match s.berth.accounts().list_users(&signed_in.principal).await {
-        Ok(u) => u,
+    let accounts = s.berth.accounts();
+    let p = &signed_in.principal;
+    let listed = async {
+        Ok::<_, ServiceError>((
+            accounts.list_accounts(p, AccountKind::User).await?,
+            accounts.list_accounts(p, AccountKind::Organization).await?,
+        ))
+    };
+    let (users, organizations) = match listed.await {
+        Ok(l) => l,
         Err(ServiceError::Forbidden(_) | ServiceError::NotFound) => return missing(),
         Err(e) => return failed(&e),
     };
@@ -259,6 +364,10 @@ async fn admin_page(
                 .iter()
                 .map(|a| (a.login.to_string(), a.site_admin, timestamp(a.created_at)))
                 .collect(),
+            organizations: organizations
+                .iter()
+                .map(|a| (a.login.to_string(), timestamp(a.created_at)))
+                .collect(),
             done,
             error,
             made,
@@ -266,58 +375,68 @@ async fn admin_page(
     )
 }
 
+/// A change the administration page posts.
+enum AdminChange {
+    CreateUser,
+    NewPassword,
+    CreateOrganization,
+}
+
 /// `POST /admin/users` (`login`): creates a user.
 pub(super) async fn admin_create(State(s): State<AppState>, posted: Posted) -> Response {
-    admin_users(&s, "create", &posted).await
+    admin_change(&s, AdminChange::CreateUser, &posted).await
 }
 
 /// `POST /admin/users/password` (`login`): a new password, shown once.
 pub(super) async fn admin_password(State(s): State<AppState>, posted: Posted) -> Response {
-    admin_users(&s, "password", &posted).await
+    admin_change(&s, AdminChange::NewPassword, &posted).await
 }
 
-async fn admin_users(s: &AppState, action: &str, posted: &Posted) -> Response {
+/// `POST /admin/organizations` (`login`, `owner`): creates an organization with its first owner.
+pub(super) async fn admin_create_org(State(s): State<AppState>, posted: Posted) -> Response {
+    admin_change(&s, AdminChange::CreateOrganization, &posted).await
+}
+
+async fn admin_change(s: &AppState, change: AdminChange, posted: &Posted) -> Response {
     let signed_in = &posted.signed_in;
+    let again = |error| {
+        admin_page(
+            s,
+            signed_in,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(error),
+            None,
+        )
+    };
     let accounts = s.berth.accounts();
     let p = &signed_in.principal;
-    let asked = posted.field("login").trim().to_owned();
-    let login = match Login::parse(&asked) {
+    let login = match login_field(posted) {
         Ok(l) => l,
-        Err(e) => {
-            let e = format!("{asked:?} is not a login: {e}");
-            return admin_page(
-                s,
-                signed_in,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(e),
-                None,
-            )
-            .await;
-        }
+        Err(e) => return again(e).await,
     };
-    let result = match action {
-        "create" => accounts.create_user(p, &login).await.map(|_| None),
-        "password" => accounts
+    let result = match change {
+        AdminChange::CreateUser => accounts.create_user(p, &login).await.map(|_| None),
+        AdminChange::NewPassword => accounts
             .set_password(p, &login, None)
             .await
             .map(|made| made.map(|pw| (login.to_string(), pw.expose_secret().to_owned()))),
-        _ => return StatusCode::NOT_FOUND.into_response(),
+        AdminChange::CreateOrganization => {
+            let asked = posted.field("owner").trim();
+            let owner = match Login::parse(asked) {
+                Ok(o) => o,
+                Err(e) => return again(format!("{asked:?} is not a login: {e}")).await,
+            };
+            match accounts.create_organization(p, &login, &owner).await {
+                Ok(_) => return Redirect::to("/admin?done=org").into_response(),
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(None) => Redirect::to("/admin?done=created").into_response(),
         Ok(Some(made)) => admin_page(s, signed_in, StatusCode::OK, None, None, Some(made)).await,
-        Err(ServiceError::Invalid(i)) => {
-            admin_page(
-                s,
-                signed_in,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(i.message),
-                None,
-            )
-            .await
-        }
+        Err(ServiceError::Invalid(i)) => again(i.message).await,
         Err(ServiceError::Forbidden(_) | ServiceError::NotFound) => missing(),
         Err(e) => failed(&e),
     }

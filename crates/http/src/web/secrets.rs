@@ -73,6 +73,8 @@ struct SecretRow {
 struct RepoChoice {
     id: i64,
     full_name: String,
+    /// Whether the user administers it (and so may open its secrets page).
+    admin: bool,
 }
 
 fn said(done: Option<&str>) -> Option<&'static str> {
@@ -242,6 +244,7 @@ async fn render(
                 .map(|r| RepoChoice {
                     id: r.repo.id,
                     full_name: r.repo.full_name(),
+                    admin: r.permission == berth_domain::Permission::Admin,
                 })
                 .collect(),
             preview,

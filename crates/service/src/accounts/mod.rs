@@ -194,10 +194,10 @@ impl Accounts {
         Ok((org, user, role))
     }
 
-    /// Every user (site administrators).
-    pub async fn list_users(&self, p: &Principal) -> Result<Vec<Account>> {
+    /// Every account of `kind`: users or organizations (site administrators).
+    pub async fn list_accounts(&self, p: &Principal, kind: AccountKind) -> Result<Vec<Account>> {
         self.authz.check(p, Access::SiteAdmin).await?;
-        Ok(self.store.accounts_of_kind(AccountKind::User).await?)
+        Ok(self.store.accounts_of_kind(kind).await?)
     }
 
     /// Removes a user from an organization (org owners).
@@ -206,6 +206,17 @@ impl Accounts {
         self.authz.check(p, Access::OrgOwner { org: &org }).await?;
         let user = self.user_account(login).await?;
         found(self.store.remove_membership(org.id, user.id).await?)
+    }
+
+    /// The organizations the caller belongs to, with their role in each, by login.
+    pub async fn my_organizations(
+        &self,
+        p: &Principal,
+        w: Window,
+    ) -> Result<Listing<(Account, OrgRole)>> {
+        let caller = self.authz.check(p, Access::User).await?;
+        let orgs = self.store.organizations_of(caller.id).await?;
+        Ok(Listing::page(orgs, w))
     }
 
     /// An organization's members (visible to its members and site administrators).
