@@ -632,6 +632,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     match &settings.tls {
         None => {
             tracing::info!("listening on {scheme}://{local}");
+            no_delay(&listener);
             let listener = tokio::net::TcpListener::from_std(listener)?;
             axum::serve(
                 listener,
@@ -660,6 +661,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes the connections `listener` accepts send each write at once (`TCP_NODELAY`, which
+/// Linux hands from a listening socket to the ones it accepts; axum-server sets it itself under
+/// TLS): a terminal's echo is one small write, which Nagle's algorithm would hold back until the
+/// last one is acknowledged.
+fn no_delay<L: std::os::fd::AsFd>(listener: L) -> L {
+    if let Err(e) = rustix::net::sockopt::set_tcp_nodelay(&listener, true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    listener
+}
+
 /// What is served inside environments' networks: the same application, with the same TLS.
 #[derive(Clone)]
 struct InsideApp {
@@ -676,7 +688,7 @@ fn serve_inside(slot: Arc<std::sync::OnceLock<InsideApp>>) -> ServeInside {
                 return;
             };
             let served = match inside.tls {
-                None => match tokio::net::TcpListener::from_std(listener) {
+                None => match tokio::net::TcpListener::from_std(no_delay(listener)) {
                     Ok(l) => axum::serve(
                         l,
                         inside
@@ -843,5 +855,21 @@ async fn ssh_listener(listen: SshListen) -> anyhow::Result<Option<tokio::net::Tc
         Err(e) => Err(anyhow::anyhow!(
             "cannot listen for SSH on {addr}: {e} (choose another address with --ssh-listen, or 0 to turn SSH off)"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::no_delay;
+
+    #[test]
+    fn accepted_connections_send_without_delay() {
+        let listener = no_delay(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(
+            accepted.nodelay().unwrap(),
+            "TCP_NODELAY passes from the listener to what it accepts"
+        );
     }
 }

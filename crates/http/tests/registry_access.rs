@@ -435,6 +435,10 @@ async fn the_source_label_links_a_package_and_inheritance_depends_on_who_publish
         ["from-ci"],
         "bob sees only what he may read"
     );
+    assert_eq!(
+        bobs_view.body[0]["repository"]["full_name"], "alice/app",
+        "a listing names each package's repository, as its own page does"
+    );
     let r = app.get("/api/v3/user/packages", Some(&alice)).await;
     assert_eq!(
         invalid_field(&r),

@@ -1149,3 +1149,40 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
     assert_eq!(r.header("location"), "/orgs/globex?done=team-deleted");
     assert!(page(&carol.get(&app, "/orgs/globex").await).contains("globex has no teams."));
 }
+
+#[tokio::test]
+async fn an_owners_packages_come_a_page_at_a_time_newest_first() {
+    use support::oci::{config_manifest, put_manifest, upload_blob};
+    let app = app_with_alice().await;
+    let token = app.token_for("alice", &["write:packages"]).await;
+    let config =
+        r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    for i in 0..51 {
+        let name = format!("alice/image-{i:02}");
+        let d = upload_blob(&app, &token, &name, config.as_bytes()).await;
+        let m = config_manifest("application/vnd.oci.image.config.v1+json", &d, config.len());
+        assert_eq!(put_manifest(&app, &token, &name, "1", &m).await.status, 201);
+        app.clock.advance(1);
+    }
+    let mut alice = Browser::default();
+    alice.sign_in(&app, "alice", PASSWORD, "/").await;
+    let first = page(&alice.get(&app, "/packages/alice").await);
+    assert_eq!(
+        first.matches("href=\"/packages/alice/container/").count(),
+        50
+    );
+    assert!(first.contains("51 packages; page 1 of 2"), "{first}");
+    assert!(first.contains(">alice/image-50<"), "the newest first");
+    assert!(first.contains("href=\"/packages/alice?page=2\">Older"));
+    let second = page(&alice.get(&app, "/packages/alice?page=2").await);
+    assert_eq!(
+        second.matches("href=\"/packages/alice/container/").count(),
+        1
+    );
+    assert!(second.contains(">alice/image-00<") && second.contains("Newer"));
+    let beyond = page(&alice.get(&app, "/packages/alice?page=9").await);
+    assert!(
+        beyond.contains("page 2 of 2"),
+        "a page past the end shows the last"
+    );
+}

@@ -1,5 +1,7 @@
 //! Explicit grants on packages.
 
+use std::collections::HashMap;
+
 use berth_domain::Permission;
 
 use crate::roles::USER_GRANTS;
@@ -42,6 +44,28 @@ impl Store {
 
     pub async fn user_grant(&self, package_id: i64, user_id: i64) -> Result<Option<Permission>> {
         USER_GRANTS.get(&self.pool, package_id, user_id).await
+    }
+
+    /// The role granted to `user_id` on each package of `owner_id` that granted them one.
+    pub async fn user_grants_on_owner(
+        &self,
+        owner_id: i64,
+        user_id: i64,
+    ) -> Result<HashMap<i64, Permission>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT g.package_id, g.role FROM package_user_grants g \
+             JOIN packages p ON p.id = g.package_id WHERE p.owner_id = $1 AND g.user_id = $2",
+        )
+        .bind(owner_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(package, word)| {
+                let role = Permission::parse(&word).ok_or_else(|| corrupt("grant role", &word))?;
+                Ok((package, role))
+            })
+            .collect()
     }
 
     /// Every user grant of a package: (login, role), by login.
@@ -92,18 +116,46 @@ impl Store {
     }
 
     pub async fn repo_grant(&self, package_id: i64, repo_id: i64) -> Result<RepoGrant> {
-        let row: Option<(i64, Option<String>)> = sqlx::query_as("SELECT environments, token_role FROM package_repo_grants WHERE package_id = $1 AND repo_id = $2")
-            .bind(package_id)
-            .bind(repo_id)
-            .fetch_optional(&self.pool)
+        let mut held = self
+            .repo_grants_where("g.package_id = $1", package_id, repo_id)
             .await?;
-        match row {
-            Some((env, token)) => Ok(RepoGrant {
-                environments: env != 0,
-                token_role: role(token)?,
-            }),
-            None => Ok(RepoGrant::default()),
-        }
+        Ok(held.remove(&package_id).unwrap_or_default())
+    }
+
+    /// What `repo_id` was granted on each package of `owner_id` that granted it anything.
+    pub async fn repo_grants_on_owner(
+        &self,
+        owner_id: i64,
+        repo_id: i64,
+    ) -> Result<HashMap<i64, RepoGrant>> {
+        self.repo_grants_where("p.owner_id = $1", owner_id, repo_id)
+            .await
+    }
+
+    /// The grants to repository `$2` on the packages `filter` (on `g` and `p`, with `$1`) picks.
+    async fn repo_grants_where(
+        &self,
+        filter: &str,
+        first: i64,
+        repo_id: i64,
+    ) -> Result<HashMap<i64, RepoGrant>> {
+        let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT g.package_id, g.environments, g.token_role FROM package_repo_grants g \
+             JOIN packages p ON p.id = g.package_id WHERE {filter} AND g.repo_id = $2"
+        ))
+        .bind(first)
+        .bind(repo_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(package, env, token)| {
+                let grant = RepoGrant {
+                    environments: env != 0,
+                    token_role: role(token)?,
+                };
+                Ok((package, grant))
+            })
+            .collect()
     }
 
     /// Every repository grant of a package: (full name, grant), by name.

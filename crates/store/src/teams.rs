@@ -1,5 +1,7 @@
 //! An organization's teams, their members, and their grants on packages.
 
+use std::collections::HashMap;
+
 use berth_domain::Permission;
 use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole, TeamSlug};
 
@@ -234,23 +236,49 @@ impl Store {
         package_id: i64,
         user_id: i64,
     ) -> Result<Option<Permission>> {
-        let words: Vec<String> = sqlx::query_scalar(
-            "SELECT g.role FROM package_team_grants g \
+        let mut held = self
+            .team_grants_where("g.package_id = $1", package_id, user_id)
+            .await?;
+        Ok(held.remove(&package_id))
+    }
+
+    /// The strongest grant through a team to `user_id` on each package of the organization
+    /// `owner_id` that granted one of their teams anything.
+    pub async fn user_team_grants_on_owner(
+        &self,
+        owner_id: i64,
+        user_id: i64,
+    ) -> Result<HashMap<i64, Permission>> {
+        self.team_grants_where("p.owner_id = $1", owner_id, user_id)
+            .await
+    }
+
+    /// The strongest team grant to user `$2` on each package `filter` (on `g` and `p`, with
+    /// `$1`) picks.
+    async fn team_grants_where(
+        &self,
+        filter: &str,
+        first: i64,
+        user_id: i64,
+    ) -> Result<HashMap<i64, Permission>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+            "SELECT g.package_id, g.role FROM package_team_grants g \
              JOIN teams t ON t.id = g.team_id \
              JOIN packages p ON p.id = g.package_id AND p.owner_id = t.org_id \
              JOIN team_members m ON m.team_id = t.id AND m.user_id = $2 \
              JOIN org_members o ON o.org_id = t.org_id AND o.user_id = $2 \
-             WHERE g.package_id = $1",
-        )
-        .bind(package_id)
+             WHERE {filter}"
+        ))
+        .bind(first)
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(words
-            .iter()
-            .map(|w| Permission::parse(w).ok_or_else(|| corrupt("grant role", w)))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .max())
+        let mut strongest: HashMap<i64, Permission> = HashMap::new();
+        for (package, word) in rows {
+            let role = Permission::parse(&word).ok_or_else(|| corrupt("grant role", &word))?;
+            let held = strongest.entry(package).or_insert(role);
+            *held = (*held).max(role);
+        }
+        Ok(strongest)
     }
 }

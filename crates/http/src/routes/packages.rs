@@ -409,7 +409,7 @@ async fn list(
         .await?;
     let items: Vec<Value> = packages
         .iter()
-        .map(|pkg| render_with_repo(s, kind, owner, pkg, None))
+        .map(|(pkg, repo)| render_with_repo(s, kind, owner, pkg, repo.as_ref()))
         .collect();
     let page = berth_store::Listing::page(items, paging.window());
     Ok(paging.respond(s, page.items, page.total))

@@ -14,6 +14,7 @@ use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
 use berth_service::registry::{Grantee, RepoGrantChange};
 use berth_store::PackageKind;
+use serde::Deserialize;
 
 use super::{Done, Page, Posted, failed, html, page_of, session, to_sign_in};
 use crate::AppState;
@@ -27,6 +28,10 @@ struct PackagesPage {
     host: String,
     base: String,
     packages: Vec<PackageRow>,
+    /// How many there are in all, this page's number (from 1), and how many pages.
+    total: usize,
+    number: usize,
+    pages: usize,
 }
 
 struct PackageRow {
@@ -87,11 +92,20 @@ fn not_found() -> Response {
         .into_response()
 }
 
-/// `GET /packages/{owner}`.
+/// How many packages a page of a list shows.
+const PER_PAGE: usize = 50;
+
+#[derive(Deserialize)]
+pub(super) struct PageQuery {
+    page: Option<usize>,
+}
+
+/// `GET /packages/{owner}[?page=N]`: most recently updated first, [`PER_PAGE`] a page.
 pub(super) async fn list(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(owner): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> Response {
     let Some(signed_in) = session(&s, &headers).await else {
         return to_sign_in(&format!("/packages/{owner}"));
@@ -101,35 +115,41 @@ pub(super) async fn list(
     };
     let registry = s.berth.registry();
     let p = &signed_in.principal;
-    let mut packages = Vec::new();
+    let mut listed = Vec::new();
     for kind in [PackageKind::Container, PackageKind::Npm] {
-        let listed = match registry.list_packages(p, kind, &login).await {
-            Ok((_, l)) => l,
+        match registry.list_packages(p, kind, &login).await {
+            Ok((_, l)) => listed.extend(l.into_iter().map(|(package, repo)| (kind, package, repo))),
             Err(ServiceError::NotFound) => return not_found(),
             Err(e) => return failed(&e),
-        };
-        for package in listed {
-            let repository = match registry.package(p, kind, &login, &package.name).await {
-                Ok((_, Some(repo))) => repo.full_name(),
-                _ => String::new(),
-            };
-            packages.push(PackageRow {
-                href: format!(
-                    "/packages/{login}/{}/{}",
-                    kind.as_str(),
-                    package.name.replace('/', "%2F")
-                ),
-                name: match kind {
-                    PackageKind::Npm => format!("@{login}/{}", package.name),
-                    PackageKind::Container => format!("{login}/{}", package.name),
-                },
-                kind: kind.as_str(),
-                visibility: package.visibility.as_str(),
-                repository,
-                updated: timestamp(package.updated_at),
-            });
         }
     }
+    listed.sort_by(|a, b| {
+        b.1.updated_at
+            .cmp(&a.1.updated_at)
+            .then(a.1.name.cmp(&b.1.name))
+    });
+    let pages = listed.len().div_ceil(PER_PAGE).max(1);
+    let number = q.page.unwrap_or(1).clamp(1, pages);
+    let packages = listed
+        .iter()
+        .skip((number - 1) * PER_PAGE)
+        .take(PER_PAGE)
+        .map(|(kind, package, repo)| PackageRow {
+            href: format!(
+                "/packages/{login}/{}/{}",
+                kind.as_str(),
+                package.name.replace('/', "%2F")
+            ),
+            name: match kind {
+                PackageKind::Npm => format!("@{login}/{}", package.name),
+                PackageKind::Container => format!("{login}/{}", package.name),
+            },
+            kind: kind.as_str(),
+            visibility: package.visibility.as_str(),
+            repository: repo.as_ref().map(|r| r.full_name()).unwrap_or_default(),
+            updated: timestamp(package.updated_at),
+        })
+        .collect();
     html(
         StatusCode::OK,
         &PackagesPage {
@@ -138,6 +158,9 @@ pub(super) async fn list(
             host: s.registry_service.clone(),
             base: s.base_url.clone(),
             packages,
+            total: listed.len(),
+            number,
+            pages,
         },
     )
 }

@@ -26,8 +26,9 @@ impl Environments {
         let user = self.authz.check(p, Access::Scope(Scope::Codespace)).await?;
         let listing = self.store.list_codespaces(user.id, w).await?;
         let mut items = Vec::new();
+        let mut repos = std::collections::HashMap::new();
         for record in listing.items {
-            items.push(self.view(record).await?);
+            items.push(self.view_of(record, user.clone(), &mut repos).await?);
         }
         Ok(Listing {
             items,

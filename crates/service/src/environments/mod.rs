@@ -329,11 +329,29 @@ impl Environments {
             .account_by_id(record.owner_id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let (repo, _) = self
-            .store
-            .repo_by_id(record.repo_id, Some(owner.id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        self.view_of(record, owner, &mut HashMap::new()).await
+    }
+
+    /// `record` as a view, its owner given, its repository looked up once per `repos` (a
+    /// listing shares one among all its environments).
+    pub(super) async fn view_of(
+        &self,
+        record: CodespaceRecord,
+        owner: Account,
+        repos: &mut HashMap<i64, Repo>,
+    ) -> Result<CodespaceView> {
+        let repo = match repos.get(&record.repo_id) {
+            Some(repo) => repo.clone(),
+            None => {
+                let (repo, _) = self
+                    .store
+                    .repo_by_id(record.repo_id, Some(owner.id))
+                    .await?
+                    .ok_or(ServiceError::NotFound)?;
+                repos.insert(record.repo_id, repo.clone());
+                repo
+            }
+        };
         let machine = self
             .state
             .as_ref()

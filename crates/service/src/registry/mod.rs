@@ -16,6 +16,7 @@
 mod auth;
 mod blobs;
 mod collect;
+mod lookups;
 mod manifests;
 mod npm;
 mod settings;
@@ -46,6 +47,7 @@ pub use uploads::{UploadOutcome, UploadStatus};
 
 use crate::authz::Authz;
 use crate::{Clock, Principal};
+use lookups::Lookups;
 
 /// A registry failure, one variant per OCI error code (plus the two HTTP range failures); the
 /// HTTP edge maps each to its status and JSON.
@@ -202,13 +204,26 @@ impl Registry {
         owner: &Account,
         package: Option<&Package>,
     ) -> RegistryResult<(PackagePrincipal, PackageFacts)> {
+        self.package_principal_with(p, owner, package, &mut Lookups::each())
+            .await
+    }
+
+    /// [`Self::package_principal`], reading through `lookups` (which a listing fills once for
+    /// all of an owner's packages).
+    async fn package_principal_with(
+        &self,
+        p: &Principal,
+        owner: &Account,
+        package: Option<&Package>,
+        lookups: &mut Lookups,
+    ) -> RegistryResult<(PackagePrincipal, PackageFacts)> {
+        let store = &self.store;
         let source = package.and_then(|p| p.source_repo_id);
         let inherit = package.is_some_and(|p| p.inherit);
         // While it inherits from a public repository, everyone reads it.
         let linked_public = match source {
-            Some(id) if inherit => self
-                .store
-                .repo_by_id(id, None)
+            Some(id) if inherit => lookups
+                .repo(store, id, None)
                 .await?
                 .is_some_and(|(r, _)| r.visibility == berth_domain::Visibility::Public),
             _ => false,
@@ -221,39 +236,45 @@ impl Registry {
         };
         let principal = match p {
             Principal::Anonymous => PackagePrincipal::Anonymous,
-            Principal::Repository { repo, .. } => {
-                PackagePrincipal::RepoToken(self.repo_standing(repo, owner, package).await?)
-            }
-            Principal::Environment { repo, .. } => {
-                PackagePrincipal::Environment(self.repo_standing(repo, owner, package).await?)
-            }
+            Principal::Repository { repo, .. } => PackagePrincipal::RepoToken(
+                self.repo_standing(repo, owner, package, lookups).await?,
+            ),
+            Principal::Environment { repo, .. } => PackagePrincipal::Environment(
+                self.repo_standing(repo, owner, package, lookups).await?,
+            ),
             Principal::User {
                 account, scopes, ..
             } => {
-                let org_role = if owner.kind == AccountKind::Organization {
-                    self.store.membership(owner.id, account.id).await?
+                let org = owner.kind == AccountKind::Organization;
+                let org_role = if org {
+                    lookups.org_role(store, owner, account.id).await?
                 } else {
                     None
                 };
                 let linked_repo_role = match source {
-                    Some(id) if facts.inherit => self.inherited_role(account, id).await?,
+                    Some(id) if facts.inherit => {
+                        Self::inherited_role(store, account, id, lookups).await?
+                    }
                     _ => None,
+                };
+                let (grant, team_grant) = match package {
+                    Some(p) => (
+                        lookups.user_grant(store, p.id, account.id).await?,
+                        if org {
+                            lookups.team_grant(store, p.id, account.id).await?
+                        } else {
+                            None
+                        },
+                    ),
+                    None => (None, None),
                 };
                 let standing = UserStanding {
                     is_owner: owner.id == account.id,
                     org_role,
                     is_publisher: package.is_some_and(|p| p.publisher_id == Some(account.id)),
                     site_admin: account.site_admin,
-                    grant: match package {
-                        Some(p) => self.store.user_grant(p.id, account.id).await?,
-                        None => None,
-                    },
-                    team_grant: match package {
-                        Some(p) if owner.kind == AccountKind::Organization => {
-                            self.store.user_team_grant(p.id, account.id).await?
-                        }
-                        _ => None,
-                    },
+                    grant,
+                    team_grant,
                     linked_repo_role,
                 };
                 PackagePrincipal::User {
@@ -280,9 +301,10 @@ impl Registry {
         repo: &berth_store::Repo,
         owner: &Account,
         package: Option<&Package>,
+        lookups: &Lookups,
     ) -> RegistryResult<RepoStanding> {
         let grant = match package {
-            Some(p) => self.store.repo_grant(p.id, repo.id).await?,
+            Some(p) => lookups.repo_grant(&self.store, p.id, repo.id).await?,
             None => RepoGrant::default(),
         };
         Ok(RepoStanding {
@@ -300,11 +322,12 @@ impl Registry {
     /// inherits from a public repository), and the token's scopes are judged by the package
     /// decision.
     async fn inherited_role(
-        &self,
+        store: &Store,
         account: &Account,
         repo_id: i64,
+        lookups: &mut Lookups,
     ) -> RegistryResult<Option<Permission>> {
-        let Some((repo, f)) = self.store.repo_by_id(repo_id, Some(account.id)).await? else {
+        let Some((repo, f)) = lookups.repo(store, repo_id, Some(account.id)).await? else {
             return Ok(None);
         };
         let actor = Actor::User {

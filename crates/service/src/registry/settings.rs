@@ -3,10 +3,11 @@
 
 use berth_domain::package::{PackageAction, PackageFacts, PackagePrincipal, authorize};
 use berth_domain::{Login, Permission, RepoName};
-use berth_store::{Account, Package, PackageKind, PackageSource, RepoGrant};
+use berth_store::{Account, Package, PackageKind, PackageSource, Repo, RepoGrant};
 
 use super::Registry;
 use super::RegistryError;
+use super::lookups::Lookups;
 use crate::error::found;
 use crate::{Principal, Result, ServiceError};
 
@@ -68,8 +69,9 @@ impl Registry {
         p: &Principal,
         account: &Account,
         package: &Package,
+        lookups: &mut Lookups,
     ) -> Result<(PackagePrincipal, PackageFacts)> {
-        self.package_principal(p, account, Some(package))
+        self.package_principal_with(p, account, Some(package), lookups)
             .await
             .map_err(|e| match e {
                 RegistryError::Store(s) => ServiceError::Store(s),
@@ -93,7 +95,9 @@ impl Registry {
             .package(account.id, kind, name)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let (principal, facts) = self.principal_for(p, &account, &package).await?;
+        let (principal, facts) = self
+            .principal_for(p, &account, &package, &mut Lookups::each())
+            .await?;
         if !authorize(&principal, facts, PackageAction::Read) {
             return Err(ServiceError::NotFound);
         }
@@ -287,14 +291,26 @@ impl Registry {
         p: &Principal,
         kind: PackageKind,
         owner: &Login,
-    ) -> Result<(Account, Vec<Package>)> {
+    ) -> Result<(Account, Vec<(Package, Option<Repo>)>)> {
         let account = self.authz.account(owner).await?;
+        let mut lookups = Lookups::listing(&self.store, p, &account).await?;
         let mut visible = Vec::new();
         for package in self.store.packages_of_owner(account.id, kind).await? {
-            let (principal, facts) = self.principal_for(p, &account, &package).await?;
-            if authorize(&principal, facts, PackageAction::Read) {
-                visible.push(package);
+            let (principal, facts) = self
+                .principal_for(p, &account, &package, &mut lookups)
+                .await?;
+            if !authorize(&principal, facts, PackageAction::Read) {
+                continue;
             }
+            let repo = match package.source_repo_id {
+                Some(id) => lookups
+                    .repo(&self.store, id, p.user_id())
+                    .await?
+                    .filter(|(r, f)| self.authz.repo_permission(p, r, *f).is_some())
+                    .map(|(r, _)| r),
+                None => None,
+            };
+            visible.push((package, repo));
         }
         Ok((account, visible))
     }
