@@ -14,7 +14,7 @@
 //! ```
 //!
 //! **Architecture Invariant:** only the environment's owner (or a site administrator) reaches it,
-//! through [`Access::CodespaceOwner`]; everyone else is told it does not exist.
+//! through [`Access::CodespaceOwner`](crate::authz::Access::CodespaceOwner); everyone else is told it does not exist.
 //! **Architecture Invariant:** one operation at a time per environment (a per-name lock), and
 //! every state change is guarded by the state it leaves.
 
@@ -31,17 +31,16 @@ mod paths;
 mod ports;
 mod recovery;
 mod start;
+mod state;
+mod view;
 mod workspace;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
-use berth_domain::Scope;
 pub use berth_domain::codespace::CodespaceState;
-use berth_domain::isolation::MachineType;
 use berth_runtime::RunSpec;
-use berth_store::{Account, CodespaceRecord, Repo, Store};
+use berth_store::{CodespaceRecord, Repo, Store};
 
 pub use berth_runtime::network::AgentSocket;
 pub use berth_runtime::{ExecSpec, Output, Signal, Stdin, Tty};
@@ -50,13 +49,14 @@ pub use config::{EnvironmentConfig, ServeInside};
 pub use git::{CloneLogin, Upstream};
 pub use log::CreationLog;
 pub(crate) use paths::Paths;
+pub(crate) use state::State;
+pub use view::CodespaceView;
 pub use workspace::WorkspaceError;
 pub(crate) use workspace::{check_branch, shown_url};
 
-use crate::authz::Access;
 use crate::authz::Authz;
 use crate::logins::Remote;
-use crate::{Clock, Principal, Result, ServiceError};
+use crate::{Clock, Result, ServiceError};
 
 /// The environments service: the lifecycle of every environment on this server, with what it
 /// needs from the rest of Berth named as collaborators ([`SecretSource`], [`TokenIssuer`], the
@@ -144,119 +144,11 @@ impl Environments {
     }
 }
 
-/// The service's own state: configuration, per-environment locks, the tasks keeping running
-/// environments' ECR logins fresh, and each environment's events.
-#[derive(Debug)]
-pub(crate) struct State {
-    config: EnvironmentConfig,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    refreshers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
-    /// Berth served inside each running environment's network.
-    inside: Mutex<HashMap<String, Vec<tokio::task::AbortHandle>>>,
-    /// Each environment's events (a line logged, a state changed), for followers of its log.
-    events: Mutex<HashMap<String, Arc<tokio::sync::watch::Sender<u64>>>>,
-}
-
-impl State {
-    pub(crate) fn new(config: EnvironmentConfig) -> Self {
-        Self {
-            config,
-            locks: Mutex::new(HashMap::new()),
-            refreshers: Mutex::new(HashMap::new()),
-            inside: Mutex::new(HashMap::new()),
-            events: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn events(&self, name: &str) -> Arc<tokio::sync::watch::Sender<u64>> {
-        self.events
-            .lock()
-            .expect("event map poisoned")
-            .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(tokio::sync::watch::channel(0).0))
-            .clone()
-    }
-
-    /// The environment's creation log; every line written is an event its followers hear.
-    fn log(&self, name: &str) -> CreationLog {
-        CreationLog::new(self.paths(name).log(), self.events(name))
-    }
-
-    /// Tells the followers of `name`'s log that something happened (its state changed).
-    fn notify(&self, name: &str) {
-        self.events(name).send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// Forgets a deleted environment: its lock and its events (followers of its log end).
-    fn forget(&self, name: &str) {
-        self.locks.lock().expect("lock map poisoned").remove(name);
-        self.events.lock().expect("event map poisoned").remove(name);
-    }
-
-    fn lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .expect("lock map poisoned")
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        self.config.root.join(name)
-    }
-
-    fn paths(&self, name: &str) -> Paths {
-        Paths {
-            dir: self.dir(name),
-            secrets: self.config.run_root.join(name),
-            disks: self.config.disks,
-        }
-    }
-
-    /// Stops serving Berth inside the environment's network (so nothing of the server keeps
-    /// that network alive once the environment stops).
-    fn stop_serving(&self, name: &str) {
-        if let Some(handles) = self
-            .inside
-            .lock()
-            .expect("inside map poisoned")
-            .remove(name)
-        {
-            for h in handles {
-                h.abort();
-            }
-        }
-    }
-
-    fn stop_refreshing(&self, name: &str) {
-        self.stop_serving(name);
-        if let Some(task) = self
-            .refreshers
-            .lock()
-            .expect("refresher map poisoned")
-            .remove(name)
-        {
-            task.abort();
-        }
-    }
-}
-
 /// What a start was asked for by: the first start of a new environment, or a later one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verb {
     Create,
     Start,
-}
-
-/// An environment with its owner and repository, for rendering.
-#[derive(Debug, Clone)]
-pub struct CodespaceView {
-    pub record: CodespaceRecord,
-    pub owner: Account,
-    pub repo: Repo,
-    /// Its machine type, when the server still offers it.
-    pub machine: Option<MachineType>,
 }
 
 /// What `POST /repos/{o}/{r}/codespaces` asks for.
@@ -321,67 +213,6 @@ impl Environments {
             mounts: Vec::new(),
             isolation: isolation::of(&envs.config, record),
         }
-    }
-
-    async fn view(&self, record: CodespaceRecord) -> Result<CodespaceView> {
-        let owner = self
-            .store
-            .account_by_id(record.owner_id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        self.view_of(record, owner, &mut HashMap::new()).await
-    }
-
-    /// `record` as a view, its owner given, its repository looked up once per `repos` (a
-    /// listing shares one among all its environments).
-    pub(super) async fn view_of(
-        &self,
-        record: CodespaceRecord,
-        owner: Account,
-        repos: &mut HashMap<i64, Repo>,
-    ) -> Result<CodespaceView> {
-        let repo = match repos.get(&record.repo_id) {
-            Some(repo) => repo.clone(),
-            None => {
-                let (repo, _) = self
-                    .store
-                    .repo_by_id(record.repo_id, Some(owner.id))
-                    .await?
-                    .ok_or(ServiceError::NotFound)?;
-                repos.insert(record.repo_id, repo.clone());
-                repo
-            }
-        };
-        let machine = self
-            .state
-            .as_ref()
-            .and_then(|e| e.config.machine(Some(&record.machine)).cloned());
-        Ok(CodespaceView {
-            record,
-            owner,
-            repo,
-            machine,
-        })
-    }
-
-    /// The environment `name`, if the caller may reach it.
-    async fn codespace_for(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
-        self.authz.check(p, Access::Scope(Scope::Codespace)).await?;
-        let record = self
-            .store
-            .codespace_by_name(name)
-            .await?
-            .filter(|c| c.state != CodespaceState::Deleted)
-            .ok_or(ServiceError::NotFound)?;
-        self.authz
-            .check(
-                p,
-                Access::CodespaceOwner {
-                    owner_id: record.owner_id,
-                },
-            )
-            .await?;
-        self.view(record).await
     }
 }
 

@@ -52,7 +52,7 @@ impl Registry {
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("reading the tarball: {e}")))?;
-        let (packed_name, packed_version) = packed.map_err(invalid)?;
+        let (packed_name, packed_version) = packed.map_err(|e| invalid(e.to_string()))?;
         if packed_name != name.to_string() || packed_version != publication.version.as_str() {
             return Err(invalid(format!(
                 "the tarball's package.json is {packed_name}@{packed_version}, but the document publishes {name}@{}",

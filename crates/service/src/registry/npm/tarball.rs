@@ -5,24 +5,38 @@ use std::io::Read;
 
 use serde_json::{Map, Value};
 
+/// Why a tarball's `package.json` cannot be read (the words npm's user sees).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum TarballError {
+    #[error("the tarball is not a gzipped tar: {0}")]
+    NotTar(std::io::Error),
+    #[error("a tarball entry has an unreadable path: {0}")]
+    Path(std::io::Error),
+    #[error("the tarball's package.json is larger than {MAX_MANIFEST} bytes")]
+    TooLarge,
+    #[error("the tarball's package.json cannot be read: {0}")]
+    Unreadable(std::io::Error),
+    #[error("the tarball's package.json is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error(
+        "the tarball has no package.json in its top directory (npm packs package/package.json)"
+    )]
+    NoManifest,
+}
+
 /// The most of a tarball's uncompressed bytes read looking for `package.json`.
 const MAX_SCANNED: u64 = 1 << 30;
 /// The largest `package.json` read.
 const MAX_MANIFEST: u64 = 4 << 20;
 
 /// The name and version of the tarball's `package.json`, or why it has none that can be read.
-pub(super) fn name_and_version(tgz: &[u8]) -> Result<(String, String), String> {
+pub(super) fn name_and_version(tgz: &[u8]) -> Result<(String, String), TarballError> {
     let gz = flate2::read::GzDecoder::new(tgz);
     let mut archive = tar::Archive::new(gz.take(MAX_SCANNED));
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("the tarball is not a gzipped tar: {e}"))?;
+    let entries = archive.entries().map_err(TarballError::NotTar)?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("the tarball is not a gzipped tar: {e}"))?;
-        let path = entry
-            .path()
-            .map_err(|e| format!("a tarball entry has an unreadable path: {e}"))?
-            .into_owned();
+        let mut entry = entry.map_err(TarballError::NotTar)?;
+        let path = entry.path().map_err(TarballError::Path)?.into_owned();
         let mut parts = path.components();
         let (Some(_top), Some(file), None) = (parts.next(), parts.next(), parts.next()) else {
             continue;
@@ -31,18 +45,16 @@ pub(super) fn name_and_version(tgz: &[u8]) -> Result<(String, String), String> {
             continue;
         }
         if entry.size() > MAX_MANIFEST {
-            return Err(format!(
-                "the tarball's package.json is larger than {MAX_MANIFEST} bytes"
-            ));
+            return Err(TarballError::TooLarge);
         }
         let mut text = Vec::new();
         entry
             .by_ref()
             .take(MAX_MANIFEST)
             .read_to_end(&mut text)
-            .map_err(|e| format!("the tarball's package.json cannot be read: {e}"))?;
-        let manifest: Map<String, Value> = serde_json::from_slice(&text)
-            .map_err(|e| format!("the tarball's package.json is not JSON: {e}"))?;
+            .map_err(TarballError::Unreadable)?;
+        let manifest: Map<String, Value> =
+            serde_json::from_slice(&text).map_err(TarballError::NotJson)?;
         let field = |f: &str| {
             manifest
                 .get(f)
@@ -52,10 +64,7 @@ pub(super) fn name_and_version(tgz: &[u8]) -> Result<(String, String), String> {
         };
         return Ok((field("name"), field("version")));
     }
-    Err(
-        "the tarball has no package.json in its top directory (npm packs package/package.json)"
-            .into(),
-    )
+    Err(TarballError::NoManifest)
 }
 
 #[cfg(test)]
@@ -98,7 +107,7 @@ mod tests {
             (tgz(&[("package/package.json", b"{nope")]), "not JSON"),
             (b"not gzip at all".to_vec(), "not a gzipped tar"),
         ] {
-            let e = name_and_version(&tarball).unwrap_err();
+            let e = name_and_version(&tarball).unwrap_err().to_string();
             assert!(e.contains(words), "{e}");
         }
     }
