@@ -14,6 +14,8 @@ const PASSWORD: &str = "a password for the web";
 #[derive(Default)]
 struct Browser {
     cookies: Vec<(String, String)>,
+    /// The form token of the last page shown with a form.
+    csrf: Option<String>,
 }
 
 impl Browser {
@@ -44,6 +46,9 @@ impl Browser {
             .unwrap();
         let reply = app.send(req).await;
         self.keep(&reply);
+        if String::from_utf8_lossy(&reply.raw).contains("name=\"csrf\" value=\"") {
+            self.csrf = Some(Self::form_token(&reply));
+        }
         reply
     }
 
@@ -61,6 +66,14 @@ impl Browser {
         let reply = app.send(req).await;
         self.keep(&reply);
         reply
+    }
+
+    /// Posts a form as the page would: with the form token of the last page shown.
+    async fn submit(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Reply {
+        let token = self.csrf.clone().expect("a page with a form shown first");
+        let mut fields = vec![("csrf", token.as_str())];
+        fields.extend_from_slice(form);
+        self.post(app, path, &fields).await
     }
 
     /// The form token of the page `reply` shows.
@@ -296,11 +309,10 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
 
     // A token with the scopes ticked, shown once; it works on the API with those scopes only.
     let r = browser
-        .post(
+        .submit(
             &app,
             "/settings/tokens",
             &[
-                ("csrf", csrf.as_str()),
                 ("note", "laptop"),
                 ("scope", "repo"),
                 ("scope", "read:packages"),
@@ -323,11 +335,7 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
         .as_i64()
         .unwrap();
     let r = browser
-        .post(
-            &app,
-            &format!("/settings/tokens/{id}/revoke"),
-            &[("csrf", &csrf)],
-        )
+        .submit(&app, &format!("/settings/tokens/{id}/revoke"), &[])
         .await;
     assert_eq!(r.header("location"), "/settings?done=revoked");
     assert_eq!(app.get("/api/v3/user", Some(&token)).await.status, 401);
@@ -343,23 +351,15 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
 
     // SSH keys: added (a bad one refused with the reason), listed, deleted.
     let r = browser
-        .post(
+        .submit(
             &app,
             "/settings/keys",
-            &[
-                ("csrf", &csrf),
-                ("title", ""),
-                ("key", "ssh-ed25519 nonsense"),
-            ],
+            &[("title", ""), ("key", "ssh-ed25519 nonsense")],
         )
         .await;
     assert_eq!(r.status, 422);
     let r = browser
-        .post(
-            &app,
-            "/settings/keys",
-            &[("csrf", &csrf), ("title", ""), ("key", KEY)],
-        )
+        .submit(&app, "/settings/keys", &[("title", ""), ("key", KEY)])
         .await;
     assert_eq!(r.header("location"), "/settings?done=key");
     let listed = page(&browser.get(&app, "/settings?done=key").await);
@@ -369,11 +369,7 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
         listed[at..at + listed[at..].find('/').unwrap()].to_owned()
     };
     let r = browser
-        .post(
-            &app,
-            &format!("/settings/keys/{key_id}/delete"),
-            &[("csrf", &csrf)],
-        )
+        .submit(&app, &format!("/settings/keys/{key_id}/delete"), &[])
         .await;
     assert_eq!(r.header("location"), "/settings?done=key-deleted");
     assert!(page(&browser.get(&app, "/settings").await).contains("You have no SSH keys."));
@@ -431,11 +427,7 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
     let at = listed.find("/settings/sessions/").unwrap() + "/settings/sessions/".len();
     let other_id = listed[at..at + listed[at..].find('/').unwrap()].to_owned();
     let r = browser
-        .post(
-            &app,
-            &format!("/settings/sessions/{other_id}/revoke"),
-            &[("csrf", &csrf)],
-        )
+        .submit(&app, &format!("/settings/sessions/{other_id}/revoke"), &[])
         .await;
     assert_eq!(r.header("location"), "/settings?done=signed-out");
     assert_eq!(other.get(&app, "/").await.status, 303, "signed out");
@@ -465,8 +457,7 @@ async fn environments_are_created_followed_stopped_and_deleted_from_their_pages(
         browser.sign_in(&app, "alice", PASSWORD, "/").await.status,
         303
     );
-    let home = browser.get(&app, "/").await;
-    let csrf = Browser::form_token(&home);
+    browser.get(&app, "/").await;
 
     // A repository that is not OWNER/NAME, or not hers to read, is refused on the page.
     for (asked, said) in [
@@ -477,11 +468,7 @@ async fn environments_are_created_followed_stopped_and_deleted_from_their_pages(
         ),
     ] {
         let r = browser
-            .post(
-                &app,
-                "/environments",
-                &[("csrf", &csrf), ("repository", asked)],
-            )
+            .submit(&app, "/environments", &[("repository", asked)])
             .await;
         assert_eq!(r.status, 422, "{asked}");
         assert!(
@@ -493,11 +480,10 @@ async fn environments_are_created_followed_stopped_and_deleted_from_their_pages(
 
     // Created: its page, whose log is followed until it is available.
     let r = browser
-        .post(
+        .submit(
             &app,
             "/environments",
             &[
-                ("csrf", csrf.as_str()),
                 ("repository", "alice/web"),
                 ("branch", ""),
                 ("machine", ""),
@@ -533,15 +519,11 @@ async fn environments_are_created_followed_stopped_and_deleted_from_their_pages(
     );
 
     // Stopped and started again from its page; then deleted.
-    let r = browser
-        .post(&app, &format!("{at}/stop"), &[("csrf", &csrf)])
-        .await;
+    let r = browser.submit(&app, &format!("{at}/stop"), &[]).await;
     assert_eq!(r.header("location"), at);
     let shown = page(&browser.get(&app, &at).await);
     assert!(shown.contains(&format!("action=\"{at}/start\"")), "{shown}");
-    let r = browser
-        .post(&app, &format!("{at}/start"), &[("csrf", &csrf)])
-        .await;
+    let r = browser.submit(&app, &format!("{at}/start"), &[]).await;
     assert_eq!(r.header("location"), at);
     let r = browser
         .post(&app, &format!("{at}/stop"), &[("csrf", "x")])
@@ -552,18 +534,14 @@ async fn environments_are_created_followed_stopped_and_deleted_from_their_pages(
     let mut other = Browser::default();
     assert_eq!(other.sign_in(&app, "bob", PASSWORD, "/").await.status, 303);
     assert_eq!(other.get(&app, &at).await.status, 404);
-    let bob_csrf = Browser::form_token(&other.get(&app, "/").await);
-    let r = other
-        .post(&app, &format!("{at}/delete"), &[("csrf", &bob_csrf)])
-        .await;
+    other.get(&app, "/").await;
+    let r = other.submit(&app, &format!("{at}/delete"), &[]).await;
     assert_eq!(r.status, 404);
 
     // Deleted once it settled.
     let mut gone = false;
     for _ in 0..100 {
-        let r = browser
-            .post(&app, &format!("{at}/delete"), &[("csrf", &csrf)])
-            .await;
+        let r = browser.submit(&app, &format!("{at}/delete"), &[]).await;
         if r.status == 303 {
             assert_eq!(r.header("location"), "/");
             gone = true;
@@ -627,14 +605,12 @@ async fn secrets_are_sealed_by_the_page_and_listed_at_each_level() {
     assert_eq!(shown.status, 200);
     let page_text = page(&shown);
     assert!(page_text.contains("alice/web"), "the repository picker");
-    let csrf = Browser::form_token(&shown);
     let (sealed, key_id) = seal_for_page(&page_text, b"the secret value");
     let r = browser
-        .post(
+        .submit(
             &app,
             "/settings/secrets",
             &[
-                ("csrf", csrf.as_str()),
                 ("name", "web_secret"),
                 ("encrypted_value", &sealed),
                 ("key_id", &key_id),
@@ -653,11 +629,10 @@ async fn secrets_are_sealed_by_the_page_and_listed_at_each_level() {
     assert!(!listed.contains("the secret value"));
     // Without a sealed value (no script), nothing is saved.
     let r = browser
-        .post(
+        .submit(
             &app,
             "/settings/secrets",
             &[
-                ("csrf", csrf.as_str()),
                 ("name", "OTHER"),
                 ("encrypted_value", ""),
                 ("key_id", &key_id),
@@ -681,11 +656,10 @@ async fn secrets_are_sealed_by_the_page_and_listed_at_each_level() {
     );
     let (sealed, key_id) = seal_for_page(&text, b"repo value");
     let r = browser
-        .post(
+        .submit(
             &app,
             "/repositories/alice/web/secrets",
             &[
-                ("csrf", csrf.as_str()),
                 ("name", "REPO_ONE"),
                 ("encrypted_value", &sealed),
                 ("key_id", &key_id),
@@ -697,11 +671,7 @@ async fn secrets_are_sealed_by_the_page_and_listed_at_each_level() {
         "/repositories/alice/web/secrets?done=saved"
     );
     let r = browser
-        .post(
-            &app,
-            "/repositories/alice/web/secrets/REPO_ONE/delete",
-            &[("csrf", &csrf)],
-        )
+        .submit(&app, "/repositories/alice/web/secrets/REPO_ONE/delete", &[])
         .await;
     assert_eq!(
         r.header("location"),
@@ -821,23 +791,19 @@ async fn package_pages_show_versions_and_let_admins_change_settings_and_access()
 
     // Public only with its confirmation.
     let r = alice
-        .post(
+        .submit(
             &app,
             &format!("{base}/visibility"),
-            &[("csrf", csrf.as_str()), ("visibility", "public")],
+            &[("visibility", "public")],
         )
         .await;
     assert_eq!(r.status, 422);
     assert!(page(&r).contains("making a package public is final"));
     let r = alice
-        .post(
+        .submit(
             &app,
             &format!("{base}/visibility"),
-            &[
-                ("csrf", csrf.as_str()),
-                ("visibility", "public"),
-                ("confirm", "public-is-final"),
-            ],
+            &[("visibility", "public"), ("confirm", "public-is-final")],
         )
         .await;
     assert_eq!(r.header("location"), format!("{base}?done=visibility"));
@@ -845,18 +811,18 @@ async fn package_pages_show_versions_and_let_admins_change_settings_and_access()
 
     // Linked to a repository of hers; another owner's is refused.
     let r = alice
-        .post(
+        .submit(
             &app,
             &format!("{base}/source"),
-            &[("csrf", csrf.as_str()), ("repository", "bob/web")],
+            &[("repository", "bob/web")],
         )
         .await;
     assert_eq!(r.status, 422);
     let r = alice
-        .post(
+        .submit(
             &app,
             &format!("{base}/source"),
-            &[("csrf", csrf.as_str()), ("repository", "alice/web")],
+            &[("repository", "alice/web")],
         )
         .await;
     assert_eq!(r.header("location"), format!("{base}?done=source"));
@@ -864,19 +830,11 @@ async fn package_pages_show_versions_and_let_admins_change_settings_and_access()
 
     // Deleted once its name is typed.
     let r = alice
-        .post(
-            &app,
-            &format!("{base}/delete"),
-            &[("csrf", csrf.as_str()), ("confirm", "other")],
-        )
+        .submit(&app, &format!("{base}/delete"), &[("confirm", "other")])
         .await;
     assert_eq!(r.status, 422);
     let r = alice
-        .post(
-            &app,
-            &format!("{base}/delete"),
-            &[("csrf", csrf.as_str()), ("confirm", "app")],
-        )
+        .submit(&app, &format!("{base}/delete"), &[("confirm", "app")])
         .await;
     assert_eq!(r.header("location"), "/packages/alice");
     assert_eq!(alice.get(&app, base).await.status, 404);
@@ -914,21 +872,12 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
     assert_eq!(r.header("location"), "/admin");
     let shown = admin.get(&app, "/admin").await;
     assert!(page(&shown).contains("<td>alice</td>") && page(&shown).contains("href=\"/admin\""));
-    let csrf = Browser::form_token(&shown);
     let r = admin
-        .post(
-            &app,
-            "/admin/users",
-            &[("csrf", csrf.as_str()), ("login", "carol")],
-        )
+        .submit(&app, "/admin/users", &[("login", "carol")])
         .await;
     assert_eq!(r.header("location"), "/admin?done=created");
     let r = admin
-        .post(
-            &app,
-            "/admin/users/password",
-            &[("csrf", csrf.as_str()), ("login", "carol")],
-        )
+        .submit(&app, "/admin/users/password", &[("login", "carol")])
         .await;
     assert_eq!(r.status, 200);
     let text = page(&r);
@@ -941,54 +890,37 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
     // An organization's page: its members see it, its owners change it, others find nothing.
     let shown = alice.get(&app, "/orgs/acme").await;
     assert_eq!(shown.status, 200);
-    let csrf = Browser::form_token(&shown);
     let r = alice
-        .post(
+        .submit(
             &app,
             "/orgs/acme/members",
-            &[
-                ("csrf", csrf.as_str()),
-                ("login", "carol"),
-                ("role", "member"),
-            ],
+            &[("login", "carol"), ("role", "member")],
         )
         .await;
     assert_eq!(r.header("location"), "/orgs/acme?done=member");
     let seen = page(&carol.get(&app, "/orgs/acme").await);
     assert!(seen.contains("<td>carol</td><td>member</td>"), "{seen}");
     assert!(!seen.contains("Save member"), "members do not change it");
-    let carol_csrf = Browser::form_token(&carol.get(&app, "/").await);
+    carol.get(&app, "/").await;
     let r = carol
-        .post(
+        .submit(
             &app,
             "/orgs/acme/members",
-            &[
-                ("csrf", carol_csrf.as_str()),
-                ("login", "bob"),
-                ("role", "owner"),
-            ],
+            &[("login", "bob"), ("role", "owner")],
         )
         .await;
     assert_eq!(r.status, 403);
     let r = alice
-        .post(
+        .submit(
             &app,
             "/orgs/acme/members",
-            &[
-                ("csrf", csrf.as_str()),
-                ("login", "nobody"),
-                ("role", "member"),
-            ],
+            &[("login", "nobody"), ("role", "member")],
         )
         .await;
     assert_eq!(r.status, 422);
     assert!(page(&r).contains("there is no user nobody"));
     let r = alice
-        .post(
-            &app,
-            "/orgs/acme/members/remove",
-            &[("csrf", csrf.as_str()), ("login", "carol")],
-        )
+        .submit(&app, "/orgs/acme/members/remove", &[("login", "carol")])
         .await;
     assert_eq!(r.header("location"), "/orgs/acme?done=removed");
     assert_eq!(carol.get(&app, "/orgs/acme").await.status, 404);
@@ -997,14 +929,10 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
     // theirs on their account page (and programs at GET /user/orgs).
     let csrf = Browser::form_token(&admin.get(&app, "/admin").await);
     let r = admin
-        .post(
+        .submit(
             &app,
             "/admin/organizations",
-            &[
-                ("csrf", csrf.as_str()),
-                ("login", "globex"),
-                ("owner", "nobody"),
-            ],
+            &[("login", "globex"), ("owner", "nobody")],
         )
         .await;
     assert_eq!(r.status, 422);
@@ -1014,14 +942,10 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
         page(&r)
     );
     let r = admin
-        .post(
+        .submit(
             &app,
             "/admin/organizations",
-            &[
-                ("csrf", csrf.as_str()),
-                ("login", "globex"),
-                ("owner", "carol"),
-            ],
+            &[("login", "globex"), ("owner", "carol")],
         )
         .await;
     assert_eq!(r.header("location"), "/admin?done=org");
@@ -1064,11 +988,7 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
     );
     let csrf = Browser::form_token(&shown);
     let r = carol
-        .post(
-            &app,
-            "/orgs/globex/teams",
-            &[("csrf", csrf.as_str()), ("name", "Platform Team")],
-        )
+        .submit(&app, "/orgs/globex/teams", &[("name", "Platform Team")])
         .await;
     assert_eq!(r.header("location"), "/orgs/globex?done=team");
     let add = |login: &'static str, role: &'static str| {
@@ -1140,11 +1060,7 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
         .await;
     assert_eq!(r.header("location"), "/orgs/globex?done=team-removed");
     let r = carol
-        .post(
-            &app,
-            "/orgs/globex/teams/platform-team/delete",
-            &[("csrf", csrf.as_str())],
-        )
+        .submit(&app, "/orgs/globex/teams/platform-team/delete", &[])
         .await;
     assert_eq!(r.header("location"), "/orgs/globex?done=team-deleted");
     assert!(page(&carol.get(&app, "/orgs/globex").await).contains("globex has no teams."));

@@ -141,14 +141,8 @@ pub async fn update_for_user(
     Path(name): Path<String>,
     Body(body): Body<PackageSettings>,
 ) -> ApiResult<Json<Value>> {
-    let login = s
-        .berth
-        .authz()
-        .check(&p, Access::User)
-        .await?
-        .login
-        .to_string();
-    update(&s, &p, kind, &login, &name, body).await
+    let login = callers_login(&s, &p).await?;
+    update(&s, &p, kind, login.as_str(), &name, body).await
 }
 
 pub async fn update_for_org(
@@ -186,14 +180,8 @@ pub async fn get_for_user(
     Extension(kind): Extension<PackageKind>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let login = s
-        .berth
-        .authz()
-        .check(&p, Access::User)
-        .await?
-        .login
-        .to_string();
-    get(&s, &p, kind, &login, &name).await
+    let login = callers_login(&s, &p).await?;
+    get(&s, &p, kind, login.as_str(), &name).await
 }
 
 pub async fn get_for_account(
@@ -420,14 +408,8 @@ pub async fn list_for_user(
     Query(q): Query<ListQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
-    let login = s
-        .berth
-        .authz()
-        .check(&p, Access::User)
-        .await?
-        .login
-        .to_string();
-    list(&s, &p, &login, q, paging).await
+    let login = callers_login(&s, &p).await?;
+    list(&s, &p, login.as_str(), q, paging).await
 }
 
 pub async fn list_for_account(
@@ -558,7 +540,7 @@ pub async fn delete_for_user(
     Extension(kind): Extension<PackageKind>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let login = s.berth.authz().check(&p, Access::User).await?.login.clone();
+    let login = callers_login(&s, &p).await?;
     s.berth
         .registry()
         .delete_package(&p, kind, &login, &name)
@@ -610,4 +592,10 @@ pub async fn set_org_settings(
         .set_org_package_settings(&p, &org, on)
         .await?;
     Ok(Json(json!({ "auto_inherit_access": on })))
+}
+
+/// The login of the signed-in user calling a `/user/packages` route (a token of no user is
+/// refused there).
+async fn callers_login(s: &AppState, p: &berth_service::Principal) -> ApiResult<Login> {
+    Ok(s.berth.authz().check(p, Access::User).await?.login.clone())
 }
