@@ -44,6 +44,7 @@ impl TryFrom<AccountRow> for Account {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, login, kind, site_admin, name, created_at, updated_at";
+const ACCOUNTS: (&str, &str) = ("accounts", ACCOUNT_COLUMNS);
 /// The same columns, of a table aliased `a`.
 pub(crate) const ACCOUNT_COLUMNS_OF_A: &str =
     "a.id, a.login, a.kind, a.site_admin, a.name, a.created_at, a.updated_at";
@@ -73,23 +74,13 @@ impl Store {
     }
 
     pub async fn account_by_login(&self, login: &Login) -> Result<Option<Account>> {
-        self.optional::<AccountRow, _>(
-            sqlx::query_as(&format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE login_key = $1"
-            ))
-            .bind(login.key()),
-        )
-        .await
+        let key = login.key();
+        self.row_where::<AccountRow, _, _>(ACCOUNTS, "login_key", key)
+            .await
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
-        self.optional::<AccountRow, _>(
-            sqlx::query_as(&format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
-            ))
-            .bind(id),
-        )
-        .await
+        self.row_where::<AccountRow, _, _>(ACCOUNTS, "id", id).await
     }
 
     /// Whether any account exists yet (a fresh data directory has none).

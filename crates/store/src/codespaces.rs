@@ -132,12 +132,8 @@ impl Store {
     }
 
     pub async fn codespace_by_name(&self, name: &str) -> Result<Option<CodespaceRecord>> {
-        let row: Option<Row> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM codespaces WHERE name = $1"))
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(TryInto::try_into).transpose()
+        self.row_where::<Row, _, _>(("codespaces", COLUMNS), "name", name.to_owned())
+            .await
     }
 
     /// A user's environments, newest first, without deleted ones.
@@ -262,10 +258,7 @@ impl Store {
 
     /// Forgets an environment (after its runtime state and files are gone).
     pub async fn delete_codespace(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM codespaces WHERE name = $1")
-            .bind(name)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.delete_where("codespaces", "name", name.to_owned())
+            .await
     }
 }

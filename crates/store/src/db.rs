@@ -203,6 +203,37 @@ impl Store {
         row.map(TryInto::try_into).transpose()
     }
 
+    /// The row of `table` whose `column` is `value`, if any, as the value it stores; `columns`
+    /// are the ones `R` reads.
+    pub(crate) async fn row_where<R, T, V>(
+        &self,
+        (table, columns): (&str, &str),
+        column: &str,
+        value: V,
+    ) -> Result<Option<T>>
+    where
+        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin + TryInto<T>,
+        StoreError: From<R::Error>,
+        V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
+    {
+        let sql = format!("SELECT {columns} FROM {table} WHERE {column} = $1");
+        let row: Option<R> = sqlx::query_as(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(TryInto::try_into).transpose()?)
+    }
+
+    /// Deletes the rows of `table` whose `column` is `value`; whether there were any.
+    pub(crate) async fn delete_where<V>(&self, table: &str, column: &str, value: V) -> Result<bool>
+    where
+        V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
+    {
+        let sql = format!("DELETE FROM {table} WHERE {column} = $1");
+        let done = sqlx::query(&sql).bind(value).execute(&self.writer).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Every row `query` finds, as the values they store.
     pub(crate) async fn every<'q, R, T>(&self, query: RowsOf<'q, R>) -> Result<Vec<T>>
     where

@@ -208,10 +208,6 @@ impl Store {
 
     /// Deletes a package with everything that hangs off it (versions, tags, grants, blob links).
     pub async fn delete_package(&self, package_id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM packages WHERE id = $1")
-            .bind(package_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        self.delete_where("packages", "id", package_id).await
     }
 }

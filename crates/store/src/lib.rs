@@ -97,6 +97,13 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// For rows stored as they are read (no conversion, so none can fail).
+impl From<std::convert::Infallible> for StoreError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`.

@@ -172,13 +172,8 @@ impl Store {
     }
 
     pub async fn package_by_id(&self, id: i64) -> Result<Option<Package>> {
-        self.optional::<PackageRow, _>(
-            sqlx::query_as(&format!(
-                "SELECT {PACKAGE_COLUMNS} FROM packages WHERE id = $1"
-            ))
-            .bind(id),
-        )
-        .await
+        self.row_where::<PackageRow, _, _>(("packages", PACKAGE_COLUMNS), "id", id)
+            .await
     }
 
     /// Creates the package, or returns the one that a concurrent request created first.
@@ -281,11 +276,7 @@ impl Store {
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        self.delete_where("uploads", "id", id.to_owned()).await
     }
 
     // --- blobs -----------------------------------------------------------------------------

@@ -49,12 +49,12 @@ impl Store {
 
     /// The session whose cookie hashes to `token_hash`, live or not.
     pub async fn web_session_by_hash(&self, token_hash: &str) -> Result<Option<WebSession>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM web_sessions WHERE token_hash = $1"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        self.row_where::<WebSession, _, _>(
+            ("web_sessions", COLUMNS),
+            "token_hash",
+            token_hash.to_owned(),
+        )
+        .await
     }
 
     /// Notes a use of the session, and moves its expiry to `expires_at`.

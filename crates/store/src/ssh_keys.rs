@@ -84,12 +84,12 @@ impl Store {
 
     /// The key with `fingerprint`, whoever holds it.
     pub async fn ssh_key_by_fingerprint(&self, fingerprint: &str) -> Result<Option<SshKeyRecord>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM ssh_keys WHERE fingerprint = $1"
-        ))
-        .bind(fingerprint)
-        .fetch_optional(&self.pool)
-        .await?)
+        self.row_where::<SshKeyRecord, _, _>(
+            ("ssh_keys", COLUMNS),
+            "fingerprint",
+            fingerprint.to_owned(),
+        )
+        .await
     }
 
     /// Deletes one of a user's keys; whether it was there.

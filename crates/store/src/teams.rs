@@ -116,11 +116,7 @@ impl Store {
 
     /// Deletes a team with its memberships and grants.
     pub async fn delete_team(&self, id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM teams WHERE id = $1")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        self.delete_where("teams", "id", id).await
     }
 
     pub async fn team_by_slug(&self, org_id: i64, slug: &TeamSlug) -> Result<Option<Team>> {

@@ -100,6 +100,7 @@ impl TryFrom<TokenRow> for TokenRecord {
 
 const TOKEN_COLUMNS: &str =
     "id, kind, user_id, repo_id, scopes, note, last_eight, created_at, expires_at, revoked_at";
+const TOKENS: (&str, &str) = ("tokens", TOKEN_COLUMNS);
 
 impl Store {
     pub async fn insert_token(&self, t: &NewToken<'_>, now: i64) -> Result<TokenRecord> {
@@ -126,13 +127,8 @@ impl Store {
 
     /// The token whose keyed hash is `hash`, live or not.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        self.optional::<TokenRow, _>(
-            sqlx::query_as(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = $1"
-            ))
-            .bind(hash),
-        )
-        .await
+        self.row_where::<TokenRow, _, _>(TOKENS, "token_hash", hash.to_owned())
+            .await
     }
 
     /// A user's personal tokens that are not revoked, newest first.
@@ -163,12 +159,7 @@ impl Store {
     }
 
     pub async fn token_by_id(&self, id: i64) -> Result<Option<TokenRecord>> {
-        let row: Option<TokenRow> =
-            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(TryInto::try_into).transpose()
+        self.row_where::<TokenRow, _, _>(TOKENS, "id", id).await
     }
 
     /// Revokes a token and every token made with it, and with those, in one statement;
