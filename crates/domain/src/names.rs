@@ -1,8 +1,6 @@
 //! Names that identify accounts and repositories. Each type validates once at its constructor,
 //! so a value of the type is always well formed.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// Why a name was refused. The message names the rule that was broken.
@@ -68,35 +66,9 @@ impl Login {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The case-folded form under which logins are unique.
-    pub fn key(&self) -> String {
-        self.0.to_ascii_lowercase()
-    }
 }
 
-impl TryFrom<String> for Login {
-    type Error = NameError;
-    fn try_from(s: String) -> Result<Self, NameError> {
-        Self::parse(&s)
-    }
-}
-
-impl From<Login> for String {
-    fn from(l: Login) -> String {
-        l.0
-    }
-}
-
-impl fmt::Display for Login {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_name!(Login, parsed with NameError);
 
 /// Whether an account is a person or an organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,34 +118,9 @@ impl RepoName {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn key(&self) -> String {
-        self.0.to_ascii_lowercase()
-    }
 }
 
-impl TryFrom<String> for RepoName {
-    type Error = NameError;
-    fn try_from(s: String) -> Result<Self, NameError> {
-        Self::parse(&s)
-    }
-}
-
-impl From<RepoName> for String {
-    fn from(n: RepoName) -> String {
-        n.0
-    }
-}
-
-impl fmt::Display for RepoName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_name!(RepoName, parsed with NameError);
 
 #[cfg(test)]
 mod tests {

@@ -4,10 +4,8 @@
 //! The resolution is generic over the value type: the domain never sees plaintext, only whatever
 //! the caller carries along (a sealed value, or nothing at all for a preview).
 
-use std::collections::BTreeMap;
-use std::fmt;
-
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 use crate::Visibility;
 
@@ -67,17 +65,9 @@ impl SecretName {
         }
         Ok(Self(upper))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for SecretName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_name!(SecretName);
 
 /// Where a secret is kept. The order is the precedence: a user secret beats a repository secret
 /// of the same name, which beats an organization secret.

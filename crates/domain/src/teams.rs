@@ -7,8 +7,6 @@
 //! only to its own members and the org's owners. Teams are granted roles on packages (see
 //! [`crate::package`]); Berth has no team grants on repositories.
 
-use std::fmt;
-
 use crate::access::OrgRole;
 
 /// Why a team name or slug was refused.
@@ -86,17 +84,9 @@ impl TeamSlug {
     pub fn parse(s: &str) -> Option<Self> {
         Self::from_name(s).filter(|made| made.0 == s)
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for TeamSlug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_name!(TeamSlug);
 
 /// A member's role in a team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
