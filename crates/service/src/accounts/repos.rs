@@ -234,11 +234,7 @@ impl Accounts {
         login: &Login,
         permission: Permission,
     ) -> Result<()> {
-        let view = self
-            .authz
-            .repo_for(p, owner, name, Permission::Admin)
-            .await?;
-        let user = self.authz.account(login).await?;
+        let (view, user) = self.repo_and_account(p, owner, name, login).await?;
         if user.kind != AccountKind::User {
             return Err(ServiceError::invalid(
                 "Collaborator",
@@ -261,11 +257,7 @@ impl Accounts {
         name: &RepoName,
         login: &Login,
     ) -> Result<()> {
-        let view = self
-            .authz
-            .repo_for(p, owner, name, Permission::Admin)
-            .await?;
-        let user = self.authz.account(login).await?;
+        let (view, user) = self.repo_and_account(p, owner, name, login).await?;
         found(
             self.store
                 .remove_collaborator(view.repo.id, user.id)
@@ -289,5 +281,22 @@ impl Accounts {
             self.store.collaborators(view.repo.id).await?,
             w,
         ))
+    }
+}
+
+impl Accounts {
+    /// A repository its caller administers, and the account `login` names (a collaborator's).
+    async fn repo_and_account(
+        &self,
+        p: &Principal,
+        owner: &Login,
+        name: &RepoName,
+        login: &Login,
+    ) -> Result<(RepoView, berth_store::Account)> {
+        let view = self
+            .authz
+            .repo_for(p, owner, name, Permission::Admin)
+            .await?;
+        Ok((view, self.authz.account(login).await?))
     }
 }
