@@ -372,7 +372,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_SSH_LISTEN")]
     pub ssh_listen: Option<String>,
     /// A TOML file with any of: data_dir, listen, ssh_listen, tls_cert, tls_key, database_url, external_url,
-    /// gc_interval, runtime, and an [environments] table (machines, egress_allow, egress_deny).
+    /// gc_interval, shutdown_timeout, runtime, and an [environments] table (machines, egress_allow, egress_deny).
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].
@@ -384,6 +384,10 @@ pub struct ServeArgs {
     /// Seconds between garbage collections of the registry; 0 turns them off [default: 3600].
     #[arg(long, env = "BERTH_GC_INTERVAL")]
     pub gc_interval: Option<u64>,
+    /// Seconds a shutdown (SIGTERM, SIGINT) waits for running requests, such as uploads and
+    /// downloads, before it stops them [default: 30].
+    #[arg(long, env = "BERTH_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<u64>,
     /// What runs environments: `runc` (an OCI bundle per environment) or `docker` (the Docker
     /// Engine at DOCKER_HOST, else /var/run/docker.sock) [default: runc].
     #[arg(long, env = "BERTH_RUNTIME")]

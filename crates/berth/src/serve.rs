@@ -34,6 +34,7 @@ const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// The first administrator's initial password (for the web UI's sign-in), beside its token.
 const ADMIN_PASSWORD_FILE: &str = "admin-password";
 const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(3600);
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The config file's keys: the same settings as the flags.
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +48,7 @@ struct FileSettings {
     database_url: Option<String>,
     external_url: Option<String>,
     gc_interval: Option<u64>,
+    shutdown_timeout: Option<u64>,
     runtime: Option<String>,
     #[serde(default)]
     environments: EnvironmentFileSettings,
@@ -118,6 +120,8 @@ struct Settings {
     external_url: Option<String>,
     /// How often the registry's garbage collection runs; `None`: never.
     gc_interval: Option<Duration>,
+    /// How long a shutdown waits for running requests.
+    shutdown_timeout: Duration,
     runtime: RuntimeKind,
     machines: Vec<MachineType>,
     egress: EgressPolicy,
@@ -291,6 +295,10 @@ impl Settings {
                 Some(secs) => Some(Duration::from_secs(secs)),
                 None => Some(DEFAULT_GC_INTERVAL),
             },
+            shutdown_timeout: args
+                .shutdown_timeout
+                .or(file.shutdown_timeout)
+                .map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs),
             runtime,
         })
     }
@@ -598,6 +606,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }));
         tokio::spawn(gateway.serve(listener));
     }
+    let draining = state.draining.clone();
     let app = berth_http::app(state);
     let tls_config = match &settings.tls {
         None => None,
@@ -628,26 +637,48 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot settle the environments a restart interrupted")?;
     // Installed before the server says it listens, so a signal right after start-up is caught.
     let shutdown = shutdown_signal().context("cannot watch SIGINT and SIGTERM")?;
+    // At the signal `/readyz` says so, no new connection is taken, and running requests (an
+    // upload, a download) get `shutdown_timeout` to finish.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = stop.send(true);
+    });
+    let signalled = move || {
+        let mut stopping = stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
+    };
+    let timeout = settings.shutdown_timeout;
 
     match &settings.tls {
         None => {
             tracing::info!("listening on {scheme}://{local}");
             no_delay(&listener);
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(
+            let serving = axum::serve(
                 listener,
                 app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
-            .with_graceful_shutdown(shutdown)
-            .await?;
+            .with_graceful_shutdown(signalled());
+            let overdue = signalled();
+            tokio::select! {
+                served = serving.into_future() => served?,
+                () = async move { overdue.await; tokio::time::sleep(timeout).await } => {
+                    tracing::warn!("requests still running {timeout:?} after the signal are cut off");
+                }
+            }
         }
         Some(_) => {
             let config = tls_config.clone().expect("loaded above");
             let handle = axum_server::Handle::new();
             let on_signal = handle.clone();
+            let signal = signalled();
             tokio::spawn(async move {
-                shutdown.await;
-                on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
+                signal.await;
+                on_signal.graceful_shutdown(Some(timeout));
             });
             tracing::info!("listening on {scheme}://{local}");
             axum_server::from_tcp_rustls(listener, config)

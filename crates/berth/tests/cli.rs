@@ -416,6 +416,107 @@ fn sigterm_shuts_down_gracefully() {
     }
 }
 
+/// Begins a chunk of `len` bytes of a blob upload on a connection of its own, and sends the
+/// first `sent` of them: an upload running when the server is told to stop.
+fn begin_upload(server: &Server, token: &str, len: usize, sent: usize) -> std::net::TcpStream {
+    use std::io::Write;
+    let location = runtime().block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v2/admin/app/blobs/uploads/", server.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        r.headers()["location"].to_str().unwrap().to_owned()
+    });
+    let path = location.trim_start_matches(&server.url);
+    let host = server.url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        conn,
+        "PATCH {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
+    )
+    .unwrap();
+    conn.write_all(&vec![7; sent]).unwrap();
+    conn
+}
+
+/// Waits for the server to exit by itself (within `within`); its status and log.
+fn exit_of(mut server: Server, within: std::time::Duration) -> (std::process::ExitStatus, String) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let log = server.log.lock().unwrap().clone();
+            return (status, log);
+        }
+        assert!(started.elapsed() < within, "still running after {within:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn readyz_answers_and_a_shutdown_lets_a_running_upload_finish() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let server = Server::start(serve_at(&data, &["--shutdown-timeout", "30"]));
+    let token = support::admin_token(&data);
+    let ready = runtime().block_on(async {
+        let r = reqwest::get(format!("{}/readyz", server.url))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(ready, (200, "ready\n".to_owned()));
+
+    let len = 4 << 20;
+    let mut upload = begin_upload(&server, &token, len, 1 << 20);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    support::sigterm(&server.child);
+    // No new connection is taken...
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(&host).is_ok() {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "new connections still taken"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // ... but the running upload finishes.
+    upload.write_all(&vec![7; len - (1 << 20)]).unwrap();
+    let mut reply = [0; 64];
+    let n = upload.read(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply[..n]).into_owned();
+    assert!(reply.starts_with("HTTP/1.1 202"), "{reply}");
+    drop(upload);
+    let (status, log) = exit_of(server, std::time::Duration::from_secs(20));
+    assert!(status.success(), "{status}\n{log}");
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+    assert!(!log.contains("cut off"), "{log}");
+}
+
+#[test]
+fn a_shutdown_cuts_off_what_is_still_running_after_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let server = Server::start(serve_at(&data, &["--shutdown-timeout", "1"]));
+    let token = support::admin_token(&data);
+    // An upload whose client stalls: the server does not wait for it past the timeout.
+    let _stalled = begin_upload(&server, &token, 4 << 20, 1 << 20);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    support::sigterm(&server.child);
+    let (status, log) = exit_of(server, std::time::Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{log}");
+    assert!(log.contains("cut off") && log.contains("stopped"), "{log}");
+}
+
 #[test]
 fn serves_https_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();

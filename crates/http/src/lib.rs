@@ -35,6 +35,8 @@ pub struct AppState {
     pub registry_service: String,
     /// The SSH gateway, when it runs: what `/meta` shows and the API's SSH tunnel reaches.
     pub ssh: Option<std::sync::Arc<dyn SshGateway>>,
+    /// Set once the server is shutting down: `/readyz` then says so, for the load balancer.
+    pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The SSH gateway as the API sees it (the server gives it; the HTTP layer knows no SSH).
@@ -64,6 +66,7 @@ impl AppState {
             base_url,
             registry_service,
             ssh: None,
+            draining: Default::default(),
         }
     }
 
@@ -92,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
         .nest("/api/v3", api)
         .merge(graphql)
         .merge(registry::router())
@@ -99,4 +103,25 @@ pub fn app(state: AppState) -> Router {
         .merge(web::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// `GET /readyz`, for load balancers: 200 when the database and blob storage answer and the
+/// server is not shutting down; otherwise 503 naming what is not ready.
+async fn ready(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    if s.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+    }
+    let down = s.berth.unreachable().await;
+    if down.is_empty() {
+        (StatusCode::OK, "ready\n".into())
+    } else {
+        let down = down.join(", ");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not answering: {down}\n"),
+        )
+    }
 }

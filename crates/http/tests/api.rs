@@ -17,6 +17,20 @@ async fn healthz_answers_without_credentials() {
 }
 
 #[tokio::test]
+async fn readyz_names_what_does_not_answer() {
+    let app = TestApp::new().await;
+    let r = app.get("/readyz", None).await;
+    assert_eq!(
+        (r.status, r.raw.as_slice()),
+        (StatusCode::OK, &b"ready\n"[..])
+    );
+    app.berth.store().close().await;
+    let r = app.get("/readyz", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(String::from_utf8_lossy(&r.raw), "not answering: database\n");
+}
+
+#[tokio::test]
 async fn authentication_forms_and_failures() {
     let app = TestApp::new().await;
     assert_error(

@@ -197,4 +197,19 @@ impl Berth {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// What `/readyz` reports: the parts every request needs (the database, blob storage) that
+    /// do not answer now, by name. Why is logged, not returned: the probe is unauthenticated.
+    pub async fn unreachable(&self) -> Vec<&'static str> {
+        let mut down = Vec::new();
+        if let Err(e) = self.store.ping().await {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            down.push("database");
+        }
+        if let Err(e) = self.registry.storage_answers().await {
+            tracing::warn!(error = %e, "not ready: blob storage does not answer");
+            down.push("blob storage");
+        }
+        down
+    }
 }

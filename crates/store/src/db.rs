@@ -146,6 +146,12 @@ impl Store {
         self.backend
     }
 
+    /// Whether the database answers (a `SELECT 1` on the reading pool).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;

@@ -178,6 +178,13 @@ pub fn repository_name(s: &str) -> RegistryResult<RepositoryName> {
 }
 
 impl Registry {
+    /// Whether blob storage answers: a look for an object that is never written.
+    pub async fn storage_answers(&self) -> std::result::Result<(), berth_blob::BlobError> {
+        self.blobs.size("readiness-probe").await.map(|_| ())
+    }
+}
+
+impl Registry {
     async fn resolve(&self, name: &RepositoryName) -> RegistryResult<Option<Target>> {
         let Ok(login) = Login::parse(name.owner()) else {
             return Ok(None);
