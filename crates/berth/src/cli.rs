@@ -32,7 +32,7 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Save a server and token for later commands (the token is read from standard input).
     Login {
         #[arg(long, env = "BERTH_SERVER")]
@@ -372,7 +372,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_SSH_LISTEN")]
     pub ssh_listen: Option<String>,
     /// A TOML file with any of: data_dir, listen, ssh_listen, tls_cert, tls_key, database_url, external_url,
-    /// gc_interval, shutdown_timeout, runtime, and an [environments] table (machines, egress_allow, egress_deny).
+    /// gc_interval, shutdown_timeout, blob_store, blob_part_size, runtime, and an [environments] table (machines, egress_allow, egress_deny).
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].
@@ -384,6 +384,15 @@ pub struct ServeArgs {
     /// Seconds between garbage collections of the registry; 0 turns them off [default: 3600].
     #[arg(long, env = "BERTH_GC_INTERVAL")]
     pub gc_interval: Option<u64>,
+    /// Where blobs (layers, npm tarballs, uploads) are kept: `s3://bucket/prefix` for an
+    /// S3-compatible store, reached with the AWS variables (AWS_ENDPOINT_URL, AWS_REGION,
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) [default: <data-dir>/storage].
+    #[arg(long, env = "BERTH_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// With --blob-store s3://…: the size of the parts uploads are sent in, in MiB (at least 5)
+    /// [default: 8].
+    #[arg(long, env = "BERTH_BLOB_PART_SIZE")]
+    pub blob_part_size: Option<usize>,
     /// Seconds a shutdown (SIGTERM, SIGINT) waits for running requests, such as uploads and
     /// downloads, before it stops them [default: 30].
     #[arg(long, env = "BERTH_SHUTDOWN_TIMEOUT")]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use berth_blob::FsDriver;
+use berth_blob::{BlobDriver, FsDriver, S3Driver, S3Location};
 use berth_domain::isolation::{EgressPolicy, IdPool, IpNet, MachineType};
 use berth_http::AppState;
 use berth_service::environments::{EnvironmentConfig, ServeInside};
@@ -49,6 +49,8 @@ struct FileSettings {
     external_url: Option<String>,
     gc_interval: Option<u64>,
     shutdown_timeout: Option<u64>,
+    blob_store: Option<String>,
+    blob_part_size: Option<usize>,
     runtime: Option<String>,
     #[serde(default)]
     environments: EnvironmentFileSettings,
@@ -122,6 +124,8 @@ struct Settings {
     gc_interval: Option<Duration>,
     /// How long a shutdown waits for running requests.
     shutdown_timeout: Duration,
+    /// An S3 bucket for blobs (`None`: files under the data directory), and its part size.
+    blob_store: Option<(S3Location, usize)>,
     runtime: RuntimeKind,
     machines: Vec<MachineType>,
     egress: EgressPolicy,
@@ -181,6 +185,21 @@ impl Settings {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             _ => bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
+        };
+        let blob_store = match args.blob_store.or(file.blob_store) {
+            None => None,
+            Some(url) => {
+                let at =
+                    S3Location::parse(&url).map_err(|e| anyhow::anyhow!("--blob-store: {e}"))?;
+                let mib = args
+                    .blob_part_size
+                    .or(file.blob_part_size)
+                    .unwrap_or(berth_blob::DEFAULT_PART_SIZE >> 20);
+                if mib < 5 {
+                    bail!("--blob-part-size {mib}: S3 takes parts of 5 MiB or more");
+                }
+                Some((at, mib << 20))
+            }
         };
         let runtime = match args.runtime.or(file.runtime).as_deref() {
             None | Some("runc") => RuntimeKind::Runc,
@@ -299,6 +318,7 @@ impl Settings {
                 .shutdown_timeout
                 .or(file.shutdown_timeout)
                 .map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs),
+            blob_store,
             runtime,
         })
     }
@@ -496,7 +516,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store,
         token_key: data_dir_key(&settings.data_dir, TOKEN_KEY_FILE, "token key")?,
         signing_key: data_dir_key(&settings.data_dir, SIGNING_KEY_FILE, "registry signing key")?,
-        blobs: Arc::new(FsDriver::new(settings.data_dir.join(STORAGE_DIR), true)),
+        blobs: blob_store(&settings)?,
         clock: Arc::new(SystemClock),
         master_keys: master_keys(&settings.data_dir)?,
     })
@@ -690,6 +710,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     berth.store().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where blobs are kept: the S3 bucket configured, else files under the data directory.
+fn blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn BlobDriver>> {
+    Ok(match &settings.blob_store {
+        None => Arc::new(FsDriver::new(settings.data_dir.join(STORAGE_DIR), true)),
+        Some((at, part_size)) => {
+            let driver = S3Driver::from_env(at, *part_size).map_err(anyhow::Error::msg)?;
+            tracing::info!(bucket = %at.bucket, prefix = %at.prefix, "blobs in S3");
+            Arc::new(driver)
+        }
+    })
 }
 
 /// Makes the connections `listener` accepts send each write at once (`TCP_NODELAY`, which

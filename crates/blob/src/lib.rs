@@ -8,6 +8,7 @@
 //! **Architecture Invariant:** data streams through; no driver call holds a whole object in memory.
 
 mod fs;
+mod s3;
 pub mod testing;
 
 use std::fmt::Debug;
@@ -17,6 +18,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use fs::FsDriver;
+pub use s3::{DEFAULT_PART_SIZE, S3Driver, S3Location};
 
 /// A stream of chunks, as bodies arrive and are served.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;

@@ -1,0 +1,414 @@
+//! The S3 driver: objects in a bucket of any S3-compatible store (AWS S3, SeaweedFS, MinIO…),
+//! through the `object_store` crate, under an optional key prefix.
+//!
+//! S3 has no append, so an object being appended to (an upload in progress) is kept as parts:
+//! each `append` writes one object `<path>/_parts/<offset>` holding the bytes from that offset
+//! (20 zero-padded digits, so names sort as offsets do). Its size is what the parts add up to, and
+//! any process that reaches the bucket can continue it. `commit` writes the parts into the
+//! object's final key as one multipart upload, which S3 shows only once it is complete, then
+//! removes the parts. An object written whole (by `commit`) is a plain key.
+//!
+//! Memory stays bounded: an append sends parts of `part_size` bytes (S3's multipart rules: at
+//! least 5 MiB but the last) with at most [`PARTS_IN_FLIGHT`] in flight; reads stream.
+
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
+
+use crate::{BlobDriver, BlobError, ByteStream, Result, check_path};
+
+/// The default size of the parts an append or a commit sends.
+pub const DEFAULT_PART_SIZE: usize = 8 << 20;
+/// The smallest part size S3 accepts for any part but the last.
+const MIN_PART_SIZE: usize = 5 << 20;
+/// Parts uploading at once, per append or commit.
+const PARTS_IN_FLIGHT: usize = 2;
+/// The folder under an object's path that holds its parts while it is appended to.
+const PARTS: &str = "_parts";
+
+/// Where a bucket is and how to reach it: `s3://bucket/prefix`, with the endpoint, region and
+/// credentials from the usual AWS variables (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_VIRTUAL_HOSTED_STYLE_REQUEST`; path-style
+/// requests unless that says otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Key prefix, without leading or trailing `/` (empty: the bucket's root).
+    pub prefix: String,
+}
+
+impl S3Location {
+    /// Parses `s3://bucket` or `s3://bucket/prefix`; what is wrong, in words, otherwise.
+    pub fn parse(url: &str) -> std::result::Result<Self, String> {
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{url:?} is not an s3://bucket/prefix address"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("{url:?} names no bucket (s3://bucket/prefix)"));
+        }
+        let prefix = prefix.trim_matches('/').to_owned();
+        if !prefix.is_empty() {
+            check_path(&prefix).map_err(|_| format!("{url:?} has an invalid prefix {prefix:?}"))?;
+        }
+        Ok(Self {
+            bucket: bucket.to_owned(),
+            prefix,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Driver {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    part_size: usize,
+}
+
+impl S3Driver {
+    /// A driver for `at`, configured from the environment's AWS variables; parts of `part_size`
+    /// bytes (at least 5 MiB).
+    pub fn from_env(at: &S3Location, part_size: usize) -> std::result::Result<Self, String> {
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&at.bucket);
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+            builder = builder
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_endpoint(endpoint);
+        }
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            builder = builder.with_region("us-east-1");
+        }
+        let store = builder
+            .build()
+            .map_err(|e| format!("cannot use the bucket {}: {e}", at.bucket))?;
+        Ok(Self::new(Arc::new(store), &at.prefix, part_size))
+    }
+
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, part_size: usize) -> Self {
+        Self {
+            store,
+            prefix: prefix.trim_matches('/').to_owned(),
+            part_size: part_size.max(MIN_PART_SIZE),
+        }
+    }
+
+    fn key(&self, path: &str) -> Result<Path> {
+        check_path(path)?;
+        Ok(if self.prefix.is_empty() {
+            Path::from(path)
+        } else {
+            Path::from(format!("{}/{path}", self.prefix))
+        })
+    }
+
+    /// The parts of the object at `key`, in order: each one's key, first byte and size.
+    async fn parts(&self, key: &Path) -> Result<Vec<(Path, u64, u64)>> {
+        let folder = key.child(PARTS);
+        let mut listed: Vec<_> = self
+            .store
+            .list(Some(&folder))
+            .map_err(|e| store_error(key, e))
+            .try_collect::<Vec<_>>()
+            .await?;
+        listed.sort_by(|a, b| a.location.cmp(&b.location));
+        listed
+            .into_iter()
+            .map(|meta| {
+                let offset = meta
+                    .location
+                    .filename()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .ok_or_else(|| BlobError::Io {
+                        path: meta.location.to_string(),
+                        source: std::io::Error::other("a part whose name is not its offset"),
+                    })?;
+                Ok((meta.location, offset, meta.size))
+            })
+            .collect()
+    }
+
+    /// The object's size if it is whole, else the size its parts add up to.
+    async fn size_of(&self, key: &Path) -> Result<Option<u64>> {
+        match self.store.head(key).await {
+            Ok(meta) => return Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(store_error(key, e)),
+        }
+        let parts = self.parts(key).await?;
+        Ok(parts.last().map(|(_, offset, size)| offset + size))
+    }
+
+    /// Writes `data` to `key` as a multipart upload, visible only once complete; when `data`
+    /// fails, what came before it is completed and kept, and the failure returned.
+    async fn write(&self, key: &Path, mut data: ByteStream) -> Result<u64> {
+        let upload = self
+            .store
+            .put_multipart(key)
+            .await
+            .map_err(|e| store_error(key, e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+        let mut written = 0u64;
+        let mut failed = None;
+        while let Some(chunk) = data.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    writer
+                        .wait_for_capacity(PARTS_IN_FLIGHT)
+                        .await
+                        .map_err(|e| store_error(key, e))?;
+                    written += chunk.len() as u64;
+                    writer.put(chunk);
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        writer.finish().await.map_err(|e| store_error(key, e))?;
+        match failed {
+            Some(e) => Err(BlobError::Incoming(e)),
+            None => Ok(written),
+        }
+    }
+
+    async fn delete_parts(&self, key: &Path) -> Result<()> {
+        for (part, _, _) in self.parts(key).await? {
+            self.delete_key(&part).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_key(&self, key: &Path) -> Result<()> {
+        match self.store.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(key, e)),
+        }
+    }
+
+    /// Streams `range` of one key.
+    async fn read_key(&self, key: &Path, range: GetRange) -> Result<ByteStream> {
+        let options = GetOptions {
+            range: Some(range),
+            ..GetOptions::default()
+        };
+        let got = self
+            .store
+            .get_opts(key, options)
+            .await
+            .map_err(|e| store_error(key, e))?;
+        Ok(Box::pin(got.into_stream().map_err(std::io::Error::other)))
+    }
+}
+
+fn store_error(key: &Path, e: object_store::Error) -> BlobError {
+    match e {
+        object_store::Error::NotFound { .. } => BlobError::NotFound(key.to_string()),
+        e => BlobError::Io {
+            path: key.to_string(),
+            source: std::io::Error::other(e),
+        },
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobDriver for S3Driver {
+    async fn append(&self, path: &str, data: ByteStream) -> Result<u64> {
+        let key = self.key(path)?;
+        let offset = self.size_of(&key).await?.unwrap_or(0);
+        let part = key.child(PARTS).child(format!("{offset:020}"));
+        let mut data = data.peekable();
+        if std::pin::Pin::new(&mut data).peek().await.is_none() {
+            // Nothing to add; an empty append still makes the object exist (an upload begun).
+            if offset == 0 && self.parts(&key).await?.is_empty() {
+                self.store
+                    .put(&part, PutPayload::new())
+                    .await
+                    .map_err(|e| store_error(&part, e))?;
+            }
+            return Ok(offset);
+        }
+        Ok(offset + self.write(&part, Box::pin(data)).await?)
+    }
+
+    async fn size(&self, path: &str) -> Result<Option<u64>> {
+        self.size_of(&self.key(path)?).await
+    }
+
+    async fn read(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
+        let key = self.key(path)?;
+        let size = self
+            .size_of(&key)
+            .await?
+            .ok_or_else(|| BlobError::NotFound(path.to_owned()))?;
+        let end = len.map_or(size, |len| (offset + len).min(size));
+        if offset >= end {
+            return Ok(Box::pin(futures_util::stream::empty()));
+        }
+        if self.store.head(&key).await.is_ok() {
+            return self.read_key(&key, GetRange::Bounded(offset..end)).await;
+        }
+        // Parts that hold bytes of [offset, end), each read from where the range starts in it.
+        let mut pieces = Vec::new();
+        for (part, start, part_size) in self.parts(&key).await? {
+            let (from, to) = (offset.max(start), end.min(start + part_size));
+            if from < to {
+                pieces.push((part, (from - start)..(to - start)));
+            }
+        }
+        let this = self.clone();
+        let stream = futures_util::stream::iter(pieces)
+            .then(move |(part, range)| {
+                let this = this.clone();
+                async move { this.read_key(&part, GetRange::Bounded(range)).await }
+            })
+            .map_err(std::io::Error::other)
+            .try_flatten();
+        Ok(Box::pin(stream))
+    }
+
+    async fn commit(&self, from: &str, to: &str) -> Result<()> {
+        let (source, target) = (self.key(from)?, self.key(to)?);
+        if self.size_of(&source).await?.is_none() {
+            return Err(BlobError::NotFound(from.to_owned()));
+        }
+        if self.store.head(&target).await.is_err() {
+            if self.store.head(&source).await.is_ok() {
+                // Whole already: a server-side copy, which shows the target whole or not at all.
+                self.store
+                    .copy(&source, &target)
+                    .await
+                    .map_err(|e| store_error(&source, e))?;
+            } else {
+                let data = self.read(from, 0, None).await?;
+                self.write(&target, data).await?;
+            }
+        }
+        self.delete(from).await
+    }
+
+    async fn delete(&self, path: &str) -> Result<()> {
+        let key = self.key(path)?;
+        self.delete_key(&key).await?;
+        self.delete_parts(&key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    async fn all(mut s: ByteStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn locations_are_parsed_with_words_for_what_is_wrong() {
+        assert_eq!(
+            S3Location::parse("s3://berth/blobs/").unwrap(),
+            S3Location {
+                bucket: "berth".into(),
+                prefix: "blobs".into()
+            }
+        );
+        assert_eq!(S3Location::parse("s3://berth").unwrap().prefix, "");
+        for (bad, words) in [
+            ("http://x", "is not an s3://"),
+            ("s3:///x", "names no bucket"),
+            ("s3://b/a/../c", "invalid prefix"),
+        ] {
+            let e = S3Location::parse(bad).unwrap_err();
+            assert!(e.contains(words), "{bad}: {e}");
+        }
+    }
+
+    /// The shared suite against a real S3 server (SeaweedFS, which `scripts/test` starts) at
+    /// `BERTH_TEST_S3_ENDPOINT`, in a bucket made for the run.
+    #[tokio::test]
+    async fn passes_the_suite_on_a_real_s3_server() {
+        let Ok(endpoint) = std::env::var("BERTH_TEST_S3_ENDPOINT") else {
+            return;
+        };
+        let bucket = format!("berth-suite-{}", std::process::id());
+        let store = AmazonS3Builder::new()
+            .with_endpoint(&endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(&bucket)
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .unwrap();
+        make_bucket(&endpoint, &bucket).await;
+        let driver = S3Driver::new(Arc::new(store), "prefix/of/berth", MIN_PART_SIZE);
+        crate::testing::run_suite(&driver).await;
+        // A blob larger than a part goes as several, and comes back whole.
+        let big: Vec<u8> = (0..(MIN_PART_SIZE * 2 + 12345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let chunks: Vec<std::io::Result<Bytes>> = big
+            .chunks(1 << 20)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let half = chunks.len() / 2;
+        let mut chunks = chunks.into_iter();
+        let first: Vec<_> = chunks.by_ref().take(half).collect();
+        driver
+            .append("up/big", Box::pin(futures_util::stream::iter(first)))
+            .await
+            .unwrap();
+        let rest: Vec<_> = chunks.collect();
+        let size = driver
+            .append("up/big", Box::pin(futures_util::stream::iter(rest)))
+            .await
+            .unwrap();
+        assert_eq!(size, big.len() as u64);
+        let middle = driver
+            .read("up/big", 1_000_000, Some(6_000_000))
+            .await
+            .unwrap();
+        assert_eq!(all(middle).await, big[1_000_000..7_000_000]);
+        driver.commit("up/big", "blobs/big").await.unwrap();
+        let whole = driver.read("blobs/big", 0, None).await.unwrap();
+        assert_eq!(all(whole).await, big);
+        assert_eq!(
+            driver.size("up/big").await.unwrap(),
+            None,
+            "its parts are gone"
+        );
+        // A whole object moves by a server-side copy (as garbage collection moves blobs).
+        driver.commit("blobs/big", "trash/big").await.unwrap();
+        assert_eq!(driver.size("blobs/big").await.unwrap(), None);
+        assert_eq!(
+            all(driver.read("trash/big", 0, None).await.unwrap()).await,
+            big
+        );
+    }
+
+    /// Makes `bucket` with a plain S3 `PUT /bucket` (SeaweedFS takes it unsigned).
+    async fn make_bucket(endpoint: &str, bucket: &str) {
+        let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let mut conn = tokio::net::TcpStream::connect(host).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        conn.write_all(
+            format!("PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+}
