@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{Cli, Server, multi_platform_layout, run_ok, serve_at};
+use support::{Cli, Server, multi_platform_layout, postgres_database, run_ok, serve_at};
 
 /// Makes `bucket` on the S3 server at `endpoint` (SeaweedFS takes an unsigned `PUT /bucket`).
 fn make_bucket(endpoint: &str, bucket: &str) {
@@ -36,6 +36,21 @@ fn keys(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// `berth serve` keeping its data in `data` and its blobs in `bucket` of the S3 server at
+/// `endpoint`, with `extra` flags.
+fn serve_on_s3(data: &std::path::Path, endpoint: &str, bucket: &str, extra: &[&str]) -> Server {
+    let store = format!("s3://{bucket}/berth");
+    let mut args = vec!["--blob-store", store.as_str()];
+    args.extend_from_slice(extra);
+    let mut serve = serve_at(data, &args);
+    serve
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+    Server::start(serve)
+}
+
 #[test]
 fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
     let Ok(endpoint) = std::env::var("BERTH_TEST_S3_ENDPOINT") else {
@@ -45,13 +60,7 @@ fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
     make_bucket(&endpoint, &bucket);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut serve = serve_at(&data, &["--blob-store", &format!("s3://{bucket}/berth")]);
-    serve
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1");
-    let server = Server::start(serve);
+    let server = serve_on_s3(&data, &endpoint, &bucket, &[]);
     let cli = Cli::admin(&server, &data, &dir.path().join("cli"));
     let token = cli.user_with_token("alice", "write:packages");
     let host = server.url.trim_start_matches("http://");
@@ -131,4 +140,90 @@ fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
     assert!(expected >= 4, "two platforms, each a config and a layer");
     let index = std::fs::read_to_string(pulled.join("index.json")).unwrap();
     assert!(index.contains("back"), "{index}");
+}
+
+#[test]
+fn a_chunked_upload_begun_on_one_replica_is_finished_on_another() {
+    use sha2::Digest as _;
+    let (Ok(endpoint), Some(database)) =
+        (std::env::var("BERTH_TEST_S3_ENDPOINT"), postgres_database())
+    else {
+        return;
+    };
+    let bucket = format!("berth-replicas-{}", std::process::id());
+    make_bucket(&endpoint, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    let shared = ["--database-url", database.as_str()];
+    let a = serve_on_s3(&data_a, &endpoint, &bucket, &shared);
+    // The replicas share the database, the bucket and the keys (given to each as files).
+    std::fs::create_dir_all(&data_b).unwrap();
+    for key in ["token.key", "registry.key", "master.key"] {
+        std::fs::copy(data_a.join(key), data_b.join(key)).unwrap();
+    }
+    let b = serve_on_s3(&data_b, &endpoint, &bucket, &shared);
+    let token =
+        Cli::admin(&a, &data_a, &dir.path().join("cli")).user_with_token("alice", "write:packages");
+
+    let blob: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
+    let (first, rest) = blob.split_at(3_000_000);
+    support::runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let began = http
+            .post(format!("{}/v2/alice/app/blobs/uploads/", a.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(began.status().as_u16(), 202);
+        let path = began.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches(&a.url)
+            .to_owned();
+        let chunk = |server: &str, from: usize, bytes: &[u8]| {
+            http.patch(format!("{server}{path}"))
+                .bearer_auth(&token)
+                .header("content-type", "application/octet-stream")
+                .header(
+                    "content-range",
+                    format!("{from}-{}", from + bytes.len() - 1),
+                )
+                .body(bytes.to_vec())
+                .send()
+        };
+        let r = chunk(&a.url, 0, first).await.unwrap();
+        assert_eq!(r.status().as_u16(), 202, "the first chunk, on A");
+        // B knows where the upload stands, takes the next chunk and finishes it.
+        let r = http
+            .get(format!("{}{path}", b.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        assert_eq!(r.headers()["range"], "0-2999999");
+        let r = chunk(&b.url, first.len(), rest).await.unwrap();
+        assert_eq!(r.status().as_u16(), 202, "the second chunk, on B");
+        let r = http
+            .put(format!("{}{path}?digest={digest}", b.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+        // Either replica serves it, byte for byte.
+        for server in [&a.url, &b.url] {
+            let got = http
+                .get(format!("{server}/v2/alice/app/blobs/{digest}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(got.status().as_u16(), 200);
+            assert!(got.bytes().await.unwrap() == blob, "{server}");
+        }
+    });
+    assert!(keys(&endpoint, &bucket, "berth/uploads/").is_empty());
 }

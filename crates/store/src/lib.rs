@@ -41,7 +41,7 @@ pub use secrets::{
     Envelope, EnvelopeTable, NewSecret, PutSecret, SecretAuditRecord, SecretKeyRecord,
     SecretRecord, SecretScope,
 };
-pub use sessions::WebSession;
+pub use sessions::{SignInFailures, WebSession};
 pub use ssh_keys::{NewSshKey, SshKeyRecord};
 pub use teams::{Team, TeamFields};
 pub use tokens::{EnvironmentTokenRecord, NewToken, TokenKind, TokenRecord};

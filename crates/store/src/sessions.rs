@@ -94,3 +94,49 @@ impl Store {
         .await?)
     }
 }
+
+/// Failed sign-ins of one subject (an account or a client address) within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SignInFailures {
+    pub count: i64,
+    /// When the oldest of them happened.
+    pub oldest: Option<i64>,
+}
+
+impl Store {
+    /// The failed sign-ins of `subject` after `since`.
+    pub async fn sign_in_failures(&self, subject: &str, since: i64) -> Result<SignInFailures> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE subject = $1 AND at > $2",
+        )
+        .bind(subject)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(SignInFailures { count, oldest })
+    }
+
+    /// Records a failed sign-in of each of `subjects` at `now`, forgetting those at or before
+    /// `forget_before` (outside every window), so the table stays as small as the window.
+    pub async fn record_sign_in_failure(
+        &self,
+        subjects: &[String],
+        now: i64,
+        forget_before: i64,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM sign_in_failures WHERE at <= $1")
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await?;
+        for subject in subjects {
+            sqlx::query("INSERT INTO sign_in_failures (subject, at) VALUES ($1, $2)")
+                .bind(subject)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

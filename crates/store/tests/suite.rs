@@ -693,7 +693,48 @@ macro_rules! suite {
         ssh_keys_belong_to_one_account_and_stay_under_the_limit(&$open).await;
         npm_versions_are_published_tagged_deprecated_and_unpublished(&$open).await;
         passwords_and_web_sessions_are_kept_and_revoked(&$open).await;
+        sign_in_failures_are_counted_in_a_window_and_forgotten(&$open).await;
     }};
+}
+
+async fn sign_in_failures_are_counted_in_a_window_and_forgotten(s: &Store) {
+    use berth_store::SignInFailures;
+    let both = ["login:a".to_owned(), "client:1".to_owned()];
+    for at in [100, 101, 102] {
+        s.record_sign_in_failure(&both, at, at - 900).await.unwrap();
+    }
+    s.record_sign_in_failure(&["login:b".to_owned()], 103, 103 - 900)
+        .await
+        .unwrap();
+    let seen = |count, oldest| SignInFailures { count, oldest };
+    assert_eq!(
+        s.sign_in_failures("login:a", 0).await.unwrap(),
+        seen(3, Some(100))
+    );
+    assert_eq!(
+        s.sign_in_failures("client:1", 100).await.unwrap(),
+        seen(2, Some(101))
+    );
+    assert_eq!(
+        s.sign_in_failures("login:b", 0).await.unwrap(),
+        seen(1, Some(103))
+    );
+    assert_eq!(
+        s.sign_in_failures("login:c", 0).await.unwrap(),
+        seen(0, None)
+    );
+    // A failure past the window forgets the ones before it.
+    s.record_sign_in_failure(&["client:2".to_owned()], 1_002, 102)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.sign_in_failures("login:a", 0).await.unwrap(),
+        seen(0, None)
+    );
+    assert_eq!(
+        s.sign_in_failures("login:b", 0).await.unwrap(),
+        seen(1, Some(103))
+    );
 }
 
 async fn passwords_and_web_sessions_are_kept_and_revoked(s: &Store) {

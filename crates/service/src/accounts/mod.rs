@@ -40,8 +40,6 @@ pub struct Accounts {
     hasher: Arc<TokenHasher>,
     /// The directories a repository's clone URL may name locally (SPEC §8).
     local_clone_dirs: Arc<Vec<std::path::PathBuf>>,
-    /// Failed sign-ins to the web UI, by account and client address (this process's).
-    sign_ins: Arc<std::sync::Mutex<sessions::SignInLimiter>>,
 }
 
 impl Accounts {
@@ -57,7 +55,6 @@ impl Accounts {
             clock,
             hasher,
             local_clone_dirs: Arc::default(),
-            sign_ins: Arc::default(),
         }
     }
 

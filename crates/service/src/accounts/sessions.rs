@@ -3,7 +3,6 @@
 //! (CSRF) per session, and sign-out that revokes it on the server. A session acts as its user with
 //! every scope: the pages call the same services, under the same authorization, as the API.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use berth_domain::{Login, Scopes};
@@ -19,10 +18,8 @@ pub const IDLE_LIFETIME: i64 = 14 * 24 * 3600;
 /// A session's last use is written at most this often.
 const TOUCH_EVERY: i64 = 60;
 /// The failed sign-ins an account, or a client address, may have in [`WINDOW`] seconds.
-pub const FAILURES_ALLOWED: usize = 10;
+pub const FAILURES_ALLOWED: i64 = 10;
 const WINDOW: i64 = 15 * 60;
-/// The most clients and accounts the limiter remembers; past that the oldest are forgotten.
-const REMEMBERED: usize = 100_000;
 
 /// A new session: the cookie's value (seen only now) and the session.
 #[derive(Debug)]
@@ -36,48 +33,6 @@ pub struct NewSession {
 pub struct SignedIn {
     pub principal: Principal,
     pub session: WebSession,
-}
-
-/// Failed sign-ins by account and by client address, in a sliding window.
-#[derive(Debug, Default)]
-pub(crate) struct SignInLimiter {
-    failures: HashMap<String, Vec<i64>>,
-}
-
-impl SignInLimiter {
-    fn recent(&mut self, key: &str, now: i64) -> usize {
-        let Some(times) = self.failures.get_mut(key) else {
-            return 0;
-        };
-        times.retain(|t| now - t < WINDOW);
-        times.len()
-    }
-
-    /// Seconds until `keys` may try again, when one of them is over its allowance.
-    fn wait(&mut self, keys: &[String], now: i64) -> Option<i64> {
-        let mut wait = None;
-        for k in keys {
-            if self.recent(k, now) >= FAILURES_ALLOWED
-                && let Some(oldest) = self.failures.get(k).and_then(|t| t.first())
-            {
-                wait = wait.max(Some(WINDOW - (now - oldest)));
-            }
-        }
-        wait
-    }
-
-    fn failed(&mut self, keys: &[String], now: i64) {
-        if self.failures.len() >= REMEMBERED {
-            self.failures
-                .retain(|_, t| t.iter().any(|x| now - x < WINDOW));
-        }
-        if self.failures.len() >= REMEMBERED {
-            self.failures.clear();
-        }
-        for k in keys {
-            self.failures.entry(k.clone()).or_default().push(now);
-        }
-    }
 }
 
 fn random(n: usize) -> String {
@@ -101,14 +56,15 @@ impl Accounts {
         let now = self.now();
         let mut keys = vec![format!("login:{}", login.key())];
         keys.extend(client.map(|c| format!("client:{c}")));
-        let wait = self.limiter().wait(&keys, now);
-        if let Some(seconds) = wait {
+        if let Some(seconds) = self.sign_in_wait(&keys, now).await? {
             return Err(ServiceError::TooManyAttempts { seconds });
         }
         let user = match self.check_password(login, password).await {
             Ok(user) => user,
             Err(e) => {
-                self.limiter().failed(&keys, now);
+                self.store
+                    .record_sign_in_failure(&keys, now, now - WINDOW)
+                    .await?;
                 tracing::info!(user = %login, client = ?client, "a sign-in was refused");
                 return Err(e);
             }
@@ -128,8 +84,19 @@ impl Accounts {
         Ok(NewSession { cookie, session })
     }
 
-    fn limiter(&self) -> std::sync::MutexGuard<'_, SignInLimiter> {
-        self.sign_ins.lock().unwrap_or_else(|e| e.into_inner())
+    /// Seconds until `subjects` may try again, when one of them used up its allowance. The
+    /// failures are kept in the database, so every replica applies the same limit.
+    async fn sign_in_wait(&self, subjects: &[String], now: i64) -> Result<Option<i64>> {
+        let mut wait = None;
+        for subject in subjects {
+            let failed = self.store.sign_in_failures(subject, now - WINDOW).await?;
+            if failed.count >= FAILURES_ALLOWED
+                && let Some(oldest) = failed.oldest
+            {
+                wait = wait.max(Some(WINDOW - (now - oldest)));
+            }
+        }
+        Ok(wait)
     }
 
     /// The live session a cookie value names, as its user; `BadCredentials` for anything else.
@@ -183,29 +150,5 @@ impl Accounts {
             .revoke_web_session(signed_in.session.user_id, signed_in.session.id, self.now())
             .await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_limiter_counts_failures_per_key_in_a_sliding_window() {
-        let mut l = SignInLimiter::default();
-        let keys = ["login:a".to_owned(), "client:1".to_owned()];
-        for i in 0..FAILURES_ALLOWED as i64 {
-            assert_eq!(l.wait(&keys, 100 + i), None, "attempt {i}");
-            l.failed(&keys, 100 + i);
-        }
-        assert_eq!(l.wait(&keys, 110), Some(WINDOW - 10));
-        // Another account from another address is not held back.
-        assert_eq!(l.wait(&["login:b".into(), "client:2".into()], 110), None);
-        // The same address for another account is.
-        assert!(
-            l.wait(&["login:b".into(), "client:1".into()], 110)
-                .is_some()
-        );
-        assert_eq!(l.wait(&keys, 100 + WINDOW + FAILURES_ALLOWED as i64), None);
     }
 }
