@@ -372,7 +372,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_SSH_LISTEN")]
     pub ssh_listen: Option<String>,
     /// A TOML file with any of: data_dir, listen, ssh_listen, tls_cert, tls_key, database_url, external_url,
-    /// gc_interval, shutdown_timeout, blob_store, blob_part_size, runtime, and an [environments] table (machines, egress_allow, egress_deny).
+    /// gc_interval, shutdown_timeout, blob_store, blob_part_size, blob_redirect, runtime, and an [environments] table (machines, egress_allow, egress_deny).
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].
@@ -393,6 +393,10 @@ pub struct ServeArgs {
     /// [default: 8].
     #[arg(long, env = "BERTH_BLOB_PART_SIZE")]
     pub blob_part_size: Option<usize>,
+    /// With --blob-store s3://…: send clients pulling a whole blob to a pre-signed URL of the
+    /// store (valid 20 minutes) instead of serving the bytes; the clients must reach the store.
+    #[arg(long, env = "BERTH_BLOB_REDIRECT")]
+    pub blob_redirect: bool,
     /// Seconds a shutdown (SIGTERM, SIGINT) waits for running requests, such as uploads and
     /// downloads, before it stops them [default: 30].
     #[arg(long, env = "BERTH_SHUTDOWN_TIMEOUT")]

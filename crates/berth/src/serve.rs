@@ -35,6 +35,8 @@ const ADMIN_TOKEN_FILE: &str = "admin-token";
 const ADMIN_PASSWORD_FILE: &str = "admin-password";
 const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(3600);
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a pre-signed URL a pull is redirected to stays valid (distribution's S3 default).
+const BLOB_REDIRECT_VALIDITY: Duration = Duration::from_secs(20 * 60);
 
 /// The config file's keys: the same settings as the flags.
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +53,7 @@ struct FileSettings {
     shutdown_timeout: Option<u64>,
     blob_store: Option<String>,
     blob_part_size: Option<usize>,
+    blob_redirect: Option<bool>,
     runtime: Option<String>,
     #[serde(default)]
     environments: EnvironmentFileSettings,
@@ -124,8 +127,9 @@ struct Settings {
     gc_interval: Option<Duration>,
     /// How long a shutdown waits for running requests.
     shutdown_timeout: Duration,
-    /// An S3 bucket for blobs (`None`: files under the data directory), and its part size.
-    blob_store: Option<(S3Location, usize)>,
+    /// An S3 bucket for blobs (`None`: files under the data directory), its part size, and how
+    /// long the pre-signed URLs pulls are redirected to are valid (`None`: no redirects).
+    blob_store: Option<(S3Location, usize, Option<Duration>)>,
     runtime: RuntimeKind,
     machines: Vec<MachineType>,
     egress: EgressPolicy,
@@ -186,6 +190,7 @@ impl Settings {
             (None, None) => None,
             _ => bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
         };
+        let redirect_asked = args.blob_redirect || file.blob_redirect.unwrap_or(false);
         let blob_store = match args.blob_store.or(file.blob_store) {
             None => None,
             Some(url) => {
@@ -198,9 +203,13 @@ impl Settings {
                 if mib < 5 {
                     bail!("--blob-part-size {mib}: S3 takes parts of 5 MiB or more");
                 }
-                Some((at, mib << 20))
+                let redirect = redirect_asked.then_some(BLOB_REDIRECT_VALIDITY);
+                Some((at, mib << 20, redirect))
             }
         };
+        if redirect_asked && blob_store.is_none() {
+            bail!("--blob-redirect needs --blob-store s3://…: files are served by Berth itself");
+        }
         let runtime = match args.runtime.or(file.runtime).as_deref() {
             None | Some("runc") => RuntimeKind::Runc,
             Some("docker") => RuntimeKind::Docker,
@@ -716,8 +725,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 fn blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn BlobDriver>> {
     Ok(match &settings.blob_store {
         None => Arc::new(FsDriver::new(settings.data_dir.join(STORAGE_DIR), true)),
-        Some((at, part_size)) => {
-            let driver = S3Driver::from_env(at, *part_size).map_err(anyhow::Error::msg)?;
+        Some((at, part_size, redirect)) => {
+            let driver =
+                S3Driver::from_env(at, *part_size, *redirect).map_err(anyhow::Error::msg)?;
             tracing::info!(bucket = %at.bucket, prefix = %at.prefix, "blobs in S3");
             Arc::new(driver)
         }

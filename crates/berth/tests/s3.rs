@@ -227,3 +227,88 @@ fn a_chunked_upload_begun_on_one_replica_is_finished_on_another() {
     });
     assert!(keys(&endpoint, &bucket, "berth/uploads/").is_empty());
 }
+
+#[test]
+fn with_blob_redirect_pulls_are_sent_to_pre_signed_urls_of_the_store() {
+    let Ok(endpoint) = std::env::var("BERTH_TEST_S3_ENDPOINT") else {
+        return;
+    };
+    let bucket = format!("berth-redirect-{}", std::process::id());
+    make_bucket(&endpoint, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = serve_on_s3(&data, &endpoint, &bucket, &["--blob-redirect"]);
+    let token = Cli::admin(&server, &data, &dir.path().join("cli"))
+        .user_with_token("alice", "write:packages");
+    let host = server.url.trim_start_matches("http://");
+    let layout = dir.path().join("layout");
+    multi_platform_layout(&layout, &["amd64"]);
+    let creds = format!("alice:{token}");
+    run_ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--all",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                &creds,
+            ])
+            .arg(format!("oci:{}:multi", layout.display()))
+            .arg(format!("docker://{host}/alice/app:1")),
+        None,
+    );
+    // skopeo follows the redirects (and checks every digest).
+    let pulled = dir.path().join("pulled");
+    run_ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--all",
+                "--src-tls-verify=false",
+                "--src-creds",
+                &creds,
+            ])
+            .arg(format!("docker://{host}/alice/app:1"))
+            .arg(format!("oci:{}:back", pulled.display())),
+        None,
+    );
+    // What it was sent: a time-limited signed URL of the bucket, after Berth's own access check.
+    let config = std::fs::read_dir(pulled.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"rootfs\"")))
+        .unwrap();
+    let digest = format!("sha256:{}", config.file_name().unwrap().to_str().unwrap());
+    support::runtime().block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let blob = format!("{}/v2/alice/app/blobs/{digest}", server.url);
+        let r = http.get(&blob).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 307);
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            to.starts_with(&format!("{endpoint}/{bucket}/berth/blobs/sha256/"))
+                && to.contains("X-Amz-Expires=1200")
+                && to.contains("X-Amz-Signature="),
+            "{to}"
+        );
+        let got = http.get(&to).send().await.unwrap().bytes().await.unwrap();
+        assert!(got == std::fs::read(&config).unwrap());
+        // No redirect without access, for HEAD, or for a range (served here).
+        let r = http.get(&blob).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let r = http.head(&blob).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let r = http
+            .get(&blob)
+            .bearer_auth(&token)
+            .header("range", "bytes=0-9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 206);
+        assert_eq!(r.bytes().await.unwrap().len(), 10);
+    });
+}

@@ -61,6 +61,13 @@ pub trait BlobDriver: Send + Sync + Debug {
 
     /// Removes the object; removing a missing object succeeds.
     async fn delete(&self, path: &str) -> Result<()>;
+
+    /// A URL that reads the whole object without credentials for a while, when the driver is set
+    /// to hand them out (S3's pre-signed URLs, `--blob-redirect`); `None` otherwise, and the
+    /// caller serves the bytes itself.
+    async fn presigned_read(&self, _path: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Refuses paths that could leave the store's root: empty, absolute, or with `.`/`..` segments.

@@ -14,8 +14,9 @@
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
+use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
 
 use crate::{BlobDriver, BlobError, ByteStream, Result, check_path};
@@ -64,6 +65,9 @@ impl S3Location {
 #[derive(Debug, Clone)]
 pub struct S3Driver {
     store: Arc<dyn ObjectStore>,
+    /// The same store as a client that signs URLs, and how long the URLs it hands out for reads
+    /// are valid, when reads are redirected to it.
+    signer: Option<(Arc<AmazonS3>, std::time::Duration)>,
     prefix: String,
     part_size: usize,
 }
@@ -71,7 +75,11 @@ pub struct S3Driver {
 impl S3Driver {
     /// A driver for `at`, configured from the environment's AWS variables; parts of `part_size`
     /// bytes (at least 5 MiB).
-    pub fn from_env(at: &S3Location, part_size: usize) -> std::result::Result<Self, String> {
+    pub fn from_env(
+        at: &S3Location,
+        part_size: usize,
+        redirect: Option<std::time::Duration>,
+    ) -> std::result::Result<Self, String> {
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&at.bucket);
         if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
             builder = builder
@@ -83,15 +91,32 @@ impl S3Driver {
         {
             builder = builder.with_region("us-east-1");
         }
-        let store = builder
-            .build()
-            .map_err(|e| format!("cannot use the bucket {}: {e}", at.bucket))?;
-        Ok(Self::new(Arc::new(store), &at.prefix, part_size))
+        let store = Arc::new(
+            builder
+                .build()
+                .map_err(|e| format!("cannot use the bucket {}: {e}", at.bucket))?,
+        );
+        Ok(Self::amazon(store, &at.prefix, part_size, redirect))
+    }
+
+    /// A driver over an S3 client; with `redirect`, reads are handed out as pre-signed URLs
+    /// valid that long ([`BlobDriver::presigned_read`]).
+    pub fn amazon(
+        store: Arc<AmazonS3>,
+        prefix: &str,
+        part_size: usize,
+        redirect: Option<std::time::Duration>,
+    ) -> Self {
+        Self {
+            signer: redirect.map(|valid_for| (store.clone(), valid_for)),
+            ..Self::new(store, prefix, part_size)
+        }
     }
 
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, part_size: usize) -> Self {
         Self {
             store,
+            signer: None,
             prefix: prefix.trim_matches('/').to_owned(),
             part_size: part_size.max(MIN_PART_SIZE),
         }
@@ -297,6 +322,18 @@ impl BlobDriver for S3Driver {
         self.delete_key(&key).await?;
         self.delete_parts(&key).await
     }
+
+    async fn presigned_read(&self, path: &str) -> Result<Option<String>> {
+        let Some((signer, valid_for)) = &self.signer else {
+            return Ok(None);
+        };
+        let key = self.key(path)?;
+        let url = signer
+            .signed_url(http::Method::GET, &key, *valid_for)
+            .await
+            .map_err(|e| store_error(&key, e))?;
+        Ok(Some(url.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -351,7 +388,13 @@ mod tests {
             .build()
             .unwrap();
         make_bucket(&endpoint, &bucket).await;
-        let driver = S3Driver::new(Arc::new(store), "prefix/of/berth", MIN_PART_SIZE);
+        let store = Arc::new(store);
+        let driver = S3Driver::amazon(
+            store,
+            "prefix/of/berth",
+            MIN_PART_SIZE,
+            Some(std::time::Duration::from_secs(60)),
+        );
         crate::testing::run_suite(&driver).await;
         // A blob larger than a part goes as several, and comes back whole.
         let big: Vec<u8> = (0..(MIN_PART_SIZE * 2 + 12345))
@@ -394,6 +437,12 @@ mod tests {
             all(driver.read("trash/big", 0, None).await.unwrap()).await,
             big
         );
+        // Handed out as a pre-signed URL, it reads without credentials.
+        let url = driver.presigned_read("trash/big").await.unwrap().unwrap();
+        assert!(url.contains("X-Amz-Signature="), "{url}");
+        let got = reqwest::get(&url).await.unwrap();
+        assert_eq!(got.status().as_u16(), 200);
+        assert!(got.bytes().await.unwrap() == big);
     }
 
     /// Makes `bucket` with a plain S3 `PUT /bucket` (SeaweedFS takes it unsigned).

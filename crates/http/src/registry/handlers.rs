@@ -280,6 +280,10 @@ async fn get_blob(
         .registry()
         .get_blob(caller, name, digest, byte_range(headers), head)
         .await?;
+    if let Some(url) = blob.redirect {
+        let to = vec![(header::LOCATION, url), (dcd(), blob.digest.to_string())];
+        return Ok(reply(StatusCode::TEMPORARY_REDIRECT, to, Body::empty()));
+    }
     let (status, len, mut extra) = match blob.span {
         Some((s, e)) => (
             StatusCode::PARTIAL_CONTENT,

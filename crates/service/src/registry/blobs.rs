@@ -41,8 +41,11 @@ pub struct BlobBody {
     pub size: u64,
     /// The inclusive span served, when a range was asked for.
     pub span: Option<(u64, u64)>,
-    /// The bytes; `None` for HEAD.
+    /// The bytes; `None` for HEAD, or when the client is sent to `redirect`.
     pub body: Option<ByteStream>,
+    /// A pre-signed URL of blob storage that serves the whole blob (`--blob-redirect`): a
+    /// credential for a while, so it is never logged or shown by `Debug`.
+    pub redirect: Option<String>,
 }
 
 impl std::fmt::Debug for BlobBody {
@@ -83,6 +86,19 @@ impl Registry {
             ),
             None => None,
         };
+        // A whole blob may be read from blob storage directly (a ranged read, a resume, is served
+        // here: few, and small).
+        if !head && range.is_none() {
+            if let Some(url) = self.blobs.presigned_read(&blob_path(&digest)).await? {
+                return Ok(BlobBody {
+                    digest,
+                    size,
+                    span: None,
+                    body: None,
+                    redirect: Some(url),
+                });
+            }
+        }
         let body = if head {
             None
         } else {
@@ -94,6 +110,7 @@ impl Registry {
             size,
             span,
             body,
+            redirect: None,
         })
     }
 
