@@ -88,16 +88,17 @@ impl Registry {
         };
         // A whole blob may be read from blob storage directly (a ranged read, a resume, is served
         // here: few, and small).
-        if !head && range.is_none() {
-            if let Some(url) = self.blobs.presigned_read(&blob_path(&digest)).await? {
-                return Ok(BlobBody {
-                    digest,
-                    size,
-                    span: None,
-                    body: None,
-                    redirect: Some(url),
-                });
-            }
+        if !head
+            && range.is_none()
+            && let Some(url) = self.blobs.presigned_read(&blob_path(&digest)).await?
+        {
+            return Ok(BlobBody {
+                digest,
+                size,
+                span: None,
+                body: None,
+                redirect: Some(url),
+            });
         }
         let body = if head {
             None
