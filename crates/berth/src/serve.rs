@@ -866,8 +866,14 @@ async fn collect_garbage_every(berth: Berth, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = berth.registry().collect(CollectPolicy::default()).await {
-            tracing::warn!(error = %e, "registry garbage collection failed; it runs again in {every:?}");
+        match berth.registry().collect(CollectPolicy::default()).await {
+            Ok(_) => {}
+            Err(berth_service::ServiceError::Conflict(_)) => {
+                tracing::debug!("another server is collecting the registry's garbage; skipped");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "registry garbage collection failed; it runs again in {every:?}");
+            }
         }
     }
 }

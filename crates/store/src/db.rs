@@ -196,6 +196,42 @@ impl Store {
     }
 }
 
+/// The lead of one job among the servers sharing the database (see [`Store::try_lead`]), held
+/// until [`Lead::end`] (or, less promptly, until dropped).
+#[derive(Debug)]
+pub struct Lead {
+    /// On PostgreSQL, the transaction whose advisory lock is the lead.
+    held: Option<sqlx::Transaction<'static, Any>>,
+}
+
+impl Lead {
+    /// Gives the lead back now.
+    pub async fn end(self) -> Result<()> {
+        if let Some(tx) = self.held {
+            tx.rollback().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Takes the lead of the job `key` when no other server sharing the database holds it, else
+    /// `None`. On PostgreSQL a transaction-scoped advisory lock, given back when the [`Lead`] is
+    /// dropped (or its server dies); a SQLite database has one server, which always leads.
+    pub async fn try_lead(&self, key: &str) -> Result<Option<Lead>> {
+        if self.backend != Backend::Postgres {
+            return Ok(Some(Lead { held: None }));
+        }
+        let mut tx = self.writer.begin().await?;
+        let (led,): (bool,) =
+            sqlx::query_as("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+        Ok(led.then_some(Lead { held: Some(tx) }))
+    }
+}
+
 /// A query for rows of `R`, each the stored form of a domain value.
 pub(crate) type RowsOf<'q, R> = QueryAs<'q, Any, R, AnyArguments<'q>>;
 

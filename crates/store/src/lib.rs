@@ -30,7 +30,7 @@ mod versions;
 pub use accounts::Account;
 pub use codespaces::{CodespaceRecord, NewCodespace};
 pub use collect::DoomedBlob;
-pub use db::{Backend, Store};
+pub use db::{Backend, Lead, Store};
 pub use grants::RepoGrant;
 pub use npm::{NewNpmVersion, NpmVersionRecord};
 pub use registry::{

@@ -694,7 +694,24 @@ macro_rules! suite {
         npm_versions_are_published_tagged_deprecated_and_unpublished(&$open).await;
         passwords_and_web_sessions_are_kept_and_revoked(&$open).await;
         sign_in_failures_are_counted_in_a_window_and_forgotten(&$open).await;
+        one_server_leads_a_job_at_a_time(&$open).await;
     }};
+}
+
+async fn one_server_leads_a_job_at_a_time(s: &Store) {
+    let lead = s.try_lead("job-a").await.unwrap();
+    assert!(lead.is_some());
+    let again = s.try_lead("job-a").await.unwrap();
+    match s.backend() {
+        // Servers share a PostgreSQL database: while one leads, no other does.
+        berth_store::Backend::Postgres => assert!(again.is_none(), "two leaders"),
+        // A SQLite database has one server.
+        berth_store::Backend::Sqlite => assert!(again.is_some()),
+    }
+    assert!(s.try_lead("job-b").await.unwrap().is_some(), "another job");
+    lead.unwrap().end().await.unwrap();
+    drop(again);
+    assert!(s.try_lead("job-a").await.unwrap().is_some(), "given back");
 }
 
 async fn sign_in_failures_are_counted_in_a_window_and_forgotten(s: &Store) {

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::Registry;
 use super::{blob_path, uploads::upload_path};
-use crate::{Access, Principal, Result};
+use crate::{Access, Principal, Result, ServiceError};
 
 /// How long things are kept before a collection takes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,9 @@ pub struct CollectReport {
     pub uploads_expired: u64,
 }
 
+/// The job whose lead a collection pass takes.
+const COLLECTOR: &str = "berth:registry-collection";
+
 /// Blobs doomed per database round trip.
 const BATCH: i64 = 500;
 
@@ -72,8 +75,22 @@ impl Registry {
         self.collect(policy).await
     }
 
-    /// Runs one collection pass (the server's periodic task calls this directly).
+    /// Runs one collection pass (the server's periodic task calls this directly), on one server
+    /// at a time among those sharing the database: while another runs one, this is a
+    /// `Conflict` saying so.
     pub async fn collect(&self, policy: CollectPolicy) -> Result<CollectReport> {
+        let Some(lead) = self.store.try_lead(COLLECTOR).await? else {
+            return Err(ServiceError::Conflict(
+                "another server is collecting the registry's garbage now; try again when it is done"
+                    .into(),
+            ));
+        };
+        let report = self.collect_led(policy).await;
+        lead.end().await?;
+        report
+    }
+
+    async fn collect_led(&self, policy: CollectPolicy) -> Result<CollectReport> {
         let now = self.now();
         let before = |d: Duration| now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let mut report = CollectReport {
