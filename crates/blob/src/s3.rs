@@ -27,6 +27,8 @@ pub const DEFAULT_PART_SIZE: usize = 8 << 20;
 const MIN_PART_SIZE: usize = 5 << 20;
 /// Parts uploading at once, per append or commit.
 const PARTS_IN_FLIGHT: usize = 2;
+/// The largest object S3 copies in one request.
+const MAX_COPY: u64 = 5 << 30;
 /// The folder under an object's path that holds its parts while it is appended to.
 const PARTS: &str = "_parts";
 
@@ -303,15 +305,28 @@ impl BlobDriver for S3Driver {
             return Err(BlobError::NotFound(from.to_owned()));
         }
         if self.store.head(&target).await.is_err() {
-            if self.store.head(&source).await.is_ok() {
-                // Whole already: a server-side copy, which shows the target whole or not at all.
-                self.store
-                    .copy(&source, &target)
+            // Whole already, or in one part (an upload sent in one request, as docker and skopeo
+            // send a layer): a server-side copy, which shows the target whole or not at all
+            // (S3 copies up to 5 GiB in one request; larger objects are written again).
+            let whole = match self.store.head(&source).await {
+                Ok(meta) => Some((source.clone(), meta.size)),
+                Err(_) => match self.parts(&source).await?.as_slice() {
+                    [(part, _, size)] => Some((part.clone(), *size)),
+                    _ => None,
+                },
+            }
+            .filter(|(_, size)| *size <= MAX_COPY)
+            .map(|(key, _)| key);
+            match whole {
+                Some(whole) => self
+                    .store
+                    .copy(&whole, &target)
                     .await
-                    .map_err(|e| store_error(&source, e))?;
-            } else {
-                let data = self.read(from, 0, None).await?;
-                self.write(&target, data).await?;
+                    .map_err(|e| store_error(&whole, e))?,
+                None => {
+                    let data = self.read(from, 0, None).await?;
+                    self.write(&target, data).await?;
+                }
             }
         }
         self.delete(from).await
