@@ -36,6 +36,26 @@ fn keys(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// `request` sent with `token`, its answer.
+async fn sent(request: reqwest::RequestBuilder, token: &str) -> reqwest::Response {
+    request.bearer_auth(token).send().await.unwrap()
+}
+
+/// `skopeo copy --all` from `from` to `to`, with `creds` and no TLS on the registry's `side`
+/// (`dest` or `src`).
+fn skopeo_copy(side: &str, creds: &str, from: String, to: String) {
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--all"])
+            .arg(format!("--{side}-tls-verify=false"))
+            .arg(format!("--{side}-creds"))
+            .arg(creds)
+            .arg(from)
+            .arg(to),
+        None,
+    );
+}
+
 /// `berth serve` keeping its data in `data` and its blobs in `bucket` of the S3 server at
 /// `endpoint`, with `extra` flags.
 fn serve_on_s3(data: &std::path::Path, endpoint: &str, bucket: &str, extra: &[&str]) -> Server {
@@ -51,18 +71,51 @@ fn serve_on_s3(data: &std::path::Path, endpoint: &str, bucket: &str, extra: &[&s
     Server::start(serve)
 }
 
+/// A server with its blobs in a bucket of its own on the S3 server of the tests, and alice with a
+/// token that pushes; `None` when no S3 server is given.
+struct OnS3 {
+    endpoint: String,
+    bucket: String,
+    dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    server: Server,
+    token: String,
+}
+
+impl OnS3 {
+    fn start(name: &str, extra: &[&str]) -> Option<Self> {
+        let endpoint = std::env::var("BERTH_TEST_S3_ENDPOINT").ok()?;
+        let bucket = format!("berth-{name}-{}", std::process::id());
+        make_bucket(&endpoint, &bucket);
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let server = serve_on_s3(&data, &endpoint, &bucket, extra);
+        let token = Cli::admin(&server, &data, &dir.path().join("cli"))
+            .user_with_token("alice", "write:packages");
+        Some(Self {
+            endpoint,
+            bucket,
+            dir,
+            data,
+            server,
+            token,
+        })
+    }
+}
+
 #[test]
 fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
-    let Ok(endpoint) = std::env::var("BERTH_TEST_S3_ENDPOINT") else {
+    let Some(OnS3 {
+        endpoint,
+        bucket,
+        dir,
+        data,
+        server,
+        token,
+    }) = OnS3::start("serve", &[])
+    else {
         return;
     };
-    let bucket = format!("berth-serve-{}", std::process::id());
-    make_bucket(&endpoint, &bucket);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let server = serve_on_s3(&data, &endpoint, &bucket, &[]);
-    let cli = Cli::admin(&server, &data, &dir.path().join("cli"));
-    let token = cli.user_with_token("alice", "write:packages");
     let host = server.url.trim_start_matches("http://");
     let ready = support::runtime().block_on(async {
         reqwest::get(format!("{}/readyz", server.url))
@@ -77,18 +130,11 @@ fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
     let layout = dir.path().join("layout");
     multi_platform_layout(&layout, &["amd64", "arm64"]);
     let creds = format!("alice:{token}");
-    run_ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--all",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                &creds,
-            ])
-            .arg(format!("oci:{}:multi", layout.display()))
-            .arg(format!("docker://{host}/alice/app:1")),
-        None,
+    skopeo_copy(
+        "dest",
+        &creds,
+        format!("oci:{}:multi", layout.display()),
+        format!("docker://{host}/alice/app:1"),
     );
     assert!(
         keys(&endpoint, &bucket, "berth/uploads/").is_empty(),
@@ -105,18 +151,11 @@ fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
 
     // Pulled back (skopeo checks every digest), each platform.
     let pulled = dir.path().join("pulled");
-    run_ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--all",
-                "--src-tls-verify=false",
-                "--src-creds",
-                &creds,
-            ])
-            .arg(format!("docker://{host}/alice/app:1"))
-            .arg(format!("oci:{}:back", pulled.display())),
-        None,
+    skopeo_copy(
+        "src",
+        &creds,
+        format!("docker://{host}/alice/app:1"),
+        format!("oci:{}:back", pulled.display()),
     );
     // Every layer and config of the image as served (skopeo compressed the layers on the way
     // in) is in the bucket under the prefix; the manifests themselves are in the database.
@@ -170,12 +209,11 @@ fn a_chunked_upload_begun_on_one_replica_is_finished_on_another() {
     let (first, rest) = blob.split_at(3_000_000);
     support::runtime().block_on(async {
         let http = reqwest::Client::new();
-        let began = http
-            .post(format!("{}/v2/alice/app/blobs/uploads/", a.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let began = sent(
+            http.post(format!("{}/v2/alice/app/blobs/uploads/", a.url)),
+            &token,
+        )
+        .await;
         assert_eq!(began.status().as_u16(), 202);
         let path = began.headers()["location"]
             .to_str()
@@ -196,31 +234,20 @@ fn a_chunked_upload_begun_on_one_replica_is_finished_on_another() {
         let r = chunk(&a.url, 0, first).await.unwrap();
         assert_eq!(r.status().as_u16(), 202, "the first chunk, on A");
         // B knows where the upload stands, takes the next chunk and finishes it.
-        let r = http
-            .get(format!("{}{path}", b.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let r = sent(http.get(format!("{}{path}", b.url)), &token).await;
         assert_eq!(r.status().as_u16(), 204);
         assert_eq!(r.headers()["range"], "0-2999999");
         let r = chunk(&b.url, first.len(), rest).await.unwrap();
         assert_eq!(r.status().as_u16(), 202, "the second chunk, on B");
-        let r = http
-            .put(format!("{}{path}?digest={digest}", b.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let r = sent(http.put(format!("{}{path}?digest={digest}", b.url)), &token).await;
         assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
         // Either replica serves it, byte for byte.
         for server in [&a.url, &b.url] {
-            let got = http
-                .get(format!("{server}/v2/alice/app/blobs/{digest}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
+            let got = sent(
+                http.get(format!("{server}/v2/alice/app/blobs/{digest}")),
+                &token,
+            )
+            .await;
             assert_eq!(got.status().as_u16(), 200);
             assert!(got.bytes().await.unwrap() == blob, "{server}");
         }
@@ -230,47 +257,34 @@ fn a_chunked_upload_begun_on_one_replica_is_finished_on_another() {
 
 #[test]
 fn with_blob_redirect_pulls_are_sent_to_pre_signed_urls_of_the_store() {
-    let Ok(endpoint) = std::env::var("BERTH_TEST_S3_ENDPOINT") else {
+    let Some(OnS3 {
+        endpoint,
+        bucket,
+        dir,
+        server,
+        token,
+        ..
+    }) = OnS3::start("redirect", &["--blob-redirect"])
+    else {
         return;
     };
-    let bucket = format!("berth-redirect-{}", std::process::id());
-    make_bucket(&endpoint, &bucket);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let server = serve_on_s3(&data, &endpoint, &bucket, &["--blob-redirect"]);
-    let token = Cli::admin(&server, &data, &dir.path().join("cli"))
-        .user_with_token("alice", "write:packages");
     let host = server.url.trim_start_matches("http://");
     let layout = dir.path().join("layout");
     multi_platform_layout(&layout, &["amd64"]);
     let creds = format!("alice:{token}");
-    run_ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--all",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                &creds,
-            ])
-            .arg(format!("oci:{}:multi", layout.display()))
-            .arg(format!("docker://{host}/alice/app:1")),
-        None,
+    skopeo_copy(
+        "dest",
+        &creds,
+        format!("oci:{}:multi", layout.display()),
+        format!("docker://{host}/alice/app:1"),
     );
     // skopeo follows the redirects (and checks every digest).
     let pulled = dir.path().join("pulled");
-    run_ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--all",
-                "--src-tls-verify=false",
-                "--src-creds",
-                &creds,
-            ])
-            .arg(format!("docker://{host}/alice/app:1"))
-            .arg(format!("oci:{}:back", pulled.display())),
-        None,
+    skopeo_copy(
+        "src",
+        &creds,
+        format!("docker://{host}/alice/app:1"),
+        format!("oci:{}:back", pulled.display()),
     );
     // What it was sent: a time-limited signed URL of the bucket, after Berth's own access check.
     let config = std::fs::read_dir(pulled.join("blobs/sha256"))
