@@ -1,4 +1,4 @@
-# Starts a throw-away SeaweedFS (`weed server -s3`: master, volume, filer and S3 gateway) on
+# Starts and stops a throw-away SeaweedFS (`weed server -s3`: master, volume, filer and S3 gateway) on
 # loopback ports, with no telemetry, keeping its data and log under a work directory. Sourced by
 # scripts/test and scripts/bench-registry.
 #
@@ -31,4 +31,18 @@ print(" ".join(str(s.getsockname()[1]) for s in held))')"
     tail -n 30 "$work/weed.log" >&2
     echo "SeaweedFS did not start" >&2
     return 1
+}
+
+#   stop_seaweedfs WORK         stops the one started in WORK: SIGTERM, then SIGKILL after 5 s
+#                               (a weed that lost its directory does not finish shutting down)
+stop_seaweedfs() {
+    local pid
+    [ -f "$1/weed.pid" ] || return 0
+    pid=$(cat "$1/weed.pid")
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
 }
