@@ -4,9 +4,10 @@
 //! S3 has no append, so an object being appended to (an upload in progress) is kept as parts:
 //! each `append` writes one object `<path>/_parts/<offset>` holding the bytes from that offset
 //! (20 zero-padded digits, so names sort as offsets do). Its size is what the parts add up to, and
-//! any process that reaches the bucket can continue it. `commit` writes the parts into the
-//! object's final key as one multipart upload, which S3 shows only once it is complete, then
-//! removes the parts. An object written whole (by `commit`) is a plain key.
+//! any process that reaches the bucket can continue it. `commit` copies a whole object, or one in a
+//! single part (an upload sent in one request), to its final key server-side, and otherwise writes
+//! the parts there as one multipart upload; S3 shows either only once complete. Then the source
+//! goes. An object written whole (by `commit`) is a plain key.
 //!
 //! Memory stays bounded: an append sends parts of `part_size` bytes (S3's multipart rules: at
 //! least 5 MiB but the last) with at most [`PARTS_IN_FLIGHT`] in flight; reads stream.
@@ -31,6 +32,32 @@ const PARTS_IN_FLIGHT: usize = 2;
 const MAX_COPY: u64 = 5 << 30;
 /// The folder under an object's path that holds its parts while it is appended to.
 const PARTS: &str = "_parts";
+
+/// How an object is kept.
+enum Stored {
+    /// One key, of this size.
+    Whole(u64),
+    /// Parts, in order: each one's key, first byte and size.
+    Parts(Vec<(Path, u64, u64)>),
+}
+
+impl Stored {
+    fn size(&self) -> u64 {
+        match self {
+            Self::Whole(size) => *size,
+            Self::Parts(parts) => parts.last().map_or(0, |(_, offset, size)| offset + size),
+        }
+    }
+}
+
+/// What `write` does with what it received before its incoming data failed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnFailure {
+    /// Keeps it (an upload's chunk: the client resumes from there).
+    Keep,
+    /// Drops it (a blob being committed: it is whole or not at all).
+    Abort,
+}
 
 /// Where a bucket is and how to reach it: `s3://bucket/prefix`, with the endpoint, region and
 /// credentials from the usual AWS variables (`AWS_ENDPOINT_URL`, `AWS_REGION`,
@@ -159,20 +186,52 @@ impl S3Driver {
             .collect()
     }
 
-    /// The object's size if it is whole, else the size its parts add up to.
-    async fn size_of(&self, key: &Path) -> Result<Option<u64>> {
+    /// How the object at `key` is kept, or `None` when there is none.
+    async fn stored(&self, key: &Path) -> Result<Option<Stored>> {
         match self.store.head(key).await {
-            Ok(meta) => return Ok(Some(meta.size)),
+            Ok(meta) => return Ok(Some(Stored::Whole(meta.size))),
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(store_error(key, e)),
         }
         let parts = self.parts(key).await?;
-        Ok(parts.last().map(|(_, offset, size)| offset + size))
+        Ok((!parts.is_empty()).then_some(Stored::Parts(parts)))
+    }
+
+    /// Streams bytes `from..to` of an object kept as `stored` at `key`.
+    async fn read_stored(
+        &self,
+        key: &Path,
+        stored: Stored,
+        from: u64,
+        to: u64,
+    ) -> Result<ByteStream> {
+        let parts = match stored {
+            Stored::Whole(_) => return self.read_key(key, GetRange::Bounded(from..to)).await,
+            Stored::Parts(parts) => parts,
+        };
+        // Parts that hold bytes of [from, to), each read from where the range starts in it.
+        let mut pieces = Vec::new();
+        for (part, start, part_size) in parts {
+            let (a, b) = (from.max(start), to.min(start + part_size));
+            if a < b {
+                pieces.push((part, (a - start)..(b - start)));
+            }
+        }
+        let this = self.clone();
+        let stream = futures_util::stream::iter(pieces)
+            .then(move |(part, range)| {
+                let this = this.clone();
+                async move { this.read_key(&part, GetRange::Bounded(range)).await }
+            })
+            .map_err(std::io::Error::other)
+            .try_flatten();
+        Ok(Box::pin(stream))
     }
 
     /// Writes `data` to `key` as a multipart upload, visible only once complete; when `data`
-    /// fails, what came before it is completed and kept, and the failure returned.
-    async fn write(&self, key: &Path, mut data: ByteStream) -> Result<u64> {
+    /// fails, what came before it is kept or dropped as `on_failure` says, and the failure
+    /// returned.
+    async fn write(&self, key: &Path, mut data: ByteStream, on_failure: OnFailure) -> Result<u64> {
         let upload = self
             .store
             .put_multipart(key)
@@ -197,18 +256,20 @@ impl S3Driver {
                 }
             }
         }
-        writer.finish().await.map_err(|e| store_error(key, e))?;
         match failed {
-            Some(e) => Err(BlobError::Incoming(e)),
-            None => Ok(written),
+            None => {
+                writer.finish().await.map_err(|e| store_error(key, e))?;
+                Ok(written)
+            }
+            Some(e) => {
+                match on_failure {
+                    OnFailure::Keep => writer.finish().await.map(drop),
+                    OnFailure::Abort => writer.abort().await,
+                }
+                .map_err(|e| store_error(key, e))?;
+                Err(BlobError::Incoming(e))
+            }
         }
-    }
-
-    async fn delete_parts(&self, key: &Path) -> Result<()> {
-        for (part, _, _) in self.parts(key).await? {
-            self.delete_key(&part).await?;
-        }
-        Ok(())
     }
 
     async fn delete_key(&self, key: &Path) -> Result<()> {
@@ -247,12 +308,13 @@ fn store_error(key: &Path, e: object_store::Error) -> BlobError {
 impl BlobDriver for S3Driver {
     async fn append(&self, path: &str, data: ByteStream) -> Result<u64> {
         let key = self.key(path)?;
-        let offset = self.size_of(&key).await?.unwrap_or(0);
+        let stored = self.stored(&key).await?;
+        let offset = stored.as_ref().map_or(0, Stored::size);
         let part = key.child(PARTS).child(format!("{offset:020}"));
         let mut data = data.peekable();
         if std::pin::Pin::new(&mut data).peek().await.is_none() {
             // Nothing to add; an empty append still makes the object exist (an upload begun).
-            if offset == 0 && self.parts(&key).await?.is_empty() {
+            if stored.is_none() {
                 self.store
                     .put(&part, PutPayload::new())
                     .await
@@ -260,82 +322,74 @@ impl BlobDriver for S3Driver {
             }
             return Ok(offset);
         }
-        Ok(offset + self.write(&part, Box::pin(data)).await?)
+        Ok(offset + self.write(&part, Box::pin(data), OnFailure::Keep).await?)
     }
 
     async fn size(&self, path: &str) -> Result<Option<u64>> {
-        self.size_of(&self.key(path)?).await
+        Ok(self.stored(&self.key(path)?).await?.map(|s| s.size()))
     }
 
     async fn read(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
         let key = self.key(path)?;
-        let size = self
-            .size_of(&key)
+        let stored = self
+            .stored(&key)
             .await?
             .ok_or_else(|| BlobError::NotFound(path.to_owned()))?;
-        let end = len.map_or(size, |len| (offset + len).min(size));
+        let end = len.map_or(stored.size(), |len| (offset + len).min(stored.size()));
         if offset >= end {
             return Ok(Box::pin(futures_util::stream::empty()));
         }
-        if self.store.head(&key).await.is_ok() {
-            return self.read_key(&key, GetRange::Bounded(offset..end)).await;
-        }
-        // Parts that hold bytes of [offset, end), each read from where the range starts in it.
-        let mut pieces = Vec::new();
-        for (part, start, part_size) in self.parts(&key).await? {
-            let (from, to) = (offset.max(start), end.min(start + part_size));
-            if from < to {
-                pieces.push((part, (from - start)..(to - start)));
-            }
-        }
-        let this = self.clone();
-        let stream = futures_util::stream::iter(pieces)
-            .then(move |(part, range)| {
-                let this = this.clone();
-                async move { this.read_key(&part, GetRange::Bounded(range)).await }
-            })
-            .map_err(std::io::Error::other)
-            .try_flatten();
-        Ok(Box::pin(stream))
+        self.read_stored(&key, stored, offset, end).await
     }
 
     async fn commit(&self, from: &str, to: &str) -> Result<()> {
         let (source, target) = (self.key(from)?, self.key(to)?);
-        if self.size_of(&source).await?.is_none() {
-            return Err(BlobError::NotFound(from.to_owned()));
-        }
+        let stored = self
+            .stored(&source)
+            .await?
+            .ok_or_else(|| BlobError::NotFound(from.to_owned()))?;
+        let parts = match &stored {
+            Stored::Whole(_) => Vec::new(),
+            Stored::Parts(parts) => parts.iter().map(|(part, _, _)| part.clone()).collect(),
+        };
         if self.store.head(&target).await.is_err() {
             // Whole already, or in one part (an upload sent in one request, as docker and skopeo
             // send a layer): a server-side copy, which shows the target whole or not at all
             // (S3 copies up to 5 GiB in one request; larger objects are written again).
-            let whole = match self.store.head(&source).await {
-                Ok(meta) => Some((source.clone(), meta.size)),
-                Err(_) => match self.parts(&source).await?.as_slice() {
-                    [(part, _, size)] => Some((part.clone(), *size)),
+            let copied = match &stored {
+                Stored::Whole(size) => Some((&source, *size)),
+                Stored::Parts(parts) => match parts.as_slice() {
+                    [(part, _, size)] => Some((part, *size)),
                     _ => None,
                 },
-            }
-            .filter(|(_, size)| *size <= MAX_COPY)
-            .map(|(key, _)| key);
-            match whole {
-                Some(whole) => self
+            };
+            match copied.filter(|(_, size)| *size <= MAX_COPY) {
+                Some((whole, _)) => self
                     .store
-                    .copy(&whole, &target)
+                    .copy(whole, &target)
                     .await
-                    .map_err(|e| store_error(&whole, e))?,
+                    .map_err(|e| store_error(whole, e))?,
                 None => {
-                    let data = self.read(from, 0, None).await?;
-                    self.write(&target, data).await?;
+                    let size = stored.size();
+                    let data = self.read_stored(&source, stored, 0, size).await?;
+                    self.write(&target, data, OnFailure::Abort).await?;
                 }
             }
         }
-        self.delete(from).await
+        self.delete_key(&source).await?;
+        for part in &parts {
+            self.delete_key(part).await?;
+        }
+        Ok(())
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
         let key = self.key(path)?;
         self.delete_key(&key).await?;
-        self.delete_parts(&key).await
+        for (part, _, _) in self.parts(&key).await? {
+            self.delete_key(&part).await?;
+        }
+        Ok(())
     }
 
     async fn presigned_read(&self, path: &str) -> Result<Option<String>> {

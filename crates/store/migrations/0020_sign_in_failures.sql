@@ -5,3 +5,5 @@ CREATE TABLE sign_in_failures (
     at       BIGINT NOT NULL
 );
 CREATE INDEX sign_in_failures_subject ON sign_in_failures(subject, at);
+-- What a new failure forgets: every row older than the window.
+CREATE INDEX sign_in_failures_at ON sign_in_failures(at);
