@@ -2,45 +2,23 @@
 
 use berth_domain::{AccountKind, Login, OrgRole};
 
+use crate::columns::Column;
 use crate::roles::ORG_MEMBERS;
-use crate::{Listing, Result, Store, Window, conflict_as, corrupt};
+use crate::{Listing, Result, Store, Window, conflict_as};
 
 /// A user or an organization.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Account {
     pub id: i64,
+    #[sqlx(try_from = "Column<Login>")]
     pub login: Login,
+    #[sqlx(try_from = "Column<AccountKind>")]
     pub kind: AccountKind,
+    #[sqlx(try_from = "Column<bool>")]
     pub site_admin: bool,
     pub name: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct AccountRow {
-    id: i64,
-    login: String,
-    kind: String,
-    site_admin: i64,
-    name: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl TryFrom<AccountRow> for Account {
-    type Error = crate::StoreError;
-    fn try_from(r: AccountRow) -> Result<Self> {
-        Ok(Account {
-            id: r.id,
-            login: Login::parse(&r.login).map_err(|e| corrupt("login", e))?,
-            kind: AccountKind::parse(&r.kind).ok_or_else(|| corrupt("account kind", &r.kind))?,
-            site_admin: r.site_admin != 0,
-            name: r.name,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
 }
 
 const ACCOUNT_COLUMNS: &str = "id, login, kind, site_admin, name, created_at, updated_at";
@@ -58,7 +36,7 @@ impl Store {
         site_admin: bool,
         now: i64,
     ) -> Result<Account> {
-        let row: AccountRow = sqlx::query_as(&format!(
+        sqlx::query_as(&format!(
             "INSERT INTO accounts (login, login_key, kind, site_admin, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING {ACCOUNT_COLUMNS}"
         ))
@@ -69,18 +47,17 @@ impl Store {
         .bind(now)
         .fetch_one(&self.writer)
         .await
-        .map_err(conflict_as("login"))?;
-        row.try_into()
+        .map_err(conflict_as("login"))
     }
 
     pub async fn account_by_login(&self, login: &Login) -> Result<Option<Account>> {
         let key = login.key();
-        self.row_where::<AccountRow, _, _>(ACCOUNTS, "login_key", key)
+        self.row_where::<Account, _>(ACCOUNTS, "login_key", key)
             .await
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
-        self.row_where::<AccountRow, _, _>(ACCOUNTS, "id", id).await
+        self.row_where::<Account, _>(ACCOUNTS, "id", id).await
     }
 
     /// Whether any account exists yet (a fresh data directory has none).
@@ -167,7 +144,7 @@ impl Store {
     /// Every account of `kind`, by login (for the site administrator's page).
     pub async fn accounts_of_kind(&self, kind: AccountKind) -> Result<Vec<Account>> {
         self.every(
-            sqlx::query_as::<_, AccountRow>(&format!(
+            sqlx::query_as::<_, Account>(&format!(
                 "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = $1 ORDER BY login_key"
             ))
             .bind(kind.as_str()),

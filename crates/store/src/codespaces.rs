@@ -3,10 +3,11 @@
 
 use berth_domain::codespace::CodespaceState;
 
-use crate::{Listing, Result, Store, Window, conflict_as, corrupt};
+use crate::columns::Column;
+use crate::{Listing, Result, Store, Window, conflict_as};
 
 /// A stored environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CodespaceRecord {
     pub id: i64,
     pub name: String,
@@ -20,14 +21,17 @@ pub struct CodespaceRecord {
     /// The dev container configuration chosen at creation (`None`: the repository's default).
     pub devcontainer_path: Option<String>,
     pub runtime: String,
+    #[sqlx(try_from = "Column<CodespaceState>")]
     pub state: CodespaceState,
     /// Why it is `Failed`.
     pub state_reason: Option<String>,
     /// The first start has cloned the workspace and run `postCreateCommand`.
+    #[sqlx(try_from = "Column<bool>")]
     pub initialized: bool,
     /// Its machine type's name.
     pub machine: String,
     /// The first host id its user namespace maps to (`None` until one is given).
+    #[sqlx(try_from = "Column<Option<u32>>")]
     pub uid_base: Option<u32>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -49,57 +53,6 @@ pub struct NewCodespace<'a> {
     pub uid_base: u32,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    name: String,
-    owner_id: i64,
-    repo_id: i64,
-    display_name: String,
-    git_ref: Option<String>,
-    image: Option<String>,
-    devcontainer_path: Option<String>,
-    runtime: String,
-    state: String,
-    state_reason: Option<String>,
-    initialized: i64,
-    machine: String,
-    uid_base: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
-    last_used_at: i64,
-}
-
-impl TryFrom<Row> for CodespaceRecord {
-    type Error = crate::StoreError;
-
-    fn try_from(r: Row) -> Result<Self> {
-        Ok(Self {
-            state: CodespaceState::parse(&r.state)
-                .ok_or_else(|| corrupt("codespace state", r.state))?,
-            id: r.id,
-            name: r.name,
-            owner_id: r.owner_id,
-            repo_id: r.repo_id,
-            display_name: r.display_name,
-            git_ref: r.git_ref,
-            image: r.image,
-            devcontainer_path: r.devcontainer_path,
-            runtime: r.runtime,
-            state_reason: r.state_reason,
-            initialized: r.initialized != 0,
-            uid_base: r
-                .uid_base
-                .map(|b| u32::try_from(b).map_err(|_| corrupt("uid base", b)))
-                .transpose()?,
-            machine: r.machine,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            last_used_at: r.last_used_at,
-        })
-    }
-}
-
 const COLUMNS: &str = "id, name, owner_id, repo_id, display_name, git_ref, image, devcontainer_path, runtime, state, state_reason, initialized, machine, uid_base, created_at, updated_at, last_used_at";
 
 impl Store {
@@ -109,7 +62,7 @@ impl Store {
         new: &NewCodespace<'_>,
         now: i64,
     ) -> Result<CodespaceRecord> {
-        let row: Row = sqlx::query_as(&format!(
+        sqlx::query_as(&format!(
             "INSERT INTO codespaces (name, owner_id, repo_id, display_name, git_ref, image, runtime, state, machine, uid_base, created_at, updated_at, last_used_at, devcontainer_path) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9, $9, $12) RETURNING {COLUMNS}"
         ))
@@ -127,12 +80,11 @@ impl Store {
         .bind(new.devcontainer_path)
         .fetch_one(&self.writer)
         .await
-        .map_err(conflict_as("codespace"))?;
-        row.try_into()
+        .map_err(conflict_as("codespace"))
     }
 
     pub async fn codespace_by_name(&self, name: &str) -> Result<Option<CodespaceRecord>> {
-        self.row_where::<Row, _, _>(("codespaces", COLUMNS), "name", name.to_owned())
+        self.row_where::<CodespaceRecord, _>(("codespaces", COLUMNS), "name", name.to_owned())
             .await
     }
 
@@ -148,7 +100,7 @@ impl Store {
         .bind(owner_id)
         .fetch_one(&self.pool)
         .await?;
-        let rows: Vec<Row> = sqlx::query_as(&format!(
+        let items = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM codespaces WHERE owner_id = $1 AND state <> 'Deleted' ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
         ))
         .bind(owner_id)
@@ -156,13 +108,7 @@ impl Store {
         .bind(w.offset)
         .fetch_all(&self.pool)
         .await?;
-        Ok(Listing {
-            items: rows
-                .into_iter()
-                .map(TryInto::try_into)
-                .collect::<Result<_>>()?,
-            total,
-        })
+        Ok(Listing { items, total })
     }
 
     /// The id ranges in use: every environment's first host id.
@@ -203,14 +149,10 @@ impl Store {
         &self,
         states: &[CodespaceState],
     ) -> Result<Vec<CodespaceRecord>> {
-        let rows: Vec<Row> =
+        let all: Vec<CodespaceRecord> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM codespaces ORDER BY id"))
                 .fetch_all(&self.pool)
                 .await?;
-        let all: Vec<CodespaceRecord> = rows
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<Result<_>>()?;
         Ok(all
             .into_iter()
             .filter(|c| states.contains(&c.state))

@@ -232,38 +232,31 @@ impl Store {
     }
 }
 
-/// A query for rows of `R`, each the stored form of a domain value.
+/// A query for rows of `R`, each a record as stored.
 pub(crate) type RowsOf<'q, R> = QueryAs<'q, Any, R, AnyArguments<'q>>;
 
 impl Store {
-    /// The one row `query` finds, if any, as the value it stores.
-    pub(crate) async fn optional<'q, R, T>(&self, query: RowsOf<'q, R>) -> Result<Option<T>>
+    /// The one row `query` finds, if any.
+    pub(crate) async fn optional<'q, R>(&self, query: RowsOf<'q, R>) -> Result<Option<R>>
     where
-        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin + TryInto<T, Error = StoreError>,
+        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
-        let row = query.fetch_optional(&self.pool).await?;
-        row.map(TryInto::try_into).transpose()
+        Ok(query.fetch_optional(&self.pool).await?)
     }
 
-    /// The row of `table` whose `column` is `value`, if any, as the value it stores; `columns`
-    /// are the ones `R` reads.
-    pub(crate) async fn row_where<R, T, V>(
+    /// The row of `table` whose `column` is `value`, if any; `columns` are the ones `R` reads.
+    pub(crate) async fn row_where<R, V>(
         &self,
         (table, columns): (&str, &str),
         column: &str,
         value: V,
-    ) -> Result<Option<T>>
+    ) -> Result<Option<R>>
     where
-        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin + TryInto<T>,
-        StoreError: From<R::Error>,
+        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
         V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
     {
         let sql = format!("SELECT {columns} FROM {table} WHERE {column} = $1");
-        let row: Option<R> = sqlx::query_as(&sql)
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(TryInto::try_into).transpose()?)
+        self.optional(sqlx::query_as(&sql).bind(value)).await
     }
 
     /// Deletes the rows of `table` whose `column` is `value`; whether there were any.
@@ -276,13 +269,12 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Every row `query` finds, as the values they store.
-    pub(crate) async fn every<'q, R, T>(&self, query: RowsOf<'q, R>) -> Result<Vec<T>>
+    /// Every row `query` finds.
+    pub(crate) async fn every<'q, R>(&self, query: RowsOf<'q, R>) -> Result<Vec<R>>
     where
-        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin + TryInto<T, Error = StoreError>,
+        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        Ok(query.fetch_all(&self.pool).await?)
     }
 }
 

@@ -13,6 +13,7 @@
 mod accounts;
 mod codespaces;
 mod collect;
+mod columns;
 mod db;
 mod grants;
 mod npm;
@@ -82,7 +83,7 @@ pub enum StoreError {
     Conflict(&'static str),
     /// A stored value no longer parses; the database was changed behind Berth's back.
     #[error("stored {what} is not valid: {detail}")]
-    Corrupt { what: &'static str, detail: String },
+    Corrupt { what: String, detail: String },
     #[error("cannot open the database at {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("database migration failed: {0}")]
@@ -93,14 +94,13 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Db(e)
-    }
-}
-
-/// For rows stored as they are read (no conversion, so none can fail).
-impl From<std::convert::Infallible> for StoreError {
-    fn from(never: std::convert::Infallible) -> Self {
-        match never {}
+        match e {
+            sqlx::Error::ColumnDecode { index, source } => StoreError::Corrupt {
+                what: index.trim_matches('"').to_owned(),
+                detail: source.to_string(),
+            },
+            e => StoreError::Db(e),
+        }
     }
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn conflict_as(what: &'static str) -> impl FnOnce(sqlx::Error) -> Sto
 
 pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
-        what,
+        what: what.to_owned(),
         detail: detail.to_string(),
     }
 }

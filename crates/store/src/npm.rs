@@ -4,16 +4,18 @@
 
 use berth_domain::oci::Digest;
 
-use crate::{Result, Store, VersionRecord, conflict_as, corrupt};
+use crate::columns::Column;
+use crate::{Result, Store, VersionRecord, conflict_as};
 
 /// One published version of an npm package.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct NpmVersionRecord {
     pub id: i64,
     pub package_id: i64,
     pub version: String,
     /// The version's manifest as published (JSON).
     pub manifest: String,
+    #[sqlx(try_from = "Column<Digest>")]
     pub tarball: Digest,
     pub size: i64,
     pub integrity: String,
@@ -33,39 +35,6 @@ pub struct NewNpmVersion<'a> {
     pub shasum: &'a str,
     /// Dist-tags to point at it.
     pub tags: &'a [&'a str],
-}
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    package_id: i64,
-    version: String,
-    manifest: String,
-    tarball: String,
-    size: i64,
-    integrity: String,
-    shasum: String,
-    deprecated: Option<String>,
-    created_at: i64,
-}
-
-impl TryFrom<Row> for NpmVersionRecord {
-    type Error = crate::StoreError;
-
-    fn try_from(r: Row) -> Result<Self> {
-        Ok(Self {
-            tarball: Digest::parse(&r.tarball).map_err(|e| corrupt("npm tarball digest", e))?,
-            id: r.id,
-            package_id: r.package_id,
-            version: r.version,
-            manifest: r.manifest,
-            size: r.size,
-            integrity: r.integrity,
-            shasum: r.shasum,
-            deprecated: r.deprecated,
-            created_at: r.created_at,
-        })
-    }
 }
 
 const COLUMNS: &str = "id, package_id, version, manifest, tarball, size, integrity, shasum, \
@@ -123,7 +92,7 @@ impl Store {
     /// The package's published (not unpublished) versions, oldest first.
     pub async fn npm_versions(&self, package_id: i64) -> Result<Vec<NpmVersionRecord>> {
         self.every(
-            sqlx::query_as::<_, Row>(&format!(
+            sqlx::query_as::<_, NpmVersionRecord>(&format!(
                 "SELECT {COLUMNS} FROM npm_versions WHERE package_id = $1 \
                  AND deleted_at IS NULL ORDER BY id"
             ))
@@ -139,7 +108,7 @@ impl Store {
         version: &str,
     ) -> Result<Option<NpmVersionRecord>> {
         self.optional(
-            sqlx::query_as::<_, Row>(&format!(
+            sqlx::query_as::<_, NpmVersionRecord>(&format!(
                 "SELECT {COLUMNS} FROM npm_versions WHERE package_id = $1 AND version = $2 \
                  AND deleted_at IS NULL"
             ))

@@ -3,6 +3,7 @@
 use berth_domain::Visibility;
 use berth_domain::oci::Digest;
 
+use crate::columns::Column;
 use crate::{Result, Store, conflict_as, corrupt};
 
 /// The kind of registry a package lives in.
@@ -21,16 +22,18 @@ impl PackageKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Package {
     pub id: i64,
     pub owner_id: i64,
     pub name: String,
+    #[sqlx(try_from = "Column<Visibility>")]
     pub visibility: Visibility,
     pub publisher_id: Option<i64>,
     /// The source repository the package is linked to.
     pub source_repo_id: Option<i64>,
     /// Whether the package inherits its source repository's access.
+    #[sqlx(rename = "inherit_access", try_from = "Column<bool>")]
     pub inherit: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -52,37 +55,6 @@ pub struct NewPackage<'a> {
 pub struct PackageSource {
     pub repo_id: Option<i64>,
     pub inherit: bool,
-}
-
-#[derive(sqlx::FromRow)]
-struct PackageRow {
-    id: i64,
-    owner_id: i64,
-    name: String,
-    visibility: String,
-    publisher_id: Option<i64>,
-    source_repo_id: Option<i64>,
-    inherit_access: i64,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl TryFrom<PackageRow> for Package {
-    type Error = crate::StoreError;
-    fn try_from(r: PackageRow) -> Result<Self> {
-        Ok(Package {
-            id: r.id,
-            owner_id: r.owner_id,
-            visibility: Visibility::parse(&r.visibility)
-                .ok_or_else(|| corrupt("visibility", &r.visibility))?,
-            name: r.name,
-            publisher_id: r.publisher_id,
-            source_repo_id: r.source_repo_id,
-            inherit: r.inherit_access != 0,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
 }
 
 /// An upload in progress.
@@ -137,7 +109,7 @@ impl Store {
         kind: PackageKind,
         name: &str,
     ) -> Result<Option<Package>> {
-        self.optional(sqlx::query_as::<_, PackageRow>(&format!(
+        self.optional(sqlx::query_as::<_, Package>(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 AND name = $3"
         ))
         .bind(owner_id)
@@ -152,7 +124,7 @@ impl Store {
         owner_id: i64,
         kind: PackageKind,
     ) -> Result<Vec<Package>> {
-        self.every(sqlx::query_as::<_, PackageRow>(&format!(
+        self.every(sqlx::query_as::<_, Package>(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 ORDER BY name"
         ))
         .bind(owner_id)
@@ -163,7 +135,7 @@ impl Store {
     /// Every package of one kind, by owner.
     pub async fn packages_of_kind(&self, kind: PackageKind) -> Result<Vec<Package>> {
         self.every(
-            sqlx::query_as::<_, PackageRow>(&format!(
+            sqlx::query_as::<_, Package>(&format!(
                 "SELECT {PACKAGE_COLUMNS} FROM packages WHERE kind = $1 ORDER BY owner_id, name"
             ))
             .bind(kind.as_str()),
@@ -172,7 +144,7 @@ impl Store {
     }
 
     pub async fn package_by_id(&self, id: i64) -> Result<Option<Package>> {
-        self.row_where::<PackageRow, _, _>(("packages", PACKAGE_COLUMNS), "id", id)
+        self.row_where::<Package, _>(("packages", PACKAGE_COLUMNS), "id", id)
             .await
     }
 

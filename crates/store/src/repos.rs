@@ -7,17 +7,22 @@
 use berth_domain::{AccountKind, Login, OrgRole, Permission, RepoName, Visibility};
 
 use crate::accounts::Account;
+use crate::columns::Column;
 use crate::roles::COLLABORATORS;
 use crate::{Result, Store, conflict_as, corrupt};
 
 /// A repository with its owner's login and kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Repo {
     pub id: i64,
     pub owner_id: i64,
+    #[sqlx(try_from = "Column<Login>")]
     pub owner_login: Login,
+    #[sqlx(try_from = "Column<AccountKind>")]
     pub owner_kind: AccountKind,
+    #[sqlx(try_from = "Column<RepoName>")]
     pub name: RepoName,
+    #[sqlx(try_from = "Column<Visibility>")]
     pub visibility: Visibility,
     pub clone_url: Option<String>,
     pub description: Option<String>,
@@ -61,50 +66,22 @@ pub struct Collaborator {
 
 #[derive(sqlx::FromRow)]
 struct RepoRow {
-    id: i64,
-    owner_id: i64,
-    owner_login: String,
-    owner_kind: String,
-    name: String,
-    visibility: String,
-    clone_url: Option<String>,
-    description: Option<String>,
-    default_branch: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-    org_role: Option<String>,
-    collaborator: Option<String>,
+    #[sqlx(flatten)]
+    repo: Repo,
+    #[sqlx(try_from = "Column<Option<OrgRole>>")]
+    org_role: Option<OrgRole>,
+    #[sqlx(try_from = "Column<Option<Permission>>")]
+    collaborator: Option<Permission>,
 }
 
 impl RepoRow {
-    fn into_parts(self, user_id: Option<i64>) -> Result<(Repo, RepoAccessFacts)> {
+    fn into_parts(self, user_id: Option<i64>) -> (Repo, RepoAccessFacts) {
         let facts = RepoAccessFacts {
-            is_owner: user_id == Some(self.owner_id),
-            org_role: self
-                .org_role
-                .map(|r| OrgRole::parse(&r).ok_or_else(|| corrupt("org role", r)))
-                .transpose()?,
-            collaborator: self
-                .collaborator
-                .map(|p| Permission::parse(&p).ok_or_else(|| corrupt("collaborator permission", p)))
-                .transpose()?,
+            is_owner: user_id == Some(self.repo.owner_id),
+            org_role: self.org_role,
+            collaborator: self.collaborator,
         };
-        let repo = Repo {
-            id: self.id,
-            owner_id: self.owner_id,
-            owner_login: Login::parse(&self.owner_login).map_err(|e| corrupt("login", e))?,
-            owner_kind: AccountKind::parse(&self.owner_kind)
-                .ok_or_else(|| corrupt("account kind", &self.owner_kind))?,
-            name: RepoName::parse(&self.name).map_err(|e| corrupt("repository name", e))?,
-            visibility: Visibility::parse(&self.visibility)
-                .ok_or_else(|| corrupt("visibility", &self.visibility))?,
-            clone_url: self.clone_url,
-            description: self.description,
-            default_branch: self.default_branch,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        };
-        Ok((repo, facts))
+        (self.repo, facts)
     }
 }
 
@@ -225,7 +202,7 @@ impl Store {
         user_id: Option<i64>,
     ) -> Result<Option<(Repo, RepoAccessFacts)>> {
         let row: Option<RepoRow> = query.fetch_optional(&self.pool).await?;
-        row.map(|r| r.into_parts(user_id)).transpose()
+        Ok(row.map(|r| r.into_parts(user_id)))
     }
 
     pub async fn repo_by_id(
@@ -252,7 +229,7 @@ impl Store {
         .bind(owner_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(|r| r.into_parts(user_id)).collect()
+        Ok(rows.into_iter().map(|r| r.into_parts(user_id)).collect())
     }
 
     /// Every repository a user owns, collaborates on, or whose owning org they belong to, ordered
@@ -265,9 +242,10 @@ impl Store {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(|r| r.into_parts(Some(user_id)))
-            .collect()
+            .collect())
     }
 
     pub async fn set_collaborator(

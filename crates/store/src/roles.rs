@@ -6,7 +6,7 @@ use berth_domain::teams::TeamRole;
 use berth_domain::{OrgRole, Permission};
 use sqlx::{Any, Executor};
 
-use crate::accounts::{ACCOUNT_COLUMNS_OF_A, AccountRow};
+use crate::accounts::ACCOUNT_COLUMNS_OF_A;
 use crate::{Account, Listing, Result, Window, corrupt};
 
 /// A role as stored: a word, parsed back when read.
@@ -238,7 +238,7 @@ impl RoleTable {
 
     fn account_roles<R: RoleWord>(self, rows: Vec<AccountRoleRow>) -> Result<Vec<(Account, R)>> {
         rows.into_iter()
-            .map(|row| Ok((Account::try_from(row.account)?, self.parse(&row.role)?)))
+            .map(|row| Ok((row.account, self.parse(&row.role)?)))
             .collect()
     }
 }
@@ -246,6 +246,6 @@ impl RoleTable {
 #[derive(sqlx::FromRow)]
 struct AccountRoleRow {
     #[sqlx(flatten)]
-    account: AccountRow,
+    account: Account,
     role: String,
 }

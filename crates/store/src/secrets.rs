@@ -4,6 +4,7 @@
 
 use berth_domain::secrets::{OrgSecretVisibility, SecretLevel, SecretName};
 
+use crate::columns::Column;
 use crate::{Listing, Result, Store, Window, corrupt};
 
 /// Whose secrets: a user's, a repository's or an organization's (by account or repository id).
@@ -45,14 +46,17 @@ pub struct SecretKeyRecord {
 }
 
 /// A stored secret (its value stays in the envelope).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SecretRecord {
     pub id: i64,
+    #[sqlx(try_from = "Column<SecretName>")]
     pub name: SecretName,
     /// Organization secrets' reach; `Selected` for user secrets; `None` for repository secrets.
+    #[sqlx(try_from = "Column<Option<OrgSecretVisibility>>")]
     pub visibility: Option<OrgSecretVisibility>,
     pub created_at: i64,
     pub updated_at: i64,
+    #[sqlx(flatten)]
     pub value: Envelope,
 }
 
@@ -92,41 +96,6 @@ impl EnvelopeTable {
             Self::SecretKeys => "secret_keys",
             Self::Secrets => "secrets",
         }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct SecretRow {
-    id: i64,
-    name: String,
-    visibility: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-    ciphertext: String,
-    wrapped_key: String,
-    master_key_id: String,
-}
-
-impl TryFrom<SecretRow> for SecretRecord {
-    type Error = crate::StoreError;
-    fn try_from(r: SecretRow) -> Result<Self> {
-        Ok(SecretRecord {
-            id: r.id,
-            name: SecretName::parse(&r.name).map_err(|e| corrupt("secret name", e))?,
-            visibility: match r.visibility.as_deref() {
-                None => None,
-                Some(v) => Some(
-                    OrgSecretVisibility::parse(v).ok_or_else(|| corrupt("secret visibility", v))?,
-                ),
-            },
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            value: Envelope {
-                ciphertext: r.ciphertext,
-                wrapped_key: r.wrapped_key,
-                master_key_id: r.master_key_id,
-            },
-        })
     }
 }
 
@@ -192,7 +161,7 @@ impl Store {
 
     /// A scope's secrets, by name.
     pub async fn secrets(&self, scope: SecretScope) -> Result<Vec<SecretRecord>> {
-        self.every(sqlx::query_as::<_, SecretRow>(&format!(
+        self.every(sqlx::query_as::<_, SecretRecord>(&format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 ORDER BY name"
         ))
         .bind(scope.kind())
@@ -230,7 +199,7 @@ impl Store {
         scope: SecretScope,
         name: &SecretName,
     ) -> Result<Option<SecretRecord>> {
-        self.optional(sqlx::query_as::<_, SecretRow>(&format!(
+        self.optional(sqlx::query_as::<_, SecretRecord>(&format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3"
         ))
         .bind(scope.kind())

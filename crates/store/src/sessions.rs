@@ -49,7 +49,7 @@ impl Store {
 
     /// The session whose cookie hashes to `token_hash`, live or not.
     pub async fn web_session_by_hash(&self, token_hash: &str) -> Result<Option<WebSession>> {
-        self.row_where::<WebSession, _, _>(
+        self.row_where::<WebSession, _>(
             ("web_sessions", COLUMNS),
             "token_hash",
             token_hash.to_owned(),

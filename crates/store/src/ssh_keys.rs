@@ -84,7 +84,7 @@ impl Store {
 
     /// The key with `fingerprint`, whoever holds it.
     pub async fn ssh_key_by_fingerprint(&self, fingerprint: &str) -> Result<Option<SshKeyRecord>> {
-        self.row_where::<SshKeyRecord, _, _>(
+        self.row_where::<SshKeyRecord, _>(
             ("ssh_keys", COLUMNS),
             "fingerprint",
             fingerprint.to_owned(),

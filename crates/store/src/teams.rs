@@ -5,50 +5,24 @@ use std::collections::HashMap;
 use berth_domain::Permission;
 use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole, TeamSlug};
 
+use crate::columns::Column;
+use crate::db::RowsOf;
 use crate::roles::{TEAM_GRANTS, TEAM_MEMBERS};
 use crate::{Account, Result, Store, conflict_as, corrupt};
 
 /// A team.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Team {
     pub id: i64,
     pub org_id: i64,
+    #[sqlx(try_from = "Column<TeamSlug>")]
     pub slug: TeamSlug,
     pub name: String,
     pub description: Option<String>,
+    #[sqlx(try_from = "Column<TeamPrivacy>")]
     pub privacy: TeamPrivacy,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct TeamRow {
-    id: i64,
-    org_id: i64,
-    slug: String,
-    name: String,
-    description: Option<String>,
-    privacy: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl TryFrom<TeamRow> for Team {
-    type Error = crate::StoreError;
-
-    fn try_from(r: TeamRow) -> Result<Self> {
-        Ok(Self {
-            slug: TeamSlug::parse(&r.slug).ok_or_else(|| corrupt("team slug", &r.slug))?,
-            privacy: TeamPrivacy::parse(&r.privacy)
-                .ok_or_else(|| corrupt("team privacy", &r.privacy))?,
-            id: r.id,
-            org_id: r.org_id,
-            name: r.name,
-            description: r.description,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
 }
 
 const TEAM_COLUMNS: &str = "id, org_id, slug, name, description, privacy, created_at, updated_at";
@@ -61,8 +35,17 @@ pub struct TeamFields<'a> {
     pub privacy: TeamPrivacy,
 }
 
-fn team_role(word: &str) -> Result<TeamRole> {
-    TeamRole::parse(word).ok_or_else(|| corrupt("team role", word))
+impl TeamFields<'_> {
+    /// `sql` with `$1` bound to `first`, `$2`–`$5` to the fields and `$6` to `now`.
+    fn bound<'q>(&self, sql: &'q str, first: i64, now: i64) -> RowsOf<'q, Team> {
+        sqlx::query_as(sql)
+            .bind(first)
+            .bind(self.name.slug().as_str().to_owned())
+            .bind(self.name.as_str().to_owned())
+            .bind(self.description.map(str::to_owned))
+            .bind(self.privacy.as_str())
+            .bind(now)
+    }
 }
 
 impl Store {
@@ -75,43 +58,31 @@ impl Store {
         now: i64,
     ) -> Result<Team> {
         let mut tx = self.writer.begin().await?;
-        let row: TeamRow = sqlx::query_as(&format!(
+        let sql = format!(
             "INSERT INTO teams (org_id, slug, name, description, privacy, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {TEAM_COLUMNS}"
-        ))
-        .bind(org_id)
-        .bind(fields.name.slug().as_str())
-        .bind(fields.name.as_str())
-        .bind(fields.description)
-        .bind(fields.privacy.as_str())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(conflict_as("team"))?;
+        );
+        let team = fields
+            .bound(&sql, org_id, now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(conflict_as("team"))?;
         if let Some(user_id) = maintainer {
             TEAM_MEMBERS
-                .set(&mut *tx, row.id, user_id, TeamRole::Maintainer)
+                .set(&mut *tx, team.id, user_id, TeamRole::Maintainer)
                 .await?;
         }
         tx.commit().await?;
-        row.try_into()
+        Ok(team)
     }
 
     pub async fn update_team(&self, id: i64, fields: TeamFields<'_>, now: i64) -> Result<Team> {
-        let row: TeamRow = sqlx::query_as(&format!(
+        let sql = format!(
             "UPDATE teams SET slug = $2, name = $3, description = $4, privacy = $5, updated_at = $6 \
              WHERE id = $1 RETURNING {TEAM_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(fields.name.slug().as_str())
-        .bind(fields.name.as_str())
-        .bind(fields.description)
-        .bind(fields.privacy.as_str())
-        .bind(now)
-        .fetch_one(&self.writer)
-        .await
-        .map_err(conflict_as("team"))?;
-        row.try_into()
+        );
+        let team = fields.bound(&sql, id, now).fetch_one(&self.writer).await;
+        team.map_err(conflict_as("team"))
     }
 
     /// Deletes a team with its memberships and grants.
@@ -120,7 +91,7 @@ impl Store {
     }
 
     pub async fn team_by_slug(&self, org_id: i64, slug: &TeamSlug) -> Result<Option<Team>> {
-        self.optional::<TeamRow, _>(
+        self.optional(
             sqlx::query_as(&format!(
                 "SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND slug = $2"
             ))
@@ -140,8 +111,9 @@ impl Store {
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
-            team: TeamRow,
-            my_role: Option<String>,
+            team: Team,
+            #[sqlx(try_from = "Column<Option<TeamRole>>")]
+            my_role: Option<TeamRole>,
         }
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT t.id, t.org_id, t.slug, t.name, t.description, t.privacy, t.created_at, t.updated_at, m.role AS my_role \
@@ -152,12 +124,7 @@ impl Store {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                let role = r.my_role.as_deref().map(team_role).transpose()?;
-                Ok((Team::try_from(r.team)?, role))
-            })
-            .collect()
+        Ok(rows.into_iter().map(|r| (r.team, r.my_role)).collect())
     }
 
     pub async fn team_membership(&self, team_id: i64, user_id: i64) -> Result<Option<TeamRole>> {

@@ -2,7 +2,8 @@
 
 use berth_domain::Scopes;
 
-use crate::{Result, Store, conflict_as, corrupt};
+use crate::columns::Column;
+use crate::{Result, Store, conflict_as};
 
 /// Whom a token acts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,12 @@ impl TokenKind {
             Self::Personal => "personal",
             Self::Repository => "repository",
         }
+    }
+
+    pub(crate) fn parse(word: &str) -> Option<Self> {
+        [Self::Personal, Self::Repository]
+            .into_iter()
+            .find(|k| k.as_str() == word)
     }
 }
 
@@ -41,12 +48,14 @@ pub struct NewToken<'a> {
 }
 
 /// A stored token, without its hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TokenRecord {
     pub id: i64,
+    #[sqlx(try_from = "Column<TokenKind>")]
     pub kind: TokenKind,
     pub user_id: Option<i64>,
     pub repo_id: Option<i64>,
+    #[sqlx(try_from = "Column<Scopes>")]
     pub scopes: Scopes,
     pub note: String,
     pub last_eight: String,
@@ -62,49 +71,13 @@ impl TokenRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct TokenRow {
-    id: i64,
-    kind: String,
-    user_id: Option<i64>,
-    repo_id: Option<i64>,
-    scopes: String,
-    note: String,
-    last_eight: String,
-    created_at: i64,
-    expires_at: Option<i64>,
-    revoked_at: Option<i64>,
-}
-
-impl TryFrom<TokenRow> for TokenRecord {
-    type Error = crate::StoreError;
-    fn try_from(r: TokenRow) -> Result<Self> {
-        Ok(TokenRecord {
-            id: r.id,
-            kind: match r.kind.as_str() {
-                "personal" => TokenKind::Personal,
-                "repository" => TokenKind::Repository,
-                other => return Err(corrupt("token kind", other)),
-            },
-            user_id: r.user_id,
-            repo_id: r.repo_id,
-            scopes: Scopes::parse(r.scopes.split(' ')).map_err(|w| corrupt("token scope", w))?,
-            note: r.note,
-            last_eight: r.last_eight,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            revoked_at: r.revoked_at,
-        })
-    }
-}
-
 const TOKEN_COLUMNS: &str =
     "id, kind, user_id, repo_id, scopes, note, last_eight, created_at, expires_at, revoked_at";
 const TOKENS: (&str, &str) = ("tokens", TOKEN_COLUMNS);
 
 impl Store {
     pub async fn insert_token(&self, t: &NewToken<'_>, now: i64) -> Result<TokenRecord> {
-        let row: TokenRow = sqlx::query_as(&format!(
+        sqlx::query_as(&format!(
             "INSERT INTO tokens (token_hash, kind, user_id, repo_id, created_by, scopes, note, last_eight, created_at, expires_at, parent_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {TOKEN_COLUMNS}"
         ))
@@ -121,13 +94,12 @@ impl Store {
         .bind(t.parent_id)
         .fetch_one(&self.writer)
         .await
-        .map_err(conflict_as("token"))?;
-        row.try_into()
+        .map_err(conflict_as("token"))
     }
 
     /// The token whose keyed hash is `hash`, live or not.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        self.row_where::<TokenRow, _, _>(TOKENS, "token_hash", hash.to_owned())
+        self.row_where::<TokenRecord, _>(TOKENS, "token_hash", hash.to_owned())
             .await
     }
 
@@ -149,7 +121,7 @@ impl Store {
         id: i64,
     ) -> Result<Vec<TokenRecord>> {
         self.every(
-            sqlx::query_as::<_, TokenRow>(&format!(
+            sqlx::query_as::<_, TokenRecord>(&format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE kind = '{kind}' AND {holder} = $1 \
                  AND revoked_at IS NULL ORDER BY id DESC"
             ))
@@ -159,7 +131,7 @@ impl Store {
     }
 
     pub async fn token_by_id(&self, id: i64) -> Result<Option<TokenRecord>> {
-        self.row_where::<TokenRow, _, _>(TOKENS, "id", id).await
+        self.row_where::<TokenRecord, _>(TOKENS, "id", id).await
     }
 
     /// Revokes a token and every token made with it, and with those, in one statement;
