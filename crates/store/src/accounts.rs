@@ -119,14 +119,12 @@ impl Store {
         hash: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        let done =
+        let statement =
             sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE id = $1")
                 .bind(account_id)
                 .bind(hash)
-                .bind(now)
-                .execute(&self.writer)
-                .await?;
-        Ok(done.rows_affected() == 1)
+                .bind(now);
+        Ok(self.changed(statement).await?)
     }
 
     /// A user's password hash, when they have a password.

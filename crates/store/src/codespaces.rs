@@ -176,17 +176,15 @@ impl Store {
         if !from.is_empty() && !from.contains(&current) {
             return Ok(false);
         }
-        let done = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE codespaces SET state = $2, state_reason = $3, updated_at = $4, last_used_at = $4 WHERE name = $1 AND state = $5",
         )
         .bind(name)
         .bind(state.as_str())
         .bind(reason)
         .bind(now)
-        .bind(current.as_str())
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .bind(current.as_str());
+        Ok(self.changed(statement).await?)
     }
 
     pub async fn mark_codespace_initialized(&self, name: &str, now: i64) -> Result<()> {

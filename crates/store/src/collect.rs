@@ -107,11 +107,9 @@ impl Store {
 
     /// Deletes a blob's row if it is still doomed; `false` means an upload revived it.
     pub async fn bury_blob(&self, digest: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM blobs WHERE digest = $1 AND state = 'doomed'")
-            .bind(digest)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let statement =
+            sqlx::query("DELETE FROM blobs WHERE digest = $1 AND state = 'doomed'").bind(digest);
+        Ok(self.changed(statement).await?)
     }
 
     /// Uploads not touched since `cutoff`.
@@ -126,11 +124,9 @@ impl Store {
 
     /// Deletes an upload's row if it is still untouched since `cutoff`.
     pub async fn expire_upload(&self, id: &str, cutoff: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1 AND updated_at < $2")
+        let statement = sqlx::query("DELETE FROM uploads WHERE id = $1 AND updated_at < $2")
             .bind(id)
-            .bind(cutoff)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .bind(cutoff);
+        Ok(self.changed(statement).await?)
     }
 }

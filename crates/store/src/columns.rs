@@ -58,6 +58,14 @@ where
     }
 }
 
+/// A nullable column: `None` stays `None`; a value must parse.
+fn nullable<T>(stored: Option<String>, parse: fn(&str) -> Option<T>) -> Option<Option<T>> {
+    match stored {
+        None => Some(None),
+        Some(s) => parse(&s).map(Some),
+    }
+}
+
 /// Declares how each type is stored: `Type: Column = |stored| read`, and the conversion
 /// `sqlx`'s derive calls (one per type: the orphan rule allows no blanket one).
 macro_rules! stored {
@@ -92,20 +100,8 @@ stored! {
     CodespaceState: String = |s| CodespaceState::parse(&s);
     Scopes: String = |s| Scopes::parse(s.split(' ')).ok();
     TokenKind: String = |s| TokenKind::parse(&s);
-    Option<OrgSecretVisibility>: Option<String> = |s| match s {
-        None => Some(None),
-        Some(s) => OrgSecretVisibility::parse(&s).map(Some),
-    };
-    Option<OrgRole>: Option<String> = |s| match s {
-        None => Some(None),
-        Some(s) => OrgRole::parse(&s).map(Some),
-    };
-    Option<Permission>: Option<String> = |s| match s {
-        None => Some(None),
-        Some(s) => Permission::parse(&s).map(Some),
-    };
-    Option<TeamRole>: Option<String> = |s| match s {
-        None => Some(None),
-        Some(s) => TeamRole::parse(&s).map(Some),
-    };
+    Option<OrgSecretVisibility>: Option<String> = |s| nullable(s, OrgSecretVisibility::parse);
+    Option<OrgRole>: Option<String> = |s| nullable(s, OrgRole::parse);
+    Option<Permission>: Option<String> = |s| nullable(s, Permission::parse);
+    Option<TeamRole>: Option<String> = |s| nullable(s, TeamRole::parse);
 }

@@ -235,6 +235,9 @@ impl Store {
 /// A query for rows of `R`, each a record as stored.
 pub(crate) type RowsOf<'q, R> = QueryAs<'q, Any, R, AnyArguments<'q>>;
 
+/// A statement with its values bound.
+pub(crate) type Statement<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
+
 impl Store {
     /// The one row `query` finds, if any.
     pub(crate) async fn optional<'q, R>(&self, query: RowsOf<'q, R>) -> Result<Option<R>>
@@ -265,8 +268,12 @@ impl Store {
         V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
     {
         let sql = format!("DELETE FROM {table} WHERE {column} = $1");
-        let done = sqlx::query(&sql).bind(value).execute(&self.writer).await?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.changed(sqlx::query(&sql).bind(value)).await?)
+    }
+
+    /// Runs `statement` on the writer; whether it changed any row.
+    pub(crate) async fn changed(&self, statement: Statement<'_>) -> Result<bool, sqlx::Error> {
+        Ok(statement.execute(&self.writer).await?.rows_affected() > 0)
     }
 
     /// Every row `query` finds.

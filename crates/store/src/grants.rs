@@ -106,13 +106,11 @@ impl Store {
     }
 
     pub async fn remove_repo_grant(&self, package_id: i64, repo_id: i64) -> Result<bool> {
-        let done =
+        let statement =
             sqlx::query("DELETE FROM package_repo_grants WHERE package_id = $1 AND repo_id = $2")
                 .bind(package_id)
-                .bind(repo_id)
-                .execute(&self.writer)
-                .await?;
-        Ok(done.rows_affected() == 1)
+                .bind(repo_id);
+        Ok(self.changed(statement).await?)
     }
 
     pub async fn repo_grant(&self, package_id: i64, repo_id: i64) -> Result<RepoGrant> {

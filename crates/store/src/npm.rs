@@ -161,12 +161,10 @@ impl Store {
 
     /// Removes a dist-tag; `false` when the package has no such tag.
     pub async fn remove_npm_dist_tag(&self, package_id: i64, tag: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM npm_dist_tags WHERE package_id = $1 AND tag = $2")
+        let statement = sqlx::query("DELETE FROM npm_dist_tags WHERE package_id = $1 AND tag = $2")
             .bind(package_id)
-            .bind(tag)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .bind(tag);
+        Ok(self.changed(statement).await?)
     }
 
     /// Deprecates a published version with `message`, or un-deprecates it (`None`); `false`
@@ -177,16 +175,14 @@ impl Store {
         version: &str,
         message: Option<&str>,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE npm_versions SET deprecated = $3 WHERE package_id = $1 AND version = $2 \
              AND deleted_at IS NULL",
         )
         .bind(package_id)
         .bind(version)
-        .bind(message)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(message);
+        Ok(self.changed(statement).await?)
     }
 
     /// Unpublishes a version: it is no longer served, the tags naming it go, and its number
@@ -258,15 +254,13 @@ impl Store {
     /// Restores an unpublished version (its number was never reused); its dist-tags are not
     /// restored. `false` when no unpublished version has that id.
     pub async fn restore_npm_version(&self, package_id: i64, id: i64) -> Result<bool> {
-        let done = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE npm_versions SET deleted_at = NULL WHERE package_id = $1 AND id = $2 \
              AND deleted_at IS NOT NULL",
         )
         .bind(package_id)
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(id);
+        Ok(self.changed(statement).await?)
     }
 }
 

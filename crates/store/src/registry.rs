@@ -235,16 +235,14 @@ impl Store {
         size: i64,
         now: i64,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE uploads SET size = $3, updated_at = $4 WHERE id = $1 AND size = $2",
         )
         .bind(id)
         .bind(expected)
         .bind(size)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(now);
+        Ok(self.changed(statement).await?)
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
@@ -326,12 +324,11 @@ impl Store {
     }
 
     pub async fn unlink_blob(&self, package_id: i64, digest: &Digest) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM package_blobs WHERE package_id = $1 AND digest = $2")
-            .bind(package_id)
-            .bind(digest.as_str())
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let statement =
+            sqlx::query("DELETE FROM package_blobs WHERE package_id = $1 AND digest = $2")
+                .bind(package_id)
+                .bind(digest.as_str());
+        Ok(self.changed(statement).await?)
     }
 
     // --- manifests and tags ----------------------------------------------------------------
@@ -468,12 +465,10 @@ impl Store {
     }
 
     pub async fn delete_tag(&self, package_id: i64, tag: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM tags WHERE package_id = $1 AND name = $2")
+        let statement = sqlx::query("DELETE FROM tags WHERE package_id = $1 AND name = $2")
             .bind(package_id)
-            .bind(tag)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .bind(tag);
+        Ok(self.changed(statement).await?)
     }
 
     /// Manifests whose `subject` is `digest`, optionally only of one artifact type.

@@ -7,7 +7,10 @@
 use berth_domain::{AccountKind, Login, OrgRole, Permission, RepoName, Visibility};
 
 use crate::accounts::Account;
+use sqlx::Row;
+
 use crate::columns::Column;
+use crate::db::Statement;
 use crate::roles::COLLABORATORS;
 use crate::{Result, Store, conflict_as, corrupt};
 
@@ -40,6 +43,21 @@ pub struct RepoFields<'a> {
     pub clone_url: Option<&'a str>,
     pub description: Option<&'a str>,
     pub default_branch: Option<&'a str>,
+}
+
+impl RepoFields<'_> {
+    /// `sql` with `$1` bound to `first`, `$2`–`$7` to the fields and `$8` to `now`.
+    fn bound<'q>(&self, sql: &'q str, first: i64, now: i64) -> Statement<'q> {
+        sqlx::query(sql)
+            .bind(first)
+            .bind(self.name.as_str().to_owned())
+            .bind(self.name.key())
+            .bind(self.visibility.as_str())
+            .bind(self.clone_url.map(str::to_owned))
+            .bind(self.description.map(str::to_owned))
+            .bind(self.default_branch.map(str::to_owned))
+            .bind(now)
+    }
 }
 
 impl Repo {
@@ -106,21 +124,18 @@ impl Store {
         now: i64,
     ) -> Result<Repo> {
         let mut tx = self.writer.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO repositories (owner_id, name, name_key, visibility, clone_url, description, default_branch, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-        )
-        .bind(owner_id)
-        .bind(fields.name.as_str())
-        .bind(fields.name.key())
-        .bind(fields.visibility.as_str())
-        .bind(fields.clone_url)
-        .bind(fields.description)
-        .bind(fields.default_branch)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(conflict_as("repository"))?;
+        let inserted = fields
+            .bound(
+                "INSERT INTO repositories (owner_id, name, name_key, visibility, clone_url, \
+                 description, default_branch, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                owner_id,
+                now,
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(conflict_as("repository"))?;
+        let id: i64 = inserted.try_get(0)?;
         if let Some(user_id) = admin {
             COLLABORATORS
                 .set(&mut *tx, id, user_id, Permission::Admin)
@@ -136,22 +151,14 @@ impl Store {
 
     /// Replaces a repository's editable fields; `false` when it does not exist.
     pub async fn update_repo(&self, id: i64, fields: RepoFields<'_>, now: i64) -> Result<bool> {
-        let done = sqlx::query(
+        let statement = fields.bound(
             "UPDATE repositories SET name = $2, name_key = $3, visibility = $4, clone_url = $5, \
              description = $6, default_branch = $7, updated_at = $8 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(fields.name.as_str())
-        .bind(fields.name.key())
-        .bind(fields.visibility.as_str())
-        .bind(fields.clone_url)
-        .bind(fields.description)
-        .bind(fields.default_branch)
-        .bind(now)
-        .execute(&self.writer)
-        .await
-        .map_err(conflict_as("repository"))?;
-        Ok(done.rows_affected() > 0)
+            id,
+            now,
+        );
+        let changed = self.changed(statement).await;
+        changed.map_err(conflict_as("repository"))
     }
 
     /// Deletes a repository and everything that exists only for it, in one transaction: its

@@ -415,19 +415,18 @@ impl Store {
         wrapped_key: &str,
         master_key_id: &str,
     ) -> Result<bool> {
-        let done = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE {} SET wrapped_key = $2, master_key_id = $3 \
              WHERE id = $1 AND wrapped_key = $4 AND master_key_id = $5",
             table.name()
-        ))
-        .bind(id)
-        .bind(wrapped_key)
-        .bind(master_key_id)
-        .bind(&old.wrapped_key)
-        .bind(&old.master_key_id)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        );
+        let statement = sqlx::query(&sql)
+            .bind(id)
+            .bind(wrapped_key)
+            .bind(master_key_id)
+            .bind(&old.wrapped_key)
+            .bind(&old.master_key_id);
+        Ok(self.changed(statement).await?)
     }
 
     /// How many envelopes each master key wraps.

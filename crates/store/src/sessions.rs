@@ -70,16 +70,14 @@ impl Store {
 
     /// Revokes a session of `user_id`; `false` when it has no such live session.
     pub async fn revoke_web_session(&self, user_id: i64, id: i64, now: i64) -> Result<bool> {
-        let done = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE web_sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 \
              AND revoked_at IS NULL",
         )
         .bind(id)
         .bind(user_id)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(now);
+        Ok(self.changed(statement).await?)
     }
 
     /// A user's sessions that are not revoked and not expired, newest first.

@@ -94,11 +94,9 @@ impl Store {
 
     /// Deletes one of a user's keys; whether it was there.
     pub async fn delete_ssh_key(&self, user_id: i64, id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM ssh_keys WHERE user_id = $1 AND id = $2")
+        let statement = sqlx::query("DELETE FROM ssh_keys WHERE user_id = $1 AND id = $2")
             .bind(user_id)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .bind(id);
+        Ok(self.changed(statement).await?)
     }
 }
