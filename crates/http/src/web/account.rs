@@ -4,15 +4,16 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, post};
 use berth_domain::{Scope, Scopes};
 use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
 use berth_service::accounts::tokens::TokenRequest;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Done, Page, Posted, failed, html, page_of, session, to_sign_in};
+use super::{Done, Notice, Page, Posted, Viewer, failed, html, page_of};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -70,29 +71,17 @@ fn said(done: Option<&str>) -> Option<&'static str> {
 /// `GET /settings`.
 pub(super) async fn show(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Viewer(signed_in): Viewer,
     Query(q): Query<Done>,
 ) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in("/settings");
-    };
-    render(
-        &s,
-        &signed_in,
-        StatusCode::OK,
-        said(q.done.as_deref()),
-        None,
-        None,
-    )
-    .await
+    let notice = Notice::shown(said(q.done.as_deref()));
+    render(&s, &signed_in, notice, None).await
 }
 
 async fn render(
     s: &AppState,
     signed_in: &SignedIn,
-    status: StatusCode,
-    done: Option<&'static str>,
-    error: Option<String>,
+    notice: Notice,
     new_token: Option<String>,
 ) -> Response {
     let accounts = s.berth.accounts();
@@ -115,8 +104,8 @@ async fn render(
     };
     let page = SettingsPage {
         page: page_of(signed_in),
-        done,
-        error,
+        done: notice.done,
+        error: notice.error,
         new_token,
         tokens: tokens
             .iter()
@@ -162,7 +151,7 @@ async fn render(
             .map(|(o, role)| (o.login.to_string(), super::people::role_word(*role)))
             .collect(),
     };
-    html(status, &page)
+    html(notice.status, &page)
 }
 
 fn page_is_admin(signed_in: &SignedIn) -> bool {
@@ -171,23 +160,9 @@ fn page_is_admin(signed_in: &SignedIn) -> bool {
 
 /// What a refused change says on the page: the service's words for what the user can fix.
 async fn refused(s: &AppState, signed_in: &SignedIn, e: ServiceError) -> Response {
-    match e {
-        ServiceError::Invalid(i) => {
-            render(
-                s,
-                signed_in,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(i.message),
-                None,
-            )
-            .await
-        }
-        ServiceError::Forbidden(m) => {
-            render(s, signed_in, StatusCode::FORBIDDEN, None, Some(m), None).await
-        }
-        ServiceError::NotFound => StatusCode::NOT_FOUND.into_response(),
-        e => failed(&e),
+    match Notice::of(e, || StatusCode::NOT_FOUND.into_response()) {
+        Ok(notice) => render(s, signed_in, notice, None).await,
+        Err(answer) => answer,
     }
 }
 
@@ -265,24 +240,14 @@ pub(super) async fn create_token(State(s): State<AppState>, posted: Posted) -> R
     {
         Ok(minted) => {
             let token = minted.token.expose_secret().to_owned();
-            render(&s, signed_in, StatusCode::CREATED, None, None, Some(token)).await
+            let notice = Notice {
+                status: StatusCode::CREATED,
+                ..Notice::shown(None)
+            };
+            render(&s, signed_in, notice, Some(token)).await
         }
         Err(e) => refused(&s, signed_in, e).await,
     }
-}
-
-/// `POST /settings/tokens/{id}/revoke`.
-pub(super) async fn revoke_token(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    posted: Posted,
-) -> Response {
-    let done = s
-        .berth
-        .accounts()
-        .revoke_personal_token(posted.principal(), id)
-        .await;
-    answer(&s, &posted, done, "revoked").await
 }
 
 /// `POST /settings/keys`: `title` (empty: the key's comment), `key`.
@@ -296,30 +261,28 @@ pub(super) async fn add_key(State(s): State<AppState>, posted: Posted) -> Respon
     answer(&s, &posted, added.map(|_| ()), "key").await
 }
 
-/// `POST /settings/keys/{id}/delete`.
-pub(super) async fn delete_key(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    posted: Posted,
-) -> Response {
-    let done = s
-        .berth
-        .accounts()
-        .delete_ssh_key(posted.principal(), id)
-        .await;
-    answer(&s, &posted, done, "key-deleted").await
+/// Something of the account that a form removes, by id.
+#[derive(Clone, Copy)]
+pub(super) enum Removal {
+    /// `POST /settings/tokens/{id}/revoke`.
+    Token,
+    /// `POST /settings/keys/{id}/delete`.
+    Key,
+    /// `POST /settings/sessions/{id}/revoke`: signs another browser out.
+    Session,
 }
 
-/// `POST /settings/sessions/{id}/revoke`: signs another browser out.
-pub(super) async fn revoke_session(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    posted: Posted,
-) -> Response {
-    let done = s
-        .berth
-        .accounts()
-        .revoke_session(posted.principal(), id)
-        .await;
-    answer(&s, &posted, done, "signed-out").await
+/// The handler of the form that removes `what`.
+pub(super) fn remove_form(what: Removal) -> MethodRouter<AppState> {
+    post(
+        move |State(s): State<AppState>, Path(id): Path<i64>, posted: Posted| async move {
+            let (accounts, p) = (s.berth.accounts(), posted.principal());
+            let (done, word) = match what {
+                Removal::Token => (accounts.revoke_personal_token(p, id).await, "revoked"),
+                Removal::Key => (accounts.delete_ssh_key(p, id).await, "key-deleted"),
+                Removal::Session => (accounts.revoke_session(p, id).await, "signed-out"),
+            };
+            answer(&s, &posted, done, word).await
+        },
+    )
 }

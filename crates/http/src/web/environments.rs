@@ -16,7 +16,9 @@ use berth_service::environments::NewEnvironment;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
-use super::{Page, Posted, asset, failed, home_page, html, js_path, page_of, session, to_sign_in};
+use super::{
+    Notice, Page, Posted, Viewer, asset, failed, home_page, html, js_path, page_of, session,
+};
 use crate::AppState;
 
 #[derive(Template)]
@@ -41,12 +43,9 @@ struct EnvironmentPage {
 /// `GET /environments/{name}`. Another user's environment is missing, as on the API.
 pub(super) async fn show(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Viewer(signed_in): Viewer,
     Path(name): Path<String>,
 ) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in(&format!("/environments/{name}"));
-    };
     let envs = s.berth.environments();
     let p = &signed_in.principal;
     let (view, log) =
@@ -141,14 +140,8 @@ pub(super) async fn create(State(s): State<AppState>, posted: Posted) -> Respons
     let signed_in = &posted.signed_in;
     let asked = posted.field("repository").trim().to_owned();
     let refuse = |message: String| async {
-        home_page(
-            &s,
-            signed_in,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(message),
-            asked.clone(),
-        )
-        .await
+        let notice = Notice::refused(StatusCode::UNPROCESSABLE_ENTITY, message);
+        home_page(&s, signed_in, notice, asked.clone()).await
     };
     let Some((owner, name)) = asked.split_once('/') else {
         return refuse(format!("{asked:?} is not OWNER/NAME")).await;
@@ -204,23 +197,16 @@ pub(super) async fn act(
     }
 }
 
+/// The home page again with why a change was refused (a refusal to start one is a conflict with
+/// the environment's state).
 async fn refused(s: &AppState, signed_in: &SignedIn, e: ServiceError) -> Response {
-    match e {
-        ServiceError::NotFound => not_found(),
-        ServiceError::Invalid(i) => {
-            home_page(
-                s,
-                signed_in,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(i.message),
-                String::new(),
-            )
-            .await
-        }
-        ServiceError::Forbidden(m) | ServiceError::Conflict(m) => {
-            home_page(s, signed_in, StatusCode::CONFLICT, Some(m), String::new()).await
-        }
-        e => failed(&e),
+    let notice = match e {
+        ServiceError::Forbidden(m) => Ok(Notice::refused(StatusCode::CONFLICT, m)),
+        e => Notice::of(e, not_found),
+    };
+    match notice {
+        Ok(notice) => home_page(s, signed_in, notice, String::new()).await,
+        Err(answer) => answer,
     }
 }
 
@@ -239,12 +225,9 @@ struct TerminalPage {
 /// shell in the environment, resizing with the window.
 pub(super) async fn terminal(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Viewer(signed_in): Viewer,
     Path(name): Path<String>,
 ) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in(&format!("/environments/{name}/terminal"));
-    };
     match s
         .berth
         .environments()

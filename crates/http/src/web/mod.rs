@@ -21,6 +21,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::AppState;
+use account::{Removal, remove_form};
+use people::{AdminChange, OrgChange};
 
 mod account;
 mod environments;
@@ -51,49 +53,52 @@ pub fn router() -> Router<AppState> {
         .route("/settings", get(account::show))
         .route("/settings/password", post(account::change_password))
         .route("/settings/tokens", post(account::create_token))
-        .route("/settings/tokens/{id}/revoke", post(account::revoke_token))
+        .route("/settings/tokens/{id}/revoke", remove_form(Removal::Token))
         .route("/settings/keys", post(account::add_key))
-        .route("/settings/keys/{id}/delete", post(account::delete_key))
+        .route("/settings/keys/{id}/delete", remove_form(Removal::Key))
         .route(
             "/settings/sessions/{id}/revoke",
-            post(account::revoke_session),
+            remove_form(Removal::Session),
         )
-        .route(
-            "/settings/secrets",
-            get(secrets::user_page).post(secrets::save_user),
-        )
-        .route(
-            "/settings/secrets/{name}/delete",
-            post(secrets::delete_user),
-        )
+        .route("/settings/secrets", get(secrets::page).post(secrets::save))
+        .route("/settings/secrets/{name}/delete", post(secrets::delete))
         .route(
             "/repositories/{owner}/{repo}/secrets",
-            get(secrets::repository_page).post(secrets::save_repository),
+            get(secrets::page).post(secrets::save),
         )
         .route(
             "/repositories/{owner}/{repo}/secrets/{name}/delete",
-            post(secrets::delete_repository),
+            post(secrets::delete),
         )
         .route(
             "/orgs/{org}/secrets",
-            get(secrets::organization_page).post(secrets::save_organization),
+            get(secrets::page).post(secrets::save),
+        )
+        .route("/orgs/{org}/secrets/{name}/delete", post(secrets::delete))
+        .route("/orgs/{org}", get(people::org))
+        .route(
+            "/orgs/{org}/members",
+            people::org_form(|| OrgChange::SetMember),
         )
         .route(
-            "/orgs/{org}/secrets/{name}/delete",
-            post(secrets::delete_organization),
+            "/orgs/{org}/teams",
+            people::org_form(|| OrgChange::CreateTeam),
         )
-        .route("/orgs/{org}", get(people::org))
-        .route("/orgs/{org}/members", post(people::change_member_add))
-        .route("/orgs/{org}/teams", post(people::create_team))
         .route("/orgs/{org}/teams/{slug}/{verb}", post(people::change_team))
         .route(
             "/orgs/{org}/members/remove",
-            post(people::change_member_remove),
+            people::org_form(|| OrgChange::RemoveMember),
         )
         .route("/admin", get(people::admin))
-        .route("/admin/users", post(people::admin_create))
-        .route("/admin/users/password", post(people::admin_password))
-        .route("/admin/organizations", post(people::admin_create_org))
+        .route("/admin/users", people::admin_form(AdminChange::CreateUser))
+        .route(
+            "/admin/users/password",
+            people::admin_form(AdminChange::NewPassword),
+        )
+        .route(
+            "/admin/organizations",
+            people::admin_form(AdminChange::CreateOrganization),
+        )
         .route("/packages/{owner}", get(packages::list))
         .route("/packages/{owner}/{kind}/{name}", get(packages::show))
         .route(
@@ -374,6 +379,65 @@ fn local_path(next: Option<&str>) -> &str {
     }
 }
 
+/// A signed-in browser asking for a page. Signed out, it is sent to sign in, and back to the
+/// page it asked for.
+struct Viewer(SignedIn);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        match session(s, &parts.headers).await {
+            Some(signed_in) => Ok(Viewer(signed_in)),
+            None => Err(to_sign_in(
+                parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+            )),
+        }
+    }
+}
+
+/// What a page says above its content and the status it is sent with: as asked for (saying what
+/// the change that led back to it did), or again after a change was refused (saying why).
+struct Notice {
+    status: StatusCode,
+    done: Option<&'static str>,
+    error: Option<String>,
+}
+
+impl Notice {
+    /// The page as asked for, saying `done` (a page's `said` of `?done=`).
+    fn shown(done: Option<&'static str>) -> Self {
+        Notice {
+            status: StatusCode::OK,
+            done,
+            error: None,
+        }
+    }
+
+    fn refused(status: StatusCode, error: impl Into<String>) -> Self {
+        Notice {
+            status,
+            done: None,
+            error: Some(error.into()),
+        }
+    }
+
+    /// A refused change's notice when the service's words say what the user can fix (invalid
+    /// input, forbidden, conflicting); the whole answer otherwise: the page's `missing` answer,
+    /// or a failure.
+    fn of(e: ServiceError, missing: fn() -> Response) -> Result<Self, Response> {
+        match e {
+            ServiceError::Invalid(i) => {
+                Ok(Self::refused(StatusCode::UNPROCESSABLE_ENTITY, i.message))
+            }
+            ServiceError::Forbidden(m) => Ok(Self::refused(StatusCode::FORBIDDEN, m)),
+            ServiceError::Conflict(m) => Ok(Self::refused(StatusCode::CONFLICT, m)),
+            ServiceError::NotFound => Err(missing()),
+            e => Err(failed(&e)),
+        }
+    }
+}
+
 fn to_sign_in(next: &str) -> Response {
     let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
     Redirect::to(&format!("/login?next={next}")).into_response()
@@ -396,19 +460,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 /// `GET /`: your environments; signed out, the sign-in page first.
-async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in("/");
-    };
-    home_page(&s, &signed_in, StatusCode::OK, None, String::new()).await
+async fn home(State(s): State<AppState>, Viewer(signed_in): Viewer) -> Response {
+    home_page(&s, &signed_in, Notice::shown(None), String::new()).await
 }
 
 /// Your environments, with the creation form (and why the last creation was refused).
 async fn home_page(
     s: &AppState,
     signed_in: &SignedIn,
-    status: StatusCode,
-    error: Option<String>,
+    notice: Notice,
     repository: String,
 ) -> Response {
     let all = berth_store::Window {
@@ -441,11 +501,11 @@ async fn home_page(
         })
         .collect();
     html(
-        status,
+        notice.status,
         &HomePage {
             page: page_of(signed_in),
             environments,
-            error,
+            error: notice.error,
             repository,
         },
     )

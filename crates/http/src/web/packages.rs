@@ -7,7 +7,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_domain::{AccountKind, Login, Permission, RepoName, Visibility};
 use berth_service::ServiceError;
@@ -16,7 +16,7 @@ use berth_service::registry::{Grantee, RepoGrantChange};
 use berth_store::PackageKind;
 use serde::Deserialize;
 
-use super::{Done, Page, Posted, failed, html, page_of, session, to_sign_in};
+use super::{Done, Notice, Page, Posted, Viewer, failed, html, page_of};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -103,13 +103,10 @@ pub(super) struct PageQuery {
 /// `GET /packages/{owner}[?page=N]`: most recently updated first, [`PER_PAGE`] a page.
 pub(super) async fn list(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Viewer(signed_in): Viewer,
     Path(owner): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in(&format!("/packages/{owner}"));
-    };
     let Ok(login) = Login::parse(&owner) else {
         return not_found();
     };
@@ -204,35 +201,18 @@ impl Named {
 /// `GET /packages/{owner}/{kind}/{name}`.
 pub(super) async fn show(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Viewer(signed_in): Viewer,
     Path((owner, kind, name)): Path<(String, String, String)>,
     Query(q): Query<Done>,
 ) -> Response {
     let Some(named) = Named::parse(&owner, &kind, &name) else {
         return not_found();
     };
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in(&named.base());
-    };
-    render(
-        &s,
-        &signed_in,
-        &named,
-        StatusCode::OK,
-        said(q.done.as_deref()),
-        None,
-    )
-    .await
+    let notice = Notice::shown(said(q.done.as_deref()));
+    render(&s, &signed_in, &named, notice).await
 }
 
-async fn render(
-    s: &AppState,
-    signed_in: &SignedIn,
-    named: &Named,
-    status: StatusCode,
-    done: Option<&'static str>,
-    error: Option<String>,
-) -> Response {
+async fn render(s: &AppState, signed_in: &SignedIn, named: &Named, notice: Notice) -> Response {
     let registry = s.berth.registry();
     let p = &signed_in.principal;
     let (package, repo) = match registry
@@ -315,7 +295,7 @@ async fn render(
         ),
     };
     html(
-        status,
+        notice.status,
         &PackagePage {
             page: page_of(signed_in),
             owner: named.owner.to_string(),
@@ -332,8 +312,8 @@ async fn render(
                 .iter()
                 .map(|v| (v.name.clone(), v.tags.join(", "), timestamp(v.created_at)))
                 .collect(),
-            done,
-            error,
+            done: notice.done,
+            error: notice.error,
             admin,
         },
     )
@@ -354,22 +334,10 @@ pub(super) async fn act(
     match done {
         Ok(Some(word)) => Redirect::to(&format!("{}?done={word}", named.base())).into_response(),
         Ok(None) => Redirect::to(&format!("/packages/{}", named.owner)).into_response(),
-        Err(ServiceError::NotFound) => not_found(),
-        Err(ServiceError::Invalid(i)) => {
-            render(
-                &s,
-                signed_in,
-                &named,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(i.message),
-            )
-            .await
-        }
-        Err(ServiceError::Forbidden(m)) => {
-            render(&s, signed_in, &named, StatusCode::FORBIDDEN, None, Some(m)).await
-        }
-        Err(e) => failed(&e),
+        Err(e) => match Notice::of(e, not_found) {
+            Ok(notice) => render(&s, signed_in, &named, notice).await,
+            Err(answer) => answer,
+        },
     }
 }
 

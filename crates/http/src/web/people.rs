@@ -7,8 +7,9 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, post};
 use berth_domain::teams::TeamRole;
 use berth_domain::{AccountKind, Login, OrgRole};
 use berth_service::ServiceError;
@@ -16,7 +17,7 @@ use berth_service::accounts::sessions::SignedIn;
 use berth_service::accounts::teams::NewTeam;
 use secrecy::ExposeSecret;
 
-use super::{Done, Page, Posted, failed, html, page_of, session, to_sign_in};
+use super::{Done, Notice, Page, Posted, Viewer, failed, html, page_of};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -82,25 +83,15 @@ fn missing() -> Response {
 /// `GET /orgs/{org}`.
 pub(super) async fn org(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Viewer(signed_in): Viewer,
     Path(org): Path<String>,
     Query(q): Query<Done>,
 ) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in(&format!("/orgs/{org}"));
-    };
     let Ok(org) = Login::parse(&org) else {
         return missing();
     };
-    org_page(
-        &s,
-        &signed_in,
-        &org,
-        StatusCode::OK,
-        said(q.done.as_deref()),
-        None,
-    )
-    .await
+    let notice = Notice::shown(said(q.done.as_deref()));
+    org_page(&s, &signed_in, &org, notice).await
 }
 
 pub(super) fn role_word(role: OrgRole) -> &'static str {
@@ -111,14 +102,7 @@ pub(super) fn role_word(role: OrgRole) -> &'static str {
     }
 }
 
-async fn org_page(
-    s: &AppState,
-    signed_in: &SignedIn,
-    org: &Login,
-    status: StatusCode,
-    done: Option<&'static str>,
-    error: Option<String>,
-) -> Response {
+async fn org_page(s: &AppState, signed_in: &SignedIn, org: &Login, notice: Notice) -> Response {
     let all = berth_store::Window {
         limit: 1000,
         offset: 0,
@@ -159,7 +143,7 @@ async fn org_page(
         Err(e) => return failed(&e),
     };
     html(
-        status,
+        notice.status,
         &OrgPage {
             page: page_of(signed_in),
             org: org.to_string(),
@@ -169,14 +153,14 @@ async fn org_page(
                 .map(|(a, role)| (a.login.to_string(), role_word(*role)))
                 .collect(),
             teams,
-            done,
-            error,
+            done: notice.done,
+            error: notice.error,
         },
     )
 }
 
 /// A change an organization's page posts.
-enum OrgChange {
+pub(super) enum OrgChange {
     SetMember,
     RemoveMember,
     CreateTeam,
@@ -185,31 +169,15 @@ enum OrgChange {
     RemoveTeamMember(String),
 }
 
-/// `POST /orgs/{org}/members` (`login`, `role`).
-pub(super) async fn change_member_add(
-    State(s): State<AppState>,
-    Path(org): Path<String>,
-    posted: Posted,
-) -> Response {
-    change_org(&s, &org, OrgChange::SetMember, &posted).await
-}
-
-/// `POST /orgs/{org}/members/remove` (`login`).
-pub(super) async fn change_member_remove(
-    State(s): State<AppState>,
-    Path(org): Path<String>,
-    posted: Posted,
-) -> Response {
-    change_org(&s, &org, OrgChange::RemoveMember, &posted).await
-}
-
-/// `POST /orgs/{org}/teams` (`name`).
-pub(super) async fn create_team(
-    State(s): State<AppState>,
-    Path(org): Path<String>,
-    posted: Posted,
-) -> Response {
-    change_org(&s, &org, OrgChange::CreateTeam, &posted).await
+/// The handler of a form of an organization's page that makes one change: `POST
+/// /orgs/{org}/members` (`login`, `role`), `/orgs/{org}/members/remove` (`login`),
+/// `/orgs/{org}/teams` (`name`).
+pub(super) fn org_form(change: fn() -> OrgChange) -> MethodRouter<AppState> {
+    post(
+        move |State(s): State<AppState>, Path(org): Path<String>, posted: Posted| async move {
+            change_org(&s, &org, change(), &posted).await
+        },
+    )
 }
 
 /// `POST /orgs/{org}/teams/{slug}/{verb}`: `delete`; `members` (`login`, `role`);
@@ -239,7 +207,8 @@ async fn change_org(s: &AppState, org: &str, change: OrgChange, posted: &Posted)
     let Ok(org) = Login::parse(org) else {
         return missing();
     };
-    let again = |status, error| org_page(s, signed_in, &org, status, None, Some(error));
+    let again =
+        |status, error: String| org_page(s, signed_in, &org, Notice::refused(status, error));
     let accounts = s.berth.accounts();
     let p = &signed_in.principal;
     let login = match change {
@@ -318,29 +287,17 @@ async fn change_org(s: &AppState, org: &str, change: OrgChange, posted: &Posted)
 /// `GET /admin`.
 pub(super) async fn admin(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Viewer(signed_in): Viewer,
     Query(q): Query<Done>,
 ) -> Response {
-    let Some(signed_in) = session(&s, &headers).await else {
-        return to_sign_in("/admin");
-    };
-    admin_page(
-        &s,
-        &signed_in,
-        StatusCode::OK,
-        said(q.done.as_deref()),
-        None,
-        None,
-    )
-    .await
+    let notice = Notice::shown(said(q.done.as_deref()));
+    admin_page(&s, &signed_in, notice, None).await
 }
 
 async fn admin_page(
     s: &AppState,
     signed_in: &SignedIn,
-    status: StatusCode,
-    done: Option<&'static str>,
-    error: Option<String>,
+    notice: Notice,
     made: Option<(String, String)>,
 ) -> Response {
     let accounts = s.berth.accounts();
@@ -357,7 +314,7 @@ async fn admin_page(
         Err(e) => return failed(&e),
     };
     html(
-        status,
+        notice.status,
         &AdminPage {
             page: page_of(signed_in),
             users: users
@@ -368,46 +325,37 @@ async fn admin_page(
                 .iter()
                 .map(|a| (a.login.to_string(), timestamp(a.created_at)))
                 .collect(),
-            done,
-            error,
+            done: notice.done,
+            error: notice.error,
             made,
         },
     )
 }
 
 /// A change the administration page posts.
-enum AdminChange {
+#[derive(Clone, Copy)]
+pub(super) enum AdminChange {
     CreateUser,
     NewPassword,
     CreateOrganization,
 }
 
-/// `POST /admin/users` (`login`): creates a user.
-pub(super) async fn admin_create(State(s): State<AppState>, posted: Posted) -> Response {
-    admin_change(&s, AdminChange::CreateUser, &posted).await
-}
-
-/// `POST /admin/users/password` (`login`): a new password, shown once.
-pub(super) async fn admin_password(State(s): State<AppState>, posted: Posted) -> Response {
-    admin_change(&s, AdminChange::NewPassword, &posted).await
-}
-
-/// `POST /admin/organizations` (`login`, `owner`): creates an organization with its first owner.
-pub(super) async fn admin_create_org(State(s): State<AppState>, posted: Posted) -> Response {
-    admin_change(&s, AdminChange::CreateOrganization, &posted).await
+/// The handler of a form of the administration page: `POST /admin/users` (`login`) creates a
+/// user; `/admin/users/password` (`login`) gives one a new password, shown once;
+/// `/admin/organizations` (`login`, `owner`) creates an organization with its first owner.
+pub(super) fn admin_form(change: AdminChange) -> MethodRouter<AppState> {
+    post(
+        move |State(s): State<AppState>, posted: Posted| async move {
+            admin_change(&s, change, &posted).await
+        },
+    )
 }
 
 async fn admin_change(s: &AppState, change: AdminChange, posted: &Posted) -> Response {
     let signed_in = &posted.signed_in;
-    let again = |error| {
-        admin_page(
-            s,
-            signed_in,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(error),
-            None,
-        )
+    let again = |error: String| {
+        let notice = Notice::refused(StatusCode::UNPROCESSABLE_ENTITY, error);
+        admin_page(s, signed_in, notice, None)
     };
     let accounts = s.berth.accounts();
     let p = &signed_in.principal;
@@ -435,7 +383,7 @@ async fn admin_change(s: &AppState, change: AdminChange, posted: &Posted) -> Res
     };
     match result {
         Ok(None) => Redirect::to("/admin?done=created").into_response(),
-        Ok(Some(made)) => admin_page(s, signed_in, StatusCode::OK, None, None, Some(made)).await,
+        Ok(Some(made)) => admin_page(s, signed_in, Notice::shown(None), Some(made)).await,
         Err(ServiceError::Invalid(i)) => again(i.message).await,
         Err(ServiceError::Forbidden(_) | ServiceError::NotFound) => missing(),
         Err(e) => failed(&e),

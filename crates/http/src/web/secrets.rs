@@ -5,23 +5,46 @@
 //! service call as the API's `PUT …/secrets/{name}`.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_domain::{Login, RepoName};
 use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
 use berth_service::secrets::{SecretOwner, SetSecret};
 
-use super::{Done, Page, Posted, asset, failed, html, page_of, session, to_sign_in};
+use super::{Done, Notice, Page, Posted, Viewer, asset, failed, html, page_of};
 use crate::AppState;
 use crate::render::timestamp;
 
-/// Whose secrets a page shows, as its path says.
-enum Whose {
+/// Whose secrets a page shows, as its path says: `{owner}` and `{repo}` a repository's, `{org}`
+/// an organization's, neither the user's own. A path naming none that can exist is missing.
+pub(super) enum Whose {
     User,
     Repository(Login, RepoName),
     Organization(Login),
+}
+
+impl FromRequestParts<AppState> for Whose {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        let Path(path) = Path::<HashMap<String, String>>::from_request_parts(parts, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let whose = match (path.get("owner"), path.get("repo"), path.get("org")) {
+            (Some(owner), Some(repo), _) => Login::parse(owner)
+                .ok()
+                .zip(RepoName::parse(repo).ok())
+                .map(|(o, r)| Whose::Repository(o, r)),
+            (_, _, Some(org)) => Login::parse(org).ok().map(Whose::Organization),
+            _ => Some(Whose::User),
+        };
+        whose.ok_or_else(not_found)
+    }
 }
 
 impl Whose {
@@ -85,68 +108,18 @@ fn said(done: Option<&str>) -> Option<&'static str> {
     })
 }
 
-pub(super) async fn user_page(
+/// `GET <base>`: the page.
+pub(super) async fn page(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Viewer(signed_in): Viewer,
+    whose: Whose,
     Query(q): Query<Done>,
 ) -> Response {
-    show(&s, &headers, Whose::User, q).await
+    let notice = Notice::shown(said(q.done.as_deref()));
+    render(&s, &signed_in, &whose, notice).await
 }
 
-pub(super) async fn repository_page(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path((owner, name)): Path<(String, String)>,
-    Query(q): Query<Done>,
-) -> Response {
-    match repository(&owner, &name) {
-        Some(whose) => show(&s, &headers, whose, q).await,
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-pub(super) async fn organization_page(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-    Query(q): Query<Done>,
-) -> Response {
-    match Login::parse(&org) {
-        Ok(org) => show(&s, &headers, Whose::Organization(org), q).await,
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-fn repository(owner: &str, name: &str) -> Option<Whose> {
-    Some(Whose::Repository(
-        Login::parse(owner).ok()?,
-        RepoName::parse(name).ok()?,
-    ))
-}
-
-async fn show(s: &AppState, headers: &HeaderMap, whose: Whose, q: Done) -> Response {
-    let Some(signed_in) = session(s, headers).await else {
-        return to_sign_in(&whose.base());
-    };
-    render(
-        s,
-        &signed_in,
-        &whose,
-        StatusCode::OK,
-        said(q.done.as_deref()),
-        None,
-    )
-    .await
-}
-
-async fn render(
-    s: &AppState,
-    signed_in: &SignedIn,
-    whose: &Whose,
-    status: StatusCode,
-    done: Option<&'static str>,
-    error: Option<String>,
-) -> Response {
+async fn render(s: &AppState, signed_in: &SignedIn, whose: &Whose, notice: Notice) -> Response {
     let p = &signed_in.principal;
     let secrets = s.berth.secrets();
     let (list, key) = match tokio::try_join!(
@@ -226,14 +199,14 @@ async fn render(
         ),
     };
     html(
-        status,
+        notice.status,
         &SecretsPage {
             page: page_of(signed_in),
             heading,
             about,
             base: whose.base(),
-            done,
-            error,
+            done: notice.done,
+            error: notice.error,
             secrets: rows,
             key: key.key,
             key_id: key.key_id,
@@ -263,47 +236,15 @@ fn not_found() -> Response {
         .into_response()
 }
 
-pub(super) async fn save_user(State(s): State<AppState>, posted: Posted) -> Response {
-    save(&s, Whose::User, &posted).await
-}
-
-pub(super) async fn save_repository(
-    State(s): State<AppState>,
-    Path((owner, name)): Path<(String, String)>,
-    posted: Posted,
-) -> Response {
-    match repository(&owner, &name) {
-        Some(whose) => save(&s, whose, &posted).await,
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-pub(super) async fn save_organization(
-    State(s): State<AppState>,
-    Path(org): Path<String>,
-    posted: Posted,
-) -> Response {
-    match Login::parse(&org) {
-        Ok(org) => save(&s, Whose::Organization(org), &posted).await,
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
 /// `POST <base>`: `name`, `encrypted_value` (the sealed box), `key_id`, and for user and
 /// organization secrets `repository` (repeated ids) and `visibility`.
-async fn save(s: &AppState, whose: Whose, posted: &Posted) -> Response {
+pub(super) async fn save(State(s): State<AppState>, whose: Whose, posted: Posted) -> Response {
+    let (s, posted) = (&s, &posted);
     let signed_in = &posted.signed_in;
     if posted.field("encrypted_value").is_empty() {
         let e = "the value was not sealed: this page needs JavaScript to seal it (or use berth secret set)";
-        return render(
-            s,
-            signed_in,
-            &whose,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(e.into()),
-        )
-        .await;
+        let notice = Notice::refused(StatusCode::UNPROCESSABLE_ENTITY, e);
+        return render(s, signed_in, &whose, notice).await;
     }
     let selected: Vec<i64> = posted
         .all("repository")
@@ -332,53 +273,21 @@ async fn save(s: &AppState, whose: Whose, posted: &Posted) -> Response {
         .await;
     match saved {
         Ok(_) => Redirect::to(&format!("{}?done=saved", whose.base())).into_response(),
-        Err(ServiceError::Invalid(i)) => {
-            render(
-                s,
-                signed_in,
-                &whose,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(i.message),
-            )
-            .await
-        }
-        Err(ServiceError::NotFound) => not_found(),
-        Err(e) => failed(&e),
+        Err(e) => match Notice::of(e, not_found) {
+            Ok(notice) => render(s, signed_in, &whose, notice).await,
+            Err(answer) => answer,
+        },
     }
 }
 
-pub(super) async fn delete_user(
+/// `POST <base>/{name}/delete`.
+pub(super) async fn delete(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    whose: Whose,
+    Path(path): Path<HashMap<String, String>>,
     posted: Posted,
 ) -> Response {
-    delete(&s, Whose::User, &name, &posted).await
-}
-
-pub(super) async fn delete_repository(
-    State(s): State<AppState>,
-    Path((owner, repo, name)): Path<(String, String, String)>,
-    posted: Posted,
-) -> Response {
-    match repository(&owner, &repo) {
-        Some(whose) => delete(&s, whose, &name, &posted).await,
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-pub(super) async fn delete_organization(
-    State(s): State<AppState>,
-    Path((org, name)): Path<(String, String)>,
-    posted: Posted,
-) -> Response {
-    match Login::parse(&org) {
-        Ok(org) => delete(&s, Whose::Organization(org), &name, &posted).await,
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-async fn delete(s: &AppState, whose: Whose, name: &str, posted: &Posted) -> Response {
+    let name = path.get("name").map_or("", String::as_str);
     let deleted = s
         .berth
         .secrets()
