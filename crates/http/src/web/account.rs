@@ -13,7 +13,7 @@ use berth_service::accounts::sessions::SignedIn;
 use berth_service::accounts::tokens::TokenRequest;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Done, Notice, Page, Posted, Viewer, failed, html, page_of};
+use super::{Done, Notice, Page, Posted, Viewer, again, failed, html, page_of};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -160,10 +160,8 @@ fn page_is_admin(signed_in: &SignedIn) -> bool {
 
 /// What a refused change says on the page: the service's words for what the user can fix.
 async fn refused(s: &AppState, signed_in: &SignedIn, e: ServiceError) -> Response {
-    match Notice::of(e, || StatusCode::NOT_FOUND.into_response()) {
-        Ok(notice) => render(s, signed_in, notice, None).await,
-        Err(answer) => answer,
-    }
+    let missing = || StatusCode::NOT_FOUND.into_response();
+    again(e, missing, |n| render(s, signed_in, n, None)).await
 }
 
 fn back(done: &str) -> Response {

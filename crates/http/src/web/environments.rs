@@ -17,7 +17,7 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use super::{
-    Notice, Page, Posted, Viewer, asset, failed, home_page, html, js_path, page_of, session,
+    Notice, Page, Posted, Viewer, again, asset, failed, home_page, html, js_path, page_of, session,
 };
 use crate::AppState;
 
@@ -200,14 +200,11 @@ pub(super) async fn act(
 /// The home page again with why a change was refused (a refusal to start one is a conflict with
 /// the environment's state).
 async fn refused(s: &AppState, signed_in: &SignedIn, e: ServiceError) -> Response {
-    let notice = match e {
-        ServiceError::Forbidden(m) => Ok(Notice::refused(StatusCode::CONFLICT, m)),
-        e => Notice::of(e, not_found),
+    let e = match e {
+        ServiceError::Forbidden(m) => ServiceError::Conflict(m),
+        e => e,
     };
-    match notice {
-        Ok(notice) => home_page(s, signed_in, notice, String::new()).await,
-        Err(answer) => answer,
-    }
+    again(e, not_found, |n| home_page(s, signed_in, n, String::new())).await
 }
 
 #[derive(Template)]

@@ -421,21 +421,27 @@ impl Notice {
             error: Some(error.into()),
         }
     }
+}
 
-    /// A refused change's notice when the service's words say what the user can fix (invalid
-    /// input, forbidden, conflicting); the whole answer otherwise: the page's `missing` answer,
-    /// or a failure.
-    fn of(e: ServiceError, missing: fn() -> Response) -> Result<Self, Response> {
-        match e {
-            ServiceError::Invalid(i) => {
-                Ok(Self::refused(StatusCode::UNPROCESSABLE_ENTITY, i.message))
-            }
-            ServiceError::Forbidden(m) => Ok(Self::refused(StatusCode::FORBIDDEN, m)),
-            ServiceError::Conflict(m) => Ok(Self::refused(StatusCode::CONFLICT, m)),
-            ServiceError::NotFound => Err(missing()),
-            e => Err(failed(&e)),
-        }
-    }
+/// The page again (`page`) saying why a change was refused, when the service's words say what
+/// the user can fix (invalid input, forbidden, conflicting); otherwise the page's `missing`
+/// answer, or a failure.
+async fn again<F>(
+    e: ServiceError,
+    missing: fn() -> Response,
+    page: impl FnOnce(Notice) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
+    let notice = match e {
+        ServiceError::Invalid(i) => Notice::refused(StatusCode::UNPROCESSABLE_ENTITY, i.message),
+        ServiceError::Forbidden(m) => Notice::refused(StatusCode::FORBIDDEN, m),
+        ServiceError::Conflict(m) => Notice::refused(StatusCode::CONFLICT, m),
+        ServiceError::NotFound => return missing(),
+        e => return failed(&e),
+    };
+    page(notice).await
 }
 
 fn to_sign_in(next: &str) -> Response {

@@ -16,7 +16,7 @@ use berth_service::registry::{Grantee, RepoGrantChange};
 use berth_store::PackageKind;
 use serde::Deserialize;
 
-use super::{Done, Notice, Page, Posted, Viewer, failed, html, page_of};
+use super::{Done, Notice, Page, Posted, Viewer, again, failed, html, page_of};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -334,10 +334,7 @@ pub(super) async fn act(
     match done {
         Ok(Some(word)) => Redirect::to(&format!("{}?done={word}", named.base())).into_response(),
         Ok(None) => Redirect::to(&format!("/packages/{}", named.owner)).into_response(),
-        Err(e) => match Notice::of(e, not_found) {
-            Ok(notice) => render(&s, signed_in, &named, notice).await,
-            Err(answer) => answer,
-        },
+        Err(e) => again(e, not_found, |n| render(&s, signed_in, &named, n)).await,
     }
 }
 

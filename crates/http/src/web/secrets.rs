@@ -16,7 +16,7 @@ use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
 use berth_service::secrets::{SecretOwner, SetSecret};
 
-use super::{Done, Notice, Page, Posted, Viewer, asset, failed, html, page_of};
+use super::{Done, Notice, Page, Posted, Viewer, again, asset, failed, html, page_of};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -273,10 +273,7 @@ pub(super) async fn save(State(s): State<AppState>, whose: Whose, posted: Posted
         .await;
     match saved {
         Ok(_) => Redirect::to(&format!("{}?done=saved", whose.base())).into_response(),
-        Err(e) => match Notice::of(e, not_found) {
-            Ok(notice) => render(s, signed_in, &whose, notice).await,
-            Err(answer) => answer,
-        },
+        Err(e) => again(e, not_found, |n| render(s, signed_in, &whose, n)).await,
     }
 }
 
