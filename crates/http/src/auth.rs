@@ -78,7 +78,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<SecretString>, ApiErro
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let principal = match bearer_token(req.headers()) {
         Ok(None) => Principal::Anonymous,
-        Ok(Some(token)) => match state.berth.accounts().authenticate(&token).await {
+        Ok(Some(token)) => match state.accounts().authenticate(&token).await {
             Ok(p) => p,
             Err(e) => return ApiError::from(e).into_response(),
         },

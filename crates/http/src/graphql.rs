@@ -53,7 +53,6 @@ pub async fn query(Call(s, p): Call, Body(req): Body<Request>) -> Result<Respons
         let found = match (Login::parse(&l.owner), RepoName::parse(&l.name)) {
             (Ok(owner), Ok(name)) => {
                 match s
-                    .berth
                     .authz()
                     .repo_for(&p, &owner, &name, Permission::Read)
                     .await

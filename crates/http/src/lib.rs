@@ -49,6 +49,29 @@ pub trait SshGateway: Send + Sync + std::fmt::Debug {
     fn rotate_host_key(&self) -> Result<(String, String), String>;
 }
 
+/// The platform's services, as handlers reach them.
+impl AppState {
+    pub fn accounts(&self) -> &berth_service::accounts::Accounts {
+        self.berth.accounts()
+    }
+
+    pub fn registry(&self) -> &berth_service::registry::Registry {
+        self.berth.registry()
+    }
+
+    pub fn environments(&self) -> &berth_service::environments::Environments {
+        self.berth.environments()
+    }
+
+    pub fn secrets(&self) -> &berth_service::secrets::Secrets {
+        self.berth.secrets()
+    }
+
+    pub fn authz(&self) -> &berth_service::Authz {
+        self.berth.authz()
+    }
+}
+
 impl AppState {
     pub fn new(berth: Berth, base_url: &str) -> Self {
         let base_url = base_url.trim_end_matches('/').to_owned();

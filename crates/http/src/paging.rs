@@ -5,7 +5,7 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use berth_store::Window;
+use berth_store::{Listing, Window};
 
 use crate::{ApiError, AppState};
 
@@ -37,6 +37,36 @@ impl Paging {
         query.append_pair("per_page", &self.per_page.to_string());
         query.append_pair("page", &page.to_string());
         format!("<{base}{}?{}>", self.path, query.finish())
+    }
+
+    /// This request's page of a whole list (one filtered or gathered in memory).
+    pub fn cut<T>(&self, all: Vec<T>) -> Listing<T> {
+        Listing::page(all, self.window())
+    }
+
+    /// One page of a listing, each item rendered by `render`, as a JSON array (see
+    /// [`Paging::respond`]).
+    pub fn list<T, V: serde::Serialize>(
+        &self,
+        state: &AppState,
+        listing: Listing<T>,
+        render: impl FnMut(&T) -> V,
+    ) -> Response {
+        let items: Vec<V> = listing.items.iter().map(render).collect();
+        self.respond(state, items, listing.total)
+    }
+
+    /// One page of a listing, each item rendered by `render`, under `key` (see
+    /// [`Paging::respond_counted`]).
+    pub fn list_counted<T, V: serde::Serialize>(
+        &self,
+        state: &AppState,
+        key: &str,
+        listing: Listing<T>,
+        render: impl FnMut(&T) -> V,
+    ) -> Response {
+        let items: Vec<V> = listing.items.iter().map(render).collect();
+        self.respond_counted(state, key, items, listing.total)
     }
 
     /// Renders one page of `total` items as a JSON array with GitHub's `Link` header.

@@ -65,7 +65,7 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> NpmResult<Principal> {
     let bad = || NpmError::Service(berth_service::ServiceError::BadCredentials);
     match crate::auth::bearer_token(headers).map_err(|_| bad())? {
         None => Ok(Principal::Anonymous),
-        Some(token) => Ok(state.berth.accounts().authenticate(&token).await?),
+        Some(token) => Ok(state.accounts().authenticate(&token).await?),
     }
 }
 
@@ -75,7 +75,7 @@ async fn handle(
     route: Route,
     req: Request,
 ) -> NpmResult<Response> {
-    let registry = state.berth.registry();
+    let registry = state.registry();
     let method = req.method().clone();
     match (route, method) {
         (Route::Ping, Method::GET) => Ok(ok_json(json!({}))),
@@ -193,7 +193,6 @@ async fn packument(
         .is_some_and(|v| v.contains(INSTALL_V1));
     let registry_url = format!("{}/npm", state.base_url);
     let doc = state
-        .berth
         .registry()
         .npm_packument(p, name, abbreviated, &registry_url)
         .await?;
@@ -256,7 +255,6 @@ async fn login(state: &AppState, user: &str, req: Request) -> NpmResult<Response
     };
     let password = SecretString::from(couch.password.ok_or_else(refused)?);
     let principal = state
-        .berth
         .accounts()
         .authenticate(&password)
         .await

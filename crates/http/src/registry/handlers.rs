@@ -276,7 +276,6 @@ async fn get_blob(
     head: bool,
 ) -> RegistryResult<Response> {
     let blob = state
-        .berth
         .registry()
         .get_blob(caller, name, digest, byte_range(headers), head)
         .await?;
@@ -327,7 +326,6 @@ async fn start_upload(
         _ => None,
     };
     match state
-        .berth
         .registry()
         .start_upload(caller, name, mount, monolithic)
         .await?
@@ -369,11 +367,7 @@ async fn put_manifest(
         content_type: content_type.as_deref(),
         body,
     };
-    let outcome = state
-        .berth
-        .registry()
-        .put_manifest(caller, name, put)
-        .await?;
+    let outcome = state.registry().put_manifest(caller, name, put).await?;
     let (digest, subject) = (outcome.digest, outcome.subject);
     let mut headers = vec![
         (header::LOCATION, format!("/v2/{name}/manifests/{digest}")),
@@ -410,11 +404,7 @@ async fn list_tags(
         None => None,
     };
     let last = query_value(q, "last");
-    let page = state
-        .berth
-        .registry()
-        .list_tags(caller, name, n, last)
-        .await?;
+    let page = state.registry().list_tags(caller, name, n, last).await?;
     let mut headers = vec![(header::CONTENT_TYPE, "application/json".to_owned())];
     if let Some(next) = &page.next {
         let mut query = url::form_urlencoded::Serializer::new(String::new());

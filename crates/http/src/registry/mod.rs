@@ -62,14 +62,12 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<RegistryCaller,
     };
     if token.expose_secret().split('.').count() == 3 {
         return state
-            .berth
             .registry()
             .verify_registry_token(token.expose_secret(), &state.registry_service)
             .map(RegistryCaller::Grant)
             .ok_or_else(unauthorized);
     }
     state
-        .berth
         .accounts()
         .authenticate(&token)
         .await

@@ -49,7 +49,6 @@ async fn issue(
         offline,
     };
     match state
-        .berth
         .registry()
         .issue_registry_token(&principal, &req)
         .await
@@ -86,7 +85,7 @@ pub async fn get(
         .any(|(k, v)| k == "offline_token" && v == "true");
     let principal = match crate::auth::bearer_token(&headers) {
         Ok(None) => Principal::Anonymous,
-        Ok(Some(token)) => match state.berth.accounts().authenticate(&token).await {
+        Ok(Some(token)) => match state.accounts().authenticate(&token).await {
             Ok(p) => p,
             Err(_) => return denied("bad credentials: use your login and a personal access token"),
         },
@@ -123,7 +122,6 @@ pub async fn post(State(state): State<AppState>, body: Result<Bytes, BytesReject
                 return denied("the password grant needs a password (a personal access token)");
             };
             match state
-                .berth
                 .accounts()
                 .authenticate(&SecretString::from(password))
                 .await
@@ -139,7 +137,6 @@ pub async fn post(State(state): State<AppState>, body: Result<Bytes, BytesReject
                 return denied("the refresh_token grant needs a refresh_token");
             };
             match state
-                .berth
                 .registry()
                 .principal_from_refresh_token(&refresh, &state.registry_service)
                 .await

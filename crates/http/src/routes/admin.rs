@@ -38,7 +38,7 @@ pub async fn create_user(
     Body(body): Body<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let login = body_login("User", "login", required("User", "login", &body.login)?)?;
-    let user = s.berth.accounts().create_user(&p, &login).await?;
+    let user = s.accounts().create_user(&p, &login).await?;
     Ok((
         StatusCode::CREATED,
         Json(render::account(&s.base_url, &user)),
@@ -60,7 +60,7 @@ pub async fn set_password(
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse as _;
     let given = body.password.map(secrecy::SecretString::from);
-    let made = s.berth.accounts().set_password(&p, &login, given).await?;
+    let made = s.accounts().set_password(&p, &login, given).await?;
     Ok(match made {
         Some(password) => {
             use secrecy::ExposeSecret as _;
@@ -90,11 +90,7 @@ pub async fn create_org(
         "admin",
         required("Organization", "admin", &body.admin)?,
     )?;
-    let org = s
-        .berth
-        .accounts()
-        .create_organization(&p, &login, &admin)
-        .await?;
+    let org = s.accounts().create_organization(&p, &login, &admin).await?;
     Ok((
         StatusCode::CREATED,
         Json(render::account(&s.base_url, &org)),
@@ -128,6 +124,6 @@ pub async fn collect_garbage(
         grace: secs(body.grace_seconds, default.grace),
         upload_ttl: secs(body.upload_ttl_seconds, default.upload_ttl),
     };
-    let report = s.berth.registry().collect_garbage(&p, policy).await?;
+    let report = s.registry().collect_garbage(&p, policy).await?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }

@@ -43,7 +43,6 @@ pub async fn machines(
     At((owner, repo)): At<(Login, RepoName)>,
 ) -> ApiResult<Json<Value>> {
     let list = s
-        .berth
         .environments()
         .codespace_machines(&p, &owner, &repo)
         .await?;
@@ -66,7 +65,6 @@ async fn repo_by_id(
     id: i64,
 ) -> ApiResult<(Login, RepoName)> {
     let view = s
-        .berth
         .authz()
         .repo_by_id_for(p, id, berth_domain::Permission::Read)
         .await?;
@@ -82,7 +80,6 @@ pub async fn defaults(
     At((owner, repo)): At<(Login, RepoName)>,
 ) -> ApiResult<Json<Value>> {
     let user = s
-        .berth
         .environments()
         .codespace_billable_owner(&p, &owner, &repo)
         .await?;
@@ -107,7 +104,6 @@ pub async fn devcontainers(
     paging: Paging,
 ) -> ApiResult<Response> {
     let paths = s
-        .berth
         .environments()
         .codespace_devcontainers(
             &p,
@@ -116,13 +112,13 @@ pub async fn devcontainers(
             q.git_ref.as_deref().filter(|r| !r.is_empty()),
         )
         .await?;
-    let page = berth_store::Listing::page(paths, paging.window());
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|path| json!({ "path": path, "name": Value::Null, "display_name": Value::Null }))
-        .collect();
-    Ok(paging.respond_counted(&s, "devcontainers", items, page.total))
+    let page = paging.cut(paths);
+    Ok(paging.list_counted(
+        &s,
+        "devcontainers",
+        page,
+        |path| json!({ "path": path, "name": Value::Null, "display_name": Value::Null }),
+    ))
 }
 
 /// `GET /repositories/{id}/codespaces/devcontainers`: the same, by repository id (gh's form).
@@ -221,7 +217,6 @@ pub async fn create(
     Body(body): Body<CreateRequest>,
 ) -> ApiResult<Response> {
     let view = s
-        .berth
         .environments()
         .create_codespace(&p, &owner, &repo, body.into_new())
         .await?;
@@ -299,31 +294,29 @@ pub async fn create_for_user(
 
 pub async fn list(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
     let listing = s
-        .berth
         .environments()
         .list_codespaces(&p, paging.window())
         .await?;
-    let items: Vec<Value> = listing.items.iter().map(|v| render(&s, v)).collect();
-    Ok(paging.respond_counted(&s, "codespaces", items, listing.total))
+    Ok(paging.list_counted(&s, "codespaces", listing, |v| render(&s, v)))
 }
 
 pub async fn get(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let view = s.berth.environments().get_codespace(&p, &name).await?;
+    let view = s.environments().get_codespace(&p, &name).await?;
     Ok(Json(render(&s, &view)))
 }
 
 pub async fn start(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let view = s.berth.environments().start_codespace(&p, &name).await?;
+    let view = s.environments().start_codespace(&p, &name).await?;
     Ok(Json(render(&s, &view)))
 }
 
 pub async fn stop(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let view = s.berth.environments().stop_codespace(&p, &name).await?;
+    let view = s.environments().stop_codespace(&p, &name).await?;
     Ok(Json(render(&s, &view)))
 }
 
 pub async fn delete(Call(s, p): Call, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    s.berth.environments().delete_codespace(&p, &name).await?;
+    s.environments().delete_codespace(&p, &name).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -365,7 +358,7 @@ pub async fn exec(
         ));
     }
     // Checked before the stream starts, so refusals are ordinary errors.
-    let envs = s.berth.environments().clone();
+    let envs = s.environments().clone();
     envs.get_codespace(&p, &name).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Output>(64);
     let (frames, out) = tokio::sync::mpsc::channel::<Result<String, Infallible>>(64);
@@ -426,14 +419,10 @@ pub async fn logs(
 ) -> ApiResult<Response> {
     let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     if !q.follow {
-        let log = s.berth.environments().codespace_log(&p, &name).await?;
+        let log = s.environments().codespace_log(&p, &name).await?;
         return Ok((text, log).into_response());
     }
-    let pieces = s
-        .berth
-        .environments()
-        .follow_codespace_log(&p, &name)
-        .await?;
+    let pieces = s.environments().follow_codespace_log(&p, &name).await?;
     let stream = futures_util::StreamExt::map(tokio_stream_from(pieces), Ok::<_, Infallible>);
     Ok((text, HttpBody::from_stream(stream)).into_response())
 }

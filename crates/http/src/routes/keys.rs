@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::Response;
-use berth_store::{Listing, SshKeyRecord};
+use berth_store::SshKeyRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -46,7 +46,6 @@ pub async fn add(
         ));
     };
     let record = s
-        .berth
         .accounts()
         .add_ssh_key(&p, body.title.as_deref(), &key)
         .await?;
@@ -55,20 +54,19 @@ pub async fn add(
 
 /// `GET /user/keys`.
 pub async fn list(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
-    let keys = s.berth.accounts().list_ssh_keys(&p).await?;
-    let listing = Listing::page(keys, paging.window());
-    let items = listing.items.iter().map(|k| render_key(&s, k)).collect();
-    Ok(paging.respond(&s, items, listing.total))
+    let keys = s.accounts().list_ssh_keys(&p).await?;
+    let listing = paging.cut(keys);
+    Ok(paging.list(&s, listing, |k| render_key(&s, k)))
 }
 
 /// `GET /user/keys/{id}`.
 pub async fn get(Call(s, p): Call, At(id): At<i64>) -> ApiResult<Json<Value>> {
-    let record = s.berth.accounts().ssh_key(&p, id).await?;
+    let record = s.accounts().ssh_key(&p, id).await?;
     Ok(Json(render_key(&s, &record)))
 }
 
 /// `DELETE /user/keys/{id}`.
 pub async fn delete(Call(s, p): Call, At(id): At<i64>) -> ApiResult<StatusCode> {
-    s.berth.accounts().delete_ssh_key(&p, id).await?;
+    s.accounts().delete_ssh_key(&p, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

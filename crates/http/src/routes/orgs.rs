@@ -16,14 +16,13 @@ use crate::wire::{At, Body};
 use crate::{AppState, render};
 
 pub async fn get(State(s): State<AppState>, At(org): At<Login>) -> ApiResult<Json<Value>> {
-    let org = s.berth.authz().organization(&org).await?;
+    let org = s.authz().organization(&org).await?;
     Ok(Json(render::account(&s.base_url, &org)))
 }
 
 pub async fn repos(Call(s, p): Call, At(org): At<Login>, paging: Paging) -> ApiResult<Response> {
-    let org = s.berth.authz().organization(&org).await?;
+    let org = s.authz().organization(&org).await?;
     let listing = s
-        .berth
         .accounts()
         .list_owner_repos(&p, &org.login, paging.window())
         .await?;
@@ -54,16 +53,10 @@ pub async fn members(
         })?),
     };
     let listing = s
-        .berth
         .accounts()
         .list_members(&p, &org, role, paging.window())
         .await?;
-    let items = listing
-        .items
-        .iter()
-        .map(|(a, _)| render::account(&s.base_url, a))
-        .collect();
-    Ok(paging.respond(&s, items, listing.total))
+    Ok(paging.list(&s, listing, |(a, _)| render::account(&s.base_url, a)))
 }
 
 #[derive(Deserialize)]
@@ -85,11 +78,7 @@ pub async fn set_membership(
             format!("role must be admin (owner) or member, not {word:?}"),
         )
     })?;
-    let (org, user, role) = s
-        .berth
-        .accounts()
-        .set_membership(&p, &org, &login, role)
-        .await?;
+    let (org, user, role) = s.accounts().set_membership(&p, &org, &login, role).await?;
     Ok(Json(render::membership(&s.base_url, &org, &user, role)))
 }
 
@@ -97,7 +86,7 @@ pub async fn membership(
     Call(s, p): Call,
     At((org, login)): At<(Login, Login)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, user, role) = s.berth.accounts().membership(&p, &org, &login).await?;
+    let (org, user, role) = s.accounts().membership(&p, &org, &login).await?;
     Ok(Json(render::membership(&s.base_url, &org, &user, role)))
 }
 
@@ -105,9 +94,6 @@ pub async fn remove_membership(
     Call(s, p): Call,
     At((org, login)): At<(Login, Login)>,
 ) -> ApiResult<StatusCode> {
-    s.berth
-        .accounts()
-        .remove_membership(&p, &org, &login)
-        .await?;
+    s.accounts().remove_membership(&p, &org, &login).await?;
     Ok(StatusCode::NO_CONTENT)
 }

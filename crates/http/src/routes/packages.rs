@@ -113,8 +113,7 @@ async fn update(
         }
     };
     if repository.is_some() || body.inherit_access.is_some() {
-        s.berth
-            .registry()
+        s.registry()
             .set_package_source(p, kind, &owner_login, name, repository, body.inherit_access)
             .await?;
     }
@@ -127,8 +126,7 @@ async fn update(
                 format!("visibility must be public, private or internal, not {word:?}"),
             )
         })?;
-        s.berth
-            .registry()
+        s.registry()
             .set_package_visibility(p, kind, &owner_login, name, visibility)
             .await?;
     }
@@ -162,7 +160,6 @@ async fn get(
     name: &str,
 ) -> ApiResult<Json<Value>> {
     let (package, repo) = s
-        .berth
         .registry()
         .package(p, kind, &path_login(owner)?, name)
         .await?;
@@ -209,11 +206,7 @@ pub async fn access(
     Extension(kind): Extension<PackageKind>,
     At((owner, name)): At<(Login, String)>,
 ) -> ApiResult<Json<Value>> {
-    let list = s
-        .berth
-        .registry()
-        .package_access(&p, kind, &owner, &name)
-        .await?;
+    let list = s.registry().package_access(&p, kind, &owner, &name).await?;
     let users: Vec<Value> = list
         .users
         .iter()
@@ -268,8 +261,7 @@ pub async fn grant(
     let role = role("Grant", "role", body.role.as_deref().unwrap_or("read"))?;
     let (user, slug) = whom.grantee(&who)?;
     let to = user.as_ref().map_or(Grantee::Team(slug), Grantee::User);
-    s.berth
-        .registry()
+    s.registry()
         .grant(&p, kind, &owner, &name, to, role)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -284,10 +276,7 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     let (user, slug) = whom.grantee(&who)?;
     let from = user.as_ref().map_or(Grantee::Team(slug), Grantee::User);
-    s.berth
-        .registry()
-        .revoke(&p, kind, &owner, &name, from)
-        .await?;
+    s.registry().revoke(&p, kind, &owner, &name, from).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -323,7 +312,6 @@ pub async fn grant_repository(
     }
     let (ro, rn) = path_repo(&repo_owner, &repo_name)?;
     let grant = s
-        .berth
         .registry()
         .grant_repository(
             &p,
@@ -350,8 +338,7 @@ pub async fn revoke_repository(
     At((owner, name, repo_owner, repo_name)): At<(Login, String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let (ro, rn) = path_repo(&repo_owner, &repo_name)?;
-    s.berth
-        .registry()
+    s.registry()
         .revoke_repository(&p, kind, &owner, &name, &ro, &rn)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -390,16 +377,12 @@ async fn list(
             ));
         }
     };
-    let (_, packages) = s
-        .berth
-        .registry()
-        .list_packages(p, kind, &owner_login)
-        .await?;
+    let (_, packages) = s.registry().list_packages(p, kind, &owner_login).await?;
     let items: Vec<Value> = packages
         .iter()
         .map(|(pkg, repo)| render_with_repo(s, kind, owner, pkg, repo.as_ref()))
         .collect();
-    let page = berth_store::Listing::page(items, paging.window());
+    let page = paging.cut(items);
     Ok(paging.respond(s, page.items, page.total))
 }
 
@@ -476,17 +459,11 @@ pub async fn versions(
         }
     };
     let all = s
-        .berth
         .registry()
         .package_versions(&p, kind, &owner, &name, deleted)
         .await?;
-    let page = berth_store::Listing::page(all, paging.window());
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|v| render_version(&s, kind, &owner, &name, v))
-        .collect();
-    Ok(paging.respond(&s, items, page.total))
+    let page = paging.cut(all);
+    Ok(paging.list(&s, page, |v| render_version(&s, kind, &owner, &name, v)))
 }
 
 fn version_id(id: &str) -> Result<i64, ApiError> {
@@ -499,7 +476,6 @@ pub async fn version(
     At((owner, name, id)): At<(Login, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let v = s
-        .berth
         .registry()
         .package_version(&p, kind, &owner, &name, version_id(&id)?)
         .await?;
@@ -528,8 +504,7 @@ async fn set_version_deleted(
     At((owner, name, id)): At<(Login, String, String)>,
     deleted: bool,
 ) -> ApiResult<StatusCode> {
-    s.berth
-        .registry()
+    s.registry()
         .set_version_deleted(&p, kind, &owner, &name, version_id(&id)?, deleted)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -541,10 +516,7 @@ pub async fn delete_for_user(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let login = callers_login(&s, &p).await?;
-    s.berth
-        .registry()
-        .delete_package(&p, kind, &login, &name)
-        .await?;
+    s.registry().delete_package(&p, kind, &login, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -553,10 +525,7 @@ pub async fn delete_for_account(
     Extension(kind): Extension<PackageKind>,
     At((owner, name)): At<(Login, String)>,
 ) -> ApiResult<StatusCode> {
-    s.berth
-        .registry()
-        .delete_package(&p, kind, &owner, &name)
-        .await?;
+    s.registry().delete_package(&p, kind, &owner, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -567,7 +536,7 @@ pub struct OrgPackageSettings {
 
 /// `GET /orgs/{org}/settings/packages`.
 pub async fn org_settings(Call(s, p): Call, At(org): At<Login>) -> ApiResult<Json<Value>> {
-    let on = s.berth.registry().org_package_settings(&p, &org).await?;
+    let on = s.registry().org_package_settings(&p, &org).await?;
     Ok(Json(json!({ "auto_inherit_access": on })))
 }
 
@@ -586,16 +555,12 @@ pub async fn set_org_settings(
             "auto_inherit_access is required",
         )
     })?;
-    let on = s
-        .berth
-        .registry()
-        .set_org_package_settings(&p, &org, on)
-        .await?;
+    let on = s.registry().set_org_package_settings(&p, &org, on).await?;
     Ok(Json(json!({ "auto_inherit_access": on })))
 }
 
 /// The login of the signed-in user calling a `/user/packages` route (a token of no user is
 /// refused there).
 async fn callers_login(s: &AppState, p: &berth_service::Principal) -> ApiResult<Login> {
-    Ok(s.berth.authz().check(p, Access::User).await?.login.clone())
+    Ok(s.authz().check(p, Access::User).await?.login.clone())
 }

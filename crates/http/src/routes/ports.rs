@@ -14,7 +14,7 @@ use crate::wire::At;
 
 /// `GET /user/codespaces/{name}/ports`: `{total_count, ports: [{port}]}`.
 pub async fn list(Call(s, p): Call, At(name): At<String>) -> ApiResult<Json<Value>> {
-    let ports = s.berth.environments().codespace_ports(&p, &name).await?;
+    let ports = s.environments().codespace_ports(&p, &name).await?;
     let items: Vec<Value> = ports.iter().map(|port| json!({ "port": port })).collect();
     Ok(Json(json!({ "total_count": items.len(), "ports": items })))
 }
@@ -26,11 +26,7 @@ pub async fn tunnel(
     At((name, port)): At<(String, u16)>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let stream = s
-        .berth
-        .environments()
-        .connect_port(&p, &name, port, None)
-        .await?;
+    let stream = s.environments().connect_port(&p, &name, port, None).await?;
     Ok(upgrade.on_upgrade(move |socket| carry(socket, stream)))
 }
 

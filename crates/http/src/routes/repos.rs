@@ -19,12 +19,7 @@ use crate::{AppState, render};
 
 /// One page of repositories as a GitHub list response.
 pub(super) fn page(s: &AppState, paging: &Paging, listing: Listing<RepoView>) -> Response {
-    let items = listing
-        .items
-        .iter()
-        .map(|v| render::repo(&s.base_url, v))
-        .collect();
-    paging.respond(s, items, listing.total)
+    paging.list(s, listing, |v| render::repo(&s.base_url, v))
 }
 
 pub async fn get(
@@ -32,7 +27,6 @@ pub async fn get(
     At((owner, name)): At<(Login, RepoName)>,
 ) -> ApiResult<Json<Value>> {
     let view = s
-        .berth
         .authz()
         .repo_for(&p, &owner, &name, Permission::Read)
         .await?;
@@ -41,11 +35,7 @@ pub async fn get(
 
 /// `GET /repositories/{id}`: a repository by its id, under the same check.
 pub async fn get_by_id(Call(s, p): Call, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    let view = s
-        .berth
-        .authz()
-        .repo_by_id_for(&p, id, Permission::Read)
-        .await?;
+    let view = s.authz().repo_by_id_for(&p, id, Permission::Read).await?;
     Ok(Json(render::repo(&s.base_url, &view)))
 }
 
@@ -106,7 +96,6 @@ pub async fn update(
     Body(body): Body<EditRepo>,
 ) -> ApiResult<Json<Value>> {
     let view = s
-        .berth
         .accounts()
         .update_repo(&p, &owner, &name, body.parse()?)
         .await?;
@@ -117,7 +106,7 @@ pub async fn delete(
     Call(s, p): Call,
     At((owner, name)): At<(Login, RepoName)>,
 ) -> ApiResult<StatusCode> {
-    s.berth.accounts().delete_repo(&p, &owner, &name).await?;
+    s.accounts().delete_repo(&p, &owner, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -156,11 +145,7 @@ pub async fn create_for_user(
     Call(s, p): Call,
     Body(body): Body<CreateRepo>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let view = s
-        .berth
-        .accounts()
-        .create_repo(&p, None, body.parse()?)
-        .await?;
+    let view = s.accounts().create_repo(&p, None, body.parse()?).await?;
     Ok((StatusCode::CREATED, Json(render::repo(&s.base_url, &view))))
 }
 
@@ -170,7 +155,6 @@ pub async fn create_for_org(
     Body(body): Body<CreateRepo>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let view = s
-        .berth
         .accounts()
         .create_repo(&p, Some(&org), body.parse()?)
         .await?;
@@ -183,16 +167,10 @@ pub async fn collaborators(
     paging: Paging,
 ) -> ApiResult<Response> {
     let listing = s
-        .berth
         .accounts()
         .list_collaborators(&p, &owner, &name, paging.window())
         .await?;
-    let items = listing
-        .items
-        .iter()
-        .map(|c| render::collaborator(&s.base_url, c))
-        .collect();
-    Ok(paging.respond(&s, items, listing.total))
+    Ok(paging.list(&s, listing, |c| render::collaborator(&s.base_url, c)))
 }
 
 #[derive(Deserialize)]
@@ -216,8 +194,7 @@ pub async fn add_collaborator(
             format!("permission must be read, write or admin (or pull, push), not {word:?}"),
         )
     })?;
-    s.berth
-        .accounts()
+    s.accounts()
         .set_collaborator(&p, &owner, &name, &login, permission)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -227,8 +204,7 @@ pub async fn remove_collaborator(
     Call(s, p): Call,
     At((owner, name, login)): At<(Login, RepoName, Login)>,
 ) -> ApiResult<StatusCode> {
-    s.berth
-        .accounts()
+    s.accounts()
         .remove_collaborator(&p, &owner, &name, &login)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use berth_domain::secrets::SecretLevel;
 use berth_domain::{Login, RepoName};
 use berth_service::secrets::{SecretMeta, SecretOwner, SetSecret};
-use berth_store::{Listing, PutSecret};
+use berth_store::PutSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -100,28 +100,18 @@ fn render_secret(s: &AppState, path: &SecretPath, m: &SecretMeta) -> Value {
 }
 
 pub async fn public_key(Call(s, p): Call, path: SecretPath) -> ApiResult<Json<Value>> {
-    let key = s
-        .berth
-        .secrets()
-        .secret_public_key(&p, path.owner())
-        .await?;
+    let key = s.secrets().secret_public_key(&p, path.owner()).await?;
     Ok(Json(json!({ "key_id": key.key_id, "key": key.key })))
 }
 
 pub async fn list(Call(s, p): Call, path: SecretPath, paging: Paging) -> ApiResult<Response> {
-    let all = s.berth.secrets().list_secrets(&p, path.owner()).await?;
-    let page = Listing::page(all, paging.window());
-    let items = page
-        .items
-        .iter()
-        .map(|m| render_secret(&s, &path, m))
-        .collect();
-    Ok(paging.respond_counted::<Value>(&s, "secrets", items, page.total))
+    let all = s.secrets().list_secrets(&p, path.owner()).await?;
+    let page = paging.cut(all);
+    Ok(paging.list_counted(&s, "secrets", page, |m| render_secret(&s, &path, m)))
 }
 
 pub async fn get(Call(s, p): Call, path: SecretPath) -> ApiResult<Json<Value>> {
     let m = s
-        .berth
         .secrets()
         .get_secret(&p, path.owner(), path.name())
         .await?;
@@ -181,7 +171,6 @@ pub async fn put(
         selected_repository_ids: repository_ids(body.selected_repository_ids)?,
     };
     match s
-        .berth
         .secrets()
         .put_secret(&p, path.owner(), path.name(), request)
         .await?
@@ -192,8 +181,7 @@ pub async fn put(
 }
 
 pub async fn delete(Call(s, p): Call, path: SecretPath) -> ApiResult<StatusCode> {
-    s.berth
-        .secrets()
+    s.secrets()
         .delete_secret(&p, path.owner(), path.name())
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -205,17 +193,11 @@ pub async fn repositories(
     paging: Paging,
 ) -> ApiResult<Response> {
     let all = s
-        .berth
         .secrets()
         .secret_repositories(&p, path.owner(), path.name())
         .await?;
-    let page = Listing::page(all, paging.window());
-    let items = page
-        .items
-        .iter()
-        .map(|v| render::repo(&s.base_url, v))
-        .collect();
-    Ok(paging.respond_counted::<Value>(&s, "repositories", items, page.total))
+    let page = paging.cut(all);
+    Ok(paging.list_counted(&s, "repositories", page, |v| render::repo(&s.base_url, v)))
 }
 
 #[derive(Deserialize)]
@@ -236,8 +218,7 @@ pub async fn set_repositories(
             "selected_repository_ids is required",
         )
     })?;
-    s.berth
-        .secrets()
+    s.secrets()
         .set_secret_repositories(&p, path.owner(), path.name(), &ids)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -254,8 +235,7 @@ async fn select(
         .as_deref()
         .and_then(|i| i.parse().ok())
         .ok_or_else(ApiError::not_found)?;
-    s.berth
-        .secrets()
+    s.secrets()
         .select_secret_repository(p, path.owner(), path.name(), id, on)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -277,35 +257,29 @@ pub async fn preview(
     paging: Paging,
 ) -> ApiResult<Response> {
     let names = s
-        .berth
         .secrets()
         .preview_environment_secrets(&p, &owner, &repo)
         .await?;
-    let page = Listing::page(names, paging.window());
+    let page = paging.cut(names);
     Ok(paging.respond_counted(&s, "secrets", page.items, page.total))
 }
 
 pub async fn rotate_master_key(Call(s, p): Call) -> ApiResult<Json<Value>> {
-    let report = s.berth.secrets().rotate_master_key(&p).await?;
+    let report = s.secrets().rotate_master_key(&p).await?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
 /// `GET /admin/secrets/audit`: newest first, paged like every list.
 pub async fn audit(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
-    let page = s.berth.secrets().secret_audit(&p, paging.window()).await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|l| {
-            json!({
-                "at": render::timestamp(l.record.at),
-                "actor": l.actor,
-                "action": l.record.action,
-                "scope": l.record.scope_kind,
-                "scope_id": l.record.scope_id,
-                "name": l.record.name,
-            })
+    let page = s.secrets().secret_audit(&p, paging.window()).await?;
+    Ok(paging.list(&s, page, |l| {
+        json!({
+            "at": render::timestamp(l.record.at),
+            "actor": l.actor,
+            "action": l.record.action,
+            "scope": l.record.scope_kind,
+            "scope_id": l.record.scope_id,
+            "name": l.record.name,
         })
-        .collect();
-    Ok(paging.respond::<Value>(&s, items, page.total))
+    }))
 }

@@ -37,8 +37,7 @@ pub async fn meta(State(s): State<AppState>) -> Json<Value> {
 /// connections keep theirs. Clients trust the new one again (`berth codespace ssh --config` pins
 /// it anew from `/meta`).
 pub async fn rotate_host_key(Call(s, p): Call) -> ApiResult<Json<Value>> {
-    s.berth
-        .authz()
+    s.authz()
         .check(&p, berth_service::Access::SiteAdmin)
         .await?;
     let Some(ssh) = &s.ssh else {
@@ -59,7 +58,7 @@ pub async fn tunnel(
     At(name): At<String>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    s.berth.environments().get_codespace(&p, &name).await?;
+    s.environments().get_codespace(&p, &name).await?;
     let Some(ssh) = &s.ssh else {
         return Err(conflict(GATEWAY_OFF.into()));
     };

@@ -39,17 +39,8 @@ fn role(word: &str) -> ApiResult<TeamRole> {
 }
 
 pub async fn list(Call(s, p): Call, At(org): At<Login>, paging: Paging) -> ApiResult<Response> {
-    let (org, listing) = s
-        .berth
-        .accounts()
-        .list_teams(&p, &org, paging.window())
-        .await?;
-    let items: Vec<Value> = listing
-        .items
-        .iter()
-        .map(|t| render::team(&s.base_url, &org, t))
-        .collect();
-    Ok(paging.respond(&s, items, listing.total))
+    let (org, listing) = s.accounts().list_teams(&p, &org, paging.window()).await?;
+    Ok(paging.list(&s, listing, |t| render::team(&s.base_url, &org, t)))
 }
 
 /// `POST /orgs/{org}/teams` `{name, description?, privacy?, maintainers?}`.
@@ -78,7 +69,7 @@ pub async fn create(
         privacy: body.privacy.as_deref().map(privacy).transpose()?,
         maintainers,
     };
-    let (org, team) = s.berth.accounts().create_team(&p, &org, new).await?;
+    let (org, team) = s.accounts().create_team(&p, &org, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(render::team(&s.base_url, &org, &team)),
@@ -86,7 +77,7 @@ pub async fn create(
 }
 
 pub async fn get(Call(s, p): Call, At((org, slug)): At<(Login, String)>) -> ApiResult<Json<Value>> {
-    let (org, team) = s.berth.authz().team(&p, &org, &slug).await?;
+    let (org, team) = s.authz().team(&p, &org, &slug).await?;
     Ok(Json(render::team(&s.base_url, &org, &team)))
 }
 
@@ -109,11 +100,7 @@ pub async fn update(
         description: body.description,
         privacy: body.privacy.as_deref().map(privacy).transpose()?,
     };
-    let (org, team) = s
-        .berth
-        .accounts()
-        .update_team(&p, &org, &slug, changes)
-        .await?;
+    let (org, team) = s.accounts().update_team(&p, &org, &slug, changes).await?;
     Ok(Json(render::team(&s.base_url, &org, &team)))
 }
 
@@ -121,7 +108,7 @@ pub async fn delete(
     Call(s, p): Call,
     At((org, slug)): At<(Login, String)>,
 ) -> ApiResult<StatusCode> {
-    s.berth.accounts().delete_team(&p, &org, &slug).await?;
+    s.accounts().delete_team(&p, &org, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -142,7 +129,6 @@ pub async fn members(
         Some(word) => Some(role(word)?),
     };
     let all: Vec<Value> = s
-        .berth
         .accounts()
         .team_members(&p, &org, &slug)
         .await?
@@ -150,7 +136,7 @@ pub async fn members(
         .filter(|(_, r)| wanted.is_none_or(|w| w == *r))
         .map(|(a, _)| render::account(&s.base_url, a))
         .collect();
-    let page = berth_store::Listing::page(all, paging.window());
+    let page = paging.cut(all);
     Ok(paging.respond(&s, page.items, page.total))
 }
 
@@ -167,7 +153,6 @@ pub async fn get_membership(
     At((org, slug, login)): At<(Login, String, Login)>,
 ) -> ApiResult<Json<Value>> {
     let role = s
-        .berth
         .accounts()
         .team_membership(&p, &org, &slug, &login)
         .await?;
@@ -186,8 +171,7 @@ pub async fn set_membership(
     Body(body): Body<MembershipBody>,
 ) -> ApiResult<Json<Value>> {
     let role = role(body.role.as_deref().unwrap_or("member"))?;
-    s.berth
-        .accounts()
+    s.accounts()
         .set_team_membership(&p, &org, &slug, &login, role)
         .await?;
     Ok(Json(membership(&s, &org, &slug, &login, role)))
@@ -197,8 +181,7 @@ pub async fn remove_membership(
     Call(s, p): Call,
     At((org, slug, login)): At<(Login, String, Login)>,
 ) -> ApiResult<StatusCode> {
-    s.berth
-        .accounts()
+    s.accounts()
         .remove_team_membership(&p, &org, &slug, &login)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -36,8 +36,8 @@ pub async fn open(
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     // Checked before the upgrade, so that refusals are ordinary errors.
-    s.berth.environments().get_codespace(&p, &name).await?;
-    let environments = s.berth.environments().clone();
+    s.environments().get_codespace(&p, &name).await?;
+    let environments = s.environments().clone();
     Ok(upgrade.on_upgrade(move |socket| run(socket, environments, p, name)))
 }
 

@@ -8,7 +8,6 @@ use berth_domain::Login;
 use berth_domain::RepoName;
 use berth_domain::Scopes;
 use berth_service::tokens::TokenRequest;
-use berth_store::Listing;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
@@ -59,7 +58,6 @@ pub(crate) async fn create_personal(
     Body(body): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let minted = s
-        .berth
         .accounts()
         .create_personal_token(&p, for_user, body.parse()?)
         .await?;
@@ -74,19 +72,14 @@ pub(crate) async fn create_personal(
 }
 
 pub async fn list(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
-    let tokens = s.berth.accounts().list_personal_tokens(&p).await?;
-    let page = Listing::page(tokens, paging.window());
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|t| render::token(&s.base_url, t, None))
-        .collect();
-    Ok(paging.respond(&s, items, page.total))
+    let tokens = s.accounts().list_personal_tokens(&p).await?;
+    let page = paging.cut(tokens);
+    Ok(paging.list(&s, page, |t| render::token(&s.base_url, t, None)))
 }
 
 pub async fn revoke(Call(s, p): Call, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = id.parse().map_err(|_| ApiError::not_found())?;
-    s.berth.accounts().revoke_personal_token(&p, id).await?;
+    s.accounts().revoke_personal_token(&p, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -96,7 +89,6 @@ pub async fn create_for_repo(
     Body(body): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let minted = s
-        .berth
         .accounts()
         .create_repository_token(&p, &owner, &name, body.parse()?)
         .await?;

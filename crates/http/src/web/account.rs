@@ -84,7 +84,7 @@ async fn render(
     notice: Notice,
     new_token: Option<String>,
 ) -> Response {
-    let accounts = s.berth.accounts();
+    let accounts = s.accounts();
     let p = &signed_in.principal;
     let all = berth_store::Window {
         limit: 1000,
@@ -171,7 +171,6 @@ fn back(done: &str) -> Response {
 /// `POST /settings/password`: `current_password`, `password`.
 pub(super) async fn change_password(State(s): State<AppState>, posted: Posted) -> Response {
     let changed = s
-        .berth
         .accounts()
         .change_own_password(
             posted.principal(),
@@ -231,7 +230,6 @@ pub(super) async fn create_token(State(s): State<AppState>, posted: Posted) -> R
         expires_at,
     };
     match s
-        .berth
         .accounts()
         .create_personal_token(posted.principal(), None, request)
         .await
@@ -252,7 +250,6 @@ pub(super) async fn create_token(State(s): State<AppState>, posted: Posted) -> R
 pub(super) async fn add_key(State(s): State<AppState>, posted: Posted) -> Response {
     let title = Some(posted.field("title").trim()).filter(|t| !t.is_empty());
     let added = s
-        .berth
         .accounts()
         .add_ssh_key(posted.principal(), title, posted.field("key"))
         .await;
@@ -274,7 +271,7 @@ pub(super) enum Removal {
 pub(super) fn remove_form(what: Removal) -> MethodRouter<AppState> {
     post(
         move |State(s): State<AppState>, Path(id): Path<i64>, posted: Posted| async move {
-            let (accounts, p) = (s.berth.accounts(), posted.principal());
+            let (accounts, p) = (s.accounts(), posted.principal());
             let (done, word) = match what {
                 Removal::Token => (accounts.revoke_personal_token(p, id).await, "revoked"),
                 Removal::Key => (accounts.delete_ssh_key(p, id).await, "key-deleted"),

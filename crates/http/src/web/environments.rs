@@ -46,7 +46,7 @@ pub(super) async fn show(
     Viewer(signed_in): Viewer,
     Path(name): Path<String>,
 ) -> Response {
-    let envs = s.berth.environments();
+    let envs = s.environments();
     let p = &signed_in.principal;
     let (view, log) =
         match tokio::try_join!(envs.get_codespace(p, &name), envs.codespace_log(p, &name)) {
@@ -108,7 +108,7 @@ pub(super) async fn log(
     let Some(signed_in) = session(&s, &headers).await else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let envs = s.berth.environments();
+    let envs = s.environments();
     let text = [
         (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
         (header::CACHE_CONTROL, "no-store"),
@@ -156,7 +156,6 @@ pub(super) async fn create(State(s): State<AppState>, posted: Posted) -> Respons
         ..NewEnvironment::default()
     };
     match s
-        .berth
         .environments()
         .create_codespace(&signed_in.principal, &owner, &name, new)
         .await
@@ -178,7 +177,7 @@ pub(super) async fn act(
     posted: Posted,
 ) -> Response {
     let signed_in = &posted.signed_in;
-    let envs = s.berth.environments();
+    let envs = s.environments();
     let p = &signed_in.principal;
     let done = match verb.as_str() {
         "start" => envs.start_codespace(p, &name).await.map(|_| ()),
@@ -226,7 +225,6 @@ pub(super) async fn terminal(
     Path(name): Path<String>,
 ) -> Response {
     match s
-        .berth
         .environments()
         .get_codespace(&signed_in.principal, &name)
         .await
@@ -280,11 +278,11 @@ pub(super) async fn terminal_socket(
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let p = signed_in.principal;
-    match s.berth.environments().get_codespace(&p, &name).await {
+    match s.environments().get_codespace(&p, &name).await {
         Ok(_) => {}
         Err(ServiceError::NotFound) => return not_found(),
         Err(e) => return failed(&e),
     }
-    let environments = s.berth.environments().clone();
+    let environments = s.environments().clone();
     upgrade.on_upgrade(move |socket| crate::routes::terminal::run(socket, environments, p, name))
 }

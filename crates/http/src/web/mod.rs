@@ -364,11 +364,7 @@ fn expired() -> Response {
 /// The session the request's cookie names, when it is live.
 async fn session(s: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
     let value = cookie(headers, SESSION_COOKIE)?;
-    s.berth
-        .accounts()
-        .session(&SecretString::from(value))
-        .await
-        .ok()
+    s.accounts().session(&SecretString::from(value)).await.ok()
 }
 
 /// Where a page may send the browser after signing in: a path of this site, nothing else.
@@ -482,7 +478,6 @@ async fn home_page(
         offset: 0,
     };
     let listing = match s
-        .berth
         .environments()
         .list_codespaces(&signed_in.principal, all)
         .await
@@ -625,7 +620,7 @@ async fn login(
     }
     let password = SecretString::from(form.password);
     let signed = match Login::parse(form.login.trim()) {
-        Ok(login) => s.berth.accounts().sign_in(&login, password, client).await,
+        Ok(login) => s.accounts().sign_in(&login, password, client).await,
         Err(_) => Err(ServiceError::BadCredentials),
     };
     match signed {
@@ -662,7 +657,7 @@ async fn login(
 
 /// `POST /logout`: ends the session on the server and forgets the cookie.
 async fn logout(State(s): State<AppState>, posted: Posted) -> Response {
-    if let Err(e) = s.berth.accounts().sign_out(&posted.signed_in).await {
+    if let Err(e) = s.accounts().sign_out(&posted.signed_in).await {
         return failed(&e);
     }
     let mut response = Redirect::to("/login").into_response();

@@ -110,7 +110,7 @@ pub(super) async fn list(
     let Ok(login) = Login::parse(&owner) else {
         return not_found();
     };
-    let registry = s.berth.registry();
+    let registry = s.registry();
     let p = &signed_in.principal;
     let mut listed = Vec::new();
     for kind in [PackageKind::Container, PackageKind::Npm] {
@@ -213,7 +213,7 @@ pub(super) async fn show(
 }
 
 async fn render(s: &AppState, signed_in: &SignedIn, named: &Named, notice: Notice) -> Response {
-    let registry = s.berth.registry();
+    let registry = s.registry();
     let p = &signed_in.principal;
     let (package, repo) = match registry
         .package(p, named.kind, &named.owner, &named.name)
@@ -237,7 +237,6 @@ async fn render(s: &AppState, signed_in: &SignedIn, named: &Named, notice: Notic
     {
         Ok(list) => {
             let org = s
-                .berth
                 .authz()
                 .account(&named.owner)
                 .await
@@ -349,7 +348,7 @@ async fn change(
     action: &str,
     posted: &Posted,
 ) -> Result<Option<&'static str>, ServiceError> {
-    let registry = s.berth.registry();
+    let registry = s.registry();
     let p = posted.principal();
     let (owner, kind, name) = (&named.owner, named.kind, named.name.as_str());
     match action {

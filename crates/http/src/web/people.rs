@@ -107,7 +107,7 @@ async fn org_page(s: &AppState, signed_in: &SignedIn, org: &Login, notice: Notic
         limit: 1000,
         offset: 0,
     };
-    let accounts = s.berth.accounts();
+    let accounts = s.accounts();
     let p = &signed_in.principal;
     let members = match accounts.list_members(p, org, None, all).await {
         Ok(l) => l.items,
@@ -209,7 +209,7 @@ async fn change_org(s: &AppState, org: &str, change: OrgChange, posted: &Posted)
     };
     let again =
         |status, error: String| org_page(s, signed_in, &org, Notice::refused(status, error));
-    let accounts = s.berth.accounts();
+    let accounts = s.accounts();
     let p = &signed_in.principal;
     let login = match change {
         OrgChange::CreateTeam | OrgChange::DeleteTeam(_) => None,
@@ -300,7 +300,7 @@ async fn admin_page(
     notice: Notice,
     made: Option<(String, String)>,
 ) -> Response {
-    let accounts = s.berth.accounts();
+    let accounts = s.accounts();
     let p = &signed_in.principal;
     let listed = async {
         Ok::<_, ServiceError>((
@@ -357,7 +357,7 @@ async fn admin_change(s: &AppState, change: AdminChange, posted: &Posted) -> Res
         let notice = Notice::refused(StatusCode::UNPROCESSABLE_ENTITY, error);
         admin_page(s, signed_in, notice, None)
     };
-    let accounts = s.berth.accounts();
+    let accounts = s.accounts();
     let p = &signed_in.principal;
     let login = match login_field(posted) {
         Ok(l) => l,

@@ -121,7 +121,7 @@ pub(super) async fn page(
 
 async fn render(s: &AppState, signed_in: &SignedIn, whose: &Whose, notice: Notice) -> Response {
     let p = &signed_in.principal;
-    let secrets = s.berth.secrets();
+    let secrets = s.secrets();
     let (list, key) = match tokio::try_join!(
         secrets.list_secrets(p, whose.owner()),
         secrets.secret_public_key(p, whose.owner())
@@ -134,7 +134,7 @@ async fn render(s: &AppState, signed_in: &SignedIn, whose: &Whose, notice: Notic
         limit: 1000,
         offset: 0,
     };
-    let accounts = s.berth.accounts();
+    let accounts = s.accounts();
     let repos = match whose {
         Whose::User => accounts.list_user_repos(p, all).await.map(|l| l.items),
         Whose::Organization(org) => accounts
@@ -267,7 +267,6 @@ pub(super) async fn save(State(s): State<AppState>, whose: Whose, posted: Posted
     };
     let name = posted.field("name").trim();
     let saved = s
-        .berth
         .secrets()
         .put_secret(posted.principal(), whose.owner(), name, request)
         .await;
@@ -286,7 +285,6 @@ pub(super) async fn delete(
 ) -> Response {
     let name = path.get("name").map_or("", String::as_str);
     let deleted = s
-        .berth
         .secrets()
         .delete_secret(posted.principal(), whose.owner(), name)
         .await;
