@@ -3,10 +3,13 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use berth_domain::{Login, RepoName};
+use std::collections::HashMap;
+
+use berth_domain::{Login, Permission, RepoName};
 use serde::de::DeserializeOwned;
 
-use crate::ApiError;
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
 
 /// A JSON request body. Unlike `axum::Json` it does not insist on a `Content-Type` (GitHub does
 /// not), answers 400 for text that is not JSON and 422 for JSON of the wrong shape, naming the
@@ -53,6 +56,29 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for At<T> {
             .await
             .map_err(|_| ApiError::not_found())?;
         Ok(At(value))
+    }
+}
+
+/// The repository a path names, as its owner and name: `/repos/{owner}/{repo}/…`, or gh's
+/// `/repositories/{id}/…`, which must be a repository the caller may read (else 404, as for one
+/// that does not exist).
+#[derive(Debug)]
+pub struct RepoPath(pub Login, pub RepoName);
+
+impl FromRequestParts<AppState> for RepoPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
+        let At(path) = At::<HashMap<String, String>>::from_request_parts(parts, s).await?;
+        if let Some(id) = path.get("id") {
+            let id: i64 = id.parse().map_err(|_| ApiError::not_found())?;
+            let Caller(p) = Caller::from_request_parts(parts, s).await?;
+            let view = s.authz().repo_by_id_for(&p, id, Permission::Read).await?;
+            return Ok(RepoPath(view.repo.owner_login, view.repo.name));
+        }
+        let part = |k: &str| path.get(k).map_or("", String::as_str);
+        let (owner, name) = path_repo(part("owner"), part("repo"))?;
+        Ok(RepoPath(owner, name))
     }
 }
 

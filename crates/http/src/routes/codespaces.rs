@@ -22,7 +22,7 @@ use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
 use crate::render::{account, timestamp};
-use crate::wire::{At, Body};
+use crate::wire::{Body, RepoPath};
 
 /// A machine type in GitHub's shape.
 fn machine(m: &berth_domain::isolation::MachineType) -> Value {
@@ -38,10 +38,7 @@ fn machine(m: &berth_domain::isolation::MachineType) -> Value {
 }
 
 /// `GET /repos/{o}/{r}/codespaces/machines`: `{total_count, machines}`.
-pub async fn machines(
-    Call(s, p): Call,
-    At((owner, repo)): At<(Login, RepoName)>,
-) -> ApiResult<Json<Value>> {
+pub async fn machines(Call(s, p): Call, RepoPath(owner, repo): RepoPath) -> ApiResult<Json<Value>> {
     let list = s
         .environments()
         .codespace_machines(&p, &owner, &repo)
@@ -52,13 +49,7 @@ pub async fn machines(
     ))
 }
 
-/// `GET /repositories/{id}/codespaces/machines`: the same, by repository id (gh's form).
-pub async fn machines_by_id(Call(s, p): Call, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    let (owner, repo) = repo_by_id(&s, &p, id).await?;
-    machines(Call(s, p), At((owner, repo))).await
-}
-
-/// A repository id from a path, as the owner and name the by-name routes take.
+/// A repository id, as the owner and name the by-name routes take.
 async fn repo_by_id(
     s: &AppState,
     p: &berth_service::Principal,
@@ -75,10 +66,7 @@ async fn repo_by_id(
 /// default. Berth bills nobody: the billable owner is always the caller; the location is the
 /// server's one (`local`); `devcontainer_path` is `null`, the default rule
 /// (`.devcontainer/devcontainer.json`, then `.devcontainer.json`).
-pub async fn defaults(
-    Call(s, p): Call,
-    At((owner, repo)): At<(Login, RepoName)>,
-) -> ApiResult<Json<Value>> {
+pub async fn defaults(Call(s, p): Call, RepoPath(owner, repo): RepoPath) -> ApiResult<Json<Value>> {
     let user = s
         .environments()
         .codespace_billable_owner(&p, &owner, &repo)
@@ -99,7 +87,7 @@ pub struct RefQuery {
 /// the configurations at the branch (else the default), defaults first.
 pub async fn devcontainers(
     Call(s, p): Call,
-    At((owner, repo)): At<(Login, RepoName)>,
+    RepoPath(owner, repo): RepoPath,
     Query(q): Query<RefQuery>,
     paging: Paging,
 ) -> ApiResult<Response> {
@@ -119,17 +107,6 @@ pub async fn devcontainers(
         page,
         |path| json!({ "path": path, "name": Value::Null, "display_name": Value::Null }),
     ))
-}
-
-/// `GET /repositories/{id}/codespaces/devcontainers`: the same, by repository id (gh's form).
-pub async fn devcontainers_by_id(
-    Call(s, p): Call,
-    Path(id): Path<i64>,
-    query: Query<RefQuery>,
-    paging: Paging,
-) -> ApiResult<Response> {
-    let (owner, repo) = repo_by_id(&s, &p, id).await?;
-    devcontainers(Call(s, p), At((owner, repo)), query, paging).await
 }
 
 /// GitHub's codespace object, with the fields Berth has.
@@ -213,7 +190,7 @@ impl CreateRequest {
 /// `POST /repos/{o}/{r}/codespaces`.
 pub async fn create(
     Call(s, p): Call,
-    At((owner, repo)): At<(Login, RepoName)>,
+    RepoPath(owner, repo): RepoPath,
     Body(body): Body<CreateRequest>,
 ) -> ApiResult<Response> {
     let view = s
@@ -289,7 +266,7 @@ pub async fn create_for_user(
         devcontainer_path: f.devcontainer_path,
         location: f.location,
     };
-    create(Call(s, p), At((owner, repo)), Body(req)).await
+    create(Call(s, p), RepoPath(owner, repo), Body(req)).await
 }
 
 pub async fn list(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {

@@ -3,14 +3,12 @@
 //! the server (where environments pull from). Steps and failure classes only; never a secret.
 
 use axum::Json;
-use berth_domain::Login;
-use berth_domain::RepoName;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::Call;
 use crate::error::ApiResult;
-use crate::wire::{At, Body};
+use crate::wire::{Body, RepoPath};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,7 +19,7 @@ pub struct CheckRequest {
 
 pub async fn check(
     Call(s, p): Call,
-    At((owner, repo)): At<(Login, RepoName)>,
+    RepoPath(owner, repo): RepoPath,
     Body(body): Body<CheckRequest>,
 ) -> ApiResult<Json<Value>> {
     let report = s

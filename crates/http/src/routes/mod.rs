@@ -104,14 +104,14 @@ fn routes() -> Router<AppState> {
             "/repos/{owner}/{repo}/codespaces/devcontainers",
             get(codespaces::devcontainers),
         )
-        .route("/repositories/{id}", get(repos::get_by_id))
+        .route("/repositories/{id}", get(repos::get))
         .route(
             "/repositories/{id}/codespaces/machines",
-            get(codespaces::machines_by_id),
+            get(codespaces::machines),
         )
         .route(
             "/repositories/{id}/codespaces/devcontainers",
-            get(codespaces::devcontainers_by_id),
+            get(codespaces::devcontainers),
         )
         .route(
             "/user/codespaces",

@@ -1,7 +1,6 @@
 //! `/repos/{owner}/{repo}`, repository creation and collaborators.
 
 use axum::Json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use berth_domain::Login;
@@ -14,7 +13,7 @@ use serde_json::Value;
 use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{At, Body, nullable};
+use crate::wire::{At, Body, RepoPath, nullable};
 use crate::{AppState, render};
 
 /// One page of repositories as a GitHub list response.
@@ -22,20 +21,12 @@ pub(super) fn page(s: &AppState, paging: &Paging, listing: Listing<RepoView>) ->
     paging.list(s, listing, |v| render::repo(&s.base_url, v))
 }
 
-pub async fn get(
-    Call(s, p): Call,
-    At((owner, name)): At<(Login, RepoName)>,
-) -> ApiResult<Json<Value>> {
+/// `GET /repos/{o}/{r}`, and `GET /repositories/{id}` (gh's form).
+pub async fn get(Call(s, p): Call, RepoPath(owner, name): RepoPath) -> ApiResult<Json<Value>> {
     let view = s
         .authz()
         .repo_for(&p, &owner, &name, Permission::Read)
         .await?;
-    Ok(Json(render::repo(&s.base_url, &view)))
-}
-
-/// `GET /repositories/{id}`: a repository by its id, under the same check.
-pub async fn get_by_id(Call(s, p): Call, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    let view = s.authz().repo_by_id_for(&p, id, Permission::Read).await?;
     Ok(Json(render::repo(&s.base_url, &view)))
 }
 
@@ -92,7 +83,7 @@ fn parse_visibility(word: &str) -> Result<Visibility, ApiError> {
 
 pub async fn update(
     Call(s, p): Call,
-    At((owner, name)): At<(Login, RepoName)>,
+    RepoPath(owner, name): RepoPath,
     Body(body): Body<EditRepo>,
 ) -> ApiResult<Json<Value>> {
     let view = s
@@ -102,10 +93,7 @@ pub async fn update(
     Ok(Json(render::repo(&s.base_url, &view)))
 }
 
-pub async fn delete(
-    Call(s, p): Call,
-    At((owner, name)): At<(Login, RepoName)>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(Call(s, p): Call, RepoPath(owner, name): RepoPath) -> ApiResult<StatusCode> {
     s.accounts().delete_repo(&p, &owner, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -163,7 +151,7 @@ pub async fn create_for_org(
 
 pub async fn collaborators(
     Call(s, p): Call,
-    At((owner, name)): At<(Login, RepoName)>,
+    RepoPath(owner, name): RepoPath,
     paging: Paging,
 ) -> ApiResult<Response> {
     let listing = s

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{At, Body, path_login, path_repo};
+use crate::wire::{Body, RepoPath, path_login, path_repo};
 use crate::{AppState, render};
 
 /// The level a secrets path names, and the secret and repository it names, if any.
@@ -253,7 +253,7 @@ pub async fn remove_repository(Call(s, p): Call, path: SecretPath) -> ApiResult<
 /// the repository started by the caller would get, and from which level; never their values.
 pub async fn preview(
     Call(s, p): Call,
-    At((owner, repo)): At<(Login, RepoName)>,
+    RepoPath(owner, repo): RepoPath,
     paging: Paging,
 ) -> ApiResult<Response> {
     let names = s

@@ -5,7 +5,6 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use berth_domain::Login;
-use berth_domain::RepoName;
 use berth_domain::Scopes;
 use berth_service::tokens::TokenRequest;
 use secrecy::ExposeSecret;
@@ -16,7 +15,7 @@ use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
 use crate::render;
-use crate::wire::{At, Body, body_time};
+use crate::wire::{Body, RepoPath, body_time};
 
 /// The body of every token-creating call.
 #[derive(Deserialize)]
@@ -85,7 +84,7 @@ pub async fn revoke(Call(s, p): Call, Path(id): Path<String>) -> ApiResult<Statu
 
 pub async fn create_for_repo(
     Call(s, p): Call,
-    At((owner, name)): At<(Login, RepoName)>,
+    RepoPath(owner, name): RepoPath,
     Body(body): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let minted = s
