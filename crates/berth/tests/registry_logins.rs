@@ -369,15 +369,9 @@ fn written_auth_files_log_skopeo_and_docker_in_and_the_pull_client_pulls() {
         let cache = BlobCache::open(dir.path().join(format!("cache-{repository}"))).unwrap();
         let image = ImageRef::parse(&format!("{host}/{repository}:multi")).unwrap();
         let pulled = rt.block_on(async {
-            let registry = Registry::connect(
-                &berth_registry_client::Egress::unrestricted(),
-                &image.host,
-                None,
-                Some(Credentials::new(user, password)),
-                |_| {},
-            )
-            .await
-            .unwrap();
+            let registry = Registry::open(&image.host, Some(Credentials::new(user, password)))
+                .await
+                .unwrap();
             let events = std::sync::Mutex::new(Vec::new());
             let record = |e: PullEvent| events.lock().unwrap().push(e);
             let pulled = registry

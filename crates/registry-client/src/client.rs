@@ -50,6 +50,15 @@ pub enum ConnectStep {
 }
 
 impl Registry {
+    /// [`Registry::connect`] from wherever this machine reaches, over HTTPS (or plain HTTP to a
+    /// loopback host), noting no steps: for tools and tests.
+    pub async fn open(
+        host: &RegistryHost,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, RegistryError> {
+        Self::connect(&Egress::unrestricted(), host, None, credentials, |_| {}).await
+    }
+
     /// Reaches `/v2/` over the scheme the server named, or HTTPS, falling back to plain HTTP
     /// only for loopback registries (Docker's default insecure registries).
     pub async fn connect(

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use berth_domain::logins::RegistryHost;
 use berth_registry_client::pull::{BlobCache, PullOptions};
-use berth_registry_client::{Credentials, Egress, ImageRef, Registry};
+use berth_registry_client::{Credentials, ImageRef, Registry};
 
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -33,10 +33,7 @@ async fn a_huge_manifest_is_refused() {
     );
     let host = serve(app).await;
     let image = ImageRef::parse(&format!("{host}/team/app:v1")).unwrap();
-    let egress = Egress::unrestricted();
-    let registry = Registry::connect(&egress, &image.host, None, None, |_| {})
-        .await
-        .unwrap();
+    let registry = Registry::open(&image.host, None).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache = BlobCache::open(dir.path()).unwrap();
     let err = registry
@@ -71,15 +68,12 @@ async fn a_huge_token_answer_is_refused() {
     );
     let host = serve(registry).await;
     let (host, _) = RegistryHost::parse(&format!("http://{host}")).unwrap();
-    let egress = Egress::unrestricted();
     // The realm and the registry share the host (127.0.0.1), so credentials may go there.
     let creds = Credentials {
         username: "u".into(),
         password: "p".to_owned().into(),
     };
-    let registry = Registry::connect(&egress, &host, None, Some(creds), |_| {})
-        .await
-        .unwrap();
+    let registry = Registry::open(&host, Some(creds)).await.unwrap();
     let err = registry.login().await.unwrap_err();
     assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
 }

@@ -64,10 +64,7 @@ async fn credentials_never_go_over_plain_http_to_a_realm_on_another_host() {
     let (realm_url, hits) = realm().await;
     let host = registry(realm_url).await;
     let (host, _) = RegistryHost::parse(&format!("http://{host}")).unwrap();
-    let egress = Egress::unrestricted();
-    let reg = Registry::connect(&egress, &host, None, creds(), |_| {})
-        .await
-        .unwrap();
+    let reg = Registry::open(&host, creds()).await.unwrap();
     let err = reg.login().await.unwrap_err();
     assert!(
         err.to_string().contains("plain HTTP on another host"),

@@ -139,15 +139,7 @@ async fn serve(f: Arc<Fixture>) -> String {
 async fn pull(f: Arc<Fixture>, cache: &BlobCache) -> (Result<(), RegistryError>, Vec<PullEvent>) {
     let host = serve(f).await;
     let image = ImageRef::parse(&format!("{host}/app:v1")).unwrap();
-    let registry = Registry::connect(
-        &berth_registry_client::Egress::unrestricted(),
-        &image.host,
-        None,
-        None,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let registry = Registry::open(&image.host, None).await.unwrap();
     let events = std::sync::Mutex::new(Vec::new());
     let record = |e: PullEvent| events.lock().unwrap().push(e);
     let result = registry
