@@ -80,28 +80,25 @@ impl Lookups {
         Ok(role)
     }
 
-    pub(crate) async fn user_grant(
+    /// What user `user_id` holds on package `package_id` themself, and through their teams
+    /// (looked up only when `teams`: those of an organization's packages).
+    pub(crate) async fn user_grants(
         &self,
         store: &Store,
         package_id: i64,
         user_id: i64,
-    ) -> Found<Option<Permission>> {
-        match &self.held {
-            Some(held) => Ok(held.user.get(&package_id).copied()),
-            None => store.user_grant(package_id, user_id).await,
+        teams: bool,
+    ) -> Found<(Option<Permission>, Option<Permission>)> {
+        if let Some(held) = &self.held {
+            let team = teams.then(|| held.team.get(&package_id).copied());
+            return Ok((held.user.get(&package_id).copied(), team.flatten()));
         }
-    }
-
-    pub(crate) async fn team_grant(
-        &self,
-        store: &Store,
-        package_id: i64,
-        user_id: i64,
-    ) -> Found<Option<Permission>> {
-        match &self.held {
-            Some(held) => Ok(held.team.get(&package_id).copied()),
-            None => store.user_team_grant(package_id, user_id).await,
-        }
+        let user = store.user_grant(package_id, user_id).await?;
+        let team = match teams {
+            true => store.user_team_grant(package_id, user_id).await?,
+            false => None,
+        };
+        Ok((user, team))
     }
 
     pub(crate) async fn repo_grant(

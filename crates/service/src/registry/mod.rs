@@ -265,14 +265,7 @@ impl Registry {
                     _ => None,
                 };
                 let (grant, team_grant) = match package {
-                    Some(p) => (
-                        lookups.user_grant(store, p.id, account.id).await?,
-                        if org {
-                            lookups.team_grant(store, p.id, account.id).await?
-                        } else {
-                            None
-                        },
-                    ),
+                    Some(p) => lookups.user_grants(store, p.id, account.id, org).await?,
                     None => (None, None),
                 };
                 let standing = UserStanding {
