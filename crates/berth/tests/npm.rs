@@ -129,14 +129,7 @@ fn npm(dir: &Path, args: &[&str]) -> Output {
 
 #[track_caller]
 fn npm_ok(dir: &Path, args: &[&str]) -> String {
-    let out = npm(dir, args);
-    assert!(
-        out.status.success(),
-        "npm {args:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    support::succeeded(&npm(dir, args), &format!("npm {args:?}"))
 }
 
 #[track_caller]

@@ -117,14 +117,7 @@ fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
         return;
     };
     let host = server.url.trim_start_matches("http://");
-    let ready = support::runtime().block_on(async {
-        reqwest::get(format!("{}/readyz", server.url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let ready = support::get_text(&format!("{}/readyz", server.url));
     assert_eq!(ready, "ready\n");
 
     let layout = dir.path().join("layout");

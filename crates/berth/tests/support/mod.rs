@@ -320,6 +320,11 @@ pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// The body of a plain `GET` of `url`.
+pub fn get_text(url: &str) -> String {
+    runtime().block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
+}
+
 #[track_caller]
 pub fn run_ok(cmd: &mut Command, stdin: Option<&str>) -> String {
     let out = run(cmd, stdin);
