@@ -2,6 +2,7 @@
 
 use berth_domain::{AccountKind, Login, OrgRole};
 
+use crate::binds::Bind;
 use crate::columns::Column;
 use crate::roles::ORG_MEMBERS;
 use crate::{Listing, Result, Store, Window, conflict_as};
@@ -40,11 +41,13 @@ impl Store {
             "INSERT INTO accounts (login, login_key, kind, site_admin, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING {ACCOUNT_COLUMNS}"
         ))
-        .bind(login.as_str())
-        .bind(login.key())
-        .bind(kind.as_str())
-        .bind(i64::from(site_admin))
-        .bind(now)
+        .binds((
+            login.as_str(),
+            login.key(),
+            kind.as_str(),
+            i64::from(site_admin),
+            now,
+        ))
         .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("login"))
@@ -80,8 +83,7 @@ impl Store {
         sqlx::query(
             "DELETE FROM team_members WHERE user_id = $2 AND team_id IN (SELECT id FROM teams WHERE org_id = $1)",
         )
-        .bind(org_id)
-        .bind(user_id)
+        .binds((org_id, user_id))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -121,9 +123,7 @@ impl Store {
     ) -> Result<bool> {
         let statement =
             sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE id = $1")
-                .bind(account_id)
-                .bind(hash)
-                .bind(now);
+                .binds((account_id, hash, now));
         Ok(self.changed(statement).await?)
     }
 

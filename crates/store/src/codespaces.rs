@@ -3,6 +3,7 @@
 
 use berth_domain::codespace::CodespaceState;
 
+use crate::binds::Bind;
 use crate::columns::Column;
 use crate::{Listing, Result, Store, Window, conflict_as};
 
@@ -66,18 +67,7 @@ impl Store {
             "INSERT INTO codespaces (name, owner_id, repo_id, display_name, git_ref, image, runtime, state, machine, uid_base, created_at, updated_at, last_used_at, devcontainer_path) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9, $9, $12) RETURNING {COLUMNS}"
         ))
-        .bind(new.name)
-        .bind(new.owner_id)
-        .bind(new.repo_id)
-        .bind(new.display_name)
-        .bind(new.git_ref)
-        .bind(new.image)
-        .bind(new.runtime)
-        .bind(CodespaceState::Queued.as_str())
-        .bind(now)
-        .bind(new.machine)
-        .bind(i64::from(new.uid_base))
-        .bind(new.devcontainer_path)
+        .binds((new.name, new.owner_id, new.repo_id, new.display_name, new.git_ref, new.image, new.runtime, CodespaceState::Queued.as_str(), now, new.machine, i64::from(new.uid_base), new.devcontainer_path))
         .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("codespace"))
@@ -103,9 +93,7 @@ impl Store {
         let items = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM codespaces WHERE owner_id = $1 AND state <> 'Deleted' ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
         ))
-        .bind(owner_id)
-        .bind(w.limit)
-        .bind(w.offset)
+        .binds((owner_id, w.limit, w.offset))
         .fetch_all(&self.pool)
         .await?;
         Ok(Listing { items, total })
@@ -126,8 +114,7 @@ impl Store {
     /// Gives an environment made before id ranges its range; `Conflict` if another has it.
     pub async fn set_codespace_uid_base(&self, name: &str, base: u32) -> Result<()> {
         sqlx::query("UPDATE codespaces SET uid_base = $2 WHERE name = $1 AND uid_base IS NULL")
-            .bind(name)
-            .bind(i64::from(base))
+            .binds((name, i64::from(base)))
             .execute(&self.writer)
             .await
             .map_err(conflict_as("codespace"))?;
@@ -179,18 +166,13 @@ impl Store {
         let statement = sqlx::query(
             "UPDATE codespaces SET state = $2, state_reason = $3, updated_at = $4, last_used_at = $4 WHERE name = $1 AND state = $5",
         )
-        .bind(name)
-        .bind(state.as_str())
-        .bind(reason)
-        .bind(now)
-        .bind(current.as_str());
+        .binds((name, state.as_str(), reason, now, current.as_str()));
         Ok(self.changed(statement).await?)
     }
 
     pub async fn mark_codespace_initialized(&self, name: &str, now: i64) -> Result<()> {
         sqlx::query("UPDATE codespaces SET initialized = 1, updated_at = $2 WHERE name = $1")
-            .bind(name)
-            .bind(now)
+            .binds((name, now))
             .execute(&self.writer)
             .await?;
         Ok(())

@@ -7,6 +7,7 @@
 //! pins the row ([`Store::pin_blob`]) before it commits the file, which revives a doomed row, and
 //! the collector then puts the file back.
 
+use crate::binds::Bind;
 use crate::{Result, Store};
 
 /// A blob chosen for collection.
@@ -35,9 +36,7 @@ impl Store {
                 "DELETE FROM package_versions WHERE package_id = $1 AND digest = $2 \
                  AND deleted_at IS NOT NULL AND deleted_at < $3",
             )
-            .bind(package_id)
-            .bind(&digest)
-            .bind(cutoff)
+            .binds((package_id, &digest, cutoff))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 1 {
@@ -46,8 +45,7 @@ impl Store {
                     "DELETE FROM manifest_refs WHERE package_id = $1 AND manifest_digest = $2",
                 ] {
                     sqlx::query(table)
-                        .bind(package_id)
-                        .bind(&digest)
+                        .binds((package_id, &digest))
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -88,9 +86,7 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM package_blobs pb WHERE pb.digest = blobs.digest) \
              RETURNING digest, size",
         )
-        .bind(cutoff)
-        .bind(now)
-        .bind(limit)
+        .binds((cutoff, now, limit))
         .fetch_all(&self.writer)
         .await?)
     }
@@ -125,8 +121,7 @@ impl Store {
     /// Deletes an upload's row if it is still untouched since `cutoff`.
     pub async fn expire_upload(&self, id: &str, cutoff: i64) -> Result<bool> {
         let statement = sqlx::query("DELETE FROM uploads WHERE id = $1 AND updated_at < $2")
-            .bind(id)
-            .bind(cutoff);
+            .binds((id, cutoff));
         Ok(self.changed(statement).await?)
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use berth_domain::Permission;
 
+use crate::binds::Bind;
 use crate::roles::USER_GRANTS;
 use crate::{Result, Store, corrupt};
 
@@ -56,8 +57,7 @@ impl Store {
             "SELECT g.package_id, g.role FROM package_user_grants g \
              JOIN packages p ON p.id = g.package_id WHERE p.owner_id = $1 AND g.user_id = $2",
         )
-        .bind(owner_id)
-        .bind(user_id)
+        .binds((owner_id, user_id))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -96,10 +96,7 @@ impl Store {
             "INSERT INTO package_repo_grants (package_id, repo_id, environments, token_role) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (package_id, repo_id) DO UPDATE SET environments = excluded.environments, token_role = excluded.token_role",
         )
-        .bind(package_id)
-        .bind(repo_id)
-        .bind(i64::from(grant.environments))
-        .bind(grant.token_role.map(Permission::as_str))
+        .binds((package_id, repo_id, i64::from(grant.environments), grant.token_role.map(Permission::as_str)))
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -108,8 +105,7 @@ impl Store {
     pub async fn remove_repo_grant(&self, package_id: i64, repo_id: i64) -> Result<bool> {
         let statement =
             sqlx::query("DELETE FROM package_repo_grants WHERE package_id = $1 AND repo_id = $2")
-                .bind(package_id)
-                .bind(repo_id);
+                .binds((package_id, repo_id));
         Ok(self.changed(statement).await?)
     }
 
@@ -141,8 +137,7 @@ impl Store {
             "SELECT g.package_id, g.environments, g.token_role FROM package_repo_grants g \
              JOIN packages p ON p.id = g.package_id WHERE {filter} AND g.repo_id = $2"
         ))
-        .bind(first)
-        .bind(repo_id)
+        .binds((first, repo_id))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -197,8 +192,7 @@ impl Store {
             "INSERT INTO org_package_settings (org_id, auto_inherit) VALUES ($1, $2) \
              ON CONFLICT (org_id) DO UPDATE SET auto_inherit = excluded.auto_inherit",
         )
-        .bind(org_id)
-        .bind(i64::from(on))
+        .binds((org_id, i64::from(on)))
         .execute(&self.writer)
         .await?;
         Ok(())

@@ -11,6 +11,7 @@
 //! returns domain values. Callers pass `now` in, so the store never reads the clock.
 
 mod accounts;
+mod binds;
 mod codespaces;
 mod collect;
 mod columns;

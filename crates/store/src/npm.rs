@@ -4,6 +4,7 @@
 
 use berth_domain::oci::Digest;
 
+use crate::binds::Bind;
 use crate::columns::Column;
 use crate::{Result, Store, VersionRecord, conflict_as};
 
@@ -54,23 +55,22 @@ impl Store {
             "INSERT INTO npm_versions (package_id, version, manifest, tarball, size, integrity, \
              shasum, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
-        .bind(package_id)
-        .bind(new.version)
-        .bind(new.manifest)
-        .bind(new.tarball.as_str())
-        .bind(new.size as i64)
-        .bind(new.integrity)
-        .bind(new.shasum)
-        .bind(now)
+        .binds((
+            package_id,
+            new.version,
+            new.manifest,
+            new.tarball.as_str(),
+            new.size as i64,
+            new.integrity,
+            new.shasum,
+            now,
+        ))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("npm version"))?;
         for tag in new.tags {
             sqlx::query(SET_TAG)
-                .bind(package_id)
-                .bind(*tag)
-                .bind(new.version)
-                .bind(now)
+                .binds((package_id, *tag, new.version, now))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -141,18 +141,14 @@ impl Store {
             "SELECT id FROM npm_versions WHERE package_id = $1 AND version = $2 \
              AND deleted_at IS NULL",
         )
-        .bind(package_id)
-        .bind(version)
+        .binds((package_id, version))
         .fetch_optional(&mut *tx)
         .await?;
         if published.is_none() {
             return Ok(false);
         }
         sqlx::query(SET_TAG)
-            .bind(package_id)
-            .bind(tag)
-            .bind(version)
-            .bind(now)
+            .binds((package_id, tag, version, now))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -162,8 +158,7 @@ impl Store {
     /// Removes a dist-tag; `false` when the package has no such tag.
     pub async fn remove_npm_dist_tag(&self, package_id: i64, tag: &str) -> Result<bool> {
         let statement = sqlx::query("DELETE FROM npm_dist_tags WHERE package_id = $1 AND tag = $2")
-            .bind(package_id)
-            .bind(tag);
+            .binds((package_id, tag));
         Ok(self.changed(statement).await?)
     }
 
@@ -179,9 +174,7 @@ impl Store {
             "UPDATE npm_versions SET deprecated = $3 WHERE package_id = $1 AND version = $2 \
              AND deleted_at IS NULL",
         )
-        .bind(package_id)
-        .bind(version)
-        .bind(message);
+        .binds((package_id, version, message));
         Ok(self.changed(statement).await?)
     }
 
@@ -198,17 +191,14 @@ impl Store {
             "UPDATE npm_versions SET deleted_at = $3 WHERE package_id = $1 AND version = $2 \
              AND deleted_at IS NULL",
         )
-        .bind(package_id)
-        .bind(version)
-        .bind(now)
+        .binds((package_id, version, now))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
         sqlx::query("DELETE FROM npm_dist_tags WHERE package_id = $1 AND version = $2")
-            .bind(package_id)
-            .bind(version)
+            .binds((package_id, version))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -229,9 +219,7 @@ impl Store {
             "SELECT id, version, created_at, deleted_at FROM npm_versions WHERE package_id = $1 \
              AND (deleted_at IS NOT NULL) = $2 AND ($3 < 0 OR id = $3) ORDER BY id DESC",
         )
-        .bind(package_id)
-        .bind(deleted)
-        .bind(id.unwrap_or(-1))
+        .binds((package_id, deleted, id.unwrap_or(-1)))
         .fetch_all(&self.pool)
         .await?;
         let tags = self.npm_dist_tags(package_id).await?;
@@ -258,8 +246,7 @@ impl Store {
             "UPDATE npm_versions SET deleted_at = NULL WHERE package_id = $1 AND id = $2 \
              AND deleted_at IS NOT NULL",
         )
-        .bind(package_id)
-        .bind(id);
+        .binds((package_id, id));
         Ok(self.changed(statement).await?)
     }
 }

@@ -3,6 +3,7 @@
 use berth_domain::Visibility;
 use berth_domain::oci::Digest;
 
+use crate::binds::Bind;
 use crate::columns::Column;
 use crate::{Result, Store, conflict_as, corrupt};
 
@@ -112,9 +113,7 @@ impl Store {
         self.optional(sqlx::query_as::<_, Package>(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 AND name = $3"
         ))
-        .bind(owner_id)
-        .bind(kind.as_str())
-        .bind(name))
+        .binds((owner_id, kind.as_str(), name)))
         .await
     }
 
@@ -127,8 +126,7 @@ impl Store {
         self.every(sqlx::query_as::<_, Package>(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 ORDER BY name"
         ))
-        .bind(owner_id)
-        .bind(kind.as_str()))
+        .binds((owner_id, kind.as_str())))
         .await
     }
 
@@ -162,14 +160,7 @@ impl Store {
             "INSERT INTO packages (owner_id, kind, name, visibility, publisher_id, source_repo_id, inherit_access, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (owner_id, kind, name) DO NOTHING",
         )
-        .bind(owner_id)
-        .bind(kind.as_str())
-        .bind(name)
-        .bind(visibility.as_str())
-        .bind(publisher_id)
-        .bind(source.repo_id)
-        .bind(i64::from(source.inherit))
-        .bind(now)
+        .binds((owner_id, kind.as_str(), name, visibility.as_str(), publisher_id, source.repo_id, i64::from(source.inherit), now))
         .execute(&self.writer)
         .await;
         inserted.map_err(conflict_as("package"))?;
@@ -185,9 +176,7 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         sqlx::query("UPDATE packages SET visibility = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(visibility.as_str())
-            .bind(now)
+            .binds((id, visibility.as_str(), now))
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -196,10 +185,7 @@ impl Store {
     /// Links a package to a source repository (or unlinks it) and sets whether it inherits.
     pub async fn set_package_source(&self, id: i64, source: PackageSource, now: i64) -> Result<()> {
         sqlx::query("UPDATE packages SET source_repo_id = $2, inherit_access = $3, updated_at = $4 WHERE id = $1")
-            .bind(id)
-            .bind(source.repo_id)
-            .bind(i64::from(source.inherit))
-            .bind(now)
+            .binds((id, source.repo_id, i64::from(source.inherit), now))
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -209,9 +195,7 @@ impl Store {
 
     pub async fn insert_upload(&self, id: &str, repository: &str, now: i64) -> Result<()> {
         sqlx::query("INSERT INTO uploads (id, repository, size, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)")
-            .bind(id)
-            .bind(repository)
-            .bind(now)
+            .binds((id, repository, now))
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -238,10 +222,7 @@ impl Store {
         let statement = sqlx::query(
             "UPDATE uploads SET size = $3, updated_at = $4 WHERE id = $1 AND size = $2",
         )
-        .bind(id)
-        .bind(expected)
-        .bind(size)
-        .bind(now);
+        .binds((id, expected, size, now));
         Ok(self.changed(statement).await?)
     }
 
@@ -262,18 +243,14 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         sqlx::query(PIN_BLOB)
-            .bind(digest.as_str())
-            .bind(size as i64)
-            .bind(now)
+            .binds((digest.as_str(), size as i64, now))
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO package_blobs (package_id, digest, linked_at) VALUES ($1, $2, $3) \
              ON CONFLICT (package_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
         )
-        .bind(package_id)
-        .bind(digest.as_str())
-        .bind(now)
+        .binds((package_id, digest.as_str(), now))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -284,9 +261,7 @@ impl Store {
     /// grace period restarts, so no collection removes the file the upload is committing.
     pub async fn pin_blob(&self, digest: &Digest, size: u64, now: i64) -> Result<()> {
         sqlx::query(PIN_BLOB)
-            .bind(digest.as_str())
-            .bind(size as i64)
-            .bind(now)
+            .binds((digest.as_str(), size as i64, now))
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -306,8 +281,7 @@ impl Store {
         let size: Option<i64> = sqlx::query_scalar(
             "SELECT b.size FROM package_blobs pb JOIN blobs b ON b.digest = pb.digest WHERE pb.package_id = $1 AND pb.digest = $2",
         )
-        .bind(package_id)
-        .bind(digest.as_str())
+        .binds((package_id, digest.as_str()))
         .fetch_optional(&self.pool)
         .await?;
         Ok(size.map(|s| s as u64))
@@ -326,8 +300,7 @@ impl Store {
     pub async fn unlink_blob(&self, package_id: i64, digest: &Digest) -> Result<bool> {
         let statement =
             sqlx::query("DELETE FROM package_blobs WHERE package_id = $1 AND digest = $2")
-                .bind(package_id)
-                .bind(digest.as_str());
+                .binds((package_id, digest.as_str()));
         Ok(self.changed(statement).await?)
     }
 
@@ -347,32 +320,20 @@ impl Store {
             "INSERT INTO manifests (package_id, digest, media_type, artifact_type, subject, annotations, size, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (package_id, digest) DO NOTHING",
         )
-        .bind(package_id)
-        .bind(m.digest.as_str())
-        .bind(m.media_type)
-        .bind(m.artifact_type)
-        .bind(m.subject.map(Digest::as_str))
-        .bind(m.annotations)
-        .bind(m.body.len() as i64)
-        .bind(m.body)
-        .bind(now)
+        .binds((package_id, m.digest.as_str(), m.media_type, m.artifact_type, m.subject.map(Digest::as_str), m.annotations, m.body.len() as i64, m.body, now))
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT INTO package_versions (package_id, digest, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (package_id, digest) DO UPDATE SET deleted_at = NULL, deleted_tags = NULL",
         )
-        .bind(package_id)
-        .bind(m.digest.as_str())
-        .bind(now)
+        .binds((package_id, m.digest.as_str(), now))
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
             for r in &m.refs {
                 sqlx::query("INSERT INTO manifest_refs (package_id, manifest_digest, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                    .bind(package_id)
-                    .bind(m.digest.as_str())
-                    .bind(r.as_str())
+                    .binds((package_id, m.digest.as_str(), r.as_str()))
                     .execute(&mut *tx)
                     .await?;
             }
@@ -382,16 +343,12 @@ impl Store {
                 "INSERT INTO tags (package_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (package_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
             )
-            .bind(package_id)
-            .bind(tag)
-            .bind(m.digest.as_str())
-            .bind(now)
+            .binds((package_id, tag, m.digest.as_str(), now))
             .execute(&mut *tx)
             .await?;
         }
         sqlx::query("UPDATE packages SET updated_at = $2 WHERE id = $1")
-            .bind(package_id)
-            .bind(now)
+            .binds((package_id, now))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -406,8 +363,7 @@ impl Store {
         Ok(sqlx::query_as(&format!(
             "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND digest = $2 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = manifests.package_id AND v.digest = manifests.digest AND v.deleted_at IS NOT NULL)"
         ))
-        .bind(package_id)
-        .bind(digest.as_str())
+        .binds((package_id, digest.as_str()))
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -416,8 +372,7 @@ impl Store {
     pub async fn tag(&self, package_id: i64, tag: &str) -> Result<Option<Digest>> {
         let d: Option<String> =
             sqlx::query_scalar("SELECT digest FROM tags WHERE package_id = $1 AND name = $2")
-                .bind(package_id)
-                .bind(tag)
+                .binds((package_id, tag))
                 .fetch_optional(&self.pool)
                 .await?;
         d.map(|d| Digest::parse(&d).map_err(|e| corrupt("tag digest", e)))
@@ -434,9 +389,7 @@ impl Store {
         Ok(sqlx::query_scalar(
             "SELECT name FROM tags WHERE package_id = $1 AND name > $2 ORDER BY name LIMIT $3",
         )
-        .bind(package_id)
-        .bind(last.unwrap_or(""))
-        .bind(limit)
+        .binds((package_id, last.unwrap_or(""), limit))
         .fetch_all(&self.pool)
         .await?)
     }
@@ -445,8 +398,7 @@ impl Store {
     pub async fn delete_manifest(&self, package_id: i64, digest: &Digest) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query("DELETE FROM manifests WHERE package_id = $1 AND digest = $2")
-            .bind(package_id)
-            .bind(digest.as_str())
+            .binds((package_id, digest.as_str()))
             .execute(&mut *tx)
             .await?;
         for table in [
@@ -455,8 +407,7 @@ impl Store {
             "DELETE FROM package_versions WHERE package_id = $1 AND digest = $2",
         ] {
             sqlx::query(table)
-                .bind(package_id)
-                .bind(digest.as_str())
+                .binds((package_id, digest.as_str()))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -466,8 +417,7 @@ impl Store {
 
     pub async fn delete_tag(&self, package_id: i64, tag: &str) -> Result<bool> {
         let statement = sqlx::query("DELETE FROM tags WHERE package_id = $1 AND name = $2")
-            .bind(package_id)
-            .bind(tag);
+            .binds((package_id, tag));
         Ok(self.changed(statement).await?)
     }
 
@@ -482,9 +432,7 @@ impl Store {
             "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND subject = $2 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = manifests.package_id AND v.digest = manifests.digest AND v.deleted_at IS NOT NULL) \
              AND ($3 = '' OR artifact_type = $3) ORDER BY created_at, digest"
         ))
-        .bind(package_id)
-        .bind(digest.as_str())
-        .bind(artifact_type.unwrap_or(""))
+        .binds((package_id, digest.as_str(), artifact_type.unwrap_or("")))
         .fetch_all(&self.pool)
         .await?)
     }

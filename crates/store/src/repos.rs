@@ -7,6 +7,7 @@
 use berth_domain::{AccountKind, Login, OrgRole, Permission, RepoName, Visibility};
 
 use crate::accounts::Account;
+use crate::binds::Bind;
 use sqlx::Row;
 
 use crate::columns::Column;
@@ -48,15 +49,16 @@ pub struct RepoFields<'a> {
 impl RepoFields<'_> {
     /// `sql` with `$1` bound to `first`, `$2`–`$7` to the fields and `$8` to `now`.
     fn bound<'q>(&self, sql: &'q str, first: i64, now: i64) -> Statement<'q> {
-        sqlx::query(sql)
-            .bind(first)
-            .bind(self.name.as_str().to_owned())
-            .bind(self.name.key())
-            .bind(self.visibility.as_str())
-            .bind(self.clone_url.map(str::to_owned))
-            .bind(self.description.map(str::to_owned))
-            .bind(self.default_branch.map(str::to_owned))
-            .bind(now)
+        sqlx::query(sql).binds((
+            first,
+            self.name.as_str().to_owned(),
+            self.name.key(),
+            self.visibility.as_str(),
+            self.clone_url.map(str::to_owned),
+            self.description.map(str::to_owned),
+            self.default_branch.map(str::to_owned),
+            now,
+        ))
     }
 }
 
@@ -195,10 +197,7 @@ impl Store {
         user_id: Option<i64>,
     ) -> Result<Option<(Repo, RepoAccessFacts)>> {
         let sql = format!("{REPO_SELECT} WHERE o.login_key = $2 AND r.name_key = $3");
-        let query = sqlx::query_as(&sql)
-            .bind(user_id.unwrap_or(-1))
-            .bind(owner.key())
-            .bind(name.key());
+        let query = sqlx::query_as(&sql).binds((user_id.unwrap_or(-1), owner.key(), name.key()));
         self.one_repo(query, user_id).await
     }
 
@@ -232,8 +231,7 @@ impl Store {
         let rows: Vec<RepoRow> = sqlx::query_as(&format!(
             "{REPO_SELECT} WHERE r.owner_id = $2 ORDER BY r.name_key"
         ))
-        .bind(user_id.unwrap_or(-1))
-        .bind(owner_id)
+        .binds((user_id.unwrap_or(-1), owner_id))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| r.into_parts(user_id)).collect())

@@ -7,6 +7,7 @@ use berth_domain::{OrgRole, Permission};
 use sqlx::{Any, Executor};
 
 use crate::accounts::ACCOUNT_COLUMNS_OF_A;
+use crate::binds::Bind;
 use crate::{Account, Listing, Result, Window, corrupt};
 
 /// A role as stored: a word, parsed back when read.
@@ -110,9 +111,7 @@ impl RoleTable {
             h = self.holder,
             r = self.role,
         ))
-        .bind(subject)
-        .bind(holder)
-        .bind(role.word())
+        .binds((subject, holder, role.word()))
         .execute(db)
         .await?;
         Ok(())
@@ -129,8 +128,7 @@ impl RoleTable {
             "DELETE FROM {} WHERE {} = $1 AND {} = $2",
             self.table, self.subject, self.holder
         ))
-        .bind(subject)
-        .bind(holder)
+        .binds((subject, holder))
         .execute(db)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -163,8 +161,7 @@ impl RoleTable {
             "SELECT {} FROM {} WHERE {} = $1 AND {} = $2",
             self.role, self.table, self.subject, self.holder
         ))
-        .bind(subject)
-        .bind(holder)
+        .binds((subject, holder))
         .fetch_optional(db)
         .await?;
         word.map(|w| self.parse(&w)).transpose()
@@ -194,10 +191,7 @@ impl RoleTable {
             h = self.holder,
             r = self.role,
         ))
-        .bind(subject)
-        .bind(window.limit)
-        .bind(window.offset)
-        .bind(only)
+        .binds((subject, window.limit, window.offset, only))
         .fetch_all(db)
         .await?;
         let total: i64 = sqlx::query_scalar(&format!(
@@ -206,8 +200,7 @@ impl RoleTable {
             s = self.subject,
             r = self.role,
         ))
-        .bind(subject)
-        .bind(only)
+        .binds((subject, only))
         .fetch_one(db)
         .await?;
         let items = self.account_roles(rows)?;

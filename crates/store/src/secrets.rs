@@ -4,6 +4,7 @@
 
 use berth_domain::secrets::{OrgSecretVisibility, SecretLevel, SecretName};
 
+use crate::binds::Bind;
 use crate::columns::Column;
 use crate::{Listing, Result, Store, Window, corrupt};
 
@@ -115,8 +116,7 @@ impl Store {
             "SELECT key_id, public_key, ciphertext, wrapped_key, master_key_id FROM secret_keys \
              WHERE scope_kind = $1 AND scope_id = $2",
         )
-        .bind(scope.kind())
-        .bind(scope.id)
+        .binds((scope.kind(), scope.id))
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(
@@ -144,14 +144,16 @@ impl Store {
              wrapped_key, master_key_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (scope_kind, scope_id) DO NOTHING",
         )
-        .bind(scope.kind())
-        .bind(scope.id)
-        .bind(&key.key_id)
-        .bind(&key.public_key)
-        .bind(&key.private.ciphertext)
-        .bind(&key.private.wrapped_key)
-        .bind(&key.private.master_key_id)
-        .bind(now)
+        .binds((
+            scope.kind(),
+            scope.id,
+            &key.key_id,
+            &key.public_key,
+            &key.private.ciphertext,
+            &key.private.wrapped_key,
+            &key.private.master_key_id,
+            now,
+        ))
         .execute(&self.writer)
         .await?;
         self.secret_key(scope)
@@ -164,8 +166,7 @@ impl Store {
         self.every(sqlx::query_as::<_, SecretRecord>(&format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 ORDER BY name"
         ))
-        .bind(scope.kind())
-        .bind(scope.id))
+        .binds((scope.kind(), scope.id)))
         .await
     }
 
@@ -180,9 +181,7 @@ impl Store {
             "SELECT sr.secret_id FROM secret_repositories sr JOIN secrets s ON s.id = sr.secret_id \
              WHERE s.scope_kind = $1 AND s.scope_id = $2 AND sr.repo_id = $3",
         )
-        .bind(scope.kind())
-        .bind(scope.id)
-        .bind(repo_id)
+        .binds((scope.kind(), scope.id, repo_id))
         .fetch_all(&self.pool)
         .await?;
         Ok(records
@@ -202,9 +201,7 @@ impl Store {
         self.optional(sqlx::query_as::<_, SecretRecord>(&format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3"
         ))
-        .bind(scope.kind())
-        .bind(scope.id)
-        .bind(name.as_str()))
+        .binds((scope.kind(), scope.id, name.as_str())))
         .await
     }
 
@@ -227,9 +224,7 @@ impl Store {
         let existing: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3",
         )
-        .bind(new.scope.kind())
-        .bind(new.scope.id)
-        .bind(new.name.as_str())
+        .binds((new.scope.kind(), new.scope.id, new.name.as_str()))
         .fetch_optional(&mut *tx)
         .await?;
         let visibility = new.visibility.map(OrgSecretVisibility::as_str);
@@ -239,12 +234,14 @@ impl Store {
                     "UPDATE secrets SET visibility = $2, ciphertext = $3, wrapped_key = $4, \
                      master_key_id = $5, updated_at = $6 WHERE id = $1",
                 )
-                .bind(id)
-                .bind(visibility)
-                .bind(&new.value.ciphertext)
-                .bind(&new.value.wrapped_key)
-                .bind(&new.value.master_key_id)
-                .bind(now)
+                .binds((
+                    id,
+                    visibility,
+                    &new.value.ciphertext,
+                    &new.value.wrapped_key,
+                    &new.value.master_key_id,
+                    now,
+                ))
                 .execute(&mut *tx)
                 .await?;
                 (id, PutSecret::Updated)
@@ -253,8 +250,7 @@ impl Store {
                 let count: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM secrets WHERE scope_kind = $1 AND scope_id = $2",
                 )
-                .bind(new.scope.kind())
-                .bind(new.scope.id)
+                .binds((new.scope.kind(), new.scope.id))
                 .fetch_one(&mut *tx)
                 .await?;
                 if usize::try_from(count).unwrap_or(usize::MAX) >= max {
@@ -265,14 +261,16 @@ impl Store {
                      wrapped_key, master_key_id, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
                 )
-                .bind(new.scope.kind())
-                .bind(new.scope.id)
-                .bind(new.name.as_str())
-                .bind(visibility)
-                .bind(&new.value.ciphertext)
-                .bind(&new.value.wrapped_key)
-                .bind(&new.value.master_key_id)
-                .bind(now)
+                .binds((
+                    new.scope.kind(),
+                    new.scope.id,
+                    new.name.as_str(),
+                    visibility,
+                    &new.value.ciphertext,
+                    &new.value.wrapped_key,
+                    &new.value.master_key_id,
+                    now,
+                ))
                 .fetch_one(&mut *tx)
                 .await?;
                 (id, PutSecret::Created)
@@ -308,9 +306,7 @@ impl Store {
         let done = sqlx::query(
             "DELETE FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3",
         )
-        .bind(scope.kind())
-        .bind(scope.id)
-        .bind(name.as_str())
+        .binds((scope.kind(), scope.id, name.as_str()))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
@@ -342,8 +338,7 @@ impl Store {
             "INSERT INTO secret_repositories (secret_id, repo_id) VALUES ($1, $2) \
              ON CONFLICT (secret_id, repo_id) DO NOTHING",
         )
-        .bind(secret_id)
-        .bind(repo_id)
+        .binds((secret_id, repo_id))
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -351,8 +346,7 @@ impl Store {
 
     pub async fn remove_secret_repository(&self, secret_id: i64, repo_id: i64) -> Result<()> {
         sqlx::query("DELETE FROM secret_repositories WHERE secret_id = $1 AND repo_id = $2")
-            .bind(secret_id)
-            .bind(repo_id)
+            .binds((secret_id, repo_id))
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -364,8 +358,7 @@ impl Store {
             "SELECT at, actor_id, action, scope_kind, scope_id, name FROM secret_audit \
              ORDER BY id DESC LIMIT $1 OFFSET $2",
         )
-        .bind(w.limit)
-        .bind(w.offset)
+        .binds((w.limit, w.offset))
         .fetch_all(&self.pool)
         .await?;
         let total = sqlx::query_scalar("SELECT COUNT(*) FROM secret_audit")
@@ -386,8 +379,7 @@ impl Store {
              WHERE master_key_id <> $1 ORDER BY id LIMIT $2",
             table.name()
         ))
-        .bind(master_key_id)
-        .bind(limit)
+        .binds((master_key_id, limit))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -420,12 +412,13 @@ impl Store {
              WHERE id = $1 AND wrapped_key = $4 AND master_key_id = $5",
             table.name()
         );
-        let statement = sqlx::query(&sql)
-            .bind(id)
-            .bind(wrapped_key)
-            .bind(master_key_id)
-            .bind(&old.wrapped_key)
-            .bind(&old.master_key_id);
+        let statement = sqlx::query(&sql).binds((
+            id,
+            wrapped_key,
+            master_key_id,
+            &old.wrapped_key,
+            &old.master_key_id,
+        ));
         Ok(self.changed(statement).await?)
     }
 
@@ -454,8 +447,7 @@ async fn replace_selection(
             "INSERT INTO secret_repositories (secret_id, repo_id) VALUES ($1, $2) \
              ON CONFLICT (secret_id, repo_id) DO NOTHING",
         )
-        .bind(secret_id)
-        .bind(repo)
+        .binds((secret_id, repo))
         .execute(&mut **tx)
         .await?;
     }
@@ -474,12 +466,7 @@ async fn audit(
         "INSERT INTO secret_audit (at, actor_id, action, scope_kind, scope_id, name) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(now)
-    .bind(actor_id)
-    .bind(action)
-    .bind(scope.kind())
-    .bind(scope.id)
-    .bind(name.as_str())
+    .binds((now, actor_id, action, scope.kind(), scope.id, name.as_str()))
     .execute(&mut **tx)
     .await?;
     Ok(())

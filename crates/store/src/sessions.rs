@@ -1,6 +1,7 @@
 //! Web UI sessions: found by the keyed hash of the cookie's value, live until they expire or are
 //! revoked (signed out, or by their user).
 
+use crate::binds::Bind;
 use crate::{Result, Store};
 
 /// A session of the web UI.
@@ -38,11 +39,7 @@ impl Store {
             "INSERT INTO web_sessions (token_hash, user_id, csrf, created_at, last_used_at, \
              expires_at) VALUES ($1, $2, $3, $4, $4, $5) RETURNING {COLUMNS}"
         ))
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(csrf)
-        .bind(now)
-        .bind(expires_at)
+        .binds((token_hash, user_id, csrf, now, expires_at))
         .fetch_one(&self.writer)
         .await?)
     }
@@ -60,9 +57,7 @@ impl Store {
     /// Notes a use of the session, and moves its expiry to `expires_at`.
     pub async fn touch_web_session(&self, id: i64, now: i64, expires_at: i64) -> Result<()> {
         sqlx::query("UPDATE web_sessions SET last_used_at = $2, expires_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .bind(expires_at)
+            .binds((id, now, expires_at))
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -74,9 +69,7 @@ impl Store {
             "UPDATE web_sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 \
              AND revoked_at IS NULL",
         )
-        .bind(id)
-        .bind(user_id)
-        .bind(now);
+        .binds((id, user_id, now));
         Ok(self.changed(statement).await?)
     }
 
@@ -86,8 +79,7 @@ impl Store {
             "SELECT {COLUMNS} FROM web_sessions WHERE user_id = $1 AND revoked_at IS NULL \
              AND expires_at > $2 ORDER BY id DESC"
         ))
-        .bind(user_id)
-        .bind(now)
+        .binds((user_id, now))
         .fetch_all(&self.pool)
         .await?)
     }
@@ -107,8 +99,7 @@ impl Store {
         let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE subject = $1 AND at > $2",
         )
-        .bind(subject)
-        .bind(since)
+        .binds((subject, since))
         .fetch_one(&self.pool)
         .await?;
         Ok(SignInFailures { count, oldest })
@@ -129,8 +120,7 @@ impl Store {
             .await?;
         for subject in subjects {
             sqlx::query("INSERT INTO sign_in_failures (subject, at) VALUES ($1, $2)")
-                .bind(subject)
-                .bind(now)
+                .binds((subject, now))
                 .execute(&mut *tx)
                 .await?;
         }

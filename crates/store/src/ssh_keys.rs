@@ -1,5 +1,6 @@
 //! Users' SSH public keys, each with its fingerprint (unique across all accounts).
 
+use crate::binds::Bind;
 use crate::{Result, Store, conflict_as};
 
 /// A stored public key.
@@ -49,11 +50,7 @@ impl Store {
             "INSERT INTO ssh_keys (user_id, title, key, fingerprint, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
         ))
-        .bind(new.user_id)
-        .bind(new.title)
-        .bind(new.key)
-        .bind(new.fingerprint)
-        .bind(now)
+        .binds((new.user_id, new.title, new.key, new.fingerprint, now))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict_as("key"))?;
@@ -76,8 +73,7 @@ impl Store {
         Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM ssh_keys WHERE user_id = $1 AND id = $2"
         ))
-        .bind(user_id)
-        .bind(id)
+        .binds((user_id, id))
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -94,9 +90,8 @@ impl Store {
 
     /// Deletes one of a user's keys; whether it was there.
     pub async fn delete_ssh_key(&self, user_id: i64, id: i64) -> Result<bool> {
-        let statement = sqlx::query("DELETE FROM ssh_keys WHERE user_id = $1 AND id = $2")
-            .bind(user_id)
-            .bind(id);
+        let statement =
+            sqlx::query("DELETE FROM ssh_keys WHERE user_id = $1 AND id = $2").binds((user_id, id));
         Ok(self.changed(statement).await?)
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use berth_domain::Permission;
 use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole, TeamSlug};
 
+use crate::binds::Bind;
 use crate::columns::Column;
 use crate::db::RowsOf;
 use crate::roles::{TEAM_GRANTS, TEAM_MEMBERS};
@@ -38,13 +39,14 @@ pub struct TeamFields<'a> {
 impl TeamFields<'_> {
     /// `sql` with `$1` bound to `first`, `$2`–`$5` to the fields and `$6` to `now`.
     fn bound<'q>(&self, sql: &'q str, first: i64, now: i64) -> RowsOf<'q, Team> {
-        sqlx::query_as(sql)
-            .bind(first)
-            .bind(self.name.slug().as_str().to_owned())
-            .bind(self.name.as_str().to_owned())
-            .bind(self.description.map(str::to_owned))
-            .bind(self.privacy.as_str())
-            .bind(now)
+        sqlx::query_as(sql).binds((
+            first,
+            self.name.slug().as_str().to_owned(),
+            self.name.as_str().to_owned(),
+            self.description.map(str::to_owned),
+            self.privacy.as_str(),
+            now,
+        ))
     }
 }
 
@@ -120,8 +122,7 @@ impl Store {
              FROM teams t LEFT JOIN team_members m ON m.team_id = t.id AND m.user_id = $2 \
              WHERE t.org_id = $1 ORDER BY t.slug",
         )
-        .bind(org_id)
-        .bind(user_id)
+        .binds((org_id, user_id))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| (r.team, r.my_role)).collect())
@@ -232,8 +233,7 @@ impl Store {
              JOIN org_members o ON o.org_id = t.org_id AND o.user_id = $2 \
              WHERE {filter}"
         ))
-        .bind(first)
-        .bind(user_id)
+        .binds((first, user_id))
         .fetch_all(&self.pool)
         .await?;
         let mut strongest: HashMap<i64, Permission> = HashMap::new();

@@ -2,6 +2,7 @@
 
 use berth_domain::Scopes;
 
+use crate::binds::Bind;
 use crate::columns::Column;
 use crate::{Result, Store, conflict_as};
 
@@ -81,17 +82,7 @@ impl Store {
             "INSERT INTO tokens (token_hash, kind, user_id, repo_id, created_by, scopes, note, last_eight, created_at, expires_at, parent_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {TOKEN_COLUMNS}"
         ))
-        .bind(t.hash)
-        .bind(t.kind.as_str())
-        .bind(t.user_id)
-        .bind(t.repo_id)
-        .bind(t.created_by)
-        .bind(t.scopes.to_words())
-        .bind(t.note)
-        .bind(t.last_eight)
-        .bind(now)
-        .bind(t.expires_at)
-        .bind(t.parent_id)
+        .binds((t.hash, t.kind.as_str(), t.user_id, t.repo_id, t.created_by, t.scopes.to_words(), t.note, t.last_eight, now, t.expires_at, t.parent_id))
         .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("token"))
@@ -149,8 +140,7 @@ impl Store {
                  UNION SELECT t.id FROM tokens t JOIN family f ON t.parent_id = f.id) \
              UPDATE tokens SET revoked_at = $2 WHERE id IN (SELECT id FROM family) AND revoked_at IS NULL",
         )
-        .bind(id)
-        .bind(now)
+        .binds((id, now))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -190,12 +180,7 @@ impl Store {
             "INSERT INTO environment_tokens (token_hash, user_id, repo_id, environment, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
              RETURNING id, user_id, repo_id, environment, created_at, expires_at, revoked_at",
         )
-        .bind(hash)
-        .bind(user_id)
-        .bind(repo_id)
-        .bind(environment)
-        .bind(now)
-        .bind(expires_at)
+        .binds((hash, user_id, repo_id, environment, now, expires_at))
         .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("token"))
@@ -214,8 +199,7 @@ impl Store {
     /// Revokes every live token of an environment (at stop and delete).
     pub async fn revoke_environment_tokens(&self, environment: &str, now: i64) -> Result<u64> {
         let done = sqlx::query("UPDATE environment_tokens SET revoked_at = $2 WHERE environment = $1 AND revoked_at IS NULL")
-            .bind(environment)
-            .bind(now)
+            .binds((environment, now))
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())

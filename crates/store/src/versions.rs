@@ -1,6 +1,7 @@
 //! Container package versions: one per manifest digest, listed with their tags, deleted softly and
 //! restored with the tags they had.
 
+use crate::binds::Bind;
 use crate::{Result, Store};
 
 /// A version of a package.
@@ -30,8 +31,7 @@ impl Store {
             "SELECT id, digest, created_at, deleted_at, deleted_tags FROM package_versions \
              WHERE package_id = $1 AND ($2 < 0 OR id = $2) ORDER BY id DESC",
         )
-        .bind(package_id)
-        .bind(id.unwrap_or(-1))
+        .binds((package_id, id.unwrap_or(-1)))
         .fetch_all(&self.pool)
         .await?;
         let tags: Vec<(String, String)> =
@@ -89,15 +89,11 @@ impl Store {
         };
         let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM tags WHERE package_id = $1 AND digest = $2")
-            .bind(package_id)
-            .bind(&v.name)
+            .binds((package_id, &v.name))
             .execute(&mut *tx)
             .await?;
         sqlx::query("UPDATE package_versions SET deleted_at = $3, deleted_tags = $4 WHERE package_id = $1 AND id = $2")
-            .bind(package_id)
-            .bind(id)
-            .bind(now)
-            .bind(tag_list(&v.tags))
+            .binds((package_id, id, now, tag_list(&v.tags)))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -115,16 +111,12 @@ impl Store {
         };
         let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE package_versions SET deleted_at = NULL, deleted_tags = NULL WHERE package_id = $1 AND id = $2")
-            .bind(package_id)
-            .bind(id)
+            .binds((package_id, id))
             .execute(&mut *tx)
             .await?;
         for tag in &v.tags {
             sqlx::query("INSERT INTO tags (package_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (package_id, name) DO NOTHING")
-                .bind(package_id)
-                .bind(tag)
-                .bind(&v.name)
-                .bind(now)
+                .binds((package_id, tag, &v.name, now))
                 .execute(&mut *tx)
                 .await?;
         }
