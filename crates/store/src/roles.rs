@@ -16,32 +16,20 @@ pub(crate) trait RoleWord: Copy + Sized {
     fn parse_word(word: &str) -> Option<Self>;
 }
 
-impl RoleWord for OrgRole {
-    fn word(self) -> &'static str {
-        self.as_str()
-    }
-    fn parse_word(word: &str) -> Option<Self> {
-        Self::parse(word)
-    }
+macro_rules! role_words {
+    ($($t:ty),*) => {$(
+        impl RoleWord for $t {
+            fn word(self) -> &'static str {
+                self.as_str()
+            }
+            fn parse_word(word: &str) -> Option<Self> {
+                Self::parse(word)
+            }
+        }
+    )*};
 }
 
-impl RoleWord for TeamRole {
-    fn word(self) -> &'static str {
-        self.as_str()
-    }
-    fn parse_word(word: &str) -> Option<Self> {
-        Self::parse(word)
-    }
-}
-
-impl RoleWord for Permission {
-    fn word(self) -> &'static str {
-        self.as_str()
-    }
-    fn parse_word(word: &str) -> Option<Self> {
-        Self::parse(word)
-    }
-}
+role_words!(OrgRole, TeamRole, Permission);
 
 /// One table of roles: `holder` has `role` on `subject`, unique per (subject, holder).
 #[derive(Debug, Clone, Copy)]
