@@ -94,6 +94,14 @@ struct RawManifest {
     annotations: BTreeMap<String, String>,
 }
 
+/// A list of descriptors (`layers`, `manifests`), each named by its place in errors.
+fn descriptors(raw: Vec<RawDescriptor>, list: &str) -> Result<Vec<Descriptor>, ManifestError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, d)| descriptor(d, &format!("{list}[{i}]")))
+        .collect()
+}
+
 fn descriptor(raw: RawDescriptor, at: &str) -> Result<Descriptor, ManifestError> {
     let media_type = raw
         .media_type
@@ -161,23 +169,13 @@ pub fn parse_manifest(body: &[u8], content_type: Option<&str>) -> Result<Manifes
             let layers = raw
                 .layers
                 .ok_or_else(|| invalid("an image manifest needs layers"))?;
-            let layers = layers
-                .into_iter()
-                .enumerate()
-                .map(|(i, l)| descriptor(l, &format!("layers[{i}]")))
-                .collect::<Result<_, _>>()?;
-            (Some(config), layers, Vec::new())
+            (Some(config), descriptors(layers, "layers")?, Vec::new())
         }
         ManifestKind::Index => {
             let manifests = raw
                 .manifests
                 .ok_or_else(|| invalid("an index needs manifests"))?;
-            let manifests = manifests
-                .into_iter()
-                .enumerate()
-                .map(|(i, m)| descriptor(m, &format!("manifests[{i}]")))
-                .collect::<Result<_, _>>()?;
-            (None, Vec::new(), manifests)
+            (None, Vec::new(), descriptors(manifests, "manifests")?)
         }
     };
     let artifact_type = raw

@@ -260,11 +260,12 @@ async fn team(c: &Client, as_json: bool, command: TeamCommand) -> anyhow::Result
             output::many(as_json, &teams, HEADER, row);
         }
         TeamCommand::Delete { org, slug } => {
-            c.call(Method::DELETE, &format!("/orgs/{org}/teams/{slug}"), None)
-                .await?;
-            if !as_json {
-                println!("deleted the team {slug} of {org}");
-            }
+            c.delete(
+                &format!("/orgs/{org}/teams/{slug}"),
+                as_json,
+                &format!("deleted the team {slug} of {org}"),
+            )
+            .await?;
         }
         TeamCommand::Member(TeamMemberCommand::Add {
             org,
@@ -286,15 +287,12 @@ async fn team(c: &Client, as_json: bool, command: TeamCommand) -> anyhow::Result
             );
         }
         TeamCommand::Member(TeamMemberCommand::Remove { org, slug, login }) => {
-            c.call(
-                Method::DELETE,
+            c.delete(
                 &format!("/orgs/{org}/teams/{slug}/memberships/{login}"),
-                None,
+                as_json,
+                &format!("removed {login} from the team {slug} of {org}"),
             )
             .await?;
-            if !as_json {
-                println!("removed {login} from the team {slug} of {org}");
-            }
         }
         TeamCommand::Member(TeamMemberCommand::List { org, slug }) => {
             let base = format!("/orgs/{org}/teams/{slug}/members");
@@ -347,15 +345,12 @@ async fn member(c: &Client, as_json: bool, command: MemberCommand) -> anyhow::Re
             show(as_json, &v, &["ORG", "LOGIN", "ROLE"], row);
         }
         MemberCommand::Remove { org, login } => {
-            c.call(
-                Method::DELETE,
+            c.delete(
                 &format!("/orgs/{org}/memberships/{login}"),
-                None,
+                as_json,
+                &format!("removed {login} from {org}"),
             )
             .await?;
-            if !as_json {
-                println!("removed {login} from {org}");
-            }
         }
         MemberCommand::List { org } => {
             let members = c.all_pages(&format!("/orgs/{org}/members")).await?;
@@ -494,15 +489,12 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
         }
         RepoCommand::Collaborator(CollaboratorCommand::Remove { full_name, login }) => {
             let (owner, name) = split_full_name(&full_name)?;
-            c.call(
-                Method::DELETE,
+            c.delete(
                 &format!("/repos/{owner}/{name}/collaborators/{login}"),
-                None,
+                as_json,
+                &format!("removed {login} from {owner}/{name}"),
             )
             .await?;
-            if !as_json {
-                println!("removed {login} from {owner}/{name}");
-            }
         }
         RepoCommand::Collaborator(CollaboratorCommand::List { full_name }) => {
             let (owner, name) = split_full_name(&full_name)?;
@@ -566,11 +558,12 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
             output::many(as_json, &tokens, TOKEN_HEADER, token_row);
         }
         TokenCommand::Revoke { id } => {
-            c.call(Method::DELETE, &format!("/user/tokens/{id}"), None)
-                .await?;
-            if !as_json {
-                println!("revoked token {id}");
-            }
+            c.delete(
+                &format!("/user/tokens/{id}"),
+                as_json,
+                &format!("revoked token {id}"),
+            )
+            .await?;
         }
     }
     Ok(())

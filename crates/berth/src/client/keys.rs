@@ -3,7 +3,6 @@
 use std::io::Read;
 
 use anyhow::Context;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::http::Client;
@@ -38,11 +37,12 @@ pub async fn run(c: &Client, as_json: bool, command: KeyCommand) -> anyhow::Resu
             );
         }
         KeyCommand::Delete { id } => {
-            c.call(Method::DELETE, &format!("/user/keys/{id}"), None)
-                .await?;
-            if !as_json {
-                println!("deleted key {id}");
-            }
+            c.delete(
+                &format!("/user/keys/{id}"),
+                as_json,
+                &format!("deleted key {id}"),
+            )
+            .await?;
         }
     }
     Ok(())

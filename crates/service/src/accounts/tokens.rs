@@ -111,6 +111,41 @@ pub struct TokenRequest {
     pub expires_at: Option<i64>,
 }
 
+/// Whom a stored token acts as, if it is live: its user (personal tokens) or its repository.
+/// Unknown, revoked and expired tokens, and those whose holder is gone, are all
+/// `BadCredentials`, as GitHub answers.
+pub(crate) async fn token_principal(
+    store: &berth_store::Store,
+    record: Option<TokenRecord>,
+    now: i64,
+) -> Result<Principal> {
+    let record = record
+        .filter(|r| r.is_live(now))
+        .ok_or(ServiceError::BadCredentials)?;
+    let principal =
+        match (record.kind, record.user_id, record.repo_id) {
+            (TokenKind::Personal, Some(user_id), _) => {
+                store
+                    .account_by_id(user_id)
+                    .await?
+                    .map(|account| Principal::User {
+                        account,
+                        scopes: record.scopes,
+                        token_id: record.id,
+                    })
+            }
+            (TokenKind::Repository, _, Some(repo_id)) => store
+                .repo_by_id(repo_id, None)
+                .await?
+                .map(|(repo, _)| Principal::Repository {
+                    repo,
+                    token_id: record.id,
+                }),
+            _ => None,
+        };
+    principal.ok_or(ServiceError::BadCredentials)
+}
+
 impl Accounts {
     /// Resolves presented credentials to a principal. Unknown, revoked and expired tokens are all
     /// `BadCredentials`, as GitHub answers.
@@ -119,41 +154,8 @@ impl Accounts {
         if token.expose_secret().starts_with(ENVIRONMENT_PREFIX) {
             return self.authenticate_environment(&hash).await;
         }
-        let record = self
-            .store
-            .token_by_hash(&hash)
-            .await?
-            .ok_or(ServiceError::BadCredentials)?;
-        if !record.is_live(self.now()) {
-            return Err(ServiceError::BadCredentials);
-        }
-        match record.kind {
-            TokenKind::Personal => {
-                let user_id = record.user_id.ok_or(ServiceError::BadCredentials)?;
-                let account = self
-                    .store
-                    .account_by_id(user_id)
-                    .await?
-                    .ok_or(ServiceError::BadCredentials)?;
-                Ok(Principal::User {
-                    account,
-                    scopes: record.scopes,
-                    token_id: record.id,
-                })
-            }
-            TokenKind::Repository => {
-                let repo_id = record.repo_id.ok_or(ServiceError::BadCredentials)?;
-                let (repo, _) = self
-                    .store
-                    .repo_by_id(repo_id, None)
-                    .await?
-                    .ok_or(ServiceError::BadCredentials)?;
-                Ok(Principal::Repository {
-                    repo,
-                    token_id: record.id,
-                })
-            }
-        }
+        let record = self.store.token_by_hash(&hash).await?;
+        token_principal(&self.store, record, self.now()).await
     }
 
     async fn authenticate_environment(&self, hash: &str) -> Result<Principal> {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Registry;
 use super::RegistryResult;
+use crate::accounts::tokens::token_principal;
 use crate::{Principal, ServiceError};
 
 const ISSUER: &str = "berth";
@@ -303,24 +304,12 @@ impl Registry {
             .verify(jwt, service)
             .filter(|c| c.typ.as_deref() == Some("refresh"))
             .ok_or(ServiceError::BadCredentials)?;
-        let record = self
-            .store
-            .token_by_id(claims.tid.ok_or(ServiceError::BadCredentials)?)
-            .await?
-            .ok_or(ServiceError::BadCredentials)?;
-        if !record.is_live(self.now()) {
-            return Err(ServiceError::BadCredentials);
+        let tid = claims.tid.ok_or(ServiceError::BadCredentials)?;
+        let record = self.store.token_by_id(tid).await?;
+        match token_principal(&self.store, record, self.now()).await? {
+            user @ Principal::User { .. } => Ok(user),
+            _ => Err(ServiceError::BadCredentials),
         }
-        let account = self
-            .store
-            .account_by_id(record.user_id.ok_or(ServiceError::BadCredentials)?)
-            .await?
-            .ok_or(ServiceError::BadCredentials)?;
-        Ok(Principal::User {
-            account,
-            scopes: record.scopes,
-            token_id: record.id,
-        })
     }
 }
 
