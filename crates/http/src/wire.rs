@@ -103,6 +103,27 @@ pub fn path_repo(owner: &str, name: &str) -> Result<(Login, RepoName), ApiError>
     ))
 }
 
+/// A word of a body or a query that must be one of a few: `parse`d, or a 422 naming the field
+/// and what it may be (`allowed`, e.g. "member or maintainer").
+pub fn word_field<T>(
+    resource: &str,
+    field: &str,
+    word: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<T, ApiError> {
+    parse(word).ok_or_else(|| {
+        let message = format!("{field} must be {allowed}, not {word:?}");
+        ApiError::invalid(resource, field, "invalid", message)
+    })
+}
+
+/// A body or query with only a `role` (memberships, and the `?role=` filter of member lists).
+#[derive(Debug, serde::Deserialize)]
+pub struct RoleField {
+    pub role: Option<String>,
+}
+
 /// A login given in a body: a malformed one is a 422 naming the rule it breaks.
 pub fn body_login(resource: &str, field: &str, s: &str) -> Result<Login, ApiError> {
     Login::parse(s).map_err(|e| ApiError::invalid(resource, field, "invalid", e.to_string()))

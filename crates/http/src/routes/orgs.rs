@@ -6,13 +6,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use berth_domain::Login;
 use berth_domain::OrgRole;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::Call;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::paging::Paging;
-use crate::wire::{At, Body};
+use crate::wire::{At, Body, RoleField, word_field};
 use crate::{AppState, render};
 
 pub async fn get(State(s): State<AppState>, At(org): At<Login>) -> ApiResult<Json<Value>> {
@@ -29,28 +28,22 @@ pub async fn repos(Call(s, p): Call, At(org): At<Login>, paging: Paging) -> ApiR
     Ok(super::repos::page(&s, &paging, listing))
 }
 
-#[derive(Deserialize)]
-pub struct MembersQuery {
-    role: Option<String>,
-}
-
 /// `GET /orgs/{org}/members[?role=all|admin|member]` (GitHub's filter; `admin` are the owners).
 pub async fn members(
     Call(s, p): Call,
     At(org): At<Login>,
-    Query(q): Query<MembersQuery>,
+    Query(q): Query<RoleField>,
     paging: Paging,
 ) -> ApiResult<Response> {
     let role = match q.role.as_deref() {
         None | Some("all") => None,
-        Some(word) => Some(OrgRole::parse(word).ok_or_else(|| {
-            ApiError::invalid(
-                "Membership",
-                "role",
-                "invalid",
-                format!("role must be all, admin or member, not {word:?}"),
-            )
-        })?),
+        Some(word) => Some(word_field(
+            "Membership",
+            "role",
+            word,
+            OrgRole::parse,
+            "all, admin or member",
+        )?),
     };
     let listing = s
         .accounts()
@@ -59,25 +52,14 @@ pub async fn members(
     Ok(paging.list(&s, listing, |(a, _)| render::account(&s.base_url, a)))
 }
 
-#[derive(Deserialize)]
-pub struct MembershipBody {
-    role: Option<String>,
-}
-
 pub async fn set_membership(
     Call(s, p): Call,
     At((org, login)): At<(Login, Login)>,
-    Body(body): Body<MembershipBody>,
+    Body(body): Body<RoleField>,
 ) -> ApiResult<Json<Value>> {
     let word = body.role.as_deref().unwrap_or("member");
-    let role = OrgRole::parse(word).ok_or_else(|| {
-        ApiError::invalid(
-            "Membership",
-            "role",
-            "invalid",
-            format!("role must be admin (owner) or member, not {word:?}"),
-        )
-    })?;
+    let allowed = "admin (owner) or member";
+    let role = word_field("Membership", "role", word, OrgRole::parse, allowed)?;
     let (org, user, role) = s.accounts().set_membership(&p, &org, &login, role).await?;
     Ok(Json(render::membership(&s.base_url, &org, &user, role)))
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{At, Body, nullable, path_login, path_repo};
+use crate::wire::{At, Body, nullable, path_login, path_repo, word_field};
 use crate::{AppState, render};
 
 /// `PATCH` body: any of `visibility`, `repository` (`"OWNER/REPO"`, or `null` to unlink) and
@@ -118,14 +118,8 @@ async fn update(
             .await?;
     }
     if let Some(word) = body.visibility.as_deref() {
-        let visibility = Visibility::parse(word).ok_or_else(|| {
-            ApiError::invalid(
-                "Package",
-                "visibility",
-                "invalid",
-                format!("visibility must be public, private or internal, not {word:?}"),
-            )
-        })?;
+        let allowed = "public, private or internal";
+        let visibility = word_field("Package", "visibility", word, Visibility::parse, allowed)?;
         s.registry()
             .set_package_visibility(p, kind, &owner_login, name, visibility)
             .await?;

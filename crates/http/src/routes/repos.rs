@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::auth::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Paging;
-use crate::wire::{At, Body, RepoPath, nullable};
+use crate::wire::{At, Body, RepoPath, nullable, word_field};
 use crate::{AppState, render};
 
 /// One page of repositories as a GitHub list response.
@@ -71,14 +71,8 @@ impl EditRepo {
 }
 
 fn parse_visibility(word: &str) -> Result<Visibility, ApiError> {
-    Visibility::parse(word).ok_or_else(|| {
-        ApiError::invalid(
-            "Repository",
-            "visibility",
-            "invalid",
-            format!("visibility must be public, private or internal, not {word:?}"),
-        )
-    })
+    let allowed = "public, private or internal";
+    word_field("Repository", "visibility", word, Visibility::parse, allowed)
 }
 
 pub async fn update(
@@ -174,14 +168,14 @@ pub async fn add_collaborator(
     Body(body): Body<CollaboratorBody>,
 ) -> ApiResult<StatusCode> {
     let word = body.permission.as_deref().unwrap_or("push");
-    let permission = Permission::parse(word).ok_or_else(|| {
-        ApiError::invalid(
-            "Collaborator",
-            "permission",
-            "invalid",
-            format!("permission must be read, write or admin (or pull, push), not {word:?}"),
-        )
-    })?;
+    let allowed = "read, write or admin (or pull, push)";
+    let permission = word_field(
+        "Collaborator",
+        "permission",
+        word,
+        Permission::parse,
+        allowed,
+    )?;
     s.accounts()
         .set_collaborator(&p, &owner, &name, &login, permission)
         .await?;

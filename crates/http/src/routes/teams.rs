@@ -11,31 +11,29 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Call;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::paging::Paging;
-use crate::wire::{At, Body, nullable};
+use crate::wire::{At, Body, RoleField, nullable, word_field};
 use crate::{AppState, render};
 
 fn privacy(word: &str) -> ApiResult<TeamPrivacy> {
-    TeamPrivacy::parse(word).ok_or_else(|| {
-        ApiError::invalid(
-            "Team",
-            "privacy",
-            "invalid",
-            format!("privacy must be closed or secret, not {word:?}"),
-        )
-    })
+    word_field(
+        "Team",
+        "privacy",
+        word,
+        TeamPrivacy::parse,
+        "closed or secret",
+    )
 }
 
 fn role(word: &str) -> ApiResult<TeamRole> {
-    TeamRole::parse(word).ok_or_else(|| {
-        ApiError::invalid(
-            "TeamMember",
-            "role",
-            "invalid",
-            format!("role must be member or maintainer, not {word:?}"),
-        )
-    })
+    word_field(
+        "TeamMember",
+        "role",
+        word,
+        TeamRole::parse,
+        "member or maintainer",
+    )
 }
 
 pub async fn list(Call(s, p): Call, At(org): At<Login>, paging: Paging) -> ApiResult<Response> {
@@ -112,16 +110,11 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-pub struct MembersQuery {
-    role: Option<String>,
-}
-
 /// `GET /orgs/{org}/teams/{team_slug}/members[?role=all|member|maintainer]`.
 pub async fn members(
     Call(s, p): Call,
     At((org, slug)): At<(Login, String)>,
-    Query(q): Query<MembersQuery>,
+    Query(q): Query<RoleField>,
     paging: Paging,
 ) -> ApiResult<Response> {
     let wanted = match q.role.as_deref() {
@@ -159,16 +152,11 @@ pub async fn get_membership(
     Ok(Json(membership(&s, &org, &slug, &login, role)))
 }
 
-#[derive(Deserialize)]
-pub struct MembershipBody {
-    role: Option<String>,
-}
-
 /// `PUT …/memberships/{username}` `{role?}` (default `member`).
 pub async fn set_membership(
     Call(s, p): Call,
     At((org, slug, login)): At<(Login, String, Login)>,
-    Body(body): Body<MembershipBody>,
+    Body(body): Body<RoleField>,
 ) -> ApiResult<Json<Value>> {
     let role = role(body.role.as_deref().unwrap_or("member"))?;
     s.accounts()
