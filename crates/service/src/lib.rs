@@ -61,10 +61,7 @@ mod tests {
     #[tokio::test]
     async fn parts_never_show_their_keys() {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            berth_store::Store::connect(&berth_store::Store::sqlite_url(&dir.path().join("b.db")))
-                .await
-                .unwrap();
+        let store = berth_store::testing::sqlite_store(dir.path()).await;
         let parts = super::BerthParts {
             store,
             token_key: [0xAB; 32],

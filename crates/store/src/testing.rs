@@ -5,6 +5,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{Connection, Executor, PgConnection};
 
+/// A store on a new SQLite database in `dir`.
+pub async fn sqlite_store(dir: &std::path::Path) -> crate::Store {
+    crate::Store::connect(&crate::Store::sqlite_url(&dir.join("berth.db")))
+        .await
+        .expect("open a SQLite store")
+}
+
 /// The PostgreSQL server that tests use: `BERTH_TEST_POSTGRES_URL` (set by `scripts/test`).
 /// Without it the test fails, unless `BERTH_SKIP_POSTGRES=1` says to skip it knowingly.
 pub fn postgres_server() -> Option<String> {

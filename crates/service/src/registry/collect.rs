@@ -246,9 +246,7 @@ mod tests {
     #[tokio::test]
     async fn an_upload_during_collection_revives_its_blob_and_keeps_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&Store::sqlite_url(&dir.path().join("b.db")))
-            .await
-            .unwrap();
+        let store = berth_store::testing::sqlite_store(dir.path()).await;
         let driver = Arc::new(UploadDuringCollection {
             inner: FsDriver::new(dir.path().join("storage"), false),
             store: OnceLock::new(),

@@ -414,10 +414,7 @@ mod tests {
         // Regression: a lock was made for any upload id before anything was checked, so random
         // ids grew a map in memory without bound.
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            berth_store::Store::connect(&berth_store::Store::sqlite_url(&dir.path().join("b.db")))
-                .await
-                .unwrap();
+        let store = berth_store::testing::sqlite_store(dir.path()).await;
         let blobs = Arc::new(berth_blob::FsDriver::new(dir.path().join("storage"), false));
         let registry = Registry::for_tests(store, blobs);
         let anyone = RegistryCaller::Principal(Principal::Anonymous);
