@@ -348,6 +348,9 @@ pub enum AdminCommand {
         /// Remove uploads idle this long [default: 86400].
         #[arg(long)]
         upload_ttl: Option<u64>,
+        /// Say what a collection would remove now, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -699,6 +699,9 @@ fn packages_through_the_cli() {
     );
 
     alice.exits(&["admin", "gc"], 1, "site administrator");
+    let said = admin.ok(&["admin", "gc", "--grace", "0", "--dry-run"]);
+    assert!(said.contains("nothing was removed"), "{said}");
+    assert!(said.contains("BLOBS_DELETED"), "{said}");
     let report: serde_json::Value =
         serde_json::from_str(&admin.ok(&["admin", "gc", "--grace", "0", "--json"])).unwrap();
     assert_eq!(

@@ -12,16 +12,29 @@ use support::{Reply, TestApp};
 
 const DAY: i64 = 24 * 3600;
 
-/// One collection pass with the server's default policy.
+/// One collection pass with the server's default policy, after a dry run that must have said
+/// exactly what it then removed (and removed nothing itself).
 async fn collect(app: &TestApp) -> Value {
-    let r = app
-        .post(
+    let pass = |dry_run: bool| {
+        app.post(
             "/api/v3/admin/registry/collect",
             Some(&app.admin),
-            json!({}),
+            json!({ "dry_run": dry_run }),
         )
-        .await;
+    };
+    let r = pass(true).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut predicted = r.body;
+    assert_eq!(predicted["dry_run"], true);
+    predicted.as_object_mut().unwrap().remove("dry_run");
+    assert_eq!(
+        pass(true).await.body["blobs_deleted"],
+        predicted["blobs_deleted"],
+        "a dry run changes nothing"
+    );
+    let r = pass(false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(predicted, r.body, "the dry run said what the pass removed");
     r.body
 }
 

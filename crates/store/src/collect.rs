@@ -10,6 +10,37 @@
 use crate::binds::Bind;
 use crate::{Result, Store};
 
+/// What a collection pass with the same cutoffs would remove now (a dry run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CollectPreview {
+    pub versions: u64,
+    pub links: u64,
+    pub blobs: u64,
+    pub bytes: u64,
+    pub uploads: u64,
+}
+
+/// The cutoffs of one pass: versions deleted, blobs linked or pinned, and uploads touched before
+/// them are collectable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectCutoffs {
+    pub versions: i64,
+    pub blobs: i64,
+    pub uploads: i64,
+}
+
+/// A package-blob link `pb` that a pass would remove (`$1`: the versions' cutoff, `$2`: the
+/// blobs'): made before the cutoff, used by no manifest that outlives the pass, and the tarball
+/// of no published npm version.
+const UNUSED_LINK: &str = "pb.linked_at < $2 AND NOT EXISTS ( \
+        SELECT 1 FROM manifest_refs r \
+        WHERE r.package_id = pb.package_id AND r.digest = pb.digest AND NOT EXISTS ( \
+            SELECT 1 FROM package_versions v WHERE v.package_id = r.package_id \
+            AND v.digest = r.manifest_digest AND v.deleted_at IS NOT NULL AND v.deleted_at < $1)) \
+    AND NOT EXISTS ( \
+        SELECT 1 FROM npm_versions n WHERE n.package_id = pb.package_id \
+        AND n.tarball = pb.digest AND n.deleted_at IS NULL)";
+
 /// A blob chosen for collection.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DoomedBlob {
@@ -89,6 +120,52 @@ impl Store {
         .binds((cutoff, now, limit))
         .fetch_all(&self.writer)
         .await?)
+    }
+
+    /// What a pass with `cutoffs` would remove, changing nothing: [`Store::purge_deleted_versions`],
+    /// [`Store::unlink_unreferenced_blobs`], [`Store::doom_blobs`] (with the blobs an earlier
+    /// pass left doomed) and the uploads [`Store::stale_uploads`] finds, counted as one pass
+    /// would do them in order.
+    pub async fn collect_preview(&self, cutoffs: CollectCutoffs) -> Result<CollectPreview> {
+        let c = cutoffs;
+        let count = |sql: &'static str, cutoff: i64| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(cutoff)
+                .fetch_one(&self.pool)
+        };
+        let versions = count(
+            "SELECT COUNT(*) FROM package_versions \
+             WHERE deleted_at IS NOT NULL AND deleted_at < $1",
+            c.versions,
+        )
+        .await?;
+        let uploads = count(
+            "SELECT COUNT(*) FROM uploads WHERE updated_at < $1",
+            c.uploads,
+        )
+        .await?;
+        let links: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM package_blobs pb WHERE {UNUSED_LINK}"
+        ))
+        .binds((c.versions, c.blobs))
+        .fetch_one(&self.pool)
+        .await?;
+        let (blobs, bytes): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
+             WHERE b.touched_at < $2 AND (b.state = 'doomed' OR (b.state = 'live' AND NOT EXISTS ( \
+                 SELECT 1 FROM package_blobs pb WHERE pb.digest = b.digest AND NOT ({UNUSED_LINK}))))"
+        ))
+        .binds((c.versions, c.blobs))
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(CollectPreview {
+            versions: n(versions),
+            links: n(links),
+            blobs: n(blobs),
+            bytes: n(bytes),
+            uploads: n(uploads),
+        })
     }
 
     /// Blobs doomed before `cutoff` and never buried: a collection stopped half-way.

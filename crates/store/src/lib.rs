@@ -31,7 +31,7 @@ mod versions;
 
 pub use accounts::Account;
 pub use codespaces::{CodespaceRecord, NewCodespace};
-pub use collect::DoomedBlob;
+pub use collect::{CollectCutoffs, CollectPreview, DoomedBlob};
 pub use db::{Backend, Lead, Store};
 pub use grants::RepoGrant;
 pub use npm::{NewNpmVersion, NpmVersionRecord};

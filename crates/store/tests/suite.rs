@@ -1125,6 +1125,22 @@ async fn collection_dooms_revives_and_buries_blobs(s: &Store) {
         0,
         "a link newer than the cutoff stays"
     );
+    let cutoffs = |at| berth_store::CollectCutoffs {
+        versions: at,
+        blobs: at,
+        uploads: at,
+    };
+    let preview = berth_store::CollectPreview {
+        links: 1,
+        blobs: 2,
+        bytes: 30,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.collect_preview(cutoffs(200)).await.unwrap(),
+        preview,
+        "a's link and a and b would go"
+    );
     assert_eq!(s.unlink_unreferenced_blobs(200).await.unwrap(), 1);
     let doomed = s.doom_blobs(200, 300, 10).await.unwrap();
     let mut digests: Vec<&str> = doomed.iter().map(|b| b.digest.as_str()).collect();

@@ -145,6 +145,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             version_retention,
             grace,
             upload_ttl,
+            dry_run,
         }) => {
             let v = c
                 .post(
@@ -153,6 +154,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
                         "version_retention_seconds": version_retention,
                         "grace_seconds": grace,
                         "upload_ttl_seconds": upload_ttl,
+                        "dry_run": dry_run,
                     })),
                 )
                 .await?;
@@ -167,6 +169,9 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             let header: Vec<String> = fields.iter().map(|f| f.to_uppercase()).collect();
             let header: Vec<&str> = header.iter().map(String::as_str).collect();
             let row = fields.iter().map(|f| v[*f].to_string()).collect();
+            if dry_run && !as_json {
+                println!("dry run: a collection now would remove this; nothing was removed");
+            }
             show(as_json, &v, &header, row);
         }
         Command::Admin(AdminCommand::RotateSshHostKey) => {

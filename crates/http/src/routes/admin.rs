@@ -105,12 +105,15 @@ pub async fn impersonation_token(
     super::tokens::create_personal(call, Some(&login), body).await
 }
 
-/// Overrides of the collection policy, in seconds (the defaults keep deleted versions 30 days).
+/// Overrides of the collection policy, in seconds (the defaults keep deleted versions 30 days),
+/// and `dry_run`: say what a pass would remove, removing nothing.
 #[derive(Deserialize)]
 pub struct CollectBody {
     version_retention_seconds: Option<u64>,
     grace_seconds: Option<u64>,
     upload_ttl_seconds: Option<u64>,
+    #[serde(default)]
+    dry_run: bool,
 }
 
 pub async fn collect_garbage(
@@ -124,6 +127,9 @@ pub async fn collect_garbage(
         grace: secs(body.grace_seconds, default.grace),
         upload_ttl: secs(body.upload_ttl_seconds, default.upload_ttl),
     };
-    let report = s.registry().collect_garbage(&p, policy).await?;
+    let report = s
+        .registry()
+        .collect_garbage(&p, policy, body.dry_run)
+        .await?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }

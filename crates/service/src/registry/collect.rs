@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use berth_blob::BlobError;
 use berth_domain::oci::Digest;
-use berth_store::DoomedBlob;
+use berth_store::{CollectCutoffs, DoomedBlob};
 use serde::Serialize;
 
 use super::Registry;
@@ -52,6 +52,9 @@ pub struct CollectReport {
     /// Doomed blobs that an upload revived during the pass.
     pub blobs_revived: u64,
     pub uploads_expired: u64,
+    /// Set on a dry run: the counts are what a pass would remove now; nothing was.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// The job whose lead a collection pass takes.
@@ -65,14 +68,39 @@ fn trash_path(d: &str) -> String {
 }
 
 impl Registry {
-    /// Runs one collection pass as a site administrator asked for it.
+    /// Runs one collection pass as a site administrator asked for it, or with `dry_run` says
+    /// what one would remove now, removing nothing.
     pub async fn collect_garbage(
         &self,
         p: &Principal,
         policy: CollectPolicy,
+        dry_run: bool,
     ) -> Result<CollectReport> {
         self.authz.check(p, Access::SiteAdmin).await?;
-        self.collect(policy).await
+        if !dry_run {
+            return self.collect(policy).await;
+        }
+        let would = self.store.collect_preview(self.cutoffs(policy)).await?;
+        Ok(CollectReport {
+            versions_purged: would.versions,
+            links_removed: would.links,
+            blobs_deleted: would.blobs,
+            bytes_freed: would.bytes,
+            blobs_revived: 0,
+            uploads_expired: would.uploads,
+            dry_run: true,
+        })
+    }
+
+    /// What a pass under `policy` collects: what is older than these.
+    fn cutoffs(&self, policy: CollectPolicy) -> CollectCutoffs {
+        let now = self.now();
+        let before = |d: Duration| now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        CollectCutoffs {
+            versions: before(policy.version_retention),
+            blobs: before(policy.grace),
+            uploads: before(policy.upload_ttl),
+        }
     }
 
     /// Runs one collection pass (the server's periodic task calls this directly), on one server
@@ -91,35 +119,23 @@ impl Registry {
     }
 
     async fn collect_led(&self, policy: CollectPolicy) -> Result<CollectReport> {
-        let now = self.now();
-        let before = |d: Duration| now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let (now, cutoffs) = (self.now(), self.cutoffs(policy));
+        let store = &self.store;
         let mut report = CollectReport {
-            versions_purged: self
-                .store
-                .purge_deleted_versions(before(policy.version_retention))
-                .await?,
-            links_removed: self
-                .store
-                .unlink_unreferenced_blobs(before(policy.grace))
-                .await?,
+            versions_purged: store.purge_deleted_versions(cutoffs.versions).await?,
+            links_removed: store.unlink_unreferenced_blobs(cutoffs.blobs).await?,
             ..CollectReport::default()
         };
-        let leftovers = self
-            .store
-            .abandoned_doomed_blobs(before(policy.grace))
-            .await?;
+        let leftovers = store.abandoned_doomed_blobs(cutoffs.blobs).await?;
         self.collect_blobs(leftovers, &mut report).await?;
         loop {
-            let doomed = self
-                .store
-                .doom_blobs(before(policy.grace), now, BATCH)
-                .await?;
+            let doomed = store.doom_blobs(cutoffs.blobs, now, BATCH).await?;
             if doomed.is_empty() {
                 break;
             }
             self.collect_blobs(doomed, &mut report).await?;
         }
-        let cutoff = before(policy.upload_ttl);
+        let cutoff = cutoffs.uploads;
         for id in self.store.stale_uploads(cutoff).await? {
             if self.store.expire_upload(&id, cutoff).await? {
                 self.blobs.delete(&upload_path(&id)).await?;
