@@ -6,35 +6,8 @@ mod support;
 
 use std::process::Command;
 
-use support::{Cli, Server, multi_platform_layout, postgres_database, run_ok, serve_at};
-
-/// Makes `bucket` on the S3 server at `endpoint` (SeaweedFS takes an unsigned `PUT /bucket`).
-fn make_bucket(endpoint: &str, bucket: &str) {
-    let r = support::runtime().block_on(async {
-        reqwest::Client::new()
-            .put(format!("{endpoint}/{bucket}"))
-            .send()
-            .await
-            .unwrap()
-    });
-    assert!(r.status().is_success(), "{}", r.status());
-}
-
-/// The keys under `prefix` in `bucket` (an S3 listing, unsigned).
-fn keys(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
-    let body = support::runtime().block_on(async {
-        reqwest::get(format!("{endpoint}/{bucket}?list-type=2&prefix={prefix}"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
-    body.split("<Key>")
-        .skip(1)
-        .map(|k| k.split("</Key>").next().unwrap().to_owned())
-        .collect()
-}
+use support::s3::{Replicas, keys, make_bucket, serve_on_s3};
+use support::{Cli, Server, multi_platform_layout, run_ok};
 
 /// `request` sent with `token`, its answer.
 async fn sent(request: reqwest::RequestBuilder, token: &str) -> reqwest::Response {
@@ -54,21 +27,6 @@ fn skopeo_copy(side: &str, creds: &str, from: String, to: String) {
             .arg(to),
         None,
     );
-}
-
-/// `berth serve` keeping its data in `data` and its blobs in `bucket` of the S3 server at
-/// `endpoint`, with `extra` flags.
-fn serve_on_s3(data: &std::path::Path, endpoint: &str, bucket: &str, extra: &[&str]) -> Server {
-    let store = format!("s3://{bucket}/berth");
-    let mut args = vec!["--blob-store", store.as_str()];
-    args.extend_from_slice(extra);
-    let mut serve = serve_at(data, &args);
-    serve
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1");
-    Server::start(serve)
 }
 
 /// A server with its blobs in a bucket of its own on the S3 server of the tests, and alice with a
@@ -177,26 +135,17 @@ fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
 #[test]
 fn a_chunked_upload_begun_on_one_replica_is_finished_on_another() {
     use sha2::Digest as _;
-    let (Ok(endpoint), Some(database)) =
-        (std::env::var("BERTH_TEST_S3_ENDPOINT"), postgres_database())
+    let Some(Replicas {
+        endpoint,
+        bucket,
+        a,
+        b,
+        token,
+        ..
+    }) = Replicas::start("replicas", &[])
     else {
         return;
     };
-    let bucket = format!("berth-replicas-{}", std::process::id());
-    make_bucket(&endpoint, &bucket);
-    let dir = tempfile::tempdir().unwrap();
-    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
-    let shared = ["--database-url", database.as_str()];
-    let a = serve_on_s3(&data_a, &endpoint, &bucket, &shared);
-    // The replicas share the database, the bucket and the keys (given to each as files).
-    std::fs::create_dir_all(&data_b).unwrap();
-    for key in ["token.key", "registry.key", "master.key"] {
-        std::fs::copy(data_a.join(key), data_b.join(key)).unwrap();
-    }
-    let b = serve_on_s3(&data_b, &endpoint, &bucket, &shared);
-    let token =
-        Cli::admin(&a, &data_a, &dir.path().join("cli")).user_with_token("alice", "write:packages");
-
     let blob: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let digest = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
     let (first, rest) = blob.split_at(3_000_000);

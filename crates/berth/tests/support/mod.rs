@@ -16,6 +16,8 @@ use sha2::{Digest as _, Sha256};
 pub mod environments;
 pub mod images;
 pub mod netns;
+pub mod nginx;
+pub mod s3;
 pub mod servers;
 pub mod ssh;
 
