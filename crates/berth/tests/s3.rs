@@ -141,6 +141,7 @@ fn a_chunked_upload_begun_on_one_replica_is_finished_on_another() {
         a,
         b,
         token,
+        dir: _dir,
         ..
     }) = Replicas::start("replicas", &[])
     else {
@@ -267,4 +268,224 @@ fn with_blob_redirect_pulls_are_sent_to_pre_signed_urls_of_the_store() {
         assert_eq!(r.status().as_u16(), 206);
         assert_eq!(r.bytes().await.unwrap().len(), 10);
     });
+}
+
+/// A blob's `sha256:` digest.
+fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// A registry client of the test's own, as careful as docker's: a blob the registry has is not
+/// sent again, and a manifest refused because a blob went missing meanwhile (the collector took
+/// it) is pushed again with its blobs.
+struct Pusher {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Pusher {
+    async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        request.bearer_auth(&self.token).send().await.unwrap()
+    }
+
+    async fn ensure_blob(&self, name: &str, blob: &[u8]) {
+        let digest = digest_of(blob);
+        let at = format!("{}/v2/{name}/blobs/{digest}", self.url);
+        if self.send(self.http.head(&at)).await.status() == 200 {
+            return;
+        }
+        let url = format!("{}/v2/{name}/blobs/uploads/?digest={digest}", self.url);
+        let r = self
+            .send(
+                self.http
+                    .post(url)
+                    .header("content-type", "application/octet-stream")
+                    .body(blob.to_vec()),
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+    }
+
+    /// Pushes `name:tag` of `config` and `layers`; how many times the manifest was refused.
+    async fn push(&self, name: &str, tag: &str, config: &[u8], layers: &[&[u8]]) -> u32 {
+        let descriptor = |media: &str, b: &[u8]| serde_json::json!({ "mediaType": media, "digest": digest_of(b), "size": b.len() });
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+            "layers": layers.iter().map(|l| descriptor("application/vnd.oci.image.layer.v1.tar", l)).collect::<Vec<_>>(),
+        })
+        .to_string();
+        let mut refused = 0;
+        loop {
+            for blob in layers.iter().copied().chain([config]) {
+                self.ensure_blob(name, blob).await;
+            }
+            let r = self
+                .send(
+                    self.http
+                        .put(format!("{}/v2/{name}/manifests/{tag}", self.url))
+                        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+                        .body(manifest.clone()),
+                )
+                .await;
+            match r.status().as_u16() {
+                201 => return refused,
+                400 => {
+                    let body = r.text().await.unwrap();
+                    assert!(body.contains("MANIFEST_BLOB_UNKNOWN"), "{body}");
+                    refused += 1;
+                    assert!(refused < 20, "the manifest never went through");
+                }
+                other => panic!(
+                    "manifest push answered {other}: {}",
+                    r.text().await.unwrap()
+                ),
+            }
+        }
+    }
+
+    /// Pulls `name:tag` and checks every blob against its digest; the blobs' digests.
+    async fn pull_and_verify(&self, name: &str, tag: &str) -> Vec<String> {
+        let r = self
+            .send(
+                self.http
+                    .get(format!("{}/v2/{name}/manifests/{tag}", self.url))
+                    .header("accept", "application/vnd.oci.image.manifest.v1+json"),
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 200, "{name}:{tag}");
+        let manifest: serde_json::Value = r.json().await.unwrap();
+        let mut digests = vec![manifest["config"]["digest"].as_str().unwrap().to_owned()];
+        for l in manifest["layers"].as_array().unwrap() {
+            digests.push(l["digest"].as_str().unwrap().to_owned());
+        }
+        for d in &digests {
+            let r = self
+                .send(self.http.get(format!("{}/v2/{name}/blobs/{d}", self.url)))
+                .await;
+            assert_eq!(r.status().as_u16(), 200, "{name}:{tag} {d}");
+            assert_eq!(&digest_of(&r.bytes().await.unwrap()), d, "{name}:{tag}");
+        }
+        digests
+    }
+}
+
+#[test]
+fn garbage_collection_on_one_replica_never_loses_a_push_on_the_other() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(Replicas {
+        endpoint,
+        bucket,
+        a,
+        b,
+        data,
+        token,
+        dir: _dir,
+    }) = Replicas::start("gc-load", &[])
+    else {
+        return;
+    };
+    let admin = support::admin_token(&data[0]);
+    // Layers shared by the images: 12 of them, 2 an image.
+    let pool: Vec<Vec<u8>> = (0..12u8)
+        .map(|i| {
+            (0..(4096 + usize::from(i) * 1024))
+                .map(|j| (j as u8) ^ i)
+                .collect()
+        })
+        .collect();
+    let pusher = Pusher {
+        http: reqwest::Client::new(),
+        url: a.url.clone(),
+        token: token.clone(),
+    };
+    let done = AtomicBool::new(false);
+    let (refused, passes) = support::runtime().block_on(async {
+        // The other replica collects as fast as it can with the shortest grace period (a
+        // second): blobs whose manifest is not there yet are fair game almost at once.
+        let collector = async {
+            let http = reqwest::Client::new();
+            let mut passes = 0u32;
+            while !done.load(Ordering::SeqCst) {
+                let r = http
+                    .post(format!("{}/api/v3/admin/registry/collect", b.url))
+                    .bearer_auth(&admin)
+                    .json(&serde_json::json!({ "grace_seconds": 1 }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+                passes += 1;
+            }
+            passes
+        };
+        let pushes = async {
+            let mut refused = 0;
+            for i in 0..200usize {
+                let name = format!("alice/app{}", i % 20);
+                let config = format!("{{\"image\":{i}}}").into_bytes();
+                let layers = [pool[i % 12].as_slice(), pool[(i * 5 + 1) % 12].as_slice()];
+                refused += pusher.push(&name, &format!("v{i}"), &config, &layers).await;
+                if i % 10 == 0 {
+                    // A blob nobody will refer to: garbage from the start.
+                    pusher
+                        .ensure_blob(&name, format!("orphan {i}").as_bytes())
+                        .await;
+                }
+                // An image pushed earlier, pulled while the collector runs.
+                let j = i / 2;
+                let earlier = format!("alice/app{}", j % 20);
+                pusher.pull_and_verify(&earlier, &format!("v{j}")).await;
+            }
+            done.store(true, Ordering::SeqCst);
+            refused
+        };
+        let (refused, passes) = tokio::join!(pushes, collector);
+        (refused, passes)
+    });
+    assert!(
+        passes > 1,
+        "the collector ran during the pushes ({passes} passes)"
+    );
+    eprintln!("{passes} collections ran during the pushes; {refused} manifests were refused");
+
+    // Every tag pulls and verifies, from either replica.
+    let referenced = support::runtime().block_on(async {
+        let mut referenced = std::collections::BTreeSet::new();
+        for server in [&a.url, &b.url] {
+            let pusher = Pusher {
+                http: reqwest::Client::new(),
+                url: server.clone(),
+                token: token.clone(),
+            };
+            for i in 0..200 {
+                let name = format!("alice/app{}", i % 20);
+                referenced.extend(pusher.pull_and_verify(&name, &format!("v{i}")).await);
+            }
+        }
+        // One more pass, once the last blobs are older than the grace period: what no manifest
+        // refers to goes, what one does stays.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v3/admin/registry/collect", b.url))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ "grace_seconds": 1 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        referenced
+    });
+    let stored: std::collections::BTreeSet<String> = keys(&endpoint, &bucket, "berth/blobs/")
+        .iter()
+        .map(|k| format!("sha256:{}", k.rsplit('/').next().unwrap()))
+        .collect();
+    assert_eq!(
+        stored, referenced,
+        "the bucket holds exactly the blobs the tags use ({refused} manifests were refused and pushed again)"
+    );
+    assert!(keys(&endpoint, &bucket, "berth/trash/").is_empty());
 }

@@ -36,7 +36,8 @@ pub use db::{Backend, Lead, Store};
 pub use grants::RepoGrant;
 pub use npm::{NewNpmVersion, NpmVersionRecord};
 pub use registry::{
-    ManifestRecord, NewManifest, NewPackage, Package, PackageKind, PackageSource, Upload,
+    ManifestPut, ManifestRecord, NewManifest, NewPackage, Package, PackageKind, PackageSource,
+    Upload,
 };
 pub use repos::{Collaborator, Repo, RepoAccessFacts, RepoFields};
 pub use secrets::{

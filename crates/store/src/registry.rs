@@ -92,6 +92,18 @@ pub struct NewManifest<'a> {
     pub annotations: Option<&'a str>,
     pub body: &'a str,
     pub refs: Vec<&'a Digest>,
+    /// The blobs it needs (its config and layers): each must still be the package's when the
+    /// manifest is stored.
+    pub blobs: Vec<&'a Digest>,
+}
+
+/// What storing a manifest did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestPut {
+    Stored,
+    /// A blob it needs is no longer the package's (the collector took it after the caller
+    /// checked): nothing was stored, and a push of the blob again lets the manifest through.
+    BlobGone(Digest),
 }
 
 const PACKAGE_COLUMNS: &str = "id, owner_id, name, visibility, publisher_id, source_repo_id, inherit_access, created_at, updated_at";
@@ -308,14 +320,35 @@ impl Store {
 
     /// Stores a manifest (idempotent for the same digest) with its references, and points `tags`
     /// at it, in one transaction.
+    ///
+    /// In the same transaction, each of its blobs is touched: its link to the package renewed
+    /// and its row made live again, so that a collection running meanwhile either sees them in
+    /// use and keeps them, or has already taken one and the manifest is not stored
+    /// ([`ManifestPut::BlobGone`]). A manifest never points at a collected blob.
     pub async fn put_manifest(
         &self,
         package_id: i64,
         m: &NewManifest<'_>,
         tags: &[&str],
         now: i64,
-    ) -> Result<()> {
+    ) -> Result<ManifestPut> {
         let mut tx = self.writer.begin().await?;
+        for blob in &m.blobs {
+            let linked = sqlx::query(
+                "UPDATE package_blobs SET linked_at = $3 WHERE package_id = $1 AND digest = $2",
+            )
+            .binds((package_id, blob.as_str(), now))
+            .execute(&mut *tx)
+            .await?;
+            let live =
+                sqlx::query("UPDATE blobs SET state = 'live', touched_at = $2 WHERE digest = $1")
+                    .binds((blob.as_str(), now))
+                    .execute(&mut *tx)
+                    .await?;
+            if linked.rows_affected() == 0 || live.rows_affected() == 0 {
+                return Ok(ManifestPut::BlobGone((*blob).clone()));
+            }
+        }
         let inserted = sqlx::query(
             "INSERT INTO manifests (package_id, digest, media_type, artifact_type, subject, annotations, size, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (package_id, digest) DO NOTHING",
@@ -352,7 +385,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(ManifestPut::Stored)
     }
 
     pub async fn manifest(

@@ -495,9 +495,27 @@ async fn registry_metadata_round_trips(s: &Store) {
         annotations: Some(r#"{"k":"v"}"#),
         body: "{}",
         refs: vec![&layer],
+        blobs: vec![&layer],
     };
-    s.put_manifest(p.id, &m, &["v1"], 10).await.unwrap();
+    assert_eq!(
+        s.put_manifest(p.id, &m, &["v1"], 10).await.unwrap(),
+        berth_store::ManifestPut::Stored
+    );
     s.put_manifest(p.id, &m, &["v2"], 11).await.unwrap();
+    let gone = d('9');
+    let needs_gone = NewManifest {
+        digest: &d('8'),
+        blobs: vec![&layer, &gone],
+        ..m.clone()
+    };
+    assert_eq!(
+        s.put_manifest(p.id, &needs_gone, &["v3"], 12)
+            .await
+            .unwrap(),
+        berth_store::ManifestPut::BlobGone(gone.clone()),
+        "a blob the package no longer has"
+    );
+    assert_eq!(s.tag(p.id, "v3").await.unwrap(), None, "nothing was stored");
     assert_eq!(s.tag(p.id, "v2").await.unwrap(), Some(d('e')));
     assert_eq!(s.manifest(p.id, &d('e')).await.unwrap().unwrap().body, "{}");
     assert_eq!(s.tags(p.id, None, 10).await.unwrap(), ["v1", "v2"]);

@@ -137,16 +137,8 @@ impl Registry {
             check_data(d)?;
         }
         let package = self.package_for_push(caller, &target).await?;
-        for blob in manifest.required_blobs() {
-            if self
-                .store
-                .package_blob_size(package.id, &blob.digest)
-                .await?
-                .is_none()
-            {
-                return Err(RegistryError::ManifestBlobUnknown(blob.digest.clone()));
-            }
-        }
+        // Its blobs are checked when it is stored, in the same transaction (see
+        // `Store::put_manifest`): a collection running meanwhile cannot take one from under it.
         if manifest.kind == ManifestKind::Index {
             for child in &manifest.manifests {
                 if self
@@ -176,6 +168,7 @@ impl Registry {
             annotations: annotations.as_deref(),
             body: text,
             refs,
+            blobs: manifest.required_blobs().map(|b| &b.digest).collect(),
         };
         let mut tags: Vec<&str> = Vec::new();
         if let Reference::Tag(t) = &reference {
@@ -191,9 +184,13 @@ impl Registry {
                 tags.push(t);
             }
         }
-        self.store
+        let stored = self
+            .store
             .put_manifest(package.id, &record, &tags, self.now())
             .await?;
+        if let berth_store::ManifestPut::BlobGone(blob) = stored {
+            return Err(RegistryError::ManifestBlobUnknown(blob));
+        }
         if package.source_repo_id.is_none()
             && let Some(config) = &manifest.config
         {
