@@ -5,6 +5,10 @@
 //! Workloads: one 1 GiB layer pushed then pulled; 200 × 1 MiB layers pushed then pulled with 8
 //! requests in flight; 16 clients pulling the same 100 MiB layer at once. Blob content is
 //! generated, distinct per blob, and hashed before the clock starts.
+//!
+//! `berth-bench --clients N URL REPO TOKEN`: N clients at once, each pushing 8 blobs of 1 MiB and
+//! pulling them back, every pull checked against its digest; failures are counted, not fatal
+//! (for replicas behind a load balancer: zero is the target).
 #![allow(clippy::print_stdout, reason = "the results are the output")]
 
 use std::time::Instant;
@@ -119,6 +123,32 @@ impl Target {
         Ok(())
     }
 
+    /// Pulls a blob and checks it against its digest.
+    async fn pull_verified(&self, digest: &str) -> anyhow::Result<u64> {
+        let r = self
+            .req(
+                reqwest::Method::GET,
+                &format!("{}/v2/{}/blobs/{digest}", self.base, self.repo),
+            )
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("GET blob: {}", r.status());
+        }
+        let mut s = r.bytes_stream();
+        let (mut n, mut h) = (0u64, Sha256::new());
+        while let Some(c) = s.next().await {
+            let c = c?;
+            n += c.len() as u64;
+            h.update(&c);
+        }
+        let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if format!("sha256:{got}") != digest {
+            bail!("GET blob {digest}: other bytes came back");
+        }
+        Ok(n)
+    }
+
     async fn pull(&self, digest: &str) -> anyhow::Result<u64> {
         let r = self
             .req(
@@ -171,9 +201,62 @@ where
     results.into_iter().collect()
 }
 
+/// Blobs each client of `--clients` pushes and pulls.
+const PER_CLIENT: u64 = 8;
+
+/// `--clients N`: every client pushes its blobs, then pulls them back; results as JSON.
+async fn clients(target: &Target, n: u64) -> anyhow::Result<()> {
+    let pattern: &'static [u8] = Box::leak(pattern().into_boxed_slice());
+    let blobs: Vec<Blob> = (0..n * PER_CLIENT)
+        .map(|i| blob(pattern, 1_000_000 + i, 1))
+        .collect();
+    let width = usize::try_from(n)?;
+    let failed = std::sync::atomic::AtomicU64::new(0);
+    let count = |r: anyhow::Result<()>| {
+        if let Err(e) = r {
+            eprintln!("failed: {e:#}");
+            failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let (tg, bl, count) = (target, &blobs, &count);
+    let t = Instant::now();
+    futures_util::stream::iter(0..blobs.len())
+        .for_each_concurrent(width, |i| async move { count(tg.push(pattern, &bl[i]).await) })
+        .await;
+    let push = mbps(blobs.len() as u64 * MIB as u64, t);
+    let t = Instant::now();
+    futures_util::stream::iter(0..blobs.len())
+        .for_each_concurrent(width, |i| async move {
+            count(tg.pull_verified(&bl[i].digest).await.map(|_| ()))
+        })
+        .await;
+    let pull = mbps(blobs.len() as u64 * MIB as u64, t);
+    let out = serde_json::json!({
+        "clients": n, "pushes": blobs.len(), "pulls": blobs.len(),
+        "failed": failed.load(std::sync::atomic::Ordering::Relaxed),
+        "push_mbps": push, "pull_mbps": pull,
+    });
+    println!("{out}");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--clients") {
+        let [_, _, n, url, repo, token] = args.as_slice() else {
+            bail!("usage: berth-bench --clients N URL REPO TOKEN");
+        };
+        let target = Target {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(128)
+                .build()?,
+            base: url.trim_end_matches('/').to_owned(),
+            repo: repo.clone(),
+            token: Some(token.clone()),
+        };
+        return clients(&target, n.parse()?).await;
+    }
     if args.len() < 4 {
         bail!("usage: berth-bench URL REPO SERVER_PID [TOKEN]");
     }

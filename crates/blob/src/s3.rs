@@ -243,10 +243,11 @@ impl S3Driver {
         while let Some(chunk) = data.next().await {
             match chunk {
                 Ok(chunk) => {
-                    writer
-                        .wait_for_capacity(PARTS_IN_FLIGHT)
-                        .await
-                        .map_err(|e| store_error(key, e))?;
+                    if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                        // The store refused a part: nothing of this write stays behind in it.
+                        let _ = writer.abort().await;
+                        return Err(store_error(key, e));
+                    }
                     written += chunk.len() as u64;
                     writer.put(chunk);
                 }
