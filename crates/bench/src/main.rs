@@ -221,7 +221,10 @@ async fn clients(target: &Target, n: u64) -> anyhow::Result<()> {
     let (tg, bl, count) = (target, &blobs, &count);
     let t = Instant::now();
     futures_util::stream::iter(0..blobs.len())
-        .for_each_concurrent(width, |i| async move { count(tg.push(pattern, &bl[i]).await) })
+        .for_each_concurrent(
+            width,
+            |i| async move { count(tg.push(pattern, &bl[i]).await) },
+        )
         .await;
     let push = mbps(blobs.len() as u64 * MIB as u64, t);
     let t = Instant::now();

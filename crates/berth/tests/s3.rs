@@ -489,3 +489,55 @@ fn garbage_collection_on_one_replica_never_loses_a_push_on_the_other() {
     );
     assert!(keys(&endpoint, &bucket, "berth/trash/").is_empty());
 }
+
+#[test]
+fn garbage_collection_aborts_the_multipart_uploads_a_killed_write_left() {
+    let Some(OnS3 {
+        endpoint,
+        bucket,
+        dir: _dir,
+        data,
+        server,
+        ..
+    }) = OnS3::start("multipart", &[])
+    else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let unfinished = |prefix: &'static str| {
+        let url = format!("{endpoint}/{bucket}?uploads&prefix={prefix}");
+        support::get_text(&url).matches("<Upload>").count()
+    };
+    support::runtime().block_on(async {
+        // What a server killed in the middle of a write leaves: multipart uploads begun and
+        // never completed (SeaweedFS takes unsigned requests), one of Berth's and one of
+        // something else in the bucket.
+        for key in ["berth/uploads/u1/_parts/00000000000000000000", "other/file"] {
+            let r = http
+                .post(format!("{endpoint}/{bucket}/{key}?uploads"))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        }
+    });
+    assert_eq!((unfinished("berth/"), unfinished("other/")), (1, 1));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let report: serde_json::Value = support::runtime().block_on(async {
+        http.post(format!("{}/api/v3/admin/registry/collect", server.url))
+            .bearer_auth(support::admin_token(&data))
+            .json(&serde_json::json!({ "upload_ttl_seconds": 0 }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(report["multipart_aborted"], 1, "{report}");
+    assert_eq!(
+        (unfinished("berth/"), unfinished("other/")),
+        (0, 1),
+        "only Berth's own prefix is touched"
+    );
+}

@@ -68,6 +68,14 @@ pub trait BlobDriver: Send + Sync + Debug {
     async fn presigned_read(&self, _path: &str) -> Result<Option<String>> {
         Ok(None)
     }
+
+    /// Removes what writes left unfinished in the store's own bookkeeping and older than
+    /// `older_than` (S3's incomplete multipart uploads, invisible but kept and billed until
+    /// aborted: a server killed in the middle of a write leaves one); how many. Nothing, for
+    /// stores that keep no such thing.
+    async fn abort_unfinished(&self, _older_than: std::time::Duration) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 /// Refuses paths that could leave the store's root: empty, absolute, or with `.`/`..` segments.

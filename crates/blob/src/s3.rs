@@ -15,10 +15,14 @@
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsAuthorizer};
+use object_store::client::{
+    ClientOptions, HttpClient, HttpConnector, HttpRequestBody, ReqwestConnector,
+};
 use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
+use time::format_description::well_known::Rfc3339;
 
 use crate::{BlobDriver, BlobError, ByteStream, Result, check_path};
 
@@ -94,6 +98,9 @@ impl S3Location {
 #[derive(Debug, Clone)]
 pub struct S3Driver {
     store: Arc<dyn ObjectStore>,
+    /// The bucket as S3's own API reaches it, for what `object_store` has no call for (listing
+    /// and aborting incomplete multipart uploads); `None` for stores made without it.
+    bucket: Option<Arc<RawBucket>>,
     /// The same store as a client that signs URLs, and how long the URLs it hands out for reads
     /// are valid, when reads are redirected to it.
     signer: Option<(Arc<AmazonS3>, std::time::Duration)>,
@@ -120,12 +127,34 @@ impl S3Driver {
         {
             builder = builder.with_region("us-east-1");
         }
+        let config = |key| builder.get_config_value(&key).filter(|v| !v.is_empty());
+        let region = config(AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".into());
+        let virtual_hosted =
+            config(AmazonS3ConfigKey::VirtualHostedStyleRequest).is_some_and(|v| v == "true");
+        let url = match config(AmazonS3ConfigKey::Endpoint) {
+            // object_store's rule: a virtual-hosted endpoint already names the bucket.
+            Some(endpoint) if virtual_hosted => endpoint,
+            Some(endpoint) => format!("{}/{}", endpoint.trim_end_matches('/'), at.bucket),
+            None => format!("https://{}.s3.{region}.amazonaws.com", at.bucket),
+        };
+        let http = ReqwestConnector::default()
+            .connect(&ClientOptions::new().with_allow_http(url.starts_with("http://")))
+            .map_err(|e| format!("cannot use the bucket {}: {e}", at.bucket))?;
         let store = Arc::new(
             builder
                 .build()
                 .map_err(|e| format!("cannot use the bucket {}: {e}", at.bucket))?,
         );
-        Ok(Self::amazon(store, &at.prefix, part_size, redirect))
+        let raw = RawBucket {
+            s3: store.clone(),
+            url,
+            region,
+            http,
+        };
+        Ok(Self {
+            bucket: Some(Arc::new(raw)),
+            ..Self::amazon(store, &at.prefix, part_size, redirect)
+        })
     }
 
     /// A driver over an S3 client; with `redirect`, reads are handed out as pre-signed URLs
@@ -145,6 +174,7 @@ impl S3Driver {
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, part_size: usize) -> Self {
         Self {
             store,
+            bucket: None,
             signer: None,
             prefix: prefix.trim_matches('/').to_owned(),
             part_size: part_size.max(MIN_PART_SIZE),
@@ -404,6 +434,143 @@ impl BlobDriver for S3Driver {
             .map_err(|e| store_error(&key, e))?;
         Ok(Some(url.to_string()))
     }
+
+    async fn abort_unfinished(&self, older_than: std::time::Duration) -> Result<u64> {
+        let Some(bucket) = &self.bucket else {
+            return Ok(0);
+        };
+        let cutoff = time::OffsetDateTime::now_utc() - older_than;
+        let prefix = match self.prefix.as_str() {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        let mut aborted = 0;
+        for (key, id, initiated) in bucket.multipart_uploads(&prefix).await? {
+            let started = time::OffsetDateTime::parse(&initiated, &Rfc3339).ok();
+            if started.is_some_and(|t| t < cutoff) {
+                bucket.abort_multipart_upload(&key, &id).await?;
+                aborted += 1;
+            }
+        }
+        Ok(aborted)
+    }
+}
+
+/// A bucket reached with S3's own API: signed requests (SigV4, `object_store`'s signer and
+/// credentials) to its URL.
+#[derive(Debug)]
+struct RawBucket {
+    s3: Arc<AmazonS3>,
+    /// `https://endpoint/bucket` (path-style) or the virtual-hosted bucket URL.
+    url: String,
+    region: String,
+    http: HttpClient,
+}
+
+impl RawBucket {
+    /// Sends `method` to `url`, signed; its body when it succeeds.
+    async fn send(&self, method: http::Method, url: &str) -> Result<bytes::Bytes> {
+        let io = |what: &str, e: String| BlobError::Io {
+            path: url.to_owned(),
+            source: std::io::Error::other(format!("{what}: {e}")),
+        };
+        let credential = self
+            .s3
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(|e| io("credentials", e.to_string()))?;
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .body(HttpRequestBody::empty())
+            .map_err(|e| io("request", e.to_string()))?;
+        AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut request, None);
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| io("request", e.to_string()))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .bytes()
+            .await
+            .map_err(|e| io("response", e.to_string()))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            return Err(io(&format!("answered {status}"), text));
+        }
+        Ok(body)
+    }
+
+    /// The incomplete multipart uploads of keys under `prefix`: (key, upload id, when begun).
+    async fn multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String, String)>> {
+        let mut found = Vec::new();
+        let mut marker: Option<(String, String)> = None;
+        loop {
+            let mut url = format!("{}?uploads&prefix={}", self.url, encode(prefix));
+            if let Some((key, id)) = &marker {
+                url.push_str(&format!(
+                    "&key-marker={}&upload-id-marker={}",
+                    encode(key),
+                    encode(id)
+                ));
+            }
+            let body = self.send(http::Method::GET, &url).await?;
+            let xml = String::from_utf8_lossy(&body);
+            for upload in xml.split("<Upload>").skip(1) {
+                if let (Some(key), Some(id), Some(at)) = (
+                    element(upload, "Key"),
+                    element(upload, "UploadId"),
+                    element(upload, "Initiated"),
+                ) {
+                    found.push((key, id, at));
+                }
+            }
+            marker = match (
+                element(&xml, "IsTruncated").as_deref(),
+                element(&xml, "NextKeyMarker"),
+                element(&xml, "NextUploadIdMarker"),
+            ) {
+                (Some("true"), Some(key), Some(id)) => Some((key, id)),
+                _ => return Ok(found),
+            };
+        }
+    }
+
+    async fn abort_multipart_upload(&self, key: &str, id: &str) -> Result<()> {
+        let path: String = key.split('/').map(encode).collect::<Vec<_>>().join("/");
+        let url = format!("{}/{path}?uploadId={}", self.url, encode(id));
+        self.send(http::Method::DELETE, &url).await.map(drop)
+    }
+}
+
+/// The text of the first `<name>` element in `xml`, its entities decoded.
+fn element(xml: &str, name: &str) -> Option<String> {
+    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + xml[start..].find(&format!("</{name}>"))?;
+    Some(
+        xml[start..end]
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// `s` percent-encoded as S3 wants it in a query value or a path segment (unreserved characters
+/// kept).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! One pass: versions deleted longer ago than the retention are purged; package-blob links that
 //! no manifest uses (and that are older than the grace period, so blobs pushed just before their
 //! manifest stay) are removed; blobs no package links are collected; uploads idle longer than
-//! their time to live are removed with their data.
+//! their time to live are removed with their data, and so are the blob store's incomplete
+//! multipart uploads older than that (S3: what a server killed in the middle of a write left).
 //!
 //! A blob goes in three steps (see `berth_store::collect`): doomed in the database, its file moved
 //! to `trash/`, then buried only if still doomed. An upload that commits the same digest at any
@@ -52,9 +53,18 @@ pub struct CollectReport {
     /// Doomed blobs that an upload revived during the pass.
     pub blobs_revived: u64,
     pub uploads_expired: u64,
+    /// Incomplete multipart uploads aborted in the blob store (S3: what a server killed in the
+    /// middle of a write left; invisible, but kept and billed until aborted). Not counted by a
+    /// dry run.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub multipart_aborted: u64,
     /// Set on a dry run: the counts are what a pass would remove now; nothing was.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The job whose lead a collection pass takes.
@@ -88,6 +98,7 @@ impl Registry {
             bytes_freed: would.bytes,
             blobs_revived: 0,
             uploads_expired: would.uploads,
+            multipart_aborted: 0,
             dry_run: true,
         })
     }
@@ -143,6 +154,7 @@ impl Registry {
                 report.uploads_expired += 1;
             }
         }
+        report.multipart_aborted = self.blobs.abort_unfinished(policy.upload_ttl).await?;
         if report != CollectReport::default() {
             tracing::info!(?report, "registry garbage collected");
         }
