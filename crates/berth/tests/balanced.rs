@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use support::nginx::Nginx;
 use support::s3::Replicas;
-use support::{docker, docker_host, multi_platform_layout, run_ok, text};
+use support::{busybox_rootfs, docker, docker_host, multi_platform_layout, run_ok, text};
 
 /// Replicas behind nginx; the replicas give nginx's address as theirs (`--external-url`), so
 /// the registry's token realm and upload locations lead back through the balancer.
@@ -79,11 +79,8 @@ impl Balanced {
 /// An image `image` of busybox and `extra` (a file of that many pseudo-random bytes at
 /// `/data.bin`, when not 0) imported into the Engine; the data's SHA-256.
 fn import_image(engine: &str, config: &Path, dir: &Path, image: &str, extra: u64) -> String {
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
-        .expect("busybox-static (scripts/test installs it)");
-    let data = root.join("data.bin");
+    let data = dir.join("rootfs/data.bin");
+    std::fs::create_dir_all(data.parent().unwrap()).unwrap();
     run_ok(
         Command::new("dd")
             .arg("if=/dev/urandom")
@@ -93,22 +90,13 @@ fn import_image(engine: &str, config: &Path, dir: &Path, image: &str, extra: u64
         None,
     );
     let sum = run_ok(Command::new("sha256sum").arg(&data), None);
-    let tar = dir.join("rootfs.tar");
-    run_ok(
-        Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg("."),
-        None,
-    );
+    let tar = busybox_rootfs(dir);
     run_ok(
         docker(engine, config).arg("import").arg(&tar).arg(image),
         None,
     );
     std::fs::remove_file(&tar).unwrap();
-    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::remove_dir_all(dir.join("rootfs")).unwrap();
     sum.split_whitespace().next().unwrap().to_owned()
 }
 
