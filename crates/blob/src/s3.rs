@@ -191,6 +191,10 @@ impl S3Driver {
     }
 
     /// The parts of the object at `key`, in order: each one's key, first byte and size.
+    /// The parts of the object at `key`, in order. Each write names its part by its offset and
+    /// a name of its own (`<offset>-<writer>`), so two writes at one offset (two servers taking
+    /// the same chunk of one upload at once) never replace each other's bytes: they show as
+    /// parts that overlap, and the object is refused, never read as a mix.
     async fn parts(&self, key: &Path) -> Result<Vec<(Path, u64, u64)>> {
         let folder = key.child(PARTS);
         let mut listed: Vec<_> = self
@@ -200,20 +204,40 @@ impl S3Driver {
             .try_collect::<Vec<_>>()
             .await?;
         listed.sort_by(|a, b| a.location.cmp(&b.location));
-        listed
-            .into_iter()
-            .map(|meta| {
-                let offset = meta
-                    .location
-                    .filename()
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .ok_or_else(|| BlobError::Io {
-                        path: meta.location.to_string(),
-                        source: std::io::Error::other("a part whose name is not its offset"),
-                    })?;
-                Ok((meta.location, offset, meta.size))
-            })
-            .collect()
+        let mut parts: Vec<(Path, u64, u64)> = Vec::new();
+        let mut marker = None;
+        for meta in listed {
+            let offset = meta
+                .location
+                .filename()
+                .and_then(|n| n.split('-').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| BlobError::Io {
+                    path: meta.location.to_string(),
+                    source: std::io::Error::other("a part whose name is not its offset"),
+                })?;
+            if meta.size == 0 {
+                // An upload's first, empty marker: it holds nothing.
+                marker = Some(meta.location);
+                continue;
+            }
+            let end = parts.last().map_or(0, |(_, offset, size)| offset + size);
+            if offset != end {
+                return Err(BlobError::Io {
+                    path: key.to_string(),
+                    source: std::io::Error::other(format!(
+                        "its parts overlap at byte {offset} (two writes of the same range at \
+                         once): it cannot be trusted; start the upload again"
+                    )),
+                });
+            }
+            parts.push((meta.location, offset, meta.size));
+        }
+        match (parts.is_empty(), marker) {
+            // Only the empty marker: an upload begun, holding nothing yet.
+            (true, Some(marker)) => Ok(vec![(marker, 0, 0)]),
+            _ => Ok(parts),
+        }
     }
 
     /// How the object at `key` is kept, or `None` when there is none.
@@ -303,6 +327,20 @@ impl S3Driver {
         }
     }
 
+    /// Deletes every part kept for `key`: the empty marker, and any that overlap, too.
+    async fn delete_parts(&self, key: &Path) -> Result<()> {
+        let parts: Vec<_> = self
+            .store
+            .list(Some(&key.child(PARTS)))
+            .map_err(|e| store_error(key, e))
+            .try_collect()
+            .await?;
+        for part in parts {
+            self.delete_key(&part.location).await?;
+        }
+        Ok(())
+    }
+
     async fn delete_key(&self, key: &Path) -> Result<()> {
         match self.store.delete(key).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -341,7 +379,9 @@ impl BlobDriver for S3Driver {
         let key = self.key(path)?;
         let stored = self.stored(&key).await?;
         let offset = stored.as_ref().map_or(0, Stored::size);
-        let part = key.child(PARTS).child(format!("{offset:020}"));
+        let part = key
+            .child(PARTS)
+            .child(format!("{offset:020}-{}", writer_name()));
         let mut data = data.peekable();
         if std::pin::Pin::new(&mut data).peek().await.is_none() {
             // Nothing to add; an empty append still makes the object exist (an upload begun).
@@ -379,10 +419,6 @@ impl BlobDriver for S3Driver {
             .stored(&source)
             .await?
             .ok_or_else(|| BlobError::NotFound(from.to_owned()))?;
-        let parts = match &stored {
-            Stored::Whole(_) => Vec::new(),
-            Stored::Parts(parts) => parts.iter().map(|(part, _, _)| part.clone()).collect(),
-        };
         if self.store.head(&target).await.is_err() {
             // Whole already, or in one part (an upload sent in one request, as docker and skopeo
             // send a layer): a server-side copy, which shows the target whole or not at all
@@ -408,19 +444,13 @@ impl BlobDriver for S3Driver {
             }
         }
         self.delete_key(&source).await?;
-        for part in &parts {
-            self.delete_key(part).await?;
-        }
-        Ok(())
+        self.delete_parts(&source).await
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
         let key = self.key(path)?;
         self.delete_key(&key).await?;
-        for (part, _, _) in self.parts(&key).await? {
-            self.delete_key(&part).await?;
-        }
-        Ok(())
+        self.delete_parts(&key).await
     }
 
     async fn presigned_read(&self, path: &str) -> Result<Option<String>> {
@@ -454,6 +484,17 @@ impl BlobDriver for S3Driver {
         }
         Ok(aborted)
     }
+}
+
+/// A name no other write has: this process and a count, and the time (a restarted process
+/// reuses its id).
+fn writer_name() -> String {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}.{n:x}.{nanos:x}", std::process::id())
 }
 
 /// A bucket reached with S3's own API: signed requests (SigV4, `object_store`'s signer and
@@ -680,6 +721,37 @@ mod tests {
         let got = reqwest::get(&url).await.unwrap();
         assert_eq!(got.status().as_u16(), 200);
         assert!(got.bytes().await.unwrap() == big);
+    }
+
+    /// Two writes of the same range at once (two servers taking one chunk of an upload) leave
+    /// parts that overlap: the object is refused, never read or committed as a mix.
+    #[tokio::test]
+    async fn parts_that_overlap_are_refused() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let driver = S3Driver::new(store.clone(), "p", MIN_PART_SIZE);
+        let chunk = |b: &'static [u8]| -> ByteStream {
+            Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b))]))
+        };
+        driver.append("up/x", chunk(b"")).await.unwrap();
+        assert_eq!(driver.size("up/x").await.unwrap(), Some(0), "begun, empty");
+        driver.append("up/x", chunk(b"abc")).await.unwrap();
+        assert_eq!(driver.append("up/x", chunk(b"de")).await.unwrap(), 5);
+        // The other server's write of bytes 3.. arrives too.
+        let other = Path::from(format!("p/up/x/{PARTS}/{:020}-other", 3));
+        store
+            .put(&other, PutPayload::from_static(b"XY"))
+            .await
+            .unwrap();
+        let e = driver.size("up/x").await.unwrap_err().to_string();
+        assert!(e.contains("overlap at byte 3"), "{e}");
+        assert!(driver.commit("up/x", "blobs/x").await.is_err());
+        assert_eq!(
+            driver.size("blobs/x").await.unwrap(),
+            None,
+            "nothing committed"
+        );
+        driver.delete("up/x").await.unwrap();
+        assert_eq!(driver.size("up/x").await.unwrap(), None);
     }
 
     /// Makes `bucket` with a plain S3 `PUT /bucket` (SeaweedFS takes it unsigned).

@@ -302,9 +302,17 @@ impl Registry {
             Ok(n) => *n,
             Err(_) => self.blobs.size(&path).await?.unwrap_or(stored),
         };
-        self.store
+        let advanced = self
+            .store
             .advance_upload(&upload.id, upload.size, new_size as i64, self.now())
             .await?;
+        if !advanced {
+            // Another server took a chunk of this upload meanwhile (the lock is per process):
+            // the database's size stands, and this server's running hash no longer applies.
+            let now = self.store.upload(&upload.id).await?;
+            let size = now.map_or(new_size, |u| u.size as u64);
+            return Err(RegistryError::ChunkOutOfOrder { size });
+        }
         let running = Arc::try_unwrap(hash)
             .ok()
             .and_then(|m| m.into_inner().ok())
