@@ -541,3 +541,63 @@ fn garbage_collection_aborts_the_multipart_uploads_a_killed_write_left() {
         "only Berth's own prefix is touched"
     );
 }
+
+#[test]
+fn two_replicas_taking_the_same_chunk_at_once_never_make_a_blob_of_mixed_bytes() {
+    use sha2::Digest as _;
+    let Some(Replicas {
+        a,
+        b,
+        token,
+        dir: _dir,
+        ..
+    }) = Replicas::start("same-chunk", &[])
+    else {
+        return;
+    };
+    // Two bodies for the same range of one upload, sent at once to the two replicas; the digest
+    // named at the end is the first body's.
+    let ours: Vec<u8> = (0..6_000_000u32).map(|i| (i % 253) as u8).collect();
+    let theirs: Vec<u8> = (0..6_000_000u32).map(|i| (i % 241) as u8).collect();
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&ours));
+    support::runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let began = sent(
+            http.post(format!("{}/v2/alice/race/blobs/uploads/", a.url)),
+            &token,
+        )
+        .await;
+        let path = began.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches(&a.url)
+            .to_owned();
+        let chunk = |server: &str, bytes: &[u8]| {
+            http.patch(format!("{server}{path}"))
+                .bearer_auth(&token)
+                .header("content-type", "application/octet-stream")
+                .header("content-range", format!("0-{}", bytes.len() - 1))
+                .body(bytes.to_vec())
+                .send()
+        };
+        let (x, y) = tokio::join!(chunk(&a.url, &ours), chunk(&b.url, &theirs));
+        let statuses = [x.unwrap().status().as_u16(), y.unwrap().status().as_u16()];
+        let finished = sent(http.put(format!("{}{path}?digest={digest}", a.url)), &token).await;
+        let status = finished.status().as_u16();
+        // Whatever happened, a blob named by the digest holds exactly those bytes, or there is
+        // none.
+        let got = sent(
+            http.get(format!("{}/v2/alice/race/blobs/{digest}", b.url)),
+            &token,
+        )
+        .await;
+        match got.status().as_u16() {
+            200 => assert!(
+                got.bytes().await.unwrap() == ours,
+                "a blob of other bytes under the digest (chunks {statuses:?}, finish {status})"
+            ),
+            404 => assert_ne!(status, 201, "finished, yet no blob"),
+            other => panic!("GET answered {other}"),
+        }
+    });
+}
