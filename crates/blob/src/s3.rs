@@ -190,8 +190,7 @@ impl S3Driver {
         })
     }
 
-    /// The parts of the object at `key`, in order: each one's key, first byte and size.
-    /// The parts of the object at `key`, in order. Each write names its part by its offset and
+    /// The parts of the object at `key`, in order: each one's key, first byte and size. Each write names its part by its offset and
     /// a name of its own (`<offset>-<writer>`), so two writes at one offset (two servers taking
     /// the same chunk of one upload at once) never replace each other's bytes: they show as
     /// parts that overlap, and the object is refused, never read as a mix.

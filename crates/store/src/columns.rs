@@ -26,7 +26,7 @@ pub(crate) struct Column<T>(T);
 /// stored value is not a valid `Self`).
 pub(crate) trait Stored: Sized {
     type As;
-    fn read(stored: Self::As) -> Option<Self>;
+    fn read(stored: &Self::As) -> Option<Self>;
 }
 
 impl<'r, T> Decode<'r, Any> for Column<T>
@@ -36,10 +36,10 @@ where
 {
     fn decode(value: <Any as sqlx::Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
         let stored = T::As::decode(value)?;
-        let shown = format!("{stored:?}");
-        T::read(stored).map(Column).ok_or_else(|| {
-            let what = std::any::type_name::<T>().rsplit("::").next().unwrap_or("");
-            format!("{shown} is not a valid {what}").into()
+        T::read(&stored).map(Column).ok_or_else(|| {
+            let name = std::any::type_name::<T>().trim_end_matches('>');
+            let what = name.rsplit("::").next().unwrap_or(name);
+            format!("{stored:?} is not a valid {what}").into()
         })
     }
 }
@@ -59,10 +59,10 @@ where
 }
 
 /// A nullable column: `None` stays `None`; a value must parse.
-fn nullable<T>(stored: Option<String>, parse: fn(&str) -> Option<T>) -> Option<Option<T>> {
+fn nullable<T>(stored: &Option<String>, parse: fn(&str) -> Option<T>) -> Option<Option<T>> {
     match stored {
         None => Some(None),
-        Some(s) => parse(&s).map(Some),
+        Some(s) => parse(s).map(Some),
     }
 }
 
@@ -72,8 +72,8 @@ macro_rules! stored {
     ($($t:ty: $as:ty = $read:expr;)*) => {$(
         impl Stored for $t {
             type As = $as;
-            fn read(stored: $as) -> Option<Self> {
-                let read: fn($as) -> Option<$t> = $read;
+            fn read(stored: &$as) -> Option<Self> {
+                let read: fn(&$as) -> Option<$t> = $read;
                 read(stored)
             }
         }
@@ -87,19 +87,19 @@ macro_rules! stored {
 }
 
 stored! {
-    bool: i64 = |n| Some(n != 0);
+    bool: i64 = |n| Some(*n != 0);
     Option<u32>: Option<i64> = |n| n.map(u32::try_from).transpose().ok();
-    Login: String = |s| Login::parse(&s).ok();
-    RepoName: String = |s| RepoName::parse(&s).ok();
-    SecretName: String = |s| SecretName::parse(&s).ok();
-    TeamSlug: String = |s| TeamSlug::parse(&s);
-    Digest: String = |s| Digest::parse(&s).ok();
-    AccountKind: String = |s| AccountKind::parse(&s);
-    Visibility: String = |s| Visibility::parse(&s);
-    TeamPrivacy: String = |s| TeamPrivacy::parse(&s);
-    CodespaceState: String = |s| CodespaceState::parse(&s);
+    Login: String = |s| Login::parse(s).ok();
+    RepoName: String = |s| RepoName::parse(s).ok();
+    SecretName: String = |s| SecretName::parse(s).ok();
+    TeamSlug: String = |s| TeamSlug::parse(s);
+    Digest: String = |s| Digest::parse(s).ok();
+    AccountKind: String = |s| AccountKind::parse(s);
+    Visibility: String = |s| Visibility::parse(s);
+    TeamPrivacy: String = |s| TeamPrivacy::parse(s);
+    CodespaceState: String = |s| CodespaceState::parse(s);
     Scopes: String = |s| Scopes::parse(s.split(' ')).ok();
-    TokenKind: String = |s| TokenKind::parse(&s);
+    TokenKind: String = |s| TokenKind::parse(s);
     Option<OrgSecretVisibility>: Option<String> = |s| nullable(s, OrgSecretVisibility::parse);
     Option<OrgRole>: Option<String> = |s| nullable(s, OrgRole::parse);
     Option<Permission>: Option<String> = |s| nullable(s, Permission::parse);

@@ -388,6 +388,29 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_stored_value_that_no_longer_parses_is_corrupt_naming_its_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::testing::sqlite_store(dir.path()).await;
+        let login = berth_domain::Login::parse("alice").unwrap();
+        let made = store
+            .create_account(&login, berth_domain::AccountKind::User, false, 1)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE accounts SET login = 'not a login!' WHERE id = $1")
+            .bind(made.id)
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        match store.account_by_id(made.id).await {
+            Err(crate::StoreError::Corrupt { what, detail }) => {
+                assert_eq!(what, "login");
+                assert!(detail.contains("is not a valid"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn passwords_are_redacted_from_urls() {
         assert_eq!(
