@@ -154,7 +154,15 @@ impl Registry {
                 report.uploads_expired += 1;
             }
         }
-        report.multipart_aborted = self.blobs.abort_unfinished(policy.upload_ttl).await?;
+        // A store that cannot list them (not every S3-compatible one can) still collects the rest.
+        report.multipart_aborted = match self.blobs.abort_unfinished(policy.upload_ttl).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "incomplete multipart uploads were not aborted; \
+                    a lifecycle rule on the bucket (AbortIncompleteMultipartUpload) does it too");
+                0
+            }
+        };
         if report != CollectReport::default() {
             tracing::info!(?report, "registry garbage collected");
         }
