@@ -375,7 +375,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_SSH_LISTEN")]
     pub ssh_listen: Option<String>,
     /// A TOML file with any of: data_dir, listen, ssh_listen, tls_cert, tls_key, database_url, external_url,
-    /// gc_interval, shutdown_timeout, blob_store, blob_part_size, blob_redirect, runtime, and an [environments] table (machines, egress_allow, egress_deny).
+    /// replica_address, gc_interval, shutdown_timeout, blob_store, blob_part_size, blob_redirect, runtime, and an [environments] table (machines, egress_allow, egress_deny).
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].
@@ -384,6 +384,11 @@ pub struct ServeArgs {
     /// The URL clients reach this server at, used in API responses [default: from --listen].
     #[arg(long, env = "BERTH_EXTERNAL_URL")]
     pub external_url: Option<String>,
+    /// With several replicas on one database: the URL the other replicas reach this one at,
+    /// to forward the requests of the environments it runs (exec, logs, SSH, ports)
+    /// [default: from --listen, unless it listens on every address].
+    #[arg(long, env = "BERTH_REPLICA_ADDRESS")]
+    pub replica_address: Option<String>,
     /// Seconds between garbage collections of the registry; 0 turns them off [default: 3600].
     #[arg(long, env = "BERTH_GC_INTERVAL")]
     pub gc_interval: Option<u64>,

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use berth_blob::{BlobDriver, FsDriver, S3Driver, S3Location};
 use berth_domain::isolation::{EgressPolicy, IdPool, IpNet, MachineType};
 use berth_http::AppState;
-use berth_service::environments::{EnvironmentConfig, ServeInside};
+use berth_service::environments::{EnvironmentConfig, Replica, ServeInside};
 use berth_service::registry::CollectPolicy;
 use berth_service::secrets::{MasterKey, MasterKeys, PersistKeys};
 use berth_service::{Berth, BerthParts, SystemClock, TokenHasher};
@@ -26,6 +26,8 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_SSH_LISTEN: &str = "127.0.0.1:2222";
 const TOKEN_KEY_FILE: &str = "token.key";
 const SIGNING_KEY_FILE: &str = "registry.key";
+/// Which replica the server is (random, made on first start; see [`replica`]).
+const REPLICA_ID_FILE: &str = "replica.id";
 /// The master keys environment secrets are wrapped with: base64, one per line, the first wraps.
 const MASTER_KEY_FILE: &str = "master.key";
 /// Blob storage root (the layout below it is documented in berth-service's registry module).
@@ -49,6 +51,7 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     database_url: Option<String>,
     external_url: Option<String>,
+    replica_address: Option<String>,
     gc_interval: Option<u64>,
     shutdown_timeout: Option<u64>,
     blob_store: Option<String>,
@@ -123,6 +126,8 @@ struct Settings {
     tls: Option<(PathBuf, PathBuf)>,
     database_url: Option<String>,
     external_url: Option<String>,
+    /// Where other replicas reach this one (`None`: from the listening address).
+    replica_address: Option<url::Url>,
     /// How often the registry's garbage collection runs; `None`: never.
     gc_interval: Option<Duration>,
     /// How long a shutdown waits for running requests.
@@ -318,6 +323,10 @@ impl Settings {
             tls,
             database_url: args.database_url.or(file.database_url),
             external_url: args.external_url.or(file.external_url),
+            replica_address: match args.replica_address.or(file.replica_address) {
+                None => None,
+                Some(given) => Some(replica_address(&given)?),
+            },
             gc_interval: match args.gc_interval.or(file.gc_interval) {
                 Some(0) => None,
                 Some(secs) => Some(Duration::from_secs(secs)),
@@ -444,6 +453,38 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<DataDirLock> {
     file.rewind()?;
     writeln!(file, "{}", std::process::id())?;
     Ok(DataDirLock { _file: file })
+}
+
+/// `--replica-address`: an `http` or `https` URL with a host and nothing after it.
+fn replica_address(given: &str) -> anyhow::Result<url::Url> {
+    let url = url::Url::parse(given).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.path() == "/"
+            && u.query().is_none()
+    });
+    url.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--replica-address {given:?} is not a base URL such as http://10.0.0.5:8080 (the other replicas forward environments' requests there)"
+        )
+    })
+}
+
+/// Which replica this server is: an id its data directory keeps (where its environments' files
+/// are; a copy of the directory for another replica must leave `replica.id` out), and where the
+/// other replicas reach it: `--replica-address`, else the address it listens on unless that is
+/// every address.
+fn replica(settings: &Settings, local: SocketAddr, scheme: &str) -> anyhow::Result<Replica> {
+    let id = data_dir_key(&settings.data_dir, REPLICA_ID_FILE, "replica id")?;
+    let address = match &settings.replica_address {
+        Some(url) => Some(url.as_str().trim_end_matches('/').to_owned()),
+        None if local.ip().is_unspecified() => None,
+        None => Some(format!("{scheme}://{local}")),
+    };
+    Ok(Replica {
+        id: hex::encode(&id[..8]),
+        address,
+    })
 }
 
 /// A 32-byte key kept in the data directory (`what` names it in errors): generated on first
@@ -618,6 +659,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         id_pool: IdPool::default(),
         serve_inside: Some(serve_inside(inside_app.clone())),
         disks: true,
+        replica: replica(&settings, local, scheme)?,
     });
     let mut state = AppState::new(berth.clone(), &base_url);
     if let Some(listener) = ssh_listener(settings.ssh_listen).await? {

@@ -1,6 +1,7 @@
 //! Blobs in an S3-compatible store: `berth serve --blob-store s3://bucket/prefix` against
 //! SeaweedFS (`weed server -s3`, which `scripts/test` starts and names in
-//! `BERTH_TEST_S3_ENDPOINT`), with skopeo as the client.
+//! `BERTH_TEST_S3_ENDPOINT`), with skopeo as the client; and replicas sharing it and one
+//! PostgreSQL database, each answering for the environments the other runs.
 
 mod support;
 
@@ -384,6 +385,7 @@ fn garbage_collection_on_one_replica_never_loses_a_push_on_the_other() {
         data,
         token,
         dir: _dir,
+        ..
     }) = Replicas::start("gc-load", &[])
     else {
         return;
@@ -600,4 +602,170 @@ fn two_replicas_taking_the_same_chunk_at_once_never_make_a_blob_of_mixed_bytes()
             other => panic!("GET answered {other}"),
         }
     });
+}
+
+/// SPEC §6: an environment runs on the machine of the replica that created it, and the other
+/// replica answers for it, forwarding exec, the log, the terminal, SSH over the API, port
+/// tunnels and its verbs there.
+#[test]
+fn an_environment_created_through_one_replica_is_reached_through_the_other() {
+    use support::environments::{Images, created, exec_ok, http_get, serve_page, start_forward};
+    let flags = [
+        "--egress-allow",
+        "127.0.0.0/8",
+        "--ssh-listen",
+        "127.0.0.1:0",
+    ];
+    let Some(r) = Replicas::start("envs", &flags) else {
+        return;
+    };
+    let _tidy = TidyEnvironments(r.data.clone(), r.dir.path().to_owned());
+    let admin = Cli::admin(&r.a, &r.data[0], &r.dir.path().join("admin"));
+    let token = admin.token_for("alice", "repo,codespace,write:packages,admin:public_key");
+    let through = |server: &Server, side: &str| {
+        Cli::new(&r.dir.path().join(side))
+            .with_env("BERTH_SERVER", &server.url)
+            .with_env("BERTH_TOKEN", &token)
+    };
+    let (via_a, via_b) = (through(&r.a, "via-a"), through(&r.b, "via-b"));
+    let image = format!("{}/alice/other:1", r.addresses()[0]);
+    Images::small(r.dir.path()).push("other", &image, &format!("alice:{token}"));
+    via_a.ok(&["repo", "create", "alice/web"]);
+    via_a.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);
+    let name = created(&via_a, &["-R", "alice/web", "--image", &image]);
+    let on_a = r.data[0].join("environments").join(&name);
+    assert!(on_a.is_dir(), "its files are on the replica that made it");
+    assert!(!r.data[1].join("environments").join(&name).exists());
+
+    // Exec and the log, through B.
+    assert_eq!(
+        exec_ok(&via_b, &name, "cat /etc/berth-image; echo $((6 * 7))"),
+        "other\n42\n"
+    );
+    let log = via_b.ok(&["codespace", "logs", &name]);
+    assert!(log.contains("alice/other"), "{log}");
+    assert_eq!(log, via_a.ok(&["codespace", "logs", &name]));
+
+    // The terminal (a WebSocket), through B.
+    support::ssh::terminal_session(&via_b.command(&["codespace", "exec", "-it", &name]));
+
+    // The web UI, through B: signed in there, alice sees the environment's page, and its
+    // terminal's WebSocket (opened from B's pages) reaches a shell on A.
+    let set = admin.run(
+        &["user", "password", "alice", "--stdin"],
+        Some(&format!("{}\n", support::web::PASSWORD)),
+    );
+    assert!(set.status.success());
+    support::runtime().block_on(async {
+        use futures_util::SinkExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let base = r.b.url.as_str();
+        let session = support::web::sign_in(&http, base, "alice").await;
+        let page = http
+            .get(format!("{base}/environments/{name}"))
+            .header("cookie", format!("berth_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("Available"));
+        let mut socket = support::web::terminal(&http, base, &name, &session, base)
+            .await
+            .expect("the terminal opens through B");
+        let start = serde_json::json!({ "cols": 80, "rows": 24 });
+        socket.send(Message::text(start.to_string())).await.unwrap();
+        let keys = b"cat /etc/berth-image; echo web-$((6*7))\r".to_vec();
+        socket.send(Message::binary(keys)).await.unwrap();
+        let mut seen = String::new();
+        support::web::read_until(&mut socket, &mut seen, "web-42").await;
+        assert!(seen.contains("other"), "{seen}");
+    });
+
+    // SSH over the API, through B: the Host block B prints, its ProxyCommand going through B.
+    let (key, _) = support::keygen(r.dir.path(), "alice-key");
+    via_b.ok(&["key", "add", key.with_extension("pub").to_str().unwrap()]);
+    let block = via_b.ok(&["codespace", "ssh", "--config", &name]);
+    let config = r.dir.path().join("ssh_config");
+    std::fs::write(&config, &block).unwrap();
+    let mut ssh = Command::new("ssh");
+    ssh.arg("-F")
+        .arg(&config)
+        .arg("-i")
+        .arg(&key)
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+        .arg(format!("berth-{name}"))
+        .arg("cat /etc/berth-image")
+        .env("BERTH_CONFIG_DIR", &via_b.config_dir)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in &via_b.env {
+        ssh.env(k, v);
+    }
+    let out = ssh.output().unwrap();
+    assert_eq!(
+        support::text(&out.stdout),
+        "other\n",
+        "{}",
+        support::text(&out.stderr)
+    );
+
+    // A port forward, through B.
+    serve_page(&via_a, &name, 3000, "served-on-a");
+    let (mut forward, local, _stderr) = start_forward(&via_b, &name, 3000);
+    let page = http_get(local);
+    forward.kill().unwrap();
+    forward.wait().unwrap();
+    assert!(page.ends_with("served-on-a\n"), "{page}");
+
+    // Its verbs, through B: they act on A, where it runs.
+    via_b.ok(&["codespace", "stop", &name]);
+    assert_eq!(support::environments::state(&via_a, &name), "Shutdown");
+    via_b.ok(&["codespace", "start", &name]);
+    assert_eq!(
+        exec_ok(&via_b, &name, "cat /etc/berth-image"),
+        "other\n",
+        "started again on A"
+    );
+
+    // B restarted settles only its own environments: A's is still Available, reached through
+    // the new B.
+    let (stopped, _) = r.b.terminate();
+    assert!(stopped.success());
+    let database = ["--database-url", r.database.as_str()];
+    let b = serve_on_s3(
+        &r.data[1],
+        &r.endpoint,
+        &r.bucket,
+        &[&database[..], &flags].concat(),
+    );
+    let via_b = through(&b, "via-b-again");
+    assert_eq!(support::environments::state(&via_b, &name), "Available");
+    assert_eq!(exec_ok(&via_b, &name, "echo again"), "again\n");
+
+    // A gone: B says which server runs it and that it does not answer.
+    let mut a = r.a;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let out = support::environments::exec(&via_b, &name, "true");
+    assert!(!out.status.success());
+    let said = support::text(&out.stderr);
+    assert!(
+        said.contains("runs on another server") && said.contains("not answering"),
+        "{said}"
+    );
+}
+
+/// Stops what the environments of the replicas' data directories left running when the test
+/// ends, however it ends.
+struct TidyEnvironments([std::path::PathBuf; 2], std::path::PathBuf);
+
+impl Drop for TidyEnvironments {
+    fn drop(&mut self) {
+        for data in &self.0 {
+            support::servers::tidy_environments(data, &self.1);
+        }
+    }
 }

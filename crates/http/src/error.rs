@@ -71,6 +71,11 @@ impl ApiError {
         }
     }
 
+    /// Another server that was to answer did not (the replica running an environment).
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, message)
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

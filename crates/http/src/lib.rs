@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+mod forward;
 mod graphql;
 mod npm;
 mod paging;
@@ -124,6 +125,10 @@ pub fn app(state: AppState) -> Router {
         .merge(registry::router())
         .merge(npm::router())
         .merge(web::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::to_its_replica,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

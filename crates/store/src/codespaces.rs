@@ -37,6 +37,9 @@ pub struct CodespaceRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_used_at: i64,
+    /// The id of the replica that runs it (`""`: one made before replicas were recorded, until
+    /// a server takes it).
+    pub replica: String,
 }
 
 /// A new environment's record.
@@ -52,9 +55,11 @@ pub struct NewCodespace<'a> {
     pub runtime: &'a str,
     pub machine: &'a str,
     pub uid_base: u32,
+    /// The replica that runs it.
+    pub replica: &'a str,
 }
 
-const COLUMNS: &str = "id, name, owner_id, repo_id, display_name, git_ref, image, devcontainer_path, runtime, state, state_reason, initialized, machine, uid_base, created_at, updated_at, last_used_at";
+const COLUMNS: &str = "id, name, owner_id, repo_id, display_name, git_ref, image, devcontainer_path, runtime, state, state_reason, initialized, machine, uid_base, created_at, updated_at, last_used_at, replica";
 
 impl Store {
     /// Records a new environment, `Queued`.
@@ -64,10 +69,10 @@ impl Store {
         now: i64,
     ) -> Result<CodespaceRecord> {
         sqlx::query_as(&format!(
-            "INSERT INTO codespaces (name, owner_id, repo_id, display_name, git_ref, image, runtime, state, machine, uid_base, created_at, updated_at, last_used_at, devcontainer_path) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9, $9, $12) RETURNING {COLUMNS}"
+            "INSERT INTO codespaces (name, owner_id, repo_id, display_name, git_ref, image, runtime, state, machine, uid_base, created_at, updated_at, last_used_at, devcontainer_path, replica) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9, $9, $12, $13) RETURNING {COLUMNS}"
         ))
-        .binds((new.name, new.owner_id, new.repo_id, new.display_name, new.git_ref, new.image, new.runtime, CodespaceState::Queued.as_str(), now, new.machine, i64::from(new.uid_base), new.devcontainer_path))
+        .binds((new.name, new.owner_id, new.repo_id, new.display_name, new.git_ref, new.image, new.runtime, CodespaceState::Queued.as_str(), now, new.machine, i64::from(new.uid_base), new.devcontainer_path, new.replica))
         .fetch_one(&self.writer)
         .await
         .map_err(conflict_as("codespace"))
@@ -131,15 +136,19 @@ impl Store {
         )
     }
 
-    /// Every environment in one of `states` (at start-up, to settle what a restart interrupted).
+    /// The environments `replica` runs that are in one of `states` (at start-up, to settle what
+    /// a restart interrupted).
     pub async fn codespaces_in_states(
         &self,
+        replica: &str,
         states: &[CodespaceState],
     ) -> Result<Vec<CodespaceRecord>> {
-        let all: Vec<CodespaceRecord> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM codespaces ORDER BY id"))
-                .fetch_all(&self.pool)
-                .await?;
+        let all: Vec<CodespaceRecord> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM codespaces WHERE replica = $1 ORDER BY id"
+        ))
+        .bind(replica)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(all
             .into_iter()
             .filter(|c| states.contains(&c.state))
@@ -176,6 +185,40 @@ impl Store {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    /// Makes `replica` the one that runs every environment made before replicas were recorded.
+    pub async fn adopt_unplaced_codespaces(&self, replica: &str) -> Result<u64> {
+        Ok(
+            sqlx::query("UPDATE codespaces SET replica = $1 WHERE replica = ''")
+                .bind(replica)
+                .execute(&self.writer)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Records that `replica` runs here and is reached at `address` (`""`: nowhere others can
+    /// forward to).
+    pub async fn register_replica(&self, replica: &str, address: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO replicas (id, address, seen_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET address = excluded.address, seen_at = excluded.seen_at",
+        )
+        .binds((replica, address, now))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Where `replica` is reached (`None`: no such replica; `""`: it gave no address).
+    pub async fn replica_address(&self, replica: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT address FROM replicas WHERE id = $1")
+                .bind(replica)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Forgets an environment (after its runtime state and files are gone).

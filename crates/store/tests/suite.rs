@@ -1206,6 +1206,7 @@ async fn codespaces_move_through_states(s: &Store) {
         runtime: "runc",
         machine: "basicLinux",
         uid_base,
+        replica: "one",
     };
     let a = s
         .insert_codespace(&new("cs-web-a", 1 << 30), 10)
@@ -1242,9 +1243,11 @@ async fn codespaces_move_through_states(s: &Store) {
         matches!(err, StoreError::Conflict("codespace")),
         "two environments never share an id range: {err:?}"
     );
-    s.insert_codespace(&new("cs-web-b", (1 << 30) + 65_536), 12)
-        .await
-        .unwrap();
+    let on_two = NewCodespace {
+        replica: "two",
+        ..new("cs-web-b", (1 << 30) + 65_536)
+    };
+    s.insert_codespace(&on_two, 12).await.unwrap();
     let mut bases = s.codespace_uid_bases().await.unwrap();
     bases.sort_unstable();
     assert_eq!(bases, [1 << 30, (1 << 30) + 65_536]);
@@ -1282,7 +1285,34 @@ async fn codespaces_move_through_states(s: &Store) {
         .unwrap();
     assert_eq!(list.total, 2);
     assert_eq!(list.items[0].name, "cs-web-b", "newest first");
-    assert_eq!(s.codespaces_in_states(&[Queued]).await.unwrap().len(), 1);
+    assert_eq!(list.items[0].replica, "two");
+    let queued = |replica: &'static str| async move {
+        let found = s.codespaces_in_states(replica, &[Queued]).await.unwrap();
+        found.into_iter().map(|c| c.name).collect::<Vec<_>>()
+    };
+    assert_eq!(queued("two").await, ["cs-web-b"]);
+    assert!(queued("one").await.is_empty(), "only the replica's own");
+
+    // Replicas: where each is reached; what none runs is taken by the first to ask.
+    assert_eq!(s.replica_address("two").await.unwrap(), None);
+    s.register_replica("two", "http://127.0.0.1:1", 18)
+        .await
+        .unwrap();
+    s.register_replica("two", "http://127.0.0.1:2", 19)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.replica_address("two").await.unwrap().as_deref(),
+        Some("http://127.0.0.1:2")
+    );
+    let from_before = NewCodespace {
+        replica: "",
+        ..new("cs-web-d", (1 << 30) + 2 * 65_536)
+    };
+    s.insert_codespace(&from_before, 18).await.unwrap();
+    assert_eq!(s.adopt_unplaced_codespaces("one").await.unwrap(), 1);
+    assert_eq!(queued("one").await, ["cs-web-d"]);
+    assert_eq!(s.adopt_unplaced_codespaces("two").await.unwrap(), 0);
     s.set_codespace_state("cs-web-b", &[], Deleted, None, 17)
         .await
         .unwrap();
@@ -1297,7 +1327,8 @@ async fn codespaces_move_through_states(s: &Store) {
         .await
         .unwrap()
         .total,
-        1
+        2,
+        "cs-web-a and cs-web-d"
     );
     assert!(s.delete_codespace("cs-web-a").await.unwrap());
     assert!(s.codespace_by_name("cs-web-a").await.unwrap().is_none());

@@ -20,6 +20,7 @@ pub mod nginx;
 pub mod s3;
 pub mod servers;
 pub mod ssh;
+pub mod web;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");
 

@@ -48,13 +48,15 @@ pub fn serve_on_s3(data: &Path, endpoint: &str, bucket: &str, extra: &[&str]) ->
 }
 
 /// Two `berth serve` replicas sharing one PostgreSQL database, one bucket and their keys (given
-/// to each as files), and alice with a token that pushes and deletes packages.
+/// to each as files; the SSH host key too when the gateway runs), and alice with a token that pushes and deletes packages.
 pub struct Replicas {
     pub endpoint: String,
     pub bucket: String,
     pub a: Server,
     pub b: Server,
     pub data: [PathBuf; 2],
+    /// The PostgreSQL database both use.
+    pub database: String,
     pub token: String,
     pub dir: tempfile::TempDir,
 }
@@ -74,6 +76,11 @@ impl Replicas {
         for key in ["token.key", "registry.key", "master.key"] {
             std::fs::copy(data[0].join(key), data[1].join(key)).unwrap();
         }
+        // With the SSH gateway on: one host key, whichever replica a client reaches.
+        let host_key = data[0].join("ssh_host_ed25519_key");
+        if host_key.exists() {
+            std::fs::copy(&host_key, data[1].join("ssh_host_ed25519_key")).unwrap();
+        }
         let b = serve_on_s3(&data[1], &endpoint, &bucket, &args);
         let token = Cli::admin(&a, &data[0], &dir.path().join("cli"))
             .user_with_token("alice", "write:packages,delete:packages");
@@ -83,6 +90,7 @@ impl Replicas {
             a,
             b,
             data,
+            database,
             token,
             dir,
         })

@@ -367,6 +367,16 @@ async fn session(s: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
     s.accounts().session(&SecretString::from(value)).await.ok()
 }
 
+/// The caller a session cookie names, if it names a live session.
+pub(crate) async fn signed_in(
+    s: &AppState,
+    headers: &HeaderMap,
+) -> Option<berth_service::Principal> {
+    session(s, headers)
+        .await
+        .map(|signed_in| signed_in.principal)
+}
+
 /// Where a page may send the browser after signing in: a path of this site, nothing else.
 fn local_path(next: Option<&str>) -> &str {
     match next {

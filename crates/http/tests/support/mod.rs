@@ -142,6 +142,7 @@ impl TestApp {
                 id_pool: berth_domain::isolation::IdPool::default(),
                 serve_inside: None,
                 disks: false,
+                replica: Default::default(),
             });
         }
         let minted = berth

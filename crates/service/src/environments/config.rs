@@ -52,6 +52,19 @@ pub struct EnvironmentConfig {
     /// size, loop-mounted: `berth serve` always); without, its files sit on the server's disk
     /// (tests of the lifecycle with a recording runtime, which mount nothing).
     pub disks: bool,
+    /// Which replica this server is, and where the others reach it.
+    pub replica: Replica,
+}
+
+/// A server that runs environments, one of several sharing a database (SPEC §11): its own run
+/// here, and every other replica answers for them by forwarding their requests to `address`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replica {
+    /// Kept by its data directory (where its environments' files are), so it outlives restarts.
+    pub id: String,
+    /// The base URL other replicas forward to (`http://10.0.0.5:8080`); `None`: they cannot,
+    /// and say so.
+    pub address: Option<String>,
 }
 
 impl EnvironmentConfig {

@@ -99,6 +99,7 @@ impl Environments {
                         runtime: envs.config.runtime.kind(),
                         machine: &machine,
                         uid_base: range.base,
+                        replica: &envs.config.replica.id,
                     },
                     self.now(),
                 )

@@ -37,7 +37,7 @@ impl Environments {
     }
 
     pub async fn get_codespace(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
-        self.codespace_for(p, name).await
+        self.visible(p, name).await
     }
 
     /// Starts a stopped (or failed) environment in the background.

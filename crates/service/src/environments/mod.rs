@@ -45,12 +45,12 @@ use berth_store::{CodespaceRecord, Repo, Store};
 pub use berth_runtime::network::AgentSocket;
 pub use berth_runtime::{ExecSpec, Output, Signal, Stdin, Tty};
 pub use collaborators::{Git, NpmScopes, SecretSource, Sources, TokenIssuer};
-pub use config::{EnvironmentConfig, ServeInside};
+pub use config::{EnvironmentConfig, Replica, ServeInside};
 pub use git::{CloneLogin, Upstream};
 pub use log::CreationLog;
 pub(crate) use paths::Paths;
 pub(crate) use state::State;
-pub use view::CodespaceView;
+pub use view::{CodespaceView, Placement};
 pub use workspace::WorkspaceError;
 pub(crate) use workspace::{check_branch, shown_url};
 
@@ -136,6 +136,11 @@ impl Environments {
     pub(crate) fn now_utc(&self) -> time::OffsetDateTime {
         time::OffsetDateTime::from_unix_timestamp(self.now())
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Which replica this server is (`None` while it runs no environments).
+    pub fn replica(&self) -> Option<&Replica> {
+        self.state.as_ref().map(|s| &s.config.replica)
     }
 
     /// How this server reaches other registries and ECR.

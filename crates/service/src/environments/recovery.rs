@@ -1,6 +1,7 @@
 //! What a restart of the server leaves: starts and stops it interrupted are `Failed`, `Available`
 //! environments whose process is gone are `Shutdown`, and running ones get their logins kept
-//! fresh and Berth served inside their networks again.
+//! fresh and Berth served inside their networks again. Only this replica's own: the others'
+//! run on other machines.
 
 use berth_domain::codespace::CodespaceState;
 use berth_domain::codespace::CodespaceState::{Available, Shutdown};
@@ -11,18 +12,28 @@ use crate::{Result, ServiceError};
 impl Environments {
     /// Settles environments a restart of the server interrupted: a start or stop under way is
     /// `Failed` (start it again), an `Available` one whose process is gone is `Shutdown`, and
-    /// running ones get their ECR logins kept fresh again.
+    /// running ones get their ECR logins kept fresh again. First the replica says where the
+    /// others reach it, and takes the environments made before replicas were recorded.
     pub async fn recover_codespaces(&self) -> Result<()> {
         let Some(envs) = self.state.clone() else {
             return Ok(());
         };
+        let replica = &envs.config.replica;
+        self.store
+            .register_replica(
+                &replica.id,
+                replica.address.as_deref().unwrap_or_default(),
+                self.now(),
+            )
+            .await?;
+        self.store.adopt_unplaced_codespaces(&replica.id).await?;
         let busy = [
             CodespaceState::Queued,
             CodespaceState::Provisioning,
             CodespaceState::Starting,
             CodespaceState::ShuttingDown,
         ];
-        for record in self.store.codespaces_in_states(&busy).await? {
+        for record in self.store.codespaces_in_states(&replica.id, &busy).await? {
             self.mark_failed(
                 &record.name,
                 &busy,
@@ -32,7 +43,7 @@ impl Environments {
         }
         for record in self
             .store
-            .codespaces_in_states(&[CodespaceState::Available])
+            .codespaces_in_states(&replica.id, &[CodespaceState::Available])
             .await?
         {
             let view = self.view(record).await?;

@@ -64,8 +64,8 @@ impl Environments {
         })
     }
 
-    /// The environment `name`, if the caller may reach it.
-    pub(super) async fn codespace_for(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
+    /// The environment `name`, if the caller may reach it, wherever it runs.
+    pub(super) async fn visible(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
         self.authz.check(p, Access::Scope(Scope::Codespace)).await?;
         let record = self
             .store
@@ -83,4 +83,53 @@ impl Environments {
             .await?;
         self.view(record).await
     }
+
+    /// The environment `name`, if the caller may reach it and it runs on this server (what its
+    /// runtime, files and log are needed for). One another replica runs is refused, saying so:
+    /// the HTTP edge forwards such requests before they get here ([`Environments::placement`]).
+    pub(super) async fn codespace_for(&self, p: &Principal, name: &str) -> Result<CodespaceView> {
+        let view = self.visible(p, name).await?;
+        match self.placement_of(&view.record).await? {
+            Placement::Here => Ok(view),
+            Placement::Elsewhere { replica, address } => Err(ServiceError::Conflict(format!(
+                "codespace {name} runs on another server (replica {replica} at {address}); reach it through Berth's API, which forwards there (for SSH: `berth codespace ssh {name}`)"
+            ))),
+        }
+    }
+
+    /// Where the environment `name` is answered for, if the caller may reach it: here, or at
+    /// the replica that runs it, where the HTTP edge forwards the request.
+    pub async fn placement(&self, p: &Principal, name: &str) -> Result<Placement> {
+        let view = self.visible(p, name).await?;
+        self.placement_of(&view.record).await
+    }
+
+    async fn placement_of(&self, record: &CodespaceRecord) -> Result<Placement> {
+        let Some(envs) = &self.state else {
+            return Ok(Placement::Here);
+        };
+        // One made before replicas were recorded is this server's until another takes it.
+        if record.replica.is_empty() || record.replica == envs.config.replica.id {
+            return Ok(Placement::Here);
+        }
+        match self.store.replica_address(&record.replica).await? {
+            Some(address) if !address.is_empty() => Ok(Placement::Elsewhere {
+                replica: record.replica.clone(),
+                address,
+            }),
+            _ => Err(ServiceError::Conflict(format!(
+                "codespace {} runs on replica {}, which gave no address to reach it at; start that server with --replica-address",
+                record.name, record.replica
+            ))),
+        }
+    }
+}
+
+/// Where an environment's requests are answered (SPEC §6: on the machine that runs it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// On this server.
+    Here,
+    /// On another replica, reached at `address` (a base URL).
+    Elsewhere { replica: String, address: String },
 }
