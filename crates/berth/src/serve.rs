@@ -104,6 +104,11 @@ struct EnvironmentFileSettings {
     max_layer_entries: Option<u64>,
     /// The most an image's layers may unpack to together (GiB).
     max_image_gb: Option<f64>,
+    /// The most this machine keeps of pulled blobs (GiB; least recently used go first).
+    pull_cache_gb: Option<f64>,
+    /// The most this machine keeps of unpacked layers (GiB; least recently used go first,
+    /// never one an environment uses).
+    layer_cache_gb: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +148,7 @@ struct Settings {
     clone_allow_dirs: Vec<PathBuf>,
     layer_limits: berth_runtime::unpack::UnpackLimits,
     image_bytes: u64,
+    caches: berth_runtime::caches::CacheLimits,
 }
 
 /// Where the SSH gateway listens.
@@ -302,9 +308,23 @@ impl Settings {
             "max_image_gb",
             berth_runtime::layers::DEFAULT_IMAGE_BYTES,
         )?;
+        let cache_defaults = berth_runtime::caches::CacheLimits::default();
+        let caches = berth_runtime::caches::CacheLimits {
+            pull_cache_bytes: gb(
+                file.environments.pull_cache_gb,
+                "pull_cache_gb",
+                cache_defaults.pull_cache_bytes,
+            )?,
+            layer_bytes: gb(
+                file.environments.layer_cache_gb,
+                "layer_cache_gb",
+                cache_defaults.layer_bytes,
+            )?,
+        };
         let mut clone_allow_dirs = args.clone_allow_dirs;
         clone_allow_dirs.extend(file.clone.allow_dirs);
         Ok(Settings {
+            caches,
             layer_limits,
             image_bytes,
             clone_allow_dirs,
@@ -660,6 +680,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         serve_inside: Some(serve_inside(inside_app.clone())),
         disks: true,
         replica: replica(&settings, local, scheme)?,
+        caches: settings.caches,
     });
     let mut state = AppState::new(berth.clone(), &base_url);
     if let Some(listener) = ssh_listener(settings.ssh_listen).await? {
@@ -916,6 +937,10 @@ async fn collect_garbage_every(berth: Berth, every: Duration) {
             Err(e) => {
                 tracing::warn!(error = %e, "registry garbage collection failed; it runs again in {every:?}");
             }
+        }
+        // Every replica keeps its own machine's caches within their sizes.
+        if let Err(e) = berth.environments().collect_caches_now(false).await {
+            tracing::warn!(error = %e, "collecting the image caches failed; it runs again in {every:?}");
         }
     }
 }

@@ -617,3 +617,79 @@ fn gh_creates_lists_stops_and_deletes_codespaces() {
     gh.ok(&["codespace", "delete", "-c", &name]);
     assert!(!gh.ok(&["codespace", "list"]).contains(&name));
 }
+
+/// The image caches of the machine stay within their sizes (`[environments] layer_cache_gb`,
+/// `pull_cache_gb`): collected after each start and by `berth admin gc`, least recently used
+/// first, never a layer an environment — running or stopped — uses.
+#[test]
+fn the_image_caches_are_kept_within_their_sizes_and_never_lose_a_layer_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = Images::small(dir.path());
+    // A byte each: everything not in use goes.
+    let config = dir.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        "[environments]\nlayer_cache_gb = 0.000000001\npull_cache_gb = 0.000000001\n",
+    )
+    .unwrap();
+    let berth = Berth::start(&["--config", config.to_str().unwrap()], &[]);
+    let alice = berth.cli(&berth.alice);
+    let admin = Cli::admin(&berth.server, &berth.data(), &dir.path().join("admin"));
+    let image = format!("{}/alice/other:1", berth.host);
+    images.push("other", &image, &format!("alice:{}", berth.alice));
+    alice.ok(&["repo", "create", "alice/web"]);
+    alice.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);
+    let layers = |data: &std::path::Path| {
+        std::fs::read_dir(data.join("layers/sha256"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .count()
+    };
+    let gc = |extra: &[&str]| -> serde_json::Value {
+        let said = admin.ok(&[&["admin", "gc", "--json"], extra].concat());
+        serde_json::from_str::<serde_json::Value>(&said).unwrap()["caches"].clone()
+    };
+
+    let name = created(&alice, &["-R", "alice/web", "--image", &image]);
+    assert_eq!(layers(&berth.data()), 2, "busybox and the marker, unpacked");
+    let caches = gc(&[]);
+    assert_eq!(caches["layers_in_use"], 2, "{caches}");
+    assert_eq!(caches["layers_removed"], 0, "{caches}");
+    assert_eq!(
+        caches["blob_bytes_held"], 0,
+        "pulled blobs are not in use: {caches}"
+    );
+    assert_eq!(exec_ok(&alice, &name, "cat /etc/berth-image"), "other\n");
+
+    // Stopped, it still uses them (its next start mounts them again).
+    alice.ok(&["codespace", "stop", &name]);
+    assert_eq!(gc(&[])["layers_removed"], 0);
+    alice.ok(&["codespace", "start", &name]);
+    assert_eq!(exec_ok(&alice, &name, "cat /etc/berth-image"), "other\n");
+
+    // Deleted, they go: a dry run says so and removes nothing, then a pass removes them.
+    alice.ok(&["codespace", "delete", &name]);
+    let would = gc(&["--dry-run"]);
+    assert_eq!(
+        (
+            would["layers_removed"].as_u64(),
+            would["layers_in_use"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "{would}"
+    );
+    assert_eq!(layers(&berth.data()), 2, "a dry run removes nothing");
+    let done = gc(&[]);
+    assert_eq!(done["layers_removed"], would["layers_removed"], "{done}");
+    assert_eq!(
+        done["layer_bytes_freed"], would["layer_bytes_freed"],
+        "{done}"
+    );
+    assert_eq!(layers(&berth.data()), 0);
+
+    // A new environment of the image pulls and unpacks it again.
+    let again = created(&alice, &["-R", "alice/web", "--image", &image]);
+    assert_eq!(exec_ok(&alice, &again, "cat /etc/berth-image"), "other\n");
+    assert_eq!(gc(&[])["layers_in_use"], 2);
+}

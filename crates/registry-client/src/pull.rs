@@ -153,6 +153,43 @@ impl BlobCache {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Marks the blob used now: a cache over its size drops the least recently used first.
+    pub fn touch(&self, digest: &Digest) {
+        let _ = touch(&self.path(digest));
+    }
+
+    /// Every blob in the cache: its digest, its size and when it was last used.
+    pub fn blobs(&self) -> std::io::Result<Vec<(Digest, u64, std::time::SystemTime)>> {
+        let mut found = Vec::new();
+        for algorithm in ["sha256", "sha512"] {
+            for entry in std::fs::read_dir(self.root.join("blobs").join(algorithm))? {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                let name = entry.file_name();
+                let digest = name
+                    .to_str()
+                    .and_then(|hex| Digest::parse(&format!("{algorithm}:{hex}")).ok());
+                if let (Some(digest), true) = (digest, meta.is_file()) {
+                    found.push((digest, meta.len(), meta.modified()?));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes a blob from the cache (a pull that wants it again downloads it again).
+    pub fn remove(&self, digest: &Digest) -> std::io::Result<()> {
+        match std::fs::remove_file(self.path(digest)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Sets a file's modification time to now: when a cache entry was last used.
+pub fn touch(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.set_modified(std::time::SystemTime::now())
 }
 
 /// An image pulled into the cache: every blob named here is in it.
@@ -352,6 +389,7 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let digest = &blob.digest;
         if cache.contains(digest) {
+            cache.touch(digest);
             // The cache is shared by everyone this machine pulls for: a blob in it is only
             // used once this login shows it may read it here.
             let response = self

@@ -5,9 +5,10 @@
 //! ```text
 //! <root>/<algorithm>/<hex>/      a layer unpacked whole (key: the blob digest in the manifest);
 //!                                never modified once renamed into place
+//! <root>/<algorithm>/<hex>.size  its files' logical size; its time is when it was last used
 //! <root>/incoming/<hex>.<pid>.<n>/  a layer being unpacked; renamed into place when complete,
 //!                                removed on failure, and whatever a crash left is removed
-//!                                by `LayerStore::open`
+//!                                by `LayerStore::open`; a layer being removed goes here too
 //! ```
 //!
 //! **Architecture Invariant:** a directory under `<root>/<algorithm>/` is a complete layer:
@@ -101,6 +102,66 @@ impl LayerStore {
             .ok()
             .and_then(|t| t.trim().parse().ok())
             .unwrap_or(0)
+    }
+
+    /// Marks the layer used now (its size file's time): a store over its size drops the least
+    /// recently used first.
+    pub fn touch(&self, digest: &Digest) {
+        let size = self.size_file(digest);
+        if berth_registry_client::pull::touch(&size).is_err() {
+            // Unpacked before sizes were recorded: its size is not known, its use is.
+            let _ = std::fs::write(&size, b"0");
+        }
+    }
+
+    /// Every layer in the store, as the cache sees it: its size, when it was last used, and
+    /// whether its directory is one of `in_use`.
+    pub fn cached(
+        &self,
+        in_use: &std::collections::HashSet<PathBuf>,
+    ) -> io::Result<Vec<crate::caches::Cached<Digest>>> {
+        let mut found = Vec::new();
+        for algorithm in ["sha256", "sha512"] {
+            for entry in std::fs::read_dir(self.root.join(algorithm))? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let digest = name
+                    .to_str()
+                    .and_then(|hex| Digest::parse(&format!("{algorithm}:{hex}")).ok());
+                let Some(digest) = digest.filter(|_| entry.path().is_dir()) else {
+                    continue; // a size file
+                };
+                let used = std::fs::metadata(self.size_file(&digest))
+                    .or_else(|_| entry.metadata())?
+                    .modified()?;
+                found.push(crate::caches::Cached {
+                    bytes: self.size(&digest),
+                    last_used: used
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+                    in_use: in_use.contains(&entry.path()),
+                    key: digest,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes a layer: it leaves the store in one rename (a later pull unpacks it again), then
+    /// its files are deleted.
+    pub fn remove(&self, digest: &Digest) -> io::Result<()> {
+        let n = INCOMING.fetch_add(1, Ordering::Relaxed);
+        let gone = self.root.join("incoming").join(format!(
+            "{}.removed.{}.{n}",
+            digest.hex(),
+            std::process::id()
+        ));
+        match std::fs::rename(self.path(digest), &gone) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            renamed => renamed?,
+        }
+        let _ = std::fs::remove_file(self.size_file(digest));
+        std::fs::remove_dir_all(&gone)
     }
 
     /// Whether the layer is unpacked in the store (and so complete).

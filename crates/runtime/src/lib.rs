@@ -13,6 +13,7 @@
 //! **Architecture Invariant:** environment variables and credentials reach the runtime as
 //! [`secrecy::SecretString`]s and are never logged or shown in errors.
 
+pub mod caches;
 pub mod docker;
 pub mod idmap;
 pub mod layers;
@@ -470,6 +471,21 @@ pub trait Runtime: Send + Sync + fmt::Debug {
 
     /// Stops it if needed and removes everything the runtime holds for it.
     async fn remove(&self, spec: &RunSpec) -> Result<(), RuntimeError>;
+
+    /// Brings this machine's caches (pulled blobs, unpacked layers) within `limits`, least
+    /// recently used first, never removing a layer one of `environments` (every environment
+    /// this machine keeps, running or not) uses; on a dry run removes nothing and says what
+    /// would go. A runtime with no caches of Berth's (the Docker Engine keeps its own images)
+    /// has nothing to collect.
+    async fn collect_caches(
+        &self,
+        environments: &[RunSpec],
+        limits: caches::CacheLimits,
+        dry_run: bool,
+    ) -> Result<caches::CacheReport, RuntimeError> {
+        let _ = (environments, limits, dry_run);
+        Ok(caches::CacheReport::default())
+    }
 }
 
 #[cfg(test)]

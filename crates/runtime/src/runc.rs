@@ -14,7 +14,9 @@
 //! written to the environment's secret directory, in memory ([`RunSpec::secret_dir`]), with
 //! `root.path` pointing at `rootfs/`; runc's own state (which copies the config) is kept in
 //! memory too (`--root`, under the run directory). The layers live in the shared
-//! [`LayerStore`]; the blobs they came from in the shared [`BlobCache`].
+//! [`LayerStore`]; the blobs they came from in the shared [`BlobCache`]; each environment's
+//! layers are also listed in `<data>/layer-pins/<name>.json`, which a collection of the caches
+//! keeps (the record above is on the environment's disk, not always mounted).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -32,12 +34,14 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use crate::caches::{CacheLimits, CacheReport, Cached, evict};
 use crate::layers::LayerStore;
 use crate::unpack::read_in_root;
 use crate::users::{chown_tree, resolve_user};
 use crate::{
     ExecSpec, ImageInfo, ImageSource, Narrator, Output, RunSpec, Runtime, RuntimeError, UserIds,
 };
+use berth_domain::oci::Digest;
 use rootfs::{rootfs, unmount_all};
 
 /// What [`Runtime::prepare`] leaves for [`Runtime::start`].
@@ -63,6 +67,11 @@ pub struct Runc {
     blobs: BlobCache,
     layers: LayerStore,
     pull: PullOptions,
+    /// Held shared by each prepare until its image is recorded and pinned, and exclusively by a
+    /// collection of the caches: a collection sees every layer an environment uses pinned.
+    caches: Arc<tokio::sync::RwLock<()>>,
+    /// `<data>/layer-pins/<environment>.json`: the layer directories each environment uses.
+    pins: PathBuf,
 }
 
 impl Runc {
@@ -73,7 +82,7 @@ impl Runc {
         // Private: unpacked layers keep images' setuid files and device nodes, which no other
         // user of the host may reach. runc never reads here (what it reads is staged on the
         // tmpfs run directory; see `rootfs`), so nothing needs to pass through.
-        for dir in ["pull-cache", "layers", "environments"] {
+        for dir in ["pull-cache", "layers", "layer-pins", "environments"] {
             let path = data_dir.join(dir);
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -87,6 +96,8 @@ impl Runc {
             blobs: BlobCache::open(data_dir.join("pull-cache"))?,
             layers: LayerStore::open(data_dir.join("layers"))?,
             pull: PullOptions::default(),
+            caches: Arc::default(),
+            pins: data_dir.join("layer-pins"),
         })
     }
 
@@ -98,6 +109,63 @@ impl Runc {
     ) -> Self {
         self.layers = self.layers.with_limits(limits, image_bytes);
         self
+    }
+
+    /// Where the layers environment `name` uses are listed (its pin on the layer store).
+    fn pin(&self, name: &str) -> PathBuf {
+        self.pins.join(format!("{name}.json"))
+    }
+
+    /// The layer directories `environments` use: each one's pin, else (prepared before pins)
+    /// its image record when its disk is mounted. Pins of environments not among them (gone
+    /// while this server was not running) are removed, unless `dry_run`.
+    fn layers_in_use(
+        &self,
+        environments: &[RunSpec],
+        dry_run: bool,
+    ) -> Result<std::collections::HashSet<PathBuf>, RuntimeError> {
+        let io = |e| RuntimeError::io("cannot read the environments' layer pins")(e);
+        let damaged = |path: &Path, e: serde_json::Error| {
+            RuntimeError::Engine(format!(
+                "{} is damaged ({e}); the caches are not collected until it is removed or the environment started again",
+                path.display()
+            ))
+        };
+        let mut in_use = std::collections::HashSet::new();
+        for spec in environments {
+            let pin = self.pin(&spec.name);
+            let dirs: Vec<PathBuf> = match std::fs::read(&pin) {
+                Ok(text) => serde_json::from_slice(&text).map_err(|e| damaged(&pin, e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let record = spec.state_dir.join("image.json");
+                    match std::fs::read(&record) {
+                        Ok(text) => {
+                            serde_json::from_slice::<PreparedFile>(&text)
+                                .map_err(|e| damaged(&record, e))?
+                                .layer_dirs
+                        }
+                        // Never prepared, or its disk is not mounted (then it is not running,
+                        // and its next start prepares its image again).
+                        Err(_) => Vec::new(),
+                    }
+                }
+                Err(e) => return Err(io(e)),
+            };
+            in_use.extend(dirs);
+        }
+        if !dry_run {
+            let kept: std::collections::HashSet<String> = environments
+                .iter()
+                .map(|spec| format!("{}.json", spec.name))
+                .collect();
+            for entry in std::fs::read_dir(&self.pins).map_err(io)? {
+                let entry = entry.map_err(io)?;
+                if !kept.contains(entry.file_name().to_string_lossy().as_ref()) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(in_use)
     }
 
     fn runc(&self) -> Command {
@@ -437,6 +505,7 @@ impl Runtime for Runc {
         image: &ImageSource,
         narrator: &dyn Narrator,
     ) -> Result<ImageInfo, RuntimeError> {
+        let _caches = self.caches.read().await;
         let shown = image.reference.to_string();
         let pull_error = |source| RuntimeError::Pull {
             image: shown.clone(),
@@ -476,6 +545,11 @@ impl Runtime for Runc {
             user: info.user.clone(),
         };
         crate::record_image(spec, &file)?;
+        // Beside the caches too: the record is on the environment's disk, which a stopped
+        // environment may not have mounted.
+        let pinned = serde_json::to_vec(&file.layer_dirs).expect("paths serialise");
+        berth_registry_client::logins::write_private_file(&self.pin(&spec.name), &pinned)
+            .map_err(RuntimeError::io("cannot pin the environment's layers"))?;
         Ok(info)
     }
 
@@ -614,7 +688,69 @@ impl Runtime for Runc {
 
     async fn remove(&self, spec: &RunSpec) -> Result<(), RuntimeError> {
         self.halt(spec).await?;
-        crate::remove_tree(&spec.state_dir)
+        crate::remove_tree(&spec.state_dir)?;
+        match std::fs::remove_file(self.pin(&spec.name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RuntimeError::io("cannot unpin the environment's layers")(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn collect_caches(
+        &self,
+        environments: &[RunSpec],
+        limits: CacheLimits,
+        dry_run: bool,
+    ) -> Result<CacheReport, RuntimeError> {
+        let _exclusive = self.caches.write().await;
+        let io = |e| RuntimeError::io("cannot collect the image caches")(e);
+        let in_use = self.layers_in_use(environments, dry_run)?;
+        let layers = self.layers.cached(&in_use).map_err(io)?;
+        let blobs: Vec<Cached<Digest>> = self
+            .blobs
+            .blobs()
+            .map_err(io)?
+            .into_iter()
+            .map(|(key, bytes, used)| Cached {
+                key,
+                bytes,
+                last_used: used
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+                in_use: false,
+            })
+            .collect();
+        let size = |entries: &[Cached<Digest>], keys: &[Digest]| -> u64 {
+            entries
+                .iter()
+                .filter(|e| keys.contains(&e.key))
+                .map(|e| e.bytes)
+                .sum()
+        };
+        let (gone_layers, gone_blobs) = (
+            evict(&layers, limits.layer_bytes),
+            evict(&blobs, limits.pull_cache_bytes),
+        );
+        let report = CacheReport {
+            blobs_removed: gone_blobs.len() as u64,
+            blob_bytes_freed: size(&blobs, &gone_blobs),
+            layers_removed: gone_layers.len() as u64,
+            layer_bytes_freed: size(&layers, &gone_layers),
+            layers_in_use: layers.iter().filter(|l| l.in_use).count() as u64,
+            blob_bytes_held: blobs.iter().map(|b| b.bytes).sum::<u64>() - size(&blobs, &gone_blobs),
+            layer_bytes_held: layers.iter().map(|l| l.bytes).sum::<u64>()
+                - size(&layers, &gone_layers),
+        };
+        if !dry_run {
+            for digest in &gone_layers {
+                self.layers.remove(digest).map_err(io)?;
+            }
+            for digest in &gone_blobs {
+                self.blobs.remove(digest).map_err(io)?;
+            }
+        }
+        Ok(report)
     }
 }
 

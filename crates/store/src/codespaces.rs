@@ -136,6 +136,16 @@ impl Store {
         )
     }
 
+    /// The environments `replica` runs, in any state.
+    pub async fn codespaces_of_replica(&self, replica: &str) -> Result<Vec<CodespaceRecord>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM codespaces WHERE replica = $1 ORDER BY id"
+        ))
+        .bind(replica)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The environments `replica` runs that are in one of `states` (at start-up, to settle what
     /// a restart interrupted).
     pub async fn codespaces_in_states(
@@ -143,12 +153,7 @@ impl Store {
         replica: &str,
         states: &[CodespaceState],
     ) -> Result<Vec<CodespaceRecord>> {
-        let all: Vec<CodespaceRecord> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM codespaces WHERE replica = $1 ORDER BY id"
-        ))
-        .bind(replica)
-        .fetch_all(&self.pool)
-        .await?;
+        let all = self.codespaces_of_replica(replica).await?;
         Ok(all
             .into_iter()
             .filter(|c| states.contains(&c.state))

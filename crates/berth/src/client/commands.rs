@@ -173,6 +173,24 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
                 println!("dry run: a collection now would remove this; nothing was removed");
             }
             show(as_json, &v, &header, row);
+            let caches = &v["caches"];
+            if !as_json && caches.is_object() {
+                println!(
+                    "this server's image caches: {} layers ({} bytes) and {} pulled blobs ({} bytes) {}; {} layers in use kept; {} + {} bytes held",
+                    caches["layers_removed"],
+                    caches["layer_bytes_freed"],
+                    caches["blobs_removed"],
+                    caches["blob_bytes_freed"],
+                    if dry_run {
+                        "would be removed"
+                    } else {
+                        "removed"
+                    },
+                    caches["layers_in_use"],
+                    caches["layer_bytes_held"],
+                    caches["blob_bytes_held"],
+                );
+            }
         }
         Command::Admin(AdminCommand::RotateSshHostKey) => {
             let v = c.post("/admin/ssh/rotate-host-key", None).await?;

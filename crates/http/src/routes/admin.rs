@@ -1,6 +1,7 @@
 //! GHES-shaped site administration: `/admin/users`, `/admin/organizations`, and impersonation
 //! tokens at `/admin/users/{login}/authorizations`; and Berth's own
-//! `/admin/registry/collect` (one garbage-collection pass of the container registry).
+//! `/admin/registry/collect` (one garbage-collection pass of the container registry, and of the
+//! answering server's image caches).
 
 use std::time::Duration;
 
@@ -131,5 +132,10 @@ pub async fn collect_garbage(
         .registry()
         .collect_garbage(&p, policy, body.dry_run)
         .await?;
-    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+    let mut answer = serde_json::to_value(report).unwrap_or_default();
+    // The image caches of the server answering (each replica keeps its own).
+    if let Some(caches) = s.environments().collect_caches(&p, body.dry_run).await? {
+        answer["caches"] = serde_json::to_value(caches).unwrap_or_default();
+    }
+    Ok(Json(answer))
 }

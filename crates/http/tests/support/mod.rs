@@ -143,6 +143,7 @@ impl TestApp {
                 serve_inside: None,
                 disks: false,
                 replica: Default::default(),
+                caches: Default::default(),
             });
         }
         let minted = berth

@@ -107,6 +107,7 @@ pub async fn prepare(
                 .into());
             }
         }
+        layers.touch(digest);
         layer_dirs.push(layers.path(digest));
     }
     Ok(PreparedImage { pulled, layer_dirs })

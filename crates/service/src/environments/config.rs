@@ -54,6 +54,8 @@ pub struct EnvironmentConfig {
     pub disks: bool,
     /// Which replica this server is, and where the others reach it.
     pub replica: Replica,
+    /// How much this machine's image caches (pulled blobs, unpacked layers) may hold.
+    pub caches: berth_runtime::caches::CacheLimits,
 }
 
 /// A server that runs environments, one of several sharing a database (SPEC §11): its own run

@@ -18,6 +18,7 @@
 //! **Architecture Invariant:** one operation at a time per environment (a per-name lock), and
 //! every state change is guarded by the state it leaves.
 
+mod caches;
 mod collaborators;
 mod config;
 mod create;

@@ -66,6 +66,7 @@ impl Environments {
                 log.line("codespace is Available");
                 tracing::info!(codespace = %name, "an environment is available");
                 self.transition(name, &[Starting], Available).await?;
+                self.collect_caches_soon();
             }
             Err(failure) => {
                 self.fail_start(&envs, &view, &paths, &log, &failure)
