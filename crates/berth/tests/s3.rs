@@ -548,8 +548,11 @@ fn garbage_collection_aborts_the_multipart_uploads_a_killed_write_left() {
 fn two_replicas_taking_the_same_chunk_at_once_never_make_a_blob_of_mixed_bytes() {
     use sha2::Digest as _;
     let Some(Replicas {
+        endpoint,
+        bucket,
         a,
         b,
+        data,
         token,
         dir: _dir,
         ..
@@ -601,7 +604,20 @@ fn two_replicas_taking_the_same_chunk_at_once_never_make_a_blob_of_mixed_bytes()
             404 => assert_ne!(status, 201, "finished, yet no blob"),
             other => panic!("GET answered {other}"),
         }
+
+        // Whatever the race left under uploads/ (the upload refused, or the losing part landed
+        // after the upload finished) goes with a collection once older than the upload TTL.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let collected = sent(
+            http.post(format!("{}/api/v3/admin/registry/collect", b.url))
+                .json(&serde_json::json!({ "upload_ttl_seconds": 0 })),
+            &support::admin_token(&data[0]),
+        )
+        .await;
+        assert_eq!(collected.status(), 200);
     });
+    let left = keys(&endpoint, &bucket, "berth/uploads/");
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// SPEC §6: an environment runs on the machine of the replica that created it, and the other

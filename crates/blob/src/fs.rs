@@ -196,6 +196,42 @@ impl BlobDriver for FsDriver {
             Err(e) => Err(io_err(&full)(e)),
         }
     }
+
+    async fn list_older(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+    ) -> Result<Vec<String>> {
+        let top = self.full(prefix)?;
+        let (root, cutoff) = (self.root.clone(), std::time::SystemTime::now() - older_than);
+        let walk = move || -> std::io::Result<Vec<String>> {
+            let mut found = Vec::new();
+            let mut dirs = vec![top];
+            while let Some(dir) = dirs.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    entries => entries?,
+                };
+                for entry in entries {
+                    let entry = entry?;
+                    let meta = entry.metadata()?;
+                    if meta.is_dir() {
+                        dirs.push(entry.path());
+                    } else if meta.modified()? < cutoff
+                        && let Ok(path) = entry.path().strip_prefix(&root)
+                    {
+                        found.push(path.to_string_lossy().into_owned());
+                    }
+                }
+            }
+            found.sort();
+            Ok(found)
+        };
+        tokio::task::spawn_blocking(walk)
+            .await
+            .map_err(|e| io_err(&self.root)(std::io::Error::other(e)))?
+            .map_err(io_err(&self.root))
+    }
 }
 
 #[cfg(test)]

@@ -62,6 +62,15 @@ pub trait BlobDriver: Send + Sync + Debug {
     /// Removes the object; removing a missing object succeeds.
     async fn delete(&self, path: &str) -> Result<()>;
 
+    /// The paths under `prefix` (a folder: `uploads`) last written more than `older_than` ago,
+    /// including what a driver keeps for an object being appended to (S3's parts, named below
+    /// the object's path): what collection looks through for leftovers no record names.
+    async fn list_older(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+    ) -> Result<Vec<String>>;
+
     /// A URL that reads the whole object without credentials for a while, when the driver is set
     /// to hand them out (S3's pre-signed URLs, `--blob-redirect`); `None` otherwise, and the
     /// caller serves the bytes itself.

@@ -464,6 +464,37 @@ impl BlobDriver for S3Driver {
         Ok(Some(url.to_string()))
     }
 
+    async fn list_older(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+    ) -> Result<Vec<String>> {
+        let key = self.key(prefix)?;
+        let cutoff = time::OffsetDateTime::now_utc() - older_than;
+        let own = match self.prefix.as_str() {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        let listed: Vec<_> = self
+            .store
+            .list(Some(&key))
+            .map_err(|e| store_error(&key, e))
+            .try_collect()
+            .await?;
+        let mut found: Vec<String> = listed
+            .into_iter()
+            .filter(|o| o.last_modified.timestamp() < cutoff.unix_timestamp())
+            .filter_map(|o| {
+                o.location
+                    .as_ref()
+                    .strip_prefix(own.as_str())
+                    .map(str::to_owned)
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
     async fn abort_unfinished(&self, older_than: std::time::Duration) -> Result<u64> {
         let Some(bucket) = &self.bucket else {
             return Ok(0);

@@ -19,7 +19,8 @@ use berth_store::{CollectCutoffs, DoomedBlob};
 use serde::Serialize;
 
 use super::Registry;
-use super::{blob_path, uploads::upload_path};
+use super::blob_path;
+use super::uploads::{UPLOADS, upload_path};
 use crate::{Access, Principal, Result, ServiceError};
 
 /// How long things are kept before a collection takes them.
@@ -53,6 +54,10 @@ pub struct CollectReport {
     /// Doomed blobs that an upload revived during the pass.
     pub blobs_revived: u64,
     pub uploads_expired: u64,
+    /// Uploads no record names whose leftovers were still in the blob store (see
+    /// `collect_upload_leftovers`). Not counted by a dry run.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub upload_leftovers_removed: u64,
     /// Incomplete multipart uploads aborted in the blob store (S3: what a server killed in the
     /// middle of a write left; invisible, but kept and billed until aborted). Not counted by a
     /// dry run.
@@ -98,6 +103,7 @@ impl Registry {
             bytes_freed: would.bytes,
             blobs_revived: 0,
             uploads_expired: would.uploads,
+            upload_leftovers_removed: 0,
             multipart_aborted: 0,
             dry_run: true,
         })
@@ -154,6 +160,7 @@ impl Registry {
                 report.uploads_expired += 1;
             }
         }
+        report.upload_leftovers_removed = self.collect_upload_leftovers(policy).await?;
         // A store that cannot list them (not every S3-compatible one can) still collects the rest.
         report.multipart_aborted = match self.blobs.abort_unfinished(policy.upload_ttl).await {
             Ok(n) => n,
@@ -167,6 +174,35 @@ impl Registry {
             tracing::info!(?report, "registry garbage collected");
         }
         Ok(report)
+    }
+
+    /// Removes what is kept under `uploads/` for an upload no record names any more (one that
+    /// finished or expired) once it is older than the upload TTL: a write that lost a race for
+    /// the same chunk on another replica can land after its upload finished. How many uploads'
+    /// leftovers went.
+    async fn collect_upload_leftovers(&self, policy: CollectPolicy) -> Result<u64> {
+        let mut ids: Vec<String> = self
+            .blobs
+            .list_older(UPLOADS, policy.upload_ttl)
+            .await?
+            .iter()
+            .filter_map(|path| {
+                path.strip_prefix(UPLOADS)?
+                    .strip_prefix('/')?
+                    .split('/')
+                    .next()
+            })
+            .map(str::to_owned)
+            .collect();
+        ids.dedup();
+        let mut removed = 0;
+        for id in ids {
+            if self.store.upload(&id).await?.is_none() {
+                self.blobs.delete(&upload_path(&id)).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     async fn collect_blobs(
@@ -251,6 +287,13 @@ mod tests {
         async fn delete(&self, path: &str) -> berth_blob::Result<()> {
             self.inner.delete(path).await
         }
+        async fn list_older(
+            &self,
+            prefix: &str,
+            older_than: Duration,
+        ) -> berth_blob::Result<Vec<String>> {
+            self.inner.list_older(prefix, older_than).await
+        }
     }
 
     async fn stored_blob(
@@ -318,6 +361,54 @@ mod tests {
             driver.size(&blob_path(&raced)).await.unwrap(),
             Some(5),
             "the revived blob stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn what_an_upload_no_record_names_leaves_in_storage_goes_once_older_than_the_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = berth_store::testing::sqlite_store(dir.path()).await;
+        let storage = dir.path().join("storage");
+        let driver = Arc::new(FsDriver::new(&storage, false));
+        let registry = Registry::for_tests(store.clone(), driver.clone());
+        let write = |path: &'static str| {
+            let data: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(
+                b"part",
+            ))]));
+            driver.append(path, data)
+        };
+        // A live upload's data (its record is young), a leftover of a finished one, and a
+        // leftover written just now.
+        store
+            .insert_upload("live", "alice/app", i64::MAX / 2)
+            .await
+            .unwrap();
+        write("uploads/live").await.unwrap();
+        write("uploads/finished").await.unwrap();
+        write("uploads/recent").await.unwrap();
+        let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+        for old in ["uploads/live", "uploads/finished"] {
+            std::fs::File::open(storage.join(old))
+                .unwrap()
+                .set_modified(day_ago)
+                .unwrap();
+        }
+        let policy = CollectPolicy {
+            upload_ttl: Duration::from_secs(3600),
+            ..CollectPolicy::default()
+        };
+        let report = registry.collect(policy).await.unwrap();
+        assert_eq!(report.upload_leftovers_removed, 1, "{report:?}");
+        assert_eq!(driver.size("uploads/finished").await.unwrap(), None);
+        assert_eq!(
+            driver.size("uploads/live").await.unwrap(),
+            Some(4),
+            "its record names it"
+        );
+        assert_eq!(
+            driver.size("uploads/recent").await.unwrap(),
+            Some(4),
+            "too young"
         );
     }
 }

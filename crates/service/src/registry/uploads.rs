@@ -40,8 +40,11 @@ pub enum UploadOutcome {
     Blob(Digest),
 }
 
+/// Where uploads in progress keep their data (the layout in `registry/mod.rs`).
+pub(super) const UPLOADS: &str = "uploads";
+
 pub(super) fn upload_path(id: &str) -> String {
-    format!("uploads/{id}")
+    format!("{UPLOADS}/{id}")
 }
 
 fn empty_stream() -> ByteStream {
