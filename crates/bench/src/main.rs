@@ -271,9 +271,16 @@ async fn main() -> anyhow::Result<()> {
     target.push(pattern, &big).await?;
     let push_1g = mbps(1024 * MIB as u64, t);
     let (rss_after_big_push, _) = rss(pid);
-    let t = Instant::now();
-    let n = target.pull(&big.digest).await?;
-    let pull_1g = mbps(n, t);
+    // The median of three pulls: the first comes while the store may still be writing the
+    // push back to disk.
+    let mut pulls = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let t = Instant::now();
+        let n = target.pull(&big.digest).await?;
+        pulls.push(mbps(n, t));
+    }
+    pulls.sort_by(f64::total_cmp);
+    let pull_1g = pulls[1];
 
     let t = Instant::now();
     concurrently(small.len(), 8, |i| target.push(pattern, &small[i])).await?;

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use berth_blob::{BlobDriver, FsDriver, S3Driver, S3Location};
 use berth_domain::isolation::{EgressPolicy, IdPool, IpNet, MachineType};
 use berth_http::AppState;
+use berth_runtime::layers::DEFAULT_IMAGE_BYTES;
 use berth_service::environments::{EnvironmentConfig, Replica, ServeInside};
 use berth_service::registry::CollectPolicy;
 use berth_service::secrets::{MasterKey, MasterKeys, PersistKeys};
@@ -291,35 +292,24 @@ impl Settings {
                 }
             }
         };
+        let EnvironmentFileSettings {
+            max_layer_gb,
+            max_layer_entries,
+            max_image_gb,
+            pull_cache_gb,
+            layer_cache_gb,
+            ..
+        } = file.environments;
         let defaults = berth_runtime::unpack::UnpackLimits::default();
         let layer_limits = berth_runtime::unpack::UnpackLimits {
-            bytes: gb(
-                file.environments.max_layer_gb,
-                "max_layer_gb",
-                defaults.bytes,
-            )?,
-            entries: file
-                .environments
-                .max_layer_entries
-                .unwrap_or(defaults.entries),
+            bytes: gb(max_layer_gb, "max_layer_gb", defaults.bytes)?,
+            entries: max_layer_entries.unwrap_or(defaults.entries),
         };
-        let image_bytes = gb(
-            file.environments.max_image_gb,
-            "max_image_gb",
-            berth_runtime::layers::DEFAULT_IMAGE_BYTES,
-        )?;
-        let cache_defaults = berth_runtime::caches::CacheLimits::default();
+        let image_bytes = gb(max_image_gb, "max_image_gb", DEFAULT_IMAGE_BYTES)?;
+        let sizes = berth_runtime::caches::CacheLimits::default();
         let caches = berth_runtime::caches::CacheLimits {
-            pull_cache_bytes: gb(
-                file.environments.pull_cache_gb,
-                "pull_cache_gb",
-                cache_defaults.pull_cache_bytes,
-            )?,
-            layer_bytes: gb(
-                file.environments.layer_cache_gb,
-                "layer_cache_gb",
-                cache_defaults.layer_bytes,
-            )?,
+            pull_cache_bytes: gb(pull_cache_gb, "pull_cache_gb", sizes.pull_cache_bytes)?,
+            layer_bytes: gb(layer_cache_gb, "layer_cache_gb", sizes.layer_bytes)?,
         };
         let mut clone_allow_dirs = args.clone_allow_dirs;
         clone_allow_dirs.extend(file.clone.allow_dirs);

@@ -707,19 +707,9 @@ fn an_environment_created_through_one_replica_is_reached_through_the_other() {
     let block = via_b.ok(&["codespace", "ssh", "--config", &name]);
     let config = r.dir.path().join("ssh_config");
     std::fs::write(&config, &block).unwrap();
-    let mut ssh = Command::new("ssh");
-    ssh.arg("-F")
-        .arg(&config)
-        .arg("-i")
-        .arg(&key)
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
-        .arg(format!("berth-{name}"))
-        .arg("cat /etc/berth-image")
-        .env("BERTH_CONFIG_DIR", &via_b.config_dir)
-        .stdin(std::process::Stdio::null());
-    for (k, v) in &via_b.env {
-        ssh.env(k, v);
-    }
+    let host = format!("berth-{name}");
+    let mut ssh =
+        support::ssh::through_config(&config, &key, &via_b, &host, "cat /etc/berth-image");
     let out = ssh.output().unwrap();
     assert_eq!(
         support::text(&out.stdout),

@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use support::environments::{Images, created, exec_ok, http_get, serve_page};
 use support::images;
@@ -13,7 +13,7 @@ use support::servers::Berth;
 use support::ssh::{
     connections_are_bounded, file_client, forwarded_agent_answers,
     hanging_up_leaves_nothing_running, sessions_per_connection_are_bounded,
-    signals_reach_the_command, ssh, terminal_session, through_w,
+    signals_reach_the_command, ssh, terminal_session, through_config, through_w,
 };
 use support::{Cli, keygen, text};
 
@@ -243,20 +243,13 @@ fn a_users_key_reaches_shells_commands_and_ports_of_their_environments_and_nothi
     assert!(block.contains(&format!("Host berth-{name}")), "{block}");
     let config = dir.path().join("ssh_config");
     std::fs::write(&config, &block).unwrap();
-    let mut via_api = Command::new("ssh");
-    via_api
-        .arg("-F")
-        .arg(&config)
-        .arg("-i")
-        .arg(&alice_key)
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
-        .arg(format!("berth-{name}"))
-        .arg("echo via-the-api")
-        .env("BERTH_CONFIG_DIR", &alice.config_dir)
-        .stdin(Stdio::null());
-    for (k, v) in &alice.env {
-        via_api.env(k, v);
-    }
+    let mut via_api = through_config(
+        &config,
+        &alice_key,
+        &alice,
+        &format!("berth-{name}"),
+        "echo via-the-api",
+    );
     let out = via_api.output().unwrap();
     assert_eq!(text(&out.stdout), "via-the-api\n", "{}", text(&out.stderr));
 

@@ -119,6 +119,19 @@ const PROGRESS_EVERY: u64 = 4 << 20;
 #[derive(Debug, Clone)]
 pub struct BlobCache {
     root: PathBuf,
+    /// Blobs whose content its user keeps elsewhere (a layer already unpacked): a pull checks
+    /// that it may read them, and does not download them.
+    kept_elsewhere: Option<KeptElsewhere>,
+}
+
+/// Whether a blob's content is kept elsewhere (see [`BlobCache::kept_elsewhere`]).
+#[derive(Clone)]
+struct KeptElsewhere(std::sync::Arc<dyn Fn(&Digest) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for KeptElsewhere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeptElsewhere")
+    }
 }
 
 static INCOMING: AtomicU64 = AtomicU64::new(0);
@@ -129,7 +142,26 @@ impl BlobCache {
         for dir in ["blobs/sha256", "blobs/sha512", "incoming"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            kept_elsewhere: None,
+        })
+    }
+
+    /// The same cache, told which blobs are kept elsewhere (`kept`: a layer store's `contains`):
+    /// pulls check that they may read those and do not download them, so the cache may drop a
+    /// blob once its layer is unpacked.
+    pub fn kept_elsewhere(
+        mut self,
+        kept: impl Fn(&Digest) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.kept_elsewhere = Some(KeptElsewhere(std::sync::Arc::new(kept)));
+        self
+    }
+
+    /// Whether a pull need not download the blob: it is here, or kept elsewhere.
+    fn has(&self, digest: &Digest) -> bool {
+        self.contains(digest) || self.kept_elsewhere.as_ref().is_some_and(|k| (k.0)(digest))
     }
 
     pub fn path(&self, digest: &Digest) -> PathBuf {
@@ -192,7 +224,8 @@ pub fn touch(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(path)?.set_modified(std::time::SystemTime::now())
 }
 
-/// An image pulled into the cache: every blob named here is in it.
+/// An image pulled into the cache: every blob named here is in it, or kept elsewhere (see
+/// [`BlobCache::kept_elsewhere`]).
 #[derive(Debug, Clone)]
 pub struct PulledImage {
     pub reference: ImageRef,
@@ -388,7 +421,7 @@ impl Registry {
         progress: &dyn Progress,
     ) -> Result<(), RegistryError> {
         let digest = &blob.digest;
-        if cache.contains(digest) {
+        if cache.has(digest) {
             cache.touch(digest);
             // The cache is shared by everyone this machine pulls for: a blob in it is only
             // used once this login shows it may read it here.

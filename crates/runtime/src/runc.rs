@@ -90,11 +90,15 @@ impl Runc {
                 .create(&path)?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
         }
+        let layers = LayerStore::open(data_dir.join("layers"))?;
+        let unpacked = layers.clone();
         Ok(Self {
             program: PathBuf::from("runc"),
             state_root: run_dir.join("runc"),
-            blobs: BlobCache::open(data_dir.join("pull-cache"))?,
-            layers: LayerStore::open(data_dir.join("layers"))?,
+            // A layer's blob is not downloaded again while the layer is unpacked.
+            blobs: BlobCache::open(data_dir.join("pull-cache"))?
+                .kept_elsewhere(move |digest| unpacked.contains(digest)),
+            layers,
             pull: PullOptions::default(),
             caches: Arc::default(),
             pins: data_dir.join("layer-pins"),

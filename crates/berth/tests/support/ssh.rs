@@ -7,6 +7,32 @@ use std::process::{Command, Output, Stdio};
 use super::servers::Daemon;
 use super::{run_ok, text};
 
+/// `ssh` to `host` as a client config `config` names it (the Host blocks `berth codespace ssh
+/// --config` prints for `cli`, whose ProxyCommand runs `cli`'s berth over the API's
+/// WebSocket), with `key` only, running `command`.
+pub fn through_config(
+    config: &Path,
+    key: &Path,
+    cli: &super::Cli,
+    host: &str,
+    command: &str,
+) -> Command {
+    let mut ssh = Command::new("ssh");
+    ssh.arg("-F")
+        .arg(config)
+        .arg("-i")
+        .arg(key)
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+        .arg(host)
+        .arg(command)
+        .env("BERTH_CONFIG_DIR", &cli.config_dir)
+        .stdin(Stdio::null());
+    for (k, v) in &cli.env {
+        ssh.env(k, v);
+    }
+    ssh
+}
+
 /// `ssh` to the gateway at `port` as `user` with `key`, trusting the host key on first use
 /// into a known_hosts of the test's own, never asking anything.
 pub fn ssh(dir: &Path, port: u16, key: &Path, user: &str, args: &[&str]) -> Command {

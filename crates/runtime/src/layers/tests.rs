@@ -158,11 +158,16 @@ struct Machine {
 }
 
 impl Machine {
+    /// As the runc runtime has them: a blob whose layer is unpacked is not downloaded again.
     fn new() -> Self {
         let scratch = tempfile::tempdir().unwrap();
+        let layers = LayerStore::open(scratch.path().join("layers")).unwrap();
+        let unpacked = layers.clone();
         Self {
-            blobs: BlobCache::open(scratch.path().join("pull-cache")).unwrap(),
-            layers: LayerStore::open(scratch.path().join("layers")).unwrap(),
+            blobs: BlobCache::open(scratch.path().join("pull-cache"))
+                .unwrap()
+                .kept_elsewhere(move |d| unpacked.contains(d)),
+            layers,
             _scratch: scratch,
         }
     }
@@ -273,6 +278,16 @@ async fn prepare_unpacks_each_layer_once_and_narrates() {
             "{lines:#?}"
         );
     }
+
+    // The pull cache emptied (its size reached), the layers still unpacked: nothing is
+    // downloaded again.
+    for d in &digests {
+        machine.blobs.remove(d).unwrap();
+    }
+    let (third, lines) = machine.prepare(&image).await;
+    assert_eq!(third.unwrap().layer_dirs, dirs);
+    assert!(!lines.iter().any(|l| l.contains("download")), "{lines:#?}");
+    assert!(digests.iter().all(|d| !machine.blobs.contains(d)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
