@@ -232,6 +232,35 @@ async fn clients(target: &Target, n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Pulls the 1 GiB layer the main workload pushed from two servers in turn, `n` times each
+/// (a, b, a, b, …), so that what the machine and a shared store do over time weighs on both
+/// alike; prints each one's median MB/s.
+async fn alternate(n: usize, servers: [(&String, &String, &String); 2]) -> anyhow::Result<()> {
+    let pattern: &'static [u8] = Box::leak(pattern().into_boxed_slice());
+    let big = blob(pattern, 1, 1024);
+    let http = reqwest::Client::new();
+    let targets = servers.map(|(url, repo, token)| Target {
+        http: http.clone(),
+        base: url.trim_end_matches('/').to_owned(),
+        repo: repo.clone(),
+        token: (token != "-").then(|| token.clone()),
+    });
+    let mut figures = [Vec::new(), Vec::new()];
+    for _ in 0..n {
+        for (target, figures) in targets.iter().zip(figures.iter_mut()) {
+            let t = Instant::now();
+            let got = target.pull(&big.digest).await?;
+            figures.push(mbps(got, t));
+        }
+    }
+    let [a, b] = figures.map(|mut f| {
+        f.sort_by(f64::total_cmp);
+        f[f.len() / 2]
+    });
+    println!("{}", serde_json::json!({ "a_mbps": a, "b_mbps": b }));
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -248,6 +277,12 @@ async fn main() -> anyhow::Result<()> {
             token: Some(token.clone()),
         };
         return clients(&target, n.parse()?).await;
+    }
+    if args.get(1).map(String::as_str) == Some("--alternate") {
+        let [_, _, n, a_url, a_repo, a_token, b_url, b_repo, b_token] = args.as_slice() else {
+            bail!("usage: berth-bench --alternate N URL REPO TOKEN URL REPO TOKEN (TOKEN - for none)");
+        };
+        return alternate(n.parse()?, [(a_url, a_repo, a_token), (b_url, b_repo, b_token)]).await;
     }
     if args.len() < 4 {
         bail!("usage: berth-bench URL REPO SERVER_PID [TOKEN]");

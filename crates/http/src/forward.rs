@@ -46,7 +46,7 @@ pub(crate) async fn to_its_replica(
             forward(req, &this, &address).await.unwrap_or_else(|e| {
                 tracing::warn!(codespace = %name, %replica, %address, error = %e, "cannot forward to the replica running the environment");
                 ApiError::bad_gateway(format!(
-                    "codespace {name} runs on another server (replica {replica} at {address}), which is not answering; try again once it is back"
+                    "codespace {name} runs on another server (replica {replica}), which is not answering; try again once it is back"
                 ))
                 .into_response()
             })

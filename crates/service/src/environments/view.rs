@@ -91,8 +91,9 @@ impl Environments {
         let view = self.visible(p, name).await?;
         match self.placement_of(&view.record).await? {
             Placement::Here => Ok(view),
-            Placement::Elsewhere { replica, address } => Err(ServiceError::Conflict(format!(
-                "codespace {name} runs on another server (replica {replica} at {address}); reach it through Berth's API, which forwards there (for SSH: `berth codespace ssh {name}`)"
+            // The address is the operators' (the forwarding replica logs it), not the caller's.
+            Placement::Elsewhere { replica, .. } => Err(ServiceError::Conflict(format!(
+                "codespace {name} runs on another server (replica {replica}); reach it through Berth's API, which forwards there (for SSH: `berth codespace ssh {name}`)"
             ))),
         }
     }
