@@ -280,9 +280,15 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.get(1).map(String::as_str) == Some("--alternate") {
         let [_, _, n, a_url, a_repo, a_token, b_url, b_repo, b_token] = args.as_slice() else {
-            bail!("usage: berth-bench --alternate N URL REPO TOKEN URL REPO TOKEN (TOKEN - for none)");
+            bail!(
+                "usage: berth-bench --alternate N URL REPO TOKEN URL REPO TOKEN (TOKEN - for none)"
+            );
         };
-        return alternate(n.parse()?, [(a_url, a_repo, a_token), (b_url, b_repo, b_token)]).await;
+        return alternate(
+            n.parse()?,
+            [(a_url, a_repo, a_token), (b_url, b_repo, b_token)],
+        )
+        .await;
     }
     if args.len() < 4 {
         bail!("usage: berth-bench URL REPO SERVER_PID [TOKEN]");

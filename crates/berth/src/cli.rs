@@ -348,6 +348,10 @@ pub enum AdminCommand {
         /// Remove uploads idle this long [default: 86400].
         #[arg(long)]
         upload_ttl: Option<u64>,
+        /// Delete container versions no tag or live manifest keeps (restorable until purged)
+        /// once pushed this many seconds ago [default: keep them, as GitHub does].
+        #[arg(long)]
+        untagged_after: Option<u64>,
         /// Say what a collection would remove now, and remove nothing.
         #[arg(long)]
         dry_run: bool,
@@ -375,7 +379,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_SSH_LISTEN")]
     pub ssh_listen: Option<String>,
     /// A TOML file with any of: data_dir, listen, ssh_listen, tls_cert, tls_key, database_url, external_url,
-    /// replica_address, gc_interval, shutdown_timeout, blob_store, blob_part_size, blob_redirect, runtime, and an [environments] table (machines, egress_allow, egress_deny).
+    /// replica_address, gc_interval, gc_untagged_after, shutdown_timeout, blob_store, blob_part_size, blob_redirect, runtime, and an [environments] table (machines, egress_allow, egress_deny).
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].
@@ -392,6 +396,11 @@ pub struct ServeArgs {
     /// Seconds between garbage collections of the registry; 0 turns them off [default: 3600].
     #[arg(long, env = "BERTH_GC_INTERVAL")]
     pub gc_interval: Option<u64>,
+    /// In those collections, delete container versions no tag or live manifest keeps once
+    /// pushed this many seconds ago (restorable for 30 days) [default: keep them, as GitHub
+    /// does].
+    #[arg(long, env = "BERTH_GC_UNTAGGED_AFTER")]
+    pub gc_untagged_after: Option<u64>,
     /// Where blobs (layers, npm tarballs, uploads) are kept: `s3://bucket/prefix` for an
     /// S3-compatible store, reached with the AWS variables (AWS_ENDPOINT_URL, AWS_REGION,
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) [default: <data-dir>/storage].

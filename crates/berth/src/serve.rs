@@ -54,6 +54,7 @@ struct FileSettings {
     external_url: Option<String>,
     replica_address: Option<String>,
     gc_interval: Option<u64>,
+    gc_untagged_after: Option<u64>,
     shutdown_timeout: Option<u64>,
     blob_store: Option<String>,
     blob_part_size: Option<usize>,
@@ -136,6 +137,8 @@ struct Settings {
     replica_address: Option<url::Url>,
     /// How often the registry's garbage collection runs; `None`: never.
     gc_interval: Option<Duration>,
+    /// What those collections do (untagged versions: kept unless `--gc-untagged-after`).
+    gc_policy: CollectPolicy,
     /// How long a shutdown waits for running requests.
     shutdown_timeout: Duration,
     /// An S3 bucket for blobs (`None`: files under the data directory), its part size, and how
@@ -336,6 +339,13 @@ impl Settings {
             replica_address: match args.replica_address.or(file.replica_address) {
                 None => None,
                 Some(given) => Some(replica_address(&given)?),
+            },
+            gc_policy: CollectPolicy {
+                untagged: args
+                    .gc_untagged_after
+                    .or(file.gc_untagged_after)
+                    .map(Duration::from_secs),
+                ..CollectPolicy::default()
             },
             gc_interval: match args.gc_interval.or(file.gc_interval) {
                 Some(0) => None,
@@ -586,7 +596,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
 
     if let Some(every) = settings.gc_interval {
-        tokio::spawn(collect_garbage_every(berth.clone(), every));
+        tokio::spawn(collect_garbage_every(
+            berth.clone(),
+            every,
+            settings.gc_policy,
+        ));
     }
 
     let bootstrap_token = std::env::var("BERTH_BOOTSTRAP_TOKEN")
@@ -914,12 +928,12 @@ fn environment_runtime(
 }
 
 /// The registry's periodic garbage collection (the first pass one interval after start-up).
-async fn collect_garbage_every(berth: Berth, every: Duration) {
+async fn collect_garbage_every(berth: Berth, every: Duration, policy: CollectPolicy) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match berth.registry().collect(CollectPolicy::default()).await {
+        match berth.registry().collect(policy).await {
             Ok(_) => {}
             Err(berth_service::ServiceError::Conflict(_)) => {
                 tracing::debug!("another server is collecting the registry's garbage; skipped");

@@ -227,3 +227,62 @@ async fn only_site_administrators_collect() {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+/// With `untagged_after_seconds`, an image whose tag moved on is deleted once pushed that long
+/// ago (restorable, then purged as any deleted version, its blob with it); without it, kept, as
+/// GitHub Packages keeps untagged versions.
+#[tokio::test]
+async fn untagged_images_go_only_when_asked_and_stay_restorable() {
+    let (app, [alice]) =
+        TestApp::with_users([("alice", &["write:packages", "delete:packages"])]).await;
+    let first = upload_blob(&app, &alice, "alice/app", b"first build").await;
+    let m1 = support::oci::config_manifest("application/vnd.example.config", &first, 11);
+    let r = support::oci::put_manifest(&app, &alice, "alice/app", "latest", &m1).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let old = sha256(m1.to_string().as_bytes());
+    let second = upload_blob(&app, &alice, "alice/app", b"second build").await;
+    let m2 = support::oci::config_manifest("application/vnd.example.config", &second, 12);
+    let r = support::oci::put_manifest(&app, &alice, "alice/app", "latest", &m2).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    app.clock.advance(2 * DAY);
+
+    let pass = |body: Value| app.post("/api/v3/admin/registry/collect", Some(&app.admin), body);
+    let kept = pass(json!({})).await;
+    assert_eq!(kept.body.get("untagged_deleted"), None, "{}", kept.body);
+    let asked = json!({ "untagged_after_seconds": DAY });
+    let would = pass(json!({ "untagged_after_seconds": DAY, "dry_run": true })).await;
+    assert_eq!(would.body["untagged_deleted"], 1, "{}", would.body);
+    let done = pass(asked.clone()).await;
+    assert_eq!(done.body["untagged_deleted"], 1, "{}", done.body);
+    let by_digest = |digest: &str| {
+        send(
+            &app,
+            bearer(
+                Method::GET,
+                &format!("/v2/alice/app/manifests/{digest}"),
+                Some(&alice),
+            ),
+            Body::empty(),
+        )
+    };
+    assert_eq!(by_digest(&old).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        by_digest("latest").await.status,
+        StatusCode::OK,
+        "the tagged one stays"
+    );
+    let deleted = app
+        .get(
+            "/api/v3/users/alice/packages/container/app/versions?state=deleted",
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(deleted.body[0]["name"], old, "restorable: {}", deleted.body);
+
+    // Its retention over, purged, and the blob only it used goes with it.
+    app.clock.advance(31 * DAY);
+    let purged = pass(asked).await;
+    assert_eq!(purged.body["versions_purged"], 1, "{}", purged.body);
+    assert!(!blob_file(&app, &first).exists());
+    assert!(blob_file(&app, &second).exists());
+}

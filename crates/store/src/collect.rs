@@ -13,6 +13,8 @@ use crate::{Result, Store};
 /// What a collection pass with the same cutoffs would remove now (a dry run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CollectPreview {
+    /// Untagged container versions a pass would delete (see [`Store::delete_untagged_versions`]).
+    pub untagged: u64,
     pub versions: u64,
     pub links: u64,
     pub blobs: u64,
@@ -27,7 +29,23 @@ pub struct CollectCutoffs {
     pub versions: i64,
     pub blobs: i64,
     pub uploads: i64,
+    /// Untagged container versions pushed before it are deleted (`None`: they are kept).
+    pub untagged: Option<i64>,
 }
+
+/// A container version `v` (its manifest `m`) that an untagged pass deletes (`$1`: the cutoff):
+/// live, pushed before the cutoff, and kept by nothing ([`UNKEPT`]).
+const UNTAGGED: &str = "v.deleted_at IS NULL AND v.created_at < $1 AND ";
+
+/// Nothing keeps the container version `v` (its manifest `m`): no tag names it, no live manifest
+/// of its package refers to it (an index's platform images), and it is not a referrer of a live
+/// manifest (a signature or an SBOM whose subject is still there).
+const UNKEPT: &str = "NOT EXISTS (SELECT 1 FROM tags t WHERE t.package_id = v.package_id AND t.digest = v.digest) \
+    AND NOT EXISTS (SELECT 1 FROM manifest_refs r JOIN package_versions p \
+        ON p.package_id = r.package_id AND p.digest = r.manifest_digest AND p.deleted_at IS NULL \
+        WHERE r.package_id = v.package_id AND r.digest = v.digest) \
+    AND NOT EXISTS (SELECT 1 FROM package_versions s WHERE s.package_id = v.package_id \
+        AND s.digest = m.subject AND s.deleted_at IS NULL)";
 
 /// A package-blob link `pb` that a pass would remove (`$1`: the versions' cutoff, `$2`: the
 /// blobs'): made before the cutoff, used by no manifest that outlives the pass, and the tarball
@@ -49,6 +67,55 @@ pub struct DoomedBlob {
 }
 
 impl Store {
+    /// Deletes (softly: restorable until purged, as any deleted version) the container versions
+    /// no tag or live manifest keeps and pushed before `cutoff` (see [`UNKEPT`]); an index
+    /// deleted so leaves its platform images to the next round, which this runs until none is
+    /// left. Each is re-checked in the transaction that deletes it: a push that tags it
+    /// meanwhile (which makes its version live in its own transaction) wins. Returns how many.
+    pub async fn delete_untagged_versions(&self, cutoff: i64, now: i64) -> Result<u64> {
+        let mut deleted = 0;
+        loop {
+            let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+                "SELECT v.package_id, v.digest FROM package_versions v \
+                 JOIN manifests m ON m.package_id = v.package_id AND m.digest = v.digest \
+                 WHERE {UNTAGGED}{UNKEPT}"
+            ))
+            .bind(cutoff)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut round = 0;
+            for (package_id, digest) in rows {
+                let mut tx = self.writer.begin().await?;
+                let taken = sqlx::query(
+                    "UPDATE package_versions SET deleted_at = $3, deleted_tags = NULL \
+                     WHERE package_id = $1 AND digest = $2 AND deleted_at IS NULL",
+                )
+                .binds((package_id, &digest, now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                // Now that its row is ours, is it still untagged and unreferenced?
+                let still: i64 = sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM package_versions v \
+                     JOIN manifests m ON m.package_id = v.package_id AND m.digest = v.digest \
+                     WHERE v.package_id = $1 AND v.digest = $2 AND {UNKEPT}"
+                ))
+                .binds((package_id, &digest))
+                .fetch_one(&mut *tx)
+                .await?;
+                if taken && still == 1 {
+                    tx.commit().await?;
+                    round += 1;
+                }
+            }
+            deleted += round;
+            if round == 0 {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// Deletes, for good, versions deleted before `cutoff` (their manifests, references and
     /// remembered tags). Returns how many.
     pub async fn purge_deleted_versions(&self, cutoff: i64) -> Result<u64> {
@@ -158,8 +225,22 @@ impl Store {
         .binds((c.versions, c.blobs))
         .fetch_one(&self.pool)
         .await?;
+        let untagged: i64 = match c.untagged {
+            None => 0,
+            Some(cutoff) => {
+                sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM package_versions v \
+                     JOIN manifests m ON m.package_id = v.package_id AND m.digest = v.digest \
+                     WHERE {UNTAGGED}{UNKEPT}"
+                ))
+                .bind(cutoff)
+                .fetch_one(&self.pool)
+                .await?
+            }
+        };
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(CollectPreview {
+            untagged: n(untagged),
             versions: n(versions),
             links: n(links),
             blobs: n(blobs),

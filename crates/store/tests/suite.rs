@@ -705,6 +705,7 @@ macro_rules! suite {
         registry_metadata_round_trips(&$open).await;
         package_grants_are_set_listed_and_cleared(&$open).await;
         collection_dooms_revives_and_buries_blobs(&$open).await;
+        untagged_versions_go_unless_something_keeps_them(&$open).await;
         codespaces_move_through_states(&$open).await;
         the_secret_limit_holds_under_concurrent_writes(&$open).await;
         teams_hold_members_and_grant_packages_to_them(&$open).await;
@@ -1147,6 +1148,7 @@ async fn collection_dooms_revives_and_buries_blobs(s: &Store) {
         versions: at,
         blobs: at,
         uploads: at,
+        untagged: None,
     };
     let preview = berth_store::CollectPreview {
         links: 1,
@@ -1188,6 +1190,105 @@ async fn collection_dooms_revives_and_buries_blobs(s: &Store) {
     assert_eq!(s.stale_uploads(500).await.unwrap(), ["old"]);
     assert!(s.expire_upload("old", 500).await.unwrap());
     assert!(!s.expire_upload("new", 500).await.unwrap());
+}
+
+async fn untagged_versions_go_unless_something_keeps_them(s: &Store) {
+    use berth_domain::oci::Digest;
+    use berth_store::{NewManifest, PackageKind};
+    let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+    let owner = user(s, "untagged").await;
+    let p = published(s, &owner, PackageKind::Container, "ut", 1).await;
+    let layer = d('a');
+    s.add_blob(p.id, &layer, 10, 5).await.unwrap();
+    let (tagged, by_digest, index, child, multi, kept_child, sig, orphan_sig, young) = (
+        d('1'),
+        d('2'),
+        d('3'),
+        d('4'),
+        d('5'),
+        d('6'),
+        d('7'),
+        d('8'),
+        d('b'),
+    );
+    let image = |digest| NewManifest {
+        digest,
+        media_type: "application/vnd.oci.image.manifest.v1+json",
+        artifact_type: None,
+        subject: None,
+        annotations: None,
+        body: "{}",
+        refs: vec![&layer],
+        blobs: vec![&layer],
+    };
+    let index_of = |digest, child| NewManifest {
+        media_type: "application/vnd.oci.image.index.v1+json",
+        refs: vec![child],
+        blobs: vec![],
+        ..image(digest)
+    };
+    let subject_gone = d('9');
+    let put = [
+        (image(&tagged), &["latest"][..], 10),
+        (image(&by_digest), &[][..], 10),
+        (image(&child), &[][..], 10),
+        (index_of(&index, &child), &[][..], 10),
+        (image(&kept_child), &[][..], 10),
+        (index_of(&multi, &kept_child), &["multi"][..], 10),
+        (
+            NewManifest {
+                subject: Some(&tagged),
+                ..image(&sig)
+            },
+            &[][..],
+            10,
+        ),
+        (
+            NewManifest {
+                subject: Some(&subject_gone),
+                ..image(&orphan_sig)
+            },
+            &[][..],
+            10,
+        ),
+        (image(&young), &[][..], 100),
+    ];
+    for (m, tags, at) in put {
+        s.put_manifest(p.id, &m, tags, at).await.unwrap();
+    }
+    let cutoffs = berth_store::CollectCutoffs {
+        versions: 0,
+        blobs: 0,
+        uploads: 0,
+        untagged: Some(50),
+    };
+    assert_eq!(
+        s.collect_preview(cutoffs).await.unwrap().untagged,
+        3,
+        "by digest, the untagged index and the signature of nothing; the index's image after it"
+    );
+    assert_eq!(s.delete_untagged_versions(50, 60).await.unwrap(), 4);
+    let here = |digest: Digest| async move { s.manifest(p.id, &digest).await.unwrap().is_some() };
+    for (digest, kept, why) in [
+        (d('2'), false, "pushed by digest alone"),
+        (d('3'), false, "an untagged index"),
+        (d('4'), false, "the image only that index kept"),
+        (d('8'), false, "a referrer whose subject is not there"),
+        (d('1'), true, "tagged"),
+        (d('5'), true, "a tagged index"),
+        (d('6'), true, "an image of a tagged index"),
+        (d('7'), true, "a referrer of a live manifest"),
+        (d('b'), true, "pushed after the cutoff"),
+    ] {
+        assert_eq!(here(digest).await, kept, "{why}");
+    }
+    assert_eq!(s.delete_untagged_versions(50, 61).await.unwrap(), 0);
+    // Deleted softly: pushing it again (with a tag) makes it live again.
+    let (again, its_child) = (d('3'), d('4'));
+    s.put_manifest(p.id, &index_of(&again, &its_child), &["back"], 70)
+        .await
+        .unwrap();
+    assert!(here(d('3')).await);
 }
 
 async fn codespaces_move_through_states(s: &Store) {

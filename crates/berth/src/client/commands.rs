@@ -145,6 +145,7 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
             version_retention,
             grace,
             upload_ttl,
+            untagged_after,
             dry_run,
         }) => {
             let v = c
@@ -154,11 +155,13 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
                         "version_retention_seconds": version_retention,
                         "grace_seconds": grace,
                         "upload_ttl_seconds": upload_ttl,
+                        "untagged_after_seconds": untagged_after,
                         "dry_run": dry_run,
                     })),
                 )
                 .await?;
             let fields = [
+                "untagged_deleted",
                 "versions_purged",
                 "links_removed",
                 "blobs_deleted",

@@ -113,6 +113,9 @@ pub struct CollectBody {
     version_retention_seconds: Option<u64>,
     grace_seconds: Option<u64>,
     upload_ttl_seconds: Option<u64>,
+    /// Delete container versions no tag or live manifest keeps once pushed this long ago
+    /// (absent: keep them).
+    untagged_after_seconds: Option<u64>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -127,6 +130,7 @@ pub async fn collect_garbage(
         version_retention: secs(body.version_retention_seconds, default.version_retention),
         grace: secs(body.grace_seconds, default.grace),
         upload_ttl: secs(body.upload_ttl_seconds, default.upload_ttl),
+        untagged: body.untagged_after_seconds.map(Duration::from_secs),
     };
     let report = s
         .registry()

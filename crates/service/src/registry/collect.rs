@@ -32,6 +32,11 @@ pub struct CollectPolicy {
     pub grace: Duration,
     /// Uploads idle for longer than this are removed.
     pub upload_ttl: Duration,
+    /// Container versions no tag or live manifest keeps (an image whose tag moved on, one pushed
+    /// by digest alone) are deleted once pushed this long ago, then purged after
+    /// `version_retention` like any deleted version. `None` (the default, as GitHub Packages
+    /// does): they are kept until deleted.
+    pub untagged: Option<Duration>,
 }
 
 impl Default for CollectPolicy {
@@ -40,6 +45,7 @@ impl Default for CollectPolicy {
             version_retention: Duration::from_secs(30 * 24 * 3600),
             grace: Duration::from_secs(3600),
             upload_ttl: Duration::from_secs(24 * 3600),
+            untagged: None,
         }
     }
 }
@@ -47,6 +53,9 @@ impl Default for CollectPolicy {
 /// What one pass removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CollectReport {
+    /// Untagged container versions deleted (only with [`CollectPolicy::untagged`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub untagged_deleted: u64,
     pub versions_purged: u64,
     pub links_removed: u64,
     pub blobs_deleted: u64,
@@ -97,6 +106,7 @@ impl Registry {
         }
         let would = self.store.collect_preview(self.cutoffs(policy)).await?;
         Ok(CollectReport {
+            untagged_deleted: would.untagged,
             versions_purged: would.versions,
             links_removed: would.links,
             blobs_deleted: would.blobs,
@@ -117,6 +127,7 @@ impl Registry {
             versions: before(policy.version_retention),
             blobs: before(policy.grace),
             uploads: before(policy.upload_ttl),
+            untagged: policy.untagged.map(before),
         }
     }
 
@@ -138,7 +149,12 @@ impl Registry {
     async fn collect_led(&self, policy: CollectPolicy) -> Result<CollectReport> {
         let (now, cutoffs) = (self.now(), self.cutoffs(policy));
         let store = &self.store;
+        let untagged_deleted = match cutoffs.untagged {
+            Some(cutoff) => store.delete_untagged_versions(cutoff, now).await?,
+            None => 0,
+        };
         let mut report = CollectReport {
+            untagged_deleted,
             versions_purged: store.purge_deleted_versions(cutoffs.versions).await?,
             links_removed: store.unlink_unreferenced_blobs(cutoffs.blobs).await?,
             ..CollectReport::default()
