@@ -717,6 +717,21 @@ fn an_environment_created_through_one_replica_is_reached_through_the_other() {
         "{}",
         support::text(&out.stderr)
     );
+    // The gateways' own ports: A's reaches it; B's says where it runs and what reaches it.
+    let native = |port: u16| {
+        support::ssh::ssh(r.dir.path(), port, &key, &name, &["cat /etc/berth-image"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(support::text(&native(r.a.ssh_port()).stdout), "other\n");
+    let refused = native(r.b.ssh_port());
+    assert!(!refused.status.success());
+    let said = support::text(&refused.stderr);
+    assert!(
+        said.contains("runs on another server") && said.contains("berth codespace ssh"),
+        "{said}"
+    );
 
     // A port forward, through B.
     serve_page(&via_a, &name, 3000, "served-on-a");
