@@ -33,6 +33,10 @@ pub struct CollectCutoffs {
     pub untagged: Option<i64>,
 }
 
+/// Container versions `v` with their manifests `m`.
+const VERSIONS: &str = "FROM package_versions v \
+    JOIN manifests m ON m.package_id = v.package_id AND m.digest = v.digest";
+
 /// A container version `v` (its manifest `m`) that an untagged pass deletes (`$1`: the cutoff):
 /// live, pushed before the cutoff, and kept by nothing ([`UNKEPT`]).
 const UNTAGGED: &str = "v.deleted_at IS NULL AND v.created_at < $1 AND ";
@@ -76,9 +80,7 @@ impl Store {
         let mut deleted = 0;
         loop {
             let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
-                "SELECT v.package_id, v.digest FROM package_versions v \
-                 JOIN manifests m ON m.package_id = v.package_id AND m.digest = v.digest \
-                 WHERE {UNTAGGED}{UNKEPT}"
+                "SELECT v.package_id, v.digest {VERSIONS} WHERE {UNTAGGED}{UNKEPT}"
             ))
             .bind(cutoff)
             .fetch_all(&self.pool)
@@ -97,9 +99,7 @@ impl Store {
                     == 1;
                 // Now that its row is ours, is it still untagged and unreferenced?
                 let still: i64 = sqlx::query_scalar(&format!(
-                    "SELECT COUNT(*) FROM package_versions v \
-                     JOIN manifests m ON m.package_id = v.package_id AND m.digest = v.digest \
-                     WHERE v.package_id = $1 AND v.digest = $2 AND {UNKEPT}"
+                    "SELECT COUNT(*) {VERSIONS} WHERE v.package_id = $1 AND v.digest = $2 AND {UNKEPT}"
                 ))
                 .binds((package_id, &digest))
                 .fetch_one(&mut *tx)
@@ -229,9 +229,7 @@ impl Store {
             None => 0,
             Some(cutoff) => {
                 sqlx::query_scalar(&format!(
-                    "SELECT COUNT(*) FROM package_versions v \
-                     JOIN manifests m ON m.package_id = v.package_id AND m.digest = v.digest \
-                     WHERE {UNTAGGED}{UNKEPT}"
+                    "SELECT COUNT(*) {VERSIONS} WHERE {UNTAGGED}{UNKEPT}"
                 ))
                 .bind(cutoff)
                 .fetch_one(&self.pool)
