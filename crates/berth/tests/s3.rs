@@ -653,6 +653,22 @@ fn an_environment_created_through_one_replica_is_reached_through_the_other() {
     assert!(on_a.is_dir(), "its files are on the replica that made it");
     assert!(!r.data[1].join("environments").join(&name).exists());
 
+    // Someone who may not reach it gets through B what a missing one gives, and nothing of it
+    // is forwarded for them.
+    let bob = Cli::new(&r.dir.path().join("bob"))
+        .with_env("BERTH_SERVER", &r.b.url)
+        .with_env("BERTH_TOKEN", &admin.user_with_token("bob", "codespace"));
+    for verb in [&["show"][..], &["logs"], &["stop"]] {
+        let out = bob.run(&[&["codespace"], verb, &[name.as_str()]].concat(), None);
+        assert!(!out.status.success());
+        let said = support::text(&out.stderr);
+        assert!(
+            said.contains("Not Found") || said.contains("not found"),
+            "{verb:?}: {said}"
+        );
+        assert!(!said.contains("another server"), "{said}");
+    }
+
     // Exec and the log, through B.
     assert_eq!(
         exec_ok(&via_b, &name, "cat /etc/berth-image; echo $((6 * 7))"),
