@@ -1010,7 +1010,29 @@ async fn ssh_listener(listen: SshListen) -> anyhow::Result<Option<tokio::net::Tc
 
 #[cfg(test)]
 mod tests {
-    use super::no_delay;
+    use super::{no_delay, replica_address};
+
+    #[test]
+    fn a_replica_address_is_a_base_url_other_replicas_can_forward_to() {
+        for (given, taken) in [
+            ("http://10.0.0.5:8080", Some("http://10.0.0.5:8080/")),
+            (
+                "https://berth-a.internal",
+                Some("https://berth-a.internal/"),
+            ),
+            ("http://10.0.0.5:8080/", Some("http://10.0.0.5:8080/")),
+            ("10.0.0.5:8080", None),
+            ("ftp://10.0.0.5", None),
+            ("http://10.0.0.5:8080/api", None),
+            ("http://10.0.0.5:8080/?x=1", None),
+            ("", None),
+        ] {
+            let got = replica_address(given).ok().map(|u| u.to_string());
+            assert_eq!(got.as_deref(), taken, "{given:?}");
+        }
+        let refused = replica_address("10.0.0.5").unwrap_err().to_string();
+        assert!(refused.contains("--replica-address"), "{refused}");
+    }
 
     #[test]
     fn accepted_connections_send_without_delay() {
