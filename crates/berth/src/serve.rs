@@ -493,17 +493,31 @@ fn replica_address(given: &str) -> anyhow::Result<url::Url> {
 /// Which replica this server is: an id its data directory keeps (where its environments' files
 /// are; a copy of the directory for another replica must leave `replica.id` out), and where the
 /// other replicas reach it: `--replica-address`, else the address it listens on unless that is
-/// every address.
-fn replica(settings: &Settings, local: SocketAddr, scheme: &str) -> anyhow::Result<Replica> {
+/// every address; its SSH gateway at the address it listens on, or on every address at the
+/// replica address's host.
+fn replica(
+    settings: &Settings,
+    local: SocketAddr,
+    scheme: &str,
+    ssh: Option<SocketAddr>,
+) -> anyhow::Result<Replica> {
     let id = data_dir_key(&settings.data_dir, REPLICA_ID_FILE, "replica id")?;
     let address = match &settings.replica_address {
         Some(url) => Some(url.as_str().trim_end_matches('/').to_owned()),
         None if local.ip().is_unspecified() => None,
         None => Some(format!("{scheme}://{local}")),
     };
+    let ssh_address = ssh.and_then(|ssh| {
+        if !ssh.ip().is_unspecified() {
+            return Some(ssh.to_string());
+        }
+        let host = url::Url::parse(address.as_deref()?).ok()?;
+        Some(format!("{}:{}", host.host_str()?, ssh.port()))
+    });
     Ok(Replica {
         id: hex::encode(&id[..8]),
         address,
+        ssh_address,
     })
 }
 
@@ -667,6 +681,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{local}"));
     let run_root = run_dir(&settings.data_dir)?;
+    // Bound before the environments are configured: the other replicas relay SSH to it.
+    let ssh = ssh_listener(settings.ssh_listen).await?;
+    let ssh_addr = ssh.as_ref().map(|l| l.local_addr()).transpose()?;
     // The application is served inside environments' networks too; it exists only once the
     // environments are configured, hence the slot.
     let inside_app: Arc<std::sync::OnceLock<InsideApp>> = Arc::new(std::sync::OnceLock::new());
@@ -683,11 +700,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         id_pool: IdPool::default(),
         serve_inside: Some(serve_inside(inside_app.clone())),
         disks: true,
-        replica: replica(&settings, local, scheme)?,
+        replica: replica(&settings, local, scheme, ssh_addr)?,
         caches: settings.caches,
     });
     let mut state = AppState::new(berth.clone(), &base_url);
-    if let Some(listener) = ssh_listener(settings.ssh_listen).await? {
+    if let Some(listener) = ssh {
         let key = berth_ssh::load_or_create(&settings.data_dir)?;
         let addr = listener.local_addr()?;
         let gateway = berth_ssh::Gateway::new(berth.clone(), key);

@@ -733,29 +733,75 @@ fn an_environment_created_through_one_replica_is_reached_through_the_other() {
         "{}",
         support::text(&out.stderr)
     );
-    // The gateways' own ports: A's reaches it; B's says where it runs and what reaches it.
-    let native = |port: u16| {
-        support::ssh::ssh(r.dir.path(), port, &key, &name, &["cat /etc/berth-image"])
+    // The gateways' own ports: B's relays the connection to A's, signed in there as a replica
+    // acting for alice: a command with its exit status and standard error, and a shell.
+    let native = |port: u16, args: &[&str]| {
+        support::ssh::ssh(r.dir.path(), port, &key, &name, args)
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
     };
-    assert_eq!(support::text(&native(r.a.ssh_port()).stdout), "other\n");
-    let refused = native(r.b.ssh_port());
-    assert!(!refused.status.success());
-    let said = support::text(&refused.stderr);
-    assert!(
-        said.contains("runs on another server") && said.contains("berth codespace ssh"),
-        "{said}"
+    assert_eq!(
+        support::text(&native(r.a.ssh_port(), &["cat /etc/berth-image"]).stdout),
+        "other\n"
     );
+    let relayed = native(
+        r.b.ssh_port(),
+        &["cat /etc/berth-image; echo err >&2; exit 3"],
+    );
+    assert_eq!(
+        relayed.status.code(),
+        Some(3),
+        "{}",
+        support::text(&relayed.stderr)
+    );
+    assert_eq!(support::text(&relayed.stdout), "other\n");
+    // (after what ssh itself says of the host key)
+    let stderr = support::text(&relayed.stderr);
+    assert_eq!(stderr.lines().last(), Some("err"), "{stderr}");
+    let shell = support::ssh::through_w(
+        &mut support::ssh::ssh(r.dir.path(), r.b.ssh_port(), &key, &name, &["-T"]),
+        b"echo from-a-shell-on-a; exit 4\n",
+    );
+    assert_eq!(
+        shell.status.code(),
+        Some(4),
+        "{}",
+        support::text(&shell.stderr)
+    );
+    assert!(support::text(&shell.stdout).contains("from-a-shell-on-a"));
+    // A terminal through B's gateway, as a person types (its size and changes, Ctrl-C).
+    support::ssh::terminal_session(&support::ssh::ssh(
+        r.dir.path(),
+        r.b.ssh_port(),
+        &key,
+        &name,
+        &["-tt"],
+    ));
 
-    // A port forward, through B.
+    // A port forward, through B: the API's tunnel, and `ssh -W` at B's gateway.
     serve_page(&via_a, &name, 3000, "served-on-a");
     let (mut forward, local, _stderr) = start_forward(&via_b, &name, 3000);
     let page = http_get(local);
     forward.kill().unwrap();
     forward.wait().unwrap();
     assert!(page.ends_with("served-on-a\n"), "{page}");
+    let through_b = support::ssh::through_w(
+        &mut support::ssh::ssh(
+            r.dir.path(),
+            r.b.ssh_port(),
+            &key,
+            &name,
+            &["-W", "localhost:3000"],
+        ),
+        b"GET / HTTP/1.0\r\n\r\n",
+    );
+    assert!(
+        support::text(&through_b.stdout).ends_with("served-on-a\n"),
+        "{}{}",
+        support::text(&through_b.stdout),
+        support::text(&through_b.stderr)
+    );
 
     // Its verbs, through B: they act on A, where it runs.
     via_b.ok(&["codespace", "stop", &name]);

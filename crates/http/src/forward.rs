@@ -41,7 +41,9 @@ pub(crate) async fn to_its_replica(
     }
     let caller = caller(&s, req.headers()).await;
     match s.environments().placement(&caller, name).await {
-        Ok(Placement::Elsewhere { replica, address }) => {
+        Ok(Placement::Elsewhere {
+            replica, address, ..
+        }) => {
             let name = name.to_owned();
             forward(req, &this, &address).await.unwrap_or_else(|e| {
                 tracing::warn!(codespace = %name, %replica, %address, error = %e, "cannot forward to the replica running the environment");

@@ -14,6 +14,7 @@
 //! environments service with that principal, which checks ownership and state as for the API.
 
 mod host_key;
+mod relay;
 mod session;
 mod sftp;
 
@@ -101,14 +102,16 @@ impl Gateway {
             };
             let _ = stream.set_nodelay(true);
             let signed_in = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let config = self.current();
             let connection = Connection {
                 berth: self.berth.clone(),
                 peer,
                 who: None,
                 signed_in: signed_in.clone(),
                 sessions: HashMap::new(),
+                host_key: Arc::new(config.keys[0].clone()),
+                relay: None,
             };
-            let config = self.current();
             tokio::spawn(async move {
                 let _slot = slot;
                 match russh::server::run_stream(config, stream, connection).await {
@@ -203,9 +206,57 @@ struct Connection {
     signed_in: Arc<std::sync::atomic::AtomicBool>,
     /// Its session channels.
     sessions: HashMap<russh::ChannelId, session::SessionChannel>,
+    /// The gateway's host key, which the replicas share: what a relay signs in with.
+    host_key: Arc<russh::keys::PrivateKey>,
+    /// Set when the environment runs on another replica: every channel is relayed there.
+    relay: Option<relay::Relay>,
 }
 
 impl Connection {
+    /// The other gateway's counterpart of our channel, when this connection is relayed.
+    fn relayed(
+        &self,
+        channel: russh::ChannelId,
+    ) -> Option<&russh::ChannelWriteHalf<russh::client::Msg>> {
+        self.relay.as_ref()?.channel(channel)
+    }
+
+    /// A sign-in another replica's gateway relays (see [`relay`]): it must show the host key
+    /// the replicas share; it then acts for the user it names, as that user's own key would.
+    async fn relayed_sign_in(
+        &mut self,
+        key: &VerifiedPublicKey<'_>,
+        user_id: i64,
+        environment: &str,
+    ) -> Result<Auth, russh::Error> {
+        if key.public_key.key_data() != self.host_key.public_key().key_data() {
+            tracing::info!(peer = %self.peer, "a relayed SSH sign-in without the replicas' host key");
+            return Ok(Auth::reject());
+        }
+        match self.berth.accounts().ssh_principal_of(user_id).await {
+            Ok(Some(principal)) => {
+                tracing::info!(peer = %self.peer, user_id, %environment, "SSH connection relayed from another replica");
+                self.signed_in
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.who = Some(Authenticated {
+                    principal,
+                    environment: environment
+                        .strip_suffix(START_SUFFIX)
+                        .unwrap_or(environment)
+                        .to_owned(),
+                    fingerprint: format!("relayed for user {user_id}"),
+                    start: environment.ends_with(START_SUFFIX),
+                });
+                Ok(Auth::Accept)
+            }
+            Ok(None) => Ok(Auth::reject()),
+            Err(e) => {
+                tracing::warn!(error = %e, "a relayed SSH sign-in could not be checked");
+                Ok(Auth::reject())
+            }
+        }
+    }
+
     /// Runs `command` (`None`: a login shell) on the session `channel`.
     async fn start(
         &mut self,
@@ -274,6 +325,36 @@ async fn note(berth: &Berth, who: &Authenticated, what: &str) {
         .await;
 }
 
+/// The relay to the gateway of the replica that runs `user`'s environment (the SSH user name),
+/// when another one runs it and its gateway can be reached; `None` otherwise (then the
+/// environments service refuses, saying where it runs and what reaches it).
+async fn relay_for(
+    berth: &Berth,
+    host_key: &Arc<russh::keys::PrivateKey>,
+    principal: &Principal,
+    user: &str,
+) -> Option<relay::Relay> {
+    use berth_service::environments::Placement;
+    let environment = user.strip_suffix(START_SUFFIX).unwrap_or(user);
+    let placed = berth.environments().placement(principal, environment).await;
+    let Ok(Placement::Elsewhere {
+        replica,
+        ssh_address: Some(address),
+        ..
+    }) = placed
+    else {
+        return None;
+    };
+    let user_id = principal.user()?.id;
+    match relay::Relay::connect(&address, host_key, user_id, user).await {
+        Ok(relay) => Some(relay),
+        Err(e) => {
+            tracing::warn!(%replica, error = %e, "cannot relay an SSH connection to the replica running its environment");
+            None
+        }
+    }
+}
+
 /// What a refusal says: someone else's environment reads exactly as a missing one.
 fn explain(e: &berth_service::ServiceError, environment: &str) -> String {
     match e {
@@ -304,6 +385,9 @@ impl russh::server::Handler for Connection {
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         let fingerprint = key.public_key.fingerprint(HashAlg::Sha256).to_string();
+        if let Some((user_id, environment)) = relay::relayed_for(user) {
+            return self.relayed_sign_in(&key, user_id, environment).await;
+        }
         match self.berth.accounts().ssh_principal(&fingerprint).await {
             Ok(Some(principal)) => {
                 let login = principal.user().map(|a| a.login.to_string());
@@ -324,6 +408,7 @@ impl russh::server::Handler for Connection {
                     .await;
                 self.signed_in
                     .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.relay = relay_for(&self.berth, &self.host_key, &principal, user).await;
                 self.who = Some(Authenticated {
                     principal,
                     environment: user.strip_suffix(START_SUFFIX).unwrap_or(user).to_owned(),
@@ -347,10 +432,18 @@ impl russh::server::Handler for Connection {
         &mut self,
         channel: Channel<Msg>,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         if self.who.is_none() || self.sessions.len() >= session::MAX_SESSIONS {
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        if let Some(relay) = &mut self.relay {
+            if relay.open_session(channel.id(), session.handle()).await {
+                reply.accept().await;
+            } else {
+                reply.reject(ChannelOpenFailure::ConnectFailed).await;
+            }
             return Ok(());
         }
         self.sessions
@@ -366,6 +459,10 @@ impl russh::server::Handler for Connection {
         value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(theirs) = self.relayed(channel) {
+            let _ = theirs.set_env(false, name, value).await;
+            return session.channel_success(channel);
+        }
         let taken = self
             .sessions
             .get_mut(&channel)
@@ -383,6 +480,10 @@ impl russh::server::Handler for Connection {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(theirs) = self.relayed(channel) {
+            let _ = theirs.exec(false, data.to_vec()).await;
+            return session.channel_success(channel);
+        }
         let command = String::from_utf8_lossy(data).into_owned();
         self.start(channel, Some(command), session).await
     }
@@ -393,11 +494,17 @@ impl russh::server::Handler for Connection {
         term: &str,
         cols: u32,
         rows: u32,
-        _pix_width: u32,
-        _pix_height: u32,
-        _modes: &[(russh::Pty, u32)],
+        pix_width: u32,
+        pix_height: u32,
+        modes: &[(russh::Pty, u32)],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(theirs) = self.relayed(channel) {
+            let _ = theirs
+                .request_pty(false, term, cols, rows, pix_width, pix_height, modes)
+                .await;
+            return session.channel_success(channel);
+        }
         let taken = self
             .sessions
             .get_mut(&channel)
@@ -414,11 +521,15 @@ impl russh::server::Handler for Connection {
         channel: russh::ChannelId,
         cols: u32,
         rows: u32,
-        _pix_width: u32,
-        _pix_height: u32,
+        pix_width: u32,
+        pix_height: u32,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(state) = self.sessions.get(&channel) {
+        if let Some(theirs) = self.relayed(channel) {
+            let _ = theirs
+                .window_change(cols, rows, pix_width, pix_height)
+                .await;
+        } else if let Some(state) = self.sessions.get(&channel) {
             state.resize(cols, rows);
         }
         Ok(())
@@ -430,7 +541,9 @@ impl russh::server::Handler for Connection {
         signal: russh::Sig,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(state) = self.sessions.get(&channel) {
+        if let Some(theirs) = self.relayed(channel) {
+            let _ = theirs.signal(signal).await;
+        } else if let Some(state) = self.sessions.get(&channel) {
             state.signal(&signal);
         }
         Ok(())
@@ -441,6 +554,10 @@ impl russh::server::Handler for Connection {
         channel: russh::ChannelId,
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
+        // Not relayed: the other gateway would open agent channels back through this one.
+        if self.relay.is_some() {
+            return Ok(false);
+        }
         Ok(self
             .sessions
             .get_mut(&channel)
@@ -452,6 +569,10 @@ impl russh::server::Handler for Connection {
         channel: russh::ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(theirs) = self.relayed(channel) {
+            let _ = theirs.request_shell(false).await;
+            return session.channel_success(channel);
+        }
         self.start(channel, None, session).await
     }
 
@@ -461,6 +582,10 @@ impl russh::server::Handler for Connection {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(theirs) = self.relayed(channel) {
+            let _ = theirs.request_subsystem(false, name).await;
+            return session.channel_success(channel);
+        }
         let (Some(who), Some(state)) = (&self.who, self.sessions.get_mut(&channel)) else {
             return session.channel_failure(channel);
         };
@@ -494,7 +619,9 @@ impl russh::server::Handler for Connection {
         data: &[u8],
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(state) = self.sessions.get(&channel) {
+        if let Some(theirs) = self.relayed(channel) {
+            let _ = theirs.data(data).await;
+        } else if let Some(state) = self.sessions.get(&channel) {
             state.stdin(data).await;
         }
         Ok(())
@@ -505,7 +632,9 @@ impl russh::server::Handler for Connection {
         channel: russh::ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(state) = self.sessions.get_mut(&channel) {
+        if let Some(theirs) = self.relayed(channel) {
+            let _ = theirs.eof().await;
+        } else if let Some(state) = self.sessions.get_mut(&channel) {
             state.close_stdin();
             // The client is done with its files: the subsystem ends well, as sftp-server's.
             if state.is_subsystem() {
@@ -522,6 +651,12 @@ impl russh::server::Handler for Connection {
         channel: russh::ChannelId,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(relay) = &mut self.relay {
+            if let Some(theirs) = relay.channel(channel) {
+                let _ = theirs.close().await;
+            }
+            relay.forget(channel);
+        }
         self.sessions.remove(&channel);
         Ok(())
     }
@@ -531,11 +666,37 @@ impl russh::server::Handler for Connection {
         channel: Channel<Msg>,
         host_to_connect: &str,
         port_to_connect: u32,
-        _originator_address: &str,
-        _originator_port: u32,
+        originator_address: &str,
+        originator_port: u32,
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(relay) = &self.relay {
+            // The other gateway decides what may be reached, as for its own connections.
+            let opened = relay
+                .open_forward(
+                    host_to_connect,
+                    port_to_connect,
+                    originator_address,
+                    originator_port,
+                )
+                .await;
+            match opened {
+                Ok(theirs) => {
+                    reply.accept().await;
+                    tokio::spawn(async move {
+                        let (mut ours, mut theirs) = (channel.into_stream(), theirs.into_stream());
+                        let _ = tokio::io::copy_bidirectional(&mut ours, &mut theirs).await;
+                    });
+                }
+                Err(reason) => {
+                    reply
+                        .reject(ChannelOpenFailure::Other { code: 1, reason })
+                        .await;
+                }
+            }
+            return Ok(());
+        }
         let Some(who) = &self.who else {
             reply
                 .reject(ChannelOpenFailure::AdministrativelyProhibited)

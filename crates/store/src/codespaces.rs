@@ -42,6 +42,15 @@ pub struct CodespaceRecord {
     pub replica: String,
 }
 
+/// Where a replica is reached.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReplicaRecord {
+    /// Its base URL (`""`: none given).
+    pub address: String,
+    /// Its SSH gateway's `host:port` (`""`: none).
+    pub ssh_address: String,
+}
+
 /// A new environment's record.
 #[derive(Debug, Clone)]
 pub struct NewCodespace<'a> {
@@ -203,27 +212,34 @@ impl Store {
         )
     }
 
-    /// Records that `replica` runs here and is reached at `address` (`""`: nowhere others can
-    /// forward to).
-    pub async fn register_replica(&self, replica: &str, address: &str, now: i64) -> Result<()> {
+    /// Records that `replica` runs here, reached at `address` and its SSH gateway at
+    /// `ssh_address` (`""`: nowhere others can forward to).
+    pub async fn register_replica(
+        &self,
+        replica: &str,
+        address: &str,
+        ssh_address: &str,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO replicas (id, address, seen_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET address = excluded.address, seen_at = excluded.seen_at",
+            "INSERT INTO replicas (id, address, ssh_address, seen_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET address = excluded.address, \
+             ssh_address = excluded.ssh_address, seen_at = excluded.seen_at",
         )
-        .binds((replica, address, now))
+        .binds((replica, address, ssh_address, now))
         .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     /// Where `replica` is reached (`None`: no such replica; `""`: it gave no address).
-    pub async fn replica_address(&self, replica: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT address FROM replicas WHERE id = $1")
-                .bind(replica)
-                .fetch_optional(&self.pool)
-                .await?,
+    pub async fn replica(&self, replica: &str) -> Result<Option<ReplicaRecord>> {
+        self.row_where::<ReplicaRecord, _>(
+            ("replicas", "address, ssh_address"),
+            "id",
+            replica.to_owned(),
         )
+        .await
     }
 
     /// Forgets an environment (after its runtime state and files are gone).

@@ -30,7 +30,7 @@ mod tokens;
 mod versions;
 
 pub use accounts::Account;
-pub use codespaces::{CodespaceRecord, NewCodespace};
+pub use codespaces::{CodespaceRecord, NewCodespace, ReplicaRecord};
 pub use collect::{CollectCutoffs, CollectPreview, DoomedBlob};
 pub use db::{Backend, Lead, Store};
 pub use grants::RepoGrant;

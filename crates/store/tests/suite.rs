@@ -1395,16 +1395,19 @@ async fn codespaces_move_through_states(s: &Store) {
     assert!(queued("one").await.is_empty(), "only the replica's own");
 
     // Replicas: where each is reached; what none runs is taken by the first to ask.
-    assert_eq!(s.replica_address("two").await.unwrap(), None);
-    s.register_replica("two", "http://127.0.0.1:1", 18)
+    assert_eq!(s.replica("two").await.unwrap(), None);
+    s.register_replica("two", "http://127.0.0.1:1", "", 18)
         .await
         .unwrap();
-    s.register_replica("two", "http://127.0.0.1:2", 19)
+    s.register_replica("two", "http://127.0.0.1:2", "127.0.0.1:22", 19)
         .await
         .unwrap();
     assert_eq!(
-        s.replica_address("two").await.unwrap().as_deref(),
-        Some("http://127.0.0.1:2")
+        s.replica("two").await.unwrap(),
+        Some(berth_store::ReplicaRecord {
+            address: "http://127.0.0.1:2".into(),
+            ssh_address: "127.0.0.1:22".into()
+        })
     );
     let from_before = NewCodespace {
         replica: "",

@@ -107,7 +107,13 @@ impl Accounts {
         let Some(record) = self.store.ssh_key_by_fingerprint(fingerprint).await? else {
             return Ok(None);
         };
-        let Some(account) = self.store.account_by_id(record.user_id).await? else {
+        self.ssh_principal_of(record.user_id).await
+    }
+
+    /// The user `user_id` as the SSH gateway acts for them (the `codespace` scope only): what
+    /// another replica's gateway relays a connection it signed in for.
+    pub async fn ssh_principal_of(&self, user_id: i64) -> Result<Option<Principal>> {
+        let Some(account) = self.store.account_by_id(user_id).await? else {
             return Ok(None);
         };
         Ok(Some(Principal::User {

@@ -67,6 +67,9 @@ pub struct Replica {
     /// The base URL other replicas forward to (`http://10.0.0.5:8080`); `None`: they cannot,
     /// and say so.
     pub address: Option<String>,
+    /// Its SSH gateway's `host:port`, which the other replicas' gateways relay its
+    /// environments' connections to (`None`: no gateway, or none they can reach).
+    pub ssh_address: Option<String>,
 }
 
 impl EnvironmentConfig {

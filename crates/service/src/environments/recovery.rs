@@ -23,6 +23,7 @@ impl Environments {
             .register_replica(
                 &replica.id,
                 replica.address.as_deref().unwrap_or_default(),
+                replica.ssh_address.as_deref().unwrap_or_default(),
                 self.now(),
             )
             .await?;

@@ -113,10 +113,11 @@ impl Environments {
         if record.replica.is_empty() || record.replica == envs.config.replica.id {
             return Ok(Placement::Here);
         }
-        match self.store.replica_address(&record.replica).await? {
-            Some(address) if !address.is_empty() => Ok(Placement::Elsewhere {
+        match self.store.replica(&record.replica).await? {
+            Some(r) if !r.address.is_empty() => Ok(Placement::Elsewhere {
                 replica: record.replica.clone(),
-                address,
+                address: r.address,
+                ssh_address: Some(r.ssh_address).filter(|a| !a.is_empty()),
             }),
             _ => Err(ServiceError::Conflict(format!(
                 "codespace {} runs on replica {}, which gave no address to reach it at; start that server with --replica-address",
@@ -131,6 +132,10 @@ impl Environments {
 pub enum Placement {
     /// On this server.
     Here,
-    /// On another replica, reached at `address` (a base URL).
-    Elsewhere { replica: String, address: String },
+    /// On another replica, reached at `address` (a base URL), its SSH gateway at `ssh_address`.
+    Elsewhere {
+        replica: String,
+        address: String,
+        ssh_address: Option<String>,
+    },
 }
