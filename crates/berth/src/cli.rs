@@ -379,7 +379,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_SSH_LISTEN")]
     pub ssh_listen: Option<String>,
     /// A TOML file with any of: data_dir, listen, ssh_listen, tls_cert, tls_key, database_url, external_url,
-    /// replica_address, gc_interval, gc_untagged_after, shutdown_timeout, blob_store, blob_part_size, blob_redirect, runtime, and an [environments] table (machines, egress_allow, egress_deny).
+    /// replica_address, gc_interval, gc_untagged_after, shutdown_timeout, blob_store, blob_part_size, blob_redirect, runtime, an [s3] table (endpoint, region, access_key_id, secret_access_key, virtual_hosted_style) and an [environments] table (machines, egress_allow, egress_deny, the size limits).
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
     /// `postgres://…` for PostgreSQL [default: SQLite in the data directory].

@@ -59,6 +59,10 @@ struct FileSettings {
     blob_store: Option<String>,
     blob_part_size: Option<usize>,
     blob_redirect: Option<bool>,
+    /// `[s3]`: the store's endpoint, region, keys and addressing, for what the AWS variables do
+    /// not say.
+    #[serde(default)]
+    s3: berth_blob::S3Settings,
     runtime: Option<String>,
     #[serde(default)]
     environments: EnvironmentFileSettings,
@@ -144,6 +148,8 @@ struct Settings {
     /// An S3 bucket for blobs (`None`: files under the data directory), its part size, and how
     /// long the pre-signed URLs pulls are redirected to are valid (`None`: no redirects).
     blob_store: Option<(S3Location, usize, Option<Duration>)>,
+    /// The config file's `[s3]` table.
+    s3: berth_blob::S3Settings,
     runtime: RuntimeKind,
     machines: Vec<MachineType>,
     egress: EgressPolicy,
@@ -357,6 +363,7 @@ impl Settings {
                 .or(file.shutdown_timeout)
                 .map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs),
             blob_store,
+            s3: file.s3,
             runtime,
         })
     }
@@ -810,8 +817,8 @@ fn blob_store(settings: &Settings) -> anyhow::Result<Arc<dyn BlobDriver>> {
     Ok(match &settings.blob_store {
         None => Arc::new(FsDriver::new(settings.data_dir.join(STORAGE_DIR), true)),
         Some((at, part_size, redirect)) => {
-            let driver =
-                S3Driver::from_env(at, *part_size, *redirect).map_err(anyhow::Error::msg)?;
+            let driver = S3Driver::open(at, *part_size, *redirect, &settings.s3)
+                .map_err(anyhow::Error::msg)?;
             tracing::info!(bucket = %at.bucket, prefix = %at.prefix, "blobs in S3");
             Arc::new(driver)
         }

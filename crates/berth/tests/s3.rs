@@ -852,3 +852,71 @@ impl Drop for TidyEnvironments {
         }
     }
 }
+
+/// The config file's `[s3]` table reaches the store (endpoint, region, keys) when the AWS
+/// variables say nothing.
+#[test]
+fn the_config_files_s3_table_reaches_the_store() {
+    use sha2::Digest as _;
+    let Some(endpoint) = support::s3::s3_endpoint() else {
+        return;
+    };
+    let bucket = format!("berth-file-{}", std::process::id());
+    make_bucket(&endpoint, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "blob_store = \"s3://{bucket}/from-file\"\n\n[s3]\nendpoint = \"{endpoint}\"\n\
+             region = \"us-east-1\"\naccess_key_id = \"test\"\nsecret_access_key = \"test\"\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut serve = support::serve_at(&data, &["--config", config.to_str().unwrap()]);
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+    ] {
+        serve.env_remove(var);
+    }
+    let server = Server::start(serve);
+    let token = support::admin_token(&data);
+    let blob = b"a blob kept where the config file says".to_vec();
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
+    support::runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let began = sent(
+            http.post(format!("{}/v2/admin/app/blobs/uploads/", server.url)),
+            &token,
+        )
+        .await;
+        assert_eq!(began.status().as_u16(), 202);
+        let location = began.headers()["location"].to_str().unwrap().to_owned();
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            format!("{}{location}", server.url)
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = sent(
+            http.put(format!("{location}{sep}digest={digest}"))
+                .header("content-type", "application/octet-stream")
+                .body(blob.clone()),
+            &token,
+        )
+        .await;
+        assert_eq!(put.status().as_u16(), 201);
+    });
+    let stored = keys(&endpoint, &bucket, "from-file/blobs/");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(
+        stored[0].ends_with(digest.trim_start_matches("sha256:")),
+        "{stored:?}"
+    );
+}

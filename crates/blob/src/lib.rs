@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use fs::FsDriver;
-pub use s3::{DEFAULT_PART_SIZE, S3Driver, S3Location};
+pub use s3::{DEFAULT_PART_SIZE, S3Driver, S3Location, S3Settings};
 
 /// A stream of chunks, as bodies arrive and are served.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;

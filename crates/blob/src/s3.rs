@@ -95,6 +95,33 @@ impl S3Location {
     }
 }
 
+/// What the server's config file says of the store, for what the AWS variables do not (they
+/// win, as every variable wins over the file).
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub virtual_hosted_style: Option<bool>,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "…"),
+            )
+            .field("virtual_hosted_style", &self.virtual_hosted_style)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct S3Driver {
     store: Arc<dyn ObjectStore>,
@@ -109,22 +136,49 @@ pub struct S3Driver {
 }
 
 impl S3Driver {
-    /// A driver for `at`, configured from the environment's AWS variables; parts of `part_size`
-    /// bytes (at least 5 MiB).
-    pub fn from_env(
+    /// A driver for `at`, configured from the environment's AWS variables, and for what they do
+    /// not say from `fallback` (the server's config file); parts of `part_size` bytes (at least
+    /// 5 MiB).
+    pub fn open(
         at: &S3Location,
         part_size: usize,
         redirect: Option<std::time::Duration>,
+        fallback: &S3Settings,
     ) -> std::result::Result<Self, String> {
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&at.bucket);
-        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+        let unset = |builder: &AmazonS3Builder, key| {
+            builder
+                .get_config_value(&key)
+                .is_none_or(|v: String| v.is_empty())
+        };
+        let virtual_hosted = fallback.virtual_hosted_style.map(|v| v.to_string());
+        for (key, value) in [
+            (AmazonS3ConfigKey::Region, &fallback.region),
+            (AmazonS3ConfigKey::AccessKeyId, &fallback.access_key_id),
+            (
+                AmazonS3ConfigKey::SecretAccessKey,
+                &fallback.secret_access_key,
+            ),
+            (
+                AmazonS3ConfigKey::VirtualHostedStyleRequest,
+                &virtual_hosted,
+            ),
+        ] {
+            if let Some(value) = value
+                && unset(&builder, key)
+            {
+                builder = builder.with_config(key, value);
+            }
+        }
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .or_else(|| fallback.endpoint.clone());
+        if let Some(endpoint) = endpoint {
             builder = builder
                 .with_allow_http(endpoint.starts_with("http://"))
                 .with_endpoint(endpoint);
         }
-        if std::env::var_os("AWS_REGION").is_none()
-            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-        {
+        if unset(&builder, AmazonS3ConfigKey::Region) {
             builder = builder.with_region("us-east-1");
         }
         let config = |key| builder.get_config_value(&key).filter(|v| !v.is_empty());
