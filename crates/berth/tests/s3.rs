@@ -525,17 +525,23 @@ fn garbage_collection_aborts_the_multipart_uploads_a_killed_write_left() {
     });
     assert_eq!((unfinished("berth/"), unfinished("other/")), (1, 1));
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let report: serde_json::Value = support::runtime().block_on(async {
-        http.post(format!("{}/api/v3/admin/registry/collect", server.url))
-            .bearer_auth(support::admin_token(&data))
-            .json(&serde_json::json!({ "upload_ttl_seconds": 0 }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let collect = |dry_run: bool| -> serde_json::Value {
+        support::runtime().block_on(async {
+            http.post(format!("{}/api/v3/admin/registry/collect", server.url))
+                .bearer_auth(support::admin_token(&data))
+                .json(&serde_json::json!({ "upload_ttl_seconds": 0, "dry_run": dry_run }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    };
+    let would = collect(true);
+    assert_eq!(would["multipart_aborted"], 1, "{would}");
+    assert_eq!(unfinished("berth/"), 1, "a dry run aborts nothing");
+    let report = collect(false);
     assert_eq!(report["multipart_aborted"], 1, "{report}");
     assert_eq!(
         (unfinished("berth/"), unfinished("other/")),

@@ -80,9 +80,13 @@ pub trait BlobDriver: Send + Sync + Debug {
 
     /// Removes what writes left unfinished in the store's own bookkeeping and older than
     /// `older_than` (S3's incomplete multipart uploads, invisible but kept and billed until
-    /// aborted: a server killed in the middle of a write leaves one); how many. Nothing, for
-    /// stores that keep no such thing.
-    async fn abort_unfinished(&self, _older_than: std::time::Duration) -> Result<u64> {
+    /// aborted: a server killed in the middle of a write leaves one); how many. With `dry_run`,
+    /// only counts them. Nothing, for stores that keep no such thing.
+    async fn abort_unfinished(
+        &self,
+        _older_than: std::time::Duration,
+        _dry_run: bool,
+    ) -> Result<u64> {
         Ok(0)
     }
 }

@@ -549,7 +549,11 @@ impl BlobDriver for S3Driver {
         Ok(found)
     }
 
-    async fn abort_unfinished(&self, older_than: std::time::Duration) -> Result<u64> {
+    async fn abort_unfinished(
+        &self,
+        older_than: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<u64> {
         let Some(bucket) = &self.bucket else {
             return Ok(0);
         };
@@ -562,7 +566,9 @@ impl BlobDriver for S3Driver {
         for (key, id, initiated) in bucket.multipart_uploads(&prefix).await? {
             let started = time::OffsetDateTime::parse(&initiated, &Rfc3339).ok();
             if started.is_some_and(|t| t < cutoff) {
-                bucket.abort_multipart_upload(&key, &id).await?;
+                if !dry_run {
+                    bucket.abort_multipart_upload(&key, &id).await?;
+                }
                 aborted += 1;
             }
         }

@@ -64,12 +64,11 @@ pub struct CollectReport {
     pub blobs_revived: u64,
     pub uploads_expired: u64,
     /// Uploads no record names whose leftovers were still in the blob store (see
-    /// `collect_upload_leftovers`). Not counted by a dry run.
+    /// `collect_upload_leftovers`).
     #[serde(skip_serializing_if = "is_zero")]
     pub upload_leftovers_removed: u64,
     /// Incomplete multipart uploads aborted in the blob store (S3: what a server killed in the
-    /// middle of a write left; invisible, but kept and billed until aborted). Not counted by a
-    /// dry run.
+    /// middle of a write left; invisible, but kept and billed until aborted).
     #[serde(skip_serializing_if = "is_zero")]
     pub multipart_aborted: u64,
     /// Set on a dry run: the counts are what a pass would remove now; nothing was.
@@ -105,6 +104,8 @@ impl Registry {
             return self.collect(policy).await;
         }
         let would = self.store.collect_preview(self.cutoffs(policy)).await?;
+        let leftovers = self.collect_upload_leftovers(policy, true).await?;
+        let multipart = self.abort_unfinished(policy, true).await;
         Ok(CollectReport {
             untagged_deleted: would.untagged,
             versions_purged: would.versions,
@@ -113,8 +114,8 @@ impl Registry {
             bytes_freed: would.bytes,
             blobs_revived: 0,
             uploads_expired: would.uploads,
-            upload_leftovers_removed: 0,
-            multipart_aborted: 0,
+            upload_leftovers_removed: leftovers,
+            multipart_aborted: multipart,
             dry_run: true,
         })
     }
@@ -176,27 +177,37 @@ impl Registry {
                 report.uploads_expired += 1;
             }
         }
-        report.upload_leftovers_removed = self.collect_upload_leftovers(policy).await?;
-        // A store that cannot list them (not every S3-compatible one can) still collects the rest.
-        report.multipart_aborted = match self.blobs.abort_unfinished(policy.upload_ttl).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "incomplete multipart uploads were not aborted; \
-                    a lifecycle rule on the bucket (AbortIncompleteMultipartUpload) does it too");
-                0
-            }
-        };
+        report.upload_leftovers_removed = self.collect_upload_leftovers(policy, false).await?;
+        report.multipart_aborted = self.abort_unfinished(policy, false).await;
         if report != CollectReport::default() {
             tracing::info!(?report, "registry garbage collected");
         }
         Ok(report)
     }
 
+    /// Aborts the store's incomplete multipart uploads older than the upload TTL (with
+    /// `dry_run`, counts them). A store that cannot list them (not every S3-compatible one can)
+    /// still collects the rest: 0, and a warning.
+    async fn abort_unfinished(&self, policy: CollectPolicy, dry_run: bool) -> u64 {
+        match self
+            .blobs
+            .abort_unfinished(policy.upload_ttl, dry_run)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "incomplete multipart uploads were not listed; \
+                    a lifecycle rule on the bucket (AbortIncompleteMultipartUpload) aborts them too");
+                0
+            }
+        }
+    }
+
     /// Removes what is kept under `uploads/` for an upload no record names any more (one that
     /// finished or expired) once it is older than the upload TTL: a write that lost a race for
     /// the same chunk on another replica can land after its upload finished. How many uploads'
-    /// leftovers went.
-    async fn collect_upload_leftovers(&self, policy: CollectPolicy) -> Result<u64> {
+    /// leftovers went (with `dry_run`: would go; nothing is removed).
+    async fn collect_upload_leftovers(&self, policy: CollectPolicy, dry_run: bool) -> Result<u64> {
         let mut ids: Vec<String> = self
             .blobs
             .list_older(UPLOADS, policy.upload_ttl)
@@ -214,7 +225,9 @@ impl Registry {
         let mut removed = 0;
         for id in ids {
             if self.store.upload(&id).await?.is_none() {
-                self.blobs.delete(&upload_path(&id)).await?;
+                if !dry_run {
+                    self.blobs.delete(&upload_path(&id)).await?;
+                }
                 removed += 1;
             }
         }
@@ -413,6 +426,16 @@ mod tests {
             upload_ttl: Duration::from_secs(3600),
             ..CollectPolicy::default()
         };
+        let would = registry
+            .collect_upload_leftovers(policy, true)
+            .await
+            .unwrap();
+        assert_eq!(would, 1, "a dry run counts it");
+        assert_eq!(
+            driver.size("uploads/finished").await.unwrap(),
+            Some(4),
+            "and keeps it"
+        );
         let report = registry.collect(policy).await.unwrap();
         assert_eq!(report.upload_leftovers_removed, 1, "{report:?}");
         assert_eq!(driver.size("uploads/finished").await.unwrap(), None);
