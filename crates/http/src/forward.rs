@@ -36,7 +36,11 @@ pub(crate) async fn to_its_replica(
     let Some(this) = s.environments().replica().map(|r| r.id.clone()) else {
         return next.run(req).await;
     };
-    if req.headers().contains_key(&FORWARDED_BY) {
+    // The common case costs one lookup: an environment this server runs (or none by that name)
+    // is answered here, by the handler's own checks, with no caller resolved twice.
+    if req.headers().contains_key(&FORWARDED_BY)
+        || s.environments().runs_here(name).await.unwrap_or(true)
+    {
         return next.run(req).await;
     }
     let caller = caller(&s, req.headers()).await;

@@ -105,6 +105,20 @@ impl Environments {
         self.placement_of(&view.record).await
     }
 
+    /// Whether requests for `name` are answered here: this server runs it, or no environment
+    /// has that name. Where a request goes, not who may make it: it says nothing to a caller
+    /// (the HTTP edge uses it to skip the caller's checks on requests it answers anyway).
+    pub async fn runs_here(&self, name: &str) -> Result<bool> {
+        let Some(envs) = &self.state else {
+            return Ok(true);
+        };
+        Ok(self
+            .store
+            .codespace_by_name(name)
+            .await?
+            .is_none_or(|c| c.replica.is_empty() || c.replica == envs.config.replica.id))
+    }
+
     async fn placement_of(&self, record: &CodespaceRecord) -> Result<Placement> {
         let Some(envs) = &self.state else {
             return Ok(Placement::Here);
