@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use berth_domain::Permission;
 
 use crate::binds::Bind;
-use crate::roles::USER_GRANTS;
+use crate::roles::{COLLABORATORS, RoleTable, TEAM_GRANTS, USER_GRANTS};
 use crate::{Result, Store, corrupt};
 
 /// What a repository was granted on a package.
@@ -17,34 +17,66 @@ pub struct RepoGrant {
     pub token_role: Option<Permission>,
 }
 
+/// The tables that give a user or a team a [`Permission`] on something, one row per pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grants {
+    /// A user's permission on a repository (subject: the repository, holder: the user).
+    Collaborators,
+    /// A user's role on a package (subject: the package).
+    PackageUsers,
+    /// A team's role on a package of its organization (subject: the package, holder: the team).
+    PackageTeams,
+}
+
+impl Grants {
+    fn table(self) -> RoleTable {
+        match self {
+            Grants::Collaborators => COLLABORATORS,
+            Grants::PackageUsers => USER_GRANTS,
+            Grants::PackageTeams => TEAM_GRANTS,
+        }
+    }
+}
+
 fn role(word: Option<String>) -> Result<Option<Permission>> {
     word.map(|w| Permission::parse(&w).ok_or_else(|| corrupt("grant role", w)))
         .transpose()
 }
 
 impl Store {
-    pub async fn set_user_grant(
+    /// Gives `holder` `role` on `subject` in `grants`, replacing any role it had.
+    pub async fn grant(
         &self,
-        package_id: i64,
-        user_id: i64,
+        grants: Grants,
+        subject: i64,
+        holder: i64,
         role: Permission,
     ) -> Result<()> {
-        USER_GRANTS
-            .set(&self.writer, package_id, user_id, role)
+        grants
+            .table()
+            .set(&self.writer, subject, holder, role)
             .await
     }
 
-    pub async fn remove_user_grant(&self, package_id: i64, user_id: i64) -> Result<bool> {
-        USER_GRANTS.remove(&self.writer, package_id, user_id).await
+    /// Takes `holder`'s role on `subject` in `grants` away; whether it had one.
+    pub async fn revoke(&self, grants: Grants, subject: i64, holder: i64) -> Result<bool> {
+        grants.table().remove(&self.writer, subject, holder).await
     }
 
-    /// Removes every user grant (when inheritance is switched).
-    pub async fn clear_user_grants(&self, package_id: i64) -> Result<()> {
-        USER_GRANTS.clear(&self.writer, package_id).await
+    /// Takes every role on `subject` in `grants` away (a package's grants when its inheritance
+    /// is switched).
+    pub async fn revoke_all(&self, grants: Grants, subject: i64) -> Result<()> {
+        grants.table().clear(&self.writer, subject).await
     }
 
-    pub async fn user_grant(&self, package_id: i64, user_id: i64) -> Result<Option<Permission>> {
-        USER_GRANTS.get(&self.pool, package_id, user_id).await
+    /// `holder`'s role on `subject` in `grants`, if any.
+    pub async fn granted(
+        &self,
+        grants: Grants,
+        subject: i64,
+        holder: i64,
+    ) -> Result<Option<Permission>> {
+        grants.table().get(&self.pool, subject, holder).await
     }
 
     /// The role granted to `user_id` on each package of `owner_id` that granted them one.

@@ -33,7 +33,7 @@ pub use accounts::Account;
 pub use codespaces::{CodespaceRecord, NewCodespace, ReplicaRecord};
 pub use collect::{CollectCutoffs, CollectPreview, DoomedBlob};
 pub use db::{Backend, Lead, Store};
-pub use grants::RepoGrant;
+pub use grants::{Grants, RepoGrant};
 pub use npm::{NewNpmVersion, NpmVersionRecord};
 pub use registry::{
     ManifestPut, ManifestRecord, NewManifest, NewPackage, Package, PackageKind, PackageSource,

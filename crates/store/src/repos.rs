@@ -253,22 +253,6 @@ impl Store {
             .collect())
     }
 
-    pub async fn set_collaborator(
-        &self,
-        repo_id: i64,
-        user_id: i64,
-        permission: Permission,
-    ) -> Result<()> {
-        COLLABORATORS
-            .set(&self.writer, repo_id, user_id, permission)
-            .await
-    }
-
-    /// Removes a collaborator; returns whether they were one.
-    pub async fn remove_collaborator(&self, repo_id: i64, user_id: i64) -> Result<bool> {
-        COLLABORATORS.remove(&self.writer, repo_id, user_id).await
-    }
-
     /// A repository's collaborators, ordered by login.
     pub async fn collaborators(&self, repo_id: i64) -> Result<Vec<Collaborator>> {
         let listing = COLLABORATORS

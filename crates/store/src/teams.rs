@@ -8,7 +8,7 @@ use berth_domain::teams::{TeamName, TeamPrivacy, TeamRole, TeamSlug};
 use crate::binds::Bind;
 use crate::columns::Column;
 use crate::db::RowsOf;
-use crate::roles::{TEAM_GRANTS, TEAM_MEMBERS};
+use crate::roles::TEAM_MEMBERS;
 use crate::{Account, Result, Store, conflict_as, corrupt};
 
 /// A team.
@@ -152,26 +152,6 @@ impl Store {
             .accounts(&self.pool, team_id, None, None)
             .await?
             .items)
-    }
-
-    pub async fn set_team_grant(
-        &self,
-        package_id: i64,
-        team_id: i64,
-        role: Permission,
-    ) -> Result<()> {
-        TEAM_GRANTS
-            .set(&self.writer, package_id, team_id, role)
-            .await
-    }
-
-    pub async fn remove_team_grant(&self, package_id: i64, team_id: i64) -> Result<bool> {
-        TEAM_GRANTS.remove(&self.writer, package_id, team_id).await
-    }
-
-    /// Removes every team grant (when inheritance is switched).
-    pub async fn clear_team_grants(&self, package_id: i64) -> Result<()> {
-        TEAM_GRANTS.clear(&self.writer, package_id).await
     }
 
     /// Every team grant of a package: (slug, role), by slug.

@@ -12,16 +12,22 @@ pub async fn sqlite_store(dir: &std::path::Path) -> crate::Store {
         .expect("open a SQLite store")
 }
 
-/// The PostgreSQL server that tests use: `BERTH_TEST_POSTGRES_URL` (set by `scripts/test`).
-/// Without it the test fails, unless `BERTH_SKIP_POSTGRES=1` says to skip it knowingly.
-pub fn postgres_server() -> Option<String> {
-    match std::env::var("BERTH_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("BERTH_SKIP_POSTGRES").is_ok_and(|v| v == "1") => None,
+/// What `scripts/test` says in `var` of a real service the tests use (a URL, a socket, a
+/// program). Without it the test fails, unless `skip` is set to 1 to skip it knowingly.
+pub fn given(var: &str, skip: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if std::env::var(skip).is_ok_and(|v| v == "1") => None,
         _ => panic!(
-            "BERTH_TEST_POSTGRES_URL is not set: run the tests with scripts/test, or set BERTH_SKIP_POSTGRES=1 to skip PostgreSQL knowingly"
+            "{var} is not set: run the tests with scripts/test, or set {skip}=1 to skip what needs it knowingly"
         ),
     }
+}
+
+/// The PostgreSQL server that tests use: `BERTH_TEST_POSTGRES_URL`, unless
+/// `BERTH_SKIP_POSTGRES=1`.
+pub fn postgres_server() -> Option<String> {
+    given("BERTH_TEST_POSTGRES_URL", "BERTH_SKIP_POSTGRES")
 }
 
 /// Creates an empty database on `server` and returns its URL.

@@ -78,13 +78,20 @@ impl Store {
             .next())
     }
 
+    /// The version `id` of the package, if it is `deleted` (softly), or not.
+    async fn version_deleted_or_not(
+        &self,
+        package_id: i64,
+        id: i64,
+        deleted: bool,
+    ) -> Result<Option<VersionRecord>> {
+        let version = self.version(package_id, id).await?;
+        Ok(version.filter(|v| v.deleted_at.is_some() == deleted))
+    }
+
     /// Deletes a version softly: its tags are removed (and remembered), its manifest hidden.
     pub async fn soft_delete_version(&self, package_id: i64, id: i64, now: i64) -> Result<bool> {
-        let Some(v) = self
-            .version(package_id, id)
-            .await?
-            .filter(|v| v.deleted_at.is_none())
-        else {
+        let Some(v) = self.version_deleted_or_not(package_id, id, false).await? else {
             return Ok(false);
         };
         let mut tx = self.writer.begin().await?;
@@ -102,11 +109,7 @@ impl Store {
 
     /// Restores a deleted version and the tags it had, except tags that point elsewhere now.
     pub async fn restore_version(&self, package_id: i64, id: i64, now: i64) -> Result<bool> {
-        let Some(v) = self
-            .version(package_id, id)
-            .await?
-            .filter(|v| v.deleted_at.is_some())
-        else {
+        let Some(v) = self.version_deleted_or_not(package_id, id, true).await? else {
             return Ok(false);
         };
         let mut tx = self.writer.begin().await?;

@@ -2,8 +2,8 @@
 
 use berth_domain::{AccountKind, Login, OrgRole, Permission, RepoName, Scopes, Visibility};
 use berth_store::{
-    Account, Backend, NewToken, Repo, RepoAccessFacts, RepoFields, Store, StoreError, TokenKind,
-    Window, testing,
+    Account, Backend, Grants, NewToken, Repo, RepoAccessFacts, RepoFields, Store, StoreError,
+    TokenKind, Window, testing,
 };
 
 fn login(s: &str) -> Login {
@@ -263,10 +263,10 @@ async fn repositories_come_with_the_callers_standing(s: &Store) {
     let (_, facts) = s.repo_by_id(r.id, None).await.unwrap().unwrap();
     assert_eq!(facts, RepoAccessFacts::default());
 
-    s.set_collaborator(r.id, collab.id, Permission::Read)
+    s.grant(Grants::Collaborators, r.id, collab.id, Permission::Read)
         .await
         .unwrap();
-    s.set_collaborator(r.id, collab.id, Permission::Write)
+    s.grant(Grants::Collaborators, r.id, collab.id, Permission::Write)
         .await
         .unwrap();
     let (_, facts) = s.repo_by_id(r.id, Some(collab.id)).await.unwrap().unwrap();
@@ -299,8 +299,16 @@ async fn repositories_come_with_the_callers_standing(s: &Store) {
     assert_eq!(related, ["olga/tools"]);
     assert_eq!(s.repos_of_owner(org.id, None).await.unwrap().len(), 1);
 
-    assert!(s.remove_collaborator(r.id, collab.id).await.unwrap());
-    assert!(!s.remove_collaborator(r.id, collab.id).await.unwrap());
+    assert!(
+        s.revoke(Grants::Collaborators, r.id, collab.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.revoke(Grants::Collaborators, r.id, collab.id)
+            .await
+            .unwrap()
+    );
     assert!(s.repos_related_to(collab.id).await.unwrap().is_empty());
 }
 
@@ -590,14 +598,16 @@ async fn package_grants_are_set_listed_and_cleared(s: &Store) {
         source: PackageSource::default(),
     };
     let p = s.create_package(&new, 1).await.unwrap();
-    s.set_user_grant(p.id, user.id, Permission::Read)
+    s.grant(Grants::PackageUsers, p.id, user.id, Permission::Read)
         .await
         .unwrap();
-    s.set_user_grant(p.id, user.id, Permission::Write)
+    s.grant(Grants::PackageUsers, p.id, user.id, Permission::Write)
         .await
         .unwrap();
     assert_eq!(
-        s.user_grant(p.id, user.id).await.unwrap(),
+        s.granted(Grants::PackageUsers, p.id, user.id)
+            .await
+            .unwrap(),
         Some(Permission::Write)
     );
     assert_eq!(
@@ -628,9 +638,14 @@ async fn package_grants_are_set_listed_and_cleared(s: &Store) {
     assert!(s.org_auto_inherit(org.id).await.unwrap(), "on by default");
     s.set_org_auto_inherit(org.id, false).await.unwrap();
     assert!(!s.org_auto_inherit(org.id).await.unwrap());
-    s.clear_user_grants(p.id).await.unwrap();
-    assert_eq!(s.user_grant(p.id, user.id).await.unwrap(), None);
-    assert!(!s.remove_user_grant(p.id, user.id).await.unwrap());
+    s.revoke_all(Grants::PackageUsers, p.id).await.unwrap();
+    assert_eq!(
+        s.granted(Grants::PackageUsers, p.id, user.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!s.revoke(Grants::PackageUsers, p.id, user.id).await.unwrap());
     assert!(s.delete_package(p.id).await.unwrap());
     assert!(s.package_by_id(p.id).await.unwrap().is_none());
     assert!(!s.delete_package(p.id).await.unwrap());
@@ -1041,11 +1056,11 @@ async fn teams_hold_members_and_grant_packages_to_them(s: &Store) {
     };
     let p = s.create_package(&package(org.id), 1).await.unwrap();
     let foreign = s.create_package(&package(other_org.id), 1).await.unwrap();
-    s.set_team_grant(p.id, team.id, Permission::Write)
+    s.grant(Grants::PackageTeams, p.id, team.id, Permission::Write)
         .await
         .unwrap();
     // A grant naming a team of another organization gives nothing (the service never makes one).
-    s.set_team_grant(p.id, elsewhere.id, Permission::Admin)
+    s.grant(Grants::PackageTeams, p.id, elsewhere.id, Permission::Admin)
         .await
         .unwrap();
     assert_eq!(
@@ -1074,7 +1089,7 @@ async fn teams_hold_members_and_grant_packages_to_them(s: &Store) {
         Some(TeamRole::Member),
         "other organizations' teams are untouched"
     );
-    s.clear_team_grants(p.id).await.unwrap();
+    s.revoke_all(Grants::PackageTeams, p.id).await.unwrap();
     assert!(s.team_grants(p.id).await.unwrap().is_empty());
     assert!(s.delete_team(team.id).await.unwrap());
     assert!(s.team_by_slug(org.id, &team.slug).await.unwrap().is_none());

@@ -2,7 +2,7 @@
 
 use berth_domain::OrgRole;
 use berth_domain::{AccountKind, Login, Permission, RepoName, Visibility};
-use berth_store::{Collaborator, Listing, Repo, RepoFields, StoreError, Window};
+use berth_store::{Collaborator, Grants, Listing, Repo, RepoFields, StoreError, Window};
 
 use super::Accounts;
 use crate::authz::Access;
@@ -245,7 +245,7 @@ impl Accounts {
         }
         Ok(self
             .store
-            .set_collaborator(view.repo.id, user.id, permission)
+            .grant(Grants::Collaborators, view.repo.id, user.id, permission)
             .await?)
     }
 
@@ -260,7 +260,7 @@ impl Accounts {
         let (view, user) = self.repo_and_account(p, owner, name, login).await?;
         found(
             self.store
-                .remove_collaborator(view.repo.id, user.id)
+                .revoke(Grants::Collaborators, view.repo.id, user.id)
                 .await?,
         )
     }

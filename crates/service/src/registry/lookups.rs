@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use berth_domain::{AccountKind, OrgRole, Permission};
-use berth_store::{Account, Repo, RepoAccessFacts, RepoGrant, Store};
+use berth_store::{Account, Grants, Repo, RepoAccessFacts, RepoGrant, Store};
 
 use crate::Principal;
 
@@ -93,7 +93,9 @@ impl Lookups {
             let team = teams.then(|| held.team.get(&package_id).copied());
             return Ok((held.user.get(&package_id).copied(), team.flatten()));
         }
-        let user = store.user_grant(package_id, user_id).await?;
+        let user = store
+            .granted(Grants::PackageUsers, package_id, user_id)
+            .await?;
         let team = match teams {
             true => store.user_team_grant(package_id, user_id).await?,
             false => None,

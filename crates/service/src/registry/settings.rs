@@ -3,7 +3,7 @@
 
 use berth_domain::package::{PackageAction, PackageFacts, PackagePrincipal, authorize};
 use berth_domain::{Login, Permission, RepoName};
-use berth_store::{Account, Package, PackageKind, PackageSource, Repo, RepoGrant};
+use berth_store::{Account, Grants, Package, PackageKind, PackageSource, Repo, RepoGrant};
 
 use super::Registry;
 use super::RegistryError;
@@ -147,8 +147,9 @@ impl Registry {
         };
         let inherit = inherit.unwrap_or(package.inherit) && repo_id.is_some();
         if inherit != package.inherit {
-            self.store.clear_user_grants(package.id).await?;
-            self.store.clear_team_grants(package.id).await?;
+            for grants in [Grants::PackageUsers, Grants::PackageTeams] {
+                self.store.revoke_all(grants, package.id).await?;
+            }
         }
         let source = PackageSource { repo_id, inherit };
         self.store
@@ -178,13 +179,15 @@ impl Registry {
             Grantee::User(login) => {
                 not_inheriting(&package, "users")?;
                 let user = self.authz.user(login).await?;
-                Ok(self.store.set_user_grant(package.id, user.id, role).await?)
+                let grants = Grants::PackageUsers;
+                Ok(self.store.grant(grants, package.id, user.id, role).await?)
             }
             Grantee::Team(slug) => {
                 not_inheriting(&package, "teams")?;
                 // A secret team the caller does not see is named exactly as a missing one.
                 let (_, team) = self.authz.team(p, owner, slug).await?;
-                Ok(self.store.set_team_grant(package.id, team.id, role).await?)
+                let grants = Grants::PackageTeams;
+                Ok(self.store.grant(grants, package.id, team.id, role).await?)
             }
         }
     }
@@ -202,11 +205,13 @@ impl Registry {
         found(match from {
             Grantee::User(login) => {
                 let user = self.authz.account(login).await?;
-                self.store.remove_user_grant(package.id, user.id).await?
+                let grants = Grants::PackageUsers;
+                self.store.revoke(grants, package.id, user.id).await?
             }
             Grantee::Team(slug) => {
                 let (_, team) = self.authz.team(p, owner, slug).await?;
-                self.store.remove_team_grant(package.id, team.id).await?
+                let grants = Grants::PackageTeams;
+                self.store.revoke(grants, package.id, team.id).await?
             }
         })
     }
