@@ -300,6 +300,61 @@ async fn every_verb_in_every_state_does_what_the_table_says() {
     }
 }
 
+/// Both ways to create take the body gh and GitHub's docs send, fields that mean nothing here
+/// included; what cannot be honoured is refused by name.
+#[tokio::test]
+async fn both_ways_to_create_take_githubs_body_and_refuse_what_they_cannot_honour() {
+    let lab = Lab::new().await;
+    let ignored = json!({
+        "image": IMAGE, "location": "WestEurope", "geo": "EuropeWest", "client_ip": "10.0.0.1",
+        "idle_timeout_minutes": 30, "retention_period_minutes": 60,
+        "multi_repo_permissions_opt_out": true, "working_directory": "/w",
+    });
+    lab.create_with(ignored.clone()).await;
+    let repo = lab
+        .app
+        .get("/api/v3/repos/alice/web", Some(&lab.alice))
+        .await;
+    let mut by_id = ignored.clone();
+    by_id["repository_id"] = repo.body["id"].clone();
+    let (alice, app) = (Some(lab.alice.as_str()), &lab.app);
+    let r = app
+        .post("/api/v3/user/codespaces", alice, by_id.clone())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    let on_repo = "/api/v3/repos/alice/web/codespaces";
+    let refused = [
+        (on_repo, by_id.clone(), "repository_id"),
+        (
+            on_repo,
+            json!({ "pull_request": { "number": 1 } }),
+            "pull_request",
+        ),
+        (
+            "/api/v3/user/codespaces",
+            json!({ "image": IMAGE }),
+            "repository_id",
+        ),
+        (
+            "/api/v3/user/codespaces",
+            json!({ "pull_request": {} }),
+            "pull_request",
+        ),
+        (on_repo, json!({ "colour": "blue" }), "colour"),
+    ];
+    for (path, body, field) in refused {
+        let r = app.post(path, alice, body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.body
+        );
+        assert!(r.body.to_string().contains(field), "{body}: {}", r.body);
+    }
+}
+
 #[tokio::test]
 async fn a_start_runs_its_steps_in_order_and_a_stop_leaves_no_secret_on_disk() {
     let lab = Lab::new().await;

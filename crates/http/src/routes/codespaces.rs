@@ -159,9 +159,17 @@ fn render(s: &AppState, v: &CodespaceView) -> Value {
     })
 }
 
+/// The body of both ways to create (`POST /repos/{o}/{r}/codespaces` and `POST
+/// /user/codespaces`), as gh and GitHub's docs send it: the repository by id (by-user form only),
+/// what Berth acts on, and what GitHub clients send that means nothing here and is accepted
+/// without effect: one location (`location`, `geo`, `client_ip`), no idle shutdown or retention
+/// (`idle_timeout_minutes`, `retention_period_minutes`), no multi-repository permissions, no VS
+/// Code service targets.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
+    repository_id: Option<i64>,
+    pull_request: Option<Value>,
     #[serde(rename = "ref")]
     git_ref: Option<String>,
     image: Option<String>,
@@ -170,52 +178,7 @@ pub struct CreateRequest {
     machine: Option<String>,
     /// One of the paths `GET …/codespaces/devcontainers` lists.
     devcontainer_path: Option<String>,
-    // Accepted as GitHub's clients send them; Berth has one location.
     #[allow(dead_code)]
-    location: Option<String>,
-}
-
-impl CreateRequest {
-    fn into_new(self) -> NewEnvironment {
-        NewEnvironment {
-            git_ref: self.git_ref.filter(|r| !r.is_empty()),
-            image: self.image,
-            display_name: self.display_name.filter(|d| !d.is_empty()),
-            machine: self.machine.filter(|m| !m.is_empty()),
-            devcontainer_path: self.devcontainer_path.filter(|d| !d.is_empty()),
-        }
-    }
-}
-
-/// `POST /repos/{o}/{r}/codespaces`.
-pub async fn create(
-    Call(s, p): Call,
-    RepoPath(owner, repo): RepoPath,
-    Body(body): Body<CreateRequest>,
-) -> ApiResult<Response> {
-    let view = s
-        .environments()
-        .create_codespace(&p, &owner, &repo, body.into_new())
-        .await?;
-    Ok((StatusCode::CREATED, Json(render(&s, &view))).into_response())
-}
-
-/// `POST /user/codespaces`'s body, as gh and GitHub's docs send it: the repository by id, the
-/// fields the by-repository form has, and the ones GitHub clients send that mean nothing here and
-/// are accepted without effect: one location (`location`, `geo`, `client_ip`), no idle shutdown
-/// or retention (`idle_timeout_minutes`, `retention_period_minutes`), no multi-repository
-/// permissions, no VS Code service targets.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateForUserRequest {
-    repository_id: Option<i64>,
-    pull_request: Option<Value>,
-    #[serde(rename = "ref")]
-    git_ref: Option<String>,
-    image: Option<String>,
-    display_name: Option<String>,
-    machine: Option<String>,
-    devcontainer_path: Option<String>,
     location: Option<String>,
     #[allow(dead_code)]
     geo: Option<String>,
@@ -235,19 +198,69 @@ pub struct CreateForUserRequest {
     vscs_target_url: Option<String>,
 }
 
+impl CreateRequest {
+    /// Refuses a codespace for a pull request, which Berth has not.
+    fn without_pull_request(self) -> ApiResult<Self> {
+        if self.pull_request.is_some() {
+            return Err(ApiError::invalid(
+                "Codespace",
+                "pull_request",
+                "invalid",
+                "Berth has no pull requests: give repository_id and the branch as ref",
+            ));
+        }
+        Ok(self)
+    }
+
+    fn into_new(self) -> NewEnvironment {
+        NewEnvironment {
+            git_ref: self.git_ref.filter(|r| !r.is_empty()),
+            image: self.image,
+            display_name: self.display_name.filter(|d| !d.is_empty()),
+            machine: self.machine.filter(|m| !m.is_empty()),
+            devcontainer_path: self.devcontainer_path.filter(|d| !d.is_empty()),
+        }
+    }
+}
+
+/// `POST /repos/{o}/{r}/codespaces`.
+pub async fn create(
+    Call(s, p): Call,
+    RepoPath(owner, repo): RepoPath,
+    Body(body): Body<CreateRequest>,
+) -> ApiResult<Response> {
+    let body = body.without_pull_request()?;
+    if body.repository_id.is_some() {
+        return Err(ApiError::invalid(
+            "Codespace",
+            "repository_id",
+            "invalid",
+            "the path names the repository: leave out repository_id, or POST /user/codespaces",
+        ));
+    }
+    created(s, p, &owner, &repo, body).await
+}
+
+async fn created(
+    s: AppState,
+    p: berth_service::Principal,
+    owner: &Login,
+    repo: &RepoName,
+    body: CreateRequest,
+) -> ApiResult<Response> {
+    let view = s
+        .environments()
+        .create_codespace(&p, owner, repo, body.into_new())
+        .await?;
+    Ok((StatusCode::CREATED, Json(render(&s, &view))).into_response())
+}
+
 /// `POST /user/codespaces`: create for the repository `repository_id` names.
 pub async fn create_for_user(
     Call(s, p): Call,
-    Body(body): Body<CreateForUserRequest>,
+    Body(body): Body<CreateRequest>,
 ) -> ApiResult<Response> {
-    if body.pull_request.is_some() {
-        return Err(ApiError::invalid(
-            "Codespace",
-            "pull_request",
-            "invalid",
-            "Berth has no pull requests: give repository_id and the branch as ref",
-        ));
-    }
+    let body = body.without_pull_request()?;
     let Some(id) = body.repository_id else {
         return Err(ApiError::invalid(
             "Codespace",
@@ -257,16 +270,7 @@ pub async fn create_for_user(
         ));
     };
     let (owner, repo) = repo_by_id(&s, &p, id).await?;
-    let f = body;
-    let req = CreateRequest {
-        git_ref: f.git_ref,
-        image: f.image,
-        display_name: f.display_name,
-        machine: f.machine,
-        devcontainer_path: f.devcontainer_path,
-        location: f.location,
-    };
-    create(Call(s, p), RepoPath(owner, repo), Body(req)).await
+    created(s, p, &owner, &repo, body).await
 }
 
 pub async fn list(Call(s, p): Call, paging: Paging) -> ApiResult<Response> {
