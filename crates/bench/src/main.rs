@@ -16,6 +16,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use reqwest::Method;
 use sha2::{Digest as _, Sha256};
 
 const MIB: usize = 1024 * 1024;
@@ -69,7 +70,12 @@ struct Target {
 }
 
 impl Target {
-    fn req(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+    /// The URL of `rest` under the repository's `/v2/` path.
+    fn v2(&self, rest: &str) -> String {
+        format!("{}/v2/{}/{rest}", self.base, self.repo)
+    }
+
+    fn req(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
         let r = self.http.request(method, url);
         match &self.token {
             Some(t) => r.bearer_auth(t),
@@ -79,10 +85,7 @@ impl Target {
 
     async fn push(&self, pattern: &'static [u8], b: &Blob) -> anyhow::Result<()> {
         let r = self
-            .req(
-                reqwest::Method::POST,
-                &format!("{}/v2/{}/blobs/uploads/", self.base, self.repo),
-            )
+            .req(Method::POST, &self.v2("blobs/uploads/"))
             .send()
             .await?;
         if r.status() != reqwest::StatusCode::ACCEPTED {
@@ -104,10 +107,7 @@ impl Target {
         let body = futures_util::stream::iter(0..mib)
             .map(move |n| Ok::<_, std::io::Error>(chunk(pattern, id, n)));
         let r = self
-            .req(
-                reqwest::Method::PUT,
-                &format!("{loc}{sep}digest={}", b.digest),
-            )
+            .req(Method::PUT, &format!("{loc}{sep}digest={}", b.digest))
             .header("content-type", "application/octet-stream")
             .header("content-length", (mib as usize * MIB).to_string())
             .body(reqwest::Body::wrap_stream(body))
@@ -131,13 +131,8 @@ impl Target {
     /// Pulls a blob, checked against its digest when `verify` (not in the timed workloads of
     /// one client, which measure the server).
     async fn pull_checked(&self, digest: &str, verify: bool) -> anyhow::Result<u64> {
-        let r = self
-            .req(
-                reqwest::Method::GET,
-                &format!("{}/v2/{}/blobs/{digest}", self.base, self.repo),
-            )
-            .send()
-            .await?;
+        let url = self.v2(&format!("blobs/{digest}"));
+        let r = self.req(Method::GET, &url).send().await?;
         if !r.status().is_success() {
             bail!("GET blob: {}", r.status());
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use support::nginx::Nginx;
 use support::s3::Replicas;
-use support::{busybox_rootfs, docker, docker_host, multi_platform_layout, run_ok, text};
+use support::{busybox_root, docker, docker_host, multi_platform_layout, run_ok, text};
 
 /// Replicas behind nginx; the replicas give nginx's address as theirs (`--external-url`), so
 /// the registry's token realm and upload locations lead back through the balancer.
@@ -90,13 +90,24 @@ fn import_image(engine: &str, config: &Path, dir: &Path, image: &str, extra: u64
         None,
     );
     let sum = run_ok(Command::new("sha256sum").arg(&data), None);
-    let tar = busybox_rootfs(dir);
-    run_ok(
-        docker(engine, config).arg("import").arg(&tar).arg(image),
-        None,
-    );
-    std::fs::remove_file(&tar).unwrap();
-    std::fs::remove_dir_all(dir.join("rootfs")).unwrap();
+    // Streamed from tar to the Engine: the data is on the disk once, not twice.
+    let root = busybox_root(dir);
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .args(["-cf", "-", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let into = Stdio::from(tar.stdout.take().unwrap());
+    let imported = docker(engine, config)
+        .args(["import", "-", image])
+        .stdin(into)
+        .output()
+        .unwrap();
+    support::succeeded(&imported, "docker import");
+    assert!(tar.wait().unwrap().success(), "tar of {}", root.display());
+    std::fs::remove_dir_all(root).unwrap();
     sum.split_whitespace().next().unwrap().to_owned()
 }
 

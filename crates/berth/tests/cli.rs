@@ -457,13 +457,14 @@ fn exit_of(mut server: Server, within: std::time::Duration) -> (std::process::Ex
     }
 }
 
-#[test]
-fn readyz_answers_and_a_shutdown_lets_a_running_upload_finish() {
-    use std::io::{Read, Write};
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    let server = Server::start(serve_at(&data, &["--shutdown-timeout", "30"]));
-    let token = support::admin_token(&data);
+/// A server with `--shutdown-timeout seconds`, asked to stop (SIGTERM) while it takes an upload
+/// of 4 MiB whose first MiB is sent; the server, and the upload's connection.
+fn terminated_during_an_upload(
+    dir: &std::path::Path,
+    seconds: &str,
+) -> (Server, std::net::TcpStream) {
+    let data = dir.join("d");
+    let server = Server::start(serve_at(&data, &["--shutdown-timeout", seconds]));
     let ready = runtime().block_on(async {
         let r = reqwest::get(format!("{}/readyz", server.url))
             .await
@@ -471,11 +472,17 @@ fn readyz_answers_and_a_shutdown_lets_a_running_upload_finish() {
         (r.status().as_u16(), r.text().await.unwrap())
     });
     assert_eq!(ready, (200, "ready\n".to_owned()));
-
-    let len = 4 << 20;
-    let mut upload = begin_upload(&server, &token, len, 1 << 20);
+    let upload = begin_upload(&server, &support::admin_token(&data), 4 << 20, 1 << 20);
     std::thread::sleep(std::time::Duration::from_millis(300));
     support::sigterm(&server.child);
+    (server, upload)
+}
+
+#[test]
+fn readyz_answers_and_a_shutdown_lets_a_running_upload_finish() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut upload) = terminated_during_an_upload(dir.path(), "30");
     // No new connection is taken...
     let host = server.url.trim_start_matches("http://").to_owned();
     let started = std::time::Instant::now();
@@ -487,7 +494,7 @@ fn readyz_answers_and_a_shutdown_lets_a_running_upload_finish() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // ... but the running upload finishes.
-    upload.write_all(&vec![7; len - (1 << 20)]).unwrap();
+    upload.write_all(&vec![7; 3 << 20]).unwrap();
     let mut reply = [0; 64];
     let n = upload.read(&mut reply).unwrap();
     let reply = String::from_utf8_lossy(&reply[..n]).into_owned();
@@ -505,13 +512,8 @@ fn readyz_answers_and_a_shutdown_lets_a_running_upload_finish() {
 #[test]
 fn a_shutdown_cuts_off_what_is_still_running_after_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    let server = Server::start(serve_at(&data, &["--shutdown-timeout", "1"]));
-    let token = support::admin_token(&data);
     // An upload whose client stalls: the server does not wait for it past the timeout.
-    let _stalled = begin_upload(&server, &token, 4 << 20, 1 << 20);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    support::sigterm(&server.child);
+    let (server, _stalled) = terminated_during_an_upload(dir.path(), "1");
     let (status, log) = exit_of(server, std::time::Duration::from_secs(15));
     assert!(status.success(), "{status}\n{log}");
     assert!(log.contains("cut off") && log.contains("stopped"), "{log}");

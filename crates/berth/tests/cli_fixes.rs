@@ -174,13 +174,20 @@ fn an_org_member_creates_a_repository_and_edits_and_deletes_it_from_the_cli() {
     assert!(!bob.run(&["repo", "show", "acme/x"], None).status.success());
 }
 
-#[test]
-fn a_package_grant_to_a_repository_gives_its_environments_access_and_grants_combine() {
+/// A server, the small test images (in a directory of their own, returned to be kept), and
+/// alice's CLI with her repository `alice/web`.
+fn alice_with_a_repository() -> (tempfile::TempDir, Images, Berth, Cli) {
     let dir = tempfile::tempdir().unwrap();
     let images = Images::small(dir.path());
     let berth = Berth::start(&[], &[]);
     let alice = berth.cli(&berth.alice);
     alice.ok(&["repo", "create", "alice/web"]);
+    (dir, images, berth, alice)
+}
+
+#[test]
+fn a_package_grant_to_a_repository_gives_its_environments_access_and_grants_combine() {
+    let (_dir, images, berth, alice) = alice_with_a_repository();
     images.push(
         "other",
         &format!("{}/alice/img:1", berth.host),
@@ -366,11 +373,7 @@ fn a_failed_environment_shows_why_once_and_exec_behaves_like_a_shell() {
 
 #[test]
 fn the_server_log_tells_environments_lifecycle() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = Images::small(dir.path());
-    let berth = Berth::start(&[], &[]);
-    let alice = berth.cli(&berth.alice);
-    alice.ok(&["repo", "create", "alice/web"]);
+    let (_dir, images, berth, alice) = alice_with_a_repository();
     let image = format!("{}/alice/other:1", berth.host);
     images.push("other", &image, &format!("alice:{}", berth.alice));
     alice.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);

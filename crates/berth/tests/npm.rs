@@ -13,13 +13,7 @@ use support::{Cli, Server, serve_at, text};
 /// pnpm and yarn from the npm registry; without them these tests fail, unless
 /// `BERTH_SKIP_CLIENTS=1` says to skip them knowingly.
 fn node_bin() -> Option<PathBuf> {
-    match std::env::var("BERTH_TEST_NODE_BIN") {
-        Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ if std::env::var("BERTH_SKIP_CLIENTS").is_ok_and(|v| v == "1") => None,
-        _ => panic!(
-            "BERTH_TEST_NODE_BIN is not set: run the tests with scripts/test, or set BERTH_SKIP_CLIENTS=1 to skip them knowingly"
-        ),
-    }
+    berth_store::testing::given("BERTH_TEST_NODE_BIN", "BERTH_SKIP_CLIENTS").map(PathBuf::from)
 }
 
 /// A server with `alice` (in the organization `acme`, as its admin), `carol` (a member of
@@ -79,6 +73,26 @@ impl Registry {
     /// A package directory for `name@version` whose `index.js` says `says`.
     fn package(&self, token: &str, name: &str, version: &str, says: &str) -> PathBuf {
         self.package_with(token, name, version, says, serde_json::json!({}))
+    }
+
+    /// `npm publish` of [`Self::package`] as `token`.
+    fn publish(&self, token: &str, name: &str, version: &str, says: &str) {
+        npm_ok(&self.package(token, name, version, says), &["publish"]);
+    }
+
+    /// `npm publish` of [`Self::package_with`] as `token`.
+    fn publish_with(
+        &self,
+        token: &str,
+        name: &str,
+        version: &str,
+        says: &str,
+        more: serde_json::Value,
+    ) {
+        npm_ok(
+            &self.package_with(token, name, version, says, more),
+            &["publish"],
+        );
     }
 
     /// The same, with `more` fields in its `package.json`.
@@ -191,10 +205,7 @@ fn app(deps: serde_json::Value) -> serde_json::Value {
 #[test]
 fn npm_publishes_installs_tags_deprecates_and_unpublishes() {
     let r = Registry::start();
-    npm_ok(
-        &r.package(&r.alice, "@alice/lib", "1.0.0", "one"),
-        &["publish"],
-    );
+    r.publish(&r.alice, "@alice/lib", "1.0.0", "one");
 
     // Install into a fresh project: the lockfile records the version and its integrity.
     let app_dir = r.project("app", Some(&r.alice), &app(serde_json::json!({})));
@@ -274,10 +285,7 @@ fn npm_publishes_installs_tags_deprecates_and_unpublishes() {
 #[test]
 fn packuments_carry_etags_and_the_abbreviated_form() {
     let r = Registry::start();
-    npm_ok(
-        &r.package(&r.alice, "@alice/lib", "1.0.0", "one"),
-        &["publish"],
-    );
+    r.publish(&r.alice, "@alice/lib", "1.0.0", "one");
     let url = format!("{}@alice%2flib", r.registry());
     let get = |accept: &str, etag: Option<&str>| {
         let mut headers = vec![("accept", accept)];
@@ -308,10 +316,7 @@ fn packuments_carry_etags_and_the_abbreviated_form() {
     assert_eq!(get(corgi, Some(&short_etag)).0, 304);
     assert_eq!(get("application/json", Some(&etag)).0, 304);
     // A new version changes the document, and its tag.
-    npm_ok(
-        &r.package(&r.alice, "@alice/lib", "1.0.1", "one"),
-        &["publish"],
-    );
+    r.publish(&r.alice, "@alice/lib", "1.0.1", "one");
     assert_eq!(get(corgi, Some(&short_etag)).0, 200);
 }
 
@@ -405,10 +410,7 @@ fn access_is_the_packages_model_and_unreadable_is_missing() {
     );
 
     // Private by default: only alice reads it; bob and anonymous get exactly E404.
-    npm_ok(
-        &r.package(&r.alice, "@alice/lib", "1.0.0", "lib"),
-        &["publish"],
-    );
+    r.publish(&r.alice, "@alice/lib", "1.0.0", "lib");
     npm_fails(&bob, &["install", "@alice/lib"], "E404");
     npm_fails(&anonymous, &["install", "@alice/lib"], "E404");
     npm_fails(&bob, &["view", "@alice/nothing"], "E404");
@@ -448,10 +450,7 @@ fn access_is_the_packages_model_and_unreadable_is_missing() {
     npm_ok(&anonymous, &["install", "@alice/lib"]);
 
     // An internal package of an organization: its members read it, others get E404.
-    npm_ok(
-        &r.package(&r.alice, "@acme/tools", "0.1.0", "tools"),
-        &["publish"],
-    );
+    r.publish(&r.alice, "@acme/tools", "0.1.0", "tools");
     r.admin.ok(&[
         "package",
         "visibility",
@@ -516,30 +515,18 @@ fn the_first_publish_links_the_package_to_a_repository_of_its_owner() {
     // The `repository` field names a repository of the owner: linked, not inheriting (a personal
     // token published it).
     let web = serde_json::json!({ "repository": { "type": "git", "url": "git+https://example.invalid/alice/web.git" } });
-    npm_ok(
-        &r.package_with(&r.alice, "@alice/widget", "1.0.0", "w", web),
-        &["publish"],
-    );
+    r.publish_with(&r.alice, "@alice/widget", "1.0.0", "w", web);
     assert_eq!(linked("@alice/widget"), (Some("alice/web".into()), false));
     // No field: the owner's repository of the package's name.
-    npm_ok(
-        &r.package(&r.alice, "@alice/tool", "1.0.0", "t"),
-        &["publish"],
-    );
+    r.publish(&r.alice, "@alice/tool", "1.0.0", "t");
     assert_eq!(linked("@alice/tool"), (Some("alice/tool".into()), false));
     // A repository of another owner links nothing.
     let elsewhere = serde_json::json!({ "repository": "github:bob/web" });
-    npm_ok(
-        &r.package_with(&r.alice, "@alice/loose", "1.0.0", "l", elsewhere),
-        &["publish"],
-    );
+    r.publish_with(&r.alice, "@alice/loose", "1.0.0", "l", elsewhere);
     assert_eq!(linked("@alice/loose"), (None, false));
     // A repository token's first publish links to its repository and inherits its access.
     let ci = alice.ok(&["token", "create", "--repo", "alice/web"]);
-    npm_ok(
-        &r.package(ci.trim(), "@alice/built", "1.0.0", "b"),
-        &["publish"],
-    );
+    r.publish(ci.trim(), "@alice/built", "1.0.0", "b");
     assert_eq!(linked("@alice/built"), (Some("alice/web".into()), true));
 
     // Writers publish; only admins unpublish.
@@ -554,10 +541,7 @@ fn the_first_publish_links_the_package_to_a_repository_of_its_owner() {
         "--role",
         "write",
     ]);
-    npm_ok(
-        &r.package(&r.bob, "@alice/widget", "1.0.1", "w2"),
-        &["publish"],
-    );
+    r.publish(&r.bob, "@alice/widget", "1.0.1", "w2");
     let bob = r.project("bob-unpublish", Some(&r.bob), &app(serde_json::json!({})));
     npm_fails(
         &bob,
@@ -571,10 +555,7 @@ fn the_first_publish_links_the_package_to_a_repository_of_its_owner() {
 fn pnpm_and_yarn_install_what_npm_published() {
     let Some(bin) = node_bin() else { return };
     let r = Registry::start();
-    npm_ok(
-        &r.package(&r.alice, "@alice/lib", "1.2.3", "from berth"),
-        &["publish"],
-    );
+    r.publish(&r.alice, "@alice/lib", "1.2.3", "from berth");
     let deps = app(serde_json::json!({ "@alice/lib": "^1.2.0" }));
     // Each client in a fresh project, with its own store or cache.
     let install = |tool: &str, args: &[&str], store: &str| {

@@ -15,6 +15,47 @@ async fn sent(request: reqwest::RequestBuilder, token: &str) -> reqwest::Respons
     request.bearer_auth(token).send().await.unwrap()
 }
 
+/// Begins a blob upload to `name` at `server`; the upload's path (its `Location` without the
+/// server).
+async fn begin_upload(http: &reqwest::Client, server: &str, name: &str, token: &str) -> String {
+    let began = sent(
+        http.post(format!("{server}/v2/{name}/blobs/uploads/")),
+        token,
+    )
+    .await;
+    assert_eq!(began.status().as_u16(), 202);
+    let location = began.headers()["location"].to_str().unwrap();
+    location.trim_start_matches(server).to_owned()
+}
+
+/// `bytes` sent to the upload at `upload` (a URL) as the chunk starting at `from`.
+fn chunk(
+    http: &reqwest::Client,
+    upload: String,
+    token: &str,
+    from: usize,
+    bytes: &[u8],
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+    http.patch(upload)
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .header(
+            "content-range",
+            format!("{from}-{}", from + bytes.len() - 1),
+        )
+        .body(bytes.to_vec())
+        .send()
+}
+
+/// A garbage collection at `server` asked for by `admin` with `options`; its report.
+async fn collect(server: &str, admin: &str, options: serde_json::Value) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let url = format!("{server}/api/v3/admin/registry/collect");
+    let r = sent(http.post(url).json(&options), admin).await;
+    assert_eq!(r.status().as_u16(), 200);
+    r.json().await.unwrap()
+}
+
 /// `skopeo copy --all` from `from` to `to`, with `creds` and no TLS on the registry's `side`
 /// (`dest` or `src`).
 fn skopeo_copy(side: &str, creds: &str, from: String, to: String) {
@@ -60,58 +101,52 @@ impl OnS3 {
             token,
         })
     }
+    /// An image of `platforms` pushed as `alice/app:1` with skopeo and pulled back (skopeo
+    /// checks every digest) into an OCI layout; the layout's directory.
+    fn push_and_pull(&self, platforms: &[&str]) -> std::path::PathBuf {
+        let host = self.server.url.trim_start_matches("http://");
+        let layout = self.dir.path().join("layout");
+        multi_platform_layout(&layout, platforms);
+        let creds = format!("alice:{}", self.token);
+        let image = format!("docker://{host}/alice/app:1");
+        skopeo_copy(
+            "dest",
+            &creds,
+            format!("oci:{}:multi", layout.display()),
+            image.clone(),
+        );
+        let pulled = self.dir.path().join("pulled");
+        skopeo_copy(
+            "src",
+            &creds,
+            image,
+            format!("oci:{}:back", pulled.display()),
+        );
+        pulled
+    }
 }
 
 #[test]
 fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
-    let Some(OnS3 {
-        endpoint,
-        bucket,
-        dir,
-        data,
-        server,
-        token,
-    }) = OnS3::start("serve", &[])
-    else {
+    let Some(s3) = OnS3::start("serve", &[]) else {
         return;
     };
-    let host = server.url.trim_start_matches("http://");
-    let ready = support::get_text(&format!("{}/readyz", server.url));
+    let ready = support::get_text(&format!("{}/readyz", s3.server.url));
     assert_eq!(ready, "ready\n");
 
-    let layout = dir.path().join("layout");
-    multi_platform_layout(&layout, &["amd64", "arm64"]);
-    let creds = format!("alice:{token}");
-    skopeo_copy(
-        "dest",
-        &creds,
-        format!("oci:{}:multi", layout.display()),
-        format!("docker://{host}/alice/app:1"),
-    );
+    let pulled = s3.push_and_pull(&["amd64", "arm64"]);
     assert!(
-        keys(&endpoint, &bucket, "berth/uploads/").is_empty(),
+        keys(&s3.endpoint, &s3.bucket, "berth/uploads/").is_empty(),
         "finished uploads leave nothing behind"
     );
+    let storage = s3.data.join("storage");
     assert!(
-        !data.join("storage").exists()
-            || std::fs::read_dir(data.join("storage"))
-                .unwrap()
-                .next()
-                .is_none(),
+        !storage.exists() || std::fs::read_dir(storage).unwrap().next().is_none(),
         "no blob on the local disk"
-    );
-
-    // Pulled back (skopeo checks every digest), each platform.
-    let pulled = dir.path().join("pulled");
-    skopeo_copy(
-        "src",
-        &creds,
-        format!("docker://{host}/alice/app:1"),
-        format!("oci:{}:back", pulled.display()),
     );
     // Every layer and config of the image as served (skopeo compressed the layers on the way
     // in) is in the bucket under the prefix; the manifests themselves are in the database.
-    let stored = keys(&endpoint, &bucket, "berth/blobs/");
+    let stored = keys(&s3.endpoint, &s3.bucket, "berth/blobs/");
     let mut expected = 0;
     for blob in std::fs::read_dir(pulled.join("blobs/sha256")).unwrap() {
         let bytes = std::fs::read(blob.unwrap().path()).unwrap();
@@ -135,101 +170,44 @@ fn images_pushed_and_pulled_with_skopeo_keep_their_blobs_in_the_bucket() {
 
 #[test]
 fn a_chunked_upload_begun_on_one_replica_is_finished_on_another() {
-    use sha2::Digest as _;
-    let Some(Replicas {
-        endpoint,
-        bucket,
-        a,
-        b,
-        token,
-        dir: _dir,
-        ..
-    }) = Replicas::start("replicas", &[])
-    else {
+    let Some(r) = Replicas::start("replicas", &[]) else {
         return;
     };
+    let (a, b, token) = (&r.a.url, &r.b.url, &r.token);
     let blob: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
+    let digest = digest_of(&blob);
     let (first, rest) = blob.split_at(3_000_000);
     support::runtime().block_on(async {
         let http = reqwest::Client::new();
-        let began = sent(
-            http.post(format!("{}/v2/alice/app/blobs/uploads/", a.url)),
-            &token,
-        )
-        .await;
-        assert_eq!(began.status().as_u16(), 202);
-        let path = began.headers()["location"]
-            .to_str()
-            .unwrap()
-            .trim_start_matches(&a.url)
-            .to_owned();
-        let chunk = |server: &str, from: usize, bytes: &[u8]| {
-            http.patch(format!("{server}{path}"))
-                .bearer_auth(&token)
-                .header("content-type", "application/octet-stream")
-                .header(
-                    "content-range",
-                    format!("{from}-{}", from + bytes.len() - 1),
-                )
-                .body(bytes.to_vec())
-                .send()
-        };
-        let r = chunk(&a.url, 0, first).await.unwrap();
-        assert_eq!(r.status().as_u16(), 202, "the first chunk, on A");
+        let path = begin_upload(&http, a, "alice/app", token).await;
+        let r = chunk(&http, format!("{a}{path}"), token, 0, first).await;
+        assert_eq!(r.unwrap().status().as_u16(), 202, "the first chunk, on A");
         // B knows where the upload stands, takes the next chunk and finishes it.
-        let r = sent(http.get(format!("{}{path}", b.url)), &token).await;
+        let r = sent(http.get(format!("{b}{path}")), token).await;
         assert_eq!(r.status().as_u16(), 204);
         assert_eq!(r.headers()["range"], "0-2999999");
-        let r = chunk(&b.url, first.len(), rest).await.unwrap();
-        assert_eq!(r.status().as_u16(), 202, "the second chunk, on B");
-        let r = sent(http.put(format!("{}{path}?digest={digest}", b.url)), &token).await;
+        let r = chunk(&http, format!("{b}{path}"), token, first.len(), rest).await;
+        assert_eq!(r.unwrap().status().as_u16(), 202, "the second chunk, on B");
+        let r = sent(http.put(format!("{b}{path}?digest={digest}")), token).await;
         assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
         // Either replica serves it, byte for byte.
-        for server in [&a.url, &b.url] {
-            let got = sent(
-                http.get(format!("{server}/v2/alice/app/blobs/{digest}")),
-                &token,
-            )
-            .await;
+        for server in [a, b] {
+            let url = format!("{server}/v2/alice/app/blobs/{digest}");
+            let got = sent(http.get(url), token).await;
             assert_eq!(got.status().as_u16(), 200);
             assert!(got.bytes().await.unwrap() == blob, "{server}");
         }
     });
-    assert!(keys(&endpoint, &bucket, "berth/uploads/").is_empty());
+    assert!(keys(&r.endpoint, &r.bucket, "berth/uploads/").is_empty());
 }
 
 #[test]
 fn with_blob_redirect_pulls_are_sent_to_pre_signed_urls_of_the_store() {
-    let Some(OnS3 {
-        endpoint,
-        bucket,
-        dir,
-        server,
-        token,
-        ..
-    }) = OnS3::start("redirect", &["--blob-redirect"])
-    else {
+    let Some(s3) = OnS3::start("redirect", &["--blob-redirect"]) else {
         return;
     };
-    let host = server.url.trim_start_matches("http://");
-    let layout = dir.path().join("layout");
-    multi_platform_layout(&layout, &["amd64"]);
-    let creds = format!("alice:{token}");
-    skopeo_copy(
-        "dest",
-        &creds,
-        format!("oci:{}:multi", layout.display()),
-        format!("docker://{host}/alice/app:1"),
-    );
-    // skopeo follows the redirects (and checks every digest).
-    let pulled = dir.path().join("pulled");
-    skopeo_copy(
-        "src",
-        &creds,
-        format!("docker://{host}/alice/app:1"),
-        format!("oci:{}:back", pulled.display()),
-    );
+    let (endpoint, bucket, token) = (&s3.endpoint, &s3.bucket, &s3.token);
+    let pulled = s3.push_and_pull(&["amd64"]);
     // What it was sent: a time-limited signed URL of the bucket, after Berth's own access check.
     let config = std::fs::read_dir(pulled.join("blobs/sha256"))
         .unwrap()
@@ -242,8 +220,8 @@ fn with_blob_redirect_pulls_are_sent_to_pre_signed_urls_of_the_store() {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let blob = format!("{}/v2/alice/app/blobs/{digest}", server.url);
-        let r = http.get(&blob).bearer_auth(&token).send().await.unwrap();
+        let blob = format!("{}/v2/alice/app/blobs/{digest}", s3.server.url);
+        let r = http.get(&blob).bearer_auth(token).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 307);
         let to = r.headers()["location"].to_str().unwrap().to_owned();
         assert!(
@@ -257,11 +235,11 @@ fn with_blob_redirect_pulls_are_sent_to_pre_signed_urls_of_the_store() {
         // No redirect without access, for HEAD, or for a range (served here).
         let r = http.get(&blob).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 401);
-        let r = http.head(&blob).bearer_auth(&token).send().await.unwrap();
+        let r = http.head(&blob).bearer_auth(token).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200);
         let r = http
             .get(&blob)
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .header("range", "bytes=0-9")
             .send()
             .await
@@ -287,6 +265,12 @@ struct Pusher {
 }
 
 impl Pusher {
+    fn new(url: &str, token: &str) -> Self {
+        let (url, token) = (url.to_owned(), token.to_owned());
+        let http = reqwest::Client::new();
+        Self { http, url, token }
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
         request.bearer_auth(&self.token).send().await.unwrap()
     }
@@ -377,20 +361,11 @@ impl Pusher {
 #[test]
 fn garbage_collection_on_one_replica_never_loses_a_push_on_the_other() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let Some(Replicas {
-        endpoint,
-        bucket,
-        a,
-        b,
-        data,
-        token,
-        dir: _dir,
-        ..
-    }) = Replicas::start("gc-load", &[])
-    else {
+    let Some(r) = Replicas::start("gc-load", &[]) else {
         return;
     };
-    let admin = support::admin_token(&data[0]);
+    let (a, b, token) = (&r.a.url, &r.b.url, &r.token);
+    let admin = support::admin_token(&r.data[0]);
     // Layers shared by the images: 12 of them, 2 an image.
     let pool: Vec<Vec<u8>> = (0..12u8)
         .map(|i| {
@@ -399,27 +374,15 @@ fn garbage_collection_on_one_replica_never_loses_a_push_on_the_other() {
                 .collect()
         })
         .collect();
-    let pusher = Pusher {
-        http: reqwest::Client::new(),
-        url: a.url.clone(),
-        token: token.clone(),
-    };
+    let pusher = Pusher::new(a, token);
     let done = AtomicBool::new(false);
     let (refused, passes) = support::runtime().block_on(async {
         // The other replica collects as fast as it can with the shortest grace period (a
         // second): blobs whose manifest is not there yet are fair game almost at once.
         let collector = async {
-            let http = reqwest::Client::new();
             let mut passes = 0u32;
             while !done.load(Ordering::SeqCst) {
-                let r = http
-                    .post(format!("{}/api/v3/admin/registry/collect", b.url))
-                    .bearer_auth(&admin)
-                    .json(&serde_json::json!({ "grace_seconds": 1 }))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+                collect(b, &admin, serde_json::json!({ "grace_seconds": 1 })).await;
                 passes += 1;
             }
             passes
@@ -457,12 +420,8 @@ fn garbage_collection_on_one_replica_never_loses_a_push_on_the_other() {
     // Every tag pulls and verifies, from either replica.
     let referenced = support::runtime().block_on(async {
         let mut referenced = std::collections::BTreeSet::new();
-        for server in [&a.url, &b.url] {
-            let pusher = Pusher {
-                http: reqwest::Client::new(),
-                url: server.clone(),
-                token: token.clone(),
-            };
+        for server in [a, b] {
+            let pusher = Pusher::new(server, token);
             for i in 0..200 {
                 let name = format!("alice/app{}", i % 20);
                 referenced.extend(pusher.pull_and_verify(&name, &format!("v{i}")).await);
@@ -471,17 +430,10 @@ fn garbage_collection_on_one_replica_never_loses_a_push_on_the_other() {
         // One more pass, once the last blobs are older than the grace period: what no manifest
         // refers to goes, what one does stays.
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        let r = reqwest::Client::new()
-            .post(format!("{}/api/v3/admin/registry/collect", b.url))
-            .bearer_auth(&admin)
-            .json(&serde_json::json!({ "grace_seconds": 1 }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
+        collect(b, &admin, serde_json::json!({ "grace_seconds": 1 })).await;
         referenced
     });
-    let stored: std::collections::BTreeSet<String> = keys(&endpoint, &bucket, "berth/blobs/")
+    let stored: std::collections::BTreeSet<String> = keys(&r.endpoint, &r.bucket, "berth/blobs/")
         .iter()
         .map(|k| format!("sha256:{}", k.rsplit('/').next().unwrap()))
         .collect();
@@ -489,7 +441,7 @@ fn garbage_collection_on_one_replica_never_loses_a_push_on_the_other() {
         stored, referenced,
         "the bucket holds exactly the blobs the tags use ({refused} manifests were refused and pushed again)"
     );
-    assert!(keys(&endpoint, &bucket, "berth/trash/").is_empty());
+    assert!(keys(&r.endpoint, &r.bucket, "berth/trash/").is_empty());
 }
 
 #[test]
@@ -525,18 +477,10 @@ fn garbage_collection_aborts_the_multipart_uploads_a_killed_write_left() {
     });
     assert_eq!((unfinished("berth/"), unfinished("other/")), (1, 1));
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let collect = |dry_run: bool| -> serde_json::Value {
-        support::runtime().block_on(async {
-            http.post(format!("{}/api/v3/admin/registry/collect", server.url))
-                .bearer_auth(support::admin_token(&data))
-                .json(&serde_json::json!({ "upload_ttl_seconds": 0, "dry_run": dry_run }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        })
+    let admin = support::admin_token(&data);
+    let collect = |dry_run: bool| {
+        let options = serde_json::json!({ "upload_ttl_seconds": 0, "dry_run": dry_run });
+        support::runtime().block_on(collect(&server.url, &admin, options))
     };
     let would = collect(true);
     assert_eq!(would["multipart_aborted"], 1, "{would}");
@@ -552,56 +496,28 @@ fn garbage_collection_aborts_the_multipart_uploads_a_killed_write_left() {
 
 #[test]
 fn two_replicas_taking_the_same_chunk_at_once_never_make_a_blob_of_mixed_bytes() {
-    use sha2::Digest as _;
-    let Some(Replicas {
-        endpoint,
-        bucket,
-        a,
-        b,
-        data,
-        token,
-        dir: _dir,
-        ..
-    }) = Replicas::start("same-chunk", &[])
-    else {
+    let Some(r) = Replicas::start("same-chunk", &[]) else {
         return;
     };
+    let (a, b, token) = (&r.a.url, &r.b.url, &r.token);
     // Two bodies for the same range of one upload, sent at once to the two replicas; the digest
     // named at the end is the first body's.
     let ours: Vec<u8> = (0..6_000_000u32).map(|i| (i % 253) as u8).collect();
     let theirs: Vec<u8> = (0..6_000_000u32).map(|i| (i % 241) as u8).collect();
-    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&ours));
+    let digest = digest_of(&ours);
     support::runtime().block_on(async {
         let http = reqwest::Client::new();
-        let began = sent(
-            http.post(format!("{}/v2/alice/race/blobs/uploads/", a.url)),
-            &token,
-        )
-        .await;
-        let path = began.headers()["location"]
-            .to_str()
-            .unwrap()
-            .trim_start_matches(&a.url)
-            .to_owned();
-        let chunk = |server: &str, bytes: &[u8]| {
-            http.patch(format!("{server}{path}"))
-                .bearer_auth(&token)
-                .header("content-type", "application/octet-stream")
-                .header("content-range", format!("0-{}", bytes.len() - 1))
-                .body(bytes.to_vec())
-                .send()
-        };
-        let (x, y) = tokio::join!(chunk(&a.url, &ours), chunk(&b.url, &theirs));
+        let path = begin_upload(&http, a, "alice/race", token).await;
+        let (x, y) = tokio::join!(
+            chunk(&http, format!("{a}{path}"), token, 0, &ours),
+            chunk(&http, format!("{b}{path}"), token, 0, &theirs)
+        );
         let statuses = [x.unwrap().status().as_u16(), y.unwrap().status().as_u16()];
-        let finished = sent(http.put(format!("{}{path}?digest={digest}", a.url)), &token).await;
+        let finished = sent(http.put(format!("{a}{path}?digest={digest}")), token).await;
         let status = finished.status().as_u16();
         // Whatever happened, a blob named by the digest holds exactly those bytes, or there is
         // none.
-        let got = sent(
-            http.get(format!("{}/v2/alice/race/blobs/{digest}", b.url)),
-            &token,
-        )
-        .await;
+        let got = sent(http.get(format!("{b}/v2/alice/race/blobs/{digest}")), token).await;
         match got.status().as_u16() {
             200 => assert!(
                 got.bytes().await.unwrap() == ours,
@@ -614,15 +530,10 @@ fn two_replicas_taking_the_same_chunk_at_once_never_make_a_blob_of_mixed_bytes()
         // Whatever the race left under uploads/ (the upload refused, or the losing part landed
         // after the upload finished) goes with a collection once older than the upload TTL.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let collected = sent(
-            http.post(format!("{}/api/v3/admin/registry/collect", b.url))
-                .json(&serde_json::json!({ "upload_ttl_seconds": 0 })),
-            &support::admin_token(&data[0]),
-        )
-        .await;
-        assert_eq!(collected.status(), 200);
+        let admin = support::admin_token(&r.data[0]);
+        collect(b, &admin, serde_json::json!({ "upload_ttl_seconds": 0 })).await;
     });
-    let left = keys(&endpoint, &bucket, "berth/uploads/");
+    let left = keys(&r.endpoint, &r.bucket, "berth/uploads/");
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -631,7 +542,8 @@ fn two_replicas_taking_the_same_chunk_at_once_never_make_a_blob_of_mixed_bytes()
 /// tunnels and its verbs there.
 #[test]
 fn an_environment_created_through_one_replica_is_reached_through_the_other() {
-    use support::environments::{Images, created, exec_ok, http_get, serve_page, start_forward};
+    use support::environments::{created, exec_ok, http_get, serve_page, start_forward};
+    use support::images::{busybox_layer, file_layer, host_programs_layer, image_layout};
     let flags = [
         "--egress-allow",
         "127.0.0.0/8",
@@ -651,7 +563,15 @@ fn an_environment_created_through_one_replica_is_reached_through_the_other() {
     };
     let (via_a, via_b) = (through(&r.a, "via-a"), through(&r.b, "via-b"));
     let image = format!("{}/alice/other:1", r.addresses()[0]);
-    Images::small(r.dir.path()).push("other", &image, &format!("alice:{token}"));
+    // busybox, a marker, and ssh-add (for the client's agent).
+    let layout = r.dir.path().join("layout");
+    let layers = [
+        busybox_layer(r.dir.path()),
+        file_layer(r.dir.path(), "other", "/etc/berth-image", b"other\n"),
+        host_programs_layer(r.dir.path(), "ssh-add", &["ssh-add"]),
+    ];
+    image_layout(&layout, "other", &layers, &["PATH=/bin:/usr/bin"]);
+    support::images::push(&layout, "other", &image, &format!("alice:{token}"));
     via_a.ok(&["repo", "create", "alice/web"]);
     via_a.ok(&["package", "grant", "alice/other", "--repo", "alice/web"]);
     let name = created(&via_a, &["-R", "alice/web", "--image", &image]);
@@ -724,7 +644,7 @@ fn an_environment_created_through_one_replica_is_reached_through_the_other() {
     });
 
     // SSH over the API, through B: the Host block B prints, its ProxyCommand going through B.
-    let (key, _) = support::keygen(r.dir.path(), "alice-key");
+    let (key, fingerprint) = support::keygen(r.dir.path(), "alice-key");
     via_b.ok(&["key", "add", key.with_extension("pub").to_str().unwrap()]);
     let block = via_b.ok(&["codespace", "ssh", "--config", &name]);
     let config = r.dir.path().join("ssh_config");
@@ -776,6 +696,8 @@ fn an_environment_created_through_one_replica_is_reached_through_the_other() {
         support::text(&shell.stderr)
     );
     assert!(support::text(&shell.stdout).contains("from-a-shell-on-a"));
+    // The client's agent (`ssh -A`) answers inside, through B's gateway.
+    support::ssh::forwarded_agent_answers(r.dir.path(), r.b.ssh_port(), &key, &fingerprint, &name);
     // A terminal through B's gateway, as a person types (its size and changes, Ctrl-C).
     support::ssh::terminal_session(&support::ssh::ssh(
         r.dir.path(),
@@ -863,7 +785,6 @@ impl Drop for TidyEnvironments {
 /// variables say nothing.
 #[test]
 fn the_config_files_s3_table_reaches_the_store() {
-    use sha2::Digest as _;
     let Some(endpoint) = support::s3::s3_endpoint() else {
         return;
     };
@@ -894,30 +815,15 @@ fn the_config_files_s3_table_reaches_the_store() {
     let server = Server::start(serve);
     let token = support::admin_token(&data);
     let blob = b"a blob kept where the config file says".to_vec();
-    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
+    let digest = digest_of(&blob);
     support::runtime().block_on(async {
         let http = reqwest::Client::new();
-        let began = sent(
-            http.post(format!("{}/v2/admin/app/blobs/uploads/", server.url)),
-            &token,
-        )
-        .await;
-        assert_eq!(began.status().as_u16(), 202);
-        let location = began.headers()["location"].to_str().unwrap().to_owned();
-        let location = if location.starts_with("http") {
-            location
-        } else {
-            format!("{}{location}", server.url)
-        };
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let put = sent(
-            http.put(format!("{location}{sep}digest={digest}"))
-                .header("content-type", "application/octet-stream")
-                .body(blob.clone()),
-            &token,
-        )
-        .await;
-        assert_eq!(put.status().as_u16(), 201);
+        let path = begin_upload(&http, &server.url, "admin/app", &token).await;
+        let put = http
+            .put(format!("{}{path}?digest={digest}", server.url))
+            .header("content-type", "application/octet-stream")
+            .body(blob);
+        assert_eq!(sent(put, &token).await.status().as_u16(), 201);
     });
     let stored = keys(&endpoint, &bucket, "from-file/blobs/");
     assert_eq!(stored.len(), 1, "{stored:?}");

@@ -2,20 +2,15 @@
 //! 4 MiB, or a token answer larger than 64 KiB, is an error naming the limit, not a server
 //! holding whatever a hostile registry sends. The registry is a small in-process server.
 
+mod support;
+
 use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::header;
 use axum::routing::get;
 use berth_domain::logins::RegistryHost;
 use berth_registry_client::pull::{BlobCache, PullOptions};
 use berth_registry_client::{Credentials, ImageRef, Registry};
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr.to_string()
-}
+use support::{challenging, serve};
 
 #[tokio::test]
 async fn a_huge_manifest_is_refused() {
@@ -53,20 +48,7 @@ async fn a_huge_token_answer_is_refused() {
         get(|| async { axum::Json(serde_json::json!({ "token": "x".repeat(100 << 10) })) }),
     );
     let realm = serve(app).await;
-    let registry = Router::new().route(
-        "/v2/",
-        get(move || {
-            let challenge = format!("Bearer realm=\"http://{realm}/token\",service=\"t\"");
-            async move {
-                (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, challenge)],
-                )
-                    .into_response()
-            }
-        }),
-    );
-    let host = serve(registry).await;
+    let host = challenging(format!("http://{realm}/token")).await;
     let (host, _) = RegistryHost::parse(&format!("http://{host}")).unwrap();
     // The realm and the registry share the host (127.0.0.1), so credentials may go there.
     let creds = Credentials {

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod support;
+
 use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
 use axum::routing::get;
 use berth_domain::isolation::EgressPolicy;
 use berth_domain::logins::RegistryHost;
@@ -24,32 +24,8 @@ async fn realm() -> (String, Arc<AtomicUsize>) {
             async { axum::Json(serde_json::json!({ "token": "t" })) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = support::serve_on("127.0.0.2", app).await;
     (format!("http://{addr}/token"), hits)
-}
-
-/// A registry on 127.0.0.1 whose challenge names `realm`.
-async fn registry(realm: String) -> String {
-    let app = Router::new().route(
-        "/v2/",
-        get(move || {
-            let challenge = format!("Bearer realm=\"{realm}\",service=\"test\"");
-            async move {
-                (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, challenge)],
-                    "",
-                )
-                    .into_response()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr.to_string()
 }
 
 fn creds() -> Option<Credentials> {
@@ -62,7 +38,7 @@ fn creds() -> Option<Credentials> {
 #[tokio::test]
 async fn credentials_never_go_over_plain_http_to_a_realm_on_another_host() {
     let (realm_url, hits) = realm().await;
-    let host = registry(realm_url).await;
+    let host = support::challenging(realm_url).await;
     let (host, _) = RegistryHost::parse(&format!("http://{host}")).unwrap();
     let reg = Registry::open(&host, creds()).await.unwrap();
     let err = reg.login().await.unwrap_err();
@@ -76,7 +52,7 @@ async fn credentials_never_go_over_plain_http_to_a_realm_on_another_host() {
 #[tokio::test]
 async fn the_egress_policy_applies_to_the_realm_too() {
     let (realm_url, hits) = realm().await;
-    let host = registry(realm_url).await;
+    let host = support::challenging(realm_url).await;
     let (host, _) = RegistryHost::parse(&format!("http://{host}")).unwrap();
     // The registry's own address is allowed; the realm's (127.0.0.2) is not.
     let egress = Egress::restricted(

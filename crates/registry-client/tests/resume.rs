@@ -6,6 +6,8 @@
 //! The registry here is a small in-process axum app because the point is a connection that
 //! dies at a chosen byte, which no real registry does on request.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -130,10 +132,7 @@ async fn serve(f: Arc<Fixture>) -> String {
         .route("/v2/app/manifests/v1", get(manifest))
         .route("/v2/app/blobs/{digest}", get(blob))
         .with_state(f);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr.to_string()
+    support::serve(app).await
 }
 
 async fn pull(f: Arc<Fixture>, cache: &BlobCache) -> (Result<(), RegistryError>, Vec<PullEvent>) {

@@ -369,6 +369,19 @@ fn explain(e: &berth_service::ServiceError, environment: &str) -> String {
 }
 
 /// What a forward may reach: the environment's own loopback, by any of its names.
+/// Answers a channel request: taken (success) or not (failure).
+fn answer(
+    session: &mut Session,
+    channel: russh::ChannelId,
+    taken: bool,
+) -> Result<(), russh::Error> {
+    if taken {
+        session.channel_success(channel)
+    } else {
+        session.channel_failure(channel)
+    }
+}
+
 fn is_loopback_name(host: &str) -> bool {
     matches!(
         host,
@@ -467,11 +480,7 @@ impl russh::server::Handler for Connection {
             .sessions
             .get_mut(&channel)
             .is_some_and(|s| s.set_env(name, value));
-        if taken {
-            session.channel_success(channel)
-        } else {
-            session.channel_failure(channel)
-        }
+        answer(session, channel, taken)
     }
 
     async fn exec_request(
@@ -509,11 +518,7 @@ impl russh::server::Handler for Connection {
             .sessions
             .get_mut(&channel)
             .is_some_and(|s| s.set_terminal(term, cols, rows));
-        if taken {
-            session.channel_success(channel)
-        } else {
-            session.channel_failure(channel)
-        }
+        answer(session, channel, taken)
     }
 
     async fn window_change_request(
@@ -552,11 +557,11 @@ impl russh::server::Handler for Connection {
     async fn agent_request(
         &mut self,
         channel: russh::ChannelId,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        // Not relayed: the other gateway would open agent channels back through this one.
-        if self.relay.is_some() {
-            return Ok(false);
+        // Relayed: the other gateway opens agent channels to this one, carried to the client.
+        if let Some(relay) = &self.relay {
+            return Ok(relay.forward_agent(channel, session.handle()).await);
         }
         Ok(self
             .sessions

@@ -32,9 +32,14 @@ pub(crate) fn relayed_for(user: &str) -> Option<(i64, &str)> {
     (!environment.is_empty()).then_some((id, environment))
 }
 
+/// Our client's connection, once it asked for its agent to be forwarded (`ssh -A`): where agent
+/// channels the other gateway opens are carried.
+type AgentTo = Arc<std::sync::Mutex<Option<Handle>>>;
+
 /// The other gateway, trusted when it shows the host key the replicas share.
 struct Peer {
     expected: russh::keys::PublicKey,
+    agent: AgentTo,
 }
 
 impl russh::client::Handler for Peer {
@@ -50,12 +55,38 @@ impl russh::client::Handler for Peer {
                 if key.key_data() == self.expected.key_data()
         ))
     }
+
+    /// A program there reached the agent: carried to our client's agent, only if it forwards
+    /// one; refused (dropped) otherwise.
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        theirs: russh::Channel<russh::client::Msg>,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        let Some(client) = self.agent.lock().map(|to| to.clone()).unwrap_or_default() else {
+            return Ok(());
+        };
+        reply.accept().await;
+        tokio::spawn(async move {
+            if let Ok(ours) = client.channel_open_agent().await {
+                let (mut from_agent, mut to_agent) = tokio::io::split(ours.into_stream());
+                let (mut from_there, mut to_there) = tokio::io::split(theirs.into_stream());
+                tokio::select! {
+                    _ = tokio::io::copy(&mut from_there, &mut to_agent) => {}
+                    _ = tokio::io::copy(&mut from_agent, &mut to_there) => {}
+                }
+            }
+        });
+        Ok(())
+    }
 }
 
 /// One client connection's relay to the other gateway, and its channels there by ours.
 pub(crate) struct Relay {
     peer: russh::client::Handle<Peer>,
     channels: HashMap<ChannelId, ChannelWriteHalf<russh::client::Msg>>,
+    agent: AgentTo,
 }
 
 impl std::fmt::Debug for Relay {
@@ -80,8 +111,10 @@ impl Relay {
             keepalive_interval: Some(Duration::from_secs(30)),
             ..Default::default()
         });
+        let agent = AgentTo::default();
         let peer = Peer {
             expected: host_key.public_key().clone(),
+            agent: agent.clone(),
         };
         let mut handle =
             tokio::time::timeout(CONNECT_TIME, russh::client::connect(config, address, peer))
@@ -101,6 +134,7 @@ impl Relay {
         Ok(Self {
             peer: handle,
             channels: HashMap::new(),
+            agent,
         })
     }
 
@@ -133,6 +167,18 @@ impl Relay {
             .channel_open_direct_tcpip(host, port, originator, originator_port)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Asks the other gateway to forward the agent on our channel `ours`'s counterpart: agent
+    /// channels it opens are carried to our client `to`. Whether it was asked.
+    pub(crate) async fn forward_agent(&self, ours: ChannelId, to: Handle) -> bool {
+        let Some(theirs) = self.channels.get(&ours) else {
+            return false;
+        };
+        if let Ok(mut agent) = self.agent.lock() {
+            *agent = Some(to);
+        }
+        theirs.agent_forward(false).await.is_ok()
     }
 
     /// Our channel `ours`'s counterpart there.

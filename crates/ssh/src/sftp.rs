@@ -82,6 +82,24 @@ enum Open {
     Write(Writing),
 }
 
+/// The error for a handle that is not a file open for `reading` or `writing`.
+fn not_open_for(what: &str) -> StatusReply {
+    StatusReply::new(StatusCode::Failure).with_message(format!("not a file open for {what}"))
+}
+
+/// Refuses a `verb` (read or write) at `offset` other than `at`, where the last one ended: files
+/// are streamed through `cat`, from their start.
+fn in_order(at: u64, offset: u64, verb: &str) -> Result<(), StatusReply> {
+    if offset == at {
+        return Ok(());
+    }
+    Err(
+        StatusReply::new(StatusCode::OpUnsupported).with_message(format!(
+            "{verb}s are sequential here; {verb} the file from its start"
+        )),
+    )
+}
+
 /// A file being read: its `cat`'s output as it comes, and where the reader is.
 #[derive(Debug)]
 struct Reading {
@@ -414,14 +432,9 @@ impl russh_sftp::server::Handler for Session {
         len: u32,
     ) -> Result<Data, Self::Error> {
         let Some(Open::Read(r)) = self.open.get_mut(&handle) else {
-            return Err(
-                StatusReply::new(StatusCode::Failure).with_message("not a file open for reading")
-            );
+            return Err(not_open_for("reading"));
         };
-        if offset != r.offset {
-            return Err(StatusReply::new(StatusCode::OpUnsupported)
-                .with_message("reads are sequential here; read the file from its start"));
-        }
+        in_order(r.offset, offset, "read")?;
         let want = usize::try_from(len).unwrap_or(usize::MAX).min(256 << 10);
         while r.buffer.len() < want && !r.done {
             match r.output.recv().await {
@@ -447,14 +460,9 @@ impl russh_sftp::server::Handler for Session {
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
         let Some(Open::Write(w)) = self.open.get_mut(&handle) else {
-            return Err(
-                StatusReply::new(StatusCode::Failure).with_message("not a file open for writing")
-            );
+            return Err(not_open_for("writing"));
         };
-        if offset != w.offset {
-            return Err(StatusReply::new(StatusCode::OpUnsupported)
-                .with_message("writes are sequential here; write the file from its start"));
-        }
+        in_order(w.offset, offset, "write")?;
         w.offset += data.len() as u64;
         let sent = match &w.stdin {
             Some(tx) => tx.send(data).await.is_ok(),

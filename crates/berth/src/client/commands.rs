@@ -59,22 +59,12 @@ fn show(as_json: bool, value: &Value, header: &[&str], row: Vec<String>) {
 
 const ACCOUNT_HEADER: &[&str] = &["LOGIN", "TYPE", "ID", "SITE ADMIN"];
 fn account_row(v: &Value) -> Vec<String> {
-    vec![
-        output::field(v, &["login"]),
-        output::field(v, &["type"]),
-        output::field(v, &["id"]),
-        output::field(v, &["site_admin"]),
-    ]
+    output::fields(v, &["login", "type", "id", "site_admin"])
 }
 
 const REPO_HEADER: &[&str] = &["REPOSITORY", "VISIBILITY", "PERMISSION", "CLONE URL"];
 fn repo_row(v: &Value) -> Vec<String> {
-    vec![
-        output::field(v, &["full_name"]),
-        output::field(v, &["visibility"]),
-        output::field(v, &["role_name"]),
-        output::field(v, &["clone_url"]),
-    ]
+    output::fields(v, &["full_name", "visibility", "role_name", "clone_url"])
 }
 
 const TOKEN_HEADER: &[&str] = &["ID", "NOTE", "SCOPES", "LAST EIGHT", "EXPIRES"];
@@ -597,16 +587,9 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
 
 const PACKAGE_HEADER: &[&str] = &["PACKAGE", "VISIBILITY", "REPOSITORY", "INHERITS"];
 fn package_row(v: &Value) -> Vec<String> {
-    vec![
-        format!(
-            "{}/{}",
-            output::field(v, &["owner", "login"]),
-            output::field(v, &["name"])
-        ),
-        output::field(v, &["visibility"]),
-        output::field(v, &["repository", "full_name"]),
-        output::field(v, &["inherit_access"]),
-    ]
+    let full = output::fields(v, &["owner.login", "name"]).join("/");
+    let rest = output::fields(v, &["visibility", "repository.full_name", "inherit_access"]);
+    [vec![full], rest].concat()
 }
 
 /// `OWNER/NAME` (or an npm package's `@OWNER/NAME`) → the API path of the package of `kind`

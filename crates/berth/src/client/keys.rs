@@ -49,10 +49,7 @@ pub async fn run(c: &Client, as_json: bool, command: KeyCommand) -> anyhow::Resu
 }
 
 fn key_row(v: &Value) -> Vec<String> {
-    ["id", "title", "fingerprint", "created_at"]
-        .iter()
-        .map(|f| output::field(v, &[f]))
-        .collect()
+    output::fields(v, &["id", "title", "fingerprint", "created_at"])
 }
 
 /// The public key in `file` (`-`: standard input). A private key is refused here, so that it

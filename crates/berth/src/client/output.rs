@@ -23,6 +23,15 @@ pub fn field(v: &Value, path: &[&str]) -> String {
     }
 }
 
+/// The cells of a table row: `v` at each of `paths` (keys into the JSON, nested ones joined by
+/// dots).
+pub fn fields(v: &Value, paths: &[&str]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| field(v, &p.split('.').collect::<Vec<_>>()))
+        .collect()
+}
+
 /// Prints rows under a header, columns padded to their widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();

@@ -75,11 +75,7 @@ async fn seal(c: &Client, base: &str, value: &[u8]) -> anyhow::Result<(String, S
 }
 
 fn secret_row(v: &Value) -> Vec<String> {
-    vec![
-        output::field(v, &["name"]),
-        output::field(v, &["updated_at"]),
-        output::field(v, &["visibility"]),
-    ]
+    output::fields(v, &["name", "updated_at", "visibility"])
 }
 
 pub async fn run(c: &Client, as_json: bool, command: SecretCommand) -> anyhow::Result<()> {

@@ -395,13 +395,7 @@ pub fn multi_platform_layout(dir: &Path, platforms: &[&str]) {
 /// The test Docker Engine; without it these tests fail, unless `BERTH_SKIP_CLIENTS=1` says to
 /// skip them knowingly.
 pub fn docker_host() -> Option<String> {
-    match std::env::var("BERTH_TEST_DOCKER_HOST") {
-        Ok(h) if !h.is_empty() => Some(h),
-        _ if std::env::var("BERTH_SKIP_CLIENTS").is_ok_and(|v| v == "1") => None,
-        _ => panic!(
-            "BERTH_TEST_DOCKER_HOST is not set: run the tests with scripts/test, or set BERTH_SKIP_CLIENTS=1 to skip them knowingly"
-        ),
-    }
+    berth_store::testing::given("BERTH_TEST_DOCKER_HOST", "BERTH_SKIP_CLIENTS")
 }
 
 /// A docker command against the test engine with its own client config directory.
@@ -411,12 +405,18 @@ pub fn docker(host: &str, config: &Path) -> Command {
     c
 }
 
-/// A root filesystem with a static busybox, as a tar file.
-pub fn busybox_rootfs(dir: &Path) -> std::path::PathBuf {
+/// A root filesystem with a static busybox: `dir/rootfs`.
+pub fn busybox_root(dir: &Path) -> PathBuf {
     let root = dir.join("rootfs");
     std::fs::create_dir_all(root.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", root.join("bin/busybox"))
         .expect("busybox-static (scripts/test installs it)");
+    root
+}
+
+/// [`busybox_root`] as a tar file.
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let root = busybox_root(dir);
     let tar = dir.join("rootfs.tar");
     run_ok(
         Command::new("tar")

@@ -8,7 +8,7 @@ use super::{Cli, Server, postgres_database, runtime, serve_at};
 
 /// The S3 server of the tests, or `None` when none is given.
 pub fn s3_endpoint() -> Option<String> {
-    std::env::var("BERTH_TEST_S3_ENDPOINT").ok()
+    berth_store::testing::given("BERTH_TEST_S3_ENDPOINT", "BERTH_SKIP_S3")
 }
 
 /// Makes `bucket` on the S3 server at `endpoint` (SeaweedFS takes an unsigned `PUT /bucket`).

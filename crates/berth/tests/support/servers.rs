@@ -12,13 +12,7 @@ use super::{Cli, Server, run_ok, serve_command, sigterm};
 /// The PyPI venv `scripts/test` makes (moto, boto3); without it these tests fail, unless
 /// `BERTH_SKIP_CLIENTS=1` says to skip them knowingly.
 pub fn python() -> Option<PathBuf> {
-    match std::env::var("BERTH_TEST_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ if std::env::var("BERTH_SKIP_CLIENTS").is_ok_and(|v| v == "1") => None,
-        _ => panic!(
-            "BERTH_TEST_PYTHON is not set: run the tests with scripts/test, or set BERTH_SKIP_CLIENTS=1 to skip them knowingly"
-        ),
-    }
+    berth_store::testing::given("BERTH_TEST_PYTHON", "BERTH_SKIP_CLIENTS").map(PathBuf::from)
 }
 
 pub fn free_port() -> u16 {

@@ -68,6 +68,14 @@ impl From<berth_store::StoreError> for StartError {
 }
 
 impl StartError {
+    /// What a failure to write `what` (a file of logins) becomes.
+    pub(crate) fn logins<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |e| Self::Logins {
+            what,
+            detail: e.to_string(),
+        }
+    }
+
     /// A runtime failure; a failed pull says which registry and login it used.
     pub(crate) fn runtime(e: RuntimeError, image: &str, host: &str, with: &PulledWith) -> Self {
         match e {

@@ -74,12 +74,8 @@ impl Environments {
                 "//{npm_host}/npm/:_authToken={}\n",
                 token.expose_secret()
             ));
-            write_private_file_as(&paths.npmrc(), npmrc.as_bytes(), None).map_err(|e| {
-                StartError::Logins {
-                    what: ".npmrc",
-                    detail: e.to_string(),
-                }
-            })?;
+            write_private_file_as(&paths.npmrc(), npmrc.as_bytes(), None)
+                .map_err(StartError::logins(".npmrc"))?;
         }
 
         let own_host = berth_login.host.clone();
@@ -99,10 +95,7 @@ impl Environments {
         let report = files
             .write(&self.remote().ecr, self.now_utc())
             .await
-            .map_err(|e| StartError::Logins {
-                what: "registry logins",
-                detail: e.to_string(),
-            })?;
+            .map_err(StartError::logins("registry logins"))?;
         for failure in &report.failures {
             log.line(&format!("warning: {failure}"));
         }

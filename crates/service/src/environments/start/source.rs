@@ -97,10 +97,7 @@ impl Environments {
             let (credentials, _) = berth_login
                 .credentials(&self.remote().ecr, self.now_utc())
                 .await
-                .map_err(|e| StartError::Logins {
-                    what: "registry login",
-                    detail: e.to_string(),
-                })?;
+                .map_err(StartError::logins("registry login"))?;
             let with = PulledWith::Berth {
                 package: reference.repository.clone(),
                 repository: view.repo.full_name(),
