@@ -497,18 +497,19 @@ fn replica_address(given: &str) -> anyhow::Result<url::Url> {
     })
 }
 
-/// Which replica this server is: an id its data directory keeps (where its environments' files
-/// are; a copy of the directory for another replica must leave `replica.id` out), and where the
+/// Which replica this server is: `id` (see [`replica_id`]: where its environments' files are; a
+/// copy of the directory for another replica must leave `replica.id` out, or it is refused while
+/// the original runs), and where the
 /// other replicas reach it: `--replica-address`, else the address it listens on unless that is
 /// every address; its SSH gateway at the address it listens on, or on every address at the
 /// replica address's host.
 fn replica(
+    id: String,
     settings: &Settings,
     local: SocketAddr,
     scheme: &str,
     ssh: Option<SocketAddr>,
-) -> anyhow::Result<Replica> {
-    let id = data_dir_key(&settings.data_dir, REPLICA_ID_FILE, "replica id")?;
+) -> Replica {
     let address = match &settings.replica_address {
         Some(url) => Some(url.as_str().trim_end_matches('/').to_owned()),
         None if local.ip().is_unspecified() => None,
@@ -521,11 +522,17 @@ fn replica(
         let host = url::Url::parse(address.as_deref()?).ok()?;
         Some(format!("{}:{}", host.host_str()?, ssh.port()))
     });
-    Ok(Replica {
-        id: hex::encode(&id[..8]),
+    Replica {
+        id,
         address,
         ssh_address,
-    })
+    }
+}
+
+/// The id of the replica whose data directory is `dir`, kept there (`replica.id`).
+fn replica_id(dir: &Path) -> anyhow::Result<String> {
+    let id = data_dir_key(dir, REPLICA_ID_FILE, "replica id")?;
+    Ok(hex::encode(&id[..8]))
 }
 
 /// A 32-byte key kept in the data directory (`what` names it in errors): generated on first
@@ -602,6 +609,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| Store::sqlite_url(&settings.data_dir.join("berth.db")));
     let store = Store::connect(&db_url).await?;
+    let replica_id = replica_id(&settings.data_dir)?;
+    // One server a replica: its environments' records name it.
+    let _one_server = store
+        .claim(&format!("replica:{replica_id}"))
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "another server sharing the database runs as this replica ({replica_id}): {} was copied from its data directory with {REPLICA_ID_FILE}; remove that file from this copy to make it a replica of its own",
+                settings.data_dir.display()
+            )
+        })?;
     let host_addresses = berth_runtime::network::host_addresses();
     let berth = Berth::new(BerthParts {
         store,
@@ -707,7 +725,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         id_pool: IdPool::default(),
         serve_inside: Some(serve_inside(inside_app.clone())),
         disks: true,
-        replica: replica(&settings, local, scheme, ssh_addr)?,
+        replica: replica(replica_id, &settings, local, scheme, ssh_addr),
         caches: settings.caches,
     });
     let mut state = AppState::new(berth.clone(), &base_url);

@@ -233,15 +233,8 @@ fn a_package_grant_to_a_repository_gives_its_environments_access_and_grants_comb
     assert_eq!(v["revoked"], "bob");
 
     // An environment of alice/web pulls it with no credentials of the user's.
-    let name = created(
-        &alice,
-        &[
-            "-R",
-            "alice/web",
-            "--image",
-            &format!("{}/alice/img:1", berth.host),
-        ],
-    );
+    let image = format!("{}/alice/img:1", berth.host);
+    let name = created(&alice, &["-R", "alice/web", "--image", &image]);
     assert_eq!(exec_ok(&alice, &name, "cat /etc/berth-image"), "other\n");
     alice.ok(&["codespace", "delete", &name]);
 }
@@ -345,15 +338,8 @@ fn a_failed_environment_shows_why_once_and_exec_behaves_like_a_shell() {
     assert_eq!(again, reason, "the second failure's reason alone");
     alice.ok(&["codespace", "delete", &name]);
 
-    let name = created(
-        &alice,
-        &[
-            "-R",
-            "alice/web",
-            "--image",
-            &format!("{}/alice/other:1", berth.host),
-        ],
-    );
+    let image = format!("{}/alice/other:1", berth.host);
+    let name = created(&alice, &["-R", "alice/web", "--image", &image]);
     // Once runc's raw message and 255; Docker (and a shell) say 127 and "not found".
     let out = alice.run(&["codespace", "exec", &name, "--", "no-such-command"], None);
     assert_eq!(out.status.code(), Some(127));

@@ -80,21 +80,6 @@ impl Registry {
         npm_ok(&self.package(token, name, version, says), &["publish"]);
     }
 
-    /// `npm publish` of [`Self::package_with`] as `token`.
-    fn publish_with(
-        &self,
-        token: &str,
-        name: &str,
-        version: &str,
-        says: &str,
-        more: serde_json::Value,
-    ) {
-        npm_ok(
-            &self.package_with(token, name, version, says, more),
-            &["publish"],
-        );
-    }
-
     /// The same, with `more` fields in its `package.json`.
     fn package_with(
         &self,
@@ -515,14 +500,20 @@ fn the_first_publish_links_the_package_to_a_repository_of_its_owner() {
     // The `repository` field names a repository of the owner: linked, not inheriting (a personal
     // token published it).
     let web = serde_json::json!({ "repository": { "type": "git", "url": "git+https://example.invalid/alice/web.git" } });
-    r.publish_with(&r.alice, "@alice/widget", "1.0.0", "w", web);
+    npm_ok(
+        &r.package_with(&r.alice, "@alice/widget", "1.0.0", "w", web),
+        &["publish"],
+    );
     assert_eq!(linked("@alice/widget"), (Some("alice/web".into()), false));
     // No field: the owner's repository of the package's name.
     r.publish(&r.alice, "@alice/tool", "1.0.0", "t");
     assert_eq!(linked("@alice/tool"), (Some("alice/tool".into()), false));
     // A repository of another owner links nothing.
     let elsewhere = serde_json::json!({ "repository": "github:bob/web" });
-    r.publish_with(&r.alice, "@alice/loose", "1.0.0", "l", elsewhere);
+    npm_ok(
+        &r.package_with(&r.alice, "@alice/loose", "1.0.0", "l", elsewhere),
+        &["publish"],
+    );
     assert_eq!(linked("@alice/loose"), (None, false));
     // A repository token's first publish links to its repository and inherits its access.
     let ci = alice.ok(&["token", "create", "--repo", "alice/web"]);

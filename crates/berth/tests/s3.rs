@@ -199,6 +199,22 @@ fn a_chunked_upload_begun_on_one_replica_is_finished_on_another() {
         }
     });
     assert!(keys(&r.endpoint, &r.bucket, "berth/uploads/").is_empty());
+
+    // A copy of A's data directory that kept its replica id is refused while A runs.
+    let copy = r.dir.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["replica.id", "token.key", "registry.key", "master.key"] {
+        std::fs::copy(r.data[0].join(file), copy.join(file)).unwrap();
+    }
+    let mut serve = support::serve_at(&copy, &["--database-url", &r.database]);
+    let out = support::exits_within(&mut serve, std::time::Duration::from_secs(30));
+    let stderr = support::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another server sharing the database runs as this replica")
+            && stderr.contains("remove that file from this copy"),
+        "{stderr}"
+    );
 }
 
 #[test]

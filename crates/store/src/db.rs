@@ -232,6 +232,33 @@ impl Store {
     }
 }
 
+/// A claim on a name among the servers sharing the database (see [`Store::claim`]), held while
+/// this lives.
+#[derive(Debug)]
+pub struct Claim {
+    /// On PostgreSQL, the connection (out of the pool) whose session advisory lock is the claim.
+    _held: Option<sqlx::AnyConnection>,
+}
+
+impl Store {
+    /// Claims `key` for as long as the [`Claim`] lives (the server's life), when no other server
+    /// sharing the database holds it, else `None`. On PostgreSQL a session advisory lock on a
+    /// connection of its own, given back when the claim is dropped or its server dies; a SQLite
+    /// database has one server, which always holds it.
+    pub async fn claim(&self, key: &str) -> Result<Option<Claim>> {
+        if self.backend != Backend::Postgres {
+            return Ok(Some(Claim { _held: None }));
+        }
+        let mut conn = self.writer.acquire().await?.detach();
+        let (claimed,): (bool,) =
+            sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .fetch_one(&mut conn)
+                .await?;
+        Ok(claimed.then_some(Claim { _held: Some(conn) }))
+    }
+}
+
 /// A query for rows of `R`, each a record as stored.
 pub(crate) type RowsOf<'q, R> = QueryAs<'q, Any, R, AnyArguments<'q>>;
 

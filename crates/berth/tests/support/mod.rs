@@ -323,6 +323,26 @@ pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// The output of `cmd`, which must exit within `limit` (killed and failed otherwise).
+#[track_caller]
+pub fn exits_within(cmd: &mut Command, limit: std::time::Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{cmd:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// The body of a plain `GET` of `url`.
 pub fn get_text(url: &str) -> String {
     runtime().block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })

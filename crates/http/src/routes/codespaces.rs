@@ -198,16 +198,23 @@ pub struct CreateRequest {
     vscs_target_url: Option<String>,
 }
 
+const NO_PULL_REQUESTS: &str =
+    "Berth has no pull requests: give repository_id and the branch as ref";
+const REPOSITORY_IN_PATH: &str =
+    "the path names the repository: leave out repository_id, or POST /user/codespaces";
+const REPOSITORY_ID_NEEDED: &str =
+    "repository_id is required (the id GET /repos/{owner}/{repo} answers)";
+
+/// A creation body's `field` refused: GitHub's validation error on the Codespace resource.
+fn refused(field: &str, code: &str, message: &str) -> ApiError {
+    ApiError::invalid("Codespace", field, code, message)
+}
+
 impl CreateRequest {
     /// Refuses a codespace for a pull request, which Berth has not.
     fn without_pull_request(self) -> ApiResult<Self> {
         if self.pull_request.is_some() {
-            return Err(ApiError::invalid(
-                "Codespace",
-                "pull_request",
-                "invalid",
-                "Berth has no pull requests: give repository_id and the branch as ref",
-            ));
+            return Err(refused("pull_request", "invalid", NO_PULL_REQUESTS));
         }
         Ok(self)
     }
@@ -231,12 +238,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let body = body.without_pull_request()?;
     if body.repository_id.is_some() {
-        return Err(ApiError::invalid(
-            "Codespace",
-            "repository_id",
-            "invalid",
-            "the path names the repository: leave out repository_id, or POST /user/codespaces",
-        ));
+        return Err(refused("repository_id", "invalid", REPOSITORY_IN_PATH));
     }
     created(s, p, &owner, &repo, body).await
 }
@@ -262,11 +264,10 @@ pub async fn create_for_user(
 ) -> ApiResult<Response> {
     let body = body.without_pull_request()?;
     let Some(id) = body.repository_id else {
-        return Err(ApiError::invalid(
-            "Codespace",
+        return Err(refused(
             "repository_id",
             "missing_field",
-            "repository_id is required (the id GET /repos/{owner}/{repo} answers)",
+            REPOSITORY_ID_NEEDED,
         ));
     };
     let (owner, repo) = repo_by_id(&s, &p, id).await?;
