@@ -97,8 +97,7 @@ async fn authentication_forms_and_failures() {
 
 #[tokio::test]
 async fn admin_creates_users_and_orgs_and_others_cannot() {
-    let app = TestApp::new().await;
-    let octo = app.user("Octo", &["repo"]).await;
+    let (app, [octo]) = TestApp::with_users([("Octo", &["repo"])]).await;
     let u = app.get("/api/v3/users/octo", None).await;
     assert_eq!(
         (u.status, u.body["login"].as_str()),
@@ -195,10 +194,9 @@ async fn bodies_that_are_not_json_or_the_wrong_shape() {
     let r = app.send(req).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Problems parsing JSON")
+        r.message().starts_with("Problems parsing JSON"),
+        "{}",
+        r.body
     );
     let r = app
         .post(
@@ -466,8 +464,7 @@ async fn repositories_are_created_and_hidden_from_those_who_cannot_see_them() {
 
 #[tokio::test]
 async fn a_token_without_the_repo_scope_sees_public_repositories_only() {
-    let app = TestApp::new().await;
-    let full = app.user("olga", &["repo"]).await;
+    let (app, [full]) = TestApp::with_users([("olga", &["repo"])]).await;
     app.repo(&full, "priv", "private").await;
     app.repo(&full, "pub", "public").await;
     let packages_only = app.token_for("olga", &["read:packages"]).await;
@@ -495,11 +492,7 @@ async fn a_token_without_the_repo_scope_sees_public_repositories_only() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(
-        r.body["message"].as_str().unwrap().contains("repo scope"),
-        "{}",
-        r.body
-    );
+    assert!(r.message().contains("repo scope"), "{}", r.body);
 }
 
 #[tokio::test]
@@ -625,17 +618,9 @@ async fn collaborators_get_their_role_and_lose_it() {
 
 #[tokio::test]
 async fn pagination_follows_github() {
-    let app = TestApp::new().await;
-    let olga = app.user("olga", &["repo"]).await;
+    let (app, [olga]) = TestApp::with_users([("olga", &["repo"])]).await;
     for i in 0..5 {
-        let r = app
-            .post(
-                "/api/v3/user/repos",
-                Some(&olga),
-                json!({ "name": format!("r{i}") }),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED);
+        app.repo(&olga, &format!("r{i}"), "public").await;
     }
     let r = app
         .get("/api/v3/user/repos?per_page=2&page=2", Some(&olga))
@@ -676,8 +661,7 @@ async fn pagination_follows_github() {
 
 #[tokio::test]
 async fn personal_tokens_are_shown_once_listed_revoked_and_expire() {
-    let app = TestApp::new().await;
-    let olga = app.user("olga", &["repo", "write:packages"]).await;
+    let (app, [olga]) = TestApp::with_users([("olga", &["repo", "write:packages"])]).await;
     let r = app.post("/api/v3/user/tokens", Some(&olga), json!({ "scopes": ["write:packages"], "note": "ci", "expires_at": "2030-01-01T00:00:00Z" })).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let token = r.body["token"].as_str().unwrap().to_owned();
@@ -795,8 +779,7 @@ async fn personal_tokens_are_shown_once_listed_revoked_and_expire() {
 
 #[tokio::test]
 async fn impersonation_tokens_are_for_site_admins_and_users_only() {
-    let app = TestApp::new().await;
-    let olga = app.user("olga", &["repo"]).await;
+    let (app, [olga]) = TestApp::with_users([("olga", &["repo"])]).await;
     app.org("acme", "olga").await;
     let r = app
         .post(
@@ -861,12 +844,7 @@ async fn impersonation_tokens_are_for_site_admins_and_users_only() {
 async fn repository_tokens_act_as_their_repository() {
     let (app, [olga, cole]) = TestApp::with_users([("olga", &["repo"]), ("cole", &["repo"])]).await;
     for (name, vis) in [("app", "private"), ("other", "private"), ("pub", "public")] {
-        app.post(
-            "/api/v3/user/repos",
-            Some(&olga),
-            json!({ "name": name, "visibility": vis }),
-        )
-        .await;
+        app.repo(&olga, name, vis).await;
     }
     app.collaborator(&olga, "olga/app", "cole", "write").await;
     assert_eq!(

@@ -14,8 +14,7 @@ const FINGERPRINT: &str = "SHA256:HGacgKYA9350WKZfL6WtxJpkO3ijLokCL/8sE/Yltqo";
 
 #[tokio::test]
 async fn a_key_is_added_listed_read_and_deleted_by_its_user() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["admin:public_key"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["admin:public_key"])]).await;
     let r = app
         .post("/api/v3/user/keys", Some(&alice), json!({ "key": KEY }))
         .await;
@@ -62,20 +61,14 @@ async fn a_key_is_added_listed_read_and_deleted_by_its_user() {
 
 #[tokio::test]
 async fn each_verb_needs_its_scope() {
-    let app = TestApp::new().await;
-    let reader = app.user("alice", &["read:public_key"]).await;
+    let (app, [reader]) = TestApp::with_users([("alice", &["read:public_key"])]).await;
     let writer = app.token_for("alice", &["write:public_key"]).await;
     let none = app.token_for("alice", &["repo"]).await;
     let r = app
         .post("/api/v3/user/keys", Some(&reader), json!({ "key": KEY }))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("write:public_key")
-    );
+    assert!(r.message().contains("write:public_key"), "{}", r.body);
     let r = app
         .post(
             "/api/v3/user/keys",
@@ -115,9 +108,11 @@ async fn each_verb_needs_its_scope() {
 
 #[tokio::test]
 async fn another_users_key_is_not_there_and_a_key_belongs_to_one_account() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["admin:public_key"]).await;
-    let bob = app.user("bob", &["admin:public_key"]).await;
+    let (app, [alice, bob]) = TestApp::with_users([
+        ("alice", &["admin:public_key"]),
+        ("bob", &["admin:public_key"]),
+    ])
+    .await;
     let r = app
         .post("/api/v3/user/keys", Some(&alice), json!({ "key": KEY }))
         .await;
@@ -140,18 +135,13 @@ async fn another_users_key_is_not_there_and_a_key_belongs_to_one_account() {
             .post("/api/v3/user/keys", Some(who), json!({ "key": KEY }))
             .await;
         assert_invalid(&r, "PublicKey", "key", "custom");
-        assert!(
-            r.body.to_string().contains("key is already in use"),
-            "{}",
-            r.body
-        );
+        assert!(r.mentions("key is already in use"), "{}", r.body);
     }
 }
 
 #[tokio::test]
 async fn bad_keys_are_refused_naming_the_rule() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["write:public_key"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["write:public_key"])]).await;
     for (body, field, words) in [
         (json!({}), "key", "key is required"),
         (
@@ -203,8 +193,7 @@ fn ed25519_line(byte: u8) -> String {
 
 #[tokio::test]
 async fn one_account_holds_at_most_a_hundred_keys() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["admin:public_key"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["admin:public_key"])]).await;
     for byte in 0..100u8 {
         let r = app
             .post(
@@ -223,11 +212,7 @@ async fn one_account_holds_at_most_a_hundred_keys() {
         )
         .await;
     assert_invalid(&r, "PublicKey", "key", "custom");
-    assert!(
-        r.body.to_string().contains("delete one first"),
-        "{}",
-        r.body
-    );
+    assert!(r.mentions("delete one first"), "{}", r.body);
     let page = app
         .get("/api/v3/user/keys?per_page=100", Some(&alice))
         .await;

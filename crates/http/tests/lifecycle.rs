@@ -54,10 +54,7 @@ impl Lab {
         let runtime = RecordingRuntime::new();
         let app = TestApp::with_environments(Arc::new(runtime.clone()), sources).await;
         let alice = app.user("alice", &["repo", "codespace"]).await;
-        let r = app
-            .post("/api/v3/user/repos", Some(&alice), json!({"name": "web"}))
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        app.repo(&alice, "web", "public").await;
         Self {
             app,
             runtime,
@@ -351,7 +348,7 @@ async fn both_ways_to_create_take_githubs_body_and_refuse_what_they_cannot_honou
             "{body}: {}",
             r.body
         );
-        assert!(r.body.to_string().contains(field), "{body}: {}", r.body);
+        assert!(r.mentions(field), "{body}: {}", r.body);
     }
 }
 

@@ -126,8 +126,7 @@ async fn private_packages_look_exactly_like_missing_ones() {
 
 #[tokio::test]
 async fn scopes_limit_what_a_token_does() {
-    let app = TestApp::new().await;
-    let writer = app.user("alice", &["write:packages"]).await;
+    let (app, [writer]) = TestApp::with_users([("alice", &["write:packages"])]).await;
     push(&app, &writer, "alice/app", "v1").await;
     let reader = app.token_for("alice", &["read:packages"]).await;
     let nothing = app.token_for("alice", &["repo"]).await;
@@ -177,8 +176,7 @@ async fn organizations_members_create_and_owners_administer() {
 
 #[tokio::test]
 async fn public_packages_are_pulled_anonymously_and_stay_public() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["write:packages"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["write:packages"])]).await;
     push(&app, &alice, "alice/tools/cli", "v1").await;
     let cli = "alice/tools/cli";
     expect_access(&app, &[(None, Try::Pull, cli, 401)]).await;
@@ -212,8 +210,7 @@ async fn public_packages_are_pulled_anonymously_and_stay_public() {
 
 #[tokio::test]
 async fn the_token_endpoint_grants_the_intersection() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["write:packages"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["write:packages"])]).await;
     app.user("bob", &["write:packages"]).await;
     push(&app, &alice, "alice/app", "v1").await;
 

@@ -146,8 +146,7 @@ async fn deleted_versions_are_purged_after_their_retention_and_unused_blobs_remo
 
 #[tokio::test]
 async fn blobs_pushed_without_a_manifest_are_kept_for_the_grace_period() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["write:packages"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["write:packages"])]).await;
     let d = upload_blob(&app, &alice, "alice/img", b"a layer on its way").await;
     assert_eq!(
         collect(&app).await,
@@ -190,8 +189,7 @@ async fn start_upload(app: &TestApp, token: &str) -> String {
 
 #[tokio::test]
 async fn abandoned_uploads_expire_and_active_ones_stay() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["write:packages"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["write:packages"])]).await;
     let abandoned = start_upload(&app, &alice).await;
     app.clock.advance(25 * 3600);
     let active = start_upload(&app, &alice).await;
@@ -216,8 +214,7 @@ async fn abandoned_uploads_expire_and_active_ones_stay() {
 
 #[tokio::test]
 async fn only_site_administrators_collect() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["write:packages"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["write:packages"])]).await;
     let r = app
         .post("/api/v3/admin/registry/collect", Some(&alice), json!({}))
         .await;

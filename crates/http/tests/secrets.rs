@@ -15,15 +15,8 @@ use support::{TestApp, assert_invalid, first_error};
 async fn sealed(app: &TestApp, token: &str, base: &str, value: &[u8]) -> Value {
     let key = app.get(&format!("{base}/public-key"), Some(token)).await;
     assert_eq!(key.status, StatusCode::OK, "{}", key.body);
-    let public: [u8; 32] = B64
-        .decode(key.body["key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let box_ = crypto_box::PublicKey::from(public)
-        .seal(&mut crypto_box::aead::OsRng, value)
-        .unwrap();
-    json!({ "encrypted_value": B64.encode(box_), "key_id": key.body["key_id"] })
+    let sealed = support::seal(key.body["key"].as_str().unwrap(), value);
+    json!({ "encrypted_value": sealed, "key_id": key.body["key_id"] })
 }
 
 async fn put(app: &TestApp, token: &str, path: &str, body: Value) -> support::Reply {

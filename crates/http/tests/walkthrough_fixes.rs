@@ -176,8 +176,7 @@ async fn grants_to_one_repository_combine() {
 
 #[tokio::test]
 async fn every_list_pages_the_same_way() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["repo", "codespace"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["repo", "codespace"])]).await;
     for note in ["a", "b", "c"] {
         let token = json!({ "scopes": ["repo"], "note": note });
         let tokens = "/api/v3/user/tokens";
@@ -241,8 +240,7 @@ async fn every_list_pages_the_same_way() {
 
 #[tokio::test]
 async fn a_package_url_answers() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["write:packages"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["write:packages"])]).await;
     publish(&app, &alice, "alice/team/img", "v1").await;
     let package = "/api/v3/users/alice/packages/container/team%2Fimg";
     let r = app.get(package, Some(&alice)).await;
@@ -259,11 +257,10 @@ async fn a_package_url_answers() {
 
 #[tokio::test]
 async fn a_missing_scope_names_a_command_that_can_succeed() {
-    let app = TestApp::new().await;
-    let alice = app.user("alice", &["repo"]).await;
+    let (app, [alice]) = TestApp::with_users([("alice", &["repo"])]).await;
     let r = app.get("/api/v3/user/codespaces", Some(&alice)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let message = r.body["message"].as_str().unwrap();
+    let message = r.message();
     assert!(
         message.contains("berth token create --user alice --scopes codespace"),
         "{message}"

@@ -441,12 +441,7 @@ async fn environments_are_created_followed_stopped_and_deleted_from_their_pages(
     let app = TestApp::with_runtime(std::sync::Arc::new(runtime.clone())).await;
     let alice = app.user("alice", &["repo", "codespace"]).await;
     app.user("bob", &["repo", "codespace"]).await;
-    assert_eq!(
-        app.post("/api/v3/user/repos", Some(&alice), json!({ "name": "web" }))
-            .await
-            .status,
-        201
-    );
+    app.repo(&alice, "web", "public").await;
     for login in ["alice", "bob"] {
         let path = format!("/api/v3/admin/users/{login}/password");
         let body = json!({ "password": PASSWORD });
@@ -555,8 +550,6 @@ async fn environments_are_created_followed_stopped_and_deleted_from_their_pages(
 
 /// What the page's script does: the value sealed to the key the page carries.
 fn seal_for_page(page: &str, value: &[u8]) -> (String, String) {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
     let attribute = |name: &str| {
         let at = page.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
         page[at..at + page[at..].find('"').unwrap()].to_owned()
@@ -565,15 +558,7 @@ fn seal_for_page(page: &str, value: &[u8]) -> (String, String) {
         let at = page.find("name=\"key_id\" value=\"").unwrap() + 21;
         page[at..at + page[at..].find('"').unwrap()].to_owned()
     };
-    let public: [u8; 32] = b64
-        .decode(attribute("data-key"))
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let sealed = crypto_box::PublicKey::from(public)
-        .seal(&mut crypto_box::aead::OsRng, value)
-        .unwrap();
-    (b64.encode(sealed), key_id)
+    (support::seal(&attribute("data-key"), value), key_id)
 }
 
 #[tokio::test]
@@ -585,14 +570,8 @@ async fn secrets_are_sealed_by_the_page_and_listed_at_each_level() {
         let body = json!({ "password": PASSWORD });
         assert_eq!(app.put(&path, Some(&app.admin), body).await.status, 204);
     }
-    let r = app
-        .post(
-            "/api/v3/user/repos",
-            Some(&alice_token),
-            json!({ "name": "web" }),
-        )
-        .await;
-    let repo_id = r.body["id"].as_i64().unwrap().to_string();
+    let repo = app.repo(&alice_token, "web", "public").await;
+    let repo_id = repo["id"].as_i64().unwrap().to_string();
     let mut browser = Browser::default();
     assert_eq!(
         browser.sign_in(&app, "alice", PASSWORD, "/").await.status,

@@ -80,6 +80,17 @@ impl Reply {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     }
+
+    /// GitHub's `message` of an error answer ("" when there is none).
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+
+    /// Whether the answer's JSON mentions `words` anywhere (an error's message or its
+    /// `errors`).
+    pub fn mentions(&self, words: &str) -> bool {
+        self.body.to_string().contains(words)
+    }
 }
 
 impl TestApp {
@@ -364,9 +375,9 @@ impl TestApp {
     }
 
     /// Creates the caller's repository `name` with `visibility` (public, private, internal).
-    pub async fn repo(&self, token: &str, name: &str, visibility: &str) {
+    pub async fn repo(&self, token: &str, name: &str, visibility: &str) -> Value {
         self.create_repo("/api/v3/user/repos", token, name, visibility)
-            .await;
+            .await
     }
 
     /// Creates `org`'s repository `name` with `visibility`, as the member whose token is `token`.
@@ -380,10 +391,12 @@ impl TestApp {
         .await;
     }
 
-    async fn create_repo(&self, path: &str, token: &str, name: &str, visibility: &str) {
+    /// The repository as created (its JSON).
+    async fn create_repo(&self, path: &str, token: &str, name: &str, visibility: &str) -> Value {
         let body = json!({ "name": name, "visibility": visibility });
         self.expect(Method::POST, path, token, body, StatusCode::CREATED)
-            .await;
+            .await
+            .body
     }
 
     /// Gives `login` `permission` on `full_name` (OWNER/REPO), as the administrator whose token
@@ -502,4 +515,16 @@ pub fn assert_invalid(r: &Reply, resource: &str, field: &str, code: &str) {
         "{}",
         r.body
     );
+}
+
+/// `value` sealed to the public key `public` (base64), as `crypto_box_seal` does (GitHub's
+/// clients and the web page's script): the sealed box in base64.
+pub fn seal(public: &str, value: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let public: [u8; 32] = b64.decode(public).unwrap().try_into().unwrap();
+    let sealed = crypto_box::PublicKey::from(public)
+        .seal(&mut crypto_box::aead::OsRng, value)
+        .unwrap();
+    b64.encode(sealed)
 }
