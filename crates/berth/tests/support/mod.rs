@@ -308,14 +308,20 @@ pub fn without_timestamp(stderr: &[u8]) -> String {
         .join(" ")
 }
 
+/// `cmd` started with `stdin`, its output and errors piped.
 #[track_caller]
-pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
+fn spawn_piped(cmd: &mut Command, stdin: Stdio) -> std::process::Child {
+    let started = cmd
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        .spawn();
+    started.unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+#[track_caller]
+pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
+    let mut child = spawn_piped(cmd, Stdio::piped());
     if let Some(s) = stdin {
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), s.as_bytes()).unwrap();
     }
@@ -326,12 +332,7 @@ pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
 /// The output of `cmd`, which must exit within `limit` (killed and failed otherwise).
 #[track_caller]
 pub fn exits_within(cmd: &mut Command, limit: std::time::Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let mut child = spawn_piped(cmd, Stdio::null());
     let deadline = std::time::Instant::now() + limit;
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
