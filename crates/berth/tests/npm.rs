@@ -70,14 +70,14 @@ impl Registry {
         dir
     }
 
-    /// A package directory for `name@version` whose `index.js` says `says`.
-    fn package(&self, token: &str, name: &str, version: &str, says: &str) -> PathBuf {
-        self.package_with(token, name, version, says, serde_json::json!({}))
-    }
-
     /// `npm publish` of [`Self::package`] as `token`.
     fn publish(&self, token: &str, name: &str, version: &str, says: &str) {
         npm_ok(&self.package(token, name, version, says), &["publish"]);
+    }
+
+    /// A package directory for `name@version` whose `index.js` says `says`.
+    fn package(&self, token: &str, name: &str, version: &str, says: &str) -> PathBuf {
+        self.package_with(token, name, version, says, serde_json::json!({}))
     }
 
     /// The same, with `more` fields in its `package.json`.

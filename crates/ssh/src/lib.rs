@@ -368,7 +368,6 @@ fn explain(e: &berth_service::ServiceError, environment: &str) -> String {
     }
 }
 
-/// What a forward may reach: the environment's own loopback, by any of its names.
 /// Answers a channel request: taken (success) or not (failure).
 fn answer(
     session: &mut Session,
@@ -382,6 +381,7 @@ fn answer(
     }
 }
 
+/// What a forward may reach: the environment's own loopback, by any of its names.
 fn is_loopback_name(host: &str) -> bool {
     matches!(
         host,
