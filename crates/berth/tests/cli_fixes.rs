@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::environments::{Images, create, created, exec, exec_ok, git_repo};
+use support::environments::{Images, create, created, exec, exec_ok, git_repo, with_images};
 use support::servers::Berth;
 use support::{Cli, Server, assert_stderr, serve_at, text};
 
@@ -177,10 +177,7 @@ fn an_org_member_creates_a_repository_and_edits_and_deletes_it_from_the_cli() {
 /// A server, the small test images (in a directory of their own, returned to be kept), and
 /// alice's CLI with her repository `alice/web`.
 fn alice_with_a_repository() -> (tempfile::TempDir, Images, Berth, Cli) {
-    let dir = tempfile::tempdir().unwrap();
-    let images = Images::small(dir.path());
-    let berth = Berth::start(&[], &[]);
-    let alice = berth.cli(&berth.alice);
+    let (dir, images, berth, alice) = with_images(Images::small);
     alice.ok(&["repo", "create", "alice/web"]);
     (dir, images, berth, alice)
 }
@@ -293,10 +290,7 @@ fn secret_commands_say_what_they_did_and_an_unselected_user_secret_warns() {
 
 #[test]
 fn a_failed_environment_shows_why_once_and_exec_behaves_like_a_shell() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = Images::small(dir.path());
-    let berth = Berth::start(&[], &[]);
-    let alice = berth.cli(&berth.alice);
+    let (dir, images, berth, alice) = with_images(Images::small);
     let url = git_repo(dir.path(), "web", &[("README", "hi\n")]);
     alice.ok(&["repo", "create", "alice/web", "--clone-url", &url]);
     let creds = format!("alice:{}", berth.alice);

@@ -10,7 +10,7 @@ use std::process::Command;
 use base64::Engine as _;
 use support::environments::{
     AliceWithImage, Images, TeamRegistry, create, created, exec, exec_ok, git_repo, http_get,
-    other_image_inspected, reaches_berth, serve_page, start_forward, state,
+    other_image_inspected, reaches_berth, serve_page, start_forward, state, with_images,
 };
 use support::servers::{Berth, Htpasswd, Moto, REG_PASSWORD, REG_USER, python};
 use support::ssh::{
@@ -53,10 +53,7 @@ fn auth_of(config: &str, host: &str) -> Option<String> {
 
 #[test]
 fn an_image_in_berths_registry_comes_up_keeps_its_changes_and_sees_new_secrets_after_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = Images::build(dir.path());
-    let berth = Berth::start(&[], &[]);
-    let alice = berth.cli(&berth.alice);
+    let (dir, images, berth, alice) = with_images(Images::build);
     let bob = berth.cli(&berth.bob);
     let image = format!("{}/alice/devimg:1", berth.host);
     let devcontainer = format!(

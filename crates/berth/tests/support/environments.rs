@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use super::images::{busybox_layer, file_layer, image_layout, push, skopeo_layer};
 use super::netns::TestNet;
-use super::servers::{Htpasswd, REG_PASSWORD, REG_USER};
+use super::servers::{Berth, Htpasswd, REG_PASSWORD, REG_USER};
 use super::{Cli, run_ok, succeeded, text};
 
 /// The images every test uses, built once per test in `dir/layout`: `dev` (busybox, skopeo, a
@@ -47,6 +47,16 @@ impl Images {
     pub fn push(&self, tag: &str, dest: &str, creds: &str) {
         push(&self.layout, tag, dest, creds);
     }
+}
+
+/// A server (see [`Berth::start`]) with alice's CLI, and the test images `made` (say
+/// [`Images::small`]) in a directory of their own, returned to be kept (tests put more there).
+pub fn with_images(made: fn(&Path) -> Images) -> (tempfile::TempDir, Images, Berth, Cli) {
+    let dir = tempfile::tempdir().unwrap();
+    let images = made(dir.path());
+    let berth = Berth::start(&[], &[]);
+    let alice = berth.cli(&berth.alice);
+    (dir, images, berth, alice)
 }
 
 /// From inside environment `name` of `cli`'s, Berth at `host` answers (its own network lets
@@ -180,17 +190,14 @@ pub fn state(cli: &Cli, name: &str) -> String {
 /// image pushed as `alice/other:1` (`image` is its full reference).
 pub struct AliceWithImage {
     pub dir: tempfile::TempDir,
-    pub berth: super::servers::Berth,
+    pub berth: Berth,
     pub alice: Cli,
     pub image: String,
 }
 
 impl AliceWithImage {
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let images = Images::small(dir.path());
-        let berth = super::servers::Berth::start(&[], &[]);
-        let alice = berth.cli(&berth.alice);
+        let (dir, images, berth, alice) = with_images(Images::small);
         let image = format!("{}/alice/other:1", berth.host);
         images.push("other", &image, &format!("alice:{}", berth.alice));
         Self {
