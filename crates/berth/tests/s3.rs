@@ -84,7 +84,7 @@ struct OnS3 {
 
 impl OnS3 {
     fn start(name: &str, extra: &[&str]) -> Option<Self> {
-        let endpoint = std::env::var("BERTH_TEST_S3_ENDPOINT").ok()?;
+        let endpoint = support::s3::s3_endpoint()?;
         let bucket = format!("berth-{name}-{}", std::process::id());
         make_bucket(&endpoint, &bucket);
         let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Cli, Server, postgres_database, runtime, serve_at};
 
-/// The S3 server of the tests, or `None` when none is given.
+/// The S3 server of the tests (`BERTH_TEST_S3_ENDPOINT`); `None` only when `BERTH_SKIP_S3=1`.
 pub fn s3_endpoint() -> Option<String> {
     berth_store::testing::given("BERTH_TEST_S3_ENDPOINT", "BERTH_SKIP_S3")
 }
