@@ -22,6 +22,7 @@ use object_store::client::{
 use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
+use secrecy::{ExposeSecret, SecretString};
 use time::format_description::well_known::Rfc3339;
 
 use crate::{BlobDriver, BlobError, ByteStream, Result, check_path};
@@ -97,29 +98,14 @@ impl S3Location {
 
 /// What the server's config file says of the store, for what the AWS variables do not (they
 /// win, as every variable wins over the file).
-#[derive(Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Settings {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<SecretString>,
     pub virtual_hosted_style: Option<bool>,
-}
-
-impl std::fmt::Debug for S3Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Settings")
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "…"),
-            )
-            .field("virtual_hosted_style", &self.virtual_hosted_style)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -152,13 +138,14 @@ impl S3Driver {
                 .is_none_or(|v: String| v.is_empty())
         };
         let virtual_hosted = fallback.virtual_hosted_style.map(|v| v.to_string());
+        let secret = fallback
+            .secret_access_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_owned());
         for (key, value) in [
             (AmazonS3ConfigKey::Region, &fallback.region),
             (AmazonS3ConfigKey::AccessKeyId, &fallback.access_key_id),
-            (
-                AmazonS3ConfigKey::SecretAccessKey,
-                &fallback.secret_access_key,
-            ),
+            (AmazonS3ConfigKey::SecretAccessKey, &secret),
             (
                 AmazonS3ConfigKey::VirtualHostedStyleRequest,
                 &virtual_hosted,

@@ -540,18 +540,16 @@ mod tests {
     fn ecr_hosts_are_recognised_as_the_credential_helper_does() {
         // host → (account, region, fips, dual-stack, API endpoint)
         type Want = Option<(&'static str, &'static str, bool, bool, &'static str)>;
+        const US_EAST_1: Want = Some((
+            "123456789012",
+            "us-east-1",
+            false,
+            false,
+            "https://api.ecr.us-east-1.amazonaws.com",
+        ));
         let table: &[(&str, Want)] = &[
             // host → (account, region, fips, dual-stack, API endpoint)
-            (
-                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
-                Some((
-                    "123456789012",
-                    "us-east-1",
-                    false,
-                    false,
-                    "https://api.ecr.us-east-1.amazonaws.com",
-                )),
-            ),
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com", US_EAST_1),
             (
                 "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
                 Some((
@@ -632,16 +630,7 @@ mod tests {
                     "https://api.ecr.eu-isoe-west-1.cloud.adc-e.uk",
                 )),
             ),
-            (
-                "123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM",
-                Some((
-                    "123456789012",
-                    "us-east-1",
-                    false,
-                    false,
-                    "https://api.ecr.us-east-1.amazonaws.com",
-                )),
-            ),
+            ("123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM", US_EAST_1),
             // Not ECR.
             ("12345678901.dkr.ecr.us-east-1.amazonaws.com", None),
             ("1234567890123.dkr.ecr.us-east-1.amazonaws.com", None),

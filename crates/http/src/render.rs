@@ -5,16 +5,9 @@ use berth_domain::{OrgRole, Permission, Visibility};
 use berth_service::repos::RepoView;
 use berth_store::{Account, Collaborator, TokenRecord};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Unix seconds as GitHub writes times: `2011-01-26T19:01:12Z`.
-pub fn timestamp(secs: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| secs.to_string())
-}
+pub use berth_service::clock::rfc3339 as timestamp;
 
 fn opt_timestamp(secs: Option<i64>) -> Value {
     secs.map_or(Value::Null, |s| Value::String(timestamp(s)))

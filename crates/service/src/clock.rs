@@ -15,3 +15,15 @@ impl Clock for SystemClock {
         time::OffsetDateTime::now_utc().unix_timestamp()
     }
 }
+
+/// Unix seconds as GitHub and npm write times: `2011-01-26T19:01:12Z` (the number itself for a
+/// time no calendar date names).
+pub fn rfc3339(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}

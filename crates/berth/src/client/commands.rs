@@ -28,7 +28,8 @@ pub async fn login(server: &str) -> anyhow::Result<()> {
             "no token on standard input; pipe one in, e.g. `berth login --server URL < admin-token`"
         );
     }
-    let client = Client::new(server, Some(SecretString::from(token.clone())))?;
+    let token = SecretString::from(token);
+    let client = Client::new(server, Some(token.clone()))?;
     let me = client.get("/user").await?;
     let path = config::save(&config::Saved {
         server: server.trim_end_matches('/').to_owned(),

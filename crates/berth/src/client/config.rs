@@ -5,23 +5,22 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::private_file::{self, Existing};
 
-#[derive(Serialize, Deserialize)]
+/// The saved login; `Debug` shows no token.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Saved {
     pub server: String,
-    pub token: String,
+    #[serde(serialize_with = "exposed")]
+    pub token: SecretString,
 }
 
-impl std::fmt::Debug for Saved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Saved")
-            .field("server", &self.server)
-            .field("token", &"<redacted>")
-            .finish()
-    }
+/// The token as it is written to the (private) file.
+fn exposed<S: serde::Serializer>(token: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(token.expose_secret())
 }
 
 pub fn dir() -> anyhow::Result<PathBuf> {

@@ -90,8 +90,9 @@ impl Client {
         let token = std::env::var("BERTH_TOKEN")
             .ok()
             .filter(|t| !t.is_empty())
+            .map(SecretString::from)
             .or_else(|| saved.map(|s| s.token));
-        Self::new(&server, token.map(SecretString::from))
+        Self::new(&server, token)
     }
 
     /// The server's URL (`http(s)://host[:port]`).

@@ -93,16 +93,9 @@ impl Accounts {
     }
 
     pub(crate) async fn user_account(&self, login: &Login) -> Result<Account> {
-        let account = self.authz.account(login).await?;
-        if account.kind != AccountKind::User {
-            return Err(ServiceError::invalid(
-                "User",
-                "login",
-                "invalid",
-                format!("{login} is an organization, not a user"),
-            ));
-        }
-        Ok(account)
+        only_a_user(self.authz.account(login).await?, "User", || {
+            format!("{login} is an organization, not a user")
+        })
     }
 
     /// Creates a user (site administrators only).
@@ -236,4 +229,16 @@ impl Accounts {
         }
         Ok(self.store.list_members(org.id, role, w).await?)
     }
+}
+
+/// `account` if it is a user; else a validation error of `resource`'s `login`, saying `why`.
+pub(crate) fn only_a_user(
+    account: Account,
+    resource: &'static str,
+    why: impl FnOnce() -> String,
+) -> Result<Account> {
+    if account.kind != AccountKind::User {
+        return Err(ServiceError::invalid(resource, "login", "invalid", why()));
+    }
+    Ok(account)
 }

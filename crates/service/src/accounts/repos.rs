@@ -4,7 +4,7 @@ use berth_domain::OrgRole;
 use berth_domain::{AccountKind, Login, Permission, RepoName, Visibility};
 use berth_store::{Collaborator, Grants, Listing, Repo, RepoFields, StoreError, Window};
 
-use super::Accounts;
+use super::{Accounts, only_a_user};
 use crate::authz::Access;
 use crate::clone_source::{CloneSource, check_local};
 use crate::error::found;
@@ -235,14 +235,9 @@ impl Accounts {
         permission: Permission,
     ) -> Result<()> {
         let (view, user) = self.repo_and_account(p, owner, name, login).await?;
-        if user.kind != AccountKind::User {
-            return Err(ServiceError::invalid(
-                "Collaborator",
-                "login",
-                "invalid",
-                format!("{login} is an organization; only users can be collaborators"),
-            ));
-        }
+        let user = only_a_user(user, "Collaborator", || {
+            format!("{login} is an organization; only users can be collaborators")
+        })?;
         Ok(self
             .store
             .grant(Grants::Collaborators, view.repo.id, user.id, permission)

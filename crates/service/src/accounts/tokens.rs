@@ -12,7 +12,7 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::Sha256;
 
-use super::Accounts;
+use super::{Accounts, only_a_user};
 use crate::authz::Access;
 use crate::error::found;
 use crate::{Principal, Result, ServiceError};
@@ -286,16 +286,9 @@ impl Accounts {
         let target = match for_login {
             Some(login) => {
                 self.authz.check(p, Access::SiteAdmin).await?;
-                let account = self.authz.account(login).await?;
-                if account.kind != berth_domain::AccountKind::User {
-                    return Err(ServiceError::invalid(
-                        "Token",
-                        "login",
-                        "invalid",
-                        format!("{login} is an organization; tokens belong to users"),
-                    ));
-                }
-                account
+                only_a_user(self.authz.account(login).await?, "Token", || {
+                    format!("{login} is an organization; tokens belong to users")
+                })?
             }
             None => {
                 let caller = self.authz.check(p, Access::User).await?.clone();

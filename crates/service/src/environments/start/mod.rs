@@ -29,6 +29,7 @@ use secrecy::SecretString;
 
 use super::{CodespaceView, CreationLog, Environments, Paths, State, Verb};
 use crate::Result;
+use crate::clock::rfc3339;
 use crate::logins::{LoginSet, logins_from_secrets};
 
 pub(crate) use error::StartError;
@@ -259,14 +260,4 @@ impl Environments {
         ));
         Ok(token)
     }
-}
-
-fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
 }

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use sha2::Digest as _;
 
 use super::{Registry, RegistryError, blob_path};
+use crate::clock::rfc3339;
 use crate::{Principal, Result, ServiceError};
 
 /// A packument ready to send, with its entity tag (a quoted hash of the bytes).
@@ -40,16 +41,6 @@ impl std::fmt::Debug for NpmTarball {
             .field("size", &self.size)
             .finish_non_exhaustive()
     }
-}
-
-fn rfc3339(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 fn store_error(e: RegistryError) -> ServiceError {
