@@ -300,7 +300,6 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
     );
     let settings = browser.get(&app, "/settings").await;
     assert_eq!(settings.status, 200);
-    let csrf = Browser::form_token(&settings);
     assert!(page(&settings).contains("Personal access tokens"));
     assert!(
         !page(&settings).contains("value=\"site_admin\""),
@@ -375,36 +374,26 @@ async fn the_account_page_makes_and_revokes_tokens_keys_passwords_and_sessions()
     assert!(page(&browser.get(&app, "/settings").await).contains("You have no SSH keys."));
 
     // The password: the current one is needed, the rules hold, and the new one signs in.
-    let change = |current: &'static str, new: &'static str| {
-        [
-            ("csrf", csrf.clone()),
-            ("current_password", current.into()),
-            ("password", new.into()),
-        ]
-    };
+    let change = |current, new| [("current_password", current), ("password", new)];
     let r = browser
-        .post(
+        .submit(
             &app,
             "/settings/password",
-            &refs(&change("wrong", "a brand new password")),
+            &change("wrong", "a brand new password"),
         )
         .await;
     assert_eq!(r.status, 422);
     assert!(page(&r).contains("the current password is not right"));
     let r = browser
-        .post(
-            &app,
-            "/settings/password",
-            &refs(&change(PASSWORD, "short")),
-        )
+        .submit(&app, "/settings/password", &change(PASSWORD, "short"))
         .await;
     assert_eq!(r.status, 422);
     assert!(page(&r).contains("a password has 12 to 1024 characters"));
     let r = browser
-        .post(
+        .submit(
             &app,
             "/settings/password",
-            &refs(&change(PASSWORD, "a brand new password")),
+            &change(PASSWORD, "a brand new password"),
         )
         .await;
     assert_eq!(r.header("location"), "/settings?done=password");
@@ -719,28 +708,15 @@ async fn package_pages_show_versions_and_let_admins_change_settings_and_access()
     let shown = alice.get(&app, "/packages/alice/container/app").await;
     let text = page(&shown);
     assert!(text.contains("docker pull") && text.contains("v1") && text.contains("Settings"));
-    let csrf = Browser::form_token(&shown);
     let base = "/packages/alice/container/app";
 
     // Bob sees nothing of it, until he is granted read; he never sees its settings.
     let mut bob = Browser::default();
     assert_eq!(bob.sign_in(&app, "bob", PASSWORD, "/").await.status, 303);
     assert_eq!(bob.get(&app, base).await.status, 404);
-    let grant = |kind: &'static str, who: &'static str| {
-        [
-            ("csrf", csrf.clone()),
-            ("kind", kind.into()),
-            ("who", who.into()),
-            ("role", "read".into()),
-        ]
-    };
-    let as_pairs = |f: &[(&'static str, String); 4]| -> Vec<(&'static str, String)> { f.to_vec() };
+    let grant = |kind, who| [("kind", kind), ("who", who), ("role", "read")];
     let r = alice
-        .post(
-            &app,
-            &format!("{base}/grant"),
-            &refs(&as_pairs(&grant("user", "bob"))),
-        )
+        .submit(&app, &format!("{base}/grant"), &grant("user", "bob"))
         .await;
     assert_eq!(r.header("location"), format!("{base}?done=granted"));
     let seen = page(&bob.get(&app, base).await);
@@ -750,20 +726,20 @@ async fn package_pages_show_versions_and_let_admins_change_settings_and_access()
     );
     // "Manage Codespaces access": a repository's environments.
     let r = alice
-        .post(
+        .submit(
             &app,
             &format!("{base}/grant"),
-            &refs(&as_pairs(&grant("repository", "alice/web"))),
+            &grant("repository", "alice/web"),
         )
         .await;
     assert_eq!(r.header("location"), format!("{base}?done=granted"));
     let text = page(&alice.get(&app, base).await);
     assert!(text.contains("repository alice/web") && text.contains("its environments pull"));
     let r = alice
-        .post(
+        .submit(
             &app,
             &format!("{base}/revoke"),
-            &refs(&as_pairs(&grant("repository", "alice/web"))),
+            &grant("repository", "alice/web"),
         )
         .await;
     assert_eq!(r.header("location"), format!("{base}?done=revoked"));
@@ -820,10 +796,6 @@ async fn package_pages_show_versions_and_let_admins_change_settings_and_access()
 }
 
 /// A form's fields as `Browser::post` takes them.
-fn refs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
 #[tokio::test]
 async fn organizations_and_the_site_administration_page_are_for_their_people() {
     let app = app_with_alice().await;
@@ -965,23 +937,16 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
         shown.header("server-timing").starts_with("app;dur="),
         "pages say how long the server took"
     );
-    let csrf = Browser::form_token(&shown);
     let r = carol
         .submit(&app, "/orgs/globex/teams", &[("name", "Platform Team")])
         .await;
     assert_eq!(r.header("location"), "/orgs/globex?done=team");
-    let add = |login: &'static str, role: &'static str| {
-        [
-            ("csrf", csrf.clone()),
-            ("login", login.to_owned()),
-            ("role", role.to_owned()),
-        ]
-    };
+    let add = |login, role| [("login", login), ("role", role)];
     let r = carol
-        .post(
+        .submit(
             &app,
             "/orgs/globex/teams/platform-team/members",
-            &refs(&add("bob", "member")),
+            &add("bob", "member"),
         )
         .await;
     assert_eq!(r.status, 422, "bob is not a member of globex yet");
@@ -991,14 +956,14 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
         page(&r)
     );
     let r = carol
-        .post(&app, "/orgs/globex/members", &refs(&add("bob", "member")))
+        .submit(&app, "/orgs/globex/members", &add("bob", "member"))
         .await;
     assert_eq!(r.header("location"), "/orgs/globex?done=member");
     let r = carol
-        .post(
+        .submit(
             &app,
             "/orgs/globex/teams/platform-team/members",
-            &refs(&add("bob", "maintainer")),
+            &add("bob", "maintainer"),
         )
         .await;
     assert_eq!(r.header("location"), "/orgs/globex?done=team-member");
@@ -1031,10 +996,10 @@ async fn organizations_and_the_site_administration_page_are_for_their_people() {
     );
     assert!(!seen.contains("Delete team"), "only owners delete it");
     let r = carol
-        .post(
+        .submit(
             &app,
             "/orgs/globex/teams/platform-team/members-remove",
-            &refs(&add("bob", "")),
+            &add("bob", ""),
         )
         .await;
     assert_eq!(r.header("location"), "/orgs/globex?done=team-removed");
