@@ -69,11 +69,7 @@ fn said(done: Option<&str>) -> Option<&'static str> {
 }
 
 /// `GET /settings`.
-pub(super) async fn show(
-    State(s): State<AppState>,
-    Viewer(signed_in): Viewer,
-    Query(q): Query<Done>,
-) -> Response {
+pub(super) async fn show(Viewer(s, signed_in): Viewer, Query(q): Query<Done>) -> Response {
     let notice = Notice::shown(said(q.done.as_deref()));
     render(&s, &signed_in, notice, None).await
 }

@@ -41,11 +41,7 @@ struct EnvironmentPage {
 }
 
 /// `GET /environments/{name}`. Another user's environment is missing, as on the API.
-pub(super) async fn show(
-    State(s): State<AppState>,
-    Viewer(signed_in): Viewer,
-    Path(name): Path<String>,
-) -> Response {
+pub(super) async fn show(Viewer(s, signed_in): Viewer, Path(name): Path<String>) -> Response {
     let envs = s.environments();
     let p = &signed_in.principal;
     let (view, log) =
@@ -219,11 +215,7 @@ struct TerminalPage {
 
 /// `GET /environments/{name}/terminal`: a terminal in the browser (xterm.js), the user's login
 /// shell in the environment, resizing with the window.
-pub(super) async fn terminal(
-    State(s): State<AppState>,
-    Viewer(signed_in): Viewer,
-    Path(name): Path<String>,
-) -> Response {
+pub(super) async fn terminal(Viewer(s, signed_in): Viewer, Path(name): Path<String>) -> Response {
     match s
         .environments()
         .get_codespace(&signed_in.principal, &name)

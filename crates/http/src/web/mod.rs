@@ -385,16 +385,17 @@ fn local_path(next: Option<&str>) -> &str {
     }
 }
 
-/// A signed-in browser asking for a page. Signed out, it is sent to sign in, and back to the
-/// page it asked for.
-struct Viewer(SignedIn);
+/// A signed-in browser asking for a page, and the platform: what every page starts from (as
+/// [`Call`](crate::auth::Call) is for the API). Signed out, it is sent to sign in, and back to
+/// the page it asked for.
+struct Viewer(AppState, SignedIn);
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
         match session(s, &parts.headers).await {
-            Some(signed_in) => Ok(Viewer(signed_in)),
+            Some(signed_in) => Ok(Viewer(s.clone(), signed_in)),
             None => Err(to_sign_in(
                 parts.uri.path_and_query().map_or("/", |p| p.as_str()),
             )),
@@ -472,7 +473,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 /// `GET /`: your environments; signed out, the sign-in page first.
-async fn home(State(s): State<AppState>, Viewer(signed_in): Viewer) -> Response {
+async fn home(Viewer(s, signed_in): Viewer) -> Response {
     home_page(&s, &signed_in, Notice::shown(None), String::new()).await
 }
 

@@ -102,8 +102,7 @@ pub(super) struct PageQuery {
 
 /// `GET /packages/{owner}[?page=N]`: most recently updated first, [`PER_PAGE`] a page.
 pub(super) async fn list(
-    State(s): State<AppState>,
-    Viewer(signed_in): Viewer,
+    Viewer(s, signed_in): Viewer,
     Path(owner): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Response {
@@ -200,8 +199,7 @@ impl Named {
 
 /// `GET /packages/{owner}/{kind}/{name}`.
 pub(super) async fn show(
-    State(s): State<AppState>,
-    Viewer(signed_in): Viewer,
+    Viewer(s, signed_in): Viewer,
     Path((owner, kind, name)): Path<(String, String, String)>,
     Query(q): Query<Done>,
 ) -> Response {

@@ -82,8 +82,7 @@ fn missing() -> Response {
 
 /// `GET /orgs/{org}`.
 pub(super) async fn org(
-    State(s): State<AppState>,
-    Viewer(signed_in): Viewer,
+    Viewer(s, signed_in): Viewer,
     Path(org): Path<String>,
     Query(q): Query<Done>,
 ) -> Response {
@@ -285,11 +284,7 @@ async fn change_org(s: &AppState, org: &str, change: OrgChange, posted: &Posted)
 }
 
 /// `GET /admin`.
-pub(super) async fn admin(
-    State(s): State<AppState>,
-    Viewer(signed_in): Viewer,
-    Query(q): Query<Done>,
-) -> Response {
+pub(super) async fn admin(Viewer(s, signed_in): Viewer, Query(q): Query<Done>) -> Response {
     let notice = Notice::shown(said(q.done.as_deref()));
     admin_page(&s, &signed_in, notice, None).await
 }

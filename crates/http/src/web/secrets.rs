@@ -110,8 +110,7 @@ fn said(done: Option<&str>) -> Option<&'static str> {
 
 /// `GET <base>`: the page.
 pub(super) async fn page(
-    State(s): State<AppState>,
-    Viewer(signed_in): Viewer,
+    Viewer(s, signed_in): Viewer,
     whose: Whose,
     Query(q): Query<Done>,
 ) -> Response {
