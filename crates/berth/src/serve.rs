@@ -610,9 +610,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| Store::sqlite_url(&settings.data_dir.join("berth.db")));
     let store = Store::connect(&db_url).await?;
     let replica_id = replica_id(&settings.data_dir)?;
+    let claimed_as = replica_id.clone();
     // One server a replica: its environments' records name it.
-    let _one_server = store
-        .claim(&format!("replica:{replica_id}"))
+    let mut one_server = store
+        .claim(
+            &format!("replica:{replica_id}"),
+            berth_store::CLAIM_CHECK_INTERVAL,
+        )
         .await?
         .ok_or_else(|| {
             anyhow::anyhow!(
@@ -777,11 +781,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal().context("cannot watch SIGINT and SIGTERM")?;
     // At the signal `/readyz` says so, no new connection is taken, and running requests (an
     // upload, a download) get `shutdown_timeout` to finish.
+    // The same when the replica's claim is lost: another server runs as this replica now.
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
+    let replica = claimed_as.clone();
+    let watcher = tokio::spawn(async move {
+        let lost = tokio::select! {
+            () = shutdown => false,
+            () = one_server.lost() => {
+                tracing::error!(%replica, "another server sharing the database took this replica's claim while this one could not reach the database; stopping");
+                true
+            }
+        };
         draining.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = stop.send(true);
+        // The claim is held until the server is done.
+        (one_server, lost)
     });
     let signalled = move || {
         let mut stopping = stopping.clone();
@@ -825,8 +839,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    let (one_server, lost) = watcher.await?;
     berth.store().close().await;
+    drop(one_server);
     tracing::info!("stopped");
+    if lost {
+        anyhow::bail!(
+            "stopped: another server sharing the database runs as this replica ({claimed_as}); give each server a data directory of its own"
+        );
+    }
     Ok(())
 }
 

@@ -572,6 +572,57 @@ fn serves_from_postgresql_and_keeps_data_across_restarts() {
     assert!(cli.ok(&["user", "show", "pg-user"]).contains("pg-user"));
 }
 
+/// A server holds its replica id on a database connection of its own. When the database ends
+/// that connection (a restart, a broken network) and another server takes the replica meanwhile,
+/// the server stops and says why, rather than run on as a second server of one replica.
+#[test]
+fn a_server_whose_replica_is_taken_while_its_connection_is_down_stops_saying_why() {
+    let Some(db) = postgres_database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(serve_at(dir.path(), &["--database-url", &db]));
+    let id = std::fs::read(dir.path().join("replica.id")).unwrap();
+    let key: String = id[..8].iter().map(|b| format!("{b:02x}")).collect();
+    // In one session: end the server's claim session, then take the replica as another server
+    // would, and keep it.
+    let mut other = std::process::Command::new("psql")
+        .args([
+            db.as_str(),
+            "-Atc",
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+             AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            "-c",
+            &format!("SELECT pg_advisory_lock(hashtextextended('replica:{key}', 0))"),
+            "-c",
+            "SELECT pg_sleep(120)",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql (scripts/test installs postgresql)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server still runs:\n{}",
+            server.log.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = other.kill();
+    let _ = other.wait();
+    let log = server.log.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("took this replica's claim")
+            && log.contains("another server sharing the database runs as this replica"),
+        "{log}"
+    );
+}
+
 /// Pushes a one-blob artifact to `name:v1` through the registry API.
 fn push_artifact(server: &str, token: &str, name: &str) {
     use sha2::Digest as _;

@@ -236,26 +236,116 @@ impl Store {
 /// this lives.
 #[derive(Debug)]
 pub struct Claim {
-    /// On PostgreSQL, the connection (out of the pool) whose session advisory lock is the claim.
-    _held: Option<sqlx::AnyConnection>,
+    /// On PostgreSQL, what keeps the claim: it checks the connection holding the lock and takes
+    /// the lock again when that connection is lost. `None` on SQLite.
+    keeper: Option<tokio::task::JoinHandle<()>>,
+    /// Says that the claim is gone: its connection was lost and another server holds it now.
+    lost: Option<tokio::sync::oneshot::Receiver<()>>,
 }
+
+impl Claim {
+    /// Resolves when the claim is lost (another server took it while this one's connection to
+    /// the database was down); never on SQLite.
+    pub async fn lost(&mut self) {
+        match &mut self.lost {
+            // A keeper that ended without a word (it panicked) keeps nothing either.
+            Some(lost) => {
+                let _ = lost.await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // The keeper owns the connection: ending it closes the connection, which gives the lock
+        // back.
+        if let Some(keeper) = &self.keeper {
+            keeper.abort();
+        }
+    }
+}
+
+/// How often a claim's connection is checked (and the claim taken again if it was lost).
+pub const CLAIM_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Store {
     /// Claims `key` for as long as the [`Claim`] lives (the server's life), when no other server
     /// sharing the database holds it, else `None`. On PostgreSQL a session advisory lock on a
     /// connection of its own, given back when the claim is dropped or its server dies; a SQLite
     /// database has one server, which always holds it.
-    pub async fn claim(&self, key: &str) -> Result<Option<Claim>> {
+    ///
+    /// The connection is exempt from `idle_session_timeout`, and checked every `check`: one the
+    /// database closed anyway (a restart, a broken network) took the lock with it, so the lock
+    /// is taken again on a new connection; if another server took it meanwhile, [`Claim::lost`]
+    /// says so.
+    pub async fn claim(&self, key: &str, check: std::time::Duration) -> Result<Option<Claim>> {
         if self.backend != Backend::Postgres {
-            return Ok(Some(Claim { _held: None }));
+            return Ok(Some(Claim {
+                keeper: None,
+                lost: None,
+            }));
         }
+        let Some(first) = self.try_claim(key).await? else {
+            return Ok(None);
+        };
+        let (said_lost, lost) = tokio::sync::oneshot::channel();
+        let (store, key) = (self.clone(), key.to_owned());
+        let keeper = tokio::spawn(async move {
+            let mut held = Some(first);
+            // Refusals in a row: the first may be this server's own lost session, not ended yet.
+            let mut refused = 0;
+            loop {
+                tokio::time::sleep(check).await;
+                if let Some(conn) = &mut held
+                    && sqlx::query("SELECT 1").execute(conn).await.is_ok()
+                {
+                    continue;
+                }
+                // Closed, so that the lock is surely not held by it any more.
+                if let Some(conn) = held.take() {
+                    let _ = sqlx::Connection::close_hard(conn).await;
+                }
+                match store.try_claim(&key).await {
+                    Ok(Some(again)) => {
+                        tracing::warn!(%key, "the database connection holding this server's claim was lost; claimed again");
+                        held = Some(again);
+                        refused = 0;
+                    }
+                    Ok(None) if refused == 0 => refused += 1,
+                    Ok(None) => {
+                        let _ = said_lost.send(());
+                        return;
+                    }
+                    // The database cannot be reached: try again at the next check.
+                    Err(e) => tracing::warn!(%key, error = %e, "cannot check this server's claim"),
+                }
+            }
+        });
+        Ok(Some(Claim {
+            keeper: Some(keeper),
+            lost: Some(lost),
+        }))
+    }
+
+    /// A connection of its own holding the session lock on `key`, if no other holds it.
+    async fn try_claim(&self, key: &str) -> Result<Option<sqlx::AnyConnection>> {
         let mut conn = self.writer.acquire().await?.detach();
+        // An idle session ended by the server would end the claim with it (PostgreSQL 14 and
+        // later have the setting; on earlier ones this changes nothing).
+        sqlx::query(
+            "SELECT set_config(name, '0', false) FROM pg_settings \
+             WHERE name = 'idle_session_timeout'",
+        )
+        .execute(&mut conn)
+        .await?;
         let (claimed,): (bool,) =
             sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
                 .bind(key)
                 .fetch_one(&mut conn)
                 .await?;
-        Ok(claimed.then_some(Claim { _held: Some(conn) }))
+        Ok(claimed.then_some(conn))
     }
 }
 

@@ -32,7 +32,7 @@ mod versions;
 pub use accounts::Account;
 pub use codespaces::{CodespaceRecord, NewCodespace, ReplicaRecord};
 pub use collect::{CollectCutoffs, CollectPreview, DoomedBlob};
-pub use db::{Backend, Claim, Lead, Store};
+pub use db::{Backend, CLAIM_CHECK_INTERVAL, Claim, Lead, Store};
 pub use grants::{Grants, RepoGrant};
 pub use npm::{NewNpmVersion, NpmVersionRecord};
 pub use registry::{

@@ -1507,3 +1507,133 @@ async fn unknown_database_schemes_are_refused_by_name() {
         .to_string();
     assert!(err.contains("sqlite: or postgres:"), "{err}");
 }
+
+/// Two servers' stores on one fresh PostgreSQL database whose sessions take `settings`, and a
+/// connection of the test's own to it, to act as its administrator.
+async fn shared_postgres(
+    server: &str,
+    settings: &[(&str, &str)],
+) -> (Store, Store, sqlx::PgConnection) {
+    use sqlx::Connection;
+    let url = testing::fresh_postgres_database(server).await;
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    for (name, value) in settings {
+        sqlx::query(&format!(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET {name} = ''{value}''', \
+             current_database()); END $$"
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+    (
+        Store::connect(&url).await.unwrap(),
+        Store::connect(&url).await.unwrap(),
+        admin,
+    )
+}
+
+/// The test database, in `pg_locks` (which shows every database's locks).
+const THIS_DATABASE: &str = "(SELECT oid FROM pg_database WHERE datname = current_database())";
+
+/// Ends the database session holding a claim, as a database restart or a broken network would;
+/// its process id.
+async fn end_claim_session(admin: &mut sqlx::PgConnection) -> i32 {
+    let ended: Vec<(i32, bool)> = sqlx::query_as(&format!(
+        "SELECT pid, pg_terminate_backend(pid) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND database = {THIS_DATABASE}",
+    ))
+    .fetch_all(admin)
+    .await
+    .unwrap();
+    assert!(
+        matches!(ended[..], [(_, true)]),
+        "one session holds the claim"
+    );
+    ended[0].0
+}
+
+const LONG: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[tokio::test]
+async fn a_claim_outlasts_the_databases_idle_session_timeout() {
+    let Some(server) = testing::postgres_server() else {
+        return;
+    };
+    // As an operator may set it: idle sessions are ended after 200 ms.
+    let (a, b, _admin) = shared_postgres(&server, &[("idle_session_timeout", "200ms")]).await;
+    let claim = a.claim("replica:a", LONG).await.unwrap();
+    assert!(claim.is_some());
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(
+        b.claim("replica:a", LONG).await.unwrap().is_none(),
+        "an idle claim is still held"
+    );
+    assert!(b.claim("replica:b", LONG).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_claim_whose_connection_is_lost_is_taken_again_or_said_lost() {
+    let Some(server) = testing::postgres_server() else {
+        return;
+    };
+    let (a, b, mut admin) = shared_postgres(&server, &[]).await;
+    let every = std::time::Duration::from_millis(100);
+    // Long enough for the other server to take it first.
+    const AFTER_TAKEOVER: std::time::Duration = std::time::Duration::from_secs(2);
+
+    // Nobody else wants it: the claim is taken again on a new connection.
+    let mut claim = a.claim("replica:a", every).await.unwrap().unwrap();
+    let ended = end_claim_session(&mut admin).await;
+    let retaken = async {
+        loop {
+            tokio::time::sleep(every).await;
+            let held: Vec<(i32,)> = sqlx::query_as(&format!(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND database = {THIS_DATABASE} AND pid <> $1",
+            ))
+            .bind(ended)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+            if !held.is_empty() {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), retaken)
+        .await
+        .expect("the claim is taken again");
+    assert!(b.claim("replica:a", LONG).await.unwrap().is_none());
+    let lost = tokio::time::timeout(std::time::Duration::from_millis(500), claim.lost()).await;
+    assert!(lost.is_err(), "a claim taken again is not lost");
+    drop(claim);
+
+    // Another server takes it while the connection is down: the claim says it is lost.
+    let again = async {
+        loop {
+            if let Some(claim) = a.claim("replica:a", AFTER_TAKEOVER).await.unwrap() {
+                return claim;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let mut claim = tokio::time::timeout(std::time::Duration::from_secs(10), again)
+        .await
+        .expect("a dropped claim is given back");
+    end_claim_session(&mut admin).await;
+    let taken = async {
+        loop {
+            if let Some(taken) = b.claim("replica:a", LONG).await.unwrap() {
+                return taken;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let _theirs = tokio::time::timeout(std::time::Duration::from_secs(1), taken)
+        .await
+        .expect("the other server takes the claim before this one looks again");
+    tokio::time::timeout(std::time::Duration::from_secs(20), claim.lost())
+        .await
+        .expect("the claim says it is lost");
+}
