@@ -1553,6 +1553,24 @@ async fn end_claim_session(admin: &mut sqlx::PgConnection) -> i32 {
     ended[0].0
 }
 
+/// `replica:a` claimed on `store` (checked every `check`) as soon as it is free, if that is
+/// within `limit`.
+async fn claim_when_free(
+    store: &Store,
+    check: std::time::Duration,
+    limit: std::time::Duration,
+) -> Result<berth_store::Claim, tokio::time::error::Elapsed> {
+    let free = async {
+        loop {
+            if let Some(claim) = store.claim("replica:a", check).await.unwrap() {
+                return claim;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(limit, free).await
+}
+
 const LONG: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[tokio::test]
@@ -1610,27 +1628,11 @@ async fn a_claim_whose_connection_is_lost_is_taken_again_or_said_lost() {
     drop(claim);
 
     // Another server takes it while the connection is down: the claim says it is lost.
-    let again = async {
-        loop {
-            if let Some(claim) = a.claim("replica:a", AFTER_TAKEOVER).await.unwrap() {
-                return claim;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    let mut claim = tokio::time::timeout(std::time::Duration::from_secs(10), again)
+    let mut claim = claim_when_free(&a, AFTER_TAKEOVER, std::time::Duration::from_secs(10))
         .await
         .expect("a dropped claim is given back");
     end_claim_session(&mut admin).await;
-    let taken = async {
-        loop {
-            if let Some(taken) = b.claim("replica:a", LONG).await.unwrap() {
-                return taken;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    let _theirs = tokio::time::timeout(std::time::Duration::from_secs(1), taken)
+    let _theirs = claim_when_free(&b, LONG, std::time::Duration::from_secs(1))
         .await
         .expect("the other server takes the claim before this one looks again");
     tokio::time::timeout(std::time::Duration::from_secs(20), claim.lost())
