@@ -141,11 +141,9 @@ impl Store {
 impl Store {
     /// Every account of `kind`, by login (for the site administrator's page).
     pub async fn accounts_of_kind(&self, kind: AccountKind) -> Result<Vec<Account>> {
-        self.every(
-            sqlx::query_as::<_, Account>(&format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = $1 ORDER BY login_key"
-            ))
-            .bind(kind.as_str()),
+        self.rows(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = $1 ORDER BY login_key"),
+            (kind.as_str(),),
         )
         .await
     }

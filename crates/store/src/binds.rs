@@ -50,6 +50,14 @@ macro_rules! tuple_values {
     };
 }
 
+/// No values: the statement has no placeholders.
+impl<'q> Values<'q> for () {
+    fn bind_to<Q: Bind<'q>>(self, query: Q) -> Q {
+        query
+    }
+}
+
+tuple_values!(A);
 tuple_values!(A, B);
 tuple_values!(A, B, C);
 tuple_values!(A, B, C, D);

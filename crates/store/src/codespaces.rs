@@ -104,21 +104,21 @@ impl Store {
         .bind(owner_id)
         .fetch_one(&self.pool)
         .await?;
-        let items = sqlx::query_as(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM codespaces WHERE owner_id = $1 AND state <> 'Deleted' ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-        ))
-        .binds((owner_id, w.limit, w.offset))
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let items = self.rows(&sql, (owner_id, w.limit, w.offset)).await?;
         Ok(Listing { items, total })
     }
 
     /// The id ranges in use: every environment's first host id.
     pub async fn codespace_uid_bases(&self) -> Result<Vec<u32>> {
-        let bases: Vec<i64> =
-            sqlx::query_scalar("SELECT uid_base FROM codespaces WHERE uid_base IS NOT NULL")
-                .fetch_all(&self.pool)
-                .await?;
+        let bases: Vec<i64> = self
+            .column(
+                "SELECT uid_base FROM codespaces WHERE uid_base IS NOT NULL",
+                (),
+            )
+            .await?;
         Ok(bases
             .into_iter()
             .filter_map(|b| u32::try_from(b).ok())
@@ -137,22 +137,20 @@ impl Store {
 
     /// The names of a repository's environments (whoever owns them), oldest first.
     pub async fn codespaces_of_repo(&self, repo_id: i64) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT name FROM codespaces WHERE repo_id = $1 ORDER BY id")
-                .bind(repo_id)
-                .fetch_all(&self.pool)
-                .await?,
+        self.column(
+            "SELECT name FROM codespaces WHERE repo_id = $1 ORDER BY id",
+            (repo_id,),
         )
+        .await
     }
 
     /// The environments `replica` runs, in any state.
     pub async fn codespaces_of_replica(&self, replica: &str) -> Result<Vec<CodespaceRecord>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM codespaces WHERE replica = $1 ORDER BY id"
-        ))
-        .bind(replica)
-        .fetch_all(&self.pool)
-        .await?)
+        self.rows(
+            &format!("SELECT {COLUMNS} FROM codespaces WHERE replica = $1 ORDER BY id"),
+            (replica,),
+        )
+        .await
     }
 
     /// The environments `replica` runs that are in one of `states` (at start-up, to settle what

@@ -79,12 +79,12 @@ impl Store {
     pub async fn delete_untagged_versions(&self, cutoff: i64, now: i64) -> Result<u64> {
         let mut deleted = 0;
         loop {
-            let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
-                "SELECT v.package_id, v.digest {VERSIONS} WHERE {UNTAGGED}{UNKEPT}"
-            ))
-            .bind(cutoff)
-            .fetch_all(&self.pool)
-            .await?;
+            let rows: Vec<(i64, String)> = self
+                .rows(
+                    &format!("SELECT v.package_id, v.digest {VERSIONS} WHERE {UNTAGGED}{UNKEPT}"),
+                    (cutoff,),
+                )
+                .await?;
             let mut round = 0;
             for (package_id, digest) in rows {
                 let mut tx = self.writer.begin().await?;
@@ -119,13 +119,13 @@ impl Store {
     /// Deletes, for good, versions deleted before `cutoff` (their manifests, references and
     /// remembered tags). Returns how many.
     pub async fn purge_deleted_versions(&self, cutoff: i64) -> Result<u64> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT package_id, digest FROM package_versions \
-             WHERE deleted_at IS NOT NULL AND deleted_at < $1",
-        )
-        .bind(cutoff)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(i64, String)> = self
+            .rows(
+                "SELECT package_id, digest FROM package_versions \
+                 WHERE deleted_at IS NOT NULL AND deleted_at < $1",
+                (cutoff,),
+            )
+            .await?;
         let mut purged = 0;
         for (package_id, digest) in rows {
             let mut tx = self.writer.begin().await?;
@@ -249,12 +249,11 @@ impl Store {
 
     /// Blobs doomed before `cutoff` and never buried: a collection stopped half-way.
     pub async fn abandoned_doomed_blobs(&self, cutoff: i64) -> Result<Vec<DoomedBlob>> {
-        Ok(sqlx::query_as(
+        self.rows(
             "SELECT digest, size FROM blobs WHERE state = 'doomed' AND touched_at < $1",
+            (cutoff,),
         )
-        .bind(cutoff)
-        .fetch_all(&self.pool)
-        .await?)
+        .await
     }
 
     /// Deletes a blob's row if it is still doomed; `false` means an upload revived it.
@@ -266,12 +265,11 @@ impl Store {
 
     /// Uploads not touched since `cutoff`.
     pub async fn stale_uploads(&self, cutoff: i64) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < $1 ORDER BY id")
-                .bind(cutoff)
-                .fetch_all(&self.pool)
-                .await?,
+        self.column(
+            "SELECT id FROM uploads WHERE updated_at < $1 ORDER BY id",
+            (cutoff,),
         )
+        .await
     }
 
     /// Deletes an upload's row if it is still untouched since `cutoff`.

@@ -3,9 +3,9 @@
 use std::str::FromStr;
 
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::query::QueryAs;
 use sqlx::{Any, AnyPool, Executor, FromRow};
 
+use crate::binds::{Bind, Values};
 use crate::{Result, StoreError};
 
 /// The schema's migrations, written once in SQLite's dialect (see [`PostgresDialect`]).
@@ -350,18 +350,50 @@ impl Store {
 }
 
 /// A query for rows of `R`, each a record as stored.
-pub(crate) type RowsOf<'q, R> = QueryAs<'q, Any, R, AnyArguments<'q>>;
+pub(crate) type RowsOf<'q, R> = sqlx::query::QueryAs<'q, Any, R, AnyArguments<'q>>;
 
 /// A statement with its values bound.
 pub(crate) type Statement<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
 
+/// A record as stored: what a row reads as.
+pub(crate) trait Record: for<'r> FromRow<'r, AnyRow> + Send + Unpin {}
+
+impl<R: for<'r> FromRow<'r, AnyRow> + Send + Unpin> Record for R {}
+
+/// Reads on the pool take the SQL and a tuple of the values for its `$1`, `$2`, … in order.
 impl Store {
-    /// The one row `query` finds, if any.
-    pub(crate) async fn optional<'q, R>(&self, query: RowsOf<'q, R>) -> Result<Option<R>>
+    /// Every row `sql` finds.
+    pub(crate) async fn rows<'q, R: Record>(
+        &self,
+        sql: &'q str,
+        values: impl Values<'q>,
+    ) -> Result<Vec<R>> {
+        Ok(sqlx::query_as(sql)
+            .binds(values)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The row `sql` finds, if any: a lookup by a key, which finds one at most.
+    pub(crate) async fn row<'q, R: Record>(
+        &self,
+        sql: &'q str,
+        values: impl Values<'q>,
+    ) -> Result<Option<R>> {
+        Ok(self.rows(sql, values).await?.into_iter().next())
+    }
+
+    /// The first column of every row `sql` finds.
+    pub(crate) async fn column<'q, T>(
+        &self,
+        sql: &'q str,
+        values: impl Values<'q>,
+    ) -> Result<Vec<T>>
     where
-        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+        (T,): Record,
     {
-        Ok(query.fetch_optional(&self.pool).await?)
+        let rows: Vec<(T,)> = self.rows(sql, values).await?;
+        Ok(rows.into_iter().map(|(value,)| value).collect())
     }
 
     /// The row of `table` whose `column` is `value`, if any; `columns` are the ones `R` reads.
@@ -372,11 +404,11 @@ impl Store {
         value: V,
     ) -> Result<Option<R>>
     where
-        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+        R: Record,
         V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
     {
         let sql = format!("SELECT {columns} FROM {table} WHERE {column} = $1");
-        self.optional(sqlx::query_as(&sql).bind(value)).await
+        self.row(&sql, (value,)).await
     }
 
     /// Deletes the rows of `table` whose `column` is `value`; whether there were any.
@@ -391,14 +423,6 @@ impl Store {
     /// Runs `statement` on the writer; whether it changed any row.
     pub(crate) async fn changed(&self, statement: Statement<'_>) -> Result<bool, sqlx::Error> {
         Ok(statement.execute(&self.writer).await?.rows_affected() > 0)
-    }
-
-    /// Every row `query` finds.
-    pub(crate) async fn every<'q, R>(&self, query: RowsOf<'q, R>) -> Result<Vec<R>>
-    where
-        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
-    {
-        Ok(query.fetch_all(&self.pool).await?)
     }
 }
 

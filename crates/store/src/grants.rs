@@ -85,13 +85,13 @@ impl Store {
         owner_id: i64,
         user_id: i64,
     ) -> Result<HashMap<i64, Permission>> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT g.package_id, g.role FROM package_user_grants g \
-             JOIN packages p ON p.id = g.package_id WHERE p.owner_id = $1 AND g.user_id = $2",
-        )
-        .binds((owner_id, user_id))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(i64, String)> = self
+            .rows(
+                "SELECT g.package_id, g.role FROM package_user_grants g \
+                 JOIN packages p ON p.id = g.package_id WHERE p.owner_id = $1 AND g.user_id = $2",
+                (owner_id, user_id),
+            )
+            .await?;
         rows.into_iter()
             .map(|(package, word)| {
                 let role = Permission::parse(&word).ok_or_else(|| corrupt("grant role", &word))?;
@@ -102,12 +102,10 @@ impl Store {
 
     /// Every user grant of a package: (login, role), by login.
     pub async fn user_grants(&self, package_id: i64) -> Result<Vec<(String, Permission)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT a.login, g.role FROM package_user_grants g JOIN accounts a ON a.id = g.user_id WHERE g.package_id = $1 ORDER BY a.login_key",
-        )
-        .bind(package_id)
-        .fetch_all(&self.pool)
-        .await?;
+        const SQL: &str = "SELECT a.login, g.role FROM package_user_grants g \
+                           JOIN accounts a ON a.id = g.user_id \
+                           WHERE g.package_id = $1 ORDER BY a.login_key";
+        let rows: Vec<(String, String)> = self.rows(SQL, (package_id,)).await?;
         rows.into_iter()
             .map(|(login, r)| Ok((login, role(Some(r))?.unwrap_or(Permission::Read))))
             .collect()
@@ -165,13 +163,15 @@ impl Store {
         first: i64,
         repo_id: i64,
     ) -> Result<HashMap<i64, RepoGrant>> {
-        let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(&format!(
-            "SELECT g.package_id, g.environments, g.token_role FROM package_repo_grants g \
-             JOIN packages p ON p.id = g.package_id WHERE {filter} AND g.repo_id = $2"
-        ))
-        .binds((first, repo_id))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(i64, i64, Option<String>)> = self
+            .rows(
+                &format!(
+                    "SELECT g.package_id, g.environments, g.token_role FROM package_repo_grants g \
+                     JOIN packages p ON p.id = g.package_id WHERE {filter} AND g.repo_id = $2"
+                ),
+                (first, repo_id),
+            )
+            .await?;
         rows.into_iter()
             .map(|(package, env, token)| {
                 let grant = RepoGrant {
@@ -185,14 +185,14 @@ impl Store {
 
     /// Every repository grant of a package: (full name, grant), by name.
     pub async fn repo_grants(&self, package_id: i64) -> Result<Vec<(String, RepoGrant)>> {
-        let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT o.login, r.name, g.environments, g.token_role FROM package_repo_grants g \
-             JOIN repositories r ON r.id = g.repo_id JOIN accounts o ON o.id = r.owner_id \
-             WHERE g.package_id = $1 ORDER BY o.login_key, r.name_key",
-        )
-        .bind(package_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, String, i64, Option<String>)> = self
+            .rows(
+                "SELECT o.login, r.name, g.environments, g.token_role FROM package_repo_grants g \
+                 JOIN repositories r ON r.id = g.repo_id JOIN accounts o ON o.id = r.owner_id \
+                 WHERE g.package_id = $1 ORDER BY o.login_key, r.name_key",
+                (package_id,),
+            )
+            .await?;
         rows.into_iter()
             .map(|(o, n, env, token)| {
                 Ok((

@@ -91,12 +91,12 @@ impl Store {
 
     /// The package's published (not unpublished) versions, oldest first.
     pub async fn npm_versions(&self, package_id: i64) -> Result<Vec<NpmVersionRecord>> {
-        self.every(
-            sqlx::query_as::<_, NpmVersionRecord>(&format!(
+        self.rows(
+            &format!(
                 "SELECT {COLUMNS} FROM npm_versions WHERE package_id = $1 \
                  AND deleted_at IS NULL ORDER BY id"
-            ))
-            .bind(package_id),
+            ),
+            (package_id,),
         )
         .await
     }
@@ -107,25 +107,23 @@ impl Store {
         package_id: i64,
         version: &str,
     ) -> Result<Option<NpmVersionRecord>> {
-        self.optional(
-            sqlx::query_as::<_, NpmVersionRecord>(&format!(
+        self.row(
+            &format!(
                 "SELECT {COLUMNS} FROM npm_versions WHERE package_id = $1 AND version = $2 \
                  AND deleted_at IS NULL"
-            ))
-            .bind(package_id)
-            .bind(version),
+            ),
+            (package_id, version),
         )
         .await
     }
 
     /// The package's dist-tags and the versions they name, by tag.
     pub async fn npm_dist_tags(&self, package_id: i64) -> Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as(
+        self.rows(
             "SELECT tag, version FROM npm_dist_tags WHERE package_id = $1 ORDER BY tag",
+            (package_id,),
         )
-        .bind(package_id)
-        .fetch_all(&self.pool)
-        .await?)
+        .await
     }
 
     /// Points `tag` at `version`, which must be published; `false` when it is not.
@@ -215,13 +213,12 @@ impl Store {
         deleted: bool,
         id: Option<i64>,
     ) -> Result<Vec<VersionRecord>> {
-        let rows: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, version, created_at, deleted_at FROM npm_versions WHERE package_id = $1 \
-             AND (deleted_at IS NOT NULL) = $2 AND ($3 < 0 OR id = $3) ORDER BY id DESC",
-        )
-        .binds((package_id, deleted, id.unwrap_or(-1)))
-        .fetch_all(&self.pool)
-        .await?;
+        const SQL: &str = "SELECT id, version, created_at, deleted_at FROM npm_versions \
+                           WHERE package_id = $1 AND (deleted_at IS NOT NULL) = $2 \
+                           AND ($3 < 0 OR id = $3) ORDER BY id DESC";
+        let rows: Vec<(i64, String, i64, Option<i64>)> = self
+            .rows(SQL, (package_id, deleted, id.unwrap_or(-1)))
+            .await?;
         let tags = self.npm_dist_tags(package_id).await?;
         Ok(rows
             .into_iter()

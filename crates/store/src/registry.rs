@@ -122,10 +122,9 @@ impl Store {
         kind: PackageKind,
         name: &str,
     ) -> Result<Option<Package>> {
-        self.optional(sqlx::query_as::<_, Package>(&format!(
+        self.row(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 AND name = $3"
-        ))
-        .binds((owner_id, kind.as_str(), name)))
+        ), (owner_id, kind.as_str(), name))
         .await
     }
 
@@ -135,20 +134,19 @@ impl Store {
         owner_id: i64,
         kind: PackageKind,
     ) -> Result<Vec<Package>> {
-        self.every(sqlx::query_as::<_, Package>(&format!(
+        self.rows(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = $1 AND kind = $2 ORDER BY name"
-        ))
-        .binds((owner_id, kind.as_str())))
+        ), (owner_id, kind.as_str()))
         .await
     }
 
     /// Every package of one kind, by owner.
     pub async fn packages_of_kind(&self, kind: PackageKind) -> Result<Vec<Package>> {
-        self.every(
-            sqlx::query_as::<_, Package>(&format!(
+        self.rows(
+            &format!(
                 "SELECT {PACKAGE_COLUMNS} FROM packages WHERE kind = $1 ORDER BY owner_id, name"
-            ))
-            .bind(kind.as_str()),
+            ),
+            (kind.as_str(),),
         )
         .await
     }
@@ -214,12 +212,11 @@ impl Store {
     }
 
     pub async fn upload(&self, id: &str) -> Result<Option<Upload>> {
-        Ok(sqlx::query_as(
+        self.row(
             "SELECT id, repository, size, created_at, updated_at FROM uploads WHERE id = $1",
+            (id,),
         )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        .await
     }
 
     /// Records the new size of an upload, only if it still has `expected` bytes (so two
@@ -301,12 +298,11 @@ impl Store {
 
     /// The packages that link a blob (for mounting from wherever the caller may read).
     pub async fn packages_with_blob(&self, digest: &Digest) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
+        self.column(
             "SELECT package_id FROM package_blobs WHERE digest = $1 ORDER BY package_id",
+            (digest.as_str(),),
         )
-        .bind(digest.as_str())
-        .fetch_all(&self.pool)
-        .await?)
+        .await
     }
 
     pub async fn unlink_blob(&self, package_id: i64, digest: &Digest) -> Result<bool> {
@@ -393,12 +389,10 @@ impl Store {
         package_id: i64,
         digest: &Digest,
     ) -> Result<Option<ManifestRecord>> {
-        Ok(sqlx::query_as(&format!(
+        let sql = format!(
             "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND digest = $2 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = manifests.package_id AND v.digest = manifests.digest AND v.deleted_at IS NOT NULL)"
-        ))
-        .binds((package_id, digest.as_str()))
-        .fetch_optional(&self.pool)
-        .await?)
+        );
+        self.row(&sql, (package_id, digest.as_str())).await
     }
 
     /// The digest a tag points at.
@@ -419,12 +413,11 @@ impl Store {
         last: Option<&str>,
         limit: i64,
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        self.column(
             "SELECT name FROM tags WHERE package_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+            (package_id, last.unwrap_or(""), limit),
         )
-        .binds((package_id, last.unwrap_or(""), limit))
-        .fetch_all(&self.pool)
-        .await?)
+        .await
     }
 
     /// Deletes a manifest, the tags that point at it and its references.
@@ -461,12 +454,12 @@ impl Store {
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<ManifestRecord>> {
-        Ok(sqlx::query_as(&format!(
+        let sql = format!(
             "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE package_id = $1 AND subject = $2 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = manifests.package_id AND v.digest = manifests.digest AND v.deleted_at IS NOT NULL) \
              AND ($3 = '' OR artifact_type = $3) ORDER BY created_at, digest"
-        ))
-        .binds((package_id, digest.as_str(), artifact_type.unwrap_or("")))
-        .fetch_all(&self.pool)
-        .await?)
+        );
+        let artifact_type = artifact_type.unwrap_or("");
+        self.rows(&sql, (package_id, digest.as_str(), artifact_type))
+            .await
     }
 }

@@ -228,25 +228,23 @@ impl Store {
         owner_id: i64,
         user_id: Option<i64>,
     ) -> Result<Vec<(Repo, RepoAccessFacts)>> {
-        let rows: Vec<RepoRow> = sqlx::query_as(&format!(
-            "{REPO_SELECT} WHERE r.owner_id = $2 ORDER BY r.name_key"
-        ))
-        .binds((user_id.unwrap_or(-1), owner_id))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<RepoRow> = self
+            .rows(
+                &format!("{REPO_SELECT} WHERE r.owner_id = $2 ORDER BY r.name_key"),
+                (user_id.unwrap_or(-1), owner_id),
+            )
+            .await?;
         Ok(rows.into_iter().map(|r| r.into_parts(user_id)).collect())
     }
 
     /// Every repository a user owns, collaborates on, or whose owning org they belong to, ordered
     /// by full name.
     pub async fn repos_related_to(&self, user_id: i64) -> Result<Vec<(Repo, RepoAccessFacts)>> {
-        let rows: Vec<RepoRow> = sqlx::query_as(&format!(
+        let sql = format!(
             "{REPO_SELECT} WHERE r.owner_id = $1 OR m.role IS NOT NULL OR c.permission IS NOT NULL \
              ORDER BY o.login_key, r.name_key"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let rows: Vec<RepoRow> = self.rows(&sql, (user_id,)).await?;
         Ok(rows
             .into_iter()
             .map(|r| r.into_parts(Some(user_id)))

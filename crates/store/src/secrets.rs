@@ -4,7 +4,7 @@
 
 use berth_domain::secrets::{OrgSecretVisibility, SecretLevel, SecretName};
 
-use crate::binds::Bind;
+use crate::binds::{Bind, Values};
 use crate::columns::Column;
 use crate::{Listing, Result, Store, Window, corrupt};
 
@@ -30,6 +30,17 @@ pub struct Envelope {
     pub master_key_id: String,
 }
 
+/// An envelope's columns, in the order it binds them.
+const ENVELOPE: &str = "ciphertext, wrapped_key, master_key_id";
+
+/// An envelope binds as its three columns, in this order: `ciphertext, wrapped_key,
+/// master_key_id`.
+impl<'q> Values<'q> for &'q Envelope {
+    fn bind_to<Q: Bind<'q>>(self, query: Q) -> Q {
+        (&self.ciphertext, &self.wrapped_key, &self.master_key_id).bind_to(query)
+    }
+}
+
 impl std::fmt::Debug for Envelope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Envelope")
@@ -39,11 +50,20 @@ impl std::fmt::Debug for Envelope {
 }
 
 /// A scope's key pair: the public half as given to clients, the private half in an envelope.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SecretKeyRecord {
     pub key_id: String,
     pub public_key: String,
+    #[sqlx(flatten)]
     pub private: Envelope,
+}
+
+/// An envelope with the id of its row.
+#[derive(sqlx::FromRow)]
+struct Wrapped {
+    id: i64,
+    #[sqlx(flatten)]
+    envelope: Envelope,
 }
 
 /// A stored secret (its value stays in the envelope).
@@ -112,24 +132,14 @@ pub enum PutSecret {
 
 impl Store {
     pub async fn secret_key(&self, scope: SecretScope) -> Result<Option<SecretKeyRecord>> {
-        let row: Option<(String, String, String, String, String)> = sqlx::query_as(
-            "SELECT key_id, public_key, ciphertext, wrapped_key, master_key_id FROM secret_keys \
-             WHERE scope_kind = $1 AND scope_id = $2",
+        self.row(
+            &format!(
+                "SELECT key_id, public_key, {ENVELOPE} FROM secret_keys \
+                 WHERE scope_kind = $1 AND scope_id = $2"
+            ),
+            (scope.kind(), scope.id),
         )
-        .binds((scope.kind(), scope.id))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(
-            |(key_id, public_key, ciphertext, wrapped_key, master_key_id)| SecretKeyRecord {
-                key_id,
-                public_key,
-                private: Envelope {
-                    ciphertext,
-                    wrapped_key,
-                    master_key_id,
-                },
-            },
-        ))
+        .await
     }
 
     /// Stores a scope's key pair unless it has one already, and returns the one it has.
@@ -139,21 +149,13 @@ impl Store {
         key: &SecretKeyRecord,
         now: i64,
     ) -> Result<SecretKeyRecord> {
-        sqlx::query(
-            "INSERT INTO secret_keys (scope_kind, scope_id, key_id, public_key, ciphertext, \
-             wrapped_key, master_key_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (scope_kind, scope_id) DO NOTHING",
-        )
-        .binds((
-            scope.kind(),
-            scope.id,
-            &key.key_id,
-            &key.public_key,
-            &key.private.ciphertext,
-            &key.private.wrapped_key,
-            &key.private.master_key_id,
-            now,
+        sqlx::query(&format!(
+            "INSERT INTO secret_keys (scope_kind, scope_id, key_id, public_key, created_at, \
+             {ENVELOPE}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (scope_kind, scope_id) DO NOTHING"
         ))
+        .binds((scope.kind(), scope.id, &key.key_id, &key.public_key, now))
+        .binds(&key.private)
         .execute(&self.writer)
         .await?;
         self.secret_key(scope)
@@ -163,10 +165,9 @@ impl Store {
 
     /// A scope's secrets, by name.
     pub async fn secrets(&self, scope: SecretScope) -> Result<Vec<SecretRecord>> {
-        self.every(sqlx::query_as::<_, SecretRecord>(&format!(
+        self.rows(&format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 ORDER BY name"
-        ))
-        .binds((scope.kind(), scope.id)))
+        ), (scope.kind(), scope.id))
         .await
     }
 
@@ -177,13 +178,10 @@ impl Store {
         repo_id: i64,
     ) -> Result<Vec<(SecretRecord, bool)>> {
         let records = self.secrets(scope).await?;
-        let selected: Vec<i64> = sqlx::query_scalar(
-            "SELECT sr.secret_id FROM secret_repositories sr JOIN secrets s ON s.id = sr.secret_id \
-             WHERE s.scope_kind = $1 AND s.scope_id = $2 AND sr.repo_id = $3",
-        )
-        .binds((scope.kind(), scope.id, repo_id))
-        .fetch_all(&self.pool)
-        .await?;
+        const SQL: &str = "SELECT sr.secret_id FROM secret_repositories sr \
+                           JOIN secrets s ON s.id = sr.secret_id \
+                           WHERE s.scope_kind = $1 AND s.scope_id = $2 AND sr.repo_id = $3";
+        let selected: Vec<i64> = self.column(SQL, (scope.kind(), scope.id, repo_id)).await?;
         Ok(records
             .into_iter()
             .map(|r| {
@@ -198,10 +196,9 @@ impl Store {
         scope: SecretScope,
         name: &SecretName,
     ) -> Result<Option<SecretRecord>> {
-        self.optional(sqlx::query_as::<_, SecretRecord>(&format!(
+        self.row(&format!(
             "SELECT {SECRET_COLUMNS} FROM secrets WHERE scope_kind = $1 AND scope_id = $2 AND name = $3"
-        ))
-        .binds((scope.kind(), scope.id, name.as_str())))
+        ), (scope.kind(), scope.id, name.as_str()))
         .await
     }
 
@@ -231,17 +228,11 @@ impl Store {
         let (id, outcome) = match existing {
             Some(id) => {
                 sqlx::query(
-                    "UPDATE secrets SET visibility = $2, ciphertext = $3, wrapped_key = $4, \
-                     master_key_id = $5, updated_at = $6 WHERE id = $1",
+                    "UPDATE secrets SET visibility = $2, updated_at = $3, ciphertext = $4, \
+                     wrapped_key = $5, master_key_id = $6 WHERE id = $1",
                 )
-                .binds((
-                    id,
-                    visibility,
-                    &new.value.ciphertext,
-                    &new.value.wrapped_key,
-                    &new.value.master_key_id,
-                    now,
-                ))
+                .binds((id, visibility, now))
+                .binds(&new.value)
                 .execute(&mut *tx)
                 .await?;
                 (id, PutSecret::Updated)
@@ -257,20 +248,18 @@ impl Store {
                     return Ok(None);
                 }
                 let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO secrets (scope_kind, scope_id, name, visibility, ciphertext, \
-                     wrapped_key, master_key_id, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                    "INSERT INTO secrets (scope_kind, scope_id, name, visibility, created_at, \
+                     updated_at, ciphertext, wrapped_key, master_key_id) \
+                     VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING id",
                 )
                 .binds((
                     new.scope.kind(),
                     new.scope.id,
                     new.name.as_str(),
                     visibility,
-                    &new.value.ciphertext,
-                    &new.value.wrapped_key,
-                    &new.value.master_key_id,
                     now,
                 ))
+                .binds(&new.value)
                 .fetch_one(&mut *tx)
                 .await?;
                 (id, PutSecret::Created)
@@ -318,12 +307,11 @@ impl Store {
 
     /// The ids of the repositories a secret is selected for.
     pub async fn secret_repositories(&self, secret_id: i64) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
+        self.column(
             "SELECT repo_id FROM secret_repositories WHERE secret_id = $1 ORDER BY repo_id",
+            (secret_id,),
         )
-        .bind(secret_id)
-        .fetch_all(&self.pool)
-        .await?)
+        .await
     }
 
     pub async fn set_secret_repositories(&self, secret_id: i64, repos: &[i64]) -> Result<()> {
@@ -354,13 +342,13 @@ impl Store {
 
     /// One window of the audit lines, newest first, and how many there are.
     pub async fn secret_audit(&self, w: Window) -> Result<Listing<SecretAuditRecord>> {
-        let items = sqlx::query_as(
-            "SELECT at, actor_id, action, scope_kind, scope_id, name FROM secret_audit \
-             ORDER BY id DESC LIMIT $1 OFFSET $2",
-        )
-        .binds((w.limit, w.offset))
-        .fetch_all(&self.pool)
-        .await?;
+        let items = self
+            .rows(
+                "SELECT at, actor_id, action, scope_kind, scope_id, name FROM secret_audit \
+                 ORDER BY id DESC LIMIT $1 OFFSET $2",
+                (w.limit, w.offset),
+            )
+            .await?;
         let total = sqlx::query_scalar("SELECT COUNT(*) FROM secret_audit")
             .fetch_one(&self.pool)
             .await?;
@@ -374,27 +362,16 @@ impl Store {
         master_key_id: &str,
         limit: i64,
     ) -> Result<Vec<(i64, Envelope)>> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(&format!(
-            "SELECT id, ciphertext, wrapped_key, master_key_id FROM {} \
-             WHERE master_key_id <> $1 ORDER BY id LIMIT $2",
-            table.name()
-        ))
-        .binds((master_key_id, limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, ciphertext, wrapped_key, master_key_id)| {
-                (
-                    id,
-                    Envelope {
-                        ciphertext,
-                        wrapped_key,
-                        master_key_id,
-                    },
-                )
-            })
-            .collect())
+        let rows: Vec<Wrapped> = self
+            .rows(
+                &format!(
+                    "SELECT id, {ENVELOPE} FROM {} WHERE master_key_id <> $1 ORDER BY id LIMIT $2",
+                    table.name()
+                ),
+                (master_key_id, limit),
+            )
+            .await?;
+        Ok(rows.into_iter().map(|w| (w.id, w.envelope)).collect())
     }
 
     /// Replaces a row's wrapped data key, if it is still wrapped as `old` says (a concurrent
@@ -424,12 +401,11 @@ impl Store {
 
     /// How many envelopes each master key wraps.
     pub async fn envelopes_by_master_key(&self) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT master_key_id, COUNT(*) FROM (SELECT master_key_id FROM secret_keys \
-             UNION ALL SELECT master_key_id FROM secrets) e GROUP BY master_key_id ORDER BY master_key_id",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        const SQL: &str = "SELECT master_key_id, COUNT(*) FROM ( \
+                           SELECT master_key_id FROM secret_keys \
+                           UNION ALL SELECT master_key_id FROM secrets) e \
+                           GROUP BY master_key_id ORDER BY master_key_id";
+        self.rows(SQL, ()).await
     }
 }
 

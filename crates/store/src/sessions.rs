@@ -75,13 +75,14 @@ impl Store {
 
     /// A user's sessions that are not revoked and not expired, newest first.
     pub async fn live_web_sessions(&self, user_id: i64, now: i64) -> Result<Vec<WebSession>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM web_sessions WHERE user_id = $1 AND revoked_at IS NULL \
-             AND expires_at > $2 ORDER BY id DESC"
-        ))
-        .binds((user_id, now))
-        .fetch_all(&self.pool)
-        .await?)
+        self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM web_sessions WHERE user_id = $1 AND revoked_at IS NULL \
+                 AND expires_at > $2 ORDER BY id DESC"
+            ),
+            (user_id, now),
+        )
+        .await
     }
 }
 

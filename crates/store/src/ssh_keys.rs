@@ -60,22 +60,20 @@ impl Store {
 
     /// A user's keys, oldest first.
     pub async fn ssh_keys(&self, user_id: i64) -> Result<Vec<SshKeyRecord>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM ssh_keys WHERE user_id = $1 ORDER BY id"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?)
+        self.rows(
+            &format!("SELECT {COLUMNS} FROM ssh_keys WHERE user_id = $1 ORDER BY id"),
+            (user_id,),
+        )
+        .await
     }
 
     /// One of a user's keys.
     pub async fn ssh_key(&self, user_id: i64, id: i64) -> Result<Option<SshKeyRecord>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM ssh_keys WHERE user_id = $1 AND id = $2"
-        ))
-        .binds((user_id, id))
-        .fetch_optional(&self.pool)
-        .await?)
+        self.row(
+            &format!("SELECT {COLUMNS} FROM ssh_keys WHERE user_id = $1 AND id = $2"),
+            (user_id, id),
+        )
+        .await
     }
 
     /// The key with `fingerprint`, whoever holds it.

@@ -93,12 +93,9 @@ impl Store {
     }
 
     pub async fn team_by_slug(&self, org_id: i64, slug: &TeamSlug) -> Result<Option<Team>> {
-        self.optional(
-            sqlx::query_as(&format!(
-                "SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND slug = $2"
-            ))
-            .bind(org_id)
-            .bind(slug.as_str()),
+        self.row(
+            &format!("SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND slug = $2"),
+            (org_id, slug.as_str()),
         )
         .await
     }
@@ -117,14 +114,11 @@ impl Store {
             #[sqlx(try_from = "Column<Option<TeamRole>>")]
             my_role: Option<TeamRole>,
         }
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT t.id, t.org_id, t.slug, t.name, t.description, t.privacy, t.created_at, t.updated_at, m.role AS my_role \
-             FROM teams t LEFT JOIN team_members m ON m.team_id = t.id AND m.user_id = $2 \
-             WHERE t.org_id = $1 ORDER BY t.slug",
-        )
-        .binds((org_id, user_id))
-        .fetch_all(&self.pool)
-        .await?;
+        const SQL: &str = "SELECT t.id, t.org_id, t.slug, t.name, t.description, t.privacy, \
+                           t.created_at, t.updated_at, m.role AS my_role FROM teams t \
+                           LEFT JOIN team_members m ON m.team_id = t.id AND m.user_id = $2 \
+                           WHERE t.org_id = $1 ORDER BY t.slug";
+        let rows: Vec<Row> = self.rows(SQL, (org_id, user_id)).await?;
         Ok(rows.into_iter().map(|r| (r.team, r.my_role)).collect())
     }
 
@@ -156,13 +150,13 @@ impl Store {
 
     /// Every team grant of a package: (slug, role), by slug.
     pub async fn team_grants(&self, package_id: i64) -> Result<Vec<(TeamSlug, Permission)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT t.slug, g.role FROM package_team_grants g JOIN teams t ON t.id = g.team_id \
-             WHERE g.package_id = $1 ORDER BY t.slug",
-        )
-        .bind(package_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, String)> = self
+            .rows(
+                "SELECT t.slug, g.role FROM package_team_grants g JOIN teams t ON t.id = g.team_id \
+                 WHERE g.package_id = $1 ORDER BY t.slug",
+                (package_id,),
+            )
+            .await?;
         rows.into_iter()
             .map(|(slug, r)| {
                 Ok((
@@ -205,17 +199,19 @@ impl Store {
         first: i64,
         user_id: i64,
     ) -> Result<HashMap<i64, Permission>> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
-            "SELECT g.package_id, g.role FROM package_team_grants g \
-             JOIN teams t ON t.id = g.team_id \
-             JOIN packages p ON p.id = g.package_id AND p.owner_id = t.org_id \
-             JOIN team_members m ON m.team_id = t.id AND m.user_id = $2 \
-             JOIN org_members o ON o.org_id = t.org_id AND o.user_id = $2 \
-             WHERE {filter}"
-        ))
-        .binds((first, user_id))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(i64, String)> = self
+            .rows(
+                &format!(
+                    "SELECT g.package_id, g.role FROM package_team_grants g \
+                     JOIN teams t ON t.id = g.team_id \
+                     JOIN packages p ON p.id = g.package_id AND p.owner_id = t.org_id \
+                     JOIN team_members m ON m.team_id = t.id AND m.user_id = $2 \
+                     JOIN org_members o ON o.org_id = t.org_id AND o.user_id = $2 \
+                     WHERE {filter}"
+                ),
+                (first, user_id),
+            )
+            .await?;
         let mut strongest: HashMap<i64, Permission> = HashMap::new();
         for (package, word) in rows {
             let role = Permission::parse(&word).ok_or_else(|| corrupt("grant role", &word))?;

@@ -111,12 +111,12 @@ impl Store {
         holder: &'static str,
         id: i64,
     ) -> Result<Vec<TokenRecord>> {
-        self.every(
-            sqlx::query_as::<_, TokenRecord>(&format!(
+        self.rows(
+            &format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE kind = '{kind}' AND {holder} = $1 \
                  AND revoked_at IS NULL ORDER BY id DESC"
-            ))
-            .bind(id),
+            ),
+            (id,),
         )
         .await
     }
@@ -160,6 +160,12 @@ pub struct EnvironmentTokenRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// The table of environment tokens and the columns an [`EnvironmentTokenRecord`] reads.
+const ENVIRONMENT_TOKENS: (&str, &str) = (
+    "environment_tokens",
+    "id, user_id, repo_id, environment, created_at, expires_at, revoked_at",
+);
+
 impl EnvironmentTokenRecord {
     pub fn is_live(&self, now: i64) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
@@ -190,10 +196,12 @@ impl Store {
         &self,
         hash: &str,
     ) -> Result<Option<EnvironmentTokenRecord>> {
-        Ok(sqlx::query_as("SELECT id, user_id, repo_id, environment, created_at, expires_at, revoked_at FROM environment_tokens WHERE token_hash = $1")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.row_where::<EnvironmentTokenRecord, _>(
+            ENVIRONMENT_TOKENS,
+            "token_hash",
+            hash.to_owned(),
+        )
+        .await
     }
 
     /// Revokes every live token of an environment (at stop and delete).

@@ -27,18 +27,19 @@ struct VersionRow {
 
 impl Store {
     async fn version_rows(&self, package_id: i64, id: Option<i64>) -> Result<Vec<VersionRecord>> {
-        let rows: Vec<VersionRow> = sqlx::query_as(
-            "SELECT id, digest, created_at, deleted_at, deleted_tags FROM package_versions \
-             WHERE package_id = $1 AND ($2 < 0 OR id = $2) ORDER BY id DESC",
-        )
-        .binds((package_id, id.unwrap_or(-1)))
-        .fetch_all(&self.pool)
-        .await?;
-        let tags: Vec<(String, String)> =
-            sqlx::query_as("SELECT digest, name FROM tags WHERE package_id = $1 ORDER BY name")
-                .bind(package_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<VersionRow> = self
+            .rows(
+                "SELECT id, digest, created_at, deleted_at, deleted_tags FROM package_versions \
+                 WHERE package_id = $1 AND ($2 < 0 OR id = $2) ORDER BY id DESC",
+                (package_id, id.unwrap_or(-1)),
+            )
+            .await?;
+        let tags: Vec<(String, String)> = self
+            .rows(
+                "SELECT digest, name FROM tags WHERE package_id = $1 ORDER BY name",
+                (package_id,),
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| {
