@@ -21,8 +21,7 @@ use crate::render::timestamp;
 #[template(path = "settings.html")]
 struct SettingsPage {
     page: Page,
-    done: Option<&'static str>,
-    error: Option<String>,
+    notice: Notice,
     new_token: Option<String>,
     tokens: Vec<TokenRow>,
     scopes: Vec<&'static str>,
@@ -100,8 +99,7 @@ async fn render(
     };
     let page = SettingsPage {
         page: page_of(signed_in),
-        done: notice.done,
-        error: notice.error,
+        notice,
         new_token,
         tokens: tokens
             .iter()
@@ -147,7 +145,7 @@ async fn render(
             .map(|(o, role)| (o.login.to_string(), super::people::role_word(*role)))
             .collect(),
     };
-    html(notice.status, &page)
+    html(page.notice.status, &page)
 }
 
 fn page_is_admin(signed_in: &SignedIn) -> bool {

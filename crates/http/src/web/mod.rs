@@ -232,8 +232,8 @@ struct LoginPage<'a> {
 struct HomePage {
     page: Page,
     environments: Vec<EnvironmentRow>,
-    /// Why the last creation was refused, and the repository it asked for.
-    error: Option<String>,
+    /// Why the last creation was refused, and (below) the repository it asked for.
+    notice: Notice,
     repository: String,
 }
 
@@ -517,7 +517,7 @@ async fn home_page(
         &HomePage {
             page: page_of(signed_in),
             environments,
-            error: notice.error,
+            notice,
             repository,
         },
     )

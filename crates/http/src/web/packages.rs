@@ -57,8 +57,7 @@ struct PackagePage {
     how: String,
     /// (name, tags, published)
     versions: Vec<(String, String, String)>,
-    done: Option<&'static str>,
-    error: Option<String>,
+    notice: Notice,
     admin: Option<Settings>,
 }
 
@@ -309,8 +308,7 @@ async fn render(s: &AppState, signed_in: &SignedIn, named: &Named, notice: Notic
                 .iter()
                 .map(|v| (v.name.clone(), v.tags.join(", "), timestamp(v.created_at)))
                 .collect(),
-            done: notice.done,
-            error: notice.error,
+            notice,
             admin,
         },
     )

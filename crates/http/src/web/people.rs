@@ -30,8 +30,7 @@ struct OrgPage {
     /// (login, role)
     members: Vec<(String, &'static str)>,
     teams: Vec<TeamView>,
-    done: Option<&'static str>,
-    error: Option<String>,
+    notice: Notice,
 }
 
 struct TeamView {
@@ -52,8 +51,7 @@ struct AdminPage {
     users: Vec<(String, bool, String)>,
     /// (login, created)
     organizations: Vec<(String, String)>,
-    done: Option<&'static str>,
-    error: Option<String>,
+    notice: Notice,
     /// A password just made: (login, password), shown once.
     made: Option<(String, String)>,
 }
@@ -152,8 +150,7 @@ async fn org_page(s: &AppState, signed_in: &SignedIn, org: &Login, notice: Notic
                 .map(|(a, role)| (a.login.to_string(), role_word(*role)))
                 .collect(),
             teams,
-            done: notice.done,
-            error: notice.error,
+            notice,
         },
     )
 }
@@ -320,8 +317,7 @@ async fn admin_page(
                 .iter()
                 .map(|a| (a.login.to_string(), timestamp(a.created_at)))
                 .collect(),
-            done: notice.done,
-            error: notice.error,
+            notice,
             made,
         },
     )
