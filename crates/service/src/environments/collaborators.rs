@@ -12,6 +12,7 @@ use berth_domain::secrets::ResolvedSecret;
 use berth_store::{Account, EnvironmentTokenRecord, Repo};
 use secrecy::SecretString;
 
+use super::CodespaceView;
 use super::git::{self, Upstream};
 use super::workspace::WorkspaceError;
 use crate::Result;
@@ -34,12 +35,11 @@ pub trait SecretSource: Send + Sync + fmt::Debug {
 /// Who issues an environment its own token (for Berth's registry and API from inside).
 #[async_trait::async_trait]
 pub trait TokenIssuer: Send + Sync + fmt::Debug {
-    /// A fresh token for the environment `name` of `repo` started by `user`, valid `ttl` seconds.
+    /// A fresh token for the environment `view` (acting for its owner, on its repository), valid
+    /// `ttl` seconds.
     async fn environment_token(
         &self,
-        user: &Account,
-        repo: &Repo,
-        name: &str,
+        view: &CodespaceView,
         ttl: i64,
     ) -> Result<(SecretString, EnvironmentTokenRecord)>;
 }
@@ -59,12 +59,11 @@ impl SecretSource for Secrets {
 impl TokenIssuer for Accounts {
     async fn environment_token(
         &self,
-        user: &Account,
-        repo: &Repo,
-        name: &str,
+        view: &CodespaceView,
         ttl: i64,
     ) -> Result<(SecretString, EnvironmentTokenRecord)> {
-        self.mint_environment_token(user, repo, name, ttl).await
+        self.mint_environment_token(&view.owner, &view.repo, &view.record.name, ttl)
+            .await
     }
 }
 

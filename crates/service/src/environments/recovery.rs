@@ -80,7 +80,7 @@ impl Environments {
         let set = crate::logins::logins_from_secrets(&secrets);
         let (token, _) = self
             .tokens
-            .environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
+            .environment_token(view, envs.config.token_ttl)
             .await?;
         let login = start::own_login(&envs.config.server_url, view.owner.login.as_str(), &token)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;

@@ -252,7 +252,7 @@ impl Environments {
             .await?;
         let (token, record) = self
             .tokens
-            .environment_token(&view.owner, &view.repo, name, envs.config.token_ttl)
+            .environment_token(view, envs.config.token_ttl)
             .await?;
         log.line(&format!(
             "issued a fresh environment token, valid until {}",
