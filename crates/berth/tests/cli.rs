@@ -364,11 +364,7 @@ fn start_up_errors_say_what_to_fix() {
 #[test]
 fn flags_beat_environment_beat_config_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (from_file, from_env, from_flag) = (
-        dir.path().join("file"),
-        dir.path().join("env"),
-        dir.path().join("flag"),
-    );
+    let [from_file, from_env, from_flag] = ["file", "env", "flag"].map(|d| dir.path().join(d));
     let config = dir.path().join("berth.toml");
     std::fs::write(
         &config,

@@ -6,12 +6,12 @@ mod support;
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use berth_domain::codespace::CodespaceState::{self, *};
 use berth_runtime::testing::{Call, RecordingRuntime};
 use berth_service::environments::{Git, Sources, Upstream, WorkspaceError};
 use serde_json::{Value, json};
-use support::TestApp;
+use support::{Reply, TestApp};
 
 const IMAGE: &str = "berth.test/alice/img:1";
 
@@ -62,16 +62,15 @@ impl Lab {
         }
     }
 
+    /// `method path` with alice's token.
+    async fn as_alice(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.app.call(method, path, Some(&self.alice), body).await
+    }
+
     /// Creates an environment (with `body`'s fields) and returns its name without waiting.
     async fn create_with(&self, body: Value) -> String {
-        let r = self
-            .app
-            .post(
-                "/api/v3/repos/alice/web/codespaces",
-                Some(&self.alice),
-                body,
-            )
-            .await;
+        let path = "/api/v3/repos/alice/web/codespaces";
+        let r = self.as_alice(Method::POST, path, Some(body)).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["name"].as_str().unwrap().to_owned()
     }
@@ -85,25 +84,15 @@ impl Lab {
 
     /// The creation log, followed until the environment settles (the service ends the stream).
     async fn settle(&self, name: &str) -> String {
-        let r = self
-            .app
-            .get(
-                &format!("/api/v3/user/codespaces/{name}/logs?follow=true"),
-                Some(&self.alice),
-            )
-            .await;
+        let path = format!("/api/v3/user/codespaces/{name}/logs?follow=true");
+        let r = self.as_alice(Method::GET, &path, None).await;
         assert_eq!(r.status, StatusCode::OK);
         String::from_utf8(r.raw).unwrap()
     }
 
     async fn state(&self, name: &str) -> Option<(CodespaceState, Value)> {
-        let r = self
-            .app
-            .get(
-                &format!("/api/v3/user/codespaces/{name}"),
-                Some(&self.alice),
-            )
-            .await;
+        let path = format!("/api/v3/user/codespaces/{name}");
+        let r = self.as_alice(Method::GET, &path, None).await;
         if r.status == StatusCode::NOT_FOUND {
             return None;
         }
@@ -112,29 +101,14 @@ impl Lab {
     }
 
     async fn verb(&self, name: &str, verb: Verb) -> (StatusCode, Value) {
-        let path = format!("/api/v3/user/codespaces/{name}");
-        let r = match verb {
-            Verb::Start => {
-                self.app
-                    .post(&format!("{path}/start"), Some(&self.alice), json!({}))
-                    .await
-            }
-            Verb::Stop => {
-                self.app
-                    .post(&format!("{path}/stop"), Some(&self.alice), json!({}))
-                    .await
-            }
-            Verb::Delete => self.app.delete(&path, Some(&self.alice)).await,
-            Verb::Exec => {
-                self.app
-                    .post(
-                        &format!("{path}/exec"),
-                        Some(&self.alice),
-                        json!({"command": ["true"]}),
-                    )
-                    .await
-            }
+        let (method, to, body) = match verb {
+            Verb::Start => (Method::POST, "/start", Some(json!({}))),
+            Verb::Stop => (Method::POST, "/stop", Some(json!({}))),
+            Verb::Delete => (Method::DELETE, "", None),
+            Verb::Exec => (Method::POST, "/exec", Some(json!({"command": ["true"]}))),
         };
+        let path = format!("/api/v3/user/codespaces/{name}{to}");
+        let r = self.as_alice(method, &path, body).await;
         // exec answers NDJSON frames: its outcome is the last one.
         let body = match verb {
             Verb::Exec if r.status == StatusCode::OK => {
@@ -165,6 +139,8 @@ enum Verb {
 enum Outcome {
     /// Answered with this status; the environment is then in this state.
     Then(StatusCode, CodespaceState),
+    /// Answered 200; the state unchanged.
+    Stays,
     /// A start was queued and ran to the end: `Available`.
     Started,
     /// Gone.
@@ -182,70 +158,36 @@ async fn every_verb_in_every_state_does_what_the_table_says() {
     use Outcome::*;
     use Verb::*;
     let ok = StatusCode::OK;
+    // The two states an environment rests in when not running answer every verb alike,
+    let stopped = [
+        (Start, Started),
+        (Stop, Then(ok, Shutdown)),
+        (Delete, Deleted),
+        (Exec, NotRunning),
+    ];
+    // and so do the four in which a start or a stop is under way.
+    let busy = [
+        (Start, Stays),
+        (Stop, Refused),
+        (Delete, Refused),
+        (Exec, NotRunning),
+    ];
     let table: &[(CodespaceState, [(Verb, Outcome); 4])] = &[
         (
             Available,
             [
-                (Start, Then(ok, Available)),
+                (Start, Stays),
                 (Stop, Then(ok, Shutdown)),
                 (Delete, Deleted),
                 (Exec, Ran),
             ],
         ),
-        (
-            Shutdown,
-            [
-                (Start, Started),
-                (Stop, Then(ok, Shutdown)),
-                (Delete, Deleted),
-                (Exec, NotRunning),
-            ],
-        ),
-        (
-            Failed,
-            [
-                (Start, Started),
-                (Stop, Then(ok, Shutdown)),
-                (Delete, Deleted),
-                (Exec, NotRunning),
-            ],
-        ),
-        (
-            Queued,
-            [
-                (Start, Then(ok, Queued)),
-                (Stop, Refused),
-                (Delete, Refused),
-                (Exec, NotRunning),
-            ],
-        ),
-        (
-            Provisioning,
-            [
-                (Start, Then(ok, Provisioning)),
-                (Stop, Refused),
-                (Delete, Refused),
-                (Exec, NotRunning),
-            ],
-        ),
-        (
-            Starting,
-            [
-                (Start, Then(ok, Starting)),
-                (Stop, Refused),
-                (Delete, Refused),
-                (Exec, NotRunning),
-            ],
-        ),
-        (
-            ShuttingDown,
-            [
-                (Start, Then(ok, ShuttingDown)),
-                (Stop, Refused),
-                (Delete, Refused),
-                (Exec, NotRunning),
-            ],
-        ),
+        (Shutdown, stopped),
+        (Failed, stopped),
+        (Queued, busy),
+        (Provisioning, busy),
+        (Starting, busy),
+        (ShuttingDown, busy),
     ];
     let lab = Lab::new().await;
     for (state, row) in table {
@@ -260,6 +202,10 @@ async fn every_verb_in_every_state_does_what_the_table_says() {
                 Then(want, then) => {
                     assert_eq!(status, *want, "{case}");
                     assert_eq!(lab.state(&name).await.unwrap().0, *then, "{case}");
+                }
+                Stays => {
+                    assert_eq!(status, StatusCode::OK, "{case}");
+                    assert_eq!(lab.state(&name).await.unwrap().0, *state, "{case}");
                 }
                 Started => {
                     assert_eq!(status, StatusCode::OK, "{case}");

@@ -505,11 +505,7 @@ impl Drop for Mounted<'_> {
 #[test]
 fn overlayfs_honours_whiteouts_and_opaque_directories() {
     let scratch = tempfile::tempdir().unwrap();
-    let (lower, upper, merged) = (
-        scratch.path().join("lower"),
-        scratch.path().join("upper"),
-        scratch.path().join("merged"),
-    );
+    let [lower, upper, merged] = ["lower", "upper", "merged"].map(|d| scratch.path().join(d));
     for d in [&lower, &upper, &merged] {
         fs::create_dir(d).unwrap();
     }
