@@ -55,12 +55,11 @@ impl Store {
 
     pub async fn account_by_login(&self, login: &Login) -> Result<Option<Account>> {
         let key = login.key();
-        self.row_where::<Account, _>(ACCOUNTS, "login_key", key)
-            .await
+        self.row_where(ACCOUNTS, "login_key", key).await
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
-        self.row_where::<Account, _>(ACCOUNTS, "id", id).await
+        self.row_where(ACCOUNTS, "id", id).await
     }
 
     /// Whether any account exists yet (a fresh data directory has none).
@@ -121,10 +120,11 @@ impl Store {
         hash: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        let statement =
-            sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE id = $1")
-                .binds((account_id, hash, now));
-        Ok(self.changed(statement).await?)
+        self.change(
+            "UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE id = $1",
+            (account_id, hash, now),
+        )
+        .await
     }
 
     /// A user's password hash, when they have a password.

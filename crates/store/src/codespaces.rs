@@ -88,7 +88,7 @@ impl Store {
     }
 
     pub async fn codespace_by_name(&self, name: &str) -> Result<Option<CodespaceRecord>> {
-        self.row_where::<CodespaceRecord, _>(("codespaces", COLUMNS), "name", name.to_owned())
+        self.row_where(("codespaces", COLUMNS), "name", name.to_owned())
             .await
     }
 
@@ -184,11 +184,10 @@ impl Store {
         if !from.is_empty() && !from.contains(&current) {
             return Ok(false);
         }
-        let statement = sqlx::query(
-            "UPDATE codespaces SET state = $2, state_reason = $3, updated_at = $4, last_used_at = $4 WHERE name = $1 AND state = $5",
-        )
-        .binds((name, state.as_str(), reason, now, current.as_str()));
-        Ok(self.changed(statement).await?)
+        const SQL: &str = "UPDATE codespaces SET state = $2, state_reason = $3, updated_at = $4, \
+                           last_used_at = $4 WHERE name = $1 AND state = $5";
+        self.change(SQL, (name, state.as_str(), reason, now, current.as_str()))
+            .await
     }
 
     pub async fn mark_codespace_initialized(&self, name: &str, now: i64) -> Result<()> {
@@ -232,7 +231,7 @@ impl Store {
 
     /// Where `replica` is reached (`None`: no such replica; `""`: it gave no address).
     pub async fn replica(&self, replica: &str) -> Result<Option<ReplicaRecord>> {
-        self.row_where::<ReplicaRecord, _>(
+        self.row_where(
             ("replicas", "address, ssh_address"),
             "id",
             replica.to_owned(),

@@ -258,9 +258,11 @@ impl Store {
 
     /// Deletes a blob's row if it is still doomed; `false` means an upload revived it.
     pub async fn bury_blob(&self, digest: &str) -> Result<bool> {
-        let statement =
-            sqlx::query("DELETE FROM blobs WHERE digest = $1 AND state = 'doomed'").bind(digest);
-        Ok(self.changed(statement).await?)
+        self.change(
+            "DELETE FROM blobs WHERE digest = $1 AND state = 'doomed'",
+            (digest,),
+        )
+        .await
     }
 
     /// Uploads not touched since `cutoff`.
@@ -274,8 +276,10 @@ impl Store {
 
     /// Deletes an upload's row if it is still untouched since `cutoff`.
     pub async fn expire_upload(&self, id: &str, cutoff: i64) -> Result<bool> {
-        let statement = sqlx::query("DELETE FROM uploads WHERE id = $1 AND updated_at < $2")
-            .binds((id, cutoff));
-        Ok(self.changed(statement).await?)
+        self.change(
+            "DELETE FROM uploads WHERE id = $1 AND updated_at < $2",
+            (id, cutoff),
+        )
+        .await
     }
 }

@@ -417,7 +417,12 @@ impl Store {
         V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
     {
         let sql = format!("DELETE FROM {table} WHERE {column} = $1");
-        Ok(self.changed(sqlx::query(&sql).bind(value)).await?)
+        self.change(&sql, (value,)).await
+    }
+
+    /// Runs `sql` on the writer; whether it changed any row.
+    pub(crate) async fn change<'q>(&self, sql: &'q str, values: impl Values<'q>) -> Result<bool> {
+        Ok(self.changed(sqlx::query(sql).binds(values)).await?)
     }
 
     /// Runs `statement` on the writer; whether it changed any row.

@@ -133,10 +133,11 @@ impl Store {
     }
 
     pub async fn remove_repo_grant(&self, package_id: i64, repo_id: i64) -> Result<bool> {
-        let statement =
-            sqlx::query("DELETE FROM package_repo_grants WHERE package_id = $1 AND repo_id = $2")
-                .binds((package_id, repo_id));
-        Ok(self.changed(statement).await?)
+        self.change(
+            "DELETE FROM package_repo_grants WHERE package_id = $1 AND repo_id = $2",
+            (package_id, repo_id),
+        )
+        .await
     }
 
     pub async fn repo_grant(&self, package_id: i64, repo_id: i64) -> Result<RepoGrant> {

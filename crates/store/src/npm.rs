@@ -155,9 +155,11 @@ impl Store {
 
     /// Removes a dist-tag; `false` when the package has no such tag.
     pub async fn remove_npm_dist_tag(&self, package_id: i64, tag: &str) -> Result<bool> {
-        let statement = sqlx::query("DELETE FROM npm_dist_tags WHERE package_id = $1 AND tag = $2")
-            .binds((package_id, tag));
-        Ok(self.changed(statement).await?)
+        self.change(
+            "DELETE FROM npm_dist_tags WHERE package_id = $1 AND tag = $2",
+            (package_id, tag),
+        )
+        .await
     }
 
     /// Deprecates a published version with `message`, or un-deprecates it (`None`); `false`
@@ -168,12 +170,12 @@ impl Store {
         version: &str,
         message: Option<&str>,
     ) -> Result<bool> {
-        let statement = sqlx::query(
+        self.change(
             "UPDATE npm_versions SET deprecated = $3 WHERE package_id = $1 AND version = $2 \
              AND deleted_at IS NULL",
+            (package_id, version, message),
         )
-        .binds((package_id, version, message));
-        Ok(self.changed(statement).await?)
+        .await
     }
 
     /// Unpublishes a version: it is no longer served, the tags naming it go, and its number
@@ -239,12 +241,12 @@ impl Store {
     /// Restores an unpublished version (its number was never reused); its dist-tags are not
     /// restored. `false` when no unpublished version has that id.
     pub async fn restore_npm_version(&self, package_id: i64, id: i64) -> Result<bool> {
-        let statement = sqlx::query(
+        self.change(
             "UPDATE npm_versions SET deleted_at = NULL WHERE package_id = $1 AND id = $2 \
              AND deleted_at IS NOT NULL",
+            (package_id, id),
         )
-        .binds((package_id, id));
-        Ok(self.changed(statement).await?)
+        .await
     }
 }
 

@@ -152,7 +152,7 @@ impl Store {
     }
 
     pub async fn package_by_id(&self, id: i64) -> Result<Option<Package>> {
-        self.row_where::<Package, _>(("packages", PACKAGE_COLUMNS), "id", id)
+        self.row_where(("packages", PACKAGE_COLUMNS), "id", id)
             .await
     }
 
@@ -228,11 +228,11 @@ impl Store {
         size: i64,
         now: i64,
     ) -> Result<bool> {
-        let statement = sqlx::query(
+        self.change(
             "UPDATE uploads SET size = $3, updated_at = $4 WHERE id = $1 AND size = $2",
+            (id, expected, size, now),
         )
-        .binds((id, expected, size, now));
-        Ok(self.changed(statement).await?)
+        .await
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
@@ -306,10 +306,11 @@ impl Store {
     }
 
     pub async fn unlink_blob(&self, package_id: i64, digest: &Digest) -> Result<bool> {
-        let statement =
-            sqlx::query("DELETE FROM package_blobs WHERE package_id = $1 AND digest = $2")
-                .binds((package_id, digest.as_str()));
-        Ok(self.changed(statement).await?)
+        self.change(
+            "DELETE FROM package_blobs WHERE package_id = $1 AND digest = $2",
+            (package_id, digest.as_str()),
+        )
+        .await
     }
 
     // --- manifests and tags ----------------------------------------------------------------
@@ -442,9 +443,11 @@ impl Store {
     }
 
     pub async fn delete_tag(&self, package_id: i64, tag: &str) -> Result<bool> {
-        let statement = sqlx::query("DELETE FROM tags WHERE package_id = $1 AND name = $2")
-            .binds((package_id, tag));
-        Ok(self.changed(statement).await?)
+        self.change(
+            "DELETE FROM tags WHERE package_id = $1 AND name = $2",
+            (package_id, tag),
+        )
+        .await
     }
 
     /// Manifests whose `subject` is `digest`, optionally only of one artifact type.

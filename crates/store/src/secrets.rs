@@ -389,14 +389,17 @@ impl Store {
              WHERE id = $1 AND wrapped_key = $4 AND master_key_id = $5",
             table.name()
         );
-        let statement = sqlx::query(&sql).binds((
-            id,
-            wrapped_key,
-            master_key_id,
-            &old.wrapped_key,
-            &old.master_key_id,
-        ));
-        Ok(self.changed(statement).await?)
+        self.change(
+            &sql,
+            (
+                id,
+                wrapped_key,
+                master_key_id,
+                &old.wrapped_key,
+                &old.master_key_id,
+            ),
+        )
+        .await
     }
 
     /// How many envelopes each master key wraps.

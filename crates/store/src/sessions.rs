@@ -46,7 +46,7 @@ impl Store {
 
     /// The session whose cookie hashes to `token_hash`, live or not.
     pub async fn web_session_by_hash(&self, token_hash: &str) -> Result<Option<WebSession>> {
-        self.row_where::<WebSession, _>(
+        self.row_where(
             ("web_sessions", COLUMNS),
             "token_hash",
             token_hash.to_owned(),
@@ -65,12 +65,12 @@ impl Store {
 
     /// Revokes a session of `user_id`; `false` when it has no such live session.
     pub async fn revoke_web_session(&self, user_id: i64, id: i64, now: i64) -> Result<bool> {
-        let statement = sqlx::query(
+        self.change(
             "UPDATE web_sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 \
              AND revoked_at IS NULL",
+            (id, user_id, now),
         )
-        .binds((id, user_id, now));
-        Ok(self.changed(statement).await?)
+        .await
     }
 
     /// A user's sessions that are not revoked and not expired, newest first.

@@ -78,18 +78,16 @@ impl Store {
 
     /// The key with `fingerprint`, whoever holds it.
     pub async fn ssh_key_by_fingerprint(&self, fingerprint: &str) -> Result<Option<SshKeyRecord>> {
-        self.row_where::<SshKeyRecord, _>(
-            ("ssh_keys", COLUMNS),
-            "fingerprint",
-            fingerprint.to_owned(),
-        )
-        .await
+        self.row_where(("ssh_keys", COLUMNS), "fingerprint", fingerprint.to_owned())
+            .await
     }
 
     /// Deletes one of a user's keys; whether it was there.
     pub async fn delete_ssh_key(&self, user_id: i64, id: i64) -> Result<bool> {
-        let statement =
-            sqlx::query("DELETE FROM ssh_keys WHERE user_id = $1 AND id = $2").binds((user_id, id));
-        Ok(self.changed(statement).await?)
+        self.change(
+            "DELETE FROM ssh_keys WHERE user_id = $1 AND id = $2",
+            (user_id, id),
+        )
+        .await
     }
 }

@@ -90,8 +90,7 @@ impl Store {
 
     /// The token whose keyed hash is `hash`, live or not.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        self.row_where::<TokenRecord, _>(TOKENS, "token_hash", hash.to_owned())
-            .await
+        self.row_where(TOKENS, "token_hash", hash.to_owned()).await
     }
 
     /// A user's personal tokens that are not revoked, newest first.
@@ -122,7 +121,7 @@ impl Store {
     }
 
     pub async fn token_by_id(&self, id: i64) -> Result<Option<TokenRecord>> {
-        self.row_where::<TokenRecord, _>(TOKENS, "id", id).await
+        self.row_where(TOKENS, "id", id).await
     }
 
     /// Revokes a token and every token made with it, and with those, in one statement;
@@ -196,12 +195,8 @@ impl Store {
         &self,
         hash: &str,
     ) -> Result<Option<EnvironmentTokenRecord>> {
-        self.row_where::<EnvironmentTokenRecord, _>(
-            ENVIRONMENT_TOKENS,
-            "token_hash",
-            hash.to_owned(),
-        )
-        .await
+        self.row_where(ENVIRONMENT_TOKENS, "token_hash", hash.to_owned())
+            .await
     }
 
     /// Revokes every live token of an environment (at stop and delete).
