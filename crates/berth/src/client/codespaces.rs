@@ -266,11 +266,7 @@ async fn settle(c: &Client, as_json: bool, name: &str, skip: usize) -> anyhow::R
     let v = get(c, name).await?;
     match v["state"].as_str() {
         Some("Available") => {
-            if as_json {
-                output::json(&v);
-            } else {
-                println!("{name}");
-            }
+            output::either(as_json, &v, name);
             Ok(())
         }
         Some("Failed") => bail!(

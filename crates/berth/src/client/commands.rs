@@ -188,14 +188,14 @@ pub async fn run(c: &Client, as_json: bool, command: Command) -> anyhow::Result<
         }
         Command::Admin(AdminCommand::RotateSshHostKey) => {
             let v = c.post("/admin/ssh/rotate-host-key", None).await?;
-            if as_json {
-                output::json(&v);
-            } else {
-                println!(
+            output::either(
+                as_json,
+                &v,
+                &format!(
                     "the SSH gateway's host key is now {}",
                     output::field(&v, &["fingerprint"])
-                );
-            }
+                ),
+            );
         }
         Command::Admin(AdminCommand::RotateMasterKey) => {
             let v = c.post("/admin/secrets/rotate-master-key", None).await?;
@@ -277,12 +277,8 @@ async fn team(c: &Client, as_json: bool, command: TeamCommand) -> anyhow::Result
             output::many(as_json, &teams, HEADER, row);
         }
         TeamCommand::Delete { org, slug } => {
-            c.delete(
-                &format!("/orgs/{org}/teams/{slug}"),
-                as_json,
-                &format!("deleted the team {slug} of {org}"),
-            )
-            .await?;
+            c.delete(&format!("/orgs/{org}/teams/{slug}")).await?;
+            output::done(as_json, &format!("deleted the team {slug} of {org}"));
         }
         TeamCommand::Member(TeamMemberCommand::Add {
             org,
@@ -304,12 +300,12 @@ async fn team(c: &Client, as_json: bool, command: TeamCommand) -> anyhow::Result
             );
         }
         TeamCommand::Member(TeamMemberCommand::Remove { org, slug, login }) => {
-            c.delete(
-                &format!("/orgs/{org}/teams/{slug}/memberships/{login}"),
+            c.delete(&format!("/orgs/{org}/teams/{slug}/memberships/{login}"))
+                .await?;
+            output::done(
                 as_json,
                 &format!("removed {login} from the team {slug} of {org}"),
-            )
-            .await?;
+            );
         }
         TeamCommand::Member(TeamMemberCommand::List { org, slug }) => {
             let base = format!("/orgs/{org}/teams/{slug}/members");
@@ -362,12 +358,9 @@ async fn member(c: &Client, as_json: bool, command: MemberCommand) -> anyhow::Re
             show(as_json, &v, &["ORG", "LOGIN", "ROLE"], row);
         }
         MemberCommand::Remove { org, login } => {
-            c.delete(
-                &format!("/orgs/{org}/memberships/{login}"),
-                as_json,
-                &format!("removed {login} from {org}"),
-            )
-            .await?;
+            c.delete(&format!("/orgs/{org}/memberships/{login}"))
+                .await?;
+            output::done(as_json, &format!("removed {login} from {org}"));
         }
         MemberCommand::List { org } => {
             let members = c.all_pages(&format!("/orgs/{org}/members")).await?;
@@ -471,11 +464,11 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
             }
             c.call(Method::DELETE, &format!("/repos/{owner}/{repo}"), None)
                 .await?;
-            if as_json {
-                output::json(&json!({ "deleted": format!("{owner}/{repo}") }));
-            } else {
-                println!("deleted {owner}/{repo}");
-            }
+            output::either(
+                as_json,
+                &json!({ "deleted": format!("{owner}/{repo}") }),
+                &format!("deleted {owner}/{repo}"),
+            );
         }
         RepoCommand::Show { full_name } => {
             let (owner, name) = split_full_name(&full_name)?;
@@ -500,18 +493,16 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
                 Some(json!({ "permission": permission })),
             )
             .await?;
-            if !as_json {
-                println!("{login} now has {permission} access to {owner}/{name}");
-            }
+            output::done(
+                as_json,
+                &format!("{login} now has {permission} access to {owner}/{name}"),
+            );
         }
         RepoCommand::Collaborator(CollaboratorCommand::Remove { full_name, login }) => {
             let (owner, name) = split_full_name(&full_name)?;
-            c.delete(
-                &format!("/repos/{owner}/{name}/collaborators/{login}"),
-                as_json,
-                &format!("removed {login} from {owner}/{name}"),
-            )
-            .await?;
+            c.delete(&format!("/repos/{owner}/{name}/collaborators/{login}"))
+                .await?;
+            output::done(as_json, &format!("removed {login} from {owner}/{name}"));
         }
         RepoCommand::Collaborator(CollaboratorCommand::List { full_name }) => {
             let (owner, name) = split_full_name(&full_name)?;
@@ -575,12 +566,8 @@ async fn token(c: &Client, as_json: bool, command: TokenCommand) -> anyhow::Resu
             output::many(as_json, &tokens, TOKEN_HEADER, token_row);
         }
         TokenCommand::Revoke { id } => {
-            c.delete(
-                &format!("/user/tokens/{id}"),
-                as_json,
-                &format!("revoked token {id}"),
-            )
-            .await?;
+            c.delete(&format!("/user/tokens/{id}")).await?;
+            output::done(as_json, &format!("revoked token {id}"));
         }
     }
     Ok(())
@@ -687,11 +674,11 @@ async fn package(
                     Some(json!({ "role": role })),
                 )
                 .await?;
-                if as_json {
-                    output::json(&json!({ "team": slug, "role": role }));
-                } else {
-                    println!("the members of the team {slug} now have {role} access to {package}");
-                }
+                output::either(
+                    as_json,
+                    &json!({ "team": slug, "role": role }),
+                    &format!("the members of the team {slug} now have {role} access to {package}"),
+                );
                 return Ok(());
             }
             match (user, repo) {
@@ -702,11 +689,11 @@ async fn package(
                         Some(json!({ "role": role })),
                     )
                     .await?;
-                    if as_json {
-                        output::json(&json!({ "login": login, "role": role }));
-                    } else {
-                        println!("{login} now has {role} access to {package}");
-                    }
+                    output::either(
+                        as_json,
+                        &json!({ "login": login, "role": role }),
+                        &format!("{login} now has {role} access to {package}"),
+                    );
                 }
                 (None, Some(full)) => {
                     let (o, r) = split_full_name(&full)?;
@@ -769,11 +756,11 @@ async fn package(
                 }
             };
             c.call(Method::DELETE, &path, None).await?;
-            if as_json {
-                output::json(&json!({ "revoked": whom, "package": package }));
-            } else {
-                println!("revoked the grant of {whom} on {package}");
-            }
+            output::either(
+                as_json,
+                &json!({ "revoked": whom, "package": package }),
+                &format!("revoked the grant of {whom} on {package}"),
+            );
         }
         PackageCommand::Access { package } => {
             let v = c

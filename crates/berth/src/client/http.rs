@@ -105,12 +105,9 @@ impl Client {
         self.token.as_ref()
     }
 
-    /// `DELETE path`, then says `done` (with `--json` nothing: a deletion answers no body).
-    pub async fn delete(&self, path: &str, as_json: bool, done: &str) -> anyhow::Result<()> {
+    /// `DELETE path` (a deletion answers no body).
+    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
         self.call(Method::DELETE, path, None).await?;
-        if !as_json {
-            println!("{done}");
-        }
         Ok(())
     }
 

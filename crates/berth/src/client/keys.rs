@@ -37,12 +37,8 @@ pub async fn run(c: &Client, as_json: bool, command: KeyCommand) -> anyhow::Resu
             );
         }
         KeyCommand::Delete { id } => {
-            c.delete(
-                &format!("/user/keys/{id}"),
-                as_json,
-                &format!("deleted key {id}"),
-            )
-            .await?;
+            c.delete(&format!("/user/keys/{id}")).await?;
+            output::done(as_json, &format!("deleted key {id}"));
         }
     }
     Ok(())

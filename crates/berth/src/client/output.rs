@@ -10,6 +10,22 @@ pub fn json(value: &Value) {
     );
 }
 
+/// Says what a command did, for people; with `--json`, nothing (the command printed no body).
+pub fn done(as_json: bool, what: &str) {
+    if !as_json {
+        println!("{what}");
+    }
+}
+
+/// Prints `value` as JSON with `--json` (for scripts), else `said` (for people).
+pub fn either(as_json: bool, value: &Value, said: &str) {
+    if as_json {
+        json(value);
+    } else {
+        println!("{said}");
+    }
+}
+
 /// A field of a JSON object as table text.
 pub fn field(v: &Value, path: &[&str]) -> String {
     let mut cur = v;

@@ -121,11 +121,11 @@ pub async fn run(c: &Client, as_json: bool, command: SecretCommand) -> anyhow::R
                 .is_some();
             let word = if created { "created" } else { "updated" };
             let upper = name.to_ascii_uppercase();
-            if as_json {
-                output::json(&json!({ "name": upper, "result": word }));
-            } else {
-                println!("{word} secret {upper}");
-            }
+            output::either(
+                as_json,
+                &json!({ "name": upper, "result": word }),
+                &format!("{word} secret {upper}"),
+            );
             warn_if_unselected(c, &scope, &base, &upper).await?;
         }
         SecretCommand::List { scope } => {
@@ -142,11 +142,11 @@ pub async fn run(c: &Client, as_json: bool, command: SecretCommand) -> anyhow::R
             c.call(Method::DELETE, &format!("{}/{name}", base(&scope)?), None)
                 .await?;
             let upper = name.to_ascii_uppercase();
-            if as_json {
-                output::json(&json!({ "name": upper, "result": "deleted" }));
-            } else {
-                println!("deleted secret {upper}");
-            }
+            output::either(
+                as_json,
+                &json!({ "name": upper, "result": "deleted" }),
+                &format!("deleted secret {upper}"),
+            );
         }
         SecretCommand::Preview { repo } => {
             let items = c
