@@ -279,10 +279,7 @@ impl Registry {
                 });
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                return Err(RegistryError::Denied {
-                    host: self.host.to_string(),
-                    repository: scope_repository(scope.unwrap_or_default()),
-                });
+                return Err(self.denied(&scope_repository(scope.unwrap_or_default())));
             }
             s => return Err(token_error(format!("HTTP {s}"))),
         }
@@ -415,10 +412,7 @@ impl Registry {
         match response.status() {
             s if s.is_success() => Ok(()),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
-                Err(RegistryError::Denied {
-                    host: self.host.to_string(),
-                    repository: repository.to_owned(),
-                })
+                Err(self.denied(repository))
             }
             s => Err(RegistryError::Protocol {
                 host: self.host.to_string(),

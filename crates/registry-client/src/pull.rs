@@ -281,10 +281,7 @@ impl Registry {
                     }
                 }
                 StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    RegistryError::Denied {
-                        host: self.host().to_string(),
-                        repository: repository.to_owned(),
-                    }
+                    self.denied(repository)
                 }
                 s => self.protocol(format!("the manifest {repository}:{reference}: HTTP {s}")),
             });
@@ -321,6 +318,15 @@ impl Registry {
             media_type,
             digest,
         })
+    }
+
+    /// The registry refused `repository` (or says it does not exist, as registries do to
+    /// those who may not see it).
+    pub(crate) fn denied(&self, repository: &str) -> RegistryError {
+        RegistryError::Denied {
+            host: self.host().to_string(),
+            repository: repository.to_owned(),
+        }
     }
 
     fn protocol(&self, detail: String) -> RegistryError {
@@ -434,10 +440,7 @@ impl Registry {
             match response.status() {
                 s if s.is_success() => {}
                 StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    return Err(RegistryError::Denied {
-                        host: self.host().to_string(),
-                        repository: repository.to_owned(),
-                    });
+                    return Err(self.denied(repository));
                 }
                 s => return Err(self.protocol(format!("checking {digest}: HTTP {s}"))),
             }
@@ -517,10 +520,7 @@ impl Registry {
                     }
                 }
                 StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    return Err(RegistryError::Denied {
-                        host: self.host().to_string(),
-                        repository: repository.to_owned(),
-                    });
+                    return Err(self.denied(repository));
                 }
                 s => {
                     return Err(self.protocol(format!("downloading {digest}: HTTP {s}")));

@@ -60,8 +60,7 @@ impl std::fmt::Debug for BerthParts {
 mod tests {
     #[tokio::test]
     async fn parts_never_show_their_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = berth_store::testing::sqlite_store(dir.path()).await;
+        let (dir, store) = berth_store::testing::sqlite_store().await;
         let parts = super::BerthParts {
             store,
             token_key: [0xAB; 32],

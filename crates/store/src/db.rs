@@ -536,8 +536,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stored_value_that_no_longer_parses_is_corrupt_naming_its_column() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::testing::sqlite_store(dir.path()).await;
+        let (_dir, store) = crate::testing::sqlite_store().await;
         let login = berth_domain::Login::parse("alice").unwrap();
         let made = store
             .create_account(&login, berth_domain::AccountKind::User, false, 1)

@@ -5,11 +5,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{Connection, Executor, PgConnection};
 
-/// A store on a new SQLite database in `dir`.
-pub async fn sqlite_store(dir: &std::path::Path) -> crate::Store {
-    crate::Store::connect(&crate::Store::sqlite_url(&dir.join("berth.db")))
+/// A store on a new SQLite database in a new temporary directory, which is removed when the
+/// returned guard is dropped (a test may keep other files there too).
+pub async fn sqlite_store() -> (tempfile::TempDir, crate::Store) {
+    let dir = tempfile::tempdir().expect("make a temporary directory");
+    let store = crate::Store::connect(&crate::Store::sqlite_url(&dir.path().join("berth.db")))
         .await
-        .expect("open a SQLite store")
+        .expect("open a SQLite store");
+    (dir, store)
 }
 
 /// What `scripts/test` says in `var` of a real service the tests use (a URL, a socket, a

@@ -353,8 +353,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_upload_during_collection_revives_its_blob_and_keeps_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = berth_store::testing::sqlite_store(dir.path()).await;
+        let (dir, store) = berth_store::testing::sqlite_store().await;
         let driver = Arc::new(UploadDuringCollection {
             inner: FsDriver::new(dir.path().join("storage"), false),
             store: OnceLock::new(),
@@ -395,8 +394,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_an_upload_no_record_names_leaves_in_storage_goes_once_older_than_the_ttl() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = berth_store::testing::sqlite_store(dir.path()).await;
+        let (dir, store) = berth_store::testing::sqlite_store().await;
         let storage = dir.path().join("storage");
         let driver = Arc::new(FsDriver::new(&storage, false));
         let registry = Registry::for_tests(store.clone(), driver.clone());

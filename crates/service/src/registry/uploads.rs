@@ -424,8 +424,7 @@ mod tests {
     async fn requests_for_unknown_uploads_leave_nothing_behind() {
         // Regression: a lock was made for any upload id before anything was checked, so random
         // ids grew a map in memory without bound.
-        let dir = tempfile::tempdir().unwrap();
-        let store = berth_store::testing::sqlite_store(dir.path()).await;
+        let (dir, store) = berth_store::testing::sqlite_store().await;
         let blobs = Arc::new(berth_blob::FsDriver::new(dir.path().join("storage"), false));
         let registry = Registry::for_tests(store, blobs);
         let anyone = RegistryCaller::Principal(Principal::Anonymous);
