@@ -6,17 +6,15 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
+use support::servers::Berth;
 use support::{
-    Cli, Server, admin_token, assert_stderr, busybox_rootfs, docker, docker_host,
-    multi_platform_layout, run, run_ok, serve_at, text, without_timestamp,
+    Cli, admin_token, assert_stderr, busybox_rootfs, docker, docker_host, multi_platform_layout,
+    run, run_ok, text, without_timestamp,
 };
 
-/// A server with user `alice` and a token that pushes and deletes packages.
+/// A server ([`Berth`]: `alice` pushes with her token) and what these tests do with it.
 struct Registry {
-    server: Server,
-    host: String,
-    token: String,
-    dir: tempfile::TempDir,
+    berth: Berth,
 }
 
 impl Registry {
@@ -24,48 +22,48 @@ impl Registry {
     /// alice logged in to the registry: the Docker configuration directory, the image's name and
     /// what `docker login` said.
     fn docker_busybox(&self, engine: &str, repo_tag: &str) -> (PathBuf, String, String) {
-        let config = self.dir.path().join("docker-config");
-        let image = format!("{}/{repo_tag}", self.host);
-        let tar = busybox_rootfs(self.dir.path());
+        let config = self.berth.dir.path().join("docker-config");
+        let image = format!("{}/{repo_tag}", self.berth.host);
+        let tar = busybox_rootfs(self.berth.dir.path());
         run_ok(
             docker(engine, &config).arg("import").arg(&tar).arg(&image),
             None,
         );
         let said = run_ok(
-            docker(engine, &config).args(["login", &self.host, "-u", "alice", "--password-stdin"]),
-            Some(&self.token),
+            docker(engine, &config).args([
+                "login",
+                &self.berth.host,
+                "-u",
+                "alice",
+                "--password-stdin",
+            ]),
+            Some(&self.berth.alice),
         );
         (config, image, said)
     }
 
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let server = Server::start(serve_at(&data, &[]));
-        let cli = Cli::admin(&server, &data, &dir.path().join("cli"));
-
-        let token = cli.user_with_token("alice", "write:packages,delete:packages");
-        let host = server.url.trim_start_matches("http://").to_owned();
         Self {
-            server,
-            host,
-            token,
-            dir,
+            berth: Berth::start(&[], &[]),
         }
     }
 
     fn creds(&self) -> String {
-        format!("alice:{}", self.token)
+        format!("alice:{}", self.berth.alice)
     }
 
     /// The CLI as the site administrator.
     fn admin(&self) -> Cli {
-        self.cli("admin", &admin_token(&self.dir.path().join("data")))
+        self.cli("admin", &admin_token(&self.berth.data()))
     }
 
     /// The CLI with `token`, its configuration in a directory named after `who`.
     fn cli(&self, who: &str, token: &str) -> Cli {
-        Cli::signed_in(&self.dir.path().join(who), &self.server.url, token)
+        Cli::signed_in(
+            &self.berth.dir.path().join(who),
+            &self.berth.server.url,
+            token,
+        )
     }
 
     /// A token for `login` made by the site administrator.
@@ -76,7 +74,7 @@ impl Registry {
     /// `skopeo copy --all` of the image in `layout` of the test's directory (made with one
     /// platform when missing) to `image` here with `creds`.
     fn skopeo_push(&self, creds: &str, image: &str) -> std::process::Output {
-        let layout = self.dir.path().join("layout");
+        let layout = self.berth.dir.path().join("layout");
         if !layout.exists() {
             multi_platform_layout(&layout, &["amd64"]);
         }
@@ -90,7 +88,7 @@ impl Registry {
                     creds,
                 ])
                 .arg(format!("oci:{}:multi", layout.display()))
-                .arg(format!("docker://{}/{image}", self.host)),
+                .arg(format!("docker://{}/{image}", self.berth.host)),
             None,
         )
     }
@@ -110,7 +108,10 @@ impl Registry {
             Some(c) => cmd.args(["--creds", c]),
             None => cmd.arg("--no-creds"),
         };
-        run(cmd.arg(format!("docker://{}/{image}", self.host)), None)
+        run(
+            cmd.arg(format!("docker://{}/{image}", self.berth.host)),
+            None,
+        )
     }
 }
 
@@ -173,7 +174,10 @@ fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_im
     );
     assert!(info.contains("\"v1\""), "{info}");
 
-    run_ok(docker(&engine, &config).args(["logout", &reg.host]), None);
+    run_ok(
+        docker(&engine, &config).args(["logout", &reg.berth.host]),
+        None,
+    );
     run_ok(docker(&engine, &config).args(["rmi", &image]), None);
     let out = run(docker(&engine, &config).args(["pull", &image]), None);
     assert!(!out.status.success());
@@ -181,7 +185,7 @@ fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_im
     // and Docker Hub answer): the same for a private image as for a missing one.
     assert_stderr(&out, "may require 'docker login'");
     let missing = run(
-        docker(&engine, &config).args(["pull", &format!("{}/alice/nothing:v1", reg.host)]),
+        docker(&engine, &config).args(["pull", &format!("{}/alice/nothing:v1", reg.berth.host)]),
         None,
     );
     assert_eq!(
@@ -189,7 +193,7 @@ fn docker_logs_in_pushes_pulls_runs_and_logs_out_and_skopeo_reads_its_schema2_im
         text(&missing.stderr).replace("nothing", "X"),
         "a private image looks exactly like a missing one"
     );
-    drop(reg.server);
+    drop(reg);
 }
 
 /// Writes an OCI layout holding an index over one small image per platform.
@@ -199,9 +203,9 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
         return;
     }
     let reg = Registry::start();
-    let layout = reg.dir.path().join("layout");
+    let layout = reg.berth.dir.path().join("layout");
     multi_platform_layout(&layout, &["amd64", "arm64"]);
-    let dest = format!("docker://{}/alice/multi:v1", reg.host);
+    let dest = format!("docker://{}/alice/multi:v1", reg.berth.host);
     // skopeo_push copies this layout, two platforms, rather than make its one-platform one.
     let pushed = reg.skopeo_push(&reg.creds(), "alice/multi:v1");
     assert!(pushed.status.success(), "{}", text(&pushed.stderr));
@@ -220,7 +224,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
         .collect();
     assert_eq!(arches, ["amd64", "arm64"]);
 
-    let back = reg.dir.path().join("back");
+    let back = reg.berth.dir.path().join("back");
     run_ok(
         Command::new("skopeo")
             .args([
@@ -253,7 +257,7 @@ fn skopeo_copies_a_multi_platform_index_both_ways() {
         assert!(found, "the {arch} config came back");
     }
     // And a copy between two repositories of the registry.
-    let copy = format!("docker://{}/alice/copy:v2", reg.host);
+    let copy = format!("docker://{}/alice/copy:v2", reg.berth.host);
     run_ok(
         Command::new("skopeo").args([
             "copy",
@@ -280,7 +284,7 @@ fn podman_pulls_with_credentials() {
     let (config, image, _) = reg.docker_busybox(&engine, "alice/podman:v1");
     run_ok(docker(&engine, &config).args(["push", &image]), None);
 
-    let root = reg.dir.path().join("podman");
+    let root = reg.berth.dir.path().join("podman");
     let podman = || {
         let mut c = Command::new("podman");
         c.arg("--storage-driver")

@@ -319,14 +319,19 @@ fn spawn_piped(cmd: &mut Command, stdin: Stdio) -> std::process::Child {
     started.unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
+/// Runs `cmd` with `input` on its standard input (closed after it), collecting its output.
+#[track_caller]
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = spawn_piped(cmd, Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
 #[track_caller]
 pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
-    let mut child = spawn_piped(cmd, Stdio::piped());
-    if let Some(s) = stdin {
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
+    run_with_input(cmd, stdin.unwrap_or_default().as_bytes())
 }
 
 /// The output of `cmd`, which must exit within `limit` (killed and failed otherwise).

@@ -1,6 +1,5 @@
 //! The SSH gateway as the tests reach it: Debian's OpenSSH client, and tmux for a terminal.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -75,14 +74,7 @@ pub fn file_client(program: &str, dir: &Path, port: u16, key: &Path, args: &[&st
 
 /// `ssh -W localhost:PORT`: the request sent through a direct-tcpip channel, the answer read.
 pub fn through_w(cmd: &mut Command, request: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ssh (scripts/test installs openssh-client)");
-    child.stdin.take().unwrap().write_all(request).unwrap();
-    child.wait_with_output().unwrap()
+    super::run_with_input(cmd, request)
 }
 
 /// The command line of `cmd`, with the variables it sets, quoted for a shell (tmux runs it so).
