@@ -2,6 +2,7 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -197,13 +198,9 @@ impl BlobDriver for FsDriver {
         }
     }
 
-    async fn list_older(
-        &self,
-        prefix: &str,
-        older_than: std::time::Duration,
-    ) -> Result<Vec<String>> {
+    async fn list_older(&self, prefix: &str, older_than: Duration) -> Result<Vec<String>> {
         let top = self.full(prefix)?;
-        let (root, cutoff) = (self.root.clone(), std::time::SystemTime::now() - older_than);
+        let (root, cutoff) = (self.root.clone(), SystemTime::now() - older_than);
         let walk = move || -> std::io::Result<Vec<String>> {
             let mut found = Vec::new();
             let mut dirs = vec![top];

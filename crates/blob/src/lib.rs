@@ -13,6 +13,7 @@ pub mod testing;
 
 use std::fmt::Debug;
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -65,11 +66,7 @@ pub trait BlobDriver: Send + Sync + Debug {
     /// The paths under `prefix` (a folder: `uploads`) last written more than `older_than` ago,
     /// including what a driver keeps for an object being appended to (S3's parts, named below
     /// the object's path): what collection looks through for leftovers no record names.
-    async fn list_older(
-        &self,
-        prefix: &str,
-        older_than: std::time::Duration,
-    ) -> Result<Vec<String>>;
+    async fn list_older(&self, prefix: &str, older_than: Duration) -> Result<Vec<String>>;
 
     /// A URL that reads the whole object without credentials for a while, when the driver is set
     /// to hand them out (S3's pre-signed URLs, `--blob-redirect`); `None` otherwise, and the
@@ -82,11 +79,7 @@ pub trait BlobDriver: Send + Sync + Debug {
     /// `older_than` (S3's incomplete multipart uploads, invisible but kept and billed until
     /// aborted: a server killed in the middle of a write leaves one); how many. With `dry_run`,
     /// only counts them. Nothing, for stores that keep no such thing.
-    async fn abort_unfinished(
-        &self,
-        _older_than: std::time::Duration,
-        _dry_run: bool,
-    ) -> Result<u64> {
+    async fn abort_unfinished(&self, _older_than: Duration, _dry_run: bool) -> Result<u64> {
         Ok(0)
     }
 }

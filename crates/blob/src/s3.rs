@@ -13,6 +13,7 @@
 //! least 5 MiB but the last) with at most [`PARTS_IN_FLIGHT`] in flight; reads stream.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsAuthorizer};
@@ -116,7 +117,7 @@ pub struct S3Driver {
     bucket: Option<Arc<RawBucket>>,
     /// The same store as a client that signs URLs, and how long the URLs it hands out for reads
     /// are valid, when reads are redirected to it.
-    signer: Option<(Arc<AmazonS3>, std::time::Duration)>,
+    signer: Option<(Arc<AmazonS3>, Duration)>,
     prefix: String,
     part_size: usize,
 }
@@ -128,7 +129,7 @@ impl S3Driver {
     pub fn open(
         at: &S3Location,
         part_size: usize,
-        redirect: Option<std::time::Duration>,
+        redirect: Option<Duration>,
         fallback: &S3Settings,
     ) -> std::result::Result<Self, String> {
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&at.bucket);
@@ -204,7 +205,7 @@ impl S3Driver {
         store: Arc<AmazonS3>,
         prefix: &str,
         part_size: usize,
-        redirect: Option<std::time::Duration>,
+        redirect: Option<Duration>,
     ) -> Self {
         Self {
             signer: redirect.map(|valid_for| (store.clone(), valid_for)),
@@ -505,11 +506,7 @@ impl BlobDriver for S3Driver {
         Ok(Some(url.to_string()))
     }
 
-    async fn list_older(
-        &self,
-        prefix: &str,
-        older_than: std::time::Duration,
-    ) -> Result<Vec<String>> {
+    async fn list_older(&self, prefix: &str, older_than: Duration) -> Result<Vec<String>> {
         let key = self.key(prefix)?;
         let cutoff = time::OffsetDateTime::now_utc() - older_than;
         let own = match self.prefix.as_str() {
@@ -536,11 +533,7 @@ impl BlobDriver for S3Driver {
         Ok(found)
     }
 
-    async fn abort_unfinished(
-        &self,
-        older_than: std::time::Duration,
-        dry_run: bool,
-    ) -> Result<u64> {
+    async fn abort_unfinished(&self, older_than: Duration, dry_run: bool) -> Result<u64> {
         let Some(bucket) = &self.bucket else {
             return Ok(0);
         };
@@ -567,8 +560,8 @@ impl BlobDriver for S3Driver {
 /// reuses its id).
 fn writer_name() -> String {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{:x}.{n:x}.{nanos:x}", std::process::id())
@@ -753,7 +746,7 @@ mod tests {
             store,
             "prefix/of/berth",
             MIN_PART_SIZE,
-            Some(std::time::Duration::from_secs(60)),
+            Some(Duration::from_secs(60)),
         );
         crate::testing::run_suite(&driver).await;
         // A blob larger than a part goes as several, and comes back whole.

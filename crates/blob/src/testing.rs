@@ -1,5 +1,7 @@
 //! The suite every driver must pass.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -93,19 +95,16 @@ pub async fn run_suite(d: &dyn BlobDriver) {
     d.append("old/a", stream_of(&[b"1"])).await.unwrap();
     d.append("old/a", stream_of(&[b"2"])).await.unwrap();
     d.append("old/b/c", stream_of(&[b"3"])).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     d.append("old/new", stream_of(&[b"4"])).await.unwrap();
-    let old = d
-        .list_older("old", std::time::Duration::from_secs(1))
-        .await
-        .unwrap();
+    let old = d.list_older("old", Duration::from_secs(1)).await.unwrap();
     assert!(
         old.iter().any(|p| p.starts_with("old/a")) && old.iter().any(|p| p.starts_with("old/b/c")),
         "{old:?}"
     );
     assert!(!old.iter().any(|p| p.starts_with("old/new")), "{old:?}");
     assert!(old.iter().all(|p| p.starts_with("old/")), "{old:?}");
-    let hour = std::time::Duration::from_secs(3600);
+    let hour = Duration::from_secs(3600);
     assert_eq!(
         d.list_older("old", hour).await.unwrap(),
         Vec::<String>::new()
@@ -118,9 +117,7 @@ pub async fn run_suite(d: &dyn BlobDriver) {
         d.delete(path).await.unwrap();
     }
     assert_eq!(
-        d.list_older("old", std::time::Duration::ZERO)
-            .await
-            .unwrap(),
+        d.list_older("old", Duration::ZERO).await.unwrap(),
         Vec::<String>::new(),
         "deleting an object takes what was kept for it"
     );

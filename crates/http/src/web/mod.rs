@@ -4,6 +4,8 @@
 //! kept on the server, and a form token on every form. Pages call the same service methods, with
 //! the same authorization, as the API: a session is its user.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Form;
 use axum::Router;
@@ -400,6 +402,30 @@ impl FromRequestParts<AppState> for Viewer {
                 parts.uri.path_and_query().map_or("/", |p| p.as_str()),
             )),
         }
+    }
+}
+
+/// What a page is about, as its path names it (an organization, whose secrets): pages take it
+/// as [`Subject`], and a path that names nothing that can exist gets the page's missing answer.
+trait FromPath: Sized {
+    /// From the path's parameters, by name.
+    fn from_path(params: &HashMap<String, String>) -> Option<Self>;
+
+    /// The page's answer for a path that names nothing.
+    fn missing() -> Response;
+}
+
+/// The subject of a page, from its path (see [`FromPath`]).
+struct Subject<T>(T);
+
+impl<T: FromPath + Send> FromRequestParts<AppState> for Subject<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        T::from_path(&params).map(Subject).ok_or_else(T::missing)
     }
 }
 

@@ -5,6 +5,8 @@
 //! decides who may: members see an organization's members, owners change them, site
 //! administrators see the administration page; others get the page's "missing" answer.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,7 +19,7 @@ use berth_service::accounts::sessions::SignedIn;
 use berth_service::accounts::teams::NewTeam;
 use secrecy::ExposeSecret;
 
-use super::{Done, Notice, Page, Posted, Viewer, failed, html, page_of};
+use super::{Done, FromPath, Notice, Page, Posted, Subject, Viewer, failed, html, page_of};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -78,15 +80,25 @@ fn missing() -> Response {
         .into_response()
 }
 
+/// The organization of a page, as its path's `{org}` names it.
+pub(super) struct Org(Login);
+
+impl FromPath for Org {
+    fn from_path(params: &HashMap<String, String>) -> Option<Self> {
+        Login::parse(params.get("org")?).ok().map(Org)
+    }
+
+    fn missing() -> Response {
+        missing()
+    }
+}
+
 /// `GET /orgs/{org}`.
 pub(super) async fn org(
     Viewer(s, signed_in): Viewer,
-    Path(org): Path<String>,
+    Subject(Org(org)): Subject<Org>,
     Query(q): Query<Done>,
 ) -> Response {
-    let Ok(org) = Login::parse(&org) else {
-        return missing();
-    };
     let notice = Notice::shown(said(q.done.as_deref()));
     org_page(&s, &signed_in, &org, notice).await
 }

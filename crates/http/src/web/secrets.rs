@@ -7,16 +7,17 @@
 use askama::Template;
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_domain::{Login, RepoName};
 use berth_service::ServiceError;
 use berth_service::accounts::sessions::SignedIn;
 use berth_service::secrets::{SecretOwner, SetSecret};
 
-use super::{Done, Notice, Page, Posted, Viewer, again, asset, failed, html, page_of};
+use super::{
+    Done, FromPath, Notice, Page, Posted, Subject, Viewer, again, asset, failed, html, page_of,
+};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -28,22 +29,20 @@ pub(super) enum Whose {
     Organization(Login),
 }
 
-impl FromRequestParts<AppState> for Whose {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
-        let Path(path) = Path::<HashMap<String, String>>::from_request_parts(parts, s)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let whose = match (path.get("owner"), path.get("repo"), path.get("org")) {
+impl FromPath for Whose {
+    fn from_path(path: &HashMap<String, String>) -> Option<Self> {
+        match (path.get("owner"), path.get("repo"), path.get("org")) {
             (Some(owner), Some(repo), _) => Login::parse(owner)
                 .ok()
                 .zip(RepoName::parse(repo).ok())
                 .map(|(o, r)| Whose::Repository(o, r)),
             (_, _, Some(org)) => Login::parse(org).ok().map(Whose::Organization),
             _ => Some(Whose::User),
-        };
-        whose.ok_or_else(not_found)
+        }
+    }
+
+    fn missing() -> Response {
+        not_found()
     }
 }
 
@@ -110,7 +109,7 @@ fn said(done: Option<&str>) -> Option<&'static str> {
 /// `GET <base>`: the page.
 pub(super) async fn page(
     Viewer(s, signed_in): Viewer,
-    whose: Whose,
+    Subject(whose): Subject<Whose>,
     Query(q): Query<Done>,
 ) -> Response {
     let notice = Notice::shown(said(q.done.as_deref()));
@@ -235,7 +234,11 @@ fn not_found() -> Response {
 
 /// `POST <base>`: `name`, `encrypted_value` (the sealed box), `key_id`, and for user and
 /// organization secrets `repository` (repeated ids) and `visibility`.
-pub(super) async fn save(State(s): State<AppState>, whose: Whose, posted: Posted) -> Response {
+pub(super) async fn save(
+    State(s): State<AppState>,
+    Subject(whose): Subject<Whose>,
+    posted: Posted,
+) -> Response {
     let (s, posted) = (&s, &posted);
     let signed_in = &posted.signed_in;
     if posted.field("encrypted_value").is_empty() {
@@ -276,7 +279,7 @@ pub(super) async fn save(State(s): State<AppState>, whose: Whose, posted: Posted
 /// `POST <base>/{name}/delete`.
 pub(super) async fn delete(
     State(s): State<AppState>,
-    whose: Whose,
+    Subject(whose): Subject<Whose>,
     Path(path): Path<HashMap<String, String>>,
     posted: Posted,
 ) -> Response {
