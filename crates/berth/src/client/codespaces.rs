@@ -137,8 +137,7 @@ pub async fn run(c: &Client, as_json: bool, command: CodespaceCommand) -> anyhow
             show(as_json, &v)
         }
         CodespaceCommand::Delete { name } => {
-            c.call(Method::DELETE, &format!("/user/codespaces/{name}"), None)
-                .await?;
+            c.delete(&format!("/user/codespaces/{name}")).await?;
             eprintln!("deleted codespace {name}");
             Ok(())
         }

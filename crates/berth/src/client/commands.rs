@@ -3,7 +3,6 @@
 use std::io::BufRead;
 
 use anyhow::{Context, bail};
-use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -462,8 +461,7 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
                     "deleting {owner}/{repo} removes its secrets, collaborators and tokens for good; add --yes to go ahead"
                 )));
             }
-            c.call(Method::DELETE, &format!("/repos/{owner}/{repo}"), None)
-                .await?;
+            c.delete(&format!("/repos/{owner}/{repo}")).await?;
             output::either(
                 as_json,
                 &json!({ "deleted": format!("{owner}/{repo}") }),
@@ -487,8 +485,7 @@ async fn repo(c: &Client, as_json: bool, command: RepoCommand) -> anyhow::Result
             permission,
         }) => {
             let (owner, name) = split_full_name(&full_name)?;
-            c.call(
-                Method::PUT,
+            c.put(
                 &format!("/repos/{owner}/{name}/collaborators/{login}"),
                 Some(json!({ "permission": permission })),
             )
@@ -667,35 +664,27 @@ async fn package(
             token_role,
         } => {
             let base = package_path(&package)?;
-            if let Some(slug) = team {
-                c.call(
-                    Method::PUT,
-                    &format!("{}/access/teams/{slug}", org_package_path(&package)?),
-                    Some(json!({ "role": role })),
-                )
-                .await?;
-                output::either(
-                    as_json,
-                    &json!({ "team": slug, "role": role }),
-                    &format!("the members of the team {slug} now have {role} access to {package}"),
-                );
+            // A team's role and a user's are one call, each to its own path.
+            let role_of = match (&team, &user) {
+                (Some(slug), _) => Some((
+                    format!("{}/access/teams/{slug}", org_package_path(&package)?),
+                    json!({ "team": slug, "role": role }),
+                    format!("the members of the team {slug} now have {role} access to {package}"),
+                )),
+                (None, Some(login)) => Some((
+                    format!("{base}/access/users/{login}"),
+                    json!({ "login": login, "role": role }),
+                    format!("{login} now has {role} access to {package}"),
+                )),
+                (None, None) => None,
+            };
+            if let Some((path, result, said)) = role_of {
+                c.put(&path, Some(json!({ "role": role }))).await?;
+                output::either(as_json, &result, &said);
                 return Ok(());
             }
-            match (user, repo) {
-                (Some(login), _) => {
-                    c.call(
-                        Method::PUT,
-                        &format!("{base}/access/users/{login}"),
-                        Some(json!({ "role": role })),
-                    )
-                    .await?;
-                    output::either(
-                        as_json,
-                        &json!({ "login": login, "role": role }),
-                        &format!("{login} now has {role} access to {package}"),
-                    );
-                }
-                (None, Some(full)) => {
+            match repo {
+                Some(full) => {
                     let (o, r) = split_full_name(&full)?;
                     // `--repo R` alone is "Manage Codespaces access": R's environments may pull.
                     // What is not asked for stays as it was (grants to one repository combine).
@@ -728,7 +717,7 @@ async fn package(
                         println!("{o}/{r} on {package}: {envs}; {tokens}");
                     }
                 }
-                (None, None) => bail!("say whom to grant: --user LOGIN or --repo OWNER/REPO"),
+                None => bail!("say whom to grant: --user LOGIN or --repo OWNER/REPO"),
             }
         }
         PackageCommand::Revoke {
@@ -755,7 +744,7 @@ async fn package(
                     bail!("say whose grant to remove: --user LOGIN or --repo OWNER/REPO")
                 }
             };
-            c.call(Method::DELETE, &path, None).await?;
+            c.delete(&path).await?;
             output::either(
                 as_json,
                 &json!({ "revoked": whom, "package": package }),

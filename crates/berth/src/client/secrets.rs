@@ -139,8 +139,7 @@ pub async fn run(c: &Client, as_json: bool, command: SecretCommand) -> anyhow::R
             );
         }
         SecretCommand::Delete { name, scope } => {
-            c.call(Method::DELETE, &format!("{}/{name}", base(&scope)?), None)
-                .await?;
+            c.delete(&format!("{}/{name}", base(&scope)?)).await?;
             let upper = name.to_ascii_uppercase();
             output::either(
                 as_json,
