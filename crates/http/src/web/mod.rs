@@ -405,8 +405,9 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
-/// What a page is about, as its path names it (an organization, whose secrets): pages take it
-/// as [`Subject`], and a path that names nothing that can exist gets the page's missing answer.
+/// What a page is about, as its path names it (an organization, a package, whose secrets):
+/// pages and their forms take it as [`Subject`], and a path that names nothing that can exist
+/// gets the page's missing answer (for a form, before its session is checked: nothing is done).
 trait FromPath: Sized {
     /// From the path's parameters, by name.
     fn from_path(params: &HashMap<String, String>) -> Option<Self>;

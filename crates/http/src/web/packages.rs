@@ -5,6 +5,8 @@
 //! ("Manage Codespaces access"), users and teams, and deletion. Every change is the packages
 //! API's service call; a package the caller may not read is missing here too.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,7 +18,7 @@ use berth_service::registry::{Grantee, RepoGrantChange};
 use berth_store::PackageKind;
 use serde::Deserialize;
 
-use super::{Done, Notice, Page, Posted, Viewer, again, failed, html, page_of};
+use super::{Done, FromPath, Notice, Page, Posted, Subject, Viewer, again, failed, html, page_of};
 use crate::AppState;
 use crate::render::timestamp;
 
@@ -171,21 +173,27 @@ fn said(done: Option<&str>) -> Option<&'static str> {
 }
 
 /// The package a path names.
-struct Named {
+pub(super) struct Named {
     owner: Login,
     kind: PackageKind,
     name: String,
 }
 
-impl Named {
-    fn parse(owner: &str, kind: &str, name: &str) -> Option<Self> {
+impl FromPath for Named {
+    fn from_path(params: &HashMap<String, String>) -> Option<Self> {
         Some(Self {
-            owner: Login::parse(owner).ok()?,
-            kind: kind_of(kind)?,
-            name: name.to_owned(),
+            owner: Login::parse(params.get("owner")?).ok()?,
+            kind: kind_of(params.get("kind")?)?,
+            name: params.get("name")?.clone(),
         })
     }
 
+    fn missing() -> Response {
+        not_found()
+    }
+}
+
+impl Named {
     fn base(&self) -> String {
         format!(
             "/packages/{}/{}/{}",
@@ -199,12 +207,9 @@ impl Named {
 /// `GET /packages/{owner}/{kind}/{name}`.
 pub(super) async fn show(
     Viewer(s, signed_in): Viewer,
-    Path((owner, kind, name)): Path<(String, String, String)>,
+    Subject(named): Subject<Named>,
     Query(q): Query<Done>,
 ) -> Response {
-    let Some(named) = Named::parse(&owner, &kind, &name) else {
-        return not_found();
-    };
     let notice = Notice::shown(said(q.done.as_deref()));
     render(&s, &signed_in, &named, notice).await
 }
@@ -318,12 +323,10 @@ async fn render(s: &AppState, signed_in: &SignedIn, named: &Named, notice: Notic
 /// `delete`, each with the session's form token.
 pub(super) async fn act(
     State(s): State<AppState>,
-    Path((owner, kind, name, action)): Path<(String, String, String, String)>,
+    Subject(named): Subject<Named>,
+    Path((.., action)): Path<(String, String, String, String)>,
     posted: Posted,
 ) -> Response {
-    let Some(named) = Named::parse(&owner, &kind, &name) else {
-        return not_found();
-    };
     let signed_in = &posted.signed_in;
     let done = change(&s, &named, &action, &posted).await;
     match done {

@@ -182,8 +182,8 @@ pub(super) enum OrgChange {
 /// `/orgs/{org}/teams` (`name`).
 pub(super) fn org_form(change: fn() -> OrgChange) -> MethodRouter<AppState> {
     post(
-        move |State(s): State<AppState>, Path(org): Path<String>, posted: Posted| async move {
-            change_org(&s, &org, change(), &posted).await
+        move |State(s): State<AppState>, Subject(Org(org)): Subject<Org>, posted: Posted| async move {
+            change_org(&s, org, change(), &posted).await
         },
     )
 }
@@ -192,7 +192,8 @@ pub(super) fn org_form(change: fn() -> OrgChange) -> MethodRouter<AppState> {
 /// `members-remove` (`login`).
 pub(super) async fn change_team(
     State(s): State<AppState>,
-    Path((org, slug, verb)): Path<(String, String, String)>,
+    Subject(Org(org)): Subject<Org>,
+    Path((_, slug, verb)): Path<(String, String, String)>,
     posted: Posted,
 ) -> Response {
     let change = match verb.as_str() {
@@ -201,7 +202,7 @@ pub(super) async fn change_team(
         "members-remove" => OrgChange::RemoveTeamMember(slug),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    change_org(&s, &org, change, &posted).await
+    change_org(&s, org, change, &posted).await
 }
 
 /// The `login` field as a login, or what is wrong with it.
@@ -210,11 +211,8 @@ fn login_field(posted: &Posted) -> Result<Login, String> {
     Login::parse(asked).map_err(|e| format!("{asked:?} is not a login: {e}"))
 }
 
-async fn change_org(s: &AppState, org: &str, change: OrgChange, posted: &Posted) -> Response {
+async fn change_org(s: &AppState, org: Login, change: OrgChange, posted: &Posted) -> Response {
     let signed_in = &posted.signed_in;
-    let Ok(org) = Login::parse(org) else {
-        return missing();
-    };
     let again =
         |status, error: String| org_page(s, signed_in, &org, Notice::refused(status, error));
     let accounts = s.accounts();
